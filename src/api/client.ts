@@ -1,0 +1,68 @@
+// Typed client of the master's API, used by the CLI, the local cluster and the tests.
+// Answers are checked against the same schemas the master serves; a mismatch is a
+// PROTOCOL_MISMATCH error rather than a confusing crash later.
+import { TypeCompiler } from '@sinclair/typebox/compiler'
+import type { TSchema, Static } from '@sinclair/typebox'
+import { t } from 'elysia'
+import { WorkerInfo } from './heartbeat'
+import { JobAccepted, JobResult, JobStatus, JobSummary, TaskInfo, FINAL_JOB_STATES, type JobRequest, type JobState } from './jobs'
+
+export class ClientError extends Error {
+  constructor(readonly code: string, message: string, readonly status: number) { super(message) }
+}
+
+const checkers = new Map<TSchema, ReturnType<typeof TypeCompiler.Compile>>()
+function check<S extends TSchema>(schema: S, value: unknown, what: string): Static<S> {
+  let c = checkers.get(schema)
+  if (c === undefined) checkers.set(schema, c = TypeCompiler.Compile(schema))
+  if (!c.Check(value)) {
+    const first = [...c.Errors(value)][0]
+    throw new ClientError('PROTOCOL_MISMATCH', `unexpected answer for ${what}: ${first?.path ?? ''} ${first?.message ?? ''}`, 0)
+  }
+  return value as Static<S>
+}
+
+export class MasterClient {
+  constructor(readonly base: string, private readonly token?: string) {}
+
+  submit = async (job: JobRequest): Promise<string> =>
+    check(JobAccepted, await this.call('POST', '/jobs', job), 'POST /jobs').job_id
+  status = async (id: string) => check(JobStatus, await this.call('GET', `/jobs/${id}`), 'GET /jobs/:id')
+  jobs = async (state?: JobState) => check(t.Array(JobSummary), await this.call('GET', state ? `/jobs?state=${state}` : '/jobs'), 'GET /jobs')
+  tasks = async (id: string) => check(t.Array(TaskInfo), await this.call('GET', `/jobs/${id}/tasks`), 'GET /jobs/:id/tasks')
+  result = async (id: string) => check(JobResult, await this.call('GET', `/jobs/${id}/result`), 'GET /jobs/:id/result')
+  cancel = async (id: string) => check(JobStatus, await this.call('DELETE', `/jobs/${id}`), 'DELETE /jobs/:id')
+  workers = async () => check(t.Array(WorkerInfo), await this.call('GET', '/workers'), 'GET /workers')
+
+  /** Polls until the job has finished or the time is up; calls onStatus with each status seen. */
+  async waitDone(id: string, o: { timeoutMs: number; pollMs?: number; onStatus?: (s: JobStatus) => void }): Promise<JobStatus> {
+    const deadline = Date.now() + o.timeoutMs
+    for (;;) {
+      const s = await this.status(id)
+      o.onStatus?.(s)
+      if (FINAL_JOB_STATES.includes(s.state)) return s
+      if (Date.now() > deadline) throw new ClientError('TIMEOUT', `job ${id} still ${s.state} after ${o.timeoutMs} ms`, 0)
+      await Bun.sleep(o.pollMs ?? 100)
+    }
+  }
+
+  private async call(method: string, path: string, body?: unknown): Promise<unknown> {
+    const headers: Record<string, string> = {}
+    if (body !== undefined) headers['content-type'] = 'application/json'
+    if (this.token !== undefined) headers.authorization = `Bearer ${this.token}`
+    let res: Response
+    try {
+      res = await fetch(this.base + path, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) })
+    } catch (e) {
+      throw new ClientError('UNREACHABLE', `cannot reach the master at ${this.base}: ${(e as Error).message}`, 0)
+    }
+    const text = await res.text()
+    let json: unknown
+    try { json = JSON.parse(text) } catch { throw new ClientError('PROTOCOL_MISMATCH', `${method} ${path} answered ${res.status} with non-JSON: ${text.slice(0, 200)}`, res.status) }
+    if (!res.ok) {
+      const err = (json as { error?: { code?: string; message?: string } }).error
+      throw new ClientError(err?.code ?? 'HTTP_ERROR', err?.message ?? `${method} ${path} answered ${res.status}`, res.status)
+    }
+    return json
+  }
+}

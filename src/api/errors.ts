@@ -1,0 +1,30 @@
+// API errors: one shape on the wire, one table from code to HTTP status.
+import { t, type Static } from 'elysia'
+
+export type ErrorCode =
+  | 'INVALID_REQUEST' | 'INVALID_JOB' | 'DAG_CYCLE' | 'UNKNOWN_OP' | 'UNSUPPORTED_OP' | 'DANGLING_INPUT'
+  | 'BAD_FUNCTION' | 'PATH_OUTSIDE_DATA_DIR' | 'INPUT_NOT_FOUND' | 'OUTPUT_EXISTS'
+  | 'UNKNOWN_JOB' | 'JOB_NOT_FINISHED' | 'UNKNOWN_WORKER' | 'UNKNOWN_ATTEMPT' | 'NOT_FOUND'
+  | 'UNAUTHORIZED' | 'BODY_TOO_LARGE' | 'NO_WORKERS' | 'WORKER_BUSY' | 'INTERNAL'
+
+export const STATUS: Record<ErrorCode, number> = {
+  INVALID_REQUEST: 400, INVALID_JOB: 400, DAG_CYCLE: 400, UNKNOWN_OP: 400, UNSUPPORTED_OP: 400,
+  DANGLING_INPUT: 400, BAD_FUNCTION: 400, PATH_OUTSIDE_DATA_DIR: 400, INPUT_NOT_FOUND: 400,
+  OUTPUT_EXISTS: 400, UNKNOWN_JOB: 404, NOT_FOUND: 404, UNKNOWN_WORKER: 404, UNKNOWN_ATTEMPT: 404,
+  JOB_NOT_FINISHED: 409, WORKER_BUSY: 409, UNAUTHORIZED: 401, BODY_TOO_LARGE: 413, NO_WORKERS: 503,
+  INTERNAL: 500,
+}
+
+export class ApiError extends Error {
+  constructor(readonly code: ErrorCode, message: string, readonly details: Record<string, unknown> = {}) {
+    super(message)
+  }
+}
+
+export const ErrorBody = t.Object({
+  error: t.Object({ code: t.String(), message: t.String() }, { additionalProperties: true }),
+}, { $id: 'ErrorBody' })
+export type ErrorBody = Static<typeof ErrorBody>
+
+export const errorBody = (code: string, message: string, details: Record<string, unknown> = {}): ErrorBody =>
+  ({ error: { ...details, code, message } })

@@ -1,0 +1,36 @@
+// The seed's heartbeat contract (CONTRACT section 3) and the worker registry view.
+import { t, type Static } from 'elysia'
+import { WorkerIdT } from './ids'
+
+export const WorkerStatus = t.Union([t.Literal('IDLE'), t.Literal('BUSY'), t.Literal('PAUSED'), t.Literal('DEAD')])
+export type WorkerStatus = Static<typeof WorkerStatus>
+
+export const Heartbeat = t.Object({
+  worker_id: WorkerIdT,
+  address: t.String({ minLength: 3, maxLength: 300, description: 'HOST:PORT where the worker serves tasks and shuffle data' }),
+  status: t.Union([t.Literal('IDLE'), t.Literal('BUSY'), t.Literal('PAUSED')]),
+  active_tasks: t.Integer({ minimum: 0 }),
+  mem_usage_mb: t.Number({ minimum: 0 }),
+  last_heartbeat: t.Number({ description: 'unix seconds on the worker clock' }),
+  // Not in the seed's contract, optional so a plain seed heartbeat is still accepted.
+  slots: t.Optional(t.Integer({ minimum: 1, maximum: 1024, description: 'task threads of this worker' })),
+  incarnation: t.Optional(t.String({ maxLength: 64, description: 'the incarnation the master gave this worker; absent on the first heartbeat' })),
+})
+export type Heartbeat = Static<typeof Heartbeat>
+
+export const HeartbeatAck = t.Object({
+  ok: t.Literal(true),
+  incarnation: t.String({ description: 'echo this in later heartbeats and task reports; a new one means: you rejoined, drop old work' }),
+})
+export type HeartbeatAck = Static<typeof HeartbeatAck>
+
+export const WorkerInfo = t.Object({
+  worker_id: t.String(),
+  address: t.String(),
+  status: WorkerStatus,
+  active_tasks: t.Integer(),
+  slots: t.Integer(),
+  mem_usage_mb: t.Number(),
+  last_heartbeat: t.Number({ description: 'master receive time, unix milliseconds' }),
+})
+export type WorkerInfo = Static<typeof WorkerInfo>

@@ -1,0 +1,121 @@
+// The internal protocol between master and workers: stage plans, task dispatch, reports,
+// input listing and output commit. Documented in both roles' OpenAPI documents.
+import { t, type Static } from 'elysia'
+import { NodeSpec } from './jobs'
+
+export const StageRoot = t.Union([
+  t.Object({ kind: t.Literal('source'), node: NodeSpec }),
+  t.Object({ kind: t.Literal('shuffle'), node: NodeSpec, shuffle_ids: t.Array(t.String()) }),
+])
+export type StageRoot = Static<typeof StageRoot>
+
+export const ShuffleWrite = t.Object({
+  shuffle_id: t.String(),
+  /** the wide node this shuffle feeds; its op decides map-side work (combine for reduce_by_key) */
+  node: NodeSpec,
+  /** the node of this stage whose records are written */
+  from: t.String(),
+  partitions: t.Integer({ minimum: 1 }),
+})
+export type ShuffleWrite = Static<typeof ShuffleWrite>
+
+export const StagePlan = t.Object({
+  stage_id: t.Integer({ minimum: 0 }),
+  root: StageRoot,
+  /** narrow nodes and sinks computed in this stage after the root, in topological order */
+  nodes: t.Array(NodeSpec),
+  shuffle_writes: t.Array(ShuffleWrite),
+  sinks: t.Array(t.String()),
+  depends_on: t.Array(t.Integer()),
+  /** tasks of this stage: input splits for a source stage, reduce partitions for a shuffle stage */
+  partitions: t.Integer({ minimum: 0 }),
+})
+export type StagePlan = Static<typeof StagePlan>
+
+export const Split = t.Object({ path: t.String(), start: t.Integer(), end: t.Integer(), file_size: t.Integer() })
+export type SplitWire = Static<typeof Split>
+
+export const MapOutput = t.Object({
+  map_partition: t.Integer(), attempt_id: t.String(), worker_id: t.String(), address: t.String(),
+})
+export type MapOutput = Static<typeof MapOutput>
+
+export const TaskSpec = t.Object({
+  job_id: t.String(),
+  task_id: t.String(),
+  attempt_id: t.String(),
+  attempt: t.Integer({ minimum: 0 }),
+  stage_id: t.Integer(),
+  partition: t.Integer({ minimum: 0 }),
+  params: t.Record(t.String(), t.Unknown()),
+  stage: StagePlan,
+  split: t.Union([Split, t.Null()]),
+  shuffle_inputs: t.Array(t.Object({ shuffle_id: t.String(), map_outputs: t.Array(MapOutput) })),
+  /** the worker incarnation this task was given to; the worker refuses a task for another one */
+  incarnation: t.String(),
+})
+export type TaskSpec = Static<typeof TaskSpec>
+
+export const TaskMetrics = t.Object({
+  records_in: t.Integer(), records_out: t.Integer(),
+  shuffle_bytes_written: t.Integer(), shuffle_bytes_read: t.Integer(), spilled_bytes: t.Integer(),
+})
+export type TaskMetrics = Static<typeof TaskMetrics>
+
+export const SinkOutput = t.Object({
+  node_id: t.String(),
+  op: t.String(),
+  records: t.Integer(),
+  /** collect: the values of this partition, in order */
+  values: t.Optional(t.Array(t.Unknown())),
+})
+export type SinkOutput = Static<typeof SinkOutput>
+
+export const TaskFailureWire = t.Object({
+  reason: t.Union([t.Literal('udf-error'), t.Literal('fetch-failed'), t.Literal('task-error'), t.Literal('killed')]),
+  message: t.String(),
+  node_id: t.Optional(t.String()),
+  record: t.Optional(t.String()),
+  /** fetch-failed: the worker that could not serve a block */
+  from_worker: t.Optional(t.String()),
+})
+export type TaskFailureWire = Static<typeof TaskFailureWire>
+
+export const TaskReport = t.Object({
+  worker_id: t.String(),
+  incarnation: t.String(),
+  attempt_id: t.String(),
+  state: t.Union([t.Literal('SUCCEEDED'), t.Literal('FAILED')]),
+  metrics: TaskMetrics,
+  /** bytes written per reduce partition, per shuffle this task wrote */
+  shuffle_outputs: t.Array(t.Object({ shuffle_id: t.String(), sizes: t.Array(t.Integer()) })),
+  sinks: t.Array(SinkOutput),
+  failure: t.Optional(TaskFailureWire),
+})
+export type TaskReport = Static<typeof TaskReport>
+
+export const CommitRequest = t.Object({ attempt_id: t.String(), worker_id: t.String() })
+export const CommitAnswer = t.Object({ commit: t.Boolean() })
+
+export const ListRequest = t.Object({
+  inputs: t.Array(t.Object({ node_id: t.String(), path: t.String() })),
+  outputs: t.Array(t.Object({ node_id: t.String(), path: t.String(), overwrite: t.Boolean() })),
+})
+export type ListRequest = Static<typeof ListRequest>
+
+export const ListAnswer = t.Object({
+  inputs: t.Array(t.Object({
+    node_id: t.String(),
+    files: t.Array(t.Object({ path: t.String(), size: t.Integer() })),
+  })),
+  /** problems found, each a message that says what to fix */
+  errors: t.Array(t.Object({ node_id: t.String(), code: t.String(), message: t.String() })),
+})
+export type ListAnswer = Static<typeof ListAnswer>
+
+export const FinalizeRequest = t.Object({ job_id: t.String(), paths: t.Array(t.String()) })
+export const ShuffleFetch = t.Object({
+  job_id: t.String(), shuffle_id: t.String(), reduce_partition: t.Integer({ minimum: 0 }),
+  attempts: t.Array(t.String(), { description: 'map attempt ids whose block for this partition is wanted' }),
+})
+export type ShuffleFetch = Static<typeof ShuffleFetch>

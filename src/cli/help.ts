@@ -1,0 +1,33 @@
+// Usage text of every subcommand.
+export const HELP: Record<string, string> = {
+  main: `minispark: a distributed batch-processing engine
+
+usage: minispark <command> [flags]
+
+commands:
+  master    run the master (job API, scheduler, state in SQLite)
+  worker    run a worker (task threads, shuffle service)
+  submit    submit a job file to a master
+  status    show a job, or list jobs
+  cancel    cancel a job
+  workers   list the workers of a master
+  local     run a job on an embedded local cluster
+
+  minispark <command> --help   for its flags
+  minispark --version`,
+  master: `usage: minispark master [--host 127.0.0.1] [--port 8080] [--state-db minispark-master.db]
+                        [--heartbeat-timeout 10s] [--token-file FILE] [--insecure]
+  --port 0 takes a free port. Prints "minispark master listening on URL" when ready.`,
+  worker: `usage: minispark worker --master http://HOST:PORT [--host 127.0.0.1] [--port 8081]
+                        [--advertise HOST:PORT] [--id NAME] [--slots N] [--max-mem 1GiB]
+                        [--data-dir .] [--work-dir ./minispark-work] [--heartbeat-interval 3s]
+                        [--token-file FILE] [--insecure]
+  --slots defaults to the number of CPU cores.`,
+  submit: `usage: minispark submit JOB.json [--master URL] [--follow] [--json]
+  Prints the job id; --follow shows progress until the job ends (exit 1 if it fails).`,
+  status: `usage: minispark status [JOB_ID] [--master URL] [--json]`,
+  cancel: `usage: minispark cancel JOB_ID [--master URL]`,
+  workers: `usage: minispark workers [--master URL] [--json]`,
+  local: `usage: minispark local JOB.json [--workers 2] [--slots N] [--max-mem 1GiB] [--data-dir .] [--keep] [--json]
+  Starts a master and N workers on loopback, runs the job, prints its result and stops them.`,
+}

@@ -1,0 +1,160 @@
+// Record batches on the wire and in blocks: one frame = 4-byte little-endian length + the
+// msgpack bytes of an array of records. Pure: it turns values into bytes and back; it does not
+// read files, sockets or streams (callers hand it chunks).
+//
+// Frames concatenate: a block or a shuffle response body is just frames back to back, so a
+// writer can append batches as they come and a reader can stop at any frame boundary.
+
+import { Packr, RESERVE_START_SPACE } from 'msgpackr'
+
+const HEADER_BYTES = 4
+
+// One instance, reused: building a Packr per batch would cost more than encoding small batches.
+// Plain msgpack, no shared structures (useRecords: false), so that any process, or any other
+// msgpack reader, can decode a frame without state from the process that wrote it.
+// mapsAsObjects: msgpack maps come back as plain objects, as JSON records expect.
+// int64AsType 'number': msgpackr itself writes integers past 32 bits as float64, which
+// roundtrips exactly, but a foreign writer may send int64; a record never holds a bigint.
+// copyBuffers: a binary value must not be a view into a decode buffer that FrameDecoder reuses.
+const packr = new Packr({
+  useRecords: false,
+  mapsAsObjects: true,
+  int64AsType: 'number',
+  copyBuffers: true,
+})
+
+/** encode one batch (array of records) as one frame: 4-byte little-endian length + msgpack bytes of the array */
+export function encodeFrame(records: readonly unknown[]): Uint8Array {
+  // Packr returns a view into its own large scratch buffer. Copying it into an exact-size array
+  // costs one memcpy but means a frame never pins that scratch buffer, and postMessage of the
+  // frame copies only the frame, not the whole underlying ArrayBuffer.
+  const packed = packr.pack(records, RESERVE_START_SPACE | HEADER_BYTES)
+  const frame = new Uint8Array(packed)
+  writeU32LE(frame, 0, frame.length - HEADER_BYTES)
+  return frame
+}
+
+/** concatenate frames is just bytes concatenation; decode every frame in a buffer */
+export function decodeFrames(buf: Uint8Array): unknown[][] {
+  const out: unknown[][] = []
+  const end = readFrames(buf, out)
+  if (end !== buf.length) throw truncated(buf.length - end)
+  return out
+}
+
+/**
+ * incremental decoder for a streamed body (chunks arrive split anywhere): push(chunk) returns the complete batches decoded so far; finish() throws an Error naming the byte count if a partial frame is left
+ *
+ * Bytes of an unfinished frame wait in a ByteSink. A large frame that arrives in many small
+ * chunks is appended chunk by chunk and decoded once, when its last byte is in: linear, not
+ * quadratic, in the frame size.
+ */
+export class FrameDecoder {
+  private readonly pending = new ByteSink(0)
+  // Bytes the pending frame needs before decoding is worth trying: the header, then the whole frame.
+  private needBytes = HEADER_BYTES
+
+  push(chunk: Uint8Array): unknown[][] {
+    const out: unknown[][] = []
+    let data: Uint8Array
+    if (this.pending.length === 0) {
+      data = chunk            // common case: decode straight from the chunk, no copy
+    } else {
+      this.pending.append(chunk)
+      if (this.pending.length < this.needBytes) return out
+      data = this.pending.bytes()
+    }
+    const end = readFrames(data, out)
+    // Copy the tail before reset(): when data is the sink's own buffer, append would read
+    // the bytes it is overwriting.
+    const rest = data.subarray(end).slice()
+    this.pending.reset()
+    this.pending.append(rest)
+    this.needBytes = rest.length >= HEADER_BYTES ? HEADER_BYTES + readU32LE(rest, 0) : HEADER_BYTES
+    return out
+  }
+
+  finish(): void {
+    if (this.pending.length > 0) throw truncated(this.pending.length)
+  }
+}
+
+/** an appendable byte buffer that grows by doubling, used to build blocks: append(bytes), get length, bytes(): Uint8Array view of the written part, reset() */
+export class ByteSink {
+  private buf: Uint8Array
+  private used = 0
+
+  constructor(initialBytes = 64 * 1024) {
+    this.buf = new Uint8Array(initialBytes)
+  }
+
+  append(bytes: Uint8Array): void {
+    const needed = this.used + bytes.length
+    if (needed > this.buf.length) {
+      let size = Math.max(this.buf.length * 2, 1024)
+      while (size < needed) size *= 2
+      const grown = new Uint8Array(size)
+      grown.set(this.buf.subarray(0, this.used))
+      this.buf = grown
+    }
+    this.buf.set(bytes, this.used)
+    this.used = needed
+  }
+
+  get length(): number {
+    return this.used
+  }
+
+  /** A view, not a copy: it is valid until the next append() or reset(). */
+  bytes(): Uint8Array {
+    return this.buf.subarray(0, this.used)
+  }
+
+  /** Empties the sink but keeps its memory, so a block builder can reuse it. */
+  reset(): void {
+    this.used = 0
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** Decodes whole frames from the start of buf into out; returns where the first incomplete frame begins. */
+function readFrames(buf: Uint8Array, out: unknown[][]): number {
+  let pos = 0
+  while (buf.length - pos >= HEADER_BYTES) {
+    const len = readU32LE(buf, pos)
+    const start = pos + HEADER_BYTES
+    if (buf.length - start < len) break
+    out.push(decodeBatch(buf, start, start + len))
+    pos = start + len
+  }
+  return pos
+}
+
+function decodeBatch(buf: Uint8Array, start: number, end: number): unknown[] {
+  // msgpackr treats end 0 as "to the end of the source", so an empty payload never reaches
+  // it; encodeFrame never writes one (an empty array is one byte), so it is corrupt input.
+  if (end === start) throw new Error(`empty frame at byte ${start - HEADER_BYTES}: the data is corrupt or not Mini-Spark frames`)
+  const value: unknown = packr.unpack(buf, { start, end })
+  if (!Array.isArray(value)) {
+    throw new Error(`frame at byte ${start - HEADER_BYTES} holds a ${typeof value}, not a batch ` +
+      `(array of records): the data is corrupt or not Mini-Spark frames`)
+  }
+  return value
+}
+
+function truncated(leftBytes: number): Error {
+  return new Error(`truncated frame: ${leftBytes} byte(s) left after the last complete frame; ` +
+    `the stream ended early or the data is corrupt`)
+}
+
+function readU32LE(b: Uint8Array, at: number): number {
+  return ((b[at] ?? 0) | ((b[at + 1] ?? 0) << 8) | ((b[at + 2] ?? 0) << 16) | ((b[at + 3] ?? 0) << 24)) >>> 0
+}
+
+function writeU32LE(b: Uint8Array, at: number, v: number): void {
+  b[at] = v & 0xff
+  b[at + 1] = (v >>> 8) & 0xff
+  b[at + 2] = (v >>> 16) & 0xff
+  b[at + 3] = (v >>> 24) & 0xff
+}

@@ -1,0 +1,123 @@
+// Builds a stage's operator tree: narrow operators over record batches, fanned out to the stage's
+// shuffle writes and sinks. Pure: the worker supplies the consumers that do I/O.
+// Per-record loops are plain `for` loops over a batch with no closure per record; a UDF is
+// compiled once per task.
+import type { NodeSpec } from '../api/jobs'
+import type { ShuffleWrite, StagePlan } from '../api/tasks'
+import { compileUdf, type Udf } from './udf'
+import { UdfError, isPair, notAPair, udfError } from './records'
+
+export interface Consumer { push(batch: unknown[]): void }
+
+export type StageOutputs = {
+  shuffle(write: ShuffleWrite): Consumer
+  sink(node: NodeSpec): Consumer
+}
+
+/** Returns the consumer that receives the root's records (the source's lines, or the reduce side's output). */
+export function buildStagePipeline(stage: StagePlan, params: Readonly<Record<string, unknown>>, out: StageOutputs): Consumer {
+  const built = new Map<string, Consumer>()
+  // Build from the leaves up, so each node gets its downstream consumers at construction.
+  for (let i = stage.nodes.length - 1; i >= 0; i--) {
+    const node = stage.nodes[i]!
+    if (node.op === 'write_text' || node.op === 'write_jsonl' || node.op === 'collect' || node.op === 'count') {
+      built.set(node.id, out.sink(node))
+    } else {
+      built.set(node.id, narrowOperator(node, params, downstream(node.id, stage, built, out)))
+    }
+  }
+  return downstream(stage.root.node.id, stage, built, out)
+}
+
+function downstream(id: string, stage: StagePlan, built: ReadonlyMap<string, Consumer>, out: StageOutputs): Consumer {
+  const next: Consumer[] = []
+  for (const n of stage.nodes) {
+    if (n.input === id || n.inputs?.includes(id)) next.push(built.get(n.id)!)
+  }
+  for (const w of stage.shuffle_writes) if (w.from === id) next.push(out.shuffle(w))
+  return fanOut(next)
+}
+
+// Consumers must not mutate a batch they are given: a fanned-out batch is shared.
+function fanOut(next: Consumer[]): Consumer {
+  if (next.length === 1) return next[0]!
+  return { push(batch) { for (const c of next) c.push(batch) } }
+}
+
+function narrowOperator(node: NodeSpec, params: Readonly<Record<string, unknown>>, next: Consumer): Consumer {
+  const fn = compileFor(node, params)
+  switch (node.op) {
+    case 'map': return { push(batch) { next.push(mapBatch(node.id, fn, batch)) } }
+    case 'filter': return { push(batch) { next.push(filterBatch(node.id, fn, batch)) } }
+    case 'flat_map': return { push(batch) { next.push(flatMapBatch(node.id, fn, batch)) } }
+    case 'map_values': return { push(batch) { next.push(mapValuesBatch(node.id, fn, batch)) } }
+    case 'key_by': return { push(batch) { next.push(keyByBatch(node.id, fn, batch)) } }
+    default: throw new Error(`op ${node.op} is not a narrow operator`)
+  }
+}
+
+function compileFor(node: NodeSpec, params: Readonly<Record<string, unknown>>): Udf {
+  try {
+    return compileUdf(node.fn ?? '', params)
+  } catch (e) {
+    throw new UdfError(node.id, `fn of node "${node.id}" cannot be compiled: ${(e as Error).message}`, '')
+  }
+}
+
+function mapBatch(id: string, fn: Udf, batch: unknown[]): unknown[] {
+  const out = new Array<unknown>(batch.length)
+  let i = 0
+  try {
+    for (; i < batch.length; i++) out[i] = fn(batch[i])
+  } catch (e) { throw udfError(id, e, batch[i]) }
+  return out
+}
+
+function filterBatch(id: string, fn: Udf, batch: unknown[]): unknown[] {
+  const out: unknown[] = []
+  let i = 0
+  try {
+    for (; i < batch.length; i++) if (fn(batch[i])) out.push(batch[i])
+  } catch (e) { throw udfError(id, e, batch[i]) }
+  return out
+}
+
+function flatMapBatch(id: string, fn: Udf, batch: unknown[]): unknown[] {
+  const out: unknown[] = []
+  let i = 0
+  try {
+    for (; i < batch.length; i++) {
+      const r = fn(batch[i])
+      if (Array.isArray(r)) {
+        for (let j = 0; j < r.length; j++) out.push(r[j])
+      } else if (r !== null && typeof r === 'object' && Symbol.iterator in r) {
+        for (const x of r as Iterable<unknown>) out.push(x)
+      } else {
+        throw new TypeError(`flat_map must return an array or another iterable, but returned ${r === null ? 'null' : typeof r}`)
+      }
+    }
+  } catch (e) { throw udfError(id, e, batch[i]) }
+  return out
+}
+
+function mapValuesBatch(id: string, fn: Udf, batch: unknown[]): unknown[] {
+  const out = new Array<unknown>(batch.length)
+  let i = 0
+  try {
+    for (; i < batch.length; i++) {
+      const r = batch[i]
+      if (!isPair(r)) throw notAPair(id, 'map_values', r)
+      out[i] = [r[0], fn(r[1])]
+    }
+  } catch (e) { throw udfError(id, e, batch[i]) }
+  return out
+}
+
+function keyByBatch(id: string, fn: Udf, batch: unknown[]): unknown[] {
+  const out = new Array<unknown>(batch.length)
+  let i = 0
+  try {
+    for (; i < batch.length; i++) out[i] = [fn(batch[i]), batch[i]]
+  } catch (e) { throw udfError(id, e, batch[i]) }
+  return out
+}

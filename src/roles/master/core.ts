@@ -1,0 +1,128 @@
+// What the master's routes call: submit, status, results, cancel, heartbeats and task reports.
+// Translates between the API and the scheduler's events; decides nothing itself.
+import type { AttemptId, JobId } from '../../api/ids'
+import { ApiError } from '../../api/errors'
+import type { Heartbeat, HeartbeatAck, WorkerInfo } from '../../api/heartbeat'
+import { FINAL_JOB_STATES, type JobAccepted, type JobRequest, type JobResult, type JobState, type JobStatus, type JobSummary, type TaskInfo } from '../../api/jobs'
+import type { ListAnswer, ListRequest, TaskReport } from '../../api/tasks'
+import { validateJob } from '../../engine/dag'
+import { SUPPORTED_OPS } from '../../engine/plan'
+import type { Clock } from '../clock'
+import { commitAllowed } from './scheduler'
+import type { Driver } from './driver'
+import { buildJobRun, checkListing, listingRequest, overwrittenOutputs } from './planning'
+import { isLive, type WorkerRun } from './state'
+import { jobStatus, summaryOf } from './status'
+import type { Store } from './store'
+import type { WorkerClient } from './worker-client'
+
+export class MasterCore {
+  private seq: number
+
+  constructor(private readonly driver: Driver, private readonly store: Store, private readonly clock: Clock,
+    private readonly workers: WorkerClient, private readonly waitForWorkerMs: number) {
+    this.seq = store.maxSeq()
+  }
+
+  async submit(req: JobRequest): Promise<JobAccepted> {
+    const valid = validateJob(req, SUPPORTED_OPS)
+    const planner = await this.someLiveWorker()
+    const listing: ListAnswer = await this.workers.list(planner.address, listingRequest(valid) as ListRequest)
+    checkListing(listing)
+    const overwrite = overwrittenOutputs(valid)
+    if (overwrite.length > 0) await Promise.all(this.liveWorkers().map(w => this.workers.clearOutputs(w.address, overwrite)))
+    const slots = this.liveWorkers().reduce((n, w) => n + w.slots, 0)
+    const id = newJobId(this.clock.now())
+    const job = buildJobRun({ id, seq: ++this.seq, request: req, valid, listing, defaultPartitions: Math.max(1, 2 * slots), nowMs: this.clock.now() })
+    this.driver.post({ kind: 'job-submitted', job })
+    return { job_id: id, state: job.state }
+  }
+
+  jobStatus(id: string): JobStatus {
+    const live = this.driver.state.jobs.get(id as JobId)
+    if (live !== undefined) return jobStatus(live)
+    const row = this.store.job(id as JobId)
+    if (row === null || row.status === null) throw unknownJob(id)
+    return JSON.parse(row.status) as JobStatus
+  }
+
+  jobs(state?: JobState): JobSummary[] {
+    const out: JobSummary[] = []
+    for (const row of this.store.jobs()) {
+      const live = this.driver.state.jobs.get(row.job_id as JobId)
+      const s = live !== undefined ? jobStatus(live) : row.status !== null ? JSON.parse(row.status) as JobStatus : null
+      if (s !== null && (state === undefined || s.state === state)) out.push(summaryOf(s))
+    }
+    return out
+  }
+
+  tasks(id: string): TaskInfo[] {
+    this.jobStatus(id)
+    return this.store.tasks(id as JobId)
+  }
+
+  result(id: string): JobResult {
+    const status = this.jobStatus(id)
+    if (!FINAL_JOB_STATES.includes(status.state)) {
+      throw new ApiError('JOB_NOT_FINISHED', `job ${id} is ${status.state}: wait until it has finished (GET /jobs/${id})`, { state: status.state })
+    }
+    const live = this.driver.state.jobs.get(id as JobId)
+    if (live?.result) return live.result
+    const row = this.store.job(id as JobId)
+    if (row?.result) return JSON.parse(row.result) as JobResult
+    return { sinks: {} }
+  }
+
+  cancel(id: string): JobStatus {
+    this.jobStatus(id)
+    this.driver.post({ kind: 'job-cancel-requested', job: id as JobId })
+    return this.jobStatus(id)
+  }
+
+  heartbeat(hb: Heartbeat): HeartbeatAck {
+    this.driver.post({ kind: 'heartbeat-received', hb })
+    const w = this.driver.state.workers.get(hb.worker_id as WorkerRun['id'])
+    return { ok: true, incarnation: w?.incarnation ?? '' }
+  }
+
+  workerList(): WorkerInfo[] {
+    return [...this.driver.state.workers.values()].map(w => ({
+      worker_id: w.id, address: w.address, status: w.status, active_tasks: isLive(w) ? w.activeTasks : 0,
+      slots: w.slots, mem_usage_mb: w.memMb, last_heartbeat: w.lastSeenMs,
+    }))
+  }
+
+  report(r: TaskReport): { ok: true } {
+    this.driver.post({ kind: 'task-reported', report: r })
+    return { ok: true }
+  }
+
+  commit(attempt: string): { commit: boolean } {
+    this.driver.post({ kind: 'commit-requested', attempt: attempt as AttemptId })
+    return { commit: commitAllowed(this.driver.state, attempt as AttemptId) }
+  }
+
+  liveWorkers(): WorkerRun[] {
+    return [...this.driver.state.workers.values()].filter(isLive)
+  }
+
+  // Planning needs a worker to list the input; right after start-up, give workers a moment to join.
+  private async someLiveWorker(): Promise<WorkerRun> {
+    const deadline = this.clock.now() + this.waitForWorkerMs
+    for (;;) {
+      const live = this.liveWorkers()
+      if (live.length > 0) return live[Math.floor(this.seq % live.length)]!
+      if (this.clock.now() >= deadline) {
+        throw new ApiError('NO_WORKERS', 'no live worker to plan the job on: start one with `minispark worker --master URL` and submit again')
+      }
+      await Bun.sleep(100)
+    }
+  }
+}
+
+const unknownJob = (id: string): ApiError => new ApiError('UNKNOWN_JOB', `no job ${id}: list jobs with GET /jobs`, { job_id: id })
+
+function newJobId(nowMs: number): JobId {
+  const rand = crypto.getRandomValues(new Uint32Array(1))[0]!.toString(36).padStart(7, '0')
+  return `job-${nowMs.toString(36)}-${rand}` as JobId
+}

@@ -1,0 +1,367 @@
+// The master's decisions, pure: step(state, event) → { state, actions, changes }.
+// Events are past-tense facts stamped with the time; actions are what the driver must do.
+// No await, no clock, no randomness here: a fake clock tests the lease in microseconds.
+// step() changes `s` in place (copying is too costly for large jobs); nothing else may.
+import { attemptIdOf, type AttemptId, type JobId, type WorkerId } from '../../api/ids'
+import type { Heartbeat } from '../../api/heartbeat'
+import type { JobError, JobResult, SinkResult } from '../../api/jobs'
+import type { MapOutput, TaskReport, TaskSpec } from '../../api/tasks'
+import { SINK_OPS } from '../../engine/dag'
+import type { Op } from '../../api/jobs'
+import { isLive, zeroMetrics, type AttemptRun, type JobRun, type MasterState, type StageRun, type TaskRun, type WorkerRun } from './state'
+
+export type MasterEvent =
+  | { kind: 'heartbeat-received'; nowMs: number; hb: Heartbeat }
+  | { kind: 'lease-check-due'; nowMs: number }
+  | { kind: 'job-submitted'; nowMs: number; job: JobRun }
+  | { kind: 'task-reported'; nowMs: number; report: TaskReport }
+  | { kind: 'launch-failed'; nowMs: number; attempt: AttemptId; message: string }
+  | { kind: 'commit-requested'; nowMs: number; attempt: AttemptId }
+  | { kind: 'output-finalized'; nowMs: number; job: JobId }
+  | { kind: 'finalize-failed'; nowMs: number; job: JobId; message: string }
+  | { kind: 'job-cancel-requested'; nowMs: number; job: JobId }
+
+export type MasterAction =
+  | { kind: 'launch'; worker: WorkerId; address: string; spec: TaskSpec }
+  | { kind: 'kill'; address: string; attempt: AttemptId }
+  | { kind: 'drop-job-data'; address: string; job: JobId }
+  | { kind: 'finalize-output'; address: string; job: JobId; paths: string[] }
+
+// An attempt change carries the row itself: a finished job's attempts leave memory in the same step.
+export type StoreChange = { kind: 'job'; job: JobId } | { kind: 'attempt'; attempt: AttemptRun } | { kind: 'worker'; worker: WorkerId }
+
+export type Step = { state: MasterState; actions: MasterAction[]; changes: StoreChange[] }
+
+/** Collected for at most 64 MiB, beyond that the job fails and says to write instead. */
+export const COLLECT_LIMIT_BYTES = 64 * 1024 * 1024
+
+export function step(s: MasterState, e: MasterEvent): Step {
+  const out: Step = { state: s, actions: [], changes: [] }
+  switch (e.kind) {
+    case 'heartbeat-received': onHeartbeat(s, e.hb, e.nowMs, out); break
+    case 'lease-check-due': expireLeases(s, e.nowMs, out); break
+    case 'job-submitted': s.jobs.set(e.job.id, e.job); out.changes.push({ kind: 'job', job: e.job.id }); break
+    case 'task-reported': onReport(s, e.report, e.nowMs, out); break
+    case 'launch-failed': onLaunchFailed(s, e.attempt, e.message, e.nowMs, out); break
+    case 'commit-requested': onCommitRequested(s, e.attempt); break
+    case 'output-finalized': completeJob(s, e.job, e.nowMs, out); break
+    case 'finalize-failed': failJob(s, e.job, { message: `writing _SUCCESS failed: ${e.message}`, node_id: null, task_id: null, record: null }, e.nowMs, out); break
+    case 'job-cancel-requested': endJob(s, e.job, 'CANCELLED', null, e.nowMs, out); break
+    default: return assertNever(e)
+  }
+  schedule(s, e.nowMs, out)
+  return out
+}
+
+// ---- workers -----------------------------------------------------------------------------
+
+function onHeartbeat(s: MasterState, hb: Heartbeat, nowMs: number, out: Step): void {
+  const id = hb.worker_id as WorkerId
+  let w = s.workers.get(id)
+  // A worker we declared DEAD, or a process that restarted (it lost everything it held), joins
+  // as a new incarnation: nothing of the old one counts.
+  if (w !== undefined && isLive(w) && hb.incarnation !== w.incarnation) loseWorker(s, w, nowMs, out)
+  if (w === undefined || !isLive(w) || hb.incarnation !== w.incarnation) {
+    w = {
+      id, address: hb.address, status: hb.status, slots: hb.slots ?? 1, incarnation: `${nowMs.toString(36)}-${++s.incarnations}`,
+      lastSeenMs: nowMs, memMb: hb.mem_usage_mb, activeTasks: hb.active_tasks, running: new Set(),
+    }
+    s.workers.set(id, w)
+    out.changes.push({ kind: 'worker', worker: id })
+    return
+  }
+  if (w.status !== hb.status || w.address !== hb.address) out.changes.push({ kind: 'worker', worker: id })
+  w.status = hb.status
+  w.address = hb.address
+  w.slots = hb.slots ?? w.slots
+  w.lastSeenMs = nowMs
+  w.memMb = hb.mem_usage_mb
+  w.activeTasks = hb.active_tasks
+}
+
+function expireLeases(s: MasterState, nowMs: number, out: Step): void {
+  for (const w of s.workers.values()) {
+    // Strictly after the timeout: a worker heard exactly timeoutMs ago is still alive.
+    if (isLive(w) && nowMs - w.lastSeenMs > s.timeoutMs) loseWorker(s, w, nowMs, out)
+  }
+}
+
+/** The worker is gone: its running attempts are LOST, and map outputs it held that unfinished
+ *  stages still need are recomputed, for every job at once. */
+function loseWorker(s: MasterState, w: WorkerRun, nowMs: number, out: Step): void {
+  w.status = 'DEAD'
+  out.changes.push({ kind: 'worker', worker: w.id })
+  for (const a of [...w.running]) endAttempt(s, a, 'LOST', 'worker lost', nowMs, out)
+  w.running.clear()
+  for (const job of s.jobs.values()) {
+    if (job.state !== 'RUNNING' && job.state !== 'QUEUED') continue
+    for (const stage of job.stages) {
+      if (stage.plan.shuffle_writes.length === 0 || !neededByUnfinished(job, stage)) continue
+      for (const t of stage.tasks) {
+        if (t.state === 'SUCCEEDED' && t.output?.worker === w.id) {
+          t.state = 'PENDING'
+          t.output = null
+          t.current = null
+          stage.state = 'RUNNING'
+        }
+      }
+    }
+  }
+}
+
+function neededByUnfinished(job: JobRun, stage: StageRun): boolean {
+  return job.stages.some(c => c.plan.depends_on.includes(stage.plan.stage_id) && c.state !== 'SUCCEEDED')
+}
+
+// ---- task reports --------------------------------------------------------------------------
+
+function onReport(s: MasterState, r: TaskReport, nowMs: number, out: Step): void {
+  const a = s.attempts.get(r.attempt_id as AttemptId)
+  // Late messages change nothing: a superseded attempt, or one from a dead incarnation.
+  if (a === undefined || a.state !== 'RUNNING' || a.incarnation !== r.incarnation) return
+  const job = s.jobs.get(a.job)
+  const task = job?.stages[a.stage]?.tasks[a.partition]
+  if (job === undefined || task === undefined || task.current !== a.id) return
+  a.metrics = r.metrics
+  if (r.state === 'SUCCEEDED') {
+    endAttempt(s, a.id, 'SUCCEEDED', null, nowMs, out)
+    task.state = 'SUCCEEDED'
+    task.current = null
+    task.sinks = r.sinks
+    const w = s.workers.get(a.worker)
+    task.output = r.shuffle_outputs.length === 0 || w === undefined ? null : {
+      worker: a.worker, address: w.address, attempt: a.id,
+      sizes: new Map(r.shuffle_outputs.map(o => [o.shuffle_id, o.sizes])),
+    }
+    const stage = job.stages[a.stage]!
+    if (stage.tasks.every(t => t.state === 'SUCCEEDED')) {
+      stage.state = 'SUCCEEDED'
+      out.changes.push({ kind: 'job', job: job.id })
+    }
+    return
+  }
+  const f = r.failure ?? { reason: 'task-error' as const, message: 'the task failed without a reason' }
+  endAttempt(s, a.id, 'FAILED', f.message, nowMs, out)
+  task.current = null
+  if (f.reason === 'fetch-failed') {
+    // Not the reduce task's fault: it does not count. The map outputs on that worker are lost.
+    task.state = 'PENDING'
+    const from = s.workers.get((f.from_worker ?? '') as WorkerId)
+    if (from !== undefined) forgetOutputsOn(job, from.id)
+    return
+  }
+  task.failures++
+  if (task.failures >= job.maxAttempts) {
+    task.state = 'FAILED'
+    failJob(s, job.id, { message: f.message, node_id: f.node_id ?? null, task_id: task.id, record: f.record ?? null }, nowMs, out)
+  } else {
+    task.state = 'PENDING'
+  }
+}
+
+function forgetOutputsOn(job: JobRun, worker: WorkerId): void {
+  for (const stage of job.stages) {
+    for (const t of stage.tasks) {
+      if (t.state === 'SUCCEEDED' && t.output?.worker === worker && stage.plan.shuffle_writes.length > 0) {
+        t.state = 'PENDING'
+        t.output = null
+        stage.state = 'RUNNING'
+      }
+    }
+  }
+}
+
+function onLaunchFailed(s: MasterState, attempt: AttemptId, message: string, nowMs: number, out: Step): void {
+  const a = s.attempts.get(attempt)
+  if (a === undefined || a.state !== 'RUNNING') return
+  endAttempt(s, attempt, 'LOST', `could not start on ${a.worker}: ${message}`, nowMs, out)
+  const task = s.jobs.get(a.job)?.stages[a.stage]?.tasks[a.partition]
+  if (task !== undefined && task.current === attempt) { task.current = null; task.state = 'PENDING' }
+}
+
+// Only the first attempt of a partition to ask may move its output into place, unless that
+// attempt has since failed or been lost (then its output never reached the master as a success).
+function onCommitRequested(s: MasterState, attempt: AttemptId): void {
+  const a = s.attempts.get(attempt)
+  if (a === undefined || a.state !== 'RUNNING') return
+  const task = s.jobs.get(a.job)?.stages[a.stage]?.tasks[a.partition]
+  if (task === undefined || task.current !== attempt) return
+  const holder = task.committer === null ? undefined : s.attempts.get(task.committer)
+  if (holder === undefined || holder.state === 'FAILED' || holder.state === 'LOST' || holder.state === 'KILLED') task.committer = attempt
+}
+
+export function commitAllowed(s: MasterState, attempt: AttemptId): boolean {
+  const a = s.attempts.get(attempt)
+  const task = a && s.jobs.get(a.job)?.stages[a.stage]?.tasks[a.partition]
+  return task?.committer === attempt
+}
+
+function endAttempt(s: MasterState, id: AttemptId, state: 'SUCCEEDED' | 'FAILED' | 'LOST' | 'KILLED', error: string | null, nowMs: number, out: Step): void {
+  const a = s.attempts.get(id)
+  if (a === undefined || a.state !== 'RUNNING') return
+  a.state = state
+  a.finishedMs = nowMs
+  a.error = error
+  s.workers.get(a.worker)?.running.delete(id)
+  out.changes.push({ kind: 'attempt', attempt: a })
+}
+
+// ---- jobs ----------------------------------------------------------------------------------
+
+function failJob(s: MasterState, job: JobId, error: JobError, nowMs: number, out: Step): void {
+  endJob(s, job, 'FAILED', error, nowMs, out)
+}
+
+function endJob(s: MasterState, id: JobId, state: 'FAILED' | 'CANCELLED' | 'SUCCEEDED', error: JobError | null, nowMs: number, out: Step): void {
+  const job = s.jobs.get(id)
+  if (job === undefined || job.state === 'SUCCEEDED' || job.state === 'FAILED' || job.state === 'CANCELLED') return
+  job.state = state
+  job.error = error
+  job.finishedMs = nowMs
+  for (const stage of job.stages) {
+    for (const t of stage.tasks) {
+      if (t.current !== null) {
+        const a = s.attempts.get(t.current)
+        const w = a && s.workers.get(a.worker)
+        if (w && isLive(w)) out.actions.push({ kind: 'kill', address: w.address, attempt: t.current })
+        endAttempt(s, t.current, 'KILLED', state === 'CANCELLED' ? 'job cancelled' : 'job ended', nowMs, out)
+        t.current = null
+      }
+    }
+    if (stage.state !== 'SUCCEEDED') stage.state = state === 'SUCCEEDED' ? 'SUCCEEDED' : state === 'FAILED' ? 'FAILED' : 'CANCELLED'
+    stage.finalCounts = countTasks(stage)
+    stage.tasks = []
+  }
+  // The per-attempt history stays in SQLite, not in memory.
+  for (const [aid, a] of s.attempts) if (a.job === id) s.attempts.delete(aid)
+  for (const w of s.workers.values()) if (isLive(w)) out.actions.push({ kind: 'drop-job-data', address: w.address, job: id })
+  out.changes.push({ kind: 'job', job: id })
+}
+
+function completeJob(s: MasterState, id: JobId, nowMs: number, out: Step): void {
+  const job = s.jobs.get(id)
+  if (job === undefined || job.state !== 'RUNNING') return
+  const result = assembleResult(job)
+  if ('error' in result) { failJob(s, id, { message: result.error, node_id: result.node, task_id: null, record: null }, nowMs, out); return }
+  job.result = result
+  endJob(s, id, 'SUCCEEDED', null, nowMs, out)
+}
+
+function assembleResult(job: JobRun): JobResult | { error: string; node: string } {
+  const sinks: Record<string, SinkResult> = {}
+  for (const stage of job.stages) {
+    for (const nodeId of stage.plan.sinks) {
+      const node = stage.plan.nodes.find(n => n.id === nodeId)!
+      const outs = stage.tasks.map(t => t.sinks.find(o => o.node_id === nodeId))
+      const records = outs.reduce((n, o) => n + (o?.records ?? 0), 0)
+      if (node.op === 'count') sinks[nodeId] = { op: 'count', value: records }
+      else if (node.op === 'collect') {
+        const limit = node.limit ?? 100000
+        const values: unknown[] = []
+        for (const o of outs) for (const v of o?.values ?? []) if (values.length < limit) values.push(v)
+        if (JSON.stringify(values).length > COLLECT_LIMIT_BYTES) {
+          return { error: `collect "${nodeId}" gathered more than 64 MiB: write the result with write_text or write_jsonl instead`, node: nodeId }
+        }
+        sinks[nodeId] = { op: 'collect', values }
+      } else if (node.op === 'write_text' || node.op === 'write_jsonl') {
+        sinks[nodeId] = { op: node.op, path: node.path!, files: stage.tasks.length, records }
+      }
+    }
+  }
+  return { sinks }
+}
+
+export function countTasks(stage: StageRun): { total: number; pending: number; running: number; succeeded: number; failed: number } {
+  if (stage.finalCounts !== null) return stage.finalCounts
+  const c = { total: stage.tasks.length, pending: 0, running: 0, succeeded: 0, failed: 0 }
+  for (const t of stage.tasks) {
+    if (t.state === 'PENDING') c.pending++
+    else if (t.state === 'RUNNING') c.running++
+    else if (t.state === 'SUCCEEDED') c.succeeded++
+    else c.failed++
+  }
+  return c
+}
+
+// ---- scheduling ----------------------------------------------------------------------------
+
+/** Gives pending tasks of runnable stages to live workers with free slots, round-robin, jobs in
+ *  submission order; starts finalizing jobs whose stages are all done. */
+function schedule(s: MasterState, nowMs: number, out: Step): void {
+  const ring = [...s.workers.values()].filter(w => isLive(w) && w.status !== 'PAUSED')
+  let free = ring.reduce((n, w) => n + Math.max(0, w.slots - w.running.size), 0)
+  for (const job of s.jobs.values()) {
+    if (job.state !== 'QUEUED' && job.state !== 'RUNNING') continue
+    if (job.state === 'QUEUED') { job.state = 'RUNNING'; job.startedMs = nowMs; out.changes.push({ kind: 'job', job: job.id }) }
+    for (const stage of job.stages) {
+      if (stage.state === 'SUCCEEDED') continue
+      if (!stage.plan.depends_on.every(d => job.stages[d]?.state === 'SUCCEEDED')) continue
+      if (stage.state === 'WAITING') { stage.state = 'RUNNING'; out.changes.push({ kind: 'job', job: job.id }) }
+      if (stage.tasks.length === 0 || stage.tasks.every(t => t.state === 'SUCCEEDED')) { stage.state = 'SUCCEEDED'; continue }
+      for (const task of stage.tasks) {
+        if (task.state !== 'PENDING') continue
+        if (free === 0) break
+        const w = pickWorker(s, ring)
+        if (w === undefined) break
+        free--
+        out.actions.push(launch(s, job, stage, task, w, nowMs, out))
+      }
+    }
+    if (job.stages.every(st => st.state === 'SUCCEEDED') && !job.finalizing) startFinalize(s, job, nowMs, out)
+  }
+}
+
+function startFinalize(s: MasterState, job: JobRun, nowMs: number, out: Step): void {
+  if (job.outputs.length === 0) { completeJob(s, job.id, nowMs, out); return }
+  const w = [...s.workers.values()].find(isLive)
+  if (w === undefined) return   // retried on the next event, once a worker is back
+  job.finalizing = true
+  out.actions.push({ kind: 'finalize-output', address: w.address, job: job.id, paths: job.outputs })
+}
+
+function pickWorker(s: MasterState, ring: readonly WorkerRun[]): WorkerRun | undefined {
+  for (let i = 0; i < ring.length; i++) {
+    const w = ring[(s.rr + i) % ring.length]!
+    if (w.running.size < w.slots) { s.rr = (s.rr + i + 1) % ring.length; return w }
+  }
+  return undefined
+}
+
+function launch(s: MasterState, job: JobRun, stage: StageRun, task: TaskRun, w: WorkerRun, nowMs: number, out: Step): MasterAction {
+  const attemptNo = task.attempts++
+  const id = attemptIdOf(task.id, attemptNo)
+  const a: AttemptRun = {
+    id, job: job.id, task: task.id, stage: stage.plan.stage_id, partition: task.partition, attempt: attemptNo,
+    worker: w.id, incarnation: w.incarnation, state: 'RUNNING', startedMs: nowMs, finishedMs: null, metrics: zeroMetrics(), error: null,
+  }
+  s.attempts.set(id, a)
+  w.running.add(id)
+  task.state = 'RUNNING'
+  task.current = id
+  out.changes.push({ kind: 'attempt', attempt: a })
+  const spec: TaskSpec = {
+    job_id: job.id, task_id: task.id, attempt_id: id, attempt: attemptNo, stage_id: stage.plan.stage_id,
+    partition: task.partition, params: job.params, stage: stage.plan,
+    split: stage.plan.root.kind === 'source' ? stage.splits[task.partition] ?? null : null,
+    shuffle_inputs: stage.plan.root.kind === 'shuffle' ? stage.plan.root.shuffle_ids.map(sid => ({ shuffle_id: sid, map_outputs: mapOutputs(job, sid, task.partition) })) : [],
+    incarnation: w.incarnation,
+  }
+  return { kind: 'launch', worker: w.id, address: w.address, spec }
+}
+
+/** Where the blocks of one reduce partition are; map outputs with nothing for it are skipped. */
+function mapOutputs(job: JobRun, shuffleId: string, reduce: number): MapOutput[] {
+  const writer = job.stages.find(st => st.plan.shuffle_writes.some(w => w.shuffle_id === shuffleId))!
+  const refs: MapOutput[] = []
+  for (const t of writer.tasks) {
+    const o = t.output
+    if (o === null) continue
+    if ((o.sizes.get(shuffleId)?.[reduce] ?? 0) === 0) continue
+    refs.push({ map_partition: t.partition, attempt_id: o.attempt, worker_id: o.worker, address: o.address })
+  }
+  return refs
+}
+
+export const isSinkOp = (op: string): boolean => SINK_OPS.has(op as Op)
+
+function assertNever(x: never): never { throw new Error(`unhandled event ${JSON.stringify(x)}`) }

@@ -1,0 +1,105 @@
+// The master's in-memory model of the cluster and its jobs. Only scheduler.ts changes it.
+//
+// Task:    PENDING ──launch──> RUNNING ──report ok──> SUCCEEDED
+//             ^                  │  (fail, lost)         │ (its map output lost with a worker)
+//             └──────────────────┴───────────────────────┘
+//          RUNNING ──fail × max_task_attempts──> FAILED (and the job FAILED)
+// Worker:  IDLE/BUSY/PAUSED ──no heartbeat for the timeout──> DEAD ──heartbeat──> new incarnation
+import type { AttemptId, JobId, TaskId, WorkerId } from '../../api/ids'
+import type { AttemptState, JobError, JobRequest, JobResult, JobState, StageState } from '../../api/jobs'
+import type { WorkerStatus } from '../../api/heartbeat'
+import type { SinkOutput, SplitWire, StagePlan, TaskMetrics } from '../../api/tasks'
+
+export type WorkerRun = {
+  id: WorkerId
+  address: string
+  status: WorkerStatus
+  slots: number
+  incarnation: string
+  lastSeenMs: number
+  memMb: number
+  activeTasks: number
+  running: Set<AttemptId>
+}
+
+export type TaskRunState = 'PENDING' | 'RUNNING' | 'SUCCEEDED' | 'FAILED'
+
+export type MapOutputRef = { worker: WorkerId; address: string; attempt: AttemptId; sizes: Map<string, number[]> }
+
+export type TaskRun = {
+  id: TaskId
+  stage: number
+  partition: number
+  state: TaskRunState
+  attempts: number
+  failures: number
+  current: AttemptId | null
+  output: MapOutputRef | null
+  sinks: SinkOutput[]
+  /** the attempt the master let move its output into place */
+  committer: AttemptId | null
+}
+
+export type StageCounts = { total: number; pending: number; running: number; succeeded: number; failed: number }
+
+export type StageRun = {
+  plan: StagePlan
+  state: StageState
+  tasks: TaskRun[]
+  splits: SplitWire[]
+  /** counts kept when a finished job's tasks are dropped from memory */
+  finalCounts: StageCounts | null
+}
+
+export type JobRun = {
+  id: JobId
+  seq: number
+  name: string
+  state: JobState
+  request: JobRequest
+  params: Record<string, unknown>
+  maxAttempts: number
+  stages: StageRun[]
+  /** write sinks' paths: cleared at start if overwritten, get _SUCCESS at the end */
+  outputs: string[]
+  submittedMs: number
+  startedMs: number | null
+  finishedMs: number | null
+  error: JobError | null
+  result: JobResult | null
+  finalizing: boolean
+}
+
+export type AttemptRun = {
+  id: AttemptId
+  job: JobId
+  task: TaskId
+  stage: number
+  partition: number
+  attempt: number
+  worker: WorkerId
+  incarnation: string
+  state: AttemptState
+  startedMs: number
+  finishedMs: number | null
+  metrics: TaskMetrics
+  error: string | null
+}
+
+export type MasterState = {
+  workers: Map<WorkerId, WorkerRun>
+  jobs: Map<JobId, JobRun>
+  attempts: Map<AttemptId, AttemptRun>
+  timeoutMs: number
+  /** round-robin cursor over live workers */
+  rr: number
+  incarnations: number
+}
+
+export const newState = (timeoutMs: number): MasterState =>
+  ({ workers: new Map(), jobs: new Map(), attempts: new Map(), timeoutMs, rr: 0, incarnations: 0 })
+
+export const zeroMetrics = (): TaskMetrics =>
+  ({ records_in: 0, records_out: 0, shuffle_bytes_written: 0, shuffle_bytes_read: 0, spilled_bytes: 0 })
+
+export const isLive = (w: WorkerRun): boolean => w.status !== 'DEAD'

@@ -1,0 +1,60 @@
+// The worker's shuffle outputs: files in the work dir written by task threads, indexed here in the
+// main thread, and served to peers by /shuffle_data. Keyed by map attempt, so a re-run's blocks
+// never mix with a late attempt's. It does not decide what is still needed: the master does.
+import { rmSync } from 'node:fs'
+import { join } from 'node:path'
+import type { BlockFile } from './thread-protocol'
+
+type Entry = BlockFile & { job: string; attempt: string }
+
+export class BlockStore {
+  private readonly byJob = new Map<string, Map<string, Entry>>()
+
+  constructor(readonly workDir: string) {}
+
+  static fileName(workDir: string, job: string, shuffle: string, attempt: string): string {
+    return join(workDir, safe(job), safe(shuffle), `${safe(attempt)}.data`)
+  }
+
+  register(job: string, attempt: string, block: BlockFile): void {
+    let m = this.byJob.get(job)
+    if (m === undefined) this.byJob.set(job, m = new Map())
+    m.set(`${block.shuffle_id}\u0000${attempt}`, { ...block, job, attempt })
+  }
+
+  /** The byte ranges of one reduce partition across the given map attempts; null names a missing one. */
+  locate(job: string, shuffle: string, reduce: number, attempts: readonly string[]): { path: string; start: number; end: number }[] | { missing: string } {
+    const m = this.byJob.get(job)
+    const out: { path: string; start: number; end: number }[] = []
+    for (const a of attempts) {
+      const e = m?.get(`${shuffle}\u0000${a}`)
+      if (e === undefined) return { missing: a }
+      const start = e.offsets[reduce]
+      const end = e.offsets[reduce + 1]
+      if (start === undefined || end === undefined) return { missing: a }
+      if (end > start) out.push({ path: e.path, start, end })
+    }
+    return out
+  }
+
+  /** Streams the ranges one after another; Bun.file slices let the kernel do the copying. */
+  stream(ranges: readonly { path: string; start: number; end: number }[]): ReadableStream<Uint8Array> {
+    let i = 0
+    return new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        const r = ranges[i++]
+        if (r === undefined) { controller.close(); return }
+        controller.enqueue(await Bun.file(r.path).slice(r.start, r.end).bytes())
+      },
+    })
+  }
+
+  dropJob(job: string): void {
+    this.byJob.delete(job)
+    rmSync(join(this.workDir, safe(job)), { recursive: true, force: true })
+  }
+
+  jobs(): string[] { return [...this.byJob.keys()] }
+}
+
+export const safe = (s: string): string => s.replace(/[^A-Za-z0-9_.-]/g, '_')

@@ -1,0 +1,48 @@
+// The worker's heartbeat loop (CONTRACT section 3): every interval ± a third of it (3 ± 1 s by
+// default), uniformly jittered so a fleet started together does not beat in step.
+import type { Heartbeat, HeartbeatAck } from '../../api/heartbeat'
+
+export type HeartbeatDeps = {
+  masterUrl: string
+  intervalMs: number
+  rng: () => number
+  body: () => Omit<Heartbeat, 'incarnation'>
+  onAck: (ack: HeartbeatAck) => void
+  log: (msg: Record<string, unknown>) => void
+}
+
+export const nextDelayMs = (intervalMs: number, r: number): number => intervalMs * (2 / 3 + (2 / 3) * r)
+
+export function startHeartbeats(deps: HeartbeatDeps): { stop(): void; beatNow(): Promise<void>; incarnation(): string | undefined } {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  let stopped = false
+  let incarnation: string | undefined
+  let failures = 0
+  const beat = async (): Promise<void> => {
+    const hb: Heartbeat = { ...deps.body(), ...(incarnation === undefined ? {} : { incarnation }) }
+    try {
+      const res = await fetch(`${deps.masterUrl}/heartbeat`, {
+        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(hb),
+        signal: AbortSignal.timeout(Math.max(1000, deps.intervalMs)),
+      })
+      if (!res.ok) throw new Error(`master answered ${res.status}: ${await res.text()}`)
+      const ack = (await res.json()) as HeartbeatAck
+      incarnation = ack.incarnation
+      failures = 0
+      deps.onAck(ack)
+    } catch (e) {
+      // Keep beating: the master may be restarting; log once per outage, not every beat.
+      if (failures++ === 0) deps.log({ level: 'warn', cause: 'heartbeat-failed', message: (e as Error).message })
+    }
+  }
+  const loop = async (): Promise<void> => {
+    await beat()
+    if (!stopped) timer = setTimeout(loop, nextDelayMs(deps.intervalMs, deps.rng()))
+  }
+  void loop()
+  return {
+    stop() { stopped = true; if (timer) clearTimeout(timer) },
+    beatNow: beat,
+    incarnation: () => incarnation,
+  }
+}

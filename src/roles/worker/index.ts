@@ -1,0 +1,133 @@
+// A worker: serves task dispatch, the shuffle data service and file questions over HTTP, beats to
+// the master, and runs tasks on its executor pool. Wiring only; the parts live beside it.
+import { mkdirSync, rmSync, writeFileSync, existsSync } from 'node:fs'
+import { hostname } from 'node:os'
+import { join, resolve } from 'node:path'
+import { Elysia, t } from 'elysia'
+import { ApiError, ErrorBody } from '../../api/errors'
+import { FinalizeRequest, ListAnswer, ListRequest, ShuffleFetch, TaskSpec, type TaskReport } from '../../api/tasks'
+import { listen, roleApp } from '../http'
+import { BlockStore, safe } from './block-store'
+import { startHeartbeats } from './heartbeat'
+import { answerListing, clearOutputs } from './listing'
+import { ExecutorPool } from './pool'
+import type { ThreadResult } from './thread-protocol'
+
+export type WorkerOptions = {
+  masterUrl: string
+  host: string
+  port: number
+  advertise?: string
+  id?: string
+  slots: number
+  maxMemBytes: number
+  dataDir: string
+  workDir: string
+  heartbeatIntervalMs: number
+}
+
+const log = (m: Record<string, unknown>): void => console.error(JSON.stringify({ role: 'worker', ...m }))
+
+export async function startWorker(o: WorkerOptions): Promise<{ url: string; id: string; stop(): Promise<void> }> {
+  const dataDir = resolve(o.dataDir)
+  mkdirSync(dataDir, { recursive: true })
+  let id = o.id ?? ''
+  let workDir = ''
+  let pool: ExecutorPool | undefined
+  let blocks: BlockStore | undefined
+  let heartbeats: ReturnType<typeof startHeartbeats> | undefined
+  const reports = new Set<Promise<void>>()
+
+  const onDone = (spec: TaskSpec, r: ThreadResult): void => {
+    for (const b of r.blocks) blocks!.register(spec.job_id, spec.attempt_id, b)
+    const report: TaskReport = {
+      worker_id: id, incarnation: spec.incarnation, attempt_id: r.attempt_id, state: r.state, metrics: r.metrics,
+      shuffle_outputs: r.blocks.map(b => ({ shuffle_id: b.shuffle_id, sizes: b.offsets.slice(1).map((end, p) => end - b.offsets[p]!) })),
+      sinks: r.sinks, ...(r.failure ? { failure: r.failure } : {}),
+    }
+    const p = sendReport(o.masterUrl, report).finally(() => reports.delete(p))
+    reports.add(p)
+  }
+
+  const app = roleApp('Mini-Spark worker', 'Task dispatch, the shuffle data service and file listing of a Mini-Spark worker. Internal: used by the master and by peer workers.')
+    .post('/tasks', ({ body, set }) => {
+      pool!.submit(body)
+      set.status = 202
+      return { accepted: true as const }
+    }, { body: TaskSpec, response: { 202: t.Object({ accepted: t.Literal(true) }), 400: ErrorBody }, detail: { summary: 'run a task attempt (pushed by the master)', tags: ['tasks'] } })
+    .delete('/tasks/:attempt', ({ params }) => ({ killed: pool!.kill(params.attempt) }),
+      { params: t.Object({ attempt: t.String() }), detail: { summary: 'stop a task attempt', tags: ['tasks'] } })
+    .post('/shuffle_data/fetch', ({ body }) => {
+      const ranges = blocks!.locate(body.job_id, body.shuffle_id, body.reduce_partition, body.attempts)
+      if ('missing' in ranges) {
+        throw new ApiError('NOT_FOUND', `no shuffle block of attempt ${ranges.missing} for ${body.shuffle_id} here: the map output was lost, re-run it`)
+      }
+      return new Response(blocks!.stream(ranges), { headers: { 'content-type': 'application/octet-stream' } })
+    }, { body: ShuffleFetch, detail: { summary: 'stream one reduce partition of many map outputs, as msgpack frames', tags: ['shuffle'] } })
+    .post('/inputs/list', ({ body }) => answerListing(dataDir, body),
+      { body: ListRequest, response: { 200: ListAnswer }, detail: { summary: 'list input files and check outputs for planning', tags: ['files'] } })
+    .post('/outputs/clear', ({ body }) => { clearOutputs(dataDir, body.paths); return { ok: true as const } },
+      { body: t.Object({ paths: t.Array(t.String()) }), detail: { summary: 'remove outputs a job overwrites', tags: ['files'] } })
+    .post('/outputs/finalize', ({ body }) => {
+      for (const p of body.paths) {
+        const dir = join(dataDir, p)
+        mkdirSync(dir, { recursive: true })
+        rmSync(join(dir, '_temporary'), { recursive: true, force: true })
+        // _SUCCESS last: readers that wait for it see every part.
+        writeFileSync(join(dir, '_SUCCESS'), '')
+      }
+      return { ok: true as const }
+    }, { body: FinalizeRequest, detail: { summary: 'mark write outputs complete (_SUCCESS)', tags: ['files'] } })
+    .delete('/jobs/:id', ({ params }) => {
+      const killed = pool!.killJob(params.id)
+      blocks!.dropJob(params.id)
+      return { killed }
+    }, { params: t.Object({ id: t.String() }), detail: { summary: 'stop a job\'s attempts and drop its shuffle data', tags: ['tasks'] } })
+
+  const { url, port } = listen(app as unknown as Elysia, 'worker', o.host, o.port)
+  const address = o.advertise ?? `${o.host.includes(':') ? `[${o.host}]` : o.host}:${port}`
+  if (id === '') id = `${hostname()}-${port}`
+  // Each worker has its own folder in the work dir, so workers sharing one --work-dir never
+  // delete each other's files; stale files of an earlier run of this worker go at start-up.
+  workDir = join(resolve(o.workDir), safe(id))
+  rmSync(workDir, { recursive: true, force: true })
+  mkdirSync(workDir, { recursive: true })
+  blocks = new BlockStore(workDir)
+  pool = new ExecutorPool(o.slots, { dataDir, workDir, masterUrl: o.masterUrl, workerId: id }, onDone)
+  heartbeats = startHeartbeats({
+    masterUrl: o.masterUrl, intervalMs: o.heartbeatIntervalMs, rng: Math.random, log,
+    body: () => {
+      const active = pool!.active
+      return {
+        worker_id: id, address, status: active > 0 ? 'BUSY' : 'IDLE', active_tasks: active,
+        mem_usage_mb: Math.round(process.memoryUsage.rss() / 1048576), last_heartbeat: Math.floor(Date.now() / 1000),
+        slots: o.slots,
+      }
+    },
+    onAck: () => {},
+  })
+  return {
+    url, id,
+    async stop() {
+      heartbeats?.stop()
+      pool?.stop()
+      await Promise.allSettled([...reports])
+      app.stop()
+      if (existsSync(workDir)) rmSync(workDir, { recursive: true, force: true })
+    },
+  }
+}
+
+// Reports are retried for a while: losing one would leave the master waiting for the lease.
+async function sendReport(masterUrl: string, report: TaskReport): Promise<void> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    try {
+      const res = await fetch(`${masterUrl}/tasks/report`, {
+        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(report),
+      })
+      if (res.ok || (res.status >= 400 && res.status < 500)) return
+    } catch { /* master unreachable: retry below */ }
+    await Bun.sleep(Math.min(2000, 100 * 2 ** attempt))
+  }
+  log({ level: 'error', cause: 'report-lost', attempt: report.attempt_id })
+}

@@ -1,0 +1,87 @@
+import { test, expect } from 'bun:test'
+import { DEFAULT_SPLIT_BYTES, planSplits, type InputFile, type Split } from '../../src/engine/splits'
+
+// Small seeded PRNG (mulberry32) so a failing case reproduces from its seed.
+function rng(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+const ranges = (splits: Split[]) => splits.map(s => [s.start, s.end])
+
+test('default split size is 64 MiB', () => {
+  expect(DEFAULT_SPLIT_BYTES).toBe(67_108_864)
+  expect(planSplits([{ path: 'a', size: 100 }])).toEqual([{ path: 'a', start: 0, end: 100, fileSize: 100 }])
+})
+
+test('cuts at multiples of splitBytes; an exact multiple leaves no remainder split', () => {
+  expect(ranges(planSplits([{ path: 'a', size: 30 }], 10))).toEqual([[0, 10], [10, 20], [20, 30]])
+  expect(ranges(planSplits([{ path: 'a', size: 35 }], 10))).toEqual([[0, 10], [10, 20], [20, 30], [30, 35]])
+})
+
+test('a remainder under 10% of splitBytes joins the previous split; exactly 10% does not', () => {
+  expect(ranges(planSplits([{ path: 'a', size: 209 }], 100))).toEqual([[0, 100], [100, 209]])
+  expect(ranges(planSplits([{ path: 'a', size: 210 }], 100))).toEqual([[0, 100], [100, 200], [200, 210]])
+  // A file smaller than 10% of splitBytes has no previous split to join: it is its own split.
+  expect(ranges(planSplits([{ path: 'a', size: 5 }], 100))).toEqual([[0, 5]])
+})
+
+test('empty files yield no split; files keep their order and carry path and size', () => {
+  const files: InputFile[] = [
+    { path: 'z.txt', size: 12 }, { path: 'empty.txt', size: 0 }, { path: 'a.txt', size: 4 },
+  ]
+  expect(planSplits(files, 8)).toEqual([
+    { path: 'z.txt', start: 0, end: 8, fileSize: 12 },
+    { path: 'z.txt', start: 8, end: 12, fileSize: 12 },
+    { path: 'a.txt', start: 0, end: 4, fileSize: 4 },
+  ])
+  expect(planSplits([], 8)).toEqual([])
+  expect(planSplits([{ path: 'e', size: 0 }], 1)).toEqual([])
+})
+
+test('splitBytes of 1 gives one split per byte', () => {
+  expect(ranges(planSplits([{ path: 'a', size: 3 }], 1))).toEqual([[0, 1], [1, 2], [2, 3]])
+})
+
+test('rejects a splitBytes below 1 or not a whole number, and a bad file size', () => {
+  for (const bad of [0, -1, 0.5, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+    expect(() => planSplits([{ path: 'a', size: 10 }], bad)).toThrow(RangeError)
+  }
+  expect(() => planSplits([{ path: 'a', size: -1 }], 10)).toThrow(RangeError)
+  expect(() => planSplits([{ path: 'a', size: 2.5 }], 10)).toThrow(RangeError)
+})
+
+test('random files: splits tile each non-empty file exactly, within size bounds', () => {
+  const next = rng(7)
+  for (let round = 0; round < 500; round++) {
+    const splitBytes = 1 + Math.floor(next() * 200)
+    const files: InputFile[] = Array.from({ length: Math.floor(next() * 5) }, (_, i) => ({
+      path: `f${i}`, size: next() < 0.2 ? 0 : Math.floor(next() * 2000),
+    }))
+    const splits = planSplits(files, splitBytes)
+    let k = 0
+    for (const f of files) {
+      let covered = 0
+      while (k < splits.length && splits[k]?.path === f.path) {
+        const s = splits[k++] as Split
+        expect(s.fileSize).toBe(f.size)
+        expect(s.start).toBe(covered)
+        expect(s.end).toBeGreaterThan(s.start)
+        // Only the merged last split may exceed splitBytes, and by less than 10%.
+        if (s.end < f.size) expect(s.end - s.start).toBe(splitBytes)
+        else expect((s.end - s.start) * 10).toBeLessThan(splitBytes * 11)
+        // ...and a last split that follows another is never a tiny remainder.
+        if (s.end === f.size && s.start > 0) expect((s.end - s.start) * 10).toBeGreaterThanOrEqual(splitBytes)
+        covered = s.end
+      }
+      expect(covered).toBe(f.size)
+    }
+    expect(k).toBe(splits.length)
+  }
+})
