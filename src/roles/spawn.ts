@@ -2,10 +2,12 @@
 // Bun runs the CLI script. Used by `local` and by the tests.
 import type { Subprocess } from 'bun'
 
+const CLI_SOURCE = new URL('../cli.ts', import.meta.url).pathname
+
 export function selfCommand(args: readonly string[]): string[] {
   // Inside a `bun build --compile` executable, modules live under /$bunfs/.
   const compiled = import.meta.path.startsWith('/$bunfs/')
-  return compiled ? [process.execPath, ...args] : [process.execPath, process.argv[1]!, ...args]
+  return compiled ? [process.execPath, ...args] : [process.execPath, CLI_SOURCE, ...args]
 }
 
 export type Role = { proc: Subprocess<'ignore', 'pipe', 'inherit' | 'pipe'>; url: string }

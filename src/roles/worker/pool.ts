@@ -5,6 +5,12 @@ import type { ThreadEnv, ThreadRequest, ThreadResult } from './thread-protocol'
 
 type Slot = { thread: Worker; running: TaskSpec | null }
 
+// Inside the compiled binary, build.ts embeds the thread entry under the entrypoints' common root
+// (src/), so its path is fixed there; from source it sits beside this file.
+const THREAD_ENTRY = import.meta.path.startsWith('/$bunfs/')
+  ? '/$bunfs/root/roles/worker/task-thread.ts'
+  : new URL('./task-thread.ts', import.meta.url).href
+
 export class ExecutorPool {
   private readonly slots: Slot[] = []
   private readonly queue: TaskSpec[] = []
@@ -59,7 +65,7 @@ export class ExecutorPool {
   }
 
   private newSlot(): Slot {
-    const thread = new Worker(new URL('./task-thread.ts', import.meta.url).href)
+    const thread = new Worker(THREAD_ENTRY)
     const slot: Slot = { thread, running: null }
     thread.onmessage = (e: MessageEvent<ThreadResult>) => {
       const spec = slot.running

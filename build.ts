@@ -1,0 +1,18 @@
+// Builds dist/minispark: one executable with every role. The task thread's entry is a second
+// entrypoint; inside the binary it lives at /$bunfs/root/roles/worker/task-thread.ts (paths are
+// relative to the entrypoints' common root, src/), which is where pool.ts looks for it.
+import { rmSync } from 'node:fs'
+
+const outfile = process.argv[2] ?? 'dist/minispark'
+rmSync(outfile, { force: true })
+const result = await Bun.build({
+  entrypoints: ['./src/cli.ts', './src/roles/worker/task-thread.ts'],
+  compile: { outfile },
+  minify: { syntax: true, whitespace: true },
+  sourcemap: 'linked',
+})
+if (!result.success) {
+  for (const log of result.logs) console.error(log)
+  process.exit(1)
+}
+console.log(`built ${outfile}`)

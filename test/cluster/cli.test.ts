@@ -1,0 +1,137 @@
+// The client commands (submit, status, workers, cancel) as separate processes against a real
+// cluster: what they print and their exit codes (CONTRACT section 1).
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { killAll, runCli, startCluster, tempDir, waitUntil, type Cluster } from '../support/cluster'
+
+let c: Cluster | undefined
+let data = ''
+let jobs = ''
+const LINES = Array.from({ length: 200 }, (_, i) => `line ${i} of the test file`)
+
+const cluster = (): Cluster => {
+  if (c === undefined) throw new Error('the cluster did not start (see beforeAll)')
+  return c
+}
+
+function jobFile(name: string, job: unknown): string {
+  const f = join(jobs, `${name}.json`)
+  writeFileSync(f, JSON.stringify(job))
+  return f
+}
+
+const src = { id: 'src', op: 'read_text', path: 'small/a.txt' }
+
+beforeAll(async () => {
+  data = tempDir('ms-cli-data-')
+  jobs = tempDir('ms-cli-jobs-')
+  mkdirSync(join(data, 'small'))
+  writeFileSync(join(data, 'small', 'a.txt'), LINES.join('\n') + '\n')
+  c = await startCluster({ workers: 2, slots: 1, dataDir: data, heartbeatInterval: '500ms' })
+}, 30_000)
+
+afterAll(async () => {
+  await c?.stop()
+  killAll()
+})
+
+describe('the CLI against a running cluster', () => {
+  test('submit prints the job id and exits 0; status ID shows it', async () => {
+    const r = await runCli(['submit', jobFile('count', { name: 'cli-count', nodes: [src, { id: 'n', op: 'count', input: 'src' }] }), '--master', cluster().url])
+    expect(r.code).toBe(0)
+    const id = r.stdout.trim()
+    expect(id).not.toContain('\n')
+    expect(id.length).toBeGreaterThan(0)
+    const s = await cluster().client.waitDone(id, { timeoutMs: 20_000, pollMs: 50 })
+    expect(s.state).toBe('SUCCEEDED')
+    expect((await cluster().client.result(id)).sinks.n).toEqual({ op: 'count', value: LINES.length })
+
+    const st = await runCli(['status', id, '--master', cluster().url])
+    expect(st.code).toBe(0)
+    expect(st.stdout).toContain(id)
+    expect(st.stdout).toContain('SUCCEEDED')
+
+    const json = await runCli(['status', id, '--master', cluster().url, '--json'])
+    expect(json.code).toBe(0)
+    expect(JSON.parse(json.stdout)).toMatchObject({ job_id: id, name: 'cli-count', state: 'SUCCEEDED' })
+
+    const list = await runCli(['status', '--master', cluster().url])
+    expect(list.code).toBe(0)
+    expect(list.stdout).toContain(id)
+
+    const submitJson = await runCli(['submit', jobFile('count2', { nodes: [src, { id: 'n', op: 'count', input: 'src' }] }), '--master', cluster().url, '--json'])
+    expect(submitJson.code).toBe(0)
+    const id2 = (JSON.parse(submitJson.stdout) as { job_id: string }).job_id
+    expect((await cluster().client.waitDone(id2, { timeoutMs: 20_000, pollMs: 50 })).state).toBe('SUCCEEDED')
+  }, 30_000)
+
+  test('submit --follow exits 0 for a good job and 1 for a failing one, naming the node', async () => {
+    const good = await runCli(['submit', '--follow', '--master', cluster().url, jobFile('good', { nodes: [src,
+      { id: 'words', op: 'flat_map', input: 'src', fn: 'l => l.split(" ")' },
+      { id: 'pairs', op: 'map', input: 'words', fn: 'w => [w, 1]' },
+      { id: 'counts', op: 'reduce_by_key', input: 'pairs', fn: '(a, b) => a + b' },
+      { id: 'top', op: 'collect', input: 'counts' }] })])
+    expect(good.code).toBe(0)
+    const goodId = good.stdout.trim().split('\n')[0]!
+    expect((await cluster().client.status(goodId)).state).toBe('SUCCEEDED')
+    expect(good.stderr).toContain('stage')
+
+    const bad = await runCli(['submit', '--follow', '--master', cluster().url, jobFile('bad', { max_task_attempts: 1, nodes: [src,
+      { id: 'explode', op: 'map', input: 'src', fn: "x => { throw new Error('boom') }" },
+      { id: 'n', op: 'count', input: 'explode' }] })])
+    expect(bad.code).toBe(1)
+    expect(bad.stderr).toContain('explode')
+    expect(bad.stderr).toContain('boom')
+    const badId = bad.stdout.trim().split('\n')[0]!
+    expect((await cluster().client.status(badId)).state).toBe('FAILED')
+  }, 30_000)
+
+  test('an invalid job is refused at submit with the reason; an unreachable master exits 3', async () => {
+    const cycle = await runCli(['submit', '--master', cluster().url, jobFile('cycle', { nodes: [
+      { id: 'loop_a', op: 'map', input: 'loop_b', fn: 'x => x' }, { id: 'loop_b', op: 'map', input: 'loop_a', fn: 'x => x' },
+      { id: 'n', op: 'count', input: 'loop_b' }] })])
+    expect(cycle.code).not.toBe(0)
+    expect(cycle.code).not.toBe(1)
+    expect(cycle.stderr).toContain('loop_a')
+    expect(cycle.stdout).toBe('')
+
+    const missingFile = await runCli(['submit', join(jobs, 'nope.json'), '--master', cluster().url])
+    expect(missingFile.code).toBe(2)
+    expect(missingFile.stderr).toContain('nope.json')
+
+    const down = await runCli(['submit', jobFile('down', { nodes: [src, { id: 'n', op: 'count', input: 'src' }] }), '--master', 'http://127.0.0.1:1'])
+    expect(down.code).toBe(3)
+  }, 20_000)
+
+  test('workers lists every worker (also through MINISPARK_MASTER)', async () => {
+    const r = await runCli(['workers', '--master', cluster().url])
+    expect(r.code).toBe(0)
+    for (const id of cluster().workerIds) expect(r.stdout).toContain(id)
+
+    const json = await runCli(['workers', '--json'], { env: { MINISPARK_MASTER: cluster().url } })
+    expect(json.code).toBe(0)
+    const list = JSON.parse(json.stdout) as { worker_id: string; status: string }[]
+    expect(list.map(w => w.worker_id).sort()).toEqual(cluster().workerIds.slice().sort())
+    for (const w of list) expect(w.status).not.toBe('DEAD')
+  }, 15_000)
+
+  test('cancel ID stops a running job: exit 0, state CANCELLED, workers go idle', async () => {
+    // ~50 ms of busy work per record: far longer than the test waits, unless it is cancelled
+    const id = await cluster().client.submit({ name: 'slow', nodes: [src,
+      { id: 'slow', op: 'map', input: 'src', fn: 'x => { const end = Date.now() + 50; while (Date.now() < end); return x }' },
+      { id: 'n', op: 'count', input: 'slow' }] })
+    await waitUntil('the slow job to run', async () => (await cluster().client.status(id)).state === 'RUNNING' ? true : undefined, { timeoutMs: 10_000 })
+    const r = await runCli(['cancel', id, '--master', cluster().url])
+    expect(r.code).toBe(0)
+    expect(r.stdout).toContain(id)
+    const s = await cluster().client.waitDone(id, { timeoutMs: 10_000, pollMs: 50 })
+    expect(s.state).toBe('CANCELLED')
+    await waitUntil('workers to have no active task', async () =>
+      (await cluster().client.workers()).every(w => w.active_tasks === 0) ? true : undefined, { timeoutMs: 5_000, pollMs: 100 })
+
+    const unknown = await runCli(['cancel', 'no-such-job', '--master', cluster().url])
+    expect(unknown.code).not.toBe(0)
+    expect(unknown.stderr).toContain('no-such-job')
+  }, 30_000)
+})

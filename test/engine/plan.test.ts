@@ -1,0 +1,151 @@
+// Unit tests of the stage planner (src/engine/plan.ts): where stages are cut, what each stage
+// computes and writes, and golden plans of examples/*.json (review snapshot diffs like code).
+import { describe, expect, test } from 'bun:test'
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { JobRequest, NodeSpec } from '../../src/api/jobs'
+import type { StagePlan } from '../../src/api/tasks'
+import { validateJob } from '../../src/engine/dag'
+import { planStages, renderPlan, setSplitCount, SUPPORTED_OPS } from '../../src/engine/plan'
+
+const plan = (nodes: NodeSpec[], defaultPartitions = 4): StagePlan[] =>
+  planStages(validateJob({ nodes }, SUPPORTED_OPS), defaultPartitions)
+const ids = (s: StagePlan): string[] => s.nodes.map(n => n.id)
+
+const WORDCOUNT: NodeSpec[] = [
+  { id: 'lines', op: 'read_text', path: 'books/*.txt' },
+  { id: 'words', op: 'flat_map', input: 'lines', fn: 'line => line.split(" ")' },
+  { id: 'pairs', op: 'map', input: 'words', fn: 'w => [w, 1]' },
+  { id: 'counts', op: 'reduce_by_key', input: 'pairs', fn: '(a, b) => a + b' },
+  { id: 'common', op: 'filter', input: 'counts', fn: '([w, n]) => n >= 2' },
+  { id: 'out', op: 'write_text', input: 'common', path: 'out/wc' },
+]
+
+describe('planStages', () => {
+  test('word count: two stages cut at reduce_by_key', () => {
+    const stages = plan(WORDCOUNT)
+    expect(stages).toHaveLength(2)
+    const [map, reduce] = stages as [StagePlan, StagePlan]
+
+    expect(map.stage_id).toBe(0)
+    expect(map.root).toEqual({ kind: 'source', node: WORDCOUNT[0]! })
+    expect(ids(map)).toEqual(['words', 'pairs'])
+    expect(map.depends_on).toEqual([])
+    expect(map.sinks).toEqual([])
+    expect(map.partitions).toBe(0)   // a source stage is sized by its splits, later
+    expect(map.shuffle_writes).toEqual([{ shuffle_id: 'counts', node: WORDCOUNT[3]!, from: 'pairs', partitions: 4 }])
+
+    expect(reduce.stage_id).toBe(1)
+    expect(reduce.root).toEqual({ kind: 'shuffle', node: WORDCOUNT[3]!, shuffle_ids: ['counts'] })
+    expect(ids(reduce)).toEqual(['common', 'out'])
+    expect(reduce.depends_on).toEqual([0])
+    expect(reduce.sinks).toEqual(['out'])
+    expect(reduce.shuffle_writes).toEqual([])
+    expect(reduce.partitions).toBe(4)
+
+    expect(renderPlan(stages)).toBe([
+      'stage 0 <- [] source lines | words pairs | writes pairs=>counts[4]',
+      'stage 1 <- [0] shuffle counts(counts) | common out | sinks out',
+    ].join('\n'))
+  })
+
+  test('the request order of the nodes does not change the plan', () => {
+    expect(renderPlan(plan([...WORDCOUNT].reverse()))).toBe(renderPlan(plan(WORDCOUNT)))
+  })
+
+  test('a node feeding two sinks in one stage is computed once and fanned out', () => {
+    const stages = plan([
+      { id: 'lines', op: 'read_text', path: 'a.txt' },
+      { id: 'words', op: 'flat_map', input: 'lines', fn: 'l => l.split(" ")' },
+      { id: 'n', op: 'count', input: 'words' },
+      { id: 'all', op: 'collect', input: 'words' },
+      { id: 'out', op: 'write_jsonl', input: 'words', path: 'out/w' },
+    ])
+    expect(stages).toHaveLength(1)
+    expect(ids(stages[0]!)).toEqual(['words', 'n', 'all', 'out'])
+    expect(stages[0]!.sinks).toEqual(['n', 'all', 'out'])
+    expect(stages[0]!.shuffle_writes).toEqual([])
+  })
+
+  test('a node feeding a sink and a shuffle: both in its stage', () => {
+    const stages = plan([
+      { id: 'lines', op: 'read_text', path: 'a.txt' },
+      { id: 'n', op: 'count', input: 'lines' },
+      { id: 'd', op: 'distinct', input: 'lines' },
+      { id: 'c', op: 'collect', input: 'd' },
+    ])
+    expect(renderPlan(stages)).toBe([
+      'stage 0 <- [] source lines | n | writes lines=>d[4] | sinks n',
+      'stage 1 <- [0] shuffle d(d) | c | sinks c',
+    ].join('\n'))
+  })
+
+  test('two wide ops in a row: the first one\'s stage writes the second one\'s shuffle', () => {
+    const nodes: NodeSpec[] = [
+      { id: 'lines', op: 'read_text', path: 'a.txt' },
+      { id: 'pairs', op: 'key_by', input: 'lines', fn: 'l => l.length' },
+      { id: 'r', op: 'reduce_by_key', input: 'pairs', fn: '(a, b) => a' },
+      { id: 'g', op: 'group_by_key', input: 'r' },
+      { id: 'c', op: 'collect', input: 'g' },
+    ]
+    const stages = plan(nodes)
+    expect(stages).toHaveLength(3)
+    const [s0, s1, s2] = stages as [StagePlan, StagePlan, StagePlan]
+    expect(s0.shuffle_writes.map(w => [w.from, w.shuffle_id])).toEqual([['pairs', 'r']])
+    expect(s1.root).toEqual({ kind: 'shuffle', node: nodes[2]!, shuffle_ids: ['r'] })
+    expect(ids(s1)).toEqual([])                       // nothing narrow between the two shuffles
+    expect(s1.shuffle_writes).toEqual([{ shuffle_id: 'g', node: nodes[3]!, from: 'r', partitions: 4 }])
+    expect(s1.depends_on).toEqual([0])
+    expect(s2.depends_on).toEqual([1])
+    expect(ids(s2)).toEqual(['c'])
+    expect(s2.sinks).toEqual(['c'])
+  })
+
+  test('partitions: the node\'s own value wins over the default, for the stage and its shuffle write', () => {
+    const stages = plan([
+      { id: 'lines', op: 'read_text', path: 'a.txt' },
+      { id: 'd', op: 'distinct', input: 'lines', partitions: 7 },
+      { id: 'g', op: 'group_by_key', input: 'd' },
+      { id: 'c', op: 'collect', input: 'g' },
+    ], 3)
+    expect(stages.map(s => s.partitions)).toEqual([0, 7, 3])
+    expect(stages[0]!.shuffle_writes[0]!.partitions).toBe(7)
+    expect(stages[1]!.shuffle_writes[0]!.partitions).toBe(3)
+  })
+
+  test('two sources give two independent source stages', () => {
+    const stages = plan([
+      { id: 'a', op: 'read_text', path: 'a.txt' },
+      { id: 'b', op: 'read_text', path: 'b.txt' },
+      { id: 'na', op: 'count', input: 'a' },
+      { id: 'nb', op: 'count', input: 'b' },
+    ])
+    expect(renderPlan(stages)).toBe([
+      'stage 0 <- [] source a | na | sinks na',
+      'stage 1 <- [] source b | nb | sinks nb',
+    ].join('\n'))
+  })
+
+  test('setSplitCount sizes a source stage', () => {
+    const stages = plan(WORDCOUNT)
+    setSplitCount(stages[0]!, 5)
+    expect(stages[0]!.partitions).toBe(5)
+    expect(stages[1]!.partitions).toBe(4)
+  })
+})
+
+describe('golden plans of examples/*.json', () => {
+  const dir = join(import.meta.dir, '../../examples')
+  const files = readdirSync(dir).filter(f => f.endsWith('.json')).sort()
+
+  test('there is at least one example', () => {
+    expect(files.length).toBeGreaterThan(0)
+  })
+
+  for (const file of files) {
+    test(file, () => {
+      const job = JSON.parse(readFileSync(join(dir, file), 'utf8')) as JobRequest
+      expect(renderPlan(planStages(validateJob(job, SUPPORTED_OPS), 4))).toMatchSnapshot()
+    })
+  }
+})
