@@ -45,6 +45,8 @@ async function main(argv: string[]): Promise<number> {
   return 2
 }
 
+const withToken = (t: string | undefined): { token?: string } => t === undefined ? {} : { token: t }
+
 function checkBind(role: string, host: string, p: Parsed): void {
   const loopback = host === 'localhost' || host === '::1' || host.startsWith('127.')
   if (!loopback && !bool(p, 'insecure') && opt(p, 'token-file') === undefined && process.env.MINISPARK_TOKEN === undefined) {
@@ -58,6 +60,7 @@ function runMaster(p: Parsed): Promise<number> {
   const m = startMaster({
     host, port: parseInteger('port', str(p, 'port', '8080'), 0, 65535), stateDb: str(p, 'state-db', 'minispark-master.db'),
     heartbeatTimeoutMs: parseDurationMs('heartbeat-timeout', str(p, 'heartbeat-timeout', '10s')),
+    ...withToken(readToken(p)),
   })
   console.log(`minispark master listening on ${m.url}`)
   return untilSignal(async () => m.stop())
@@ -77,6 +80,7 @@ async function runWorker(p: Parsed): Promise<number> {
     maxMemBytes: parseSizeBytes('max-mem', str(p, 'max-mem', '1GiB')),
     dataDir: str(p, 'data-dir', '.'), workDir: str(p, 'work-dir', './minispark-work'),
     heartbeatIntervalMs: parseDurationMs('heartbeat-interval', str(p, 'heartbeat-interval', '3s')),
+    ...withToken(readToken(p)),
   })
   console.log(`minispark worker listening on ${w.url}`)
   return untilSignal(() => w.stop())
@@ -99,7 +103,17 @@ function readJob(p: Parsed): JobRequest {
   try { return JSON.parse(text) as JobRequest } catch (e) { throw new UsageError(`job file ${file} is not valid JSON: ${(e as Error).message}`) }
 }
 
-const token = (): string | undefined => process.env.MINISPARK_TOKEN
+/** --token-file wins over MINISPARK_TOKEN; an empty token is a usage error, never "no auth". */
+function readToken(p?: Parsed): string | undefined {
+  const file = p === undefined ? undefined : opt(p, 'token-file')
+  let t: string | undefined
+  if (file !== undefined) {
+    try { t = readFileSync(file, 'utf8').trim() } catch (e) { throw new UsageError(`--token-file ${file}: ${(e as Error).message}`) }
+    if (t === '') throw new UsageError(`--token-file ${file} is empty: put the cluster's token in it`)
+  } else t = process.env.MINISPARK_TOKEN?.trim() || undefined
+  return t
+}
+const token = (): string | undefined => readToken()
 
 async function submit(p: Parsed): Promise<number> {
   const job = readJob(p)

@@ -5,6 +5,7 @@ import { openapi } from '@elysiajs/openapi'
 import swaggerBundle from 'swagger-ui-dist/swagger-ui-bundle.js' with { type: 'text' }
 import swaggerCss from 'swagger-ui-dist/swagger-ui.css' with { type: 'text' }
 import { ApiError, STATUS, errorBody } from '../api/errors'
+import { tokenMatches } from '../api/auth'
 
 export const MAX_BODY_BYTES = 16 * 1024 * 1024
 export const VERSION = '0.1.0'
@@ -29,9 +30,17 @@ const json = (status: number, body: unknown): Response =>
   new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } })
 
 /** A role's root app: error mapping first so it covers every route mounted after it. */
-export function roleApp(title: string, description: string) {
+export function roleApp(title: string, description: string, token: string | undefined) {
   return new Elysia()
     .onError(({ code, error }) => errorResponse(code, error))
+    // Before routing, so an unknown path without the token is a 401 too.
+    .onRequest(({ request }) => {
+      if (token === undefined) return
+      if (request.method === 'GET' && new URL(request.url).pathname === '/health') return
+      if (!tokenMatches(request.headers.get('authorization'), token)) {
+        return json(401, errorBody('UNAUTHORIZED', 'missing or wrong token: send Authorization: Bearer TOKEN (the CLI reads MINISPARK_TOKEN)'))
+      }
+    })
     .use(openapi({
       path: '/swagger',
       specPath: '/swagger/json',

@@ -31,7 +31,7 @@ export async function startLocalCluster(o: Omit<LocalOptions, 'keep' | 'json'>):
       'worker', '--master', master.url, '--port', '0', '--id', `local-${i + 1}`, '--slots', String(o.slots),
       '--max-mem', o.maxMem, '--data-dir', resolve(o.dataDir), '--work-dir', join(dir, 'work')]))))
     roles.push(...started)
-    const client = new MasterClient(master.url)
+    const client = new MasterClient(master.url, process.env.MINISPARK_TOKEN?.trim() || undefined)
     await waitForWorkers(client, o.workers, 20_000)
     return { url: master.url, client, dir, roles, stop }
   } catch (e) {

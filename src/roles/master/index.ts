@@ -12,17 +12,17 @@ import { WorkerClient } from './worker-client'
 import { jobRoutes } from './routes/jobs'
 import { clusterRoutes } from './routes/cluster'
 
-export type MasterOptions = { host: string; port: number; stateDb: string; heartbeatTimeoutMs: number }
+export type MasterOptions = { host: string; port: number; stateDb: string; heartbeatTimeoutMs: number; token?: string }
 
 export function startMaster(o: MasterOptions): { url: string; stop(): void } {
   const clock = realClock()
   const store = new Store(o.stateDb)
-  const workers = new WorkerClient()
+  const workers = new WorkerClient(o.token)
   markInterrupted(store, clock.now())
   const send: Sender = action => perform(workers, action)
   const driver = startDriver({ clock, store, send, state: newState(o.heartbeatTimeoutMs), leaseCheckMs: 250 })
   const core = new MasterCore(driver, store, clock, workers, o.heartbeatTimeoutMs)
-  const app = roleApp('Mini-Spark master', 'Submit jobs, follow them, read their results; workers register by heartbeat.')
+  const app = roleApp('Mini-Spark master', 'Submit jobs, follow them, read their results; workers register by heartbeat.', o.token)
     .use(jobRoutes(core))
     .use(clusterRoutes(core))
   const { url } = listen(app as unknown as Elysia, 'master', o.host, o.port)

@@ -1,29 +1,33 @@
 // The master's calls to workers: planning questions, task dispatch, kills and clean-up.
 import type { ListAnswer, ListRequest, TaskSpec } from '../../api/tasks'
 import { ApiError } from '../../api/errors'
+import { authHeaders } from '../../api/auth'
 
 const TIMEOUT_MS = 10_000
 
-async function call(address: string, method: string, path: string, body?: unknown): Promise<Response> {
+async function call(token: string | undefined, address: string, method: string, path: string, body?: unknown): Promise<Response> {
   const res = await fetch(`http://${address}${path}`, {
     method, signal: AbortSignal.timeout(TIMEOUT_MS),
-    ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+    headers: { ...authHeaders(token), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   })
   if (!res.ok) throw new Error(`worker ${address} answered ${res.status} to ${method} ${path}: ${(await res.text()).slice(0, 500)}`)
   return res
 }
 
 export class WorkerClient {
+  constructor(private readonly token: string | undefined) {}
+
   async list(address: string, req: ListRequest): Promise<ListAnswer> {
     try {
-      return await (await call(address, 'POST', '/inputs/list', req)).json() as ListAnswer
+      return await (await call(this.token, address, 'POST', '/inputs/list', req)).json() as ListAnswer
     } catch (e) {
       throw new ApiError('NO_WORKERS', `could not list the inputs on worker ${address}: ${(e as Error).message}`)
     }
   }
-  async clearOutputs(address: string, paths: string[]): Promise<void> { await call(address, 'POST', '/outputs/clear', { paths }) }
-  async launch(address: string, spec: TaskSpec): Promise<void> { await call(address, 'POST', '/tasks', spec) }
-  async kill(address: string, attempt: string): Promise<void> { await call(address, 'DELETE', `/tasks/${encodeURIComponent(attempt)}`) }
-  async dropJob(address: string, job: string): Promise<void> { await call(address, 'DELETE', `/jobs/${encodeURIComponent(job)}`) }
-  async finalize(address: string, job: string, paths: string[]): Promise<void> { await call(address, 'POST', '/outputs/finalize', { job_id: job, paths }) }
+  async clearOutputs(address: string, paths: string[]): Promise<void> { await call(this.token, address, 'POST', '/outputs/clear', { paths }) }
+  async launch(address: string, spec: TaskSpec): Promise<void> { await call(this.token, address, 'POST', '/tasks', spec) }
+  async kill(address: string, attempt: string): Promise<void> { await call(this.token, address, 'DELETE', `/tasks/${encodeURIComponent(attempt)}`) }
+  async dropJob(address: string, job: string): Promise<void> { await call(this.token, address, 'DELETE', `/jobs/${encodeURIComponent(job)}`) }
+  async finalize(address: string, job: string, paths: string[]): Promise<void> { await call(this.token, address, 'POST', '/outputs/finalize', { job_id: job, paths }) }
 }

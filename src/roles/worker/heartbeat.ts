@@ -1,9 +1,11 @@
 // The worker's heartbeat loop (CONTRACT section 3): every interval ± a third of it (3 ± 1 s by
 // default), uniformly jittered so a fleet started together does not beat in step.
 import type { Heartbeat, HeartbeatAck } from '../../api/heartbeat'
+import { authHeaders } from '../../api/auth'
 
 export type HeartbeatDeps = {
   masterUrl: string
+  token: string | undefined
   intervalMs: number
   rng: () => number
   body: () => Omit<Heartbeat, 'incarnation'>
@@ -22,7 +24,7 @@ export function startHeartbeats(deps: HeartbeatDeps): { stop(): void; beatNow():
     const hb: Heartbeat = { ...deps.body(), ...(incarnation === undefined ? {} : { incarnation }) }
     try {
       const res = await fetch(`${deps.masterUrl}/heartbeat`, {
-        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(hb),
+        method: 'POST', headers: { 'content-type': 'application/json', ...authHeaders(deps.token) }, body: JSON.stringify(hb),
         signal: AbortSignal.timeout(Math.max(1000, deps.intervalMs)),
       })
       if (!res.ok) throw new Error(`master answered ${res.status}: ${await res.text()}`)

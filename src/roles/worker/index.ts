@@ -5,6 +5,7 @@ import { hostname } from 'node:os'
 import { join, resolve } from 'node:path'
 import { Elysia, t } from 'elysia'
 import { ApiError, ErrorBody } from '../../api/errors'
+import { authHeaders } from '../../api/auth'
 import { FinalizeRequest, ListAnswer, ListRequest, ShuffleFetch, TaskSpec, type TaskReport } from '../../api/tasks'
 import { listen, roleApp } from '../http'
 import { BlockStore, safe } from './block-store'
@@ -24,6 +25,7 @@ export type WorkerOptions = {
   dataDir: string
   workDir: string
   heartbeatIntervalMs: number
+  token?: string
 }
 
 const log = (m: Record<string, unknown>): void => console.error(JSON.stringify({ role: 'worker', ...m }))
@@ -45,11 +47,11 @@ export async function startWorker(o: WorkerOptions): Promise<{ url: string; id: 
       shuffle_outputs: r.blocks.map(b => ({ shuffle_id: b.shuffle_id, sizes: b.offsets.slice(1).map((end, p) => end - b.offsets[p]!) })),
       sinks: r.sinks, ...(r.failure ? { failure: r.failure } : {}),
     }
-    const p = sendReport(o.masterUrl, report).finally(() => reports.delete(p))
+    const p = sendReport(o.masterUrl, o.token, report).finally(() => reports.delete(p))
     reports.add(p)
   }
 
-  const app = roleApp('Mini-Spark worker', 'Task dispatch, the shuffle data service and file listing of a Mini-Spark worker. Internal: used by the master and by peer workers.')
+  const app = roleApp('Mini-Spark worker', 'Task dispatch, the shuffle data service and file listing of a Mini-Spark worker. Internal: used by the master and by peer workers.', o.token)
     .post('/tasks', ({ body, set }) => {
       pool!.submit(body)
       set.status = 202
@@ -93,9 +95,9 @@ export async function startWorker(o: WorkerOptions): Promise<{ url: string; id: 
   rmSync(workDir, { recursive: true, force: true })
   mkdirSync(workDir, { recursive: true })
   blocks = new BlockStore(workDir)
-  pool = new ExecutorPool(o.slots, { dataDir, workDir, masterUrl: o.masterUrl, workerId: id }, onDone)
+  pool = new ExecutorPool(o.slots, { dataDir, workDir, masterUrl: o.masterUrl, workerId: id, token: o.token }, onDone)
   heartbeats = startHeartbeats({
-    masterUrl: o.masterUrl, intervalMs: o.heartbeatIntervalMs, rng: Math.random, log,
+    masterUrl: o.masterUrl, token: o.token, intervalMs: o.heartbeatIntervalMs, rng: Math.random, log,
     body: () => {
       const active = pool!.active
       return {
@@ -119,11 +121,11 @@ export async function startWorker(o: WorkerOptions): Promise<{ url: string; id: 
 }
 
 // Reports are retried for a while: losing one would leave the master waiting for the lease.
-async function sendReport(masterUrl: string, report: TaskReport): Promise<void> {
+async function sendReport(masterUrl: string, token: string | undefined, report: TaskReport): Promise<void> {
   for (let attempt = 0; attempt < 20; attempt++) {
     try {
       const res = await fetch(`${masterUrl}/tasks/report`, {
-        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(report),
+        method: 'POST', headers: { 'content-type': 'application/json', ...authHeaders(token) }, body: JSON.stringify(report),
       })
       if (res.ok || (res.status >= 400 && res.status < 500)) return
     } catch { /* master unreachable: retry below */ }

@@ -4,6 +4,7 @@
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import type { NodeSpec } from '../../api/jobs'
+import { authHeaders } from '../../api/auth'
 import type { SinkOutput, TaskFailureWire, TaskSpec } from '../../api/tasks'
 import { FrameDecoder } from '../../engine/codec'
 import { LineCutter } from '../../engine/lines'
@@ -36,7 +37,7 @@ export async function runTask(spec: TaskSpec, env: ThreadEnv): Promise<ThreadRes
       if (spec.split === null) throw new Error('a source task needs a split')
       metrics.records_in = await readTextSplit(join(env.dataDir, spec.split.path), spec.split, root)
     } else {
-      const read = await reduceShuffle(spec, root)
+      const read = await reduceShuffle(spec, env, root)
       metrics.records_in = read.records
       metrics.shuffle_bytes_read = read.bytes
     }
@@ -88,7 +89,7 @@ async function readTextSplit(path: string, split: { start: number; end: number }
   return records
 }
 
-async function reduceShuffle(spec: TaskSpec, root: Consumer): Promise<{ records: number; bytes: number }> {
+async function reduceShuffle(spec: TaskSpec, env: ThreadEnv, root: Consumer): Promise<{ records: number; bytes: number }> {
   if (spec.stage.root.kind !== 'shuffle') throw new Error('not a shuffle stage')
   const reducer = new ShuffleReducer(spec.stage.root.node, spec.params)
   let records = 0
@@ -108,7 +109,7 @@ async function reduceShuffle(spec: TaskSpec, root: Consumer): Promise<{ records:
         let res: Response
         try {
           res = await fetch(`http://${address}/shuffle_data/fetch`, {
-            method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
+            method: 'POST', headers: { 'content-type': 'application/json', ...authHeaders(env.token) }, body: JSON.stringify(body),
           })
         } catch (e) {
           throw new FetchFailed(worker, `cannot reach worker ${worker} at ${address} for shuffle ${input.shuffle_id}: ${(e as Error).message}`)
@@ -195,7 +196,7 @@ function openSink(node: NodeSpec, spec: TaskSpec, env: ThreadEnv, temps: string[
 async function commitOutputs(spec: TaskSpec, env: ThreadEnv, temps: readonly string[]): Promise<void> {
   if (temps.length === 0) return
   const res = await fetch(`${env.masterUrl}/tasks/commit`, {
-    method: 'POST', headers: { 'content-type': 'application/json' },
+    method: 'POST', headers: { 'content-type': 'application/json', ...authHeaders(env.token) },
     body: JSON.stringify({ attempt_id: spec.attempt_id, worker_id: env.workerId }),
   })
   const answer = (await res.json()) as { commit?: boolean }

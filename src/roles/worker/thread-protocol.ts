@@ -1,7 +1,7 @@
 // Messages between a worker's main thread and its task threads (Bun Workers).
 import type { SinkOutput, TaskFailureWire, TaskMetrics, TaskSpec } from '../../api/tasks'
 
-export type ThreadEnv = { dataDir: string; workDir: string; masterUrl: string; workerId: string }
+export type ThreadEnv = { dataDir: string; workDir: string; masterUrl: string; workerId: string; token: string | undefined }
 
 export type ThreadRequest = { kind: 'run'; spec: TaskSpec; env: ThreadEnv }
 
