@@ -122,6 +122,11 @@ describe('the CLI against a running cluster', () => {
       { id: 'slow', op: 'map', input: 'src', fn: 'x => { const end = Date.now() + 50; while (Date.now() < end); return x }' },
       { id: 'n', op: 'count', input: 'slow' }] })
     await waitUntil('the slow job to run', async () => (await cluster().client.status(id)).state === 'RUNNING' ? true : undefined, { timeoutMs: 10_000 })
+    const early = await fetch(`${cluster().url}/jobs/${id}/result`)
+    expect(early.status).toBe(409)
+    expect(((await early.json()) as { error: { code: string } }).error.code).toBe('JOB_NOT_FINISHED')
+    expect((await fetch(`${cluster().url}/jobs/no-such-job`)).status).toBe(404)
+
     const r = await runCli(['cancel', id, '--master', cluster().url])
     expect(r.code).toBe(0)
     expect(r.stdout).toContain(id)

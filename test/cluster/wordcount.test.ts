@@ -244,7 +244,7 @@ describe('word count on a 3-worker cluster', () => {
     }
   }, 10_000)
 
-  // CONTRACT section 2 names the route `POST /jobs` / `GET /jobs`; the document should too.
+  // CONTRACT section 2 names the route `POST /jobs` / `GET /jobs`, without a trailing slash.
   test('GET /swagger/json spells the job list route /jobs, as the contract does', async () => {
     const doc = await (await fetch(`${cluster().url}/swagger/json`)).json() as { paths: Record<string, unknown> }
     expect(Object.keys(doc.paths)).toContain('/jobs')

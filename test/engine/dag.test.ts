@@ -214,12 +214,8 @@ describe('validateJob accepts', () => {
     expect(checkFunctionSource('x => x // trailing comment')).toBeNull()
   })
 
-  // udf.ts promises that only one function expression gets through, but the wrapper
-  // `return (\n${source}\n);` can be closed early by the source itself. "x => x), (1" parses as a
-  // comma expression whose value is 1: it passes at submit (no 400) and then fails every task on
-  // the workers with "evaluates to a number, not a function". "x => x), evil(), (y => y" even
-  // runs evil() when a worker compiles it. Expected: a 400 BAD_FUNCTION at submit.
-  test.todo('a source that closes the wrapper\'s parenthesis is refused at submit', () => {
+  // The source must not close the wrapper's parenthesis itself and smuggle in a second expression.
+  test('a source that closes the wrapper\'s parenthesis is refused at submit', () => {
     expect(checkFunctionSource('x => x), (1')).not.toBeNull()
     expect(checkFunctionSource('x => x), console.log("side effect"), (y => y')).not.toBeNull()
   })

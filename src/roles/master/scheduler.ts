@@ -59,9 +59,12 @@ function onHeartbeat(s: MasterState, hb: Heartbeat, nowMs: number, out: Step): v
   const id = hb.worker_id as WorkerId
   let w = s.workers.get(id)
   // A worker we declared DEAD, or a process that restarted (it lost everything it held), joins
-  // as a new incarnation: nothing of the old one counts.
-  if (w !== undefined && isLive(w) && hb.incarnation !== w.incarnation) loseWorker(s, w, nowMs, out)
-  if (w === undefined || !isLive(w) || hb.incarnation !== w.incarnation) {
+  // as a new incarnation: nothing of the old one counts. Our workers send "" on their first beat
+  // and then echo what we gave them; a seed-format heartbeat without the field is taken as the
+  // same process.
+  const restarted = w !== undefined && hb.incarnation !== undefined && hb.incarnation !== w.incarnation
+  if (w !== undefined && isLive(w) && restarted) loseWorker(s, w, nowMs, out)
+  if (w === undefined || !isLive(w) || restarted) {
     w = {
       id, address: hb.address, status: hb.status, slots: hb.slots ?? 1, incarnation: `${nowMs.toString(36)}-${++s.incarnations}`,
       lastSeenMs: nowMs, memMb: hb.mem_usage_mb, activeTasks: hb.active_tasks, running: new Set(),
@@ -91,22 +94,31 @@ function expireLeases(s: MasterState, nowMs: number, out: Step): void {
 function loseWorker(s: MasterState, w: WorkerRun, nowMs: number, out: Step): void {
   w.status = 'DEAD'
   out.changes.push({ kind: 'worker', worker: w.id })
-  for (const a of [...w.running]) endAttempt(s, a, 'LOST', 'worker lost', nowMs, out)
+  for (const id of [...w.running]) {
+    const a = s.attempts.get(id)
+    endAttempt(s, id, 'LOST', `worker ${w.id} lost`, nowMs, out)
+    const task = a && s.jobs.get(a.job)?.stages[a.stage]?.tasks[a.partition]
+    if (task !== undefined && task.current === id) requeue(task)
+  }
   w.running.clear()
   for (const job of s.jobs.values()) {
     if (job.state !== 'RUNNING' && job.state !== 'QUEUED') continue
     for (const stage of job.stages) {
       if (stage.plan.shuffle_writes.length === 0 || !neededByUnfinished(job, stage)) continue
       for (const t of stage.tasks) {
-        if (t.state === 'SUCCEEDED' && t.output?.worker === w.id) {
-          t.state = 'PENDING'
-          t.output = null
-          t.current = null
-          stage.state = 'RUNNING'
-        }
+        if (t.state === 'SUCCEEDED' && t.output?.worker === w.id) { requeue(t); stage.state = 'RUNNING' }
       }
     }
   }
+}
+
+/** Back to PENDING, not counted as a failure. The commit right goes too: a re-run of a task whose
+ *  output was lost must be able to commit its sink part again (the rename replaces the old one). */
+function requeue(t: TaskRun): void {
+  t.state = 'PENDING'
+  t.current = null
+  t.output = null
+  t.committer = null
 }
 
 function neededByUnfinished(job: JobRun, stage: StageRun): boolean {
@@ -143,10 +155,11 @@ function onReport(s: MasterState, r: TaskReport, nowMs: number, out: Step): void
   const f = r.failure ?? { reason: 'task-error' as const, message: 'the task failed without a reason' }
   endAttempt(s, a.id, 'FAILED', f.message, nowMs, out)
   task.current = null
-  if (f.reason === 'fetch-failed') {
-    // Not the reduce task's fault: it does not count. The map outputs on that worker are lost.
-    task.state = 'PENDING'
-    const from = s.workers.get((f.from_worker ?? '') as WorkerId)
+  const from = s.workers.get((f.from_worker ?? '') as WorkerId)
+  if ((f.reason === 'fetch-failed' && from !== undefined) || f.reason === 'killed') {
+    // Not the task's fault: it does not count. A fetch failure means the map outputs on that
+    // worker are lost, so they are recomputed before the task runs again.
+    requeue(task)
     if (from !== undefined) forgetOutputsOn(job, from.id)
     return
   }
@@ -163,8 +176,7 @@ function forgetOutputsOn(job: JobRun, worker: WorkerId): void {
   for (const stage of job.stages) {
     for (const t of stage.tasks) {
       if (t.state === 'SUCCEEDED' && t.output?.worker === worker && stage.plan.shuffle_writes.length > 0) {
-        t.state = 'PENDING'
-        t.output = null
+        requeue(t)
         stage.state = 'RUNNING'
       }
     }
@@ -176,7 +188,7 @@ function onLaunchFailed(s: MasterState, attempt: AttemptId, message: string, now
   if (a === undefined || a.state !== 'RUNNING') return
   endAttempt(s, attempt, 'LOST', `could not start on ${a.worker}: ${message}`, nowMs, out)
   const task = s.jobs.get(a.job)?.stages[a.stage]?.tasks[a.partition]
-  if (task !== undefined && task.current === attempt) { task.current = null; task.state = 'PENDING' }
+  if (task !== undefined && task.current === attempt) requeue(task)
 }
 
 // Only the first attempt of a partition to ask may move its output into place, unless that

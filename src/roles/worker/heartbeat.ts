@@ -21,7 +21,8 @@ export function startHeartbeats(deps: HeartbeatDeps): { stop(): void; beatNow():
   let incarnation: string | undefined
   let failures = 0
   const beat = async (): Promise<void> => {
-    const hb: Heartbeat = { ...deps.body(), ...(incarnation === undefined ? {} : { incarnation }) }
+    // "" on the first beat of this process: the master then knows any earlier incarnation is gone.
+    const hb: Heartbeat = { ...deps.body(), incarnation: incarnation ?? '' }
     try {
       const res = await fetch(`${deps.masterUrl}/heartbeat`, {
         method: 'POST', headers: { 'content-type': 'application/json', ...authHeaders(deps.token) }, body: JSON.stringify(hb),

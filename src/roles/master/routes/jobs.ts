@@ -8,9 +8,9 @@ const Id = t.Object({ id: t.String({ minLength: 1, maxLength: 128 }) })
 
 export const jobRoutes = (m: MasterCore) =>
   new Elysia({ prefix: '/jobs' })
-    .post('/', async ({ body, set }) => { set.status = 201; return m.submit(body) },
+    .post('', async ({ body, set }) => { set.status = 201; return m.submit(body) },
       { body: JobRequest, response: { 201: JobAccepted, 400: ErrorBody, 503: ErrorBody }, detail: { summary: 'submit a job', tags: ['jobs'] } })
-    .get('/', ({ query }) => m.jobs(query.state),
+    .get('', ({ query }) => m.jobs(query.state),
       { query: t.Object({ state: t.Optional(JobState) }), response: { 200: t.Array(JobSummary) }, detail: { summary: 'job summaries, newest first', tags: ['jobs'] } })
     .get('/:id', ({ params }) => m.jobStatus(params.id),
       { params: Id, response: { 200: JobStatus, 404: ErrorBody }, detail: { summary: 'a job\'s status and stages', tags: ['jobs'] } })
