@@ -55,6 +55,9 @@ export class LineCutter {
   /**
    * Feeds the next chunk of file bytes (consecutive, the first one at `readFrom`). Returns the
    * complete lines in it that belong to the split. Chunks after `done` are ignored.
+   * The lines are slices of one decoded string per chunk, and on Bun a kept slice keeps that
+   * whole string alive: an operator that holds lines long-term (keys of an in-memory map)
+   * should copy them, or one 40-byte key can pin a chunk-sized string.
    */
   push(chunk: Uint8Array): string[] {
     if (this.finished || chunk.length === 0) return []
@@ -137,8 +140,8 @@ export class LineCutter {
 /** Splits decoded text at '\n' and drops the '\r' of CRLF endings. */
 function splitLines(text: string): string[] {
   const lines = text.split('\n')
-  // One scan of the region costs less than reading every line's last char (measured on
-  // Bun 1.4), so LF-only text skips the per-line check.
+  // One native scan of the region is cheaper than a JS loop over every line, so LF-only
+  // text (the common case) skips the per-line check.
   if (text.includes('\r')) {
     for (let i = 0; i < lines.length; i++) {
       const line = lines[i] as string // i < length
