@@ -53,6 +53,8 @@ export const TaskSpec = t.Object({
   shuffle_inputs: t.Array(t.Object({ shuffle_id: t.String(), map_outputs: t.Array(MapOutput) })),
   /** the worker incarnation this task was given to; the worker refuses a task for another one */
   incarnation: t.String(),
+  /** sort: per shuffle id, the sampled upper bounds of reduce partitions 0..n-2 */
+  range_bounds: t.Optional(t.Record(t.String(), t.Array(t.Unknown()))),
 })
 export type TaskSpec = Static<typeof TaskSpec>
 

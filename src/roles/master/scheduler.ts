@@ -8,6 +8,7 @@ import type { JobError, JobResult, SinkResult } from '../../api/jobs'
 import type { MapOutput, TaskReport, TaskSpec } from '../../api/tasks'
 import { SINK_OPS } from '../../engine/dag'
 import type { Op } from '../../api/jobs'
+import { rangeBounds } from './range-bounds'
 import { isLive, zeroMetrics, type AttemptRun, type JobRun, type MasterState, type StageRun, type TaskRun, type WorkerRun } from './state'
 
 export type MasterEvent =
@@ -358,6 +359,8 @@ function launch(s: MasterState, job: JobRun, stage: StageRun, task: TaskRun, w: 
     shuffle_inputs: stage.plan.root.kind === 'shuffle' ? stage.plan.root.shuffle_ids.map(sid => ({ shuffle_id: sid, map_outputs: mapOutputs(job, sid, task.partition) })) : [],
     incarnation: w.incarnation,
   }
+  const bounds = rangeBounds(job, stage)
+  if (bounds !== undefined) spec.range_bounds = bounds
   return { kind: 'launch', worker: w.id, address: w.address, spec }
 }
 
