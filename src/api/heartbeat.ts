@@ -14,7 +14,8 @@ export const Heartbeat = t.Object({
   last_heartbeat: t.Number({ description: 'unix seconds on the worker clock' }),
   // Not in the seed's contract, optional so a plain seed heartbeat is still accepted.
   slots: t.Optional(t.Integer({ minimum: 1, maximum: 1024, description: 'task threads of this worker' })),
-  incarnation: t.Optional(t.String({ maxLength: 64, description: 'the incarnation the master gave this worker; absent on the first heartbeat' })),
+  incarnation: t.Optional(t.String({ maxLength: 64, description: 'the incarnation the master gave this worker; "" on the first heartbeat of a process' })),
+  running: t.Optional(t.Array(t.String({ maxLength: 256 }), { maxItems: 4096, description: 'attempt ids queued, running, or finished with their report not yet acknowledged' })),
 })
 export type Heartbeat = Static<typeof Heartbeat>
 

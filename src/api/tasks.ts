@@ -29,6 +29,11 @@ export const StagePlan = t.Object({
   depends_on: t.Array(t.Integer()),
   /** tasks of this stage: input splits for a source stage, reduce partitions for a shuffle stage */
   partitions: t.Integer({ minimum: 0 }),
+  /** write sinks: the part number of this stage's partition 0. A sink after a union runs in the
+   *  stage of each input, and its parts are numbered across those stages without gaps. */
+  sink_parts: t.Optional(t.Record(t.String(), t.Integer({ minimum: 0 }))),
+  /** a sort's sample stage: the sort node whose range bounds its `sample` sink feeds */
+  sample_of: t.Optional(t.String()),
 })
 export type StagePlan = Static<typeof StagePlan>
 
@@ -80,6 +85,8 @@ export const TaskFailureWire = t.Object({
   record: t.Optional(t.String()),
   /** fetch-failed: the worker that could not serve a block */
   from_worker: t.Optional(t.String()),
+  /** fetch-failed: that worker refused the connection (its process is gone) */
+  unreachable: t.Optional(t.Boolean()),
 })
 export type TaskFailureWire = Static<typeof TaskFailureWire>
 

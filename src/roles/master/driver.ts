@@ -2,7 +2,7 @@
 // changes, then performs its actions; their outcomes come back as events.
 // JS runs one callback at a time and step() never awaits, so no lock is needed.
 import type { AttemptId, JobId } from '../../api/ids'
-import type { AttemptRun } from './state'
+import type { AttemptRun, JobRun } from './state'
 import type { Clock } from '../clock'
 import { step, type MasterAction, type MasterEvent, type StoreChange } from './scheduler'
 import type { MasterState } from './state'
@@ -33,16 +33,20 @@ export function startDriver(deps: { clock: Clock; store: Store; send: Sender; st
 
 function persist(store: Store, s: MasterState, changes: readonly StoreChange[]): void {
   if (changes.length === 0) return
+  const created = new Set<JobId>()
   const jobs = new Set<JobId>()
   const attempts = new Map<AttemptId, AttemptRun>()
   const workers = new Set<string>()
   for (const c of changes) {
-    if (c.kind === 'job') jobs.add(c.job)
+    if (c.kind === 'job-created') created.add(c.job)
+    else if (c.kind === 'job') jobs.add(c.job)
     else if (c.kind === 'attempt') attempts.set(c.attempt.id, c.attempt)
     else workers.add(c.worker)
   }
+  const live = (ids: Set<JobId>): JobRun[] => [...ids].flatMap(id => { const j = s.jobs.get(id); return j ? [j] : [] })
   store.commit(
-    [...jobs].flatMap(id => { const j = s.jobs.get(id); return j ? [{ job: j, status: JSON.stringify(jobStatus(j)) }] : [] }),
+    live(created),
+    live(jobs).map(job => ({ job, status: JSON.stringify(jobStatus(job)) })),
     [...attempts.values()],
     [...s.workers.values()].filter(w => workers.has(w.id)),
   )

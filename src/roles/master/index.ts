@@ -6,7 +6,7 @@ import { MasterCore } from './core'
 import { startDriver, type PendingEvent, type Sender } from './driver'
 import type { AttemptId } from '../../api/ids'
 import type { MasterAction } from './scheduler'
-import { newState } from './state'
+import { recoverState } from './recovery'
 import { Store } from './store'
 import { WorkerClient } from './worker-client'
 import { jobRoutes } from './routes/jobs'
@@ -18,9 +18,9 @@ export function startMaster(o: MasterOptions): { url: string; stop(): void } {
   const clock = realClock()
   const store = new Store(o.stateDb)
   const workers = new WorkerClient(o.token)
-  markInterrupted(store, clock.now())
   const send: Sender = action => perform(workers, action)
-  const driver = startDriver({ clock, store, send, state: newState(o.heartbeatTimeoutMs), leaseCheckMs: 250 })
+  const state = recoverState(store, clock.now(), o.heartbeatTimeoutMs)
+  const driver = startDriver({ clock, store, send, state, leaseCheckMs: 250 })
   const core = new MasterCore(driver, store, clock, workers, o.heartbeatTimeoutMs)
   const app = roleApp('Mini-Spark master', 'Submit jobs, follow them, read their results; workers register by heartbeat.', o.token)
     .use(jobRoutes(core))
@@ -37,20 +37,17 @@ async function perform(workers: WorkerClient, a: MasterAction): Promise<PendingE
     switch (a.kind) {
       case 'launch': await workers.launch(a.address, a.spec); return null
       case 'kill': await workers.kill(a.address, a.attempt); return null
-      case 'drop-job-data': await workers.dropJob(a.address, a.job); return null
+      case 'drop-job-data': await workers.dropJob(a.address, a.job, a.outputs, a.keepOutputs); return null
       case 'finalize-output': await workers.finalize(a.address, a.job, a.paths); return { kind: 'output-finalized', job: a.job }
     }
   } catch (e) {
     const message = (e as Error).message
-    if (a.kind === 'launch') return { kind: 'launch-failed', attempt: a.spec.attempt_id as AttemptId, message }
+    if (a.kind === 'launch') return { kind: 'launch-failed', attempt: a.spec.attempt_id as AttemptId, message, unreachable: refused(e) }
     if (a.kind === 'finalize-output') return { kind: 'finalize-failed', job: a.job, message }
     // A kill or clean-up that misses a dead worker is harmless: it has nothing left to stop.
     return null
   }
 }
 
-// Until jobs resume after a restart, a job the previous master left unfinished is marked FAILED
-// so that nobody waits on it for ever.
-function markInterrupted(store: Store, nowMs: number): void {
-  store.failUnfinished(nowMs, 'the master restarted while this job ran: submit it again')
-}
+/** The peer's process is gone (nothing listens on its port): no need to wait for its lease. */
+export const refused = (e: unknown): boolean => (e as { code?: unknown }).code === 'ECONNREFUSED'

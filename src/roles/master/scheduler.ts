@@ -9,6 +9,8 @@ import type { MapOutput, TaskReport, TaskSpec } from '../../api/tasks'
 import { SINK_OPS } from '../../engine/dag'
 import type { Op } from '../../api/jobs'
 import { rangeBounds } from './range-bounds'
+import { expireLeases, onHeartbeat } from './worker-events'
+import { endAttempt, onCommitRequested, onLaunchFailed, onReport } from './task-events'
 import { isLive, zeroMetrics, type AttemptRun, type JobRun, type MasterState, type StageRun, type TaskRun, type WorkerRun } from './state'
 
 export type MasterEvent =
@@ -16,7 +18,7 @@ export type MasterEvent =
   | { kind: 'lease-check-due'; nowMs: number }
   | { kind: 'job-submitted'; nowMs: number; job: JobRun }
   | { kind: 'task-reported'; nowMs: number; report: TaskReport }
-  | { kind: 'launch-failed'; nowMs: number; attempt: AttemptId; message: string }
+  | { kind: 'launch-failed'; nowMs: number; attempt: AttemptId; message: string; unreachable: boolean }
   | { kind: 'commit-requested'; nowMs: number; attempt: AttemptId }
   | { kind: 'output-finalized'; nowMs: number; job: JobId }
   | { kind: 'finalize-failed'; nowMs: number; job: JobId; message: string }
@@ -25,11 +27,13 @@ export type MasterEvent =
 export type MasterAction =
   | { kind: 'launch'; worker: WorkerId; address: string; spec: TaskSpec }
   | { kind: 'kill'; address: string; attempt: AttemptId }
-  | { kind: 'drop-job-data'; address: string; job: JobId }
+  /** remove the job's shuffle data and temporary files; `outputs` are removed whole (a failed or
+   *  cancelled job leaves no partial output), `keep` only lose their _temporary folder */
+  | { kind: 'drop-job-data'; address: string; job: JobId; outputs: string[]; keepOutputs: boolean }
   | { kind: 'finalize-output'; address: string; job: JobId; paths: string[] }
 
 // An attempt change carries the row itself: a finished job's attempts leave memory in the same step.
-export type StoreChange = { kind: 'job'; job: JobId } | { kind: 'attempt'; attempt: AttemptRun } | { kind: 'worker'; worker: WorkerId }
+export type StoreChange = { kind: 'job'; job: JobId } | { kind: 'job-created'; job: JobId } | { kind: 'attempt'; attempt: AttemptRun } | { kind: 'worker'; worker: WorkerId }
 
 export type Step = { state: MasterState; actions: MasterAction[]; changes: StoreChange[] }
 
@@ -41,10 +45,10 @@ export function step(s: MasterState, e: MasterEvent): Step {
   switch (e.kind) {
     case 'heartbeat-received': onHeartbeat(s, e.hb, e.nowMs, out); break
     case 'lease-check-due': expireLeases(s, e.nowMs, out); break
-    case 'job-submitted': s.jobs.set(e.job.id, e.job); out.changes.push({ kind: 'job', job: e.job.id }); break
+    case 'job-submitted': s.jobs.set(e.job.id, e.job); out.changes.push({ kind: 'job-created', job: e.job.id }, { kind: 'job', job: e.job.id }); break
     case 'task-reported': onReport(s, e.report, e.nowMs, out); break
-    case 'launch-failed': onLaunchFailed(s, e.attempt, e.message, e.nowMs, out); break
-    case 'commit-requested': onCommitRequested(s, e.attempt); break
+    case 'launch-failed': onLaunchFailed(s, e.attempt, e.message, e.unreachable, e.nowMs, out); break
+    case 'commit-requested': onCommitRequested(s, e.attempt, out); break
     case 'output-finalized': completeJob(s, e.job, e.nowMs, out); break
     case 'finalize-failed': failJob(s, e.job, { message: `writing _SUCCESS failed: ${e.message}`, node_id: null, task_id: null, record: null }, e.nowMs, out); break
     case 'job-cancel-requested': endJob(s, e.job, 'CANCELLED', null, e.nowMs, out); break
@@ -54,178 +58,13 @@ export function step(s: MasterState, e: MasterEvent): Step {
   return out
 }
 
-// ---- workers -----------------------------------------------------------------------------
-
-function onHeartbeat(s: MasterState, hb: Heartbeat, nowMs: number, out: Step): void {
-  const id = hb.worker_id as WorkerId
-  let w = s.workers.get(id)
-  // A worker we declared DEAD, or a process that restarted (it lost everything it held), joins
-  // as a new incarnation: nothing of the old one counts. Our workers send "" on their first beat
-  // and then echo what we gave them; a seed-format heartbeat without the field is taken as the
-  // same process.
-  const restarted = w !== undefined && hb.incarnation !== undefined && hb.incarnation !== w.incarnation
-  if (w !== undefined && isLive(w) && restarted) loseWorker(s, w, nowMs, out)
-  if (w === undefined || !isLive(w) || restarted) {
-    w = {
-      id, address: hb.address, status: hb.status, slots: hb.slots ?? 1, incarnation: `${nowMs.toString(36)}-${++s.incarnations}`,
-      lastSeenMs: nowMs, memMb: hb.mem_usage_mb, activeTasks: hb.active_tasks, running: new Set(),
-    }
-    s.workers.set(id, w)
-    out.changes.push({ kind: 'worker', worker: id })
-    return
-  }
-  if (w.status !== hb.status || w.address !== hb.address) out.changes.push({ kind: 'worker', worker: id })
-  w.status = hb.status
-  w.address = hb.address
-  w.slots = hb.slots ?? w.slots
-  w.lastSeenMs = nowMs
-  w.memMb = hb.mem_usage_mb
-  w.activeTasks = hb.active_tasks
-}
-
-function expireLeases(s: MasterState, nowMs: number, out: Step): void {
-  for (const w of s.workers.values()) {
-    // Strictly after the timeout: a worker heard exactly timeoutMs ago is still alive.
-    if (isLive(w) && nowMs - w.lastSeenMs > s.timeoutMs) loseWorker(s, w, nowMs, out)
-  }
-}
-
-/** The worker is gone: its running attempts are LOST, and map outputs it held that unfinished
- *  stages still need are recomputed, for every job at once. */
-function loseWorker(s: MasterState, w: WorkerRun, nowMs: number, out: Step): void {
-  w.status = 'DEAD'
-  out.changes.push({ kind: 'worker', worker: w.id })
-  for (const id of [...w.running]) {
-    const a = s.attempts.get(id)
-    endAttempt(s, id, 'LOST', `worker ${w.id} lost`, nowMs, out)
-    const task = a && s.jobs.get(a.job)?.stages[a.stage]?.tasks[a.partition]
-    if (task !== undefined && task.current === id) requeue(task)
-  }
-  w.running.clear()
-  for (const job of s.jobs.values()) {
-    if (job.state !== 'RUNNING' && job.state !== 'QUEUED') continue
-    for (const stage of job.stages) {
-      if (stage.plan.shuffle_writes.length === 0 || !neededByUnfinished(job, stage)) continue
-      for (const t of stage.tasks) {
-        if (t.state === 'SUCCEEDED' && t.output?.worker === w.id) { requeue(t); stage.state = 'RUNNING' }
-      }
-    }
-  }
-}
-
-/** Back to PENDING, not counted as a failure. The commit right goes too: a re-run of a task whose
- *  output was lost must be able to commit its sink part again (the rename replaces the old one). */
-function requeue(t: TaskRun): void {
-  t.state = 'PENDING'
-  t.current = null
-  t.output = null
-  t.committer = null
-}
-
-function neededByUnfinished(job: JobRun, stage: StageRun): boolean {
-  return job.stages.some(c => c.plan.depends_on.includes(stage.plan.stage_id) && c.state !== 'SUCCEEDED')
-}
-
-// ---- task reports --------------------------------------------------------------------------
-
-function onReport(s: MasterState, r: TaskReport, nowMs: number, out: Step): void {
-  const a = s.attempts.get(r.attempt_id as AttemptId)
-  // Late messages change nothing: a superseded attempt, or one from a dead incarnation.
-  if (a === undefined || a.state !== 'RUNNING' || a.incarnation !== r.incarnation) return
-  const job = s.jobs.get(a.job)
-  const task = job?.stages[a.stage]?.tasks[a.partition]
-  if (job === undefined || task === undefined || task.current !== a.id) return
-  a.metrics = r.metrics
-  if (r.state === 'SUCCEEDED') {
-    endAttempt(s, a.id, 'SUCCEEDED', null, nowMs, out)
-    task.state = 'SUCCEEDED'
-    task.current = null
-    task.sinks = r.sinks
-    const w = s.workers.get(a.worker)
-    task.output = r.shuffle_outputs.length === 0 || w === undefined ? null : {
-      worker: a.worker, address: w.address, attempt: a.id,
-      sizes: new Map(r.shuffle_outputs.map(o => [o.shuffle_id, o.sizes])),
-    }
-    const stage = job.stages[a.stage]!
-    if (stage.tasks.every(t => t.state === 'SUCCEEDED')) {
-      stage.state = 'SUCCEEDED'
-      out.changes.push({ kind: 'job', job: job.id })
-    }
-    return
-  }
-  const f = r.failure ?? { reason: 'task-error' as const, message: 'the task failed without a reason' }
-  endAttempt(s, a.id, 'FAILED', f.message, nowMs, out)
-  task.current = null
-  const from = s.workers.get((f.from_worker ?? '') as WorkerId)
-  if ((f.reason === 'fetch-failed' && from !== undefined) || f.reason === 'killed') {
-    // Not the task's fault: it does not count. A fetch failure means the map outputs on that
-    // worker are lost, so they are recomputed before the task runs again.
-    requeue(task)
-    if (from !== undefined) forgetOutputsOn(job, from.id)
-    return
-  }
-  task.failures++
-  if (task.failures >= job.maxAttempts) {
-    task.state = 'FAILED'
-    failJob(s, job.id, { message: f.message, node_id: f.node_id ?? null, task_id: task.id, record: f.record ?? null }, nowMs, out)
-  } else {
-    task.state = 'PENDING'
-  }
-}
-
-function forgetOutputsOn(job: JobRun, worker: WorkerId): void {
-  for (const stage of job.stages) {
-    for (const t of stage.tasks) {
-      if (t.state === 'SUCCEEDED' && t.output?.worker === worker && stage.plan.shuffle_writes.length > 0) {
-        requeue(t)
-        stage.state = 'RUNNING'
-      }
-    }
-  }
-}
-
-function onLaunchFailed(s: MasterState, attempt: AttemptId, message: string, nowMs: number, out: Step): void {
-  const a = s.attempts.get(attempt)
-  if (a === undefined || a.state !== 'RUNNING') return
-  endAttempt(s, attempt, 'LOST', `could not start on ${a.worker}: ${message}`, nowMs, out)
-  const task = s.jobs.get(a.job)?.stages[a.stage]?.tasks[a.partition]
-  if (task !== undefined && task.current === attempt) requeue(task)
-}
-
-// Only the first attempt of a partition to ask may move its output into place, unless that
-// attempt has since failed or been lost (then its output never reached the master as a success).
-function onCommitRequested(s: MasterState, attempt: AttemptId): void {
-  const a = s.attempts.get(attempt)
-  if (a === undefined || a.state !== 'RUNNING') return
-  const task = s.jobs.get(a.job)?.stages[a.stage]?.tasks[a.partition]
-  if (task === undefined || task.current !== attempt) return
-  const holder = task.committer === null ? undefined : s.attempts.get(task.committer)
-  if (holder === undefined || holder.state === 'FAILED' || holder.state === 'LOST' || holder.state === 'KILLED') task.committer = attempt
-}
-
-export function commitAllowed(s: MasterState, attempt: AttemptId): boolean {
-  const a = s.attempts.get(attempt)
-  const task = a && s.jobs.get(a.job)?.stages[a.stage]?.tasks[a.partition]
-  return task?.committer === attempt
-}
-
-function endAttempt(s: MasterState, id: AttemptId, state: 'SUCCEEDED' | 'FAILED' | 'LOST' | 'KILLED', error: string | null, nowMs: number, out: Step): void {
-  const a = s.attempts.get(id)
-  if (a === undefined || a.state !== 'RUNNING') return
-  a.state = state
-  a.finishedMs = nowMs
-  a.error = error
-  s.workers.get(a.worker)?.running.delete(id)
-  out.changes.push({ kind: 'attempt', attempt: a })
-}
-
 // ---- jobs ----------------------------------------------------------------------------------
 
-function failJob(s: MasterState, job: JobId, error: JobError, nowMs: number, out: Step): void {
+export function failJob(s: MasterState, job: JobId, error: JobError, nowMs: number, out: Step): void {
   endJob(s, job, 'FAILED', error, nowMs, out)
 }
 
-function endJob(s: MasterState, id: JobId, state: 'FAILED' | 'CANCELLED' | 'SUCCEEDED', error: JobError | null, nowMs: number, out: Step): void {
+export function endJob(s: MasterState, id: JobId, state: 'FAILED' | 'CANCELLED' | 'SUCCEEDED', error: JobError | null, nowMs: number, out: Step): void {
   const job = s.jobs.get(id)
   if (job === undefined || job.state === 'SUCCEEDED' || job.state === 'FAILED' || job.state === 'CANCELLED') return
   job.state = state
@@ -247,7 +86,9 @@ function endJob(s: MasterState, id: JobId, state: 'FAILED' | 'CANCELLED' | 'SUCC
   }
   // The per-attempt history stays in SQLite, not in memory.
   for (const [aid, a] of s.attempts) if (a.job === id) s.attempts.delete(aid)
-  for (const w of s.workers.values()) if (isLive(w)) out.actions.push({ kind: 'drop-job-data', address: w.address, job: id })
+  for (const w of s.workers.values()) {
+    if (isLive(w)) out.actions.push({ kind: 'drop-job-data', address: w.address, job: id, outputs: job.outputs, keepOutputs: state === 'SUCCEEDED' })
+  }
   out.changes.push({ kind: 'job', job: id })
 }
 
@@ -314,7 +155,7 @@ function schedule(s: MasterState, nowMs: number, out: Step): void {
       for (const task of stage.tasks) {
         if (task.state !== 'PENDING') continue
         if (free === 0) break
-        const w = pickWorker(s, ring)
+        const w = pickWorker(s, ring, task.failedOn)
         if (w === undefined) break
         free--
         out.actions.push(launch(s, job, stage, task, w, nowMs, out))
@@ -332,10 +173,16 @@ function startFinalize(s: MasterState, job: JobRun, nowMs: number, out: Step): v
   out.actions.push({ kind: 'finalize-output', address: w.address, job: job.id, paths: job.outputs })
 }
 
-function pickWorker(s: MasterState, ring: readonly WorkerRun[]): WorkerRun | undefined {
-  for (let i = 0; i < ring.length; i++) {
-    const w = ring[(s.rr + i) % ring.length]!
-    if (w.running.size < w.slots) { s.rr = (s.rr + i + 1) % ring.length; return w }
+/** Round-robin over live workers with a free slot, skipping those where this task failed unless
+ *  no other has room. */
+function pickWorker(s: MasterState, ring: readonly WorkerRun[], avoid: readonly WorkerId[] = []): WorkerRun | undefined {
+  for (const strict of avoid.length > 0 ? [true, false] : [false]) {
+    for (let i = 0; i < ring.length; i++) {
+      const w = ring[(s.rr + i) % ring.length]!
+      if (w.running.size >= w.slots || (strict && avoid.includes(w.id))) continue
+      s.rr = (s.rr + i + 1) % ring.length
+      return w
+    }
   }
   return undefined
 }

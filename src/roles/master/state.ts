@@ -38,6 +38,8 @@ export type TaskRun = {
   sinks: SinkOutput[]
   /** the attempt the master let move its output into place */
   committer: AttemptId | null
+  /** workers where an attempt failed: a re-run goes elsewhere when it can */
+  failedOn?: WorkerId[]
 }
 
 export type StageCounts = { total: number; pending: number; running: number; succeeded: number; failed: number }
@@ -84,6 +86,12 @@ export type AttemptRun = {
   finishedMs: number | null
   metrics: TaskMetrics
   error: string | null
+  /** a failure that counts toward max_task_attempts */
+  counted?: boolean
+  /** the master let this attempt move its output into place */
+  committed?: boolean
+  /** what a successful attempt produced, kept so a restarted master can go on from it */
+  result?: { address: string; shuffle_outputs: { shuffle_id: string; sizes: number[] }[]; sinks: SinkOutput[] }
 }
 
 export type MasterState = {

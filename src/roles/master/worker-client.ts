@@ -28,6 +28,8 @@ export class WorkerClient {
   async clearOutputs(address: string, paths: string[]): Promise<void> { await call(this.token, address, 'POST', '/outputs/clear', { paths }) }
   async launch(address: string, spec: TaskSpec): Promise<void> { await call(this.token, address, 'POST', '/tasks', spec) }
   async kill(address: string, attempt: string): Promise<void> { await call(this.token, address, 'DELETE', `/tasks/${encodeURIComponent(attempt)}`) }
-  async dropJob(address: string, job: string): Promise<void> { await call(this.token, address, 'DELETE', `/jobs/${encodeURIComponent(job)}`) }
+  async dropJob(address: string, job: string, outputs: string[], keepOutputs: boolean): Promise<void> {
+    await call(this.token, address, 'POST', `/jobs/${encodeURIComponent(job)}/drop`, { outputs, keep_outputs: keepOutputs })
+  }
   async finalize(address: string, job: string, paths: string[]): Promise<void> { await call(this.token, address, 'POST', '/outputs/finalize', { job_id: job, paths }) }
 }

@@ -9,7 +9,7 @@ export type HeartbeatDeps = {
   intervalMs: number
   rng: () => number
   body: () => Omit<Heartbeat, 'incarnation'>
-  onAck: (ack: HeartbeatAck) => void
+  onAck: (ack: HeartbeatAck, previous: string | undefined) => void
   log: (msg: Record<string, unknown>) => void
 }
 
@@ -30,9 +30,10 @@ export function startHeartbeats(deps: HeartbeatDeps): { stop(): void; beatNow():
       })
       if (!res.ok) throw new Error(`master answered ${res.status}: ${await res.text()}`)
       const ack = (await res.json()) as HeartbeatAck
+      const previous = incarnation
       incarnation = ack.incarnation
       failures = 0
-      deps.onAck(ack)
+      deps.onAck(ack, previous)
     } catch (e) {
       // Keep beating: the master may be restarting; log once per outage, not every beat.
       if (failures++ === 0) deps.log({ level: 'warn', cause: 'heartbeat-failed', message: (e as Error).message })

@@ -10,7 +10,7 @@ import { FinalizeRequest, ListAnswer, ListRequest, ShuffleFetch, TaskSpec, type 
 import { listen, roleApp } from '../http'
 import { BlockStore, safe } from './block-store'
 import { startHeartbeats } from './heartbeat'
-import { answerListing, clearOutputs } from './listing'
+import { answerListing, clearOutputs, dropOutputs } from './listing'
 import { ExecutorPool } from './pool'
 import type { ThreadResult } from './thread-protocol'
 
@@ -39,6 +39,9 @@ export async function startWorker(o: WorkerOptions): Promise<{ url: string; id: 
   let blocks: BlockStore | undefined
   let heartbeats: ReturnType<typeof startHeartbeats> | undefined
   const reports = new Set<Promise<void>>()
+  // Attempts whose report the master has not acknowledged yet: still listed in heartbeats, so the
+  // master does not take them for lost.
+  const unreported = new Set<string>()
 
   const onDone = (spec: TaskSpec, r: ThreadResult): void => {
     for (const b of r.blocks) blocks!.register(spec.job_id, spec.attempt_id, b)
@@ -47,12 +50,17 @@ export async function startWorker(o: WorkerOptions): Promise<{ url: string; id: 
       shuffle_outputs: r.blocks.map(b => ({ shuffle_id: b.shuffle_id, sizes: b.offsets.slice(1).map((end, p) => end - b.offsets[p]!) })),
       sinks: r.sinks, ...(r.failure ? { failure: r.failure } : {}),
     }
-    const p = sendReport(o.masterUrl, o.token, report).finally(() => reports.delete(p))
+    unreported.add(r.attempt_id)
+    const p = sendReport(o.masterUrl, o.token, report).finally(() => { reports.delete(p); unreported.delete(r.attempt_id) })
     reports.add(p)
   }
 
   const app = roleApp('Mini-Spark worker', 'Task dispatch, the shuffle data service and file listing of a Mini-Spark worker. Internal: used by the master and by peer workers.', o.token)
     .post('/tasks', ({ body, set }) => {
+      // A task for an older incarnation of this worker is stale: the master has moved on.
+      if (body.incarnation !== heartbeats!.incarnation()) {
+        throw new ApiError('STALE_INCARNATION', `task ${body.attempt_id} is for incarnation ${body.incarnation}, this worker is ${heartbeats!.incarnation() ?? 'not registered yet'}`)
+      }
       pool!.submit(body)
       set.status = 202
       return { accepted: true as const }
@@ -80,11 +88,16 @@ export async function startWorker(o: WorkerOptions): Promise<{ url: string; id: 
       }
       return { ok: true as const }
     }, { body: FinalizeRequest, detail: { summary: 'mark write outputs complete (_SUCCESS)', tags: ['files'] } })
-    .delete('/jobs/:id', ({ params }) => {
+    .post('/jobs/:id/drop', ({ params, body }) => {
       const killed = pool!.killJob(params.id)
       blocks!.dropJob(params.id)
+      dropOutputs(dataDir, body.outputs, body.keep_outputs)
       return { killed }
-    }, { params: t.Object({ id: t.String() }), detail: { summary: 'stop a job\'s attempts and drop its shuffle data', tags: ['tasks'] } })
+    }, {
+      params: t.Object({ id: t.String() }),
+      body: t.Object({ outputs: t.Array(t.String()), keep_outputs: t.Boolean() }),
+      detail: { summary: 'stop a job\'s attempts, drop its shuffle data and temporary files (and its outputs when it failed)', tags: ['tasks'] },
+    })
 
   const { url, port } = listen(app as unknown as Elysia, 'worker', o.host, o.port)
   const address = o.advertise ?? `${o.host.includes(':') ? `[${o.host}]` : o.host}:${port}`
@@ -104,9 +117,18 @@ export async function startWorker(o: WorkerOptions): Promise<{ url: string; id: 
         worker_id: id, address, status: active > 0 ? 'BUSY' : 'IDLE', active_tasks: active,
         mem_usage_mb: Math.round(process.memoryUsage.rss() / 1048576), last_heartbeat: Math.floor(Date.now() / 1000),
         slots: o.slots,
+        running: [...pool!.runningAttempts(), ...unreported],
       }
     },
-    onAck: () => {},
+    onAck: (ack, previous) => {
+      // The master gave us a new incarnation (it declared us DEAD, or we restarted): nothing we
+      // hold counts any more, so free the threads and the disk.
+      if (previous !== undefined && previous !== '' && ack.incarnation !== previous) {
+        for (const job of new Set(pool!.runningAttempts().map(a => a.slice(0, a.indexOf(':'))))) pool!.killJob(job)
+        for (const job of blocks!.jobs()) blocks!.dropJob(job)
+        log({ level: 'warn', cause: 'new-incarnation', message: `rejoined as ${ack.incarnation}; dropped the work of ${previous}` })
+      }
+    },
   })
   return {
     url, id,

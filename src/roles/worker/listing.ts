@@ -37,6 +37,17 @@ export function clearOutputs(dataDir: string, paths: readonly string[]): void {
   }
 }
 
+/** After a job: its attempts' temporary folders go; a failed or cancelled job's outputs go whole,
+ *  so that it leaves no partial output behind. */
+export function dropOutputs(dataDir: string, paths: readonly string[], keep: boolean): void {
+  const root = realpathSync(dataDir)
+  for (const p of paths) {
+    const full = join(root, p)
+    if (!inside(root, full) || full === root) continue
+    rmSync(keep ? join(full, '_temporary') : full, { recursive: true, force: true })
+  }
+}
+
 function listInput(root: string, path: string): { path: string; size: number }[] {
   let files: string[]
   if (GLOB_CHARS.test(path)) {

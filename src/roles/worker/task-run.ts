@@ -18,7 +18,7 @@ const READ_CHUNK_BYTES = 4 * 1024 * 1024
 const WRITE_FLUSH_CHARS = 1 << 20
 
 export class FetchFailed extends Error {
-  constructor(readonly fromWorker: string, message: string) { super(message) }
+  constructor(readonly fromWorker: string, message: string, readonly unreachable = false) { super(message) }
 }
 
 type SinkRun = Consumer & { finish(): Promise<SinkOutput> }
@@ -65,7 +65,7 @@ export async function runTask(spec: TaskSpec, env: ThreadEnv): Promise<ThreadRes
 
 function toFailure(e: unknown): TaskFailureWire {
   if (e instanceof UdfError) return { reason: 'udf-error', message: e.message, node_id: e.nodeId, record: e.record }
-  if (e instanceof FetchFailed) return { reason: 'fetch-failed', message: e.message, from_worker: e.fromWorker }
+  if (e instanceof FetchFailed) return { reason: 'fetch-failed', message: e.message, from_worker: e.fromWorker, unreachable: e.unreachable }
   const message = e instanceof Error ? e.message : String(e)
   return { reason: 'task-error', message }
 }
@@ -112,7 +112,8 @@ async function reduceShuffle(spec: TaskSpec, env: ThreadEnv, root: Consumer): Pr
             method: 'POST', headers: { 'content-type': 'application/json', ...authHeaders(env.token) }, body: JSON.stringify(body),
           })
         } catch (e) {
-          throw new FetchFailed(worker, `cannot reach worker ${worker} at ${address} for shuffle ${input.shuffle_id}: ${(e as Error).message}`)
+          const refused = (e as { code?: unknown }).code === 'ECONNREFUSED'
+          throw new FetchFailed(worker, `cannot reach worker ${worker} at ${address} for shuffle ${input.shuffle_id}: ${(e as Error).message}`, refused)
         }
         if (!res.ok || res.body === null) {
           throw new FetchFailed(worker, `worker ${worker} at ${address} answered ${res.status} for shuffle ${input.shuffle_id}: ${await res.text()}`)

@@ -9,7 +9,13 @@ import type { ListAnswer, SinkOutput, TaskFailureWire, TaskReport, TaskSpec } fr
 import { validateJob } from '../../../src/engine/dag'
 import { SUPPORTED_OPS } from '../../../src/engine/plan'
 import { buildJobRun } from '../../../src/roles/master/planning'
-import { commitAllowed, step, type MasterAction, type MasterEvent, type Step } from '../../../src/roles/master/scheduler'
+import { step, type MasterAction, type MasterEvent, type Step } from '../../../src/roles/master/scheduler'
+import { commitAllowed } from '../../../src/roles/master/task-events'
+import { recoverState } from '../../../src/roles/master/recovery'
+import { Store } from '../../../src/roles/master/store'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { isLive, newState, zeroMetrics, type JobRun, type MasterState, type TaskRun, type WorkerRun } from '../../../src/roles/master/state'
 
 // ---- ids and fixtures -------------------------------------------------------------------------
@@ -352,7 +358,7 @@ describe('task reports', () => {
     expect(c.task(0, 0)).toMatchObject({ state: 'SUCCEEDED', failures: 0 })
 
     // the launch of p1#0 was reported as failed, so p1 was relaunched as #1 ...
-    const relaunch = c.post({ kind: 'launch-failed', nowMs: 120, attempt: A('j1:0:1#0'), message: 'timeout' })
+    const relaunch = c.post({ kind: 'launch-failed', nowMs: 120, attempt: A('j1:0:1#0'), message: 'timeout', unreachable: false })
     expect(placed(relaunch)).toEqual(['j1:0:1#1@w1'])
     expect(c.s.attempts.get(A('j1:0:1#0'))?.state).toBe('LOST')
     // ... but the worker did run #0: its late success must not move p1 on.
@@ -379,7 +385,7 @@ describe('task reports', () => {
     const retry = c.report('j1:0:0#0', 100, { failure: udfError('x is not defined') })
     expect(c.task(0, 0).failures).toBe(1)
     expect(c.s.attempts.get(A('j1:0:0#0'))).toMatchObject({ state: 'FAILED', error: 'x is not defined' })
-    expect(placed(retry)).toEqual(['j1:0:0#1@w1'])   // retried at once, w1 has a free slot
+    expect(placed(retry)).toEqual(['j1:0:0#1@w2'])   // retried at once, on another worker than the one it failed on
 
     const end = c.report('j1:0:0#1', 200, { failure: udfError('x is not defined') })
     const job = c.job()
@@ -455,7 +461,7 @@ describe('leases', () => {
     const out = c.leaseCheck(10_100)
     expect(c.worker('w1').status).toBe('DEAD')
     expect(c.worker('w1').running.size).toBe(0)
-    expect(c.s.attempts.get(A('j1:0:0#0'))).toMatchObject({ state: 'LOST', finishedMs: 10_100, error: 'worker w1 lost' })
+    expect(c.s.attempts.get(A('j1:0:0#0'))).toMatchObject({ state: 'LOST', finishedMs: 10_100, error: 'worker w1 lost (no heartbeat for 10000 ms)' })
     expect(ofKind(out, 'kill')).toEqual([])                // nobody to tell
     expect(c.s.attempts.get(A('j1:0:1#0'))?.state).toBe('RUNNING')
   })
@@ -512,7 +518,7 @@ describe('output commit', () => {
 
     // r0#0 fails after winning the commit (say, the rename failed): r0#1 runs and may commit.
     const retry = c.report('j1:1:0#0', 310, { failure: { reason: 'task-error', message: 'rename failed' } })
-    expect(placed(retry)).toEqual(['j1:1:0#1@w1'])
+    expect(placed(retry)).toEqual(['j1:1:0#1@w2'])     // a re-run prefers another worker
     expect(c.commit('j1:1:0#1', 320)).toBe(true)
     // The old attempt, now FAILED, asking (again) is refused and does not take the commit back.
     expect(c.commit('j1:1:0#0', 330)).toBe(false)
@@ -524,7 +530,7 @@ describe('output commit', () => {
   test('a LOST committer lets the next attempt commit (launch-failed path)', () => {
     const { c } = reduceRunning(writeJob)
     expect(c.commit('j1:1:1#0', 300)).toBe(true)
-    const out = c.post({ kind: 'launch-failed', nowMs: 310, attempt: A('j1:1:1#0'), message: 'connection reset' })
+    const out = c.post({ kind: 'launch-failed', nowMs: 310, attempt: A('j1:1:1#0'), message: 'connection reset', unreachable: false })
     expect(launches(out).map(l => l.spec.attempt_id)).toEqual(['j1:1:1#1'])
     expect(c.commit('j1:1:1#1', 320)).toBe(true)
     expect(c.commit('j1:1:1#0', 330)).toBe(false)
@@ -559,7 +565,7 @@ describe('job end', () => {
       { kind: 'kill', address: addr('w1'), attempt: A('j1:0:0#0') },
       { kind: 'kill', address: addr('w1'), attempt: A('j1:0:2#0') },
     ])
-    expect(ofKind(out, 'drop-job-data')).toEqual(['w1', 'w2', 'w3'].map(w => ({ kind: 'drop-job-data', address: addr(w), job: J('j1') })))
+    expect(ofKind(out, 'drop-job-data')).toEqual(['w1', 'w2', 'w3'].map(w => ({ kind: 'drop-job-data', address: addr(w), job: J('j1'), outputs: [], keepOutputs: false })))
     expect(launches(out)).toEqual([])
     expect(c.job()).toMatchObject({ state: 'CANCELLED', finishedMs: 20, error: null })
     expect(c.job().stages.map(s => s.state)).toEqual(['CANCELLED', 'CANCELLED'])
@@ -587,7 +593,7 @@ describe('job end', () => {
     expect(out.actions).toEqual([
       { kind: 'kill', address: addr('w2'), attempt: A('j1:0:0#1') },
       { kind: 'kill', address: addr('w2'), attempt: A('j1:0:1#0') },
-      { kind: 'drop-job-data', address: addr('w2'), job: J('j1') },
+      { kind: 'drop-job-data', address: addr('w2'), job: J('j1'), outputs: [], keepOutputs: false },
     ])
   })
 
@@ -678,3 +684,94 @@ describe('job end', () => {
     expect(placed(out)).toEqual(['j1:0:0#0@w1', 'j1:0:1#0@w1', 'j2:0:0#0@w1'])
   })
 })
+
+describe('fault tolerance', () => {
+  test('a launch the worker refuses (connection refused) makes it DEAD at once and the task runs elsewhere', () => {
+    const { c } = twoWorkersRunningJob({ slots: 1 })
+    const out = c.post({ kind: 'launch-failed', nowMs: 50, attempt: A('j1:0:0#0'), message: 'ECONNREFUSED', unreachable: true })
+    expect(c.worker('w1').status).toBe('DEAD')
+    expect(c.s.attempts.get(A('j1:0:0#0'))?.state).toBe('LOST')
+    // w2 is busy with p1 (one slot): p0 waits for it, and runs there once p1 is done.
+    expect(launches(out)).toEqual([])
+    expect(placed(c.report('j1:0:1#0', 60))).toEqual(['j1:0:0#1@w2'])
+  })
+
+  test('a fetch from a peer that refuses connections declares it DEAD without waiting for the lease', () => {
+    const { c } = reduceRunning({ slots: 4 })
+    const out = c.report('j1:1:1#0', 300, { failure: { ...fetchFailed('w1'), unreachable: true } })
+    expect(c.worker('w1').status).toBe('DEAD')
+    expect(c.s.attempts.get(A('j1:1:0#0'))?.state).toBe('LOST')    // r0 ran on w1
+    expect(c.task(1, 1).failures).toBe(0)
+    expect(placed(out)).toEqual(['j1:0:0#1@w2'])                    // p0's output was on w1
+  })
+
+  test('a heartbeat that no longer lists an attempt (after the launch grace) loses it; a recent launch is spared', () => {
+    const { c } = twoWorkersRunningJob({ slots: 2 })
+    c.post({ kind: 'heartbeat-received', nowMs: 1_000, hb: { ...hbOf(c, 'w1'), running: [] } })
+    expect(c.s.attempts.get(A('j1:0:0#0'))?.state).toBe('RUNNING')   // launched at 0: may still be on its way
+    const out = c.post({ kind: 'heartbeat-received', nowMs: 6_000, hb: { ...hbOf(c, 'w1'), running: [] } })
+    expect(c.s.attempts.get(A('j1:0:0#0'))?.state).toBe('LOST')
+    expect(c.task(0, 0).failures).toBe(0)
+    expect(placed(out)).toEqual(['j1:0:0#1@w1'])
+    // listed attempts are left alone
+    c.post({ kind: 'heartbeat-received', nowMs: 20_000, hb: { ...hbOf(c, 'w2'), running: ['j1:0:1#0'] } })
+    expect(c.s.attempts.get(A('j1:0:1#0'))?.state).toBe('RUNNING')
+  })
+
+  test('a failed or cancelled job asks workers to remove its outputs; a successful one keeps them', () => {
+    const { c } = twoWorkersRunningJob({ sinks: [{ id: 'out', op: 'write_text', input: 'counts', path: 'out/wc' }] })
+    const out = c.post({ kind: 'job-cancel-requested', nowMs: 10, job: J('j1') })
+    expect(ofKind(out, 'drop-job-data').map(a => [a.outputs, a.keepOutputs])).toEqual([[['out/wc'], false], [['out/wc'], false]])
+  })
+})
+
+describe('recovery from the store', () => {
+  test('a restarted master resumes: succeeded tasks keep their outputs, running attempts stay running, lost ones run again', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ms-recovery-'))
+    try {
+      const store = new Store(join(dir, 'm.db'))
+      const c = new Cluster()
+      const persist = (out: Step): void => {
+        const attempts = out.changes.flatMap(ch => ch.kind === 'attempt' ? [ch.attempt] : [])
+        const created = out.changes.flatMap(ch => ch.kind === 'job-created' ? [c.s.jobs.get(ch.job)!] : [])
+        const jobs = out.changes.flatMap(ch => ch.kind === 'job' && c.s.jobs.has(ch.job) ? [{ job: c.s.jobs.get(ch.job)!, status: '{}' }] : [])
+        store.commit(created, jobs, attempts, [...c.s.workers.values()])
+      }
+      persist(c.heartbeat('w1', 0, { slots: 2 }))
+      persist(c.heartbeat('w2', 0, { slots: 2 }))
+      persist(c.submit(makeJob(), 0))
+      persist(c.report('j1:0:0#0', 100, { sizes: [3, 4] }))       // p0 done on w1; p1 still running on w2
+      expect(c.commit('j1:0:1#0', 150)).toBe(true)
+      persist(c.post({ kind: 'lease-check-due', nowMs: 160 }))
+      store.close()
+
+      const again = new Store(join(dir, 'm.db'))
+      const s = recoverState(again, 50_000, 10_000)
+      const job = s.jobs.get(J('j1'))!
+      expect(job.state).toBe('RUNNING')
+      expect(job.stages[0]!.tasks[0]).toMatchObject({ state: 'SUCCEEDED', output: { worker: 'w1', attempt: 'j1:0:0#0' } })
+      expect(job.stages[0]!.tasks[0]!.output!.sizes.get('counts')).toEqual([3, 4])
+      expect(job.stages[0]!.tasks[1]).toMatchObject({ state: 'RUNNING', current: 'j1:0:1#0', attempts: 1 })
+      expect(s.workers.get(W('w2'))!.running.has(A('j1:0:1#0'))).toBe(true)
+      expect(s.workers.get(W('w2'))!.lastSeenMs).toBe(50_000)            // a full timeout to come back
+      // The running attempt's report, arriving after the restart, is taken.
+      const out = step(s, { kind: 'task-reported', nowMs: 50_100, report: { ...c.reportOf('j1:0:1#0'), incarnation: s.workers.get(W('w2'))!.incarnation } })
+      expect(job.stages[0]!.state).toBe('SUCCEEDED')
+      expect(launches(out).map(l => l.spec.stage_id)).toEqual([1, 1])
+      // A worker that never comes back is declared DEAD after the timeout, and its outputs recomputed.
+      const w2 = s.workers.get(W('w2'))!
+      step(s, { kind: 'heartbeat-received', nowMs: 59_000, hb: { worker_id: 'w2', address: w2.address, status: 'BUSY', active_tasks: w2.running.size, mem_usage_mb: 1, last_heartbeat: 59, slots: 2, incarnation: w2.incarnation } })
+      const later = step(s, { kind: 'lease-check-due', nowMs: 60_001 })
+      expect(s.workers.get(W('w1'))!.status).toBe('DEAD')
+      expect(launches(later).some(l => l.spec.task_id === 'j1:0:0')).toBe(true)
+      again.close()
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
+
+function hbOf(c: Cluster, id: string): Heartbeat {
+  const w = c.worker(id)
+  return { worker_id: id, address: addr(id), status: 'BUSY', active_tasks: w.running.size, mem_usage_mb: 64, last_heartbeat: 0, slots: w.slots, incarnation: w.incarnation }
+}

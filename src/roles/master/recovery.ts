@@ -1,0 +1,92 @@
+// A restarted master rebuilds its model from the store: unfinished jobs with their plans, the
+// tasks that already succeeded (and where their map outputs are), the attempts that may still be
+// running, and the workers it knew. Workers get a full heartbeat timeout to come back before
+// anything they held is declared lost (DESIGN: "the master can die").
+import type { AttemptId, JobId, WorkerId } from '../../api/ids'
+import type { JobRequest } from '../../api/jobs'
+import type { SinkOutput } from '../../api/tasks'
+import { newState, type AttemptRun, type JobRun, type MasterState, type StageRun, type TaskRun, type WorkerRun } from './state'
+import type { StoredAttempt, StoredJob, StoredPlan, Store } from './store'
+
+export function recoverState(store: Store, nowMs: number, timeoutMs: number): MasterState {
+  const s = newState(timeoutMs)
+  for (const w of store.workers()) {
+    if (w.status === 'DEAD') continue
+    const run: WorkerRun = {
+      id: w.worker_id as WorkerId, address: w.address, status: w.status as WorkerRun['status'], slots: w.slots,
+      incarnation: w.incarnation, lastSeenMs: nowMs, memMb: 0, activeTasks: 0, running: new Set(),
+    }
+    s.workers.set(run.id, run)
+  }
+  for (const row of store.unfinishedJobs()) {
+    if (row.plan === null) continue
+    const job = rebuildJob(row, JSON.parse(row.plan) as StoredPlan)
+    s.jobs.set(job.id, job)
+    for (const a of store.attemptsOf(job.id)) restoreAttempt(s, job, a)
+    for (const stage of job.stages) {
+      if (stage.tasks.length > 0 && stage.tasks.every(t => t.state === 'SUCCEEDED')) stage.state = 'SUCCEEDED'
+    }
+  }
+  return s
+}
+
+function rebuildJob(row: StoredJob, plan: StoredPlan): JobRun {
+  const request = JSON.parse(row.request) as JobRequest
+  const stages: StageRun[] = plan.stages.map(({ plan: p, splits }) => ({
+    plan: p, splits, state: 'WAITING', finalCounts: null,
+    tasks: Array.from({ length: p.partitions }, (_, i): TaskRun => ({
+      id: `${row.job_id}:${p.stage_id}:${i}` as TaskRun['id'], stage: p.stage_id, partition: i, state: 'PENDING',
+      attempts: 0, failures: 0, current: null, output: null, sinks: [], committer: null,
+    })),
+  }))
+  return {
+    id: row.job_id as JobId, seq: row.seq, name: row.name, state: row.state as JobRun['state'], request,
+    params: request.params ?? {}, maxAttempts: request.max_task_attempts ?? 4, stages, outputs: plan.outputs,
+    submittedMs: row.submitted_ms, startedMs: row.started_ms, finishedMs: null, error: null, result: null, finalizing: false,
+  }
+}
+
+// Attempts come in order (stage, partition, attempt), so the last word on a task wins.
+function restoreAttempt(s: MasterState, job: JobRun, row: StoredAttempt): void {
+  const task = job.stages[row.stage_id]?.tasks[row.partition]
+  if (task === undefined) return
+  task.attempts = Math.max(task.attempts, row.attempt + 1)
+  if (row.counted === 1) task.failures++
+  if (row.committed === 1) task.committer = row.attempt_id as AttemptId
+  const worker = s.workers.get(row.worker_id as WorkerId)
+  const sameWorker = worker !== undefined && worker.incarnation === row.incarnation
+  if (row.state === 'SUCCEEDED' && row.result !== null) {
+    const result = JSON.parse(row.result) as { address: string; shuffle_outputs: { shuffle_id: string; sizes: number[] }[]; sinks: SinkOutput[] }
+    task.state = 'SUCCEEDED'
+    task.current = null
+    task.sinks = result.sinks
+    // Map output on a worker that is gone (or came back as a new incarnation) is recomputed.
+    const stage = job.stages[row.stage_id]!
+    if (result.shuffle_outputs.length > 0) {
+      if (sameWorker) {
+        task.output = { worker: worker.id, address: result.address, attempt: row.attempt_id as AttemptId, sizes: new Map(result.shuffle_outputs.map(o => [o.shuffle_id, o.sizes])) }
+      } else if (stage.plan.shuffle_writes.length > 0) {
+        task.state = 'PENDING'
+        task.committer = null
+      }
+    }
+  } else if (row.state === 'RUNNING' && sameWorker) {
+    const a: AttemptRun = {
+      id: row.attempt_id as AttemptId, job: job.id, task: task.id, stage: row.stage_id, partition: row.partition, attempt: row.attempt,
+      worker: worker.id, incarnation: row.incarnation, state: 'RUNNING', startedMs: row.started_ms, finishedMs: null,
+      metrics: { records_in: row.records_in, records_out: row.records_out, shuffle_bytes_written: row.shuffle_bytes_written, shuffle_bytes_read: row.shuffle_bytes_read, spilled_bytes: row.spilled_bytes },
+      error: null, ...(row.committed === 1 ? { committed: true } : {}),
+    }
+    s.attempts.set(a.id, a)
+    worker.running.add(a.id)
+    task.state = 'RUNNING'
+    task.current = a.id
+  } else if (row.state === 'RUNNING') {
+    // Its worker is gone: the attempt is lost and its task runs again.
+    task.state = 'PENDING'
+    task.current = null
+  } else if (task.current === row.attempt_id) {
+    task.state = 'PENDING'
+    task.current = null
+  }
+}

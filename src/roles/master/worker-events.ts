@@ -1,0 +1,96 @@
+// Worker events: heartbeats, leases, lost workers. Part of step(); pure, changes `s` in place.
+//
+//  (first beat) ──> IDLE/BUSY/PAUSED ──silent > timeout, refuses connections, or restarted──> DEAD
+//                        ^                                                                    │
+//                        └──────────── heartbeat: a new incarnation, nothing old counts ──────┘
+import type { WorkerId } from '../../api/ids'
+import type { Heartbeat } from '../../api/heartbeat'
+import type { Step } from './scheduler'
+import { endAttempt } from './task-events'
+import { isLive, type JobRun, type MasterState, type StageRun, type TaskRun, type WorkerRun } from './state'
+
+/** A launch may still be on its way to the worker when a heartbeat says what it runs. */
+export const LAUNCH_GRACE_MS = 5_000
+
+export function onHeartbeat(s: MasterState, hb: Heartbeat, nowMs: number, out: Step): void {
+  const id = hb.worker_id as WorkerId
+  let w = s.workers.get(id)
+  // A worker we declared DEAD, or a process that restarted (it lost everything it held), joins
+  // as a new incarnation: nothing of the old one counts. Our workers send "" on their first beat
+  // and then echo what we gave them; a seed-format heartbeat without the field is taken as the
+  // same process.
+  const restarted = w !== undefined && hb.incarnation !== undefined && hb.incarnation !== w.incarnation
+  if (w !== undefined && isLive(w) && restarted) loseWorker(s, w, `worker ${id} restarted`, nowMs, out)
+  if (w === undefined || !isLive(w) || restarted) {
+    w = {
+      id, address: hb.address, status: hb.status, slots: hb.slots ?? 1, incarnation: `${nowMs.toString(36)}-${++s.incarnations}`,
+      lastSeenMs: nowMs, memMb: hb.mem_usage_mb, activeTasks: hb.active_tasks, running: new Set(),
+    }
+    s.workers.set(id, w)
+    out.changes.push({ kind: 'worker', worker: id })
+    return
+  }
+  if (w.status !== hb.status || w.address !== hb.address) out.changes.push({ kind: 'worker', worker: id })
+  w.status = hb.status
+  w.address = hb.address
+  w.slots = hb.slots ?? w.slots
+  w.lastSeenMs = nowMs
+  w.memMb = hb.mem_usage_mb
+  w.activeTasks = hb.active_tasks
+  if (hb.running !== undefined) reconcile(s, w, new Set(hb.running), nowMs, out)
+}
+
+// An attempt we think runs there but the worker does not list (and it is not on its way) was
+// lost: its report never came, say across a master restart. Re-run it rather than wait for ever.
+function reconcile(s: MasterState, w: WorkerRun, listed: ReadonlySet<string>, nowMs: number, out: Step): void {
+  for (const id of [...w.running]) {
+    const a = s.attempts.get(id)
+    if (a === undefined || listed.has(id) || nowMs - a.startedMs < LAUNCH_GRACE_MS) continue
+    endAttempt(s, id, 'LOST', `worker ${w.id} no longer runs it`, nowMs, out)
+    const task = s.jobs.get(a.job)?.stages[a.stage]?.tasks[a.partition]
+    if (task !== undefined && task.current === id) requeue(task)
+  }
+}
+
+export function expireLeases(s: MasterState, nowMs: number, out: Step): void {
+  for (const w of s.workers.values()) {
+    // Strictly after the timeout: a worker heard exactly timeoutMs ago is still alive.
+    if (isLive(w) && nowMs - w.lastSeenMs > s.timeoutMs) loseWorker(s, w, `worker ${w.id} lost (no heartbeat for ${s.timeoutMs} ms)`, nowMs, out)
+  }
+}
+
+/** The worker is gone: its running attempts are LOST, and map outputs it held that unfinished
+ *  stages still need are recomputed, for every job at once (not one fetch failure at a time). */
+export function loseWorker(s: MasterState, w: WorkerRun, why: string, nowMs: number, out: Step): void {
+  w.status = 'DEAD'
+  out.changes.push({ kind: 'worker', worker: w.id })
+  for (const id of [...w.running]) {
+    const a = s.attempts.get(id)
+    endAttempt(s, id, 'LOST', why, nowMs, out)
+    const task = a && s.jobs.get(a.job)?.stages[a.stage]?.tasks[a.partition]
+    if (task !== undefined && task.current === id) requeue(task)
+  }
+  w.running.clear()
+  for (const job of s.jobs.values()) {
+    if (job.state !== 'RUNNING' && job.state !== 'QUEUED') continue
+    for (const stage of job.stages) {
+      if (stage.plan.shuffle_writes.length === 0 || !neededByUnfinished(job, stage)) continue
+      for (const t of stage.tasks) {
+        if (t.state === 'SUCCEEDED' && t.output?.worker === w.id) { requeue(t); stage.state = 'RUNNING' }
+      }
+    }
+  }
+}
+
+/** Back to PENDING, not counted as a failure. The commit right goes too: a re-run of a task whose
+ *  output was lost must be able to commit its sink part again (the rename replaces the old one). */
+export function requeue(t: TaskRun): void {
+  t.state = 'PENDING'
+  t.current = null
+  t.output = null
+  t.committer = null
+}
+
+function neededByUnfinished(job: JobRun, stage: StageRun): boolean {
+  return job.stages.some(c => c.plan.depends_on.includes(stage.plan.stage_id) && c.state !== 'SUCCEEDED')
+}
