@@ -38,6 +38,7 @@ export const JobRequest = t.Object({
   params: t.Optional(t.Record(t.String(), t.Unknown())),
   max_task_attempts: t.Optional(t.Integer({ minimum: 1, maximum: 100 })),
   partitions: t.Optional(t.Integer({ minimum: 1, maximum: 100000 })),
+  split_bytes: t.Optional(t.Integer({ minimum: 1, maximum: 2 ** 40, description: 'input split size in bytes (default 64 MiB)' })),
 }, { additionalProperties: false })
 export type JobRequest = Static<typeof JobRequest>
 

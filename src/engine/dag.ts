@@ -88,6 +88,12 @@ function checkNodeFields(n: NodeSpec, supported: ReadonlySet<Op>): void {
   if (FN_OPS.has(op)) {
     if (n.fn === undefined) throw new ApiError('INVALID_JOB', `${where} (${op}) needs "fn": the source of a function expression`, { node_id: n.id })
   }
+  if (op === 'sort' && n.fn !== undefined && n.key === undefined) {
+    throw new ApiError('INVALID_JOB', `${where} is a sort: give its key function as "key", not "fn"`, { node_id: n.id })
+  }
+  if (op === 'read_csv' && n.delimiter !== undefined && /^["\r\n]$/.test(n.delimiter)) {
+    throw new ApiError('INVALID_JOB', `${where}: ${JSON.stringify(n.delimiter)} cannot be a CSV delimiter: use one character other than a quote or a line break`, { node_id: n.id })
+  }
   for (const [field, src] of [['fn', n.fn], ['key', n.key]] as const) {
     if (src === undefined) continue
     const problem = checkFunctionSource(src)

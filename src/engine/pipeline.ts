@@ -1,5 +1,8 @@
 // Builds a stage's operator tree: narrow operators over record batches, fanned out to the stage's
 // shuffle writes and sinks. Pure: the worker supplies the consumers that do I/O.
+// A union is no operator at all: each of its inputs pushes straight into the union's consumers
+// (once per time it is listed in `inputs`, so union(a, a) gives every record of a twice). Inputs of
+// a union planned in other stages never push here: there, the union runs on their records.
 // Per-record loops are plain `for` loops over a batch with no closure per record; a UDF is
 // compiled once per task.
 import type { NodeSpec } from '../api/jobs'
@@ -20,8 +23,10 @@ export function buildStagePipeline(stage: StagePlan, params: Readonly<Record<str
   // Build from the leaves up, so each node gets its downstream consumers at construction.
   for (let i = stage.nodes.length - 1; i >= 0; i--) {
     const node = stage.nodes[i]!
-    if (node.op === 'write_text' || node.op === 'write_jsonl' || node.op === 'collect' || node.op === 'count') {
+    if (isStageSink(node.op)) {
       built.set(node.id, out.sink(node))
+    } else if (node.op === 'union') {
+      built.set(node.id, downstream(node.id, stage, built, out))
     } else {
       built.set(node.id, narrowOperator(node, params, downstream(node.id, stage, built, out)))
     }
@@ -32,14 +37,22 @@ export function buildStagePipeline(stage: StagePlan, params: Readonly<Record<str
 function downstream(id: string, stage: StagePlan, built: ReadonlyMap<string, Consumer>, out: StageOutputs): Consumer {
   const next: Consumer[] = []
   for (const n of stage.nodes) {
-    if (n.input === id || n.inputs?.includes(id)) next.push(built.get(n.id)!)
+    if (n.input === id) next.push(built.get(n.id)!)
+    else if (n.inputs !== undefined) for (const i of n.inputs) if (i === id) next.push(built.get(n.id)!)
   }
   for (const w of stage.shuffle_writes) if (w.from === id) next.push(out.shuffle(w))
   return fanOut(next)
 }
 
+/** The sinks of the contract, and `sample`, the internal sink of a sort's sample stage. */
+export const isStageSink = (op: string): boolean =>
+  op === 'write_text' || op === 'write_jsonl' || op === 'collect' || op === 'count' || op === 'sample'
+
+const NOTHING: Consumer = { push() {} }
+
 // Consumers must not mutate a batch they are given: a fanned-out batch is shared.
 function fanOut(next: Consumer[]): Consumer {
+  if (next.length === 0) return NOTHING
   if (next.length === 1) return next[0]!
   return { push(batch) { for (const c of next) c.push(batch) } }
 }

@@ -4,65 +4,170 @@
 // partition) and takes every narrow node and sink reachable without crossing another wide node.
 // A wide node's map side (partitioning, map-side combine) runs at the end of its input's stage as a
 // shuffle write. A node feeding several consumers in one stage is computed once and fanned out.
+//
+// union: a narrow node whose inputs may sit in different stages. It is planned in the stage of each
+// input (the "hosts" of a node), and so is everything narrow after it: each host runs the union on
+// its own records, like the partitions of Spark's UnionRDD. A wide node after a union gets a shuffle
+// write from every host under one shuffle id; a sink after a union runs in every host, its parts
+// numbered across them (`sink_parts`, set once the splits are known) and its results summed.
+//
+// sort: a sample stage per host of the sort's input runs the same root and the narrow nodes that
+// lead to the input, ending in an internal `sample` sink (reservoir sample of the sort keys). The
+// stage that writes the sort's shuffle depends on every sample stage, and the master gives it the
+// range bounds cut from the samples (src/roles/master/range-bounds.ts). When the host itself is
+// needed to compute a sample (the sort's input is a union of a node and something derived from it
+// through a shuffle), waiting for the samples would be a cycle: the sort's map side then runs in a
+// copy of the host that only computes the sort's input.
 import type { NodeSpec, Op } from '../api/jobs'
 import type { ShuffleWrite, StagePlan } from '../api/tasks'
-import { ApiError } from '../api/errors'
 import { SINK_OPS, SOURCE_OPS, WIDE_OPS, type ValidJob } from './dag'
 
 /** Ops this version plans and runs; the validator refuses the others with UNSUPPORTED_OP. */
 export const SUPPORTED_OPS: ReadonlySet<Op> = new Set<Op>([
-  'read_text', 'map', 'flat_map', 'filter', 'map_values', 'key_by',
-  'reduce_by_key', 'group_by_key', 'distinct',
+  'read_text', 'read_jsonl', 'read_csv',
+  'map', 'flat_map', 'filter', 'map_values', 'key_by', 'union',
+  'reduce_by_key', 'group_by_key', 'join', 'distinct', 'sort',
   'write_text', 'write_jsonl', 'collect', 'count',
 ])
 
+/** The op of the internal sink that samples a sort's keys (never in a job's result). */
+export const SAMPLE_OP = 'sample'
+
 export function planStages(job: ValidJob, defaultPartitions: number): StagePlan[] {
-  const stageOf = new Map<string, StagePlan>()
   const stages: StagePlan[] = []
+  // The stages that compute each node: one, or several after a union.
+  const hosts = new Map<string, StagePlan[]>()
   const newStage = (root: StagePlan['root'], partitions: number): StagePlan => {
     const s: StagePlan = { stage_id: stages.length, root, nodes: [], shuffle_writes: [], sinks: [], depends_on: [], partitions }
     stages.push(s)
     return s
   }
+  const hostsOf = (id: string): StagePlan[] => hosts.get(id)!
   for (const id of job.order) {
     const node = job.nodes.get(id)!
     const op = node.op as Op
     const inputs = job.inputsOf.get(id) ?? []
     if (SOURCE_OPS.has(op)) {
       // Tasks are counted once the inputs are listed (setSplitCount).
-      stageOf.set(id, newStage({ kind: 'source', node }, 0))
+      hosts.set(id, [newStage({ kind: 'source', node }, 0)])
+    } else if (op === 'sort') {
+      hosts.set(id, [planSort(node, inputs[0]!, node.partitions ?? defaultPartitions, job, stages, hostsOf, newStage)])
     } else if (WIDE_OPS.has(op)) {
       const partitions = node.partitions ?? defaultPartitions
       const shuffleIds = inputs.map((_, side) => inputs.length === 1 ? id : `${id}/${side}`)
       const stage = newStage({ kind: 'shuffle', node, shuffle_ids: shuffleIds }, partitions)
       inputs.forEach((input, side) => {
-        const from = stageOf.get(input)!
-        const write: ShuffleWrite = { shuffle_id: shuffleIds[side]!, node, from: input, partitions }
-        from.shuffle_writes.push(write)
-        if (!stage.depends_on.includes(from.stage_id)) stage.depends_on.push(from.stage_id)
+        for (const from of hostsOf(input)) {
+          from.shuffle_writes.push({ shuffle_id: shuffleIds[side]!, node, from: input, partitions })
+          addDependency(stage, from)
+        }
       })
-      stageOf.set(id, stage)
+      hosts.set(id, [stage])
     } else {
-      const stage = stageOfNarrow(node, inputs, stageOf)
-      stage.nodes.push(node)
-      if (SINK_OPS.has(op)) stage.sinks.push(id)
-      stageOf.set(id, stage)
+      const own: StagePlan[] = []
+      for (const input of inputs) for (const s of hostsOf(input)) if (!own.includes(s)) own.push(s)
+      own.sort((a, b) => a.stage_id - b.stage_id)
+      for (const stage of own) {
+        stage.nodes.push(node)
+        if (SINK_OPS.has(op)) stage.sinks.push(id)
+      }
+      hosts.set(id, own)
     }
   }
   return stages
 }
 
-function stageOfNarrow(node: NodeSpec, inputs: readonly string[], stageOf: ReadonlyMap<string, StagePlan>): StagePlan {
-  const stages = new Set(inputs.map(i => stageOf.get(i)!))
-  if (stages.size !== 1) {
-    throw new ApiError('UNSUPPORTED_OP', `node "${node.id}" (${node.op}) combines inputs from different stages, which this version cannot plan yet`, { node_id: node.id })
+function planSort(node: NodeSpec, input: string, partitions: number, job: ValidJob, stages: StagePlan[],
+  hostsOf: (id: string) => StagePlan[], newStage: (root: StagePlan['root'], partitions: number) => StagePlan): StagePlan {
+  const hosts = hostsOf(input)
+  let sampleId = `${node.id}#sample`
+  while (job.nodes.has(sampleId)) sampleId += '_'
+  const sampleNode: NodeSpec = { id: sampleId, op: SAMPLE_OP, input, partitions, ...(node.key === undefined ? {} : { key: node.key }) }
+  const samples = hosts.map(h => {
+    const s = newStage(h.root, h.partitions)
+    s.nodes = [...pathTo(h, input), sampleNode]
+    s.sample_of = node.id
+    for (const d of rootWriters(h, stages)) addDependency(s, d)
+    return s
+  })
+  const writers = hosts.map(h => {
+    if (!samples.some(s => dependsOn(s, h, stages))) return h
+    const copy = newStage(h.root, h.partitions)
+    copy.nodes = pathTo(h, input)
+    for (const d of rootWriters(h, stages)) addDependency(copy, d)
+    return copy
+  })
+  const sort = newStage({ kind: 'shuffle', node, shuffle_ids: [node.id] }, partitions)
+  for (const w of writers) {
+    const write: ShuffleWrite = { shuffle_id: node.id, node, from: input, partitions }
+    w.shuffle_writes.push(write)
+    for (const s of samples) addDependency(w, s)
+    addDependency(sort, w)
   }
-  return [...stages][0]!
+  return sort
+}
+
+/** The nodes of a stage that lead to `id` (itself included), in the stage's order. */
+function pathTo(stage: StagePlan, id: string): NodeSpec[] {
+  const byId = new Map(stage.nodes.map(n => [n.id, n]))
+  const need = new Set<string>()
+  const stack = [id]
+  while (stack.length > 0) {
+    const at = stack.pop()!
+    const n = byId.get(at)
+    if (n === undefined || need.has(at)) continue
+    need.add(at)
+    for (const i of n.inputs ?? (n.input === undefined ? [] : [n.input])) stack.push(i)
+  }
+  return stage.nodes.filter(n => need.has(n.id))
+}
+
+/** The stages whose shuffle writes a stage's root reads. */
+function rootWriters(stage: StagePlan, stages: readonly StagePlan[]): StagePlan[] {
+  const root = stage.root
+  if (root.kind === 'source') return []
+  return stages.filter(s => s.shuffle_writes.some(w => root.shuffle_ids.includes(w.shuffle_id)))
+}
+
+/** Whether `stage` waits, directly or not, for `target`. */
+function dependsOn(stage: StagePlan, target: StagePlan, stages: readonly StagePlan[]): boolean {
+  const seen = new Set<number>()
+  const stack = [...stage.depends_on]
+  while (stack.length > 0) {
+    const d = stack.pop()!
+    if (d === target.stage_id) return true
+    if (seen.has(d)) continue
+    seen.add(d)
+    stack.push(...stages[d]!.depends_on)
+  }
+  return false
+}
+
+function addDependency(stage: StagePlan, on: StagePlan): void {
+  if (!stage.depends_on.includes(on.stage_id)) stage.depends_on.push(on.stage_id)
 }
 
 /** A source stage gets one task per split; an empty input gives a stage with no tasks. */
 export function setSplitCount(stage: StagePlan, splits: number): void {
   stage.partitions = splits
+}
+
+/**
+ * Numbers the parts of every write sink across the stages that run it, in stage order, without
+ * gaps: `sink_parts[sink]` is the part number of the stage's partition 0. Call once every stage's
+ * task count is known (after setSplitCount).
+ */
+export function numberSinkParts(stages: readonly StagePlan[]): void {
+  const next = new Map<string, number>()
+  for (const s of stages) {
+    for (const id of s.sinks) {
+      const node = s.nodes.find(n => n.id === id)
+      if (node === undefined || (node.op !== 'write_text' && node.op !== 'write_jsonl')) continue
+      const first = next.get(id) ?? 0
+      ;(s.sink_parts ??= {})[id] = first
+      next.set(id, first + s.partitions)
+    }
+  }
 }
 
 /** Text rendering of a plan, for golden tests and logs. */
@@ -71,6 +176,7 @@ export function renderPlan(stages: readonly StagePlan[]): string {
     const root = s.root.kind === 'source' ? `source ${s.root.node.id}` : `shuffle ${s.root.node.id}(${s.root.shuffle_ids.join(',')})`
     const writes = s.shuffle_writes.map(w => `${w.from}=>${w.shuffle_id}[${w.partitions}]`)
     return `stage ${s.stage_id} <- [${s.depends_on.join(',')}] ${root} | ${s.nodes.map(n => n.id).join(' ')}` +
-      (writes.length ? ` | writes ${writes.join(' ')}` : '') + (s.sinks.length ? ` | sinks ${s.sinks.join(' ')}` : '')
+      (writes.length ? ` | writes ${writes.join(' ')}` : '') + (s.sinks.length ? ` | sinks ${s.sinks.join(' ')}` : '') +
+      (s.sample_of !== undefined ? ` | samples ${s.sample_of}` : '')
   }).join('\n')
 }

@@ -1,6 +1,7 @@
-// Both sides of a shuffle, pure. Map side: partition records by key hash, combining on the way for
-// reduce_by_key and distinct, and encode each reduce partition as msgpack frames. Reduce side:
-// merge the decoded frames of every map output into the wide node's result.
+// Both sides of a shuffle, pure. Map side: partition records by key hash (by sampled key ranges for
+// sort), combining on the way for reduce_by_key and distinct, and encode each reduce partition as
+// msgpack frames. Reduce side: merge the decoded frames of every map output into the wide node's
+// result (join and sort have their own modules under operators/).
 // Memory is bounded by the caller's spill policy, not here.
 import type { NodeSpec } from '../api/jobs'
 import type { ShuffleWrite } from '../api/tasks'
@@ -9,6 +10,8 @@ import { KeyMap, partitionOf } from './keys'
 import type { Consumer } from './pipeline'
 import { compileUdf, type Udf } from './udf'
 import { UdfError, isPair, notAPair, udfError } from './records'
+import { JoinReducer } from './operators/join'
+import { SortReducer, rangePartitionsOf, sortKeyFunction, type SortKeyOf } from './operators/sort'
 
 const FRAME_RECORDS = 8192
 
@@ -20,11 +23,18 @@ export class ShuffleWriter implements Consumer {
   private readonly maps: KeyMap<unknown>[] = []
   private readonly pending: unknown[][] = []
   private readonly sinks: ByteSink[] = []
+  private readonly sortKey: SortKeyOf | null = null
 
-  constructor(private readonly write: ShuffleWrite, params: Readonly<Record<string, unknown>>) {
+  /** `bounds`: for a sort, the upper bounds of the reduce partitions (TaskSpec.range_bounds). */
+  constructor(private readonly write: ShuffleWrite, params: Readonly<Record<string, unknown>>, private readonly bounds?: readonly unknown[]) {
     this.parts = write.partitions
     const op = write.node.op
     this.combine = op === 'reduce_by_key' ? compileCombiner(write.node, params) : null
+    if (op === 'sort') {
+      if (bounds === undefined) throw new Error(`the task has no range bounds for sort "${write.node.id}": the master must send them`)
+      if (bounds.length >= this.parts) throw new Error(`sort "${write.node.id}": ${bounds.length} range bounds for ${this.parts} partitions`)
+      this.sortKey = sortKeyFunction(write.node, params)
+    }
     for (let p = 0; p < this.parts; p++) {
       this.sinks.push(new ByteSink())
       if (op === 'reduce_by_key' || op === 'distinct') this.maps.push(new KeyMap())
@@ -39,6 +49,7 @@ export class ShuffleWriter implements Consumer {
     switch (this.write.node.op) {
       case 'reduce_by_key': return this.pushCombining(batch)
       case 'distinct': return this.pushDistinct(batch)
+      case 'sort': return this.pushRanged(batch)
       default: return this.pushPairs(batch)
     }
   }
@@ -67,13 +78,22 @@ export class ShuffleWriter implements Consumer {
     for (let i = 0; i < batch.length; i++) {
       const r = batch[i]
       if (!isPair(r)) throw notAPair(id, this.write.node.op, r)
-      const p = partitionOf(r[0], this.parts)
-      const list = this.pending[p]!
-      list.push(r)
-      if (list.length >= FRAME_RECORDS) {
-        this.sinks[p]!.append(encodeFrame(list))
-        this.pending[p] = []
-      }
+      this.add(partitionOf(r[0], this.parts), r)
+    }
+  }
+
+  private pushRanged(batch: unknown[]): void {
+    const node = this.write.node
+    const parts = rangePartitionsOf(node.id, this.sortKey!, batch, this.bounds!, node.descending === true)
+    for (let i = 0; i < batch.length; i++) this.add(parts[i]!, batch[i])
+  }
+
+  private add(p: number, r: unknown): void {
+    const list = this.pending[p]!
+    list.push(r)
+    if (list.length >= FRAME_RECORDS) {
+      this.sinks[p]!.append(encodeFrame(list))
+      this.pending[p] = []
     }
   }
 
@@ -100,7 +120,32 @@ export class ShuffleWriter implements Consumer {
   }
 }
 
-/** Reduce side of a wide node for one partition: takes decoded batches, then emits the result. */
+/** Reduce side of a wide node for one partition: takes the decoded batches of each input side
+ *  (0, or 0 and 1 for a join), then emits the result. */
+export interface Reducer {
+  push(side: number, batch: unknown[]): void
+  /** Emits the result in batches and forgets it; returns the number of records emitted. */
+  emit(next: Consumer): number
+}
+
+export function createReducer(node: NodeSpec, params: Readonly<Record<string, unknown>>): Reducer {
+  switch (node.op) {
+    case 'join': {
+      const r = new JoinReducer(node)
+      return { push: (side, batch) => r.push(side === 0 ? 0 : 1, batch), emit: next => r.emit(next, FRAME_RECORDS) }
+    }
+    case 'sort': {
+      const r = new SortReducer(node, params)
+      return { push: (_side, batch) => r.push(batch), emit: next => r.emit(next, FRAME_RECORDS) }
+    }
+    default: {
+      const r = new ShuffleReducer(node, params)
+      return { push: (_side, batch) => r.push(batch), emit: next => r.emit(next) }
+    }
+  }
+}
+
+/** Reduce side of reduce_by_key, group_by_key and distinct for one partition. */
 export class ShuffleReducer {
   private readonly map = new KeyMap<unknown>()
   private readonly combine: Udf | null

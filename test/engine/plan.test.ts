@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import type { JobRequest, NodeSpec } from '../../src/api/jobs'
 import type { StagePlan } from '../../src/api/tasks'
 import { validateJob } from '../../src/engine/dag'
-import { planStages, renderPlan, setSplitCount, SUPPORTED_OPS } from '../../src/engine/plan'
+import { numberSinkParts, planStages, renderPlan, setSplitCount, SUPPORTED_OPS } from '../../src/engine/plan'
 
 const plan = (nodes: NodeSpec[], defaultPartitions = 4): StagePlan[] =>
   planStages(validateJob({ nodes }, SUPPORTED_OPS), defaultPartitions)
@@ -133,6 +133,122 @@ describe('planStages', () => {
     expect(stages[1]!.partitions).toBe(4)
   })
 })
+
+describe('planStages: union, join, sort', () => {
+  test('a union of two sources runs in both source stages; the wide op after it reads both', () => {
+    const stages = plan([
+      { id: 'a', op: 'read_text', path: 'a.txt' },
+      { id: 'b', op: 'read_text', path: 'b.txt' },
+      { id: 'u', op: 'union', inputs: ['a', 'b'] },
+      { id: 'w', op: 'write_text', input: 'u', path: 'out/u' },
+      { id: 'd', op: 'distinct', input: 'u' },
+      { id: 'c', op: 'collect', input: 'd' },
+    ])
+    expect(renderPlan(stages)).toBe([
+      'stage 0 <- [] source a | u w | writes u=>d[4] | sinks w',
+      'stage 1 <- [] source b | u w | writes u=>d[4] | sinks w',
+      'stage 2 <- [0,1] shuffle d(d) | c | sinks c',
+    ].join('\n'))
+  })
+
+  test('sink parts are numbered across the stages of a union, without gaps', () => {
+    const stages = plan([
+      { id: 'a', op: 'read_text', path: 'a.txt' },
+      { id: 'b', op: 'read_text', path: 'b.txt' },
+      { id: 'u', op: 'union', inputs: ['a', 'b'] },
+      { id: 'w', op: 'write_jsonl', input: 'u', path: 'out/u' },
+      { id: 'n', op: 'count', input: 'u' },
+    ])
+    setSplitCount(stages[0]!, 3)
+    setSplitCount(stages[1]!, 2)
+    numberSinkParts(stages)
+    expect(stages.map(s => s.sink_parts)).toEqual([{ w: 0 }, { w: 3 }])
+  })
+
+  test('a join whose two sides come from one source: two shuffle writes in one stage', () => {
+    const stages = plan([
+      { id: 'a', op: 'read_text', path: 'a.txt' },
+      { id: 'kv', op: 'key_by', input: 'a', fn: 'l => l' },
+      { id: 'j', op: 'join', inputs: ['kv', 'kv'], how: 'left' },
+      { id: 'c', op: 'count', input: 'j' },
+    ])
+    expect(renderPlan(stages)).toBe([
+      'stage 0 <- [] source a | kv | writes kv=>j/0[4] kv=>j/1[4]',
+      'stage 1 <- [0] shuffle j(j/0,j/1) | c | sinks c',
+    ].join('\n'))
+  })
+
+  test('sort: a sample stage over the same root and path; the map stage waits for it', () => {
+    const stages = plan([
+      { id: 'a', op: 'read_text', path: 'a.txt' },
+      { id: 'm', op: 'map', input: 'a', fn: 'l => l.length' },
+      { id: 'n', op: 'count', input: 'a' },
+      { id: 's', op: 'sort', input: 'm', descending: true },
+      { id: 'w', op: 'write_text', input: 's', path: 'out/s' },
+    ])
+    expect(renderPlan(stages)).toBe([
+      'stage 0 <- [1] source a | m n | writes m=>s[4] | sinks n',
+      'stage 1 <- [] source a | m s#sample | samples s',
+      'stage 2 <- [0] shuffle s(s) | w | sinks w',
+    ].join('\n'))
+    const sample = stages[1]!.nodes[1]!
+    expect(sample).toEqual({ id: 's#sample', op: 'sample', input: 'm', partitions: 4 })
+    expect(stages[1]!.sinks).toEqual([])   // internal: never in the job's result
+  })
+
+  test('sort of a union of a node and its own aggregate: the map side moves to a copy, no cycle', () => {
+    const stages = plan([
+      { id: 'a', op: 'read_text', path: 'a.txt' },
+      { id: 'kv', op: 'key_by', input: 'a', fn: 'l => l' },
+      { id: 'r', op: 'reduce_by_key', input: 'kv', fn: '(x, y) => x' },
+      { id: 'u', op: 'union', inputs: ['kv', 'r'] },
+      { id: 's', op: 'sort', input: 'u', key: 'r => r[1]' },
+      { id: 'c', op: 'collect', input: 's' },
+    ])
+    expect(renderPlan(stages)).toBe([
+      'stage 0 <- [] source a | kv u | writes kv=>r[4]',
+      'stage 1 <- [0,2,3] shuffle r(r) | u | writes u=>s[4]',
+      'stage 2 <- [] source a | kv u s#sample | samples s',
+      'stage 3 <- [0] shuffle r(r) | u s#sample | samples s',
+      'stage 4 <- [2,3] source a | kv u | writes u=>s[4]',
+      'stage 5 <- [4,1] shuffle s(s) | c | sinks c',
+    ].join('\n'))
+    expectAcyclic(stages)
+  })
+
+  test('a wide op after a wide op after a union of a union', () => {
+    const stages = plan([
+      { id: 'a', op: 'read_text', path: 'a.txt' },
+      { id: 'b', op: 'read_text', path: 'b.txt' },
+      { id: 'u', op: 'union', inputs: ['a', 'b'] },
+      { id: 'u2', op: 'union', inputs: ['u', 'a'] },
+      { id: 'kv', op: 'key_by', input: 'u2', fn: 'l => l' },
+      { id: 'g', op: 'group_by_key', input: 'kv' },
+      { id: 's', op: 'sort', input: 'g' },
+      { id: 'c', op: 'collect', input: 's' },
+    ])
+    expectAcyclic(stages)
+    expect(renderPlan(stages)).toBe([
+      'stage 0 <- [] source a | u u2 kv | writes kv=>g[4]',
+      'stage 1 <- [] source b | u u2 kv | writes kv=>g[4]',
+      'stage 2 <- [0,1,3] shuffle g(g) |  | writes g=>s[4]',
+      'stage 3 <- [0,1] shuffle g(g) | s#sample | samples s',
+      'stage 4 <- [2] shuffle s(s) | c | sinks c',
+    ].join('\n'))
+  })
+})
+
+function expectAcyclic(stages: readonly StagePlan[]): void {
+  const state = new Map<number, 'visiting' | 'done'>()
+  const visit = (id: number, path: number[]): void => {
+    if (state.get(id) === 'done') return
+    if (state.get(id) === 'visiting') throw new Error(`stage cycle ${[...path, id].join(' -> ')}`)
+    state.set(id, 'visiting')
+    for (const d of stages[id]!.depends_on) visit(d, [...path, id])
+    state.set(id, 'done')
+  }
+  for (const s of stages) visit(s.stage_id, [])
+}
 
 describe('golden plans of examples/*.json', () => {
   const dir = join(import.meta.dir, '../../examples')

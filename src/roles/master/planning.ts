@@ -1,11 +1,11 @@
 // Turns a validated request into a runnable JobRun: stages from the DAG, input splits from a
 // worker's listing (the master never opens data files), one PENDING task per split or partition.
 import { taskIdOf, type JobId } from '../../api/ids'
-import type { JobRequest, Op } from '../../api/jobs'
+import type { JobRequest, NodeSpec, Op } from '../../api/jobs'
 import type { ListAnswer, ListRequest } from '../../api/tasks'
 import { ApiError, type ErrorCode } from '../../api/errors'
 import type { ValidJob } from '../../engine/dag'
-import { planStages, setSplitCount } from '../../engine/plan'
+import { numberSinkParts, planStages, setSplitCount } from '../../engine/plan'
 import { planSplits, DEFAULT_SPLIT_BYTES } from '../../engine/splits'
 import type { JobRun, StageRun } from './state'
 
@@ -32,7 +32,7 @@ export function buildJobRun(o: {
     let splits: StageRun['splits'] = []
     if (plan.root.kind === 'source') {
       const files = o.listing.inputs.find(i => i.node_id === plan.root.node.id)?.files ?? []
-      splits = planSplits(files, o.splitBytes ?? DEFAULT_SPLIT_BYTES).map(s => ({ path: s.path, start: s.start, end: s.end, file_size: s.fileSize }))
+      splits = planSplits(files, splitBytesOf(plan.root.node, o.splitBytes ?? o.request.split_bytes)).map(s => ({ path: s.path, start: s.start, end: s.end, file_size: s.fileSize }))
       setSplitCount(plan, splits.length)
     }
     const tasks = Array.from({ length: plan.partitions }, (_, p) => ({
@@ -41,12 +41,20 @@ export function buildJobRun(o: {
     }))
     return { plan, state: 'WAITING', tasks, splits, finalCounts: null }
   })
+  numberSinkParts(plans)
   const outputs = [...o.valid.nodes.values()].filter(n => n.op === 'write_text' || n.op === 'write_jsonl').map(n => n.path!)
   return {
     id: o.id, seq: o.seq, name: o.request.name ?? 'job', state: 'QUEUED', request: o.request, params: o.request.params ?? {},
     maxAttempts: o.request.max_task_attempts ?? 4, stages, outputs, submittedMs: o.nowMs, startedMs: null, finishedMs: null,
     error: null, result: null, finalizing: false,
   }
+}
+
+/** read_csv with `multiline` reads each file whole in one task: a quoted field may hold a line
+ *  break, so no byte offset inside the file is known to start a row. */
+function splitBytesOf(source: NodeSpec, splitBytes: number | undefined): number {
+  if (source.op === 'read_csv' && source.multiline === true) return Number.MAX_SAFE_INTEGER
+  return splitBytes ?? DEFAULT_SPLIT_BYTES
 }
 
 export const overwrittenOutputs = (v: ValidJob): string[] =>

@@ -107,18 +107,21 @@ function assembleResult(job: JobRun): JobResult | { error: string; node: string 
     for (const nodeId of stage.plan.sinks) {
       const node = stage.plan.nodes.find(n => n.id === nodeId)!
       const outs = stage.tasks.map(t => t.sinks.find(o => o.node_id === nodeId))
+      // A sink after a union runs in several stages (in stage order): their results add up.
+      const prev = sinks[nodeId]
       const records = outs.reduce((n, o) => n + (o?.records ?? 0), 0)
-      if (node.op === 'count') sinks[nodeId] = { op: 'count', value: records }
+      if (node.op === 'count') sinks[nodeId] = { op: 'count', value: records + (prev?.op === 'count' ? prev.value : 0) }
       else if (node.op === 'collect') {
         const limit = node.limit ?? 100000
-        const values: unknown[] = []
+        const values: unknown[] = prev?.op === 'collect' ? prev.values : []
         for (const o of outs) for (const v of o?.values ?? []) if (values.length < limit) values.push(v)
         if (JSON.stringify(values).length > COLLECT_LIMIT_BYTES) {
           return { error: `collect "${nodeId}" gathered more than 64 MiB: write the result with write_text or write_jsonl instead`, node: nodeId }
         }
         sinks[nodeId] = { op: 'collect', values }
       } else if (node.op === 'write_text' || node.op === 'write_jsonl') {
-        sinks[nodeId] = { op: node.op, path: node.path!, files: stage.tasks.length, records }
+        const before = prev !== undefined && 'files' in prev ? prev : { files: 0, records: 0 }
+        sinks[nodeId] = { op: node.op, path: node.path!, files: before.files + stage.tasks.length, records: before.records + records }
       }
     }
   }
@@ -211,15 +214,20 @@ function launch(s: MasterState, job: JobRun, stage: StageRun, task: TaskRun, w: 
   return { kind: 'launch', worker: w.id, address: w.address, spec }
 }
 
-/** Where the blocks of one reduce partition are; map outputs with nothing for it are skipped. */
+/** Where the blocks of one reduce partition are; map outputs with nothing for it are skipped.
+ *  After a union, several stages write one shuffle: map partitions are numbered across them. */
 function mapOutputs(job: JobRun, shuffleId: string, reduce: number): MapOutput[] {
-  const writer = job.stages.find(st => st.plan.shuffle_writes.some(w => w.shuffle_id === shuffleId))!
   const refs: MapOutput[] = []
-  for (const t of writer.tasks) {
-    const o = t.output
-    if (o === null) continue
-    if ((o.sizes.get(shuffleId)?.[reduce] ?? 0) === 0) continue
-    refs.push({ map_partition: t.partition, attempt_id: o.attempt, worker_id: o.worker, address: o.address })
+  let base = 0
+  for (const writer of job.stages) {
+    if (!writer.plan.shuffle_writes.some(w => w.shuffle_id === shuffleId)) continue
+    for (const t of writer.tasks) {
+      const o = t.output
+      if (o === null) continue
+      if ((o.sizes.get(shuffleId)?.[reduce] ?? 0) === 0) continue
+      refs.push({ map_partition: base + t.partition, attempt_id: o.attempt, worker_id: o.worker, address: o.address })
+    }
+    base += writer.tasks.length
   }
   return refs
 }

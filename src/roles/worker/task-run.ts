@@ -5,12 +5,14 @@ import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import type { NodeSpec } from '../../api/jobs'
 import { authHeaders } from '../../api/auth'
-import type { SinkOutput, TaskFailureWire, TaskSpec } from '../../api/tasks'
+import type { SinkOutput, SplitWire, TaskFailureWire, TaskSpec } from '../../api/tasks'
 import { FrameDecoder } from '../../engine/codec'
 import { LineCutter } from '../../engine/lines'
+import { csvHeader, InputLineError, sourceDecoder } from '../../engine/operators/sources'
+import { KeySampler, keysOf, sampleSizePerTask, sortKeyFunction } from '../../engine/operators/sort'
 import { buildStagePipeline, type Consumer } from '../../engine/pipeline'
-import { UdfError } from '../../engine/records'
-import { ShuffleReducer, ShuffleWriter } from '../../engine/shuffle'
+import { describeRecord, UdfError } from '../../engine/records'
+import { createReducer, ShuffleWriter } from '../../engine/shuffle'
 import { BlockStore, safe } from './block-store'
 import type { BlockFile, ThreadEnv, ThreadResult } from './thread-protocol'
 
@@ -30,12 +32,12 @@ export async function runTask(spec: TaskSpec, env: ThreadEnv): Promise<ThreadRes
   const temps: string[] = []
   try {
     const root = buildStagePipeline(spec.stage, spec.params, {
-      shuffle: w => { const s = new ShuffleWriter(w, spec.params); writers.push(s); return s },
+      shuffle: w => { const s = new ShuffleWriter(w, spec.params, spec.range_bounds?.[w.shuffle_id]); writers.push(s); return s },
       sink: node => { const s = openSink(node, spec, env, temps); sinks.push(s); return s },
     })
     if (spec.stage.root.kind === 'source') {
       if (spec.split === null) throw new Error('a source task needs a split')
-      metrics.records_in = await readTextSplit(join(env.dataDir, spec.split.path), spec.split, root)
+      metrics.records_in = await readSourceSplit(spec.stage.root.node, spec.split, env, root)
     } else {
       const read = await reduceShuffle(spec, env, root)
       metrics.records_in = read.records
@@ -52,7 +54,7 @@ export async function runTask(spec: TaskSpec, env: ThreadEnv): Promise<ThreadRes
     const outputs: SinkOutput[] = []
     for (const s of sinks) {
       const o = await s.finish()
-      metrics.records_out += o.records
+      if (o.op !== 'sample') metrics.records_out += o.records
       outputs.push(o)
     }
     await commitOutputs(spec, env, temps)
@@ -70,32 +72,89 @@ function toFailure(e: unknown): TaskFailureWire {
   return { reason: 'task-error', message }
 }
 
-async function readTextSplit(path: string, split: { start: number; end: number }, root: Consumer): Promise<number> {
+/** Streams the split's records into the pipeline; returns how many there were. */
+async function readSourceSplit(node: NodeSpec, split: SplitWire, env: ThreadEnv, root: Consumer): Promise<number> {
+  const path = join(env.dataDir, split.path)
+  let records = 0
+  try {
+    const header = node.op === 'read_csv' && node.header !== false && split.start > 0 ? await readCsvHeader(node, path) : null
+    const decoder = sourceDecoder(node, { path: split.path, atFileStart: split.start === 0, header })
+    const take = (recs: unknown[]): void => { if (recs.length > 0) { records += recs.length; root.push(recs) } }
+    await readLines(path, split, lines => take(decoder.decode(lines)))
+    take(decoder.finish())
+  } catch (e) {
+    if (e instanceof InputLineError) throw await badLine(node, path, split, e)
+    throw e
+  }
+  return records
+}
+
+async function readLines(path: string, split: { start: number; end: number }, onLines: (lines: string[]) => void): Promise<void> {
   const file = Bun.file(path)
   const cutter = new LineCutter(split)
-  let records = 0
   let pos = cutter.readFrom
   const size = file.size
   while (!cutter.done && pos < size) {
     const chunk = await file.slice(pos, Math.min(size, pos + READ_CHUNK_BYTES)).bytes()
     pos += chunk.length
     const lines = cutter.push(chunk)
-    if (lines.length > 0) { records += lines.length; root.push(lines) }
+    if (lines.length > 0) onLines(lines)
   }
   if (!cutter.done) {
     const last = cutter.finish()
-    if (last.length > 0) { records += last.length; root.push(last) }
+    if (last.length > 0) onLines(last)
   }
-  return records
+}
+
+/** A split that does not start its file still needs the file's header row: its first line. */
+async function readCsvHeader(node: NodeSpec, path: string): Promise<string[] | null> {
+  let first: string | undefined
+  await readLines(path, { start: 0, end: 1 }, lines => { first ??= lines[0] })
+  if (first === undefined) return null
+  try {
+    return csvHeader(node, first)
+  } catch (e) {
+    if (e instanceof InputLineError) throw new InputLineError(-1, e.message, e.line)
+    throw e
+  }
+}
+
+/**
+ * A line of the input that does not parse fails the task with `file:line`, the line counted from the
+ * start of the file. The lines before the split are only counted here, on the error path, so a
+ * healthy split never reads bytes before its start. (lineInSplit -1 means the header line.)
+ */
+async function badLine(node: NodeSpec, path: string, split: SplitWire, e: InputLineError): Promise<UdfError> {
+  let lineNo = 1
+  if (e.lineInSplit >= 0) {
+    // The split's first line starts after the first '\n' at offset >= start - 1 (see lines.ts),
+    // so it is preceded by that newline and by every newline in [0, start - 1).
+    const before = split.start > 0 ? await countNewlines(path, split.start - 1) + 1 : 0
+    lineNo = before + e.lineInSplit + 1
+  }
+  return new UdfError(node.id, `${split.path}:${lineNo}: ${e.message}`, describeRecord(e.line))
+}
+
+async function countNewlines(path: string, end: number): Promise<number> {
+  const file = Bun.file(path)
+  let n = 0
+  for (let pos = 0; pos < end; pos += READ_CHUNK_BYTES) {
+    const chunk = await file.slice(pos, Math.min(end, pos + READ_CHUNK_BYTES)).bytes()
+    for (let at = chunk.indexOf(0x0a); at >= 0; at = chunk.indexOf(0x0a, at + 1)) n++
+  }
+  return n
 }
 
 async function reduceShuffle(spec: TaskSpec, env: ThreadEnv, root: Consumer): Promise<{ records: number; bytes: number }> {
   if (spec.stage.root.kind !== 'shuffle') throw new Error('not a shuffle stage')
-  const reducer = new ShuffleReducer(spec.stage.root.node, spec.params)
+  const reducer = createReducer(spec.stage.root.node, spec.params)
+  const sideOf = spec.stage.root.shuffle_ids
   let records = 0
   let bytes = 0
   const fetches: Promise<void>[] = []
   for (const input of spec.shuffle_inputs) {
+    // A join reads two shuffles: the side tells its reducer which input a batch belongs to.
+    const side = Math.max(0, sideOf.indexOf(input.shuffle_id))
     const byAddress = new Map<string, { worker: string; attempts: string[] }>()
     for (const m of input.map_outputs) {
       const entry = byAddress.get(m.address) ?? { worker: m.worker_id, attempts: [] }
@@ -122,7 +181,7 @@ async function reduceShuffle(spec: TaskSpec, env: ThreadEnv, root: Consumer): Pr
         try {
           for await (const chunk of res.body) {
             bytes += chunk.length
-            for (const batch of decoder.push(chunk)) { records += batch.length; reducer.push(batch) }
+            for (const batch of decoder.push(chunk)) { records += batch.length; reducer.push(side, batch) }
           }
           decoder.finish()
         } catch (e) {
@@ -166,11 +225,23 @@ function openSink(node: NodeSpec, spec: TaskSpec, env: ThreadEnv, temps: string[
         finish: async () => ({ node_id: node.id, op: 'collect', records: n, values }),
       }
     }
+    case 'sample': {
+      // A sort's sample stage: a reservoir sample of the sort keys, for the master's range bounds.
+      const sortId = spec.stage.sample_of ?? node.id
+      const keyOf = sortKeyFunction({ ...node, id: sortId }, spec.params)
+      const sampler = new KeySampler(sampleSizePerTask(node.partitions ?? 1, spec.stage.partitions), spec.partition)
+      return {
+        push(b) { sampler.pushKeys(keysOf(sortId, keyOf, b)) },
+        finish: async () => ({ node_id: node.id, op: 'sample', records: sampler.count, values: sampler.sample }),
+      }
+    }
     case 'write_text':
     case 'write_jsonl': {
       // Each attempt writes in its own folder; commitOutputs moves the part into place only when
-      // the master says this attempt is the one that commits the partition.
-      const temp = join(env.dataDir, node.path!, '_temporary', safe(spec.attempt_id), partName(spec.partition))
+      // the master says this attempt is the one that commits the partition. After a union the sink
+      // runs in several stages, and the plan says where this stage's part numbers start.
+      const part = (spec.stage.sink_parts?.[node.id] ?? 0) + spec.partition
+      const temp = join(env.dataDir, node.path!, '_temporary', safe(spec.attempt_id), partName(part))
       mkdirSync(dirname(temp), { recursive: true })
       temps.push(temp)
       const writer = Bun.file(temp).writer({ highWaterMark: WRITE_FLUSH_CHARS })

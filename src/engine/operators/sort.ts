@@ -1,0 +1,181 @@
+// sort: a total order across reduce partitions, the way Spark's sortByKey does it.
+//   1. A sample stage runs the sort's upstream pipeline over the same input and keeps a reservoir
+//      sample of the sort keys of each task (KeySampler), reported to the master.
+//   2. The master cuts the key range at weighted quantiles of the samples (boundsFromSamples).
+//   3. The map side sends each record to the partition whose range holds its key (rangePartition).
+//   4. Each reduce partition sorts its records (SortReducer). Part 0 holds the smallest keys, or
+//      the largest with `descending`, so the parts' concatenation is sorted.
+// Pure: no I/O, and the sampler's randomness is seeded, so a re-run samples the same keys.
+import type { NodeSpec } from '../../api/jobs'
+import { compareKeys } from '../keys'
+import { isPair, UdfError, udfError } from '../records'
+import { compileUdf, type Udf } from '../udf'
+import type { Consumer } from '../pipeline'
+
+/** The key a record sorts by: `key(record)` when the sort has a key function, else the key of a
+ *  keyed record [key, value], else the record itself. */
+export type SortKeyOf = (r: unknown) => unknown
+
+export function sortKeyFunction(node: NodeSpec, params: Readonly<Record<string, unknown>>): SortKeyOf {
+  if (node.key === undefined) return r => isPair(r) ? r[0] : r
+  let fn: Udf
+  try {
+    fn = compileUdf(node.key, params)
+  } catch (e) {
+    throw new UdfError(node.id, `key of node "${node.id}" cannot be compiled: ${(e as Error).message}`, '')
+  }
+  return r => fn(r)
+}
+
+/** Keys of a batch, with the failing record named when the key function throws. */
+export function keysOf(nodeId: string, keyOf: SortKeyOf, batch: readonly unknown[]): unknown[] {
+  const keys = new Array<unknown>(batch.length)
+  let i = 0
+  try {
+    for (; i < batch.length; i++) keys[i] = keyOf(batch[i])
+  } catch (e) { throw udfError(nodeId, e, batch[i]) }
+  return keys
+}
+
+// ---- sampling ----------------------------------------------------------------------------------
+
+/** Keys sampled per map task: Spark's rule, 20 keys per reduce partition over-sampled 3× and
+ *  shared among the map tasks, capped at a million keys in all. */
+export function sampleSizePerTask(sortPartitions: number, mapTasks: number): number {
+  const total = Math.min(20 * Math.max(1, sortPartitions), 1_000_000)
+  return Math.max(1, Math.ceil((3 * total) / Math.max(1, mapTasks)))
+}
+
+/** A uniform reservoir sample (Algorithm R) of the keys pushed, with a seeded generator. */
+export class KeySampler {
+  count = 0
+  readonly sample: unknown[] = []
+  private state: number
+
+  constructor(private readonly size: number, seed: number) {
+    this.state = (seed * 0x9e3779b1 + 0x6d2b79f5) >>> 0
+  }
+
+  pushKeys(keys: readonly unknown[]): void {
+    for (let i = 0; i < keys.length; i++) {
+      const n = this.count++
+      if (n < this.size) this.sample.push(detach(keys[i]))
+      else {
+        const j = Math.floor(this.random() * (n + 1))
+        if (j < this.size) this.sample[j] = detach(keys[i])
+      }
+    }
+  }
+
+  // mulberry32: small, fast, and the same on every machine.
+  private random(): number {
+    this.state = (this.state + 0x6d2b79f5) >>> 0
+    let t = this.state
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+// A key cut from an input line is a slice that keeps the line's whole decoded chunk alive (see
+// lines.ts); a sample holds keys for the whole task, so it keeps copies instead.
+function detach(k: unknown): unknown {
+  // Flattening the concatenation copies the characters into a new string.
+  if (typeof k === 'string') return (' ' + k).slice(1)
+  if (typeof k === 'object' && k !== null) return JSON.parse(JSON.stringify(k)) as unknown
+  return k
+}
+
+/**
+ * Upper bounds (inclusive) of reduce partitions 0..k-1 with k <= partitions - 1, strictly
+ * increasing: keys at the weighted quantiles of the samples. Each task's sampled keys weigh
+ * count / sample size, so a task that saw more records counts more. Equal keys collapse, so a
+ * heavy key gets a partition to itself and fewer bounds may come back (later partitions stay
+ * empty), as in Spark's RangePartitioner.
+ */
+export function boundsFromSamples(samples: readonly { keys: readonly unknown[]; count: number }[], partitions: number): unknown[] {
+  if (partitions <= 1) return []
+  const weighted: { key: unknown; weight: number }[] = []
+  let total = 0
+  for (const s of samples) {
+    if (s.keys.length === 0) continue
+    const weight = s.count / s.keys.length
+    for (const key of s.keys) { weighted.push({ key, weight }); total += weight }
+  }
+  if (weighted.length === 0) return []
+  weighted.sort((a, b) => compareKeys(a.key, b.key))
+  const step = total / partitions
+  const bounds: unknown[] = []
+  let cumulative = 0
+  let target = step
+  for (const { key, weight } of weighted) {
+    cumulative += weight
+    if (cumulative < target) continue
+    if (bounds.length === 0 || compareKeys(key, bounds[bounds.length - 1]) > 0) {
+      bounds.push(key)
+      if (bounds.length === partitions - 1) break
+    }
+    while (target <= cumulative) target += step
+  }
+  return bounds
+}
+
+/** The partition whose range holds the key: the first i with key <= bounds[i], else bounds.length. */
+export function rangePartition(key: unknown, bounds: readonly unknown[]): number {
+  let lo = 0
+  let hi = bounds.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (compareKeys(key, bounds[mid]) > 0) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
+
+/** Map side: the reduce partition of each record of a batch. With `descending`, range i goes to
+ *  partition bounds.length - i, so part 0 holds the largest keys. */
+export function rangePartitionsOf(nodeId: string, keyOf: SortKeyOf, batch: readonly unknown[], bounds: readonly unknown[], descending: boolean): Uint32Array {
+  const keys = keysOf(nodeId, keyOf, batch)
+  const parts = new Uint32Array(batch.length)
+  for (let i = 0; i < keys.length; i++) {
+    const p = rangePartition(keys[i], bounds)
+    parts[i] = descending ? bounds.length - p : p
+  }
+  return parts
+}
+
+// ---- reduce side --------------------------------------------------------------------------------
+
+/** Holds a partition's records, then emits them ordered by key (stable for equal keys). */
+export class SortReducer {
+  private records: unknown[] = []
+  private readonly keyOf: SortKeyOf
+  private readonly descending: boolean
+
+  constructor(private readonly node: NodeSpec, params: Readonly<Record<string, unknown>>) {
+    this.keyOf = sortKeyFunction(node, params)
+    this.descending = node.descending === true
+  }
+
+  push(batch: unknown[]): void {
+    const rs = this.records
+    for (let i = 0; i < batch.length; i++) rs.push(batch[i])
+  }
+
+  emit(next: Consumer, batchSize: number): number {
+    const rs = this.records
+    this.records = []
+    const keys = keysOf(this.node.id, this.keyOf, rs)
+    const order = new Array<number>(rs.length)
+    for (let i = 0; i < order.length; i++) order[i] = i
+    const sign = this.descending ? -1 : 1
+    order.sort((a, b) => sign * compareKeys(keys[a], keys[b]) || a - b)
+    let out: unknown[] = []
+    for (let i = 0; i < order.length; i++) {
+      out.push(rs[order[i]!])
+      if (out.length >= batchSize) { next.push(out); out = [] }
+    }
+    if (out.length > 0) next.push(out)
+    return rs.length
+  }
+}

@@ -1,0 +1,302 @@
+// Unit tests of the per-record operators under src/engine/operators (CSV, source decoding, sort,
+// join) and of the pipeline's union. Pure: no I/O; references are written out by hand or computed
+// with plain loops.
+import { describe, expect, test } from 'bun:test'
+import type { NodeSpec } from '../../src/api/jobs'
+import type { StagePlan } from '../../src/api/tasks'
+import { CsvParser } from '../../src/engine/operators/csv'
+import { JoinReducer } from '../../src/engine/operators/join'
+import { InputLineError, csvHeader, sourceDecoder } from '../../src/engine/operators/sources'
+import {
+  KeySampler, SortReducer, boundsFromSamples, rangePartition, rangePartitionsOf, sampleSizePerTask, sortKeyFunction,
+} from '../../src/engine/operators/sort'
+import { compareKeys } from '../../src/engine/keys'
+import { buildStagePipeline, type Consumer } from '../../src/engine/pipeline'
+import { createReducer, ShuffleWriter } from '../../src/engine/shuffle'
+import { decodeFrames } from '../../src/engine/codec'
+import { UdfError } from '../../src/engine/records'
+
+const collector = (): Consumer & { all: unknown[] } => {
+  const all: unknown[] = []
+  return { all, push(b) { for (const r of b) all.push(r) } }
+}
+
+function rng(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+describe('CsvParser', () => {
+  const parse = (lines: string[], delimiter = ',', multiline = false): (string[] | null)[] => {
+    const p = new CsvParser(delimiter, multiline)
+    const out = lines.map(l => p.pushLine(l))
+    p.finish()
+    return out
+  }
+
+  test('plain fields, empty fields, another delimiter', () => {
+    expect(parse(['a,b,c', ',,', 'x'])).toEqual([['a', 'b', 'c'], ['', '', ''], ['x']])
+    expect(parse(['a;b,c;d'], ';')).toEqual([['a', 'b,c', 'd']])
+    expect(parse(['a\tb'], '\t')).toEqual([['a', 'b']])
+  })
+
+  test('RFC 4180 quoting: delimiters and doubled quotes inside quotes, empty quoted fields', () => {
+    expect(parse(['"a,b",c'])).toEqual([['a,b', 'c']])
+    expect(parse(['"say ""hi""",x'])).toEqual([['say "hi"', 'x']])
+    expect(parse(['"",""'])).toEqual([['', '']])
+    expect(parse(['a,"b"'])).toEqual([['a', 'b']])
+    expect(parse(['""""'])).toEqual([['"']])
+  })
+
+  test('lenient: a quote inside an unquoted field is a character; text after a closing quote is kept', () => {
+    expect(parse(['ab"c,d'])).toEqual([['ab"c', 'd']])
+    expect(parse(['"ab"c,d'])).toEqual([['abc', 'd']])
+  })
+
+  test('a blank line is no row', () => {
+    expect(parse(['a', '', 'b'])).toEqual([['a'], null, ['b']])
+  })
+
+  test('a quoted line break needs multiline; with it the row spans lines', () => {
+    expect(() => parse(['"a', 'b"'])).toThrow(/multiline/)
+    expect(parse(['x,"a', '', 'b""c",y', 'z'], ',', true)).toEqual([null, null, ['x', 'a\n\nb"c', 'y'], ['z']])
+  })
+
+  test('a file that ends inside quotes is an error', () => {
+    const p = new CsvParser(',', true)
+    expect(p.pushLine('"open')).toBeNull()
+    expect(() => p.finish()).toThrow(/closing "/)
+  })
+})
+
+describe('source decoders', () => {
+  const node = (n: Partial<NodeSpec> & { op: string }): NodeSpec => ({ id: 'src', path: 'in', ...n })
+
+  test('read_text: lines as they are; with_path: [path, line]', () => {
+    expect(sourceDecoder(node({ op: 'read_text' }), { path: 'a/b.txt', atFileStart: true }).decode(['x', ''])).toEqual(['x', ''])
+    expect(sourceDecoder(node({ op: 'read_text', with_path: true }), { path: 'a/b.txt', atFileStart: true }).decode(['x', 'y']))
+      .toEqual([['a/b.txt', 'x'], ['a/b.txt', 'y']])
+  })
+
+  test('read_jsonl: each line parsed, blank lines skipped, a BOM at the file start dropped', () => {
+    const d = sourceDecoder(node({ op: 'read_jsonl' }), { path: 'a.jsonl', atFileStart: true })
+    expect(d.decode(['\uFEFF{"a":1}', '', '  ', '[1,"x"]', '"s"', '3'])).toEqual([{ a: 1 }, [1, 'x'], 's', 3])
+  })
+
+  test('read_jsonl: a bad line fails with its index in the split and its text', () => {
+    const d = sourceDecoder(node({ op: 'read_jsonl' }), { path: 'a.jsonl', atFileStart: false })
+    d.decode(['1', '2'])
+    let err: unknown
+    try { d.decode(['3', '{oops']) } catch (e) { err = e }
+    expect(err).toBeInstanceOf(InputLineError)
+    expect((err as InputLineError).lineInSplit).toBe(3)
+    expect((err as InputLineError).line).toBe('{oops')
+  })
+
+  test('read_csv with a header: objects keyed by the header, every value a string', () => {
+    const d = sourceDecoder(node({ op: 'read_csv' }), { path: 'c.csv', atFileStart: true })
+    expect(d.decode(['\uFEFFid,name', '1,"Lovelace, Ada"', '', '2,Turing'])).toEqual([
+      { id: '1', name: 'Lovelace, Ada' }, { id: '2', name: 'Turing' },
+    ])
+    expect(d.finish()).toEqual([])
+  })
+
+  test('read_csv: a split after the file start gets the header from outside', () => {
+    const n = node({ op: 'read_csv', delimiter: ';' })
+    const header = csvHeader(n, 'a;b')
+    const d = sourceDecoder(n, { path: 'c.csv', atFileStart: false, header })
+    expect(d.decode(['1;2'])).toEqual([{ a: '1', b: '2' }])
+  })
+
+  test('read_csv without a header: arrays', () => {
+    const d = sourceDecoder(node({ op: 'read_csv', header: false }), { path: 'c.csv', atFileStart: true })
+    expect(d.decode(['a,b', '1,2'])).toEqual([['a', 'b'], ['1', '2']])
+  })
+
+  test('read_csv: a row of the wrong width, and a multiline row, are located', () => {
+    const d = sourceDecoder(node({ op: 'read_csv' }), { path: 'c.csv', atFileStart: true })
+    expect(() => d.decode(['a,b', '1,2', '1,2,3'])).toThrow(/3 field\(s\) but the header has 2/)
+    const m = sourceDecoder(node({ op: 'read_csv', multiline: true }), { path: 'c.csv', atFileStart: true })
+    expect(m.decode(['a,b', '1,"x', 'y"', '2,"open'])).toEqual([{ a: '1', b: 'x\ny' }])
+    let err: unknown
+    try { m.finish() } catch (e) { err = e }
+    expect((err as InputLineError).lineInSplit).toBe(3)
+  })
+})
+
+describe('sort', () => {
+  test('the key: key function, else the key of a pair, else the record', () => {
+    expect(sortKeyFunction({ id: 's', op: 'sort' }, {})(['k', 1])).toBe('k')
+    expect(sortKeyFunction({ id: 's', op: 'sort' }, {})('x')).toBe('x')
+    expect(sortKeyFunction({ id: 's', op: 'sort' }, {})([1, 2, 3])).toEqual([1, 2, 3])
+    expect(sortKeyFunction({ id: 's', op: 'sort', key: 'r => -r.n' }, {})({ n: 4 })).toBe(-4)
+  })
+
+  test('rangePartition: the first range whose upper bound is >= the key', () => {
+    const bounds = [10, 20, 30]
+    expect([-1, 10, 11, 20, 25, 30, 31, 'a'].map(k => rangePartition(k, bounds))).toEqual([0, 0, 1, 1, 2, 2, 3, 3])
+    expect(rangePartition('x', [])).toBe(0)
+  })
+
+  test('bounds from samples: strictly increasing, balanced for uniform keys, heavy keys collapse', () => {
+    const keys = Array.from({ length: 1000 }, (_, i) => i)
+    const b = boundsFromSamples([{ keys, count: 1000 }], 4)
+    expect(b).toEqual([249, 499, 749])
+    const heavy = boundsFromSamples([{ keys: [...Array(90).fill('a'), ...Array.from({ length: 10 }, (_, i) => `b${i}`)], count: 100 }], 4)
+    for (let i = 1; i < heavy.length; i++) expect(compareKeys(heavy[i - 1], heavy[i])).toBe(-1)
+    expect(heavy[0]).toBe('a')
+    expect(boundsFromSamples([], 4)).toEqual([])
+    expect(boundsFromSamples([{ keys: [1, 2], count: 2 }], 1)).toEqual([])
+  })
+
+  test('bounds weigh each task\'s sample by the records it saw', () => {
+    // task A saw 1000 records of keys < 100 but sampled 10; task B saw 10 records >= 100.
+    const a = { keys: Array.from({ length: 10 }, (_, i) => i * 10), count: 1000 }
+    const b = { keys: Array.from({ length: 10 }, (_, i) => 100 + i), count: 10 }
+    const bounds = boundsFromSamples([a, b], 2) as number[]
+    expect(bounds[0]!).toBeLessThan(100)
+  })
+
+  test('the sampler keeps a uniform sample of the requested size, the same for the same seed', () => {
+    const s1 = new KeySampler(50, 7)
+    const s2 = new KeySampler(50, 7)
+    for (let i = 0; i < 100; i++) { const keys = Array.from({ length: 100 }, (_, j) => i * 100 + j); s1.pushKeys(keys); s2.pushKeys(keys) }
+    expect(s1.count).toBe(10_000)
+    expect(s1.sample).toHaveLength(50)
+    expect(s1.sample).toEqual(s2.sample)
+    const mean = (s1.sample as number[]).reduce((a, b) => a + b, 0) / 50
+    expect(mean).toBeGreaterThan(2500)
+    expect(mean).toBeLessThan(7500)
+    expect(sampleSizePerTask(10, 4)).toBe(150)
+    expect(sampleSizePerTask(100000, 1)).toBe(3_000_000)
+  })
+
+  test('map side: descending puts the largest range in partition 0', () => {
+    const keyOf = sortKeyFunction({ id: 's', op: 'sort' }, {})
+    expect([...rangePartitionsOf('s', keyOf, [1, 15, 25], [10, 20], false)]).toEqual([0, 1, 2])
+    expect([...rangePartitionsOf('s', keyOf, [1, 15, 25], [10, 20], true)]).toEqual([2, 1, 0])
+  })
+
+  test('reduce side: numbers before strings, numbers numerically, arrays element-wise, stable', () => {
+    const r = new SortReducer({ id: 's', op: 'sort' }, {})
+    r.push([['b', 1], [10, 'x'], [9, 'y'], ['a', 2], [[1, 'z'], 0], [[1, 2], 0], ['b', 0]])
+    const out = collector()
+    expect(r.emit(out, 2)).toBe(7)
+    expect(out.all).toEqual([[9, 'y'], [10, 'x'], ['a', 2], ['b', 1], ['b', 0], [[1, 2], 0], [[1, 'z'], 0]])
+    const d = new SortReducer({ id: 's', op: 'sort', key: 'r => r.n', descending: true }, {})
+    d.push([{ n: 1 }, { n: 3 }, { n: 2 }])
+    const outD = collector()
+    d.emit(outD, 10)
+    expect(outD.all).toEqual([{ n: 3 }, { n: 2 }, { n: 1 }])
+  })
+
+  test('a key function that throws names the sort node and the record', () => {
+    const r = new SortReducer({ id: 'by_n', op: 'sort', key: 'r => r.x.y' }, {})
+    r.push([{ x: null }])
+    expect(() => r.emit(collector(), 10)).toThrow(UdfError)
+  })
+
+  test('ShuffleWriter for sort: every record lands in the range of its key', () => {
+    const node: NodeSpec = { id: 's', op: 'sort' }
+    const w = new ShuffleWriter({ shuffle_id: 's', node, from: 'x', partitions: 3 }, {}, [100, 200])
+    const random = rng(3)
+    const records = Array.from({ length: 5000 }, () => Math.floor(random() * 300))
+    w.push(records)
+    const parts = w.finish().map(bytes => decodeFrames(bytes).flat() as number[])
+    expect(parts.flat().length).toBe(5000)
+    for (const k of parts[0]!) expect(k).toBeLessThanOrEqual(100)
+    for (const k of parts[1]!) { expect(k).toBeGreaterThan(100); expect(k).toBeLessThanOrEqual(200) }
+    for (const k of parts[2]!) expect(k).toBeGreaterThan(200)
+    expect(() => new ShuffleWriter({ shuffle_id: 's', node, from: 'x', partitions: 3 }, {})).toThrow(/range bounds/)
+  })
+})
+
+describe('join', () => {
+  const run = (how: NodeSpec['how'], left: unknown[], right: unknown[]): unknown[] => {
+    const j = new JoinReducer({ id: 'j', op: 'join', inputs: ['l', 'r'], ...(how ? { how } : {}) })
+    j.push(0, left)
+    j.push(1, right)
+    const out = collector()
+    j.emit(out, 2)
+    return out.all.map(r => JSON.stringify(r)).sort()
+  }
+  const L = [['a', 1], ['a', 2], ['b', 3], [['k', 1], 4]]
+  const R = [['a', 'x'], ['c', 'y'], [['k', 1], 'z'], ['a', 'w']]
+  const s = (rs: unknown[]): string[] => rs.map(r => JSON.stringify(r)).sort()
+
+  test('inner: one output per matching pair; keys compared by value', () => {
+    expect(run(undefined, L, R)).toEqual(s([
+      ['a', [1, 'x']], ['a', [1, 'w']], ['a', [2, 'x']], ['a', [2, 'w']], [['k', 1], [4, 'z']],
+    ]))
+  })
+
+  test('left, right and full keep the missing side as null', () => {
+    expect(run('left', L, R)).toEqual(s([
+      ['a', [1, 'x']], ['a', [1, 'w']], ['a', [2, 'x']], ['a', [2, 'w']], [['k', 1], [4, 'z']], ['b', [3, null]],
+    ]))
+    expect(run('right', L, R)).toEqual(s([
+      ['a', [1, 'x']], ['a', [1, 'w']], ['a', [2, 'x']], ['a', [2, 'w']], [['k', 1], [4, 'z']], ['c', [null, 'y']],
+    ]))
+    expect(run('full', L, R)).toEqual(s([
+      ['a', [1, 'x']], ['a', [1, 'w']], ['a', [2, 'x']], ['a', [2, 'w']], [['k', 1], [4, 'z']], ['b', [3, null]], ['c', [null, 'y']],
+    ]))
+  })
+
+  test('1 and "1" are different keys', () => {
+    expect(run(undefined, [[1, 'n']], [['1', 's']])).toEqual([])
+  })
+
+  test('a record that is not a pair names the join', () => {
+    const j = new JoinReducer({ id: 'j', op: 'join', inputs: ['l', 'r'] })
+    expect(() => j.push(0, ['oops'])).toThrow(/join needs keyed records/)
+  })
+
+  test('createReducer routes the sides of a join', () => {
+    const r = createReducer({ id: 'j', op: 'join', inputs: ['l', 'r'] }, {})
+    r.push(0, [['a', 1]])
+    r.push(1, [['a', 2]])
+    const out = collector()
+    r.emit(out)
+    expect(out.all).toEqual([['a', [1, 2]]])
+  })
+})
+
+describe('pipeline: union', () => {
+  const stage = (nodes: NodeSpec[]): StagePlan => ({
+    stage_id: 0, root: { kind: 'source', node: { id: 'src', op: 'read_text', path: 'x' } }, nodes, shuffle_writes: [], sinks: [], depends_on: [], partitions: 1,
+  })
+
+  test('union of a node and a derived node, and union(a, a), in one stage', () => {
+    const got = collector()
+    const twice = collector()
+    const root = buildStagePipeline(stage([
+      { id: 'm', op: 'map', input: 'src', fn: 'x => x + "!"' },
+      { id: 'u', op: 'union', inputs: ['src', 'm'] },
+      { id: 'out', op: 'collect', input: 'u' },
+      { id: 'uu', op: 'union', inputs: ['src', 'src'] },
+      { id: 'out2', op: 'collect', input: 'uu' },
+    ]), {}, {
+      shuffle: () => { throw new Error('no shuffle') },
+      sink: n => n.id === 'out' ? got : twice,
+    })
+    root.push(['a', 'b'])
+    expect(got.all.slice().sort()).toEqual(['a', 'a!', 'b', 'b!'])
+    expect(twice.all.slice().sort()).toEqual(['a', 'a', 'b', 'b'])
+  })
+
+  test('a union input planned in another stage pushes nothing here', () => {
+    const got = collector()
+    const root = buildStagePipeline(stage([
+      { id: 'u', op: 'union', inputs: ['src', 'elsewhere'] },
+      { id: 'out', op: 'collect', input: 'u' },
+    ]), {}, { shuffle: () => { throw new Error('no shuffle') }, sink: () => got })
+    root.push(['a'])
+    expect(got.all).toEqual(['a'])
+  })
+})
