@@ -1,0 +1,132 @@
+// The one runtime class behind Dataset and KeyedDataset (types.ts): each call returns a new
+// dataset over a new lineage node; actions build the JobRequest and hand it to the session.
+// What a type allows is decided in types.ts; at run time every method exists, and the workers
+// refuse records of the wrong shape with node and record.
+import type { JobRequest, JobResult, Op, SinkResult } from '../api/jobs'
+import type { Arity } from './functions'
+import { buildJob, type NodeFields, type PlanNode } from './plan'
+import type { ActionOptions, JoinHow, Key, KeyedDataset, Params, SinkSpec, SortOptions, WideOptions, WriteOptions, Written } from './types'
+
+/** What actions need from the session: run a job to its end and return its result. */
+export interface Runner {
+  run(job: JobRequest, o: ActionOptions): Promise<JobResult>
+}
+
+type Fn = (...args: never[]) => unknown
+
+export class DatasetImpl {
+  constructor(private readonly runner: Runner, readonly node: PlanNode, private readonly params: Params) {}
+
+  /** A source dataset (read_text, read_jsonl, read_csv). */
+  static source(runner: Runner, op: Op, method: string, fields: NodeFields): DatasetImpl {
+    return new DatasetImpl(runner, { op, inputs: [], fields, method, params: {} }, {})
+  }
+
+  private next(op: Op, method: string, o: { fn?: unknown; arity?: Arity; field?: 'fn' | 'key'; fields?: NodeFields; others?: readonly DatasetImpl[] } = {}): DatasetImpl {
+    const others = o.others ?? []
+    const params = Object.assign({}, ...others.map(d => d.params), this.params) as Params
+    const node: PlanNode = {
+      op, method, inputs: [this.node, ...others.map(d => d.node)], fields: o.fields ?? {}, params,
+      ...(o.fn === undefined ? {} : { fn: { value: o.fn, arity: o.arity ?? 1, field: o.field ?? 'fn' } }),
+    }
+    return new DatasetImpl(this.runner, node, params)
+  }
+
+  map(fn: Fn) { return this.next('map', 'map', { fn }) }
+  flatMap(fn: Fn) { return this.next('flat_map', 'flatMap', { fn }) }
+  filter(fn: Fn) { return this.next('filter', 'filter', { fn }) }
+  keyBy(fn: Fn) { return this.next('key_by', 'keyBy', { fn }) }
+  mapValues(fn: Fn) { return this.next('map_values', 'mapValues', { fn }) }
+  reduceByKey(fn: Fn, opts: WideOptions = {}) { return this.next('reduce_by_key', 'reduceByKey', { fn, arity: 2, fields: wide(opts) }) }
+  groupByKey(opts: WideOptions = {}) { return this.next('group_by_key', 'groupByKey', { fields: wide(opts) }) }
+  distinct(opts: WideOptions = {}) { return this.next('distinct', 'distinct', { fields: wide(opts) }) }
+
+  sortBy(fn?: Fn | null, opts: SortOptions = {}) {
+    const fields: NodeFields = { ...wide(opts), ...(opts.descending === undefined ? {} : { descending: opts.descending }) }
+    return this.next('sort', 'sortBy', fn == null ? { fields } : { fn, field: 'key', fields })
+  }
+  sortByKey(opts: SortOptions = {}) { return this.sortBy(null, opts) }
+
+  union(...others: DatasetImpl[]) {
+    if (others.length === 0) return this
+    return this.next('union', 'union', { others })
+  }
+
+  join(other: DatasetImpl, opts: WideOptions & { how?: JoinHow } = {}) {
+    const how = opts.how ?? 'inner'
+    return this.next('join', 'join', { others: [other], fields: { ...wide(opts), ...(how === 'inner' ? {} : { how }) } })
+  }
+  leftOuterJoin(other: DatasetImpl, opts: WideOptions = {}) { return this.join(other, { ...opts, how: 'left' }) }
+  rightOuterJoin(other: DatasetImpl, opts: WideOptions = {}) { return this.join(other, { ...opts, how: 'right' }) }
+  fullOuterJoin(other: DatasetImpl, opts: WideOptions = {}) { return this.join(other, { ...opts, how: 'full' }) }
+
+  withParams(params: Params) {
+    if (params === null || typeof params !== 'object' || Array.isArray(params)) throw new TypeError('withParams takes an object: .withParams({ minCount: 2 })')
+    // The params ride on the nodes made from here on (and on the sink), not on this node: a
+    // dataset used with and without them stays one node of the job.
+    return new DatasetImpl(this.runner, this.node, { ...this.params, ...params })
+  }
+
+  /** Like Spark's setName, names this very node, so every dataset that shares it sees the name. */
+  named(id: string) {
+    if (typeof id !== 'string' || id.length === 0 || id.length > 128) throw new TypeError('named() takes a node id of 1 to 128 characters')
+    this.node.id = id
+    return this
+  }
+
+  // ---- actions ---------------------------------------------------------------------------
+
+  async collect(opts: ActionOptions & { limit?: number } = {}): Promise<unknown[]> {
+    const r = await this.action({ op: 'collect', ...(opts.limit === undefined ? {} : { limit: opts.limit }) }, 'collect', opts)
+    return r.op === 'collect' ? r.values : unexpected(r)
+  }
+
+  async count(opts: ActionOptions = {}): Promise<number> {
+    const r = await this.action({ op: 'count' }, 'count', opts)
+    return r.op === 'count' ? r.value : unexpected(r)
+  }
+
+  saveAsTextFile(path: string, opts: WriteOptions = {}): Promise<Written> { return this.write('write_text', 'saveAsTextFile', path, opts) }
+  saveAsJsonl(path: string, opts: WriteOptions = {}): Promise<Written> { return this.write('write_jsonl', 'saveAsJsonl', path, opts) }
+
+  /** The JobRequest an action would submit, without submitting it. */
+  toJobRequest(sink: SinkSpec = { op: 'collect' }, opts: ActionOptions = {}): JobRequest {
+    const { op, ...fields } = sink
+    return buildJob(this.sinkNode(op, op, fields), jobOptions(opts)).job
+  }
+
+  private async write(op: 'write_text' | 'write_jsonl', method: string, path: string, opts: WriteOptions): Promise<Written> {
+    const r = await this.action({ op, path, ...(opts.overwrite === undefined ? {} : { overwrite: opts.overwrite }) }, method, opts)
+    return r.op === 'write_text' || r.op === 'write_jsonl' ? { path: r.path, files: r.files, records: r.records } : unexpected(r)
+  }
+
+  private async action(sink: { op: Op } & NodeFields, method: string, opts: ActionOptions): Promise<SinkResult> {
+    const { op, ...fields } = sink
+    const node = this.sinkNode(op, method, fields)
+    const { job, ids } = buildJob(node, jobOptions(opts))
+    const result = await this.runner.run(job, opts)
+    const r = result.sinks[ids.get(node)!]
+    if (r === undefined) throw new Error(`the job's result has no sink "${ids.get(node)}": the master answered ${JSON.stringify(Object.keys(result.sinks))}`)
+    return r
+  }
+
+  private sinkNode(op: Op, method: string, fields: NodeFields): PlanNode {
+    return { op, method, inputs: [this.node], fields, params: this.params }
+  }
+}
+
+const wide = (o: WideOptions): NodeFields => o.partitions === undefined ? {} : { partitions: o.partitions }
+
+const jobOptions = (o: ActionOptions) => ({
+  ...(o.name === undefined ? {} : { name: o.name }),
+  ...(o.maxTaskAttempts === undefined ? {} : { maxTaskAttempts: o.maxTaskAttempts }),
+  ...(o.partitions === undefined ? {} : { partitions: o.partitions }),
+})
+
+function unexpected(r: SinkResult): never {
+  throw new Error(`unexpected sink result ${JSON.stringify(r).slice(0, 200)}`)
+}
+
+/** Types of the datasets the session hands out (the runtime class is the same for all). */
+export const asDataset = <D>(d: DatasetImpl): D => d as unknown as D
+export type { Key, KeyedDataset }

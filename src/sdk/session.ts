@@ -1,0 +1,120 @@
+// A session is the SDK's handle on a cluster: `await connect(url, { token })` for a running
+// master, `await local({ workers: 2 })` for an embedded one it starts and stops. It makes source
+// datasets and runs the jobs that actions build: submit, follow, fetch the result. It keeps no
+// state between jobs but the cluster it talks to.
+import { ClientError, MasterClient } from '../api/client'
+import type { JobError, JobRequest, JobResult, JobState, JobStatus } from '../api/jobs'
+import { opsOf, progressPrinter } from '../cli/progress'
+import { startLocalCluster, type LocalCluster } from '../roles/local'
+import { DatasetImpl, asDataset, type Runner } from './dataset'
+import type { ActionOptions, Dataset, DatasetOf, KeyedDataset } from './types'
+
+/** A job that ended FAILED or CANCELLED; `error` names the node, the message and the record. */
+export class JobFailedError extends Error {
+  override readonly name = 'JobFailedError'
+  constructor(readonly jobId: string, readonly state: JobState, readonly error: JobError | null) {
+    super(`job ${jobId} ${state}` + (error === null ? '' : `: ${error.message}` +
+      (error.node_id === null ? '' : ` (node ${error.node_id}${error.task_id === null ? '' : `, task ${error.task_id}`})`) +
+      (error.record === null ? '' : `\n  record: ${error.record}`)))
+  }
+}
+
+export type SessionOptions = {
+  /** the cluster's token (default: MINISPARK_TOKEN) */
+  token?: string
+  /** show progress for every action (an action's own option wins) */
+  progress?: boolean
+  /** how often to ask the master for the job's status while waiting */
+  pollMs?: number
+}
+
+export type LocalOptions = SessionOptions & {
+  /** worker processes (default 2) */
+  workers?: number
+  /** task threads per worker (default 1) */
+  slots?: number
+  /** each worker's memory budget for intermediate data, such as "512MiB" (default "1GiB") */
+  maxMem?: string
+  /** the directory paths are relative to (default: the current directory) */
+  dataDir?: string
+  /** how long a silent worker stays alive, such as "10s" (default: the master's) */
+  heartbeatTimeout?: string
+}
+
+export type CsvOptions = { delimiter?: string; multiline?: boolean }
+
+export class Session implements Runner {
+  constructor(readonly client: MasterClient, private readonly o: SessionOptions, private readonly cluster: LocalCluster | null) {}
+
+  /** The master's URL: its web UI is there, Swagger at /swagger. */
+  get url(): string { return this.client.base }
+
+  /** Every line of the files a path, directory or glob names (relative to the workers' data dir). */
+  textFile(path: string): Dataset<string>
+  textFile(path: string, opts: { withPath: true }): KeyedDataset<string, string>
+  textFile(path: string, opts: { withPath?: boolean } = {}): Dataset<string> | KeyedDataset<string, string> {
+    return asDataset(DatasetImpl.source(this, 'read_text', 'textFile', { path, ...(opts.withPath ? { with_path: true } : {}) }))
+  }
+
+  /** Each line of JSON Lines files, parsed. Give the record type: `ms.jsonl<Order>('orders/*.jsonl')`. */
+  jsonl<T = unknown>(path: string): DatasetOf<T> {
+    return asDataset(DatasetImpl.source(this, 'read_jsonl', 'jsonl', { path }))
+  }
+
+  /** Rows of CSV files: an object keyed by the header, or (header: false) an array; every value a string. */
+  csv(path: string, opts?: CsvOptions & { header?: true }): Dataset<Record<string, string>>
+  csv(path: string, opts: CsvOptions & { header: false }): Dataset<string[]>
+  csv(path: string, opts: CsvOptions & { header?: boolean } = {}): Dataset<Record<string, string>> | Dataset<string[]> {
+    return asDataset(DatasetImpl.source(this, 'read_csv', 'csv', {
+      path, ...(opts.header === false ? { header: false } : {}),
+      ...(opts.delimiter === undefined ? {} : { delimiter: opts.delimiter }),
+      ...(opts.multiline === undefined ? {} : { multiline: opts.multiline }),
+    }))
+  }
+
+  /** Submits the job, waits for its end and returns its result; throws JobFailedError if it failed. */
+  async run(job: JobRequest, o: ActionOptions = {}): Promise<JobResult> {
+    const id = await this.client.submit(job)
+    const show = o.progress ?? this.o.progress ?? false
+    const print = show ? progressPrinter({ ops: opsOf(job) }) : undefined
+    const onStatus = (s: JobStatus): void => { print?.(s); o.onStatus?.(s) }
+    const final = await this.client.waitDone(id, { timeoutMs: o.timeoutMs ?? 365 * 24 * 3600_000, pollMs: this.o.pollMs ?? 100, onStatus })
+    if (final.state !== 'SUCCEEDED') throw new JobFailedError(id, final.state, final.error)
+    return this.client.result(id)
+  }
+
+  /** Stops the processes of a local session; a connected session has nothing to stop. */
+  async stop(): Promise<void> {
+    await this.cluster?.stop()
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> { await this.stop() }
+}
+
+/** A session on a running master. Checks that the master answers (and accepts the token). */
+export async function connect(url: string, o: SessionOptions = {}): Promise<Session> {
+  const token = o.token ?? (process.env.MINISPARK_TOKEN?.trim() || undefined)
+  const client = new MasterClient(url.replace(/\/+$/, ''), token)
+  try {
+    await client.workers()
+  } catch (e) {
+    if (e instanceof ClientError && e.code === 'UNAUTHORIZED') throw new ClientError(e.code, `${e.message} (connect(url, { token }))`, e.status)
+    throw e
+  }
+  return new Session(client, o, null)
+}
+
+/** Starts a master and worker processes on loopback, and a session on them; stop() ends them. */
+export async function local(o: LocalOptions = {}): Promise<Session> {
+  const cluster = await startLocalCluster({
+    workers: o.workers ?? 2, slots: o.slots ?? 1, maxMem: o.maxMem ?? '1GiB', dataDir: o.dataDir ?? '.',
+    ...(o.heartbeatTimeout === undefined ? {} : { heartbeatTimeout: o.heartbeatTimeout }),
+  })
+  // If the program ends without stop(), its cluster must not outlive it.
+  const kill = (): void => { for (const r of cluster.roles) r.proc.kill('SIGKILL') }
+  process.once('exit', kill)
+  const stop = cluster.stop
+  const owned: LocalCluster = { ...cluster, stop: async () => { process.off('exit', kill); await stop() } }
+  const client = o.token === undefined ? cluster.client : new MasterClient(cluster.url, o.token)
+  return new Session(client, o, owned)
+}

@@ -1,0 +1,110 @@
+// The SDK's types: what a dataset holds flows through every call, and the operations on keys
+// exist only on datasets of [key, value] pairs. Type-level only; dataset.ts implements them.
+import type { JobRequest, JobStatus } from '../api/jobs'
+
+/** Keys are strings, numbers or arrays of those; they are equal when their values are equal. */
+export type Key = string | number | readonly Key[]
+
+/** Values given with withParams: JSON, sent with the job, read on the workers as `params`. */
+export type Params = Record<string, unknown>
+
+/**
+ * What a function may return as a record. Listing a pair among the choices makes TypeScript read an
+ * array literal such as `[w, 1]` as the tuple `[string, number]`, so that `map(w => [w, 1])` gives a
+ * keyed dataset without `as const`.
+ */
+export type RecordOut = readonly [unknown, unknown] | string | number | boolean | bigint | symbol | object | null | undefined
+
+/** `1` as a value type would make `(a, b) => a + b` wrong; the value type is `number`. */
+export type Widen<T> = T extends string ? string : T extends number ? number : T extends boolean ? boolean : T
+
+/** A dataset of pairs whose first element is a Key is keyed; anything else is a plain dataset. */
+export type DatasetOf<T, P extends Params = {}> =
+  [T] extends [readonly [infer K extends Key, infer V]] ? KeyedDataset<Widen<K>, Widen<V>, P> : Dataset<T, P>
+
+export type WideOptions = { partitions?: number }
+export type SortOptions = WideOptions & { descending?: boolean }
+export type JoinHow = 'inner' | 'left' | 'right' | 'full'
+
+/** Options every action takes. */
+export type ActionOptions = {
+  /** the job's name, shown by `minispark status` and the web UI */
+  name?: string
+  /** a live bar per stage on stderr (plain lines when stderr is not a terminal) */
+  progress?: boolean
+  /** reject if the job has not finished by then (default: no limit) */
+  timeoutMs?: number
+  /** per task; the job fails when one task has failed this often (default 4) */
+  maxTaskAttempts?: number
+  /** the default number of partitions of wide operations (default: 2 × the cluster's task slots) */
+  partitions?: number
+  /** called with every status seen while the job runs */
+  onStatus?: (s: JobStatus) => void
+}
+
+export type WriteOptions = ActionOptions & { overwrite?: boolean }
+
+/** What a write action returns: where the files are and how many records they hold. */
+export type Written = { path: string; files: number; records: number }
+
+/**
+ * A distributed collection of records of type T, computed lazily: nothing runs until an action
+ * (collect, count, saveAsTextFile, saveAsJsonl). Functions travel to the workers as source text,
+ * so they may use their own parameters, globals and `params`, nothing else of the program.
+ */
+export interface Dataset<T, P extends Params = {}> {
+  /** One record out per record in. */
+  map<U extends RecordOut>(fn: (x: T, params: P) => U): DatasetOf<U, P>
+  /** Any number of records out per record in (an array, or any iterable such as a generator). */
+  flatMap<U extends RecordOut>(fn: (x: T, params: P) => Iterable<U>): DatasetOf<U, P>
+  /** Keeps the records the function accepts. */
+  filter(fn: (x: T, params: P) => boolean): this
+  /** `x` becomes `[fn(x), x]`. */
+  keyBy<K extends Key>(fn: (x: T, params: P) => K): KeyedDataset<Widen<K>, T, P>
+  /** Each distinct record once (a shuffle). */
+  distinct(opts?: WideOptions): this
+  /** A total order by the key the function gives (by the record itself without one). */
+  sortBy(fn?: ((x: T, params: P) => Key) | null, opts?: SortOptions): this
+  /** The records of this dataset and of the others. */
+  union(...others: Dataset<T, Params>[]): this
+  /** Adds values the functions can read as `params` (or as their last parameter). */
+  withParams<Q extends Params>(params: Q): DatasetOf<T, P & Q>
+  /** Names this node (the id shown in the web UI, the status and errors); must be unique in a job. */
+  named(id: string): this
+
+  /** All the records, in partition order (sorted after sortBy). */
+  collect(opts?: ActionOptions & { limit?: number }): Promise<T[]>
+  /** The number of records. */
+  count(opts?: ActionOptions): Promise<number>
+  /** A directory of part files, one record a line (strings as they are, the rest as JSON), and _SUCCESS. */
+  saveAsTextFile(path: string, opts?: WriteOptions): Promise<Written>
+  /** The same, every record as one JSON line. */
+  saveAsJsonl(path: string, opts?: WriteOptions): Promise<Written>
+  /** The JobRequest an action would submit (collect by default), for `minispark submit` or a look. */
+  toJobRequest(sink?: SinkSpec, opts?: ActionOptions): JobRequest
+}
+
+/** The sink of toJobRequest: what an action adds at the end of the lineage. */
+export type SinkSpec =
+  | { op: 'collect'; limit?: number } | { op: 'count' }
+  | { op: 'write_text' | 'write_jsonl'; path: string; overwrite?: boolean }
+
+/** A dataset of [key, value] pairs: the operations that group or match by key. */
+export interface KeyedDataset<K extends Key, V, P extends Params = {}> extends Dataset<[K, V], P> {
+  /** One [key, value] per key, combining values with fn (first on each map task, then after the shuffle). */
+  reduceByKey(fn: (a: V, b: V, params: P) => V, opts?: WideOptions): KeyedDataset<K, V, P>
+  /** [key, [values...]] per key. */
+  groupByKey(opts?: WideOptions): KeyedDataset<K, V[], P>
+  /** [k, v] becomes [k, fn(v)]. */
+  mapValues<W extends RecordOut>(fn: (v: V, params: P) => W): KeyedDataset<K, W, P>
+  /** [key, [left, right]] for every matching pair; `how` keeps unmatched keys of one side or both, with null. */
+  join<W, Q extends Params>(other: KeyedDataset<K, W, Q>, opts?: WideOptions & { how?: 'inner' }): KeyedDataset<K, [V, W], P & Q>
+  join<W, Q extends Params>(other: KeyedDataset<K, W, Q>, opts: WideOptions & { how: 'left' }): KeyedDataset<K, [V, W | null], P & Q>
+  join<W, Q extends Params>(other: KeyedDataset<K, W, Q>, opts: WideOptions & { how: 'right' }): KeyedDataset<K, [V | null, W], P & Q>
+  join<W, Q extends Params>(other: KeyedDataset<K, W, Q>, opts: WideOptions & { how: 'full' }): KeyedDataset<K, [V | null, W | null], P & Q>
+  leftOuterJoin<W, Q extends Params>(other: KeyedDataset<K, W, Q>, opts?: WideOptions): KeyedDataset<K, [V, W | null], P & Q>
+  rightOuterJoin<W, Q extends Params>(other: KeyedDataset<K, W, Q>, opts?: WideOptions): KeyedDataset<K, [V | null, W], P & Q>
+  fullOuterJoin<W, Q extends Params>(other: KeyedDataset<K, W, Q>, opts?: WideOptions): KeyedDataset<K, [V | null, W | null], P & Q>
+  /** A total order by key. */
+  sortByKey(opts?: SortOptions): this
+}

@@ -1,0 +1,81 @@
+// Type tests of the SDK, checked by `tsc --noEmit` (npm test, and test/sdk/types.test.ts on this
+// file alone). Each `@ts-expect-error` line must be an error: if the SDK ever accepted it, tsc
+// would fail with "Unused '@ts-expect-error' directive". Nothing here runs.
+import type { Dataset, KeyedDataset, Session } from 'minispark'
+
+type Equal<A, B> = (<X>() => X extends A ? 1 : 2) extends (<X>() => X extends B ? 1 : 2) ? true : false
+const same = <A, B>(_proof: Equal<A, B>): void => {}
+
+export function typeTests(ms: Session): void {
+  const lines = ms.textFile('books/*.txt')
+  same<typeof lines, Dataset<string>>(true)
+
+  // Dataset<string> → Dataset<[string, number]>, keyed: reduceByKey exists there.
+  const pairs = lines.flatMap(l => l.split(' ')).map(w => [w, 1] as const)
+  same<typeof pairs, KeyedDataset<string, number>>(true)
+  const counts = pairs.reduceByKey((a, b) => a + b)
+  const asPairs: Dataset<[string, number]> = counts
+  void asPairs
+  // Without `as const`, an array literal of two is read as a pair too.
+  same<ReturnType<typeof lines.map<[string, number]>>, KeyedDataset<string, number>>(true)
+  const pairs2 = lines.map(w => [w, w.length])
+  same<typeof pairs2, KeyedDataset<string, number>>(true)
+
+  // reduceByKey, groupByKey, join and mapValues are refused on a dataset that is not keyed.
+  // @ts-expect-error reduceByKey does not exist on Dataset<string>
+  lines.reduceByKey((a: string, b: string) => a + b)
+  // @ts-expect-error groupByKey does not exist on Dataset<string>
+  lines.groupByKey()
+  // @ts-expect-error mapValues does not exist on Dataset<string>
+  lines.mapValues((v: string) => v)
+  // @ts-expect-error join does not exist on Dataset<string>
+  lines.join(counts)
+  // a record of three is not a key-value pair
+  // @ts-expect-error reduceByKey does not exist on Dataset<(string | number)[]>
+  lines.map(w => [w, 1, 2]).reduceByKey((a, b) => a)
+
+  // The reducer's type follows the values: numbers here, not strings.
+  // @ts-expect-error (a: number, b: number) => string is not a reducer of numbers
+  counts.reduceByKey((a, b) => `${a}${b}`)
+
+  // filter and distinct keep the dataset's type (and keyedness).
+  const big = counts.filter(([, n]) => n > 2).distinct()
+  same<typeof big, KeyedDataset<string, number>>(true)
+
+  // keyBy, groupByKey, mapValues and joins carry key and value types.
+  const byLen = lines.keyBy(l => l.length)
+  same<typeof byLen, KeyedDataset<number, string>>(true)
+  same<ReturnType<typeof byLen.groupByKey>, KeyedDataset<number, string[]>>(true)
+  const lens = counts.mapValues(n => String(n))
+  same<typeof lens, KeyedDataset<string, string>>(true)
+  const joined = counts.join(lens)
+  same<typeof joined, KeyedDataset<string, [number, string]>>(true)
+  const left = counts.join(lens, { how: 'left' })
+  same<typeof left, KeyedDataset<string, [number, string | null]>>(true)
+  same<ReturnType<typeof counts.fullOuterJoin<string, {}>>, KeyedDataset<string, [number | null, string | null]>>(true)
+  // @ts-expect-error keys must match: a number-keyed dataset does not join a string-keyed one
+  counts.join(byLen)
+
+  // Actions return typed results.
+  const collected: Promise<[string, number][]> = counts.collect()
+  const n: Promise<number> = lines.count()
+  void collected; void n
+  // @ts-expect-error collect() of Dataset<string> gives strings, not numbers
+  const wrong: Promise<number[]> = lines.collect()
+  void wrong
+
+  // params: the functions' last parameter is typed by withParams.
+  const common = counts.withParams({ minCount: 2 }).filter(([, c], p) => c >= p.minCount)
+  same<typeof common, KeyedDataset<string, number, { minCount: number }>>(true)
+  // @ts-expect-error params holds only what withParams gave
+  counts.withParams({ minCount: 2 }).filter(([, c], p) => c >= p.maxCount)
+
+  // Sources: jsonl takes the record type, csv gives objects (arrays without a header).
+  same<ReturnType<typeof ms.jsonl<{ id: number }>>, Dataset<{ id: number }>>(true)
+  same<ReturnType<typeof ms.jsonl<[string, number]>>, KeyedDataset<string, number>>(true)
+  const rows = ms.csv('people.csv')
+  same<typeof rows, Dataset<Record<string, string>>>(true)
+  const raw = ms.csv('people.csv', { header: false })
+  same<typeof raw, Dataset<string[]>>(true)
+  same<typeof lines.union, (...others: Dataset<string, Record<string, unknown>>[]) => Dataset<string>>(true)
+}
