@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs'
 import { ClientError, MasterClient } from './api/client'
 import type { JobRequest, JobStatus } from './api/jobs'
 import { HELP } from './cli/help'
+import { opsOf, progressPrinter } from './cli/progress'
 import { UsageError, bool, opt, parseDurationMs, parseFlags, parseInteger, parseSizeBytes, str, type FlagSpec, type Parsed } from './cli/flags'
 import { VERSION } from './roles/http'
 import { startMaster } from './roles/master/index'
@@ -121,7 +122,7 @@ async function submit(p: Parsed): Promise<number> {
   const id = await client.submit(job)
   if (!bool(p, 'follow')) { console.log(bool(p, 'json') ? JSON.stringify({ job_id: id }) : id); return 0 }
   console.log(id)
-  const final = await client.waitDone(id, { timeoutMs: 7 * 24 * 3600_000, pollMs: 200, onStatus: progressPrinter() })
+  const final = await client.waitDone(id, { timeoutMs: 7 * 24 * 3600_000, pollMs: 200, onStatus: progressPrinter({ ops: opsOf(job) }) })
   return finish(final)
 }
 
@@ -132,18 +133,6 @@ function finish(s: JobStatus): number {
       (s.error.record ? `\n  record: ${s.error.record}` : ''))
   } else console.error(`job ${s.job_id} ${s.state}`)
   return 1
-}
-
-/** Prints a line per stage whenever its counts change. */
-function progressPrinter(): (s: JobStatus) => void {
-  const last = new Map<number, string>()
-  return s => {
-    for (const st of s.stages) {
-      const t = st.tasks
-      const line = `stage ${st.stage_id} [${st.node_ids.join(' → ')}] ${st.state} ${t.succeeded}/${t.total}` + (t.running ? ` (+${t.running} running)` : '')
-      if (last.get(st.stage_id) !== line) { last.set(st.stage_id, line); console.error(line) }
-    }
-  }
 }
 
 async function status(p: Parsed): Promise<number> {

@@ -41,7 +41,7 @@ export function progressPrinter(o: ProgressOptions = {}): (s: JobStatus) => void
     if (ended) return
     const final = FINAL_JOB_STATES.includes(s.state)
     if (tty) {
-      const width = out.columns ?? 80
+      const width = out.columns || 80
       const lines = s.stages.map(st => barLine(st, label(st), width))
       const frame = lines.join('\n')
       if (frame !== lastFrame) {

@@ -65,8 +65,8 @@ export interface Dataset<T, P extends Params = {}> {
   distinct(opts?: WideOptions): this
   /** A total order by the key the function gives (by the record itself without one). */
   sortBy(fn?: ((x: T, params: P) => Key) | null, opts?: SortOptions): this
-  /** The records of this dataset and of the others. */
-  union(...others: Dataset<T, Params>[]): this
+  /** The records of this dataset and of the others (whose params join this one's). */
+  union<Q extends Params = {}>(...others: Dataset<T, Q>[]): DatasetOf<T, P & Q>
   /** Adds values the functions can read as `params` (or as their last parameter). */
   withParams<Q extends Params>(params: Q): DatasetOf<T, P & Q>
   /** Names this node (the id shown in the web UI, the status and errors); must be unique in a job. */

@@ -13,6 +13,9 @@ import { validateJob } from '../../src/engine/dag'
 import { SUPPORTED_OPS } from '../../src/engine/plan'
 import { generateText, killAll, plainLines, plainWordcount, readParts, tempDir, textFiles } from '../support/cluster'
 
+// `params` is in scope on the workers; TypeScript in this file needs to be told.
+declare const params: { cut: number }
+
 let ms: Session | undefined
 let data = ''
 const session = (): Session => {
@@ -77,7 +80,7 @@ describe('the SDK on a local cluster', () => {
       .flatMap(tokensOf)
       .distinct()
       .withParams({ cut: 12 })
-      .keyBy(w => Math.min(w.length, (params as { cut: number }).cut))
+      .keyBy(w => Math.min(w.length, params.cut))
       .mapValues(() => 1)
       .groupByKey()
       .mapValues(ones => ones.length)
@@ -193,7 +196,7 @@ describe('the JobRequest the SDK builds, for every operator of the contract', ()
     const totals = all.reduceByKey((a, b) => a + b, { partitions: 3 })
     const job = users.join(totals, { how: 'left', partitions: 4 })
       .sortBy(([, [, total]]) => total ?? 0, { descending: true })
-      .union(users.fullOuterJoin(all.groupByKey()).map(([k]) => [k, [null, 0]]))
+      .union(users.fullOuterJoin(all.groupByKey()).map(([k, [u]]): [string, [Record<string, string>, number | null]] => [k, [u ?? {}, null]]))
       .distinct()
       .toJobRequest({ op: 'write_jsonl', path: 'out/report' })
     valid(job)

@@ -77,5 +77,9 @@ export function typeTests(ms: Session): void {
   same<typeof rows, Dataset<Record<string, string>>>(true)
   const raw = ms.csv('people.csv', { header: false })
   same<typeof raw, Dataset<string[]>>(true)
-  same<typeof lines.union, (...others: Dataset<string, Record<string, unknown>>[]) => Dataset<string>>(true)
+  same<ReturnType<typeof lines.union<{ a: number }>>, Dataset<string, { a: number }>>(true)
+  const both = counts.withParams({ a: 1 }).union(counts.withParams({ b: 'x' }))
+  same<typeof both, KeyedDataset<string, number, { a: number } & { b: string }>>(true)
+  // @ts-expect-error union takes datasets of the same record type
+  lines.union(counts)
 }
