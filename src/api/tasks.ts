@@ -79,7 +79,8 @@ export const SinkOutput = t.Object({
 export type SinkOutput = Static<typeof SinkOutput>
 
 export const TaskFailureWire = t.Object({
-  reason: t.Union([t.Literal('udf-error'), t.Literal('fetch-failed'), t.Literal('task-error'), t.Literal('killed')]),
+  /** `fatal`: retrying cannot help (a collect too large to send): the job fails at once */
+  reason: t.Union([t.Literal('udf-error'), t.Literal('fetch-failed'), t.Literal('task-error'), t.Literal('killed'), t.Literal('fatal')]),
   message: t.String(),
   node_id: t.Optional(t.String()),
   record: t.Optional(t.String()),

@@ -12,11 +12,14 @@ export const VERSION = '0.1.0'
 
 /** Turns any thrown error into the contract's JSON error shape and status. */
 export function errorResponse(code: string | number, error: unknown): Response {
+  // Elysia wraps what a body parser throws; our parser throws ApiErrors that say what to fix.
+  const cause = (error as { cause?: unknown }).cause
+  if (code === 'PARSE' && cause instanceof ApiError) error = cause
   if (error instanceof ApiError) return json(STATUS[error.code], errorBody(error.code, error.message, error.details))
   if (error instanceof ValidationError) {
     const first = error.all[0]
     const where = first && 'path' in first ? (first.path || '/') : '/'
-    const what = first && 'message' in first ? first.message : 'does not match the schema'
+    const what = first && 'schema' in first ? expected(first.schema as Schema, first.message) : 'does not match the schema'
     return json(400, errorBody('INVALID_REQUEST', `${error.type} ${where}: ${what}; see /swagger for the expected shape`, { where }))
   }
   if (code === 'NOT_FOUND') return json(404, errorBody('NOT_FOUND', 'no such route: see /swagger for the routes'))
@@ -26,13 +29,79 @@ export function errorResponse(code: string | number, error: unknown): Response {
   return json(500, errorBody('INTERNAL', `internal error: ${message}`))
 }
 
+type Schema = { type?: string; format?: string; anyOf?: Schema[]; minimum?: number; maximum?: number; minLength?: number; maxLength?: number; maxItems?: number; enum?: unknown[]; const?: unknown }
+
+// Elysia accepts numeric strings for numbers, so a number's schema is a union with a string
+// form; name the real expectation rather than "Expected union value".
+function expected(schema: Schema, fallback: string): string {
+  const real = schema.anyOf?.filter(s => !(s.type === 'string' && (s.format === 'integer' || s.format === 'numeric')))
+  if (real !== undefined && real.length === 1) return expected(real[0]!, fallback)
+  if (real !== undefined && real.every(s => s.const !== undefined)) return `expected one of ${real.map(s => JSON.stringify(s.const)).join(', ')}`
+  if (schema.type === 'integer' || schema.type === 'number') {
+    const range = [schema.minimum !== undefined ? `≥ ${schema.minimum}` : '', schema.maximum !== undefined ? `≤ ${schema.maximum}` : ''].filter(Boolean).join(' and ')
+    return `expected ${schema.type === 'integer' ? 'an integer' : 'a number'}${range ? ` ${range}` : ''}`
+  }
+  if (schema.type === 'string' && (schema.maxLength !== undefined || schema.minLength !== undefined)) {
+    return `expected a string of ${schema.minLength ?? 0} to ${schema.maxLength ?? '∞'} characters`
+  }
+  return fallback
+}
+
+/** Reads a JSON body with a byte cap, whatever its framing (Content-Length or chunked). */
+export async function readJsonBody(request: Request, maxBytes = MAX_BODY_BYTES): Promise<unknown> {
+  const declared = Number(request.headers.get('content-length') ?? '0')
+  if (declared > maxBytes) throw tooLarge(maxBytes)
+  const chunks: Uint8Array[] = []
+  let total = 0
+  if (request.body !== null) {
+    for await (const chunk of request.body) {
+      total += chunk.length
+      if (total > maxBytes) throw tooLarge(maxBytes)
+      chunks.push(chunk)
+    }
+  }
+  const text = Buffer.concat(chunks).toString('utf8')
+  if (nestingOver(text, MAX_JSON_DEPTH)) throw new ApiError('INVALID_REQUEST', `the JSON body is nested deeper than ${MAX_JSON_DEPTH} levels: flatten it`)
+  try {
+    return JSON.parse(text)
+  } catch (e) {
+    if (e instanceof RangeError) throw new ApiError('INVALID_REQUEST', 'the JSON body is nested too deeply: flatten it')
+    throw new ApiError('INVALID_REQUEST', `the body is not valid JSON (${(e as Error).message}): send Content-Type application/json with a JSON body`)
+  }
+}
+
+// Validation and clean-up walk values recursively: a body nested 100 000 deep would overflow the
+// stack there, so it is refused before parsing. No request of the API needs more than a few levels.
+const MAX_JSON_DEPTH = 64
+
+function nestingOver(text: string, max: number): boolean {
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 92) i++                 // backslash: skip the escaped character
+      else if (c === 34) inString = false
+    } else if (c === 34) inString = true
+    else if (c === 91 || c === 123) { if (++depth > max) return true }
+    else if (c === 93 || c === 125) depth--
+  }
+  return false
+}
+
+const tooLarge = (maxBytes: number): ApiError =>
+  new ApiError('BODY_TOO_LARGE', `the request body is over ${maxBytes / 1048576} MiB: send less (write large results to files, not to collect)`)
+
 const json = (status: number, body: unknown): Response =>
   new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } })
 
 /** A role's root app: error mapping first so it covers every route mounted after it. */
 export function roleApp(title: string, description: string, token: string | undefined) {
-  return new Elysia()
+  // normalize: false, so a field the schema does not know (a typo such as "partition") is a 400
+  // naming it instead of being dropped in silence.
+  return new Elysia({ normalize: false })
     .onError(({ code, error }) => errorResponse(code, error))
+    .onParse({ as: 'global' }, ({ request }, contentType) => contentType.startsWith('application/json') ? readJsonBody(request) : undefined)
     // Before routing, so an unknown path without the token is a 401 too.
     .onRequest(({ request }) => {
       if (token === undefined) return
@@ -56,7 +125,9 @@ export function roleApp(title: string, description: string, token: string | unde
 
 /** Starts listening and returns the URL, printing the contract's "listening on" line. */
 export function listen(app: Elysia, role: 'master' | 'worker', host: string, port: number): { url: string; port: number } {
-  app.listen({ hostname: host, port, maxRequestBodySize: MAX_BODY_BYTES })
+  // Bun's own cap answers 413 with no body; it stays far above ours so readJsonBody can answer
+  // with the contract's error shape.
+  app.listen({ hostname: host, port, maxRequestBodySize: 4 * MAX_BODY_BYTES })
   const actualPort = app.server?.port ?? port
   const shownHost = host.includes(':') ? `[${host}]` : host
   const url = `http://${shownHost}:${actualPort}`

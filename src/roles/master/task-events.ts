@@ -5,6 +5,8 @@ import { failJob, type Step } from './scheduler'
 import { loseWorker, requeue } from './worker-events'
 import type { JobRun, MasterState } from './state'
 
+const MAX_ERROR_CHARS = 4096
+
 export function onReport(s: MasterState, r: TaskReport, nowMs: number, out: Step): void {
   const a = s.attempts.get(r.attempt_id as AttemptId)
   // Late messages change nothing: a superseded attempt, or one from a dead incarnation.
@@ -32,7 +34,9 @@ export function onReport(s: MasterState, r: TaskReport, nowMs: number, out: Step
     }
     return
   }
-  const f = r.failure ?? { reason: 'task-error' as const, message: 'the task failed without a reason' }
+  const reported = r.failure ?? { reason: 'task-error' as const, message: 'the task failed without a reason' }
+  // Error texts come from user code: keep what the store and the API carry bounded.
+  const f = { ...reported, message: reported.message.slice(0, MAX_ERROR_CHARS), ...(reported.record === undefined ? {} : { record: reported.record.slice(0, 1024) }) }
   endAttempt(s, a.id, 'FAILED', f.message, nowMs, out)
   task.current = null
   const from = s.workers.get((f.from_worker ?? '') as WorkerId)
@@ -49,7 +53,7 @@ export function onReport(s: MasterState, r: TaskReport, nowMs: number, out: Step
   ;(task.failedOn ??= []).push(a.worker)
   task.failures++
   a.counted = true
-  if (task.failures >= job.maxAttempts) {
+  if (task.failures >= job.maxAttempts || f.reason === 'fatal') {
     task.state = 'FAILED'
     failJob(s, job.id, { message: f.message, node_id: f.node_id ?? null, task_id: task.id, record: f.record ?? null }, nowMs, out)
   } else {

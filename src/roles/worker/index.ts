@@ -1,17 +1,17 @@
 // A worker: serves task dispatch, the shuffle data service and file questions over HTTP, beats to
 // the master, and runs tasks on its executor pool. Wiring only; the parts live beside it.
-import { mkdirSync, rmSync, writeFileSync, existsSync } from 'node:fs'
+import { existsSync, mkdirSync, rmSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { join, resolve } from 'node:path'
-import { Elysia, t } from 'elysia'
-import { ApiError, ErrorBody } from '../../api/errors'
+import type { Elysia } from 'elysia'
 import { authHeaders } from '../../api/auth'
-import { FinalizeRequest, ListAnswer, ListRequest, ShuffleFetch, TaskSpec, type TaskReport } from '../../api/tasks'
-import { listen, roleApp } from '../http'
+import type { TaskReport, TaskSpec } from '../../api/tasks'
+import { listen } from '../http'
 import { BlockStore, safe } from './block-store'
 import { startHeartbeats } from './heartbeat'
-import { answerListing, clearOutputs, dropOutputs } from './listing'
+import { RUNAWAY_MARGIN_BYTES, runawayDecision } from './memory'
 import { ExecutorPool } from './pool'
+import { workerApp } from './app'
 import type { ThreadResult } from './thread-protocol'
 
 export type WorkerOptions = {
@@ -55,49 +55,9 @@ export async function startWorker(o: WorkerOptions): Promise<{ url: string; id: 
     reports.add(p)
   }
 
-  const app = roleApp('Mini-Spark worker', 'Task dispatch, the shuffle data service and file listing of a Mini-Spark worker. Internal: used by the master and by peer workers.', o.token)
-    .post('/tasks', ({ body, set }) => {
-      // A task for an older incarnation of this worker is stale: the master has moved on.
-      if (body.incarnation !== heartbeats!.incarnation()) {
-        throw new ApiError('STALE_INCARNATION', `task ${body.attempt_id} is for incarnation ${body.incarnation}, this worker is ${heartbeats!.incarnation() ?? 'not registered yet'}`)
-      }
-      pool!.submit(body)
-      set.status = 202
-      return { accepted: true as const }
-    }, { body: TaskSpec, response: { 202: t.Object({ accepted: t.Literal(true) }), 400: ErrorBody }, detail: { summary: 'run a task attempt (pushed by the master)', tags: ['tasks'] } })
-    .delete('/tasks/:attempt', ({ params }) => ({ killed: pool!.kill(params.attempt) }),
-      { params: t.Object({ attempt: t.String() }), detail: { summary: 'stop a task attempt', tags: ['tasks'] } })
-    .post('/shuffle_data/fetch', ({ body }) => {
-      const ranges = blocks!.locate(body.job_id, body.shuffle_id, body.reduce_partition, body.attempts)
-      if ('missing' in ranges) {
-        throw new ApiError('NOT_FOUND', `no shuffle block of attempt ${ranges.missing} for ${body.shuffle_id} here: the map output was lost, re-run it`)
-      }
-      return new Response(blocks!.stream(ranges), { headers: { 'content-type': 'application/octet-stream' } })
-    }, { body: ShuffleFetch, detail: { summary: 'stream one reduce partition of many map outputs, as msgpack frames', tags: ['shuffle'] } })
-    .post('/inputs/list', ({ body }) => answerListing(dataDir, body),
-      { body: ListRequest, response: { 200: ListAnswer }, detail: { summary: 'list input files and check outputs for planning', tags: ['files'] } })
-    .post('/outputs/clear', ({ body }) => { clearOutputs(dataDir, body.paths); return { ok: true as const } },
-      { body: t.Object({ paths: t.Array(t.String()) }), detail: { summary: 'remove outputs a job overwrites', tags: ['files'] } })
-    .post('/outputs/finalize', ({ body }) => {
-      for (const p of body.paths) {
-        const dir = join(dataDir, p)
-        mkdirSync(dir, { recursive: true })
-        rmSync(join(dir, '_temporary'), { recursive: true, force: true })
-        // _SUCCESS last: readers that wait for it see every part.
-        writeFileSync(join(dir, '_SUCCESS'), '')
-      }
-      return { ok: true as const }
-    }, { body: FinalizeRequest, detail: { summary: 'mark write outputs complete (_SUCCESS)', tags: ['files'] } })
-    .post('/jobs/:id/drop', ({ params, body }) => {
-      const killed = pool!.killJob(params.id)
-      blocks!.dropJob(params.id)
-      dropOutputs(dataDir, body.outputs, body.keep_outputs)
-      return { killed }
-    }, {
-      params: t.Object({ id: t.String() }),
-      body: t.Object({ outputs: t.Array(t.String()), keep_outputs: t.Boolean() }),
-      detail: { summary: 'stop a job\'s attempts, drop its shuffle data and temporary files (and its outputs when it failed)', tags: ['tasks'] },
-    })
+  const app = workerApp({
+    pool: () => pool!, blocks: () => blocks!, incarnation: () => heartbeats?.incarnation(), dataDir,
+  }, o.token)
 
   const { url, port } = listen(app as unknown as Elysia, 'worker', o.host, o.port)
   const address = o.advertise ?? `${o.host.includes(':') ? `[${o.host}]` : o.host}:${port}`
@@ -130,9 +90,18 @@ export async function startWorker(o: WorkerOptions): Promise<{ url: string; id: 
       }
     },
   })
+  let lastStopMs = -Infinity
+  const watchdog = setInterval(() => {
+    const rss = process.memoryUsage.rss()
+    if (runawayDecision(rss, o.maxMemBytes, Date.now(), lastStopMs) !== 'stop-running-tasks') return
+    lastStopMs = Date.now()
+    const stopped = pool!.failRunning(`the worker's memory reached ${Math.round(rss / 1048576)} MiB, past --max-mem ${Math.round(o.maxMemBytes / 1048576)} MiB + ${RUNAWAY_MARGIN_BYTES >> 20} MiB, while this task ran: a function keeps too much data (allocate less, or give the worker a larger --max-mem)`)
+    log({ level: 'warn', cause: 'memory-runaway', rss_mb: Math.round(rss / 1048576), stopped })
+  }, 100)
   return {
     url, id,
     async stop() {
+      clearInterval(watchdog)
       heartbeats?.stop()
       pool?.stop()
       await Promise.allSettled([...reports])

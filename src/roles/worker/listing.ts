@@ -1,7 +1,7 @@
 // Answers the master's planning questions about files, since the master never opens data files:
 // which files an input path names (with sizes), and whether an output path is free.
 import { existsSync, readdirSync, realpathSync, rmSync, statSync } from 'node:fs'
-import { join, relative, sep } from 'node:path'
+import { dirname, join, relative, sep } from 'node:path'
 import type { ListAnswer, ListRequest } from '../../api/tasks'
 
 const GLOB_CHARS = /[*?[{]/
@@ -19,7 +19,7 @@ export function answerListing(dataDir: string, req: ListRequest): ListAnswer {
   }
   for (const out of req.outputs) {
     const full = join(root, out.path)
-    if (!inside(root, full)) {
+    if (!inside(root, full) || !inside(root, realpathOfNearest(full))) {
       answer.errors.push({ node_id: out.node_id, code: 'PATH_OUTSIDE_DATA_DIR', message: `node "${out.node_id}": output path "${out.path}" leaves the data dir` })
     } else if (existsSync(full) && !out.overwrite) {
       answer.errors.push({ node_id: out.node_id, code: 'OUTPUT_EXISTS', message: `node "${out.node_id}": output path "${out.path}" exists: remove it or set "overwrite": true on the node` })
@@ -66,6 +66,18 @@ function listInput(root: string, path: string): { path: string; size: number }[]
     if (!inside(root, realpathSync(full))) throw coded('PATH_OUTSIDE_DATA_DIR', `input file "${p}" is a link that leaves the data dir`)
     return { path: relative(root, full), size: statSync(full).size }
   })
+}
+
+/** The real path of a path that may not exist yet: that of its nearest existing ancestor, so a
+ *  symlinked folder on the way out of the data dir is seen. */
+function realpathOfNearest(full: string): string {
+  let p = full
+  while (!existsSync(p)) {
+    const up = dirname(p)
+    if (up === p) return p
+    p = up
+  }
+  return realpathSync(p)
 }
 
 const inside = (root: string, full: string): boolean => full === root || full.startsWith(root + sep)

@@ -42,6 +42,22 @@ export class ExecutorPool {
     return true
   }
 
+  /** Terminates every running task (their threads are replaced) and reports each as failed with
+   *  the reason: the last resort against a task that allocates without bound. */
+  failRunning(message: string): string[] {
+    const failed: string[] = []
+    for (let i = 0; i < this.slots.length; i++) {
+      const spec = this.slots[i]!.running
+      if (spec === null) continue
+      this.slots[i]!.thread.terminate()
+      this.slots[i] = this.newSlot()
+      failed.push(spec.attempt_id)
+      this.onDone(spec, failedResult(spec, message))
+    }
+    this.pump()
+    return failed
+  }
+
   killJob(jobId: string): string[] {
     const ids = this.runningAttempts().filter(a => a.startsWith(`${jobId}:`))
     for (const a of ids) this.kill(a)
@@ -79,15 +95,17 @@ export class ExecutorPool {
       const i = this.slots.indexOf(slot)
       thread.terminate()
       if (i >= 0) this.slots[i] = this.newSlot()
-      if (spec !== null) {
-        this.onDone(spec, {
-          attempt_id: spec.attempt_id, state: 'FAILED', blocks: [], sinks: [],
-          metrics: { records_in: 0, records_out: 0, shuffle_bytes_written: 0, shuffle_bytes_read: 0, spilled_bytes: 0 },
-          failure: { reason: 'task-error', message: `the task thread crashed: ${e.message}` },
-        })
-      }
+      if (spec !== null) this.onDone(spec, failedResult(spec, `the task thread crashed: ${e.message}`))
       this.pump()
     }
     return slot
+  }
+}
+
+function failedResult(spec: TaskSpec, message: string): ThreadResult {
+  return {
+    attempt_id: spec.attempt_id, state: 'FAILED', blocks: [], sinks: [],
+    metrics: { records_in: 0, records_out: 0, shuffle_bytes_written: 0, shuffle_bytes_read: 0, spilled_bytes: 0 },
+    failure: { reason: 'task-error', message },
   }
 }

@@ -19,6 +19,13 @@ import type { BlockFile, ThreadEnv, ThreadResult } from './thread-protocol'
 const READ_CHUNK_BYTES = 4 * 1024 * 1024
 const WRITE_FLUSH_CHARS = 1 << 20
 
+const COLLECT_TASK_LIMIT_CHARS = 15 * 1024 * 1024
+
+/** A failure no retry can fix: the job fails at once. */
+export class FatalTaskError extends Error {
+  constructor(readonly nodeId: string, message: string) { super(message) }
+}
+
 export class FetchFailed extends Error {
   constructor(readonly fromWorker: string, message: string, readonly unreachable = false) { super(message) }
 }
@@ -67,6 +74,7 @@ export async function runTask(spec: TaskSpec, env: ThreadEnv): Promise<ThreadRes
 
 function toFailure(e: unknown): TaskFailureWire {
   if (e instanceof UdfError) return { reason: 'udf-error', message: e.message, node_id: e.nodeId, record: e.record }
+  if (e instanceof FatalTaskError) return { reason: 'fatal', message: e.message, node_id: e.nodeId }
   if (e instanceof FetchFailed) return { reason: 'fetch-failed', message: e.message, from_worker: e.fromWorker, unreachable: e.unreachable }
   const message = e instanceof Error ? e.message : String(e)
   return { reason: 'task-error', message }
@@ -222,7 +230,13 @@ function openSink(node: NodeSpec, spec: TaskSpec, env: ThreadEnv, temps: string[
       let n = 0
       return {
         push(b) { n += b.length; for (let i = 0; i < b.length && values.length < limit; i++) values.push(b[i]) },
-        finish: async () => ({ node_id: node.id, op: 'collect', records: n, values }),
+        finish: async () => {
+          // The values travel in the task's report, whose body is capped at 16 MiB.
+          if (JSON.stringify(values).length > COLLECT_TASK_LIMIT_CHARS) {
+            throw new FatalTaskError(node.id, `collect "${node.id}" gathered more than ${COLLECT_TASK_LIMIT_CHARS >> 20} MiB in one partition: write the result with write_text or write_jsonl instead`)
+          }
+          return { node_id: node.id, op: 'collect', records: n, values }
+        },
       }
     }
     case 'sample': {

@@ -1,0 +1,65 @@
+// The worker's HTTP app and routes: task dispatch, the shuffle data service, file questions from the
+// master. Routes translate; the pool, the block store and the listing decide.
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { t } from 'elysia'
+import { ApiError, ErrorBody } from '../../api/errors'
+import { FinalizeRequest, ListAnswer, ListRequest, ShuffleFetch, TaskSpec } from '../../api/tasks'
+import { roleApp } from '../http'
+import type { BlockStore } from './block-store'
+import { answerListing, clearOutputs, dropOutputs } from './listing'
+import type { ExecutorPool } from './pool'
+
+export type WorkerContext = {
+  pool(): ExecutorPool
+  blocks(): BlockStore
+  /** the incarnation the master gave this worker; undefined before the first answer */
+  incarnation(): string | undefined
+  dataDir: string
+}
+
+export function workerApp(ctx: WorkerContext, token: string | undefined) {
+  return roleApp('Mini-Spark worker', 'Task dispatch, the shuffle data service and file listing of a Mini-Spark worker. Internal: used by the master and by peer workers.', token)
+    .post('/tasks', ({ body, set }) => {
+      // A task for an older incarnation of this worker is stale: the master has moved on.
+      if (body.incarnation !== ctx.incarnation()) {
+        throw new ApiError('STALE_INCARNATION', `task ${body.attempt_id} is for incarnation ${body.incarnation}, this worker is ${ctx.incarnation() ?? 'not registered yet'}`)
+      }
+      ctx.pool().submit(body)
+      set.status = 202
+      return { accepted: true as const }
+    }, { body: TaskSpec, response: { 202: t.Object({ accepted: t.Literal(true) }), 400: ErrorBody }, detail: { summary: 'run a task attempt (pushed by the master)', tags: ['tasks'] } })
+    .delete('/tasks/:attempt', ({ params }) => ({ killed: ctx.pool().kill(params.attempt) }),
+      { params: t.Object({ attempt: t.String() }), detail: { summary: 'stop a task attempt', tags: ['tasks'] } })
+    .post('/shuffle_data/fetch', ({ body }) => {
+      const ranges = ctx.blocks().locate(body.job_id, body.shuffle_id, body.reduce_partition, body.attempts)
+      if ('missing' in ranges) {
+        throw new ApiError('NOT_FOUND', `no shuffle block of attempt ${ranges.missing} for ${body.shuffle_id} here: the map output was lost, re-run it`)
+      }
+      return new Response(ctx.blocks().stream(ranges), { headers: { 'content-type': 'application/octet-stream' } })
+    }, { body: ShuffleFetch, detail: { summary: 'stream one reduce partition of many map outputs, as msgpack frames', tags: ['shuffle'] } })
+    .post('/inputs/list', ({ body }) => answerListing(ctx.dataDir, body),
+      { body: ListRequest, response: { 200: ListAnswer }, detail: { summary: 'list input files and check outputs for planning', tags: ['files'] } })
+    .post('/outputs/clear', ({ body }) => { clearOutputs(ctx.dataDir, body.paths); return { ok: true as const } },
+      { body: t.Object({ paths: t.Array(t.String()) }), detail: { summary: 'remove outputs a job overwrites', tags: ['files'] } })
+    .post('/outputs/finalize', ({ body }) => {
+      for (const p of body.paths) {
+        const dir = join(ctx.dataDir, p)
+        mkdirSync(dir, { recursive: true })
+        rmSync(join(dir, '_temporary'), { recursive: true, force: true })
+        // _SUCCESS last: readers that wait for it see every part.
+        writeFileSync(join(dir, '_SUCCESS'), '')
+      }
+      return { ok: true as const }
+    }, { body: FinalizeRequest, detail: { summary: 'mark write outputs complete (_SUCCESS)', tags: ['files'] } })
+    .post('/jobs/:id/drop', ({ params, body }) => {
+      const killed = ctx.pool().killJob(params.id)
+      ctx.blocks().dropJob(params.id)
+      dropOutputs(ctx.dataDir, body.outputs, body.keep_outputs)
+      return { killed }
+    }, {
+      params: t.Object({ id: t.String() }),
+      body: t.Object({ outputs: t.Array(t.String()), keep_outputs: t.Boolean() }),
+      detail: { summary: 'stop a job\'s attempts, drop its shuffle data and temporary files (and its outputs when it failed)', tags: ['tasks'] },
+    })
+}
