@@ -11,6 +11,9 @@ import { Store } from './store'
 import { WorkerClient } from './worker-client'
 import { jobRoutes } from './routes/jobs'
 import { clusterRoutes } from './routes/cluster'
+import { dagRoutes } from './routes/dag'
+import { metricsRoutes } from './routes/metrics'
+import { uiRoutes } from './routes/ui'
 
 export type MasterOptions = { host: string; port: number; stateDb: string; heartbeatTimeoutMs: number; token?: string }
 
@@ -25,6 +28,9 @@ export function startMaster(o: MasterOptions): { url: string; stop(): void } {
   const app = roleApp('Mini-Spark master', 'Submit jobs, follow them, read their results; workers register by heartbeat.', o.token)
     .use(jobRoutes(core))
     .use(clusterRoutes(core))
+    .use(dagRoutes(core, store, driver.state))
+    .use(metricsRoutes({ state: driver.state, store, clock }))
+    .use(uiRoutes(clock))
   const { url } = listen(app as unknown as Elysia, 'master', o.host, o.port)
   return {
     url,

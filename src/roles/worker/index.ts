@@ -12,6 +12,8 @@ import { startHeartbeats } from './heartbeat'
 import { RUNAWAY_MARGIN_BYTES, runawayDecision } from './memory'
 import { ExecutorPool } from './pool'
 import { workerApp } from './app'
+import { WorkerMetrics } from './metrics'
+import { workerMetricsRoutes } from './routes/metrics'
 import type { ThreadResult } from './thread-protocol'
 
 export type WorkerOptions = {
@@ -42,8 +44,10 @@ export async function startWorker(o: WorkerOptions): Promise<{ url: string; id: 
   // Attempts whose report the master has not acknowledged yet: still listed in heartbeats, so the
   // master does not take them for lost.
   const unreported = new Set<string>()
+  const metrics = new WorkerMetrics({ workerId: () => id, slots: o.slots, active: () => pool?.active ?? 0, startedMs: Date.now() })
 
   const onDone = (spec: TaskSpec, r: ThreadResult): void => {
+    metrics.taskEnded(r)
     for (const b of r.blocks) blocks!.register(spec.job_id, spec.attempt_id, b)
     const report: TaskReport = {
       worker_id: id, incarnation: spec.incarnation, attempt_id: r.attempt_id, state: r.state, metrics: r.metrics,
@@ -57,7 +61,7 @@ export async function startWorker(o: WorkerOptions): Promise<{ url: string; id: 
 
   const app = workerApp({
     pool: () => pool!, blocks: () => blocks!, incarnation: () => heartbeats?.incarnation(), dataDir,
-  }, o.token)
+  }, o.token).use(workerMetricsRoutes(metrics))
 
   const { url, port } = listen(app as unknown as Elysia, 'worker', o.host, o.port)
   const address = o.advertise ?? `${o.host.includes(':') ? `[${o.host}]` : o.host}:${port}`
@@ -81,6 +85,7 @@ export async function startWorker(o: WorkerOptions): Promise<{ url: string; id: 
       }
     },
     onAck: (ack, previous) => {
+      metrics.heartbeatAcked(Date.now())
       // The master gave us a new incarnation (it declared us DEAD, or we restarted): nothing we
       // hold counts any more, so free the threads and the disk.
       if (previous !== undefined && previous !== '' && ack.incarnation !== previous) {

@@ -1,0 +1,53 @@
+// What a worker's GET /metrics tells Prometheus: its task attempts by how they ended, the records,
+// shuffle and spilled bytes they handled, its running tasks, memory, and how long ago the master
+// last acknowledged its heartbeat. Counts what it is told; decides nothing.
+import { MetricsText } from '../../api/metrics'
+import type { TaskMetrics } from '../../api/tasks'
+import { VERSION } from '../http'
+
+export type WorkerMetricsDeps = {
+  workerId: () => string
+  slots: number
+  /** task attempts running or queued here now */
+  active: () => number
+  startedMs: number
+  /** resident memory of this process, bytes: a seam for tests */
+  rssBytes?: () => number
+}
+
+export class WorkerMetrics {
+  private readonly ended = new Map<'SUCCEEDED' | 'FAILED', number>([['SUCCEEDED', 0], ['FAILED', 0]])
+  private readonly totals: TaskMetrics = { records_in: 0, records_out: 0, shuffle_bytes_written: 0, shuffle_bytes_read: 0, spilled_bytes: 0 }
+  private lastAckMs: number | null = null
+
+  constructor(private readonly deps: WorkerMetricsDeps) {}
+
+  /** A task attempt ended on this worker (whatever the master makes of its report). */
+  taskEnded(r: { state: 'SUCCEEDED' | 'FAILED'; metrics: TaskMetrics }): void {
+    this.ended.set(r.state, (this.ended.get(r.state) ?? 0) + 1)
+    for (const k of Object.keys(this.totals) as (keyof TaskMetrics)[]) this.totals[k] += r.metrics[k]
+  }
+
+  /** The master answered a heartbeat. */
+  heartbeatAcked(nowMs: number): void { this.lastAckMs = nowMs }
+
+  render(nowMs: number): string {
+    const worker = this.deps.workerId()
+    return new MetricsText()
+      .gauge('minispark_build_info', 'the running Mini-Spark version', [[{ version: VERSION, role: 'worker', worker }, 1]])
+      .gauge('minispark_worker_start_time_seconds', 'when this worker process started, unix seconds', this.deps.startedMs / 1000)
+      .counter('minispark_worker_task_attempts_total', 'task attempts that ended on this worker, by how', [...this.ended].map(([s, n]) => [{ state: s }, n]))
+      .gauge('minispark_worker_active_tasks', 'task attempts running or queued on this worker', this.deps.active())
+      .gauge('minispark_worker_slots', 'task threads of this worker', this.deps.slots)
+      .counter('minispark_worker_records_read_total', 'records read by task attempts here', this.totals.records_in)
+      .counter('minispark_worker_records_written_total', 'records produced by task attempts here', this.totals.records_out)
+      .counter('minispark_worker_shuffle_written_bytes_total', 'shuffle bytes written by task attempts here', this.totals.shuffle_bytes_written)
+      .counter('minispark_worker_shuffle_read_bytes_total', 'shuffle bytes fetched by task attempts here', this.totals.shuffle_bytes_read)
+      .counter('minispark_worker_spilled_bytes_total', 'bytes task attempts here spilled to disk', this.totals.spilled_bytes)
+      // NaN until the first acknowledged heartbeat: "never" is not an age.
+      .gauge('minispark_worker_heartbeat_age_seconds', 'seconds since the master last acknowledged a heartbeat of this worker',
+        this.lastAckMs === null ? NaN : Math.max(0, nowMs - this.lastAckMs) / 1000)
+      .gauge('process_resident_memory_bytes', 'resident memory of the worker process', (this.deps.rssBytes ?? (() => process.memoryUsage.rss()))())
+      .toString()
+  }
+}
