@@ -50,7 +50,7 @@ const withToken = (t: string | undefined): { token?: string } => t === undefined
 
 function checkBind(role: string, host: string, p: Parsed): void {
   const loopback = host === 'localhost' || host === '::1' || host.startsWith('127.')
-  if (!loopback && !bool(p, 'insecure') && opt(p, 'token-file') === undefined && process.env.MINISPARK_TOKEN === undefined) {
+  if (!loopback && !bool(p, 'insecure') && readToken(p) === undefined) {
     throw new UsageError(`refusing to run the ${role} on ${host} without a token: give --token-file (or MINISPARK_TOKEN), or --insecure on a trusted network`)
   }
 }

@@ -16,8 +16,8 @@ export const STATUS: Record<ErrorCode, number> = {
 }
 
 export class ApiError extends Error {
-  constructor(readonly code: ErrorCode, message: string, readonly details: Record<string, unknown> = {}) {
-    super(message)
+  constructor(readonly code: ErrorCode, message: string, readonly details: Record<string, unknown> = {}, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause })
   }
 }
 

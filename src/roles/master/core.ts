@@ -5,6 +5,7 @@ import { ApiError } from '../../api/errors'
 import type { Heartbeat, HeartbeatAck, WorkerInfo } from '../../api/heartbeat'
 import { FINAL_JOB_STATES, type JobAccepted, type JobRequest, type JobResult, type JobState, type JobStatus, type JobSummary, type TaskInfo } from '../../api/jobs'
 import type { ListAnswer, ListRequest, TaskReport } from '../../api/tasks'
+import { refused } from './worker-client'
 import { validateJob } from '../../engine/dag'
 import { SUPPORTED_OPS } from '../../engine/plan'
 import type { Clock } from '../clock'
@@ -18,6 +19,7 @@ import type { WorkerClient } from './worker-client'
 
 export class MasterCore {
   private seq: number
+  private planned = 0
 
   constructor(private readonly driver: Driver, private readonly store: Store, private readonly clock: Clock,
     private readonly workers: WorkerClient, private readonly waitForWorkerMs: number) {
@@ -26,8 +28,7 @@ export class MasterCore {
 
   async submit(req: JobRequest): Promise<JobAccepted> {
     const valid = validateJob(req, SUPPORTED_OPS)
-    const planner = await this.someLiveWorker()
-    const listing: ListAnswer = await this.workers.list(planner.address, listingRequest(valid) as ListRequest)
+    const listing = await this.listOnSomeWorker(listingRequest(valid))
     checkListing(listing)
     const overwrite = overwrittenOutputs(valid)
     if (overwrite.length > 0) await Promise.all(this.liveWorkers().map(w => this.workers.clearOutputs(w.address, overwrite)))
@@ -106,12 +107,28 @@ export class MasterCore {
     return [...this.driver.state.workers.values()].filter(isLive)
   }
 
+  /** Asks live workers in turn until one answers; one that refuses connections is declared DEAD. */
+  private async listOnSomeWorker(req: ListRequest): Promise<ListAnswer> {
+    let lastError: unknown
+    for (let tries = 0; tries < 8; tries++) {
+      const w = await this.someLiveWorker()
+      try {
+        return await this.workers.list(w.address, req)
+      } catch (e) {
+        lastError = e
+        if (refused((e as { cause?: unknown }).cause)) this.driver.post({ kind: 'worker-unreachable', worker: w.id, incarnation: w.incarnation })
+        else await Bun.sleep(50)
+      }
+    }
+    throw lastError
+  }
+
   // Planning needs a worker to list the input; right after start-up, give workers a moment to join.
   private async someLiveWorker(): Promise<WorkerRun> {
     const deadline = this.clock.now() + this.waitForWorkerMs
     for (;;) {
       const live = this.liveWorkers()
-      if (live.length > 0) return live[Math.floor(this.seq % live.length)]!
+      if (live.length > 0) return live[this.planned++ % live.length]!
       if (this.clock.now() >= deadline) {
         throw new ApiError('NO_WORKERS', 'no live worker to plan the job on: start one with `minispark worker --master URL` and submit again')
       }

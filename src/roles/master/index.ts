@@ -8,7 +8,7 @@ import type { AttemptId } from '../../api/ids'
 import type { MasterAction } from './scheduler'
 import { recoverState } from './recovery'
 import { Store } from './store'
-import { WorkerClient } from './worker-client'
+import { WorkerClient, refused } from './worker-client'
 import { jobRoutes } from './routes/jobs'
 import { clusterRoutes } from './routes/cluster'
 import { dagRoutes } from './routes/dag'
@@ -17,7 +17,8 @@ import { uiRoutes } from './routes/ui'
 
 export type MasterOptions = { host: string; port: number; stateDb: string; heartbeatTimeoutMs: number; token?: string }
 
-export function startMaster(o: MasterOptions): { url: string; stop(): void } {
+/** The master's parts and its app, not yet listening: tests drive `app.handle` directly. */
+export function createMaster(o: MasterOptions) {
   const clock = realClock()
   const store = new Store(o.stateDb)
   const workers = new WorkerClient(o.token)
@@ -31,11 +32,13 @@ export function startMaster(o: MasterOptions): { url: string; stop(): void } {
     .use(dagRoutes(core, store, driver.state))
     .use(metricsRoutes({ state: driver.state, store, clock }))
     .use(uiRoutes(clock))
-  const { url } = listen(app as unknown as Elysia, 'master', o.host, o.port)
-  return {
-    url,
-    stop() { driver.stop(); app.stop(); store.close() },
-  }
+  return { app, core, store, stop() { driver.stop(); if (app.server) void app.stop(); store.close() } }
+}
+
+export function startMaster(o: MasterOptions): { url: string; stop(): void } {
+  const m = createMaster(o)
+  const { url } = listen(m.app as unknown as Elysia, 'master', o.host, o.port)
+  return { url, stop: m.stop }
 }
 
 async function perform(workers: WorkerClient, a: MasterAction): Promise<PendingEvent | null> {
@@ -55,5 +58,3 @@ async function perform(workers: WorkerClient, a: MasterAction): Promise<PendingE
   }
 }
 
-/** The peer's process is gone (nothing listens on its port): no need to wait for its lease. */
-export const refused = (e: unknown): boolean => (e as { code?: unknown }).code === 'ECONNREFUSED'

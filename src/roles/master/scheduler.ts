@@ -9,7 +9,7 @@ import type { MapOutput, TaskReport, TaskSpec } from '../../api/tasks'
 import { SINK_OPS } from '../../engine/dag'
 import type { Op } from '../../api/jobs'
 import { rangeBounds } from './range-bounds'
-import { expireLeases, onHeartbeat } from './worker-events'
+import { expireLeases, onHeartbeat, onWorkerUnreachable } from './worker-events'
 import { endAttempt, onCommitRequested, onLaunchFailed, onReport } from './task-events'
 import { isLive, zeroMetrics, type AttemptRun, type JobRun, type MasterState, type StageRun, type TaskRun, type WorkerRun } from './state'
 
@@ -23,6 +23,7 @@ export type MasterEvent =
   | { kind: 'output-finalized'; nowMs: number; job: JobId }
   | { kind: 'finalize-failed'; nowMs: number; job: JobId; message: string }
   | { kind: 'job-cancel-requested'; nowMs: number; job: JobId }
+  | { kind: 'worker-unreachable'; nowMs: number; worker: WorkerId; incarnation: string }
 
 export type MasterAction =
   | { kind: 'launch'; worker: WorkerId; address: string; spec: TaskSpec }
@@ -52,6 +53,7 @@ export function step(s: MasterState, e: MasterEvent): Step {
     case 'output-finalized': completeJob(s, e.job, e.nowMs, out); break
     case 'finalize-failed': failJob(s, e.job, { message: `writing _SUCCESS failed: ${e.message}`, node_id: null, task_id: null, record: null }, e.nowMs, out); break
     case 'job-cancel-requested': endJob(s, e.job, 'CANCELLED', null, e.nowMs, out); break
+    case 'worker-unreachable': onWorkerUnreachable(s, e.worker, e.incarnation, e.nowMs, out); break
     default: return assertNever(e)
   }
   schedule(s, e.nowMs, out)

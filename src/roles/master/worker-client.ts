@@ -5,6 +5,9 @@ import { authHeaders } from '../../api/auth'
 
 const TIMEOUT_MS = 10_000
 
+/** The peer's process is gone (nothing listens on its port): no need to wait for its lease. */
+export const refused = (e: unknown): boolean => (e as { code?: unknown } | undefined)?.code === 'ECONNREFUSED'
+
 async function call(token: string | undefined, address: string, method: string, path: string, body?: unknown): Promise<Response> {
   const res = await fetch(`http://${address}${path}`, {
     method, signal: AbortSignal.timeout(TIMEOUT_MS),
@@ -22,7 +25,7 @@ export class WorkerClient {
     try {
       return await (await call(this.token, address, 'POST', '/inputs/list', req)).json() as ListAnswer
     } catch (e) {
-      throw new ApiError('NO_WORKERS', `could not list the inputs on worker ${address}: ${(e as Error).message}`)
+      throw new ApiError('NO_WORKERS', `could not list the inputs on worker ${address}: ${(e as Error).message}`, {}, e)
     }
   }
   async clearOutputs(address: string, paths: string[]): Promise<void> { await call(this.token, address, 'POST', '/outputs/clear', { paths }) }

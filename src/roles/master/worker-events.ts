@@ -59,6 +59,14 @@ export function expireLeases(s: MasterState, nowMs: number, out: Step): void {
   }
 }
 
+/** A worker that refuses connections is gone: no need to wait for its lease. A word about an
+ *  older incarnation changes nothing. */
+export function onWorkerUnreachable(s: MasterState, worker: WorkerId, incarnation: string, nowMs: number, out: Step): void {
+  const w = s.workers.get(worker)
+  if (w === undefined || !isLive(w) || w.incarnation !== incarnation) return
+  loseWorker(s, w, `worker ${w.id} refuses connections`, nowMs, out)
+}
+
 /** The worker is gone: its running attempts are LOST, and map outputs it held that unfinished
  *  stages still need are recomputed, for every job at once (not one fetch failure at a time). */
 export function loseWorker(s: MasterState, w: WorkerRun, why: string, nowMs: number, out: Step): void {
