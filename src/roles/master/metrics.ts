@@ -3,8 +3,8 @@
 // heartbeat age. Read-only over the scheduler's in-memory state and the store; decides nothing.
 //
 // Finished jobs' attempts live only in the store, and never change once the job has finished, so
-// each finished job's totals are read once and kept (a few numbers per job); running jobs' attempts
-// are counted from memory at each scrape.
+// each finished job's attempts are read once and added to running totals (what is kept per job is
+// its id); running jobs' attempts are counted from memory at each scrape.
 import { Histogram, MetricsText, type Sample } from '../../api/metrics'
 import { FINAL_JOB_STATES, type AttemptState, type JobState, type TaskInfo } from '../../api/jobs'
 import type { JobId } from '../../api/ids'
@@ -66,22 +66,24 @@ export type MasterMetricsDeps = { state: MasterState; store: Store; startedMs: n
 
 /** Returns the scrape function; it keeps the totals of finished jobs between scrapes. */
 export function masterMetrics(deps: MasterMetricsDeps): (nowMs: number) => string {
-  const finished = new Map<string, AttemptTotals>()
+  const finishedTotals = new AttemptTotals()
+  const counted = new Set<string>()
   return nowMs => {
     const { state, store } = deps
     // Jobs: every job the store knows, the live state winning for jobs still in memory.
     const jobs = new Map<JobState, number>(JOB_STATES.map(s => [s, 0]))
-    const attempts = new AttemptTotals()
     for (const row of store.jobs()) {
       const st = (state.jobs.get(row.job_id as JobId)?.state ?? row.state) as JobState
       jobs.set(st, (jobs.get(st) ?? 0) + 1)
-      if (!FINAL_JOB_STATES.includes(st)) continue
-      let t = finished.get(row.job_id)
-      if (t === undefined) finished.set(row.job_id, t = totalsOfStored(store.tasks(row.job_id as JobId)))
-      attempts.add(t)
+      if (FINAL_JOB_STATES.includes(st) && !counted.has(row.job_id)) {
+        finishedTotals.add(totalsOfStored(store.tasks(row.job_id as JobId)))
+        counted.add(row.job_id)
+      }
     }
+    const attempts = new AttemptTotals()
+    attempts.add(finishedTotals)
     for (const a of state.attempts.values()) {
-      if (finished.has(a.job)) continue
+      if (counted.has(a.job)) continue
       attempts.addAttempt(a.state, a.startedMs, a.finishedMs, a.metrics)
     }
     // Tasks of unfinished jobs, by where they are now.
