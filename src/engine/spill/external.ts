@@ -1,0 +1,147 @@
+// Reduce-side work at any size. In memory while the budget allows; past it, the data held is
+// written to the work dir as a run sorted by key, memory is given back, and at the end the runs
+// are merged (k-way) with what is left in memory. Keys are ordered by value with compareKeys, so
+// equal keys meet in the merge whichever run they were in.
+import { KeyMap, compareKeys } from '../keys'
+import { mergeSorted } from './merge'
+import { Reservation, estimateBytes, type MemoryBudget } from './budget'
+import { readRun, writeRun, type RunFile, type RunStore } from './runs'
+
+export type SpillContext = {
+  store: RunStore
+  budget: MemoryBudget
+  onSpill(bytes: number): void
+  /** reservation step; 1 MiB unless a test wants many small runs */
+  stepBytes?: number
+}
+
+const ENTRY_OVERHEAD = 64
+
+type Entry<V> = [unknown, V]
+const byKey = <V>(a: Entry<V>, b: Entry<V>): number => compareKeys(a[0], b[0])
+
+/** Combines values per key (reduce_by_key, group_by_key, distinct). */
+export class SpillingAggregator<V> {
+  private map = new KeyMap<V>()
+  private readonly runs: RunFile[] = []
+  private readonly reservation: Reservation | null
+
+  constructor(
+    private readonly combine: (held: V, added: V) => V,
+    /** how much memory combining adds to a held value (0 for a sum, the value's size for a list) */
+    private readonly growth: (added: V) => number,
+    private readonly spill: SpillContext | null,
+  ) {
+    this.reservation = spill === null ? null : new Reservation(spill.budget, spill.stepBytes)
+  }
+
+  add(k: unknown, v: V): void {
+    const m = this.map
+    const held = m.get(k)
+    if (held === undefined && !m.has(k)) {
+      m.set(k, v)
+      if (this.reservation !== null && !this.reservation.grow(ENTRY_OVERHEAD + estimateBytes(k) + estimateBytes(v))) this.spillNow()
+    } else {
+      m.set(k, this.combine(held as V, v))
+      if (this.reservation !== null) {
+        const g = this.growth(v)
+        if (g > 0 && !this.reservation.grow(g)) this.spillNow()
+      }
+    }
+  }
+
+  get spilledRuns(): number { return this.runs.length }
+
+  private spillNow(): void {
+    const ctx = this.spill!
+    const entries = [...this.map.entries()] as Entry<V>[]
+    entries.sort(byKey)
+    const run = writeRun(ctx.store, entries)
+    this.runs.push(run)
+    ctx.onSpill(run.size)
+    this.map = new KeyMap<V>()
+    this.reservation!.reset()
+  }
+
+  /** Every key once with its combined value; sorted by key when anything was spilled. */
+  *entries(): Generator<Entry<V>> {
+    if (this.runs.length === 0) {
+      yield* this.map.entries() as IterableIterator<Entry<V>>
+      this.map.clear()
+      return
+    }
+    const ctx = this.spill!
+    const inMemory = ([...this.map.entries()] as Entry<V>[]).sort(byKey)
+    this.map = new KeyMap<V>()
+    const sources = [...this.runs.map(r => readRun(ctx.store, r) as Generator<Entry<V>>), inMemory[Symbol.iterator]()]
+    let current: Entry<V> | undefined
+    for (const e of mergeSorted<Entry<V>>(sources, byKey)) {
+      if (current !== undefined && compareKeys(current[0], e[0]) === 0) current = [current[0], this.combine(current[1], e[1])]
+      else {
+        if (current !== undefined) yield current
+        current = e
+      }
+    }
+    if (current !== undefined) yield current
+    for (const r of this.runs) ctx.store.remove(r)
+    this.runs.length = 0
+    this.reservation?.reset()
+  }
+}
+
+/** Orders records by a key (sort, and the sides of a join once they spill); stable. */
+export class SpillingSorter<T> {
+  private keys: unknown[] = []
+  private records: T[] = []
+  private readonly runs: RunFile[] = []
+  private readonly reservation: Reservation | null
+  count = 0
+
+  constructor(private readonly spill: SpillContext | null, private readonly descending = false) {
+    this.reservation = spill === null ? null : new Reservation(spill.budget, spill.stepBytes)
+  }
+
+  add(key: unknown, record: T): void {
+    this.keys.push(key)
+    this.records.push(record)
+    this.count++
+    if (this.reservation !== null && !this.reservation.grow(32 + estimateBytes(key) + estimateBytes(record))) this.spillNow()
+  }
+
+  get spilledRuns(): number { return this.runs.length }
+
+  private compare = (a: Entry<T>, b: Entry<T>): number => (this.descending ? -1 : 1) * compareKeys(a[0], b[0])
+
+  private sortedInMemory(): Entry<T>[] {
+    const keys = this.keys
+    const records = this.records
+    const order = Array.from({ length: keys.length }, (_, i) => i)
+    const sign = this.descending ? -1 : 1
+    order.sort((a, b) => sign * compareKeys(keys[a], keys[b]) || a - b)
+    const out = new Array<Entry<T>>(order.length)
+    for (let i = 0; i < order.length; i++) out[i] = [keys[order[i]!], records[order[i]!]!]
+    this.keys = []
+    this.records = []
+    return out
+  }
+
+  private spillNow(): void {
+    const ctx = this.spill!
+    const run = writeRun(ctx.store, this.sortedInMemory())
+    this.runs.push(run)
+    ctx.onSpill(run.size)
+    this.reservation!.reset()
+  }
+
+  /** [key, record] in key order; records with equal keys in the order they were added. */
+  *sorted(): Generator<Entry<T>> {
+    const inMemory = this.sortedInMemory()
+    if (this.runs.length === 0) { yield* inMemory; return }
+    const ctx = this.spill!
+    const sources = [...this.runs.map(r => readRun(ctx.store, r) as Generator<Entry<T>>), inMemory[Symbol.iterator]()]
+    yield* mergeSorted<Entry<T>>(sources, this.compare)
+    for (const r of this.runs) ctx.store.remove(r)
+    this.runs.length = 0
+    this.reservation?.reset()
+  }
+}

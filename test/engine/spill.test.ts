@@ -1,0 +1,183 @@
+// Spill: accounting, run framing, k-way merge, and aggregation/sorting at any size, checked
+// against plain in-memory loops. Runs live in a memory-backed RunStore here; the worker's store
+// writes files (tested through the cluster).
+import { describe, expect, test } from 'bun:test'
+import { SharedBudget, UnlimitedBudget, newBudgetBuffer, reservedBytes, Reservation, estimateBytes } from '../../src/engine/spill/budget'
+import { SpillingAggregator, SpillingSorter, type SpillContext } from '../../src/engine/spill/external'
+import { mergeSorted } from '../../src/engine/spill/merge'
+import { readRun, writeRun, type RunFile, type RunStore } from '../../src/engine/spill/runs'
+import { compareKeys } from '../../src/engine/keys'
+
+class MemoryRunStore implements RunStore {
+  readonly files = new Map<string, Uint8Array>()
+  private n = 0
+  write(chunks: readonly Uint8Array[]): RunFile {
+    const size = chunks.reduce((a, c) => a + c.length, 0)
+    const all = new Uint8Array(size)
+    let at = 0
+    for (const c of chunks) { all.set(c, at); at += c.length }
+    const path = `run-${this.n++}`
+    this.files.set(path, all)
+    return { path, size }
+  }
+  *read(run: RunFile, start = 0, end = run.size): Iterable<Uint8Array> {
+    const bytes = this.files.get(run.path)!
+    for (let i = start; i < end; i += 7919) yield bytes.subarray(i, Math.min(end, i + 7919))   // odd chunk size: frames straddle chunks
+  }
+  remove(run: RunFile): void { this.files.delete(run.path) }
+}
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0
+  return () => { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; return s / 4294967296 }
+}
+
+const smallBudget = (bytes: number): SharedBudget => new SharedBudget(newBudgetBuffer(), bytes, 0)
+function ctx(budget = smallBudget(256 * 1024)): SpillContext & { spilled: number; store: MemoryRunStore } {
+  const store = new MemoryRunStore()
+  const c = { store, budget, spilled: 0, stepBytes: 8 * 1024, onSpill(b: number) { c.spilled += b } }
+  return c
+}
+
+describe('budget', () => {
+  test('tasks sharing one buffer cannot reserve past the limit together; release gives it back', () => {
+    const sab = newBudgetBuffer()
+    const a = new SharedBudget(sab, 10 * 1024 * 1024, 0)
+    const b = new SharedBudget(sab, 10 * 1024 * 1024, 0)
+    expect(a.tryReserve(6 << 20)).toBe(true)
+    expect(b.tryReserve(6 << 20)).toBe(false)
+    expect(b.tryReserve(4 << 20)).toBe(true)
+    expect(reservedBytes(sab)).toBe(10 << 20)
+    a.release(6 << 20)
+    expect(reservedBytes(sab)).toBe(4 << 20)
+    expect(b.tryReserve(6 << 20)).toBe(true)
+    b.releaseAll()
+    expect(reservedBytes(sab)).toBe(0)
+  })
+
+  test('a task under its floor may always reserve, so spilling cannot starve it', () => {
+    const sab = newBudgetBuffer()
+    const hog = new SharedBudget(sab, 1 << 20, 0)
+    expect(hog.tryReserve(1 << 20)).toBe(true)
+    const small = new SharedBudget(sab, 1 << 20, 256 << 10)
+    expect(small.tryReserve(128 << 10)).toBe(true)           // under its floor: allowed past the limit
+    expect(small.tryReserve(128 << 10)).toBe(true)
+    expect(small.tryReserve(1 << 10)).toBe(false)            // at its floor: spill first
+  })
+
+  test('a reservation grows in steps and says when to spill', () => {
+    const r = new Reservation(smallBudget(3 << 20), 1 << 20)
+    expect(r.grow(2.5 * (1 << 20))).toBe(true)
+    expect(r.grow(1 << 20)).toBe(false)
+    r.reset()
+    expect(r.bytes).toBe(0)
+    expect(r.grow(1 << 20)).toBe(true)
+  })
+
+  test('estimates err on the high side of the encoded size', () => {
+    for (const v of ['word', ['the', 1], { a: 'x', b: [1, 2, 3] }, 'é'.repeat(100), null]) {
+      expect(estimateBytes(v)).toBeGreaterThan(JSON.stringify(v).length)
+    }
+  })
+})
+
+describe('runs and merge', () => {
+  test('a run reads back exactly, across chunk boundaries', () => {
+    const store = new MemoryRunStore()
+    const records = Array.from({ length: 20_000 }, (_, i) => [`k${i}`, i, { x: [i, 'é'] }])
+    const run = writeRun(store, records)
+    expect([...readRun(store, run)]).toEqual(records)
+  })
+
+  test('k-way merge of sorted sequences is sorted and stable', () => {
+    const r = rng(3)
+    const seqs = Array.from({ length: 7 }, (_, s) => Array.from({ length: Math.floor(r() * 300) }, () => [Math.floor(r() * 50), s] as [number, number]).sort((a, b) => a[0] - b[0]))
+    const merged = [...mergeSorted(seqs.map(q => q[Symbol.iterator]()), (a, b) => a[0] - b[0])]
+    const reference = seqs.flat().sort((a, b) => a[0] - b[0] || a[1] - b[1])
+    expect(merged).toEqual(reference)
+  })
+})
+
+describe('aggregation at any size', () => {
+  const words = (n: number, distinct: number, seed: number): string[] => {
+    const r = rng(seed)
+    return Array.from({ length: n }, () => `w${Math.floor(Math.pow(r(), 3) * distinct)}`)
+  }
+
+  test('reduce_by_key with a budget far below the data spills and still equals a plain count', () => {
+    const c = ctx(smallBudget(64 * 1024))
+    const agg = new SpillingAggregator<number>((a, b) => a + b, () => 0, c)
+    const input = words(200_000, 50_000, 1)
+    for (const w of input) agg.add(w, 1)
+    expect(agg.spilledRuns).toBeGreaterThan(3)
+    const got = new Map(agg.entries())
+    const ref = new Map<string, number>()
+    for (const w of input) ref.set(w, (ref.get(w) ?? 0) + 1)
+    expect(got).toEqual(ref)
+    expect(c.spilled).toBeGreaterThan(0)
+    expect(c.store.files.size).toBe(0)                          // runs removed once merged
+    expect(c.budget.holding).toBe(0)
+  })
+
+  test('keys compare by value across runs: arrays, numbers and strings that look alike', () => {
+    const c = ctx(smallBudget(8 * 1024))
+    const agg = new SpillingAggregator<number>((a, b) => a + b, () => 0, c)
+    const keys: unknown[] = [1, '1', [1], ['1'], [1, 'a'], 'a', 2.5, -0, 0]
+    for (let round = 0; round < 300; round++) for (const k of keys) agg.add(Array.isArray(k) ? [...k] : k, 1)
+    const got = [...agg.entries()]
+    expect(agg.spilledRuns).toBe(0)                              // merged already
+    expect(got.length).toBe(8)                                   // -0 and 0 are one key
+    for (const [k, n] of got) expect(n).toBe(compareKeys(k, 0) === 0 ? 600 : 300)
+  })
+
+  test('group_by_key lists grow the estimate and spill; every value comes back once', () => {
+    const c = ctx(smallBudget(32 * 1024))
+    const agg = new SpillingAggregator<unknown[]>((a, b) => a.concat(b), v => 16 + estimateBytes(v[0]), c)
+    const r = rng(9)
+    const ref = new Map<string, number[]>()
+    for (let i = 0; i < 30_000; i++) {
+      const k = `k${Math.floor(r() * 500)}`
+      agg.add(k, [i])
+      ref.set(k, [...(ref.get(k) ?? []), i])
+    }
+    const got = new Map([...agg.entries()].map(([k, v]) => [k as string, (v as number[]).slice().sort((a, b) => a - b)]))
+    expect(got).toEqual(ref)
+    expect(c.spilled).toBeGreaterThan(0)
+  })
+
+  test('without a spill context nothing is written', () => {
+    const agg = new SpillingAggregator<number>((a, b) => a + b, () => 0, null)
+    for (let i = 0; i < 1000; i++) agg.add(i % 10, 1)
+    expect([...agg.entries()].length).toBe(10)
+  })
+})
+
+describe('sorting at any size', () => {
+  test('a sort far larger than the budget is sorted and stable, ascending and descending', () => {
+    for (const descending of [false, true]) {
+      const c = ctx(smallBudget(64 * 1024))
+      const s = new SpillingSorter<[number, number]>(c, descending)
+      const r = rng(descending ? 5 : 6)
+      const input = Array.from({ length: 50_000 }, (_, i) => [Math.floor(r() * 1000), i] as [number, number])
+      for (const rec of input) s.add(rec[0], rec)
+      expect(s.spilledRuns).toBeGreaterThan(3)
+      const got = [...s.sorted()].map(e => e[1])
+      const ref = input.slice().sort((a, b) => (descending ? b[0] - a[0] : a[0] - b[0]) || a[1] - b[1])
+      expect(got).toEqual(ref)
+      expect(c.store.files.size).toBe(0)
+    }
+  })
+
+  test('mixed keys sort numbers first, then strings, then arrays', () => {
+    const s = new SpillingSorter<unknown>(ctx(smallBudget(1024)))
+    for (const k of ['b', 10, [1], 'a', 9, [0, 'z']]) s.add(k, k)
+    expect([...s.sorted()].map(e => e[1])).toEqual([9, 10, 'a', 'b', [0, 'z'], [1]])
+  })
+
+  test('an unlimited budget never spills', () => {
+    const c = { store: new MemoryRunStore(), budget: new UnlimitedBudget(), onSpill() { throw new Error('spilled') } }
+    const s = new SpillingSorter<number>(c)
+    for (let i = 0; i < 10_000; i++) s.add(10_000 - i, i)
+    expect([...s.sorted()].length).toBe(10_000)
+  })
+})
