@@ -80,6 +80,7 @@ export function endJob(s: MasterState, id: JobId, state: 'FAILED' | 'CANCELLED' 
         if (w && isLive(w)) out.actions.push({ kind: 'kill', address: w.address, attempt: t.current })
         endAttempt(s, t.current, 'KILLED', state === 'CANCELLED' ? 'job cancelled' : 'job ended', nowMs, out)
         t.current = null
+        t.state = 'PENDING'         // never finished: not counted as running in the final status
       }
     }
     if (stage.state !== 'SUCCEEDED') stage.state = state === 'SUCCEEDED' ? 'SUCCEEDED' : state === 'FAILED' ? 'FAILED' : 'CANCELLED'

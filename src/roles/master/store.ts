@@ -99,8 +99,9 @@ export class Store {
     })()
   }
 
-  jobs(): StoredJob[] {
-    return this.db.query('SELECT * FROM jobs ORDER BY seq DESC').all() as StoredJob[]
+  /** Every job, newest first, without its request, plan and result (those can be large). */
+  jobs(): Pick<StoredJob, 'job_id' | 'seq' | 'name' | 'state' | 'status'>[] {
+    return this.db.query('SELECT job_id, seq, name, state, status FROM jobs ORDER BY seq DESC').all() as Pick<StoredJob, 'job_id' | 'seq' | 'name' | 'state' | 'status'>[]
   }
 
   job(id: JobId): StoredJob | null {

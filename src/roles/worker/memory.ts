@@ -13,3 +13,20 @@ export function runawayDecision(rssBytes: number, maxMemBytes: number, nowMs: nu
   if (nowMs - lastStopMs < RUNAWAY_GRACE_MS) return 'ok'
   return rssBytes > maxMemBytes + RUNAWAY_MARGIN_BYTES ? 'stop-running-tasks' : 'ok'
 }
+
+/** Past this share of --max-mem held by tasks, a task must spill (Dask's `spill`, 70%). */
+export const SPILL_FRACTION = 0.7
+/** Past this share of --max-mem resident, the worker takes no new task (Dask's `pause`, 85%)... */
+export const PAUSE_FRACTION = 0.85
+/** ...until it is back under this one: a gap, so that it does not flap. */
+export const RESUME_FRACTION = 0.75
+
+/**
+ * Backpressure with hysteresis: paused above PAUSE_FRACTION of the budget, resumed below
+ * RESUME_FRACTION. `usedBytes` is what the worker's tasks hold plus what the process holds
+ * beyond its idle size; the caller decides what to count.
+ */
+export function pauseDecision(usedBytes: number, maxMemBytes: number, paused: boolean): boolean {
+  if (paused) return usedBytes > RESUME_FRACTION * maxMemBytes
+  return usedBytes > PAUSE_FRACTION * maxMemBytes
+}

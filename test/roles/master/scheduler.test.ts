@@ -397,7 +397,7 @@ describe('task reports', () => {
     expect(ofKind(end, 'drop-job-data').map(a => a.address).sort()).toEqual([addr('w1'), addr('w2')])
     expect(launches(end)).toEqual([])
     expect(job.stages.map(s => s.state)).toEqual(['FAILED', 'FAILED'])
-    expect(job.stages[0]!.finalCounts).toEqual({ total: 2, pending: 0, running: 1, succeeded: 0, failed: 1 })
+    expect(job.stages[0]!.finalCounts).toEqual({ total: 2, pending: 1, running: 0, succeeded: 0, failed: 1 })   // the killed task ran to no end
   })
 
   test('other task errors count too; max_task_attempts defaults to 4', () => {
@@ -569,7 +569,7 @@ describe('job end', () => {
     expect(launches(out)).toEqual([])
     expect(c.job()).toMatchObject({ state: 'CANCELLED', finishedMs: 20, error: null })
     expect(c.job().stages.map(s => s.state)).toEqual(['CANCELLED', 'CANCELLED'])
-    expect(c.job().stages[0]!.finalCounts).toEqual({ total: 3, pending: 0, running: 2, succeeded: 1, failed: 0 })
+    expect(c.job().stages[0]!.finalCounts).toEqual({ total: 3, pending: 2, running: 0, succeeded: 1, failed: 0 })
     expect(c.worker('w1').running.size).toBe(0)
     expect([...c.s.attempts.keys()]).toEqual([])
 
