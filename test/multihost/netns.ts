@@ -124,6 +124,11 @@ function drain(stream: ReadableStream<Uint8Array>, sink: { text: string }, onTex
 // pid we hold is the role's own, so kill(pid) reaches it.
 const HIDE_AND_EXEC = 'n=$1; shift; while [ "$n" -gt 0 ]; do mount -t tmpfs -o ro,size=16k,mode=0555 msmh-hidden "$1" || exit 97; shift; n=$((n - 1)); done; exec "$@"'
 
+// The parent-death signal survives the execs down to the role: if the test process is killed
+// outright (no 'exit' handler runs), its roles die with it; the namespaces and dirs it leaves are
+// removed by removeLeftovers() on the next run.
+const DIE_WITH_TEST = Bun.which('setpriv') === null ? [] : ['setpriv', '--pdeathsig', 'KILL']
+
 const beds = new Set<TestBed>()
 let signalsHooked = false
 function onFatalSignal(sig: NodeJS.Signals): void {
@@ -202,7 +207,7 @@ export class TestBed {
   /** argv to run a command on a host: in its namespace, with the other hosts' dirs hidden. */
   private wrap(h: Host, argv: readonly string[]): string[] {
     const hidden = [...this.hosts.values()].filter(o => o.name !== h.name).map(o => o.dir)
-    return ['ip', 'netns', 'exec', h.ns, 'sh', '-c', HIDE_AND_EXEC, 'sh', String(hidden.length), ...hidden, ...argv]
+    return [...DIE_WITH_TEST, 'ip', 'netns', 'exec', h.ns, 'sh', '-c', HIDE_AND_EXEC, 'sh', String(hidden.length), ...hidden, ...argv]
   }
 
   private env(extra: Record<string, string> = {}): Record<string, string> {
