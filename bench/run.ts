@@ -1,95 +1,573 @@
-// `bun run bench [--mb 200]`: word count (W1) on the compiled binary as `local --workers 2`,
-// against an idiomatic single-process Bun loop over the same files. Reports wall time, MB/s and
-// peak RSS (VmHWM) of every process; it never passes or fails.
-// The data is generated once with bench/gen and cached in bench/.data (ignored by git).
-import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs'
+// `bun run bench [--workloads W1,W2,W3,W4,CP,FLEET] [--size small|standard]`
+//
+// The standard workloads of ../shared/bench (W1 word count, W2 grep, W3 join + aggregate, W4 sort)
+// on the compiled binary as `local --workers 2`, each beside, in the same run:
+//  - an idiomatic single-thread Bun program doing what the job's functions do in a plain loop, run
+//    as 2 processes over halves of the input (and for W1/W2 a tuned one on bytes: the per-core
+//    limit of this runtime), plus coreutils where it does the job (grep for W2, sort for W4);
+//  - Dask distributed on LocalCluster(n_workers=2, threads_per_worker=1), when python3-distributed
+//    is installed (skipped with one line otherwise).
+// Then the control plane (CP): a job of 10 000 tiny tasks and one-task jobs on a real 2-worker
+// cluster, against Dask's client.map and submit/result; and (FLEET) a simulated fleet of fake
+// workers (bench/fleet.ts) against a real master.
+//
+// Every Mini-Spark result is checked with bench/gen/verify.sh, against the expected values of the
+// standard data or, at other sizes, against an independent baseline; the table says verified or
+// NOT VERIFIED. A benchmark never fails: whatever breaks is reported in the table.
+//
+// Flags: --size small|standard (default small), --workloads (default all), --no-peers,
+// --bin PATH (a built binary; default: build the working tree into bench/.data/bin),
+// --ref GIT_REF (build that commit instead), --max-mem SIZE (default 1GiB), --fleet-workers N,
+// --fleet-tasks N, --no-record (do not update bench/latest and BENCHMARKS.md).
+// Data is generated once per size under bench/.data/<size> (ignored by git).
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { cpus, loadavg, totalmem } from 'node:os'
 import { join } from 'node:path'
+import { startCluster, startRole, submit, waitJob } from './lib/cluster'
+import { hwmBytes, measure, run, stopPids, TreeWatch, type Namer, type Run } from './lib/proc'
+import { controlTable, merge, readResults, renderSection, targetTable, workloadTable, type ControlPlane, type Machine, type Results, type Row, type Target } from './lib/report'
 
-const root = new URL('..', import.meta.url).pathname
+const root = new URL('..', import.meta.url).pathname.replace(/\/$/, '')
+const benchDir = join(root, 'bench')
 const arg = (name: string, fallback: string): string => {
   const i = process.argv.indexOf(`--${name}`)
   return i >= 0 ? process.argv[i + 1] ?? fallback : fallback
 }
-const mb = Number(arg('mb', '200'))
-const dataDir = join(root, 'bench', '.data')
-const textDir = `text-${mb}mb`
-const bin = join(root, 'dist', 'minispark')
+const flag = (name: string): boolean => process.argv.includes(`--${name}`)
 
-function sh(cmd: string[], cwd = root): void {
-  const r = Bun.spawnSync(cmd, { cwd, stdout: 'inherit', stderr: 'inherit' })
-  if (r.exitCode !== 0) throw new Error(`${cmd.join(' ')} exited ${r.exitCode}`)
+const SIZES = {
+  small: { textMb: 128, orders: 500_000, customers: 20_000, sortMb: 128, tinyTasks: 10_000, oneTaskRuns: 30, fleetWorkers: 200, fleetTasks: 10_000, fleetIdleS: 5, timeoutMs: 20 * 60_000 },
+  standard: { textMb: 1024, orders: 5_000_000, customers: 200_000, sortMb: 1024, tinyTasks: 10_000, oneTaskRuns: 50, fleetWorkers: 1000, fleetTasks: 50_000, fleetIdleS: 10, timeoutMs: 90 * 60_000 },
+} as const
+type Size = keyof typeof SIZES
+
+/** verify.sh outputs for the standard data (../shared/bench/README.md). */
+const EXPECTED_STANDARD: Record<string, string> = {
+  W1: '66cbdf747cb15f5866b120294bb76d13615b5b7d2520dc46ad6e582a10365b3c',
+  W2: '301935',
+  W3: 'ebac9b629eb50f3d4efae3def0ff8e6e479d56ca8181ddcc15b1c89354528a65',
+  W4: 'records=10737418 sorted=yes sha256=e8c26f034273236d97cb2ed08ee07ee68b8cc45b99cef6b95844b8232d5a65a2',
 }
 
-if (!existsSync(join(dataDir, textDir))) sh(['node', 'bench/gen/gen-text.mjs', '--out', join(dataDir, textDir), '--mb', String(mb), '--files', '8', '--seed', '42'])
-sh([process.execPath, 'build.ts'])
-const inputBytes = readdirSync(join(dataDir, textDir)).reduce((n, f) => n + statSync(join(dataDir, textDir, f)).size, 0)
+const size = arg('size', 'small') as Size
+if (!(size in SIZES)) { console.error(`bench: --size must be small or standard, not ${size}`); process.exit(2) }
+const S = SIZES[size]
+const ALL = ['W1', 'W2', 'W3', 'W4', 'CP', 'FLEET']
+const selected = arg('workloads', ALL.join(',')).split(',').map(w => w.trim().toUpperCase()).filter(Boolean)
+const unknown = selected.filter(w => !ALL.includes(w))
+if (unknown.length > 0) { console.error(`bench: unknown workloads ${unknown.join(', ')}; choose from ${ALL.join(', ')}`); process.exit(2) }
+const MAX_MEM = arg('max-mem', '1GiB')
+const fleetWorkers = Number(arg('fleet-workers', String(S.fleetWorkers)))
+const fleetTasks = Number(arg('fleet-tasks', String(S.fleetTasks)))
 
-const job = {
-  name: 'W1-wordcount',
-  nodes: [
-    { id: 'lines', op: 'read_text', path: `${textDir}/*.txt` },
-    { id: 'words', op: 'flat_map', input: 'lines', fn: 'line => line.toLowerCase().split(/[^a-z0-9]+/).filter(w => w)' },
-    { id: 'pairs', op: 'map', input: 'words', fn: 'w => [w, 1]' },
-    { id: 'counts', op: 'reduce_by_key', input: 'pairs', fn: '(a, b) => a + b' },
-    { id: 'out', op: 'write_text', input: 'counts', path: 'out/w1', overwrite: true },
-  ],
-}
-writeFileSync(join(dataDir, 'w1.json'), JSON.stringify(job))
+const dataDir = join(benchDir, '.data', size)
+const tmpRoot = join(benchDir, '.data', 'tmp')
+const outDir = join(dataDir, 'out')
+mkdirSync(tmpRoot, { recursive: true })
+mkdirSync(outDir, { recursive: true })
+const bun = process.execPath
+const say = (s: string): void => console.error(`bench: ${s}`)
+const verifySh = join(benchDir, 'gen', 'verify.sh')
 
-/** Peak RSS in MiB of a process and its descendants, read from /proc while they live. */
-function descendants(pid: number): number[] {
-  const out = [pid]
-  for (let i = 0; i < out.length; i++) {
-    try {
-      const kids = readFileSync(`/proc/${out[i]}/task/${out[i]}/children`, 'utf8').trim()
-      if (kids) out.push(...kids.split(/\s+/).map(Number))
-    } catch { /* the process has just exited */ }
-  }
-  return out
-}
-const hwmMiB = (pid: number): number | null => {
-  try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-    return m ? Math.round(Number(m[1]) / 1024) : null
-  } catch { return null }
-}
-/** "master", the worker's --id, or the role word, from the process's command line. */
-function roleOf(pid: number): string {
-  let argv: string[]
-  try { argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0') } catch { return '?' }
-  const id = argv.indexOf('--id')
-  if (argv.includes('worker')) return id >= 0 ? argv[id + 1] ?? 'worker' : 'worker'
-  return argv.includes('master') ? 'master' : argv.includes('local') ? 'local' : argv.slice(1).join(' ').slice(0, 30)
+// ---- data ----------------------------------------------------------------------------------
+
+function generate(name: string, args: string[]): void {
+  const marker = join(dataDir, `.generated-${name}`)
+  const want = JSON.stringify(args)
+  if (existsSync(marker) && readFileSync(marker, 'utf8') === want) return
+  say(`generating ${name} (${args.join(' ')})`)
+  rmSync(join(dataDir, name), { recursive: true, force: true })
+  const r = Bun.spawnSync(['node', join(benchDir, 'gen', `gen-${name}.mjs`), '--out', join(dataDir, name), ...args], { stdout: 'inherit', stderr: 'inherit' })
+  if (r.exitCode !== 0) throw new Error(`generator ${name} failed`)
+  writeFileSync(marker, want)
 }
 
-async function measure(cmd: string[], cwd: string): Promise<{ seconds: number; peaks: Map<string, number>; stdout: string }> {
-  const t0 = performance.now()
-  const proc = Bun.spawn(cmd, { cwd, stdout: 'pipe', stderr: 'inherit' })
-  const peaks = new Map<string, number>()
-  const names = new Map<number, string>()
-  const poll = setInterval(() => {
-    for (const pid of descendants(proc.pid)) {
-      if (!names.has(pid)) names.set(pid, roleOf(pid))
-      const h = hwmMiB(pid)
-      if (h !== null) peaks.set(names.get(pid)!, Math.max(peaks.get(names.get(pid)!) ?? 0, h))
+function tinyInputs(): void {
+  mkdirSync(join(dataDir, 'tiny'), { recursive: true })
+  // 5-byte lines: split_bytes 5 cuts the file into one task per line.
+  writeFileSync(join(dataDir, 'tiny', 'lines.txt'), Array.from({ length: S.tinyTasks }, (_, i) => String(i % 10000).padStart(4, '0') + '\n').join(''))
+  writeFileSync(join(dataDir, 'tiny', 'one.txt'), 'one\n')
+}
+
+const filesIn = (dir: string, re: RegExp): string[] => readdirSync(join(dataDir, dir)).filter(f => re.test(f)).sort().map(f => join(dataDir, dir, f))
+const bytesOf = (files: string[]): number => files.reduce((n, f) => n + statSync(f).size, 0)
+
+// ---- the binary ----------------------------------------------------------------------------
+
+function buildBinary(): { bin: string; engine: string } {
+  const given = arg('bin', '')
+  const head = run(['git', 'rev-parse', '--short', 'HEAD'], root).stdout.trim()
+  if (given !== '') return { bin: given, engine: `${given} (given with --bin; tree at ${head})` }
+  const ref = arg('ref', '')
+  const binDir = join(benchDir, '.data', 'bin')
+  mkdirSync(binDir, { recursive: true })
+  if (ref !== '') {
+    const commit = run(['git', 'rev-parse', '--short', ref], root).stdout.trim()
+    const src = join(binDir, `src-${commit}`)
+    if (!existsSync(join(src, 'build.ts'))) {
+      mkdirSync(src, { recursive: true })
+      const r = Bun.spawnSync(['sh', '-c', `git archive ${commit} | tar -x -C ${src}`], { cwd: root })
+      if (r.exitCode !== 0) throw new Error(`git archive ${ref} failed`)
+      symlinkSync(join(root, 'node_modules'), join(src, 'node_modules'))
     }
-  }, 50)
-  const stdout = await new Response(proc.stdout).text()
-  await proc.exited
-  clearInterval(poll)
-  return { seconds: (performance.now() - t0) / 1000, peaks, stdout }
+    const bin = join(binDir, `minispark-${commit}`)
+    const b = Bun.spawnSync([bun, 'build.ts', bin], { cwd: src, stdout: 'inherit', stderr: 'inherit' })
+    if (b.exitCode !== 0) throw new Error('build failed')
+    return { bin, engine: `commit ${commit}` }
+  }
+  const bin = join(binDir, 'minispark')
+  const b = Bun.spawnSync([bun, 'build.ts', bin], { cwd: root, stdout: 'inherit', stderr: 'inherit' })
+  if (b.exitCode !== 0) throw new Error('build failed')
+  const dirty = run(['git', 'status', '--porcelain', '--', 'src', 'build.ts', 'package.json'], root).stdout.trim() !== ''
+  return { bin, engine: `commit ${head}${dirty ? ' + uncommitted changes in src' : ''}` }
 }
 
-const loop = join(root, 'bench', 'baselines', 'w1-idiomatic.ts')
-const engine = await measure([bin, 'local', 'w1.json', '--workers', '2', '--data-dir', '.'], dataDir)
-const base = await measure([process.execPath, loop, join(dataDir, textDir)], dataDir)
-const rows = [
-  { system: 'minispark local --workers 2', seconds: engine.seconds, peaks: engine.peaks, note: engine.stdout.trim().split('\n').at(-1) ?? '' },
-  { system: 'idiomatic Bun loop, 1 process', seconds: base.seconds, peaks: base.peaks, note: `${base.stdout.trim()} distinct words` },
-]
-console.log(`\nW1 word count, ${(inputBytes / 2 ** 20).toFixed(0)} MiB of text, ${new Date().toISOString()}`)
-for (const r of rows) {
-  const mbs = inputBytes / 2 ** 20 / r.seconds
-  console.log(`${r.system.padEnd(32)} ${r.seconds.toFixed(1).padStart(7)} s ${mbs.toFixed(1).padStart(7)} MiB/s  peak RSS MiB: ${[...r.peaks].map(([k, v]) => `${k} ${v}`).join(', ')}  (${r.note})`)
+// ---- peers ---------------------------------------------------------------------------------
+
+/** The first python3 that has Dask distributed (Debian's python3-distributed), or null. */
+function findDask(): { python: string; version: string } | null {
+  for (const python of ['/usr/bin/python3', 'python3']) {
+    const r = Bun.spawnSync([python, '-c', 'import dask, distributed, dask.dataframe, dask.bag, pandas; print(distributed.__version__)'], { stdout: 'pipe', stderr: 'pipe' })
+    if (r.exitCode === 0) return { python, version: r.stdout.toString().trim() }
+  }
+  return null
 }
-writeFileSync(join(root, 'bench', '.data', 'last-w1.json'), JSON.stringify(rows.map(r => ({ ...r, peaks: Object.fromEntries(r.peaks) })), null, 2))
+
+const daskNamer: Namer = (_pid, argv, isRoot) => isRoot ? 'client' : argv.join(' ').includes('multiprocessing') ? 'worker' : (argv[0]?.split('/').at(-1) ?? '?')
+const procNamer: Namer = (_pid, argv, isRoot) => isRoot ? 'proc' : (argv[0]?.split('/').at(-1) ?? '?')
+
+function lastJson(stdout: string): Record<string, unknown> | null {
+  const line = stdout.trim().split('\n').reverse().find(l => l.startsWith('{'))
+  try { return line ? JSON.parse(line) as Record<string, unknown> : null } catch { return null }
+}
+
+const tail = (s: string, n = 300): string => s.trim().split('\n').slice(-3).join(' ').slice(-n)
+
+// ---- verification --------------------------------------------------------------------------
+
+function fingerprint(w: string, files: string[]): string | null {
+  if (files.length === 0) return null
+  const r = run([verifySh, w, ...files], root)
+  return r.ok ? r.stdout.trim() : null
+}
+
+/** Part files of an output folder in partition order (part-00002 before part-00010). */
+function parts(dir: string, re = /^part-/): string[] {
+  if (!existsSync(dir)) return []
+  return readdirSync(dir).filter(f => re.test(f)).sort((a, b) => Number(/\d+/.exec(a)?.[0] ?? 0) - Number(/\d+/.exec(b)?.[0] ?? 0) || a.localeCompare(b)).map(f => join(dir, f))
+}
+
+// ---- Mini-Spark ----------------------------------------------------------------------------
+
+const JOBS: Record<string, string> = { W1: 'w1-wordcount.json', W2: 'w2-grep.json', W3: 'w3-join-aggregate.json', W4: 'w4-sort.json' }
+
+async function runEngine(w: string, bin: string, inputBytes: number): Promise<Row> {
+  const tmp = join(tmpRoot, `local-${w}`)
+  rmSync(tmp, { recursive: true, force: true })
+  mkdirSync(tmp, { recursive: true })
+  const job = join(benchDir, 'jobs', JOBS[w]!)
+  say(`${w}: Mini-Spark local --workers 2`)
+  // --keep leaves the cluster up after the job, so its task metrics and final VmHWM can be read.
+  const r = await measure([[bin, 'local', job, '--workers', '2', '--max-mem', MAX_MEM, '--data-dir', dataDir, '--keep', '--json']],
+    { cwd: dataDir, env: { TMPDIR: tmp, MINISPARK_TOKEN: undefined }, timeoutMs: S.timeoutMs })
+  const rss = Object.fromEntries(r.peaks)
+  for (const [name, pid] of r.pids) { const h = hwmBytes(pid); if (h !== null) rss[name] = Math.max(rss[name] ?? 0, h) }
+  const row: Row = { workload: w, system: 'Mini-Spark local --workers 2', kind: 'engine', seconds: r.code === 0 ? r.seconds : null, input_bytes: inputBytes, rss, spilled_bytes: null, verdict: 'unchecked', fingerprint: null, verify_note: '' }
+  const url = /still up: (\S+)/.exec(r.stderr)?.[1]
+  if (url !== undefined) {
+    try {
+      const jobs = await (await fetch(`${url}/jobs`)).json() as { job_id: string }[]
+      const tasks = await (await fetch(`${url}/jobs/${jobs[0]!.job_id}/tasks`)).json() as { spilled_bytes: number }[]
+      row.spilled_bytes = tasks.reduce((n, t) => n + t.spilled_bytes, 0)
+    } catch (e) { row.note = `task metrics unavailable: ${(e as Error).message}` }
+  }
+  await stopPids([...r.pids].filter(([n]) => n !== 'local').map(([, pid]) => pid))
+  rmSync(tmp, { recursive: true, force: true })
+  if (r.code !== 0) { row.error = `exit ${r.code}: ${tail(r.stderr)}`; row.verdict = 'NOT VERIFIED'; return row }
+  if (w === 'W2') {
+    const result = lastJson(r.stdout) as { sinks?: Record<string, { value?: number }> } | null
+    const value = result?.sinks?.matching_lines?.value
+    mkdirSync(join(outDir, 'w2'), { recursive: true })
+    writeFileSync(join(outDir, 'w2', 'count'), value === undefined ? '' : `${value}\n`)
+    row.fingerprint = value === undefined ? null : fingerprint('W2', [join(outDir, 'w2', 'count')])
+  } else {
+    row.fingerprint = fingerprint(w, parts(join(outDir, w.toLowerCase())))
+  }
+  return row
+}
+
+// ---- baselines -----------------------------------------------------------------------------
+
+const halves = <T>(xs: T[]): [T[], T[]] => [xs.slice(0, Math.ceil(xs.length / 2)), xs.slice(Math.ceil(xs.length / 2))]
+
+function baselineRow(w: string, system: string, r: Run, inputBytes: number, extraSeconds = 0): Row {
+  return {
+    workload: w, system, kind: 'baseline', seconds: r.code === 0 ? r.seconds + extraSeconds : null, input_bytes: inputBytes,
+    rss: Object.fromEntries(r.peaks), spilled_bytes: null, verdict: 'unchecked', fingerprint: null, verify_note: '',
+    ...(r.code === 0 ? {} : { error: `exit ${r.code}: ${tail(r.stderr)}` }),
+  }
+}
+
+/** Sums the `word<TAB>count` files of the two halves into one; returns the seconds it took. */
+function mergeCounts(inputs: string[], out: string): number {
+  const t0 = performance.now()
+  const counts = new Map<string, number>()
+  for (const f of inputs) {
+    for (const line of readFileSync(f, 'utf8').split('\n')) {
+      if (line === '') continue
+      const tab = line.indexOf('\t')
+      const w = line.slice(0, tab)
+      counts.set(w, (counts.get(w) ?? 0) + Number(line.slice(tab + 1)))
+    }
+  }
+  let text = ''
+  for (const [w, n] of counts) text += `${w}\t${n}\n`
+  writeFileSync(out, text)
+  return (performance.now() - t0) / 1000
+}
+
+async function baselines(w: string, inputBytes: number): Promise<Row[]> {
+  const rows: Row[] = []
+  const b = (f: string): string => join(benchDir, 'baselines', f)
+  const o = { cwd: dataDir, namer: procNamer, timeoutMs: S.timeoutMs }
+  const tmp = join(tmpRoot, 'baselines')
+  rmSync(tmp, { recursive: true, force: true })
+  mkdirSync(tmp, { recursive: true })
+  if (w === 'W1' || w === 'W2') {
+    const [a, c] = halves(filesIn('text', /\.txt$/))
+    for (const kind of ['idiomatic', 'tuned'] as const) {
+      say(`${w}: ${kind} Bun, 2 processes`)
+      const system = `${kind} Bun, 2 processes`
+      if (w === 'W1') {
+        const r = await measure([[bun, b(`w1-${kind}.ts`), join(tmp, 'h0'), ...a], [bun, b(`w1-${kind}.ts`), join(tmp, 'h1'), ...c]], o)
+        const out = join(outDir, `w1-${kind}.txt`)
+        const extra = r.code === 0 ? mergeCounts([join(tmp, 'h0'), join(tmp, 'h1')], out) : 0
+        const row = baselineRow(w, system, r, inputBytes, extra)
+        if (r.code === 0) row.fingerprint = fingerprint('W1', [out])
+        rows.push(row)
+      } else {
+        const r = await measure([[bun, b(`w2-${kind}.ts`), ...a], [bun, b(`w2-${kind}.ts`), ...c]], o)
+        const row = baselineRow(w, system, r, inputBytes)
+        if (r.code === 0) {
+          const f = join(outDir, `w2-${kind}.count`)
+          writeFileSync(f, r.stdout)
+          row.fingerprint = fingerprint('W2', [f])
+        }
+        rows.push(row)
+      }
+    }
+    if (w === 'W2') {
+      say('W2: coreutils grep')
+      const r = await measure([['sh', '-c', `LC_ALL=C grep -chiE '\\bth[a-z]*ing\\b' ${[...a, ...c].join(' ')} > ${join(outDir, 'w2-grep.counts')}`]], o)
+      const row = baselineRow(w, 'coreutils grep -ciE', r, inputBytes)
+      if (r.code === 0) row.fingerprint = fingerprint('W2', [join(outDir, 'w2-grep.counts')])
+      rows.push(row)
+    }
+  } else if (w === 'W3') {
+    say('W3: idiomatic Bun, 2 processes')
+    const c = join(dataDir, 'join', 'customers.csv'), ord = join(dataDir, 'join', 'orders.csv')
+    const r = await measure([[bun, b('w3-idiomatic.ts'), c, ord, '0', '2'], [bun, b('w3-idiomatic.ts'), c, ord, '1', '2']], o)
+    let extra = 0
+    const row0 = (): Row => baselineRow(w, 'idiomatic Bun, 2 processes', r, inputBytes, extra)
+    if (r.code === 0) {
+      const t0 = performance.now()
+      const totals = new Map<string, number>()
+      for (const line of r.stdout.trim().split('\n')) for (const [k, v] of Object.entries(JSON.parse(line) as Record<string, number>)) totals.set(k, (totals.get(k) ?? 0) + v)
+      const out = join(outDir, 'w3-idiomatic.tsv')
+      writeFileSync(out, [...totals].map(([k, cents]) => `${k}\t${Math.trunc(cents / 100)}.${String(cents % 100).padStart(2, '0')}\n`).join(''))
+      extra = (performance.now() - t0) / 1000
+      const row = row0()
+      row.fingerprint = fingerprint('W3', [out])
+      rows.push(row)
+    } else rows.push(row0())
+  } else if (w === 'W4') {
+    const files = filesIn('sort', /\.dat$/)
+    say('W4: idiomatic Bun, 2 processes')
+    const dir = join(outDir, 'w4-idiomatic')
+    rmSync(dir, { recursive: true, force: true })
+    mkdirSync(dir, { recursive: true })
+    const r = await measure([0, 1].map(p => [bun, b('w4-idiomatic.ts'), join(dir, `part-${p}`), String(p), '2', ...files]), o)
+    const row = baselineRow(w, 'idiomatic Bun, 2 processes', r, inputBytes)
+    if (r.code === 0) row.fingerprint = fingerprint('W4', parts(dir))
+    rows.push(row)
+    say('W4: coreutils sort')
+    const out = join(outDir, 'w4-coreutils.dat')
+    const rs = await measure([['sort', '-T', tmp, '-o', out, ...files]], { ...o, env: { LC_ALL: 'C' } })
+    const srow = baselineRow(w, 'coreutils sort (LC_ALL=C)', rs, inputBytes)
+    if (rs.code === 0) srow.fingerprint = fingerprint('W4', [out])
+    rows.push(srow)
+    rmSync(out, { force: true })
+  }
+  rmSync(tmp, { recursive: true, force: true })
+  return rows
+}
+
+async function daskRow(w: string, dask: { python: string }, inputBytes: number): Promise<Row> {
+  say(`${w}: Dask LocalCluster(2 workers × 1 thread)`)
+  const dest = join(outDir, `dask-${w.toLowerCase()}`)
+  rmSync(dest, { recursive: true, force: true })
+  const local = join(tmpRoot, 'dask')
+  mkdirSync(local, { recursive: true })
+  const r = await measure([[dask.python, join(benchDir, 'peers', 'dask_peer.py'), w, dataDir, dest]],
+    { cwd: dataDir, namer: daskNamer, env: { DASK_LOCAL_DIR: local }, timeoutMs: S.timeoutMs })
+  const info = lastJson(r.stdout)
+  const row: Row = {
+    workload: w, system: 'Dask LocalCluster 2×1', kind: 'peer', seconds: r.code === 0 ? r.seconds : null, input_bytes: inputBytes,
+    rss: Object.fromEntries(r.peaks), spilled_bytes: null, verdict: 'unchecked', fingerprint: null, verify_note: '',
+    ...(info ? { note: `cluster start ${Number(info.cluster_start_s).toFixed(1)} s, work ${Number(info.work_s).toFixed(1)} s` } : {}),
+    ...(r.code === 0 ? {} : { error: `exit ${r.code}: ${tail(r.stderr)}` }),
+  }
+  if (r.code === 0) {
+    row.fingerprint = w === 'W2' ? fingerprint('W2', [join(dest, 'count')]) : w === 'W3' ? fingerprint('W3', [join(dest, 'totals.tsv')]) : fingerprint(w, parts(dest, /\.(txt|dat)$/))
+  }
+  rmSync(local, { recursive: true, force: true })
+  if (w === 'W4' || w === 'W1') rmSync(dest, { recursive: true, force: true })
+  return row
+}
+
+/** Each row against the expected value: the standard checksum, or else the reference baseline. */
+function verify(w: string, rows: Row[]): void {
+  const expected = size === 'standard' ? EXPECTED_STANDARD[w]! : null
+  // At other sizes, an independent computation is the reference: coreutils where it does the job.
+  const refSystem = w === 'W2' ? 'coreutils grep -ciE' : w === 'W4' ? 'coreutils sort (LC_ALL=C)' : 'idiomatic Bun, 2 processes'
+  const ref = expected ?? rows.find(r => r.system === refSystem && r.fingerprint !== null)?.fingerprint ?? null
+  for (const r of rows) {
+    if (r.fingerprint === null) {
+      r.verdict = r.kind === 'engine' || r.error === undefined ? 'NOT VERIFIED' : 'unchecked'
+      r.verify_note = r.error ? 'no output' : 'verify.sh found no output'
+      if (r.kind !== 'engine' && r.error !== undefined) r.verdict = 'NOT VERIFIED'
+      continue
+    }
+    if (w === 'W4' && !r.fingerprint.includes('sorted=yes')) { r.verdict = 'NOT VERIFIED'; r.verify_note = `${r.fingerprint}`; continue }
+    if (ref === null) { r.verdict = 'unchecked'; r.verify_note = 'no reference to compare with'; continue }
+    if (expected === null && r.system === refSystem) {
+      const agree = rows.filter(o => o !== r && o.fingerprint === r.fingerprint).map(o => o.system)
+      r.verdict = agree.length > 0 ? 'verified' : 'reference'
+      r.verify_note = agree.length > 0 ? `reference; agrees with ${agree.join(', ')}` : 'reference (no other result agrees)'
+      continue
+    }
+    r.verdict = r.fingerprint === ref ? 'verified' : 'NOT VERIFIED'
+    r.verify_note = `${r.fingerprint === ref ? '=' : '≠'} ${expected !== null ? 'the expected standard value' : refSystem}` + (r.fingerprint === ref ? '' : ` (${r.fingerprint.slice(0, 80)} vs ${ref.slice(0, 80)})`)
+  }
+}
+
+// ---- control plane -------------------------------------------------------------------------
+
+const median = (xs: number[]): number | null => xs.length === 0 ? null : [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!
+const pctl = (xs: number[], p: number): number | null => xs.length === 0 ? null : [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!
+
+async function controlPlane(bin: string, dask: { python: string } | null, control: ControlPlane): Promise<void> {
+  tinyInputs()
+  const tmp = join(tmpRoot, 'cp')
+  rmSync(tmp, { recursive: true, force: true })
+  mkdirSync(tmp, { recursive: true })
+  say('CP: a 2-worker cluster (1 slot each, as local starts on 2 cores)')
+  let cluster
+  try {
+    cluster = await startCluster({ bin, cwd: tmp, stateDb: join(tmp, 'master.db'), workDir: join(tmp, 'work'), dataDir, workers: 2, slots: 1, maxMem: MAX_MEM })
+  } catch (e) {
+    control.tiny_tasks = { tasks: S.tinyTasks, seconds: null, ms_per_task: null, state: `cluster did not start: ${(e as Error).message}`, count_ok: false, rss: {}, dask_ms_per_task: null }
+    return
+  }
+  const names = new Map<number, string>([[cluster.master.proc.pid, 'master'], ...cluster.workers.map((w, i) => [w.proc.pid, `worker-${i + 1}`] as [number, string])])
+  const watch = new TreeWatch(() => [...names.keys()], pid => names.get(pid) ?? '?')
+  try {
+    say(`CP: ${S.oneTaskRuns} one-task jobs`)
+    const one = { name: 'one-task', nodes: [{ id: 'line', op: 'read_text', path: 'tiny/one.txt' }, { id: 'n', op: 'count', input: 'line' }] }
+    const lat: number[] = []
+    let failures = 0
+    for (let i = 0; i < S.oneTaskRuns + 3; i++) {
+      const t0 = performance.now()
+      const s = await waitJob(cluster.url, await submit(cluster.url, one), 0, 60_000)
+      const ms = performance.now() - t0
+      if (s.state !== 'SUCCEEDED') failures++
+      else if (i >= 3) lat.push(ms)   // the first three warm the cluster up
+    }
+    control.one_task = { runs: lat.length, median_ms: median(lat), p90_ms: pctl(lat, 0.9), min_ms: lat.length ? Math.min(...lat) : null, failures, dask_median_ms: null }
+
+    say(`CP: one job of ${S.tinyTasks} tiny tasks`)
+    const tiny = { name: 'tiny-tasks', split_bytes: 5, nodes: [{ id: 'line', op: 'read_text', path: 'tiny/lines.txt' }, { id: 'n', op: 'count', input: 'line' }] }
+    const t0 = performance.now()
+    const id = await submit(cluster.url, tiny)
+    const s = await waitJob(cluster.url, id, 10, S.timeoutMs)
+    const seconds = (performance.now() - t0) / 1000
+    const result = s.state === 'SUCCEEDED' ? await (await fetch(`${cluster.url}/jobs/${id}/result`)).json() as { sinks: { n?: { value: number } } } : null
+    const stages = await (await fetch(`${cluster.url}/jobs/${id}`)).json() as { stages: { tasks: { total: number } }[] }
+    const tasks = stages.stages.reduce((n, st) => n + st.tasks.total, 0)
+    control.tiny_tasks = {
+      tasks, seconds: s.state === 'SUCCEEDED' ? seconds : null, ms_per_task: s.state === 'SUCCEEDED' ? seconds * 1000 / tasks : null,
+      state: s.state + (s.error ? `: ${s.error.message}` : ''), count_ok: result?.sinks.n?.value === S.tinyTasks, rss: {}, dask_ms_per_task: null,
+    }
+  } catch (e) {
+    control.one_task ??= { runs: 0, median_ms: null, p90_ms: null, min_ms: null, failures: 1, dask_median_ms: null }
+    control.tiny_tasks ??= { tasks: S.tinyTasks, seconds: null, ms_per_task: null, state: `error: ${(e as Error).message}`, count_ok: false, rss: {}, dask_ms_per_task: null }
+  } finally {
+    const peaks = watch.stop()
+    control.tiny_tasks!.rss = Object.fromEntries(peaks)
+    await cluster.stop()
+    rmSync(tmp, { recursive: true, force: true })
+  }
+
+  if (dask === null) {
+    control.tiny_tasks!.dask_note = control.one_task!.dask_note = 'Dask not installed'
+    return
+  }
+  say(`CP: Dask client.map over ${S.tinyTasks} trivial calls`)
+  const local = join(tmpRoot, 'dask')
+  mkdirSync(local, { recursive: true })
+  const peer = join(benchDir, 'peers', 'dask_peer.py')
+  const m = await measure([[dask.python, peer, 'tasks', String(S.tinyTasks)]], { cwd: tmpRoot, namer: daskNamer, env: { DASK_LOCAL_DIR: local }, timeoutMs: S.timeoutMs })
+  const mj = lastJson(m.stdout)
+  if (mj && typeof mj.tasks_s === 'number') control.tiny_tasks!.dask_ms_per_task = mj.tasks_s * 1000 / S.tinyTasks
+  else control.tiny_tasks!.dask_note = `Dask failed: ${tail(m.stderr, 120)}`
+  say(`CP: Dask ${S.oneTaskRuns} single-task round trips`)
+  const rt = await measure([[dask.python, peer, 'roundtrip', String(S.oneTaskRuns)]], { cwd: tmpRoot, namer: daskNamer, env: { DASK_LOCAL_DIR: local }, timeoutMs: S.timeoutMs })
+  const rj = lastJson(rt.stdout)
+  if (rj && typeof rj.roundtrip_ms_median === 'number') control.one_task!.dask_median_ms = rj.roundtrip_ms_median
+  else control.one_task!.dask_note = `Dask failed: ${tail(rt.stderr, 120)}`
+  rmSync(local, { recursive: true, force: true })
+}
+
+async function fleet(bin: string, control: ControlPlane): Promise<void> {
+  const tmp = join(tmpRoot, 'fleet')
+  rmSync(tmp, { recursive: true, force: true })
+  mkdirSync(tmp, { recursive: true })
+  say(`FLEET: a real master, ${fleetWorkers} simulated workers, a job of ${fleetTasks} no-op tasks`)
+  const base = { workers: fleetWorkers, tasks: fleetTasks, seconds: null, tasks_per_s: null, steady_tasks_per_s: null, hb_idle_p50_ms: null, hb_idle_p99_ms: null, hb_load_p50_ms: null, hb_load_p99_ms: null, hb_load_max_ms: null, hb_failures: 0, master_rss: null }
+  let master
+  try {
+    master = await startRole([bin, 'master', '--port', '0', '--state-db', join(tmp, 'master.db')], tmp)
+  } catch (e) {
+    control.fleet = { ...base, state: 'master did not start', error: (e as Error).message }
+    return
+  }
+  const watch = new TreeWatch(() => [master.proc.pid], () => 'master')
+  const out = join(tmp, 'fleet.json')
+  const r = await measure([[bun, join(benchDir, 'fleet.ts'), '--master', master.url, '--workers', String(fleetWorkers), '--tasks', String(fleetTasks), '--idle-s', String(S.fleetIdleS), '--out', out]],
+    { cwd: tmp, namer: procNamer, timeoutMs: S.timeoutMs })
+  const masterRss = watch.stop().get('master') ?? null
+  await stopPids([master.proc.pid])
+  const j = existsSync(out) ? JSON.parse(readFileSync(out, 'utf8')) as {
+    heartbeat: { idle: { p50_ms: number | null; p99_ms: number | null }; load: { p50_ms: number | null; p99_ms: number | null; max_ms: number | null }; failures: number }
+    job: { state: string; seconds: number; tasks_per_s: number; steady_tasks_per_s: number | null }
+  } : null
+  control.fleet = j === null ? { ...base, state: 'no result', master_rss: masterRss, error: `fleet tool exit ${r.code}: ${tail(r.stderr)}` } : {
+    ...base, state: j.job.state, seconds: j.job.seconds, tasks_per_s: j.job.state === 'SUCCEEDED' ? j.job.tasks_per_s : null, steady_tasks_per_s: j.job.steady_tasks_per_s,
+    hb_idle_p50_ms: j.heartbeat.idle.p50_ms, hb_idle_p99_ms: j.heartbeat.idle.p99_ms, hb_load_p50_ms: j.heartbeat.load.p50_ms, hb_load_p99_ms: j.heartbeat.load.p99_ms,
+    hb_load_max_ms: j.heartbeat.load.max_ms, hb_failures: j.heartbeat.failures, master_rss: masterRss,
+  }
+  rmSync(tmp, { recursive: true, force: true })
+}
+
+// ---- targets -------------------------------------------------------------------------------
+
+function parseSize(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(KiB|MiB|GiB|B)?$/i.exec(s)
+  if (!m) return 1024 ** 3
+  return Number(m[1]) * ({ b: 1, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 } as Record<string, number>)[(m[2] ?? 'B').toLowerCase()]!
+}
+
+function targets(rows: Row[], c: ControlPlane): Target[] {
+  const t: Target[] = []
+  const get = (w: string, sys: string): Row | undefined => rows.find(r => r.workload === w && r.system === sys)
+  const eng = (w: string): Row | undefined => rows.find(r => r.workload === w && r.kind === 'engine')
+  const ratio = (w: string, sys: string, limit: number, label: string): void => {
+    const e = eng(w), b = get(w, sys)
+    if (e === undefined) return
+    const x = e.seconds !== null && b?.seconds != null ? e.seconds / b.seconds : null
+    t.push({ target: `${w} within ${limit}× of ${label}`, measured: x === null ? '–' : `${x.toFixed(2)}× (${e.seconds!.toFixed(1)} s vs ${b!.seconds!.toFixed(1)} s)`, met: x === null ? null : x <= limit && e.verdict === 'verified' })
+  }
+  const faster = (w: string, limit: number, ref: number): void => {
+    const e = eng(w), d = get(w, 'Dask LocalCluster 2×1')
+    if (e === undefined) return
+    const x = e.seconds !== null && d?.seconds != null ? d.seconds / e.seconds : null
+    t.push({ target: `${w} ≥ ${limit}× faster than Dask (issue: Dask ${ref} s at standard size)`, measured: x === null ? (d ? '–' : 'Dask not run') : `${x.toFixed(2)}× (${e.seconds!.toFixed(1)} s vs ${d!.seconds!.toFixed(1)} s)`, met: x === null ? null : x >= limit && e.verdict === 'verified' })
+  }
+  ratio('W1', 'idiomatic Bun, 2 processes', 1.2, 'the idiomatic 2-process program')
+  ratio('W2', 'idiomatic Bun, 2 processes', 1.5, 'the idiomatic 2-process program')
+  faster('W3', 2, 13.1)
+  faster('W4', 5, 263)
+  ratio('W4', 'coreutils sort (LC_ALL=C)', 2, 'coreutils sort')
+  const limit = parseSize(MAX_MEM) + 200 * 1024 * 1024
+  for (const e of rows.filter(r => r.kind === 'engine')) {
+    const workers = Object.entries(e.rss).filter(([n]) => n.startsWith('local-'))
+    const max = workers.length ? Math.max(...workers.map(([, b]) => b)) : null
+    t.push({ target: `${e.workload} every worker's peak RSS < --max-mem + 200 MiB (${Math.round(limit / 2 ** 20)} MiB)`, measured: max === null ? '–' : `${Math.round(max / 2 ** 20)} MiB`, met: max === null ? null : max < limit })
+  }
+  if (c.tiny_tasks) t.push({ target: '≤ 0.25 ms overhead per task (10 000 tiny tasks)', measured: c.tiny_tasks.ms_per_task === null ? c.tiny_tasks.state : `${c.tiny_tasks.ms_per_task.toFixed(3)} ms`, met: c.tiny_tasks.ms_per_task === null ? null : c.tiny_tasks.ms_per_task <= 0.25 && c.tiny_tasks.count_ok })
+  if (c.one_task) t.push({ target: 'one-task job ≤ 10 ms median', measured: c.one_task.median_ms === null ? '–' : `${c.one_task.median_ms.toFixed(1)} ms`, met: c.one_task.median_ms === null ? null : c.one_task.median_ms <= 10 })
+  if (c.fleet) {
+    const f = c.fleet
+    const at = `(${f.workers} simulated workers${f.workers < 1000 ? '; the target is for 1 000' : ''})`
+    t.push({ target: `heartbeat p99 < 50 ms under load ${at}`, measured: f.hb_load_p99_ms === null ? '–' : `${f.hb_load_p99_ms.toFixed(1)} ms`, met: f.hb_load_p99_ms === null ? null : f.hb_load_p99_ms < 50 })
+    t.push({ target: `≥ 4 000 tasks scheduled/s ${at}`, measured: f.tasks_per_s === null ? f.state : `${f.tasks_per_s.toFixed(0)}/s`, met: f.tasks_per_s === null ? null : f.tasks_per_s >= 4000 })
+    t.push({ target: `master RSS < 300 MiB ${at}`, measured: f.master_rss === null ? '–' : `${Math.round(f.master_rss / 2 ** 20)} MiB`, met: f.master_rss === null ? null : f.master_rss < 300 * 2 ** 20 })
+  }
+  return t
+}
+
+// ---- main ----------------------------------------------------------------------------------
+
+function machine(engine: string, dask: string | null, loadBefore: string): Machine {
+  const mem = totalmem()
+  const kernel = run(['uname', '-sr'], root).stdout.trim()
+  return {
+    date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), host_cpus: Number(run(['nproc'], root).stdout.trim()) || cpus().length,
+    cpu_model: cpus()[0]?.model ?? '?', mem_total: `${(mem / 2 ** 30).toFixed(1)} GiB`, kernel, bun: Bun.version, node: run(['node', '--version'], root).stdout.trim(),
+    engine, dask, load_before: loadBefore, load_after: loadavg().map(x => x.toFixed(2)).join(' '), size, max_mem: MAX_MEM,
+  }
+}
+
+const loadBefore = loadavg().map(x => x.toFixed(2)).join(' ')
+if (loadavg()[0]! > 1.5) say(`the machine is busy (load average ${loadBefore}): timings will be noisy`)
+const workloads = selected.filter(w => w.startsWith('W'))
+if (workloads.some(w => w === 'W1' || w === 'W2')) generate('text', ['--mb', String(S.textMb), '--files', '8', '--seed', '42'])
+if (workloads.includes('W3')) generate('join', ['--orders', String(S.orders), '--customers', String(S.customers), '--seed', '42'])
+if (workloads.includes('W4')) generate('sort', ['--mb', String(S.sortMb), '--files', '8', '--seed', '42'])
+const { bin, engine } = buildBinary()
+const dask = flag('no-peers') ? null : findDask()
+if (dask === null) say(flag('no-peers') ? 'Dask peer skipped (--no-peers)' : 'Dask peer skipped: python3-distributed is not installed (apt-get install python3-distributed)')
+
+const rows: Row[] = []
+for (const w of workloads) {
+  const inputBytes = w === 'W1' || w === 'W2' ? bytesOf(filesIn('text', /\.txt$/)) : w === 'W3' ? bytesOf(filesIn('join', /\.csv$/)) : bytesOf(filesIn('sort', /\.dat$/))
+  const these: Row[] = [await runEngine(w, bin, inputBytes), ...await baselines(w, inputBytes)]
+  if (dask !== null) these.push(await daskRow(w, dask, inputBytes))
+  verify(w, these)
+  rows.push(...these)
+  console.error(workloadTable(these))
+}
+const control: ControlPlane = {}
+if (selected.includes('CP')) await controlPlane(bin, dask, control)
+if (selected.includes('FLEET')) await fleet(bin, control)
+
+const results: Results = { machine: machine(engine, dask?.version ?? null, loadBefore), rows, control, targets: [] }
+results.targets = targets(rows, control)
+console.log(`\nMini-Spark bench, size ${size}: ${results.machine.date}, ${results.machine.host_cpus} CPUs, ${results.machine.mem_total}, Bun ${results.machine.bun}, ${engine}\n`)
+if (rows.length > 0) console.log(workloadTable(rows) + '\n')
+if (Object.keys(control).length > 0) console.log(controlTable(control) + '\n')
+console.log(targetTable(results.targets))
+
+const stamp = results.machine.date.replace(/[:]/g, '-')
+mkdirSync(join(benchDir, 'results'), { recursive: true })
+writeFileSync(join(benchDir, 'results', `${stamp}-${size}.json`), JSON.stringify(results, null, 2) + '\n')
+console.log(`\nwritten: bench/results/${stamp}-${size}.json`)
+if (!flag('no-record')) {
+  mkdirSync(join(benchDir, 'latest'), { recursive: true })
+  const latestPath = join(benchDir, 'latest', `${size}.json`)
+  const ran = { workloads, control: [...(selected.includes('CP') ? ['tiny_tasks', 'one_task'] as const : []), ...(selected.includes('FLEET') ? ['fleet'] as const : [])] }
+  const latest = merge(readResults(latestPath), results, ran)
+  latest.targets = targets(latest.rows, latest.control)
+  writeFileSync(latestPath, JSON.stringify(latest, null, 2) + '\n')
+  writeBenchmarksMd()
+  console.log(`recorded: bench/latest/${size}.json and BENCHMARKS.md`)
+}
+
+function writeBenchmarksMd(): void {
+  const sections = (['standard', 'small'] as const).flatMap(sz => {
+    const r = readResults(join(benchDir, 'latest', `${sz}.json`))
+    return r === null ? [] : [renderSection(sz === 'standard' ? 'Standard size (1 GiB text, 5 M orders, 1 GiB sort; fleet of 1 000)' : 'Small size (128 MiB text, 500 k orders, 128 MiB sort; fleet of 200)', r)]
+  })
+  const head = readFileSync(join(benchDir, 'BENCHMARKS.head.md'), 'utf8')
+  writeFileSync(join(root, 'BENCHMARKS.md'), `${head.trim()}\n\n${sections.join('\n')}`)
+}

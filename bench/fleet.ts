@@ -1,0 +1,201 @@
+// A simulated fleet: N fake workers in this one process, each with its own HTTP server, speaking the
+// worker protocol to a real master. They heartbeat every interval ± a third (echoing the
+// incarnation the master gives them, listing what they run), accept every task with a 202 and
+// report it SUCCEEDED at once with empty outputs, and answer the master's listing with a synthetic
+// file. Measures, from the workers' side, heartbeat latency while idle and while a job of T no-op
+// tasks runs, and how fast the master gets through that job.
+//
+//   bun bench/fleet.ts --master URL [--workers 1000] [--tasks 50000] [--slots 2] [--interval-ms 3000]
+//                      [--idle-s 10] [--out result.json]
+//
+// The job reads "fleet/T": its listing answers one file of T bytes, and split_bytes 1 cuts it into
+// T tasks. Prints the result as one JSON line (and writes it to --out).
+import { writeFileSync } from 'node:fs'
+import type { Heartbeat, HeartbeatAck, WorkerInfo } from '../src/api/heartbeat'
+import type { ListAnswer, ListRequest, TaskReport, TaskSpec } from '../src/api/tasks'
+import type { JobRequest, JobStatus } from '../src/api/jobs'
+
+const arg = (name: string, fallback: string): string => {
+  const i = process.argv.indexOf(`--${name}`)
+  return i >= 0 ? process.argv[i + 1] ?? fallback : fallback
+}
+const master = arg('master', '').replace(/\/+$/, '')
+if (master === '') { console.error('fleet: give --master http://HOST:PORT'); process.exit(2) }
+const N = Number(arg('workers', '1000'))
+const TASKS = Number(arg('tasks', '50000'))
+const SLOTS = Number(arg('slots', '2'))
+const INTERVAL_MS = Number(arg('interval-ms', '3000'))
+const IDLE_S = Number(arg('idle-s', '10'))
+const OUT = arg('out', '')
+
+type Phase = 'join' | 'idle' | 'load' | 'after'
+let phase: Phase = 'join'
+const latencies: Record<Phase, number[]> = { join: [], idle: [], load: [], after: [] }
+let hbFailures = 0
+let reportFailures = 0
+let launches = 0
+let staleLaunches = 0
+const launchTimes: number[] = []
+let reportsAcked = 0
+
+type Fake = { id: string; address: string; incarnation: string; running: Set<string>; server: ReturnType<typeof Bun.serve>; timer?: ReturnType<typeof setTimeout> }
+const fakes: Fake[] = []
+
+const json = (body: unknown, status = 200): Response => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } })
+
+/** "fleet/50000" lists one file of 50 000 bytes: with split_bytes 1, 50 000 tasks. */
+function listing(req: ListRequest): ListAnswer {
+  return {
+    inputs: req.inputs.map(i => ({ node_id: i.node_id, files: [{ path: `${i.path}.txt`, size: Number(/(\d+)$/.exec(i.path)?.[1] ?? '1') }] })),
+    errors: [],
+  }
+}
+
+function reportOf(f: Fake, spec: TaskSpec): TaskReport {
+  const nodes = new Map(spec.stage.nodes.map(n => [n.id, n]))
+  return {
+    worker_id: f.id, incarnation: spec.incarnation, attempt_id: spec.attempt_id, state: 'SUCCEEDED',
+    metrics: { records_in: 0, records_out: 0, shuffle_bytes_written: 0, shuffle_bytes_read: 0, spilled_bytes: 0 },
+    shuffle_outputs: spec.stage.shuffle_writes.map(w => ({ shuffle_id: w.shuffle_id, sizes: new Array<number>(w.partitions).fill(0) })),
+    sinks: spec.stage.sinks.map(id => {
+      const op = nodes.get(id)?.op ?? 'count'
+      return op === 'collect' ? { node_id: id, op, records: 0, values: [] } : { node_id: id, op, records: 0 }
+    }),
+  }
+}
+
+async function report(f: Fake, spec: TaskSpec): Promise<void> {
+  const body = JSON.stringify(reportOf(f, spec))
+  for (let attempt = 0; attempt < 5; attempt++) {
+    try {
+      const res = await fetch(`${master}/tasks/report`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
+      await res.arrayBuffer()
+      if (res.ok) { reportsAcked++; f.running.delete(spec.attempt_id); return }
+    } catch { /* retried */ }
+    await Bun.sleep(100 * 2 ** attempt)
+  }
+  reportFailures++
+  f.running.delete(spec.attempt_id)
+}
+
+function startFake(i: number): Fake {
+  const f = { id: `fleet-${String(i).padStart(4, '0')}`, address: '', incarnation: '', running: new Set<string>() } as Fake
+  f.server = Bun.serve({
+    hostname: '127.0.0.1', port: 0,
+    async fetch(req) {
+      const path = new URL(req.url).pathname
+      if (req.method === 'POST' && path === '/tasks') {
+        const spec = await req.json() as TaskSpec
+        launches++
+        launchTimes.push(performance.now())
+        if (spec.incarnation !== f.incarnation) { staleLaunches++; return json({ error: { code: 'STALE_INCARNATION', message: 'stale' } }, 400) }
+        f.running.add(spec.attempt_id)
+        setImmediate(() => { void report(f, spec) })
+        return json({ accepted: true }, 202)
+      }
+      if (req.method === 'POST' && path === '/inputs/list') return json(listing(await req.json() as ListRequest))
+      if (req.method === 'POST' && (path === '/outputs/clear' || path === '/outputs/finalize')) { await req.arrayBuffer(); return json({ ok: true }) }
+      if (req.method === 'POST' && path.startsWith('/jobs/') && path.endsWith('/drop')) { await req.arrayBuffer(); return json({ killed: 0 }) }
+      if (req.method === 'DELETE' && path.startsWith('/tasks/')) return json({ killed: false })
+      if (path === '/health') return json({ ok: true })
+      return json({ error: { code: 'NOT_FOUND', message: path } }, 404)
+    },
+  })
+  f.address = `127.0.0.1:${f.server.port}`
+  return f
+}
+
+async function beat(f: Fake): Promise<void> {
+  const hb: Heartbeat = {
+    worker_id: f.id, address: f.address, status: f.running.size > 0 ? 'BUSY' : 'IDLE', active_tasks: f.running.size,
+    mem_usage_mb: 50, last_heartbeat: Math.floor(Date.now() / 1000), slots: SLOTS, incarnation: f.incarnation, running: [...f.running],
+  }
+  const p = phase
+  const t0 = performance.now()
+  try {
+    const res = await fetch(`${master}/heartbeat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(hb), signal: AbortSignal.timeout(10_000) })
+    const ack = await res.json() as HeartbeatAck
+    if (!res.ok) throw new Error(`heartbeat answered ${res.status}`)
+    latencies[p].push(performance.now() - t0)
+    // A new incarnation means the master dropped us: nothing we run counts any more.
+    if (f.incarnation !== '' && ack.incarnation !== f.incarnation) f.running.clear()
+    f.incarnation = ack.incarnation
+  } catch {
+    hbFailures++
+  }
+}
+
+function loop(f: Fake, delayMs: number): void {
+  f.timer = setTimeout(async () => {
+    await beat(f)
+    loop(f, INTERVAL_MS * (2 / 3 + (2 / 3) * Math.random()))
+  }, delayMs)
+}
+
+async function getJson<T>(path: string): Promise<T> {
+  const res = await fetch(master + path)
+  return await res.json() as T
+}
+
+const pct = (xs: number[], p: number): number | null => {
+  if (xs.length === 0) return null
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.floor(p * s.length))]!
+}
+const summary = (xs: number[]) => ({ n: xs.length, p50_ms: pct(xs, 0.5), p99_ms: pct(xs, 0.99), max_ms: pct(xs, 1) })
+
+const t0 = performance.now()
+for (let i = 0; i < N; i++) fakes.push(startFake(i))
+// A fleet that starts together would beat in step; real workers start over time. Spread the first beats.
+for (const f of fakes) loop(f, Math.random() * INTERVAL_MS)
+for (;;) {
+  const live = (await getJson<WorkerInfo[]>('/workers')).filter(w => w.status !== 'DEAD').length
+  if (live >= N) break
+  if (performance.now() - t0 > 60_000) { console.error(`fleet: only ${live} of ${N} workers registered after 60 s`); break }
+  await Bun.sleep(200)
+}
+const joinedS = (performance.now() - t0) / 1000
+phase = 'idle'
+await Bun.sleep(IDLE_S * 1000)
+
+phase = 'load'
+const job: JobRequest = {
+  name: `fleet-${TASKS}`, split_bytes: 1,
+  nodes: [{ id: 'noop', op: 'read_text', path: `fleet/${TASKS}` }, { id: 'n', op: 'count', input: 'noop' }],
+}
+const submitT = performance.now()
+const submitRes = await fetch(`${master}/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(job) })
+const accepted = await submitRes.json() as { job_id?: string; error?: unknown }
+const submittedT = performance.now()
+let status: JobStatus | null = null
+if (accepted.job_id !== undefined) {
+  for (;;) {
+    status = await getJson<JobStatus>(`/jobs/${accepted.job_id}`)
+    if (status.state === 'SUCCEEDED' || status.state === 'FAILED' || status.state === 'CANCELLED') break
+    if (performance.now() - submitT > 30 * 60_000) break
+    await Bun.sleep(50)
+  }
+}
+const doneT = performance.now()
+phase = 'after'
+await Bun.sleep(Math.min(IDLE_S, 3) * 1000)
+
+const jobS = (doneT - submitT) / 1000
+const lt = launchTimes.filter(t => t >= submitT)
+// Steady state: the middle 80 % of launches, free of the start-up burst and the tail.
+const a = pct(lt, 0.1), b = pct(lt, 0.9)
+const result = {
+  workers: N, slots_per_worker: SLOTS, tasks: TASKS, interval_ms: INTERVAL_MS, joined_s: joinedS,
+  heartbeat: { idle: summary(latencies.idle), load: summary(latencies.load), join: summary(latencies.join), failures: hbFailures },
+  job: {
+    state: status?.state ?? `not accepted: ${JSON.stringify(accepted.error ?? accepted).slice(0, 300)}`,
+    submit_s: (submittedT - submitT) / 1000, seconds: jobS, tasks_per_s: TASKS / jobS,
+    steady_tasks_per_s: a !== null && b !== null && b > a ? (0.8 * lt.length) / ((b - a) / 1000) : null,
+    launches, stale_launches: staleLaunches, reports_acked: reportsAcked, report_failures: reportFailures,
+  },
+}
+for (const f of fakes) { if (f.timer) clearTimeout(f.timer); f.server.stop(true) }
+const line = JSON.stringify(result)
+if (OUT !== '') writeFileSync(OUT, line + '\n')
+console.log(line)
+process.exit(0)

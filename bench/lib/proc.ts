@@ -1,0 +1,165 @@
+// Processes under measurement: wall time, and the peak RSS (VmHWM) of every process of the tree,
+// read from /proc while they live. A benchmark never fails: a process that exits non-zero is
+// reported with its code and the tail of its stderr.
+import { readFileSync, readdirSync } from 'node:fs'
+
+/** Children of every thread of a process (a child forked from another thread is listed there). */
+function childrenOf(pid: number): number[] {
+  const out: number[] = []
+  let tasks: string[]
+  try { tasks = readdirSync(`/proc/${pid}/task`) } catch { return out }
+  for (const t of tasks) {
+    try {
+      const kids = readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim()
+      if (kids) for (const k of kids.split(/\s+/)) out.push(Number(k))
+    } catch { /* the thread or process has just exited */ }
+  }
+  return out
+}
+
+export function descendants(pid: number): number[] {
+  const out = [pid]
+  for (let i = 0; i < out.length; i++) for (const k of childrenOf(out[i]!)) if (!out.includes(k)) out.push(k)
+  return out
+}
+
+/** VmHWM (peak resident set) in bytes, or null when the process is gone. */
+export function hwmBytes(pid: number): number | null {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+    return m ? Number(m[1]) * 1024 : null
+  } catch { return null }
+}
+
+export function cmdline(pid: number): string[] {
+  try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(s => s !== '') } catch { return [] }
+}
+
+/** Names a process of a measured tree: minispark roles by their command line, others by `name`. */
+export type Namer = (pid: number, argv: string[], isRoot: boolean) => string
+
+export const minisparkNamer: Namer = (_pid, argv, isRoot) => {
+  const id = argv.indexOf('--id')
+  if (argv.includes('worker')) return id >= 0 ? argv[id + 1] ?? 'worker' : 'worker'
+  if (argv.includes('master')) return 'master'
+  if (argv.includes('local')) return 'local'
+  return isRoot ? 'main' : (argv[0]?.split('/').at(-1) ?? '?')
+}
+
+/** Peaks of a process tree, polled every `everyMs`; `peaks` maps a name to the highest VmHWM seen. */
+export class TreeWatch {
+  readonly peaks = new Map<string, number>()
+  readonly names = new Map<number, string>()
+  private timer: ReturnType<typeof setInterval> | undefined
+  private seq = 0
+
+  constructor(private readonly roots: () => number[], private readonly namer: Namer, everyMs = 50) {
+    this.timer = setInterval(() => this.poll(), everyMs)
+  }
+
+  poll(): void {
+    const roots = new Set(this.roots())
+    for (const root of roots) {
+      for (const pid of descendants(root)) {
+        let name = this.names.get(pid)
+        if (name === undefined) {
+          const argv = cmdline(pid)
+          if (argv.length === 0) continue
+          name = this.namer(pid, argv, roots.has(pid))
+          // Two processes of one name (two baseline halves, Dask's workers) are told apart.
+          if ([...this.names.values()].includes(name)) name = `${name}#${++this.seq}`
+          this.names.set(pid, name)
+        }
+        const h = hwmBytes(pid)
+        if (h !== null) this.peaks.set(name, Math.max(this.peaks.get(name) ?? 0, h))
+      }
+    }
+  }
+
+  stop(): Map<string, number> {
+    this.poll()
+    if (this.timer) clearInterval(this.timer)
+    this.timer = undefined
+    return this.peaks
+  }
+}
+
+export type Run = {
+  seconds: number
+  code: number
+  stdout: string
+  stderr: string
+  /** peak RSS in bytes by process name */
+  peaks: Map<string, number>
+  /** every pid seen in the tree, by name (still alive for `local --keep`) */
+  pids: Map<string, number>
+}
+
+export type RunOptions = {
+  cwd: string
+  namer?: Namer
+  env?: Record<string, string | undefined>
+  /** stop waiting after this long: the tree is killed and the run reported as timed out (code 124) */
+  timeoutMs?: number
+}
+
+/** Runs several commands at once (e.g. the two halves of a baseline) and waits for all of them. */
+export async function measure(cmds: string[][], o: RunOptions): Promise<Run> {
+  const t0 = performance.now()
+  const procs = cmds.map(cmd => Bun.spawn(cmd, {
+    cwd: o.cwd, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', env: { ...process.env, ...o.env },
+  }))
+  const watch = new TreeWatch(() => procs.filter(p => p.exitCode === null).map(p => p.pid), o.namer ?? minisparkNamer)
+  watch.poll()
+  let timedOut = false
+  const timer = o.timeoutMs === undefined ? undefined : setTimeout(() => {
+    timedOut = true
+    for (const p of procs) for (const pid of descendants(p.pid).reverse()) { try { process.kill(pid, 'SIGKILL') } catch { /* gone */ } }
+  }, o.timeoutMs)
+  // Output is read as it comes, but never waited for to its end: a process may leave children
+  // that still hold the pipe (`local --keep`).
+  const outs = procs.map(p => collect(p.stdout))
+  const errs = procs.map(p => collect(p.stderr))
+  const codes = await Promise.all(procs.map(p => p.exited))
+  const seconds = (performance.now() - t0) / 1000
+  if (timer) clearTimeout(timer)
+  const peaks = watch.stop()
+  const pids = new Map<string, number>()
+  for (const [pid, name] of watch.names) pids.set(name, pid)
+  await Bun.sleep(20)
+  return {
+    seconds, code: timedOut ? 124 : codes.find(c => c !== 0) ?? 0,
+    stdout: outs.map(c => c.text()).join(''), stderr: errs.map(c => c.text()).join(''), peaks, pids,
+  }
+}
+
+function collect(stream: ReadableStream<Uint8Array>): { text(): string } {
+  const chunks: string[] = []
+  const decoder = new TextDecoder()
+  void (async () => {
+    try { for await (const c of stream) chunks.push(decoder.decode(c, { stream: true })) } catch { /* closed */ }
+  })()
+  return { text: () => chunks.join('') }
+}
+
+/** SIGTERM, a moment, then SIGKILL: for processes this bench started (by their pids). */
+export async function stopPids(pids: number[], graceMs = 3000): Promise<void> {
+  for (const pid of pids) { try { process.kill(pid, 'SIGTERM') } catch { /* gone */ } }
+  const deadline = Date.now() + graceMs
+  while (Date.now() < deadline && pids.some(alive)) await Bun.sleep(50)
+  for (const pid of pids) if (alive(pid)) { try { process.kill(pid, 'SIGKILL') } catch { /* gone */ } }
+}
+
+export function alive(pid: number): boolean {
+  try {
+    // A zombie still answers kill(0): read its state.
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return !/^\d+ \(.*\) Z/.test(s)
+  } catch { return false }
+}
+
+/** Runs a short command to completion and returns its stdout (or null when it failed). */
+export function run(cmd: string[], cwd: string): { ok: boolean; stdout: string; stderr: string } {
+  const r = Bun.spawnSync(cmd, { cwd, stdout: 'pipe', stderr: 'pipe' })
+  return { ok: r.exitCode === 0, stdout: r.stdout.toString(), stderr: r.stderr.toString() }
+}

@@ -1,0 +1,144 @@
+// The bench's results: rows, the tables printed and kept in BENCHMARKS.md, the targets of the issue.
+import { existsSync, readFileSync } from 'node:fs'
+
+export type Verdict = 'verified' | 'NOT VERIFIED' | 'unchecked' | 'reference'
+
+export type Row = {
+  workload: string
+  system: string
+  kind: 'engine' | 'baseline' | 'peer'
+  seconds: number | null
+  input_bytes: number
+  /** peak RSS (VmHWM) in bytes by process name */
+  rss: Record<string, number>
+  spilled_bytes: number | null
+  verdict: Verdict
+  /** the fingerprint (verify.sh output), and what it was compared with */
+  fingerprint: string | null
+  verify_note: string
+  error?: string
+  note?: string
+}
+
+/** Control-plane measures: each a number with its unit, or null when it could not be measured. */
+export type ControlPlane = {
+  tiny_tasks?: { tasks: number; seconds: number | null; ms_per_task: number | null; state: string; count_ok: boolean; rss: Record<string, number>; dask_ms_per_task: number | null; dask_note?: string }
+  one_task?: { runs: number; median_ms: number | null; p90_ms: number | null; min_ms: number | null; failures: number; dask_median_ms: number | null; dask_note?: string }
+  fleet?: {
+    workers: number; tasks: number; state: string; seconds: number | null; tasks_per_s: number | null; steady_tasks_per_s: number | null
+    hb_idle_p50_ms: number | null; hb_idle_p99_ms: number | null; hb_load_p50_ms: number | null; hb_load_p99_ms: number | null; hb_load_max_ms: number | null
+    hb_failures: number; master_rss: number | null; error?: string
+  }
+}
+
+export type Machine = {
+  date: string; host_cpus: number; cpu_model: string; mem_total: string; kernel: string; bun: string; node: string
+  engine: string; dask: string | null; load_before: string; load_after: string; size: string; max_mem: string
+}
+
+export type Results = { machine: Machine; rows: Row[]; control: ControlPlane; targets: Target[] }
+
+export type Target = { target: string; measured: string; met: boolean | null }
+
+const MiB = 1024 * 1024
+export const mib = (b: number | null | undefined): string => b === null || b === undefined ? '–' : `${Math.round(b / MiB)}`
+const sec = (s: number | null): string => s === null ? '–' : s < 10 ? s.toFixed(2) : s.toFixed(1)
+const fixed = (x: number | null | undefined, d = 1): string => x === null || x === undefined ? '–' : x.toFixed(d)
+
+export function table(head: string[], rows: string[][]): string {
+  const all = [head, ...rows]
+  const width = head.map((_, i) => Math.max(...all.map(r => (r[i] ?? '').length)))
+  const line = (r: string[]): string => `| ${r.map((c, i) => c.padEnd(width[i]!)).join(' | ')} |`
+  return [line(head), `| ${width.map(w => '-'.repeat(w)).join(' | ')} |`, ...rows.map(line)].join('\n')
+}
+
+/** "master 120 / local-1 350 / local-2 340" for the engine; the largest processes for others. */
+function rssCell(r: Row): string {
+  const e = Object.entries(r.rss)
+  if (e.length === 0) return '–'
+  if (r.kind === 'engine') {
+    const order = (n: string): number => n === 'master' ? 0 : n.startsWith('local-') || n.startsWith('bench-') ? 1 : 2
+    return e.filter(([n]) => n !== 'local' && n !== 'main').sort((a, b) => order(a[0]) - order(b[0]) || a[0].localeCompare(b[0]))
+      .map(([n, b]) => `${n.replace(/^local-/, 'w')} ${mib(b)}`).join(' / ')
+  }
+  return e.sort((a, b) => b[1] - a[1]).filter(([, b], i) => i === 0 || b > 20 * MiB).slice(0, 3).map(([n, b]) => `${n.replace(/#\d+$/, '')} ${mib(b)}`).join(' / ')
+}
+
+export function workloadTable(rows: Row[]): string {
+  const engine = new Map(rows.filter(r => r.kind === 'engine').map(r => [r.workload, r]))
+  return table(
+    ['workload', 'system', 'wall s', 'MB/s', 'peak RSS MiB', 'spilled MiB', 'Mini-Spark ÷ this', 'result'],
+    rows.map(r => {
+      const e = engine.get(r.workload)
+      const ratio = r.kind === 'engine' || e?.seconds == null || r.seconds === null ? '' :
+        e.seconds >= r.seconds ? `${(e.seconds / r.seconds).toFixed(2)}× (slower)` : `${(e.seconds / r.seconds).toFixed(2)}× (${(r.seconds / e.seconds).toFixed(1)}× faster)`
+      const mbs = r.seconds === null ? '–' : (r.input_bytes / 1e6 / r.seconds).toFixed(1)
+      return [r.workload, r.system, r.error && r.seconds === null ? 'failed' : sec(r.seconds), mbs, rssCell(r),
+        r.spilled_bytes === null ? '–' : mib(r.spilled_bytes), ratio, verdictCell(r)]
+    }),
+  )
+}
+
+function verdictCell(r: Row): string {
+  const v = r.verdict === 'verified' ? 'verified' : r.verdict === 'NOT VERIFIED' ? '**NOT VERIFIED**' : r.verdict
+  return r.error ? `${v}: ${r.error.replace(/\s+/g, ' ').slice(0, 80)}` : v
+}
+
+export function controlTable(c: ControlPlane): string {
+  const rows: string[][] = []
+  if (c.tiny_tasks) {
+    const t = c.tiny_tasks
+    rows.push([`${t.tasks.toLocaleString('en')} tiny tasks (2 workers × 1 slot)`, `${sec(t.seconds)} s = ${fixed(t.ms_per_task, 3)} ms/task` + (t.state !== 'SUCCEEDED' ? ` (${t.state})` : t.count_ok ? '' : ' (WRONG COUNT)'),
+      t.dask_ms_per_task === null ? (t.dask_note ?? '–') : `${fixed(t.dask_ms_per_task, 3)} ms/task (client.map)`,
+      `master ${mib(t.rss.master)} / ${Object.entries(t.rss).filter(([n]) => n !== 'master').map(([n, b]) => `${n} ${mib(b)}`).join(' / ')}`])
+  }
+  if (c.one_task) {
+    const o = c.one_task
+    rows.push([`one-task job, submit → SUCCEEDED (${o.runs} runs)`, `median ${fixed(o.median_ms)} ms, p90 ${fixed(o.p90_ms)} ms, min ${fixed(o.min_ms)} ms` + (o.failures ? `, ${o.failures} failed` : ''),
+      o.dask_median_ms === null ? (o.dask_note ?? '–') : `median ${fixed(o.dask_median_ms)} ms (submit → result)`, ''])
+  }
+  if (c.fleet) {
+    const f = c.fleet
+    rows.push([`simulated fleet: ${f.workers} workers, job of ${f.tasks.toLocaleString('en')} no-op tasks`,
+      f.error ? `failed: ${f.error}` :
+        `${fixed(f.tasks_per_s, 0)} tasks/s (steady ${fixed(f.steady_tasks_per_s, 0)}); heartbeat p99 ${fixed(f.hb_load_p99_ms)} ms under load ` +
+        `(p50 ${fixed(f.hb_load_p50_ms)}, max ${fixed(f.hb_load_max_ms)}), idle p99 ${fixed(f.hb_idle_p99_ms)} ms` + (f.hb_failures ? `, ${f.hb_failures} heartbeats failed` : '') + (f.state !== 'SUCCEEDED' ? `; job ${f.state}` : ''),
+      '', `master ${mib(f.master_rss)}`])
+  }
+  return table(['control plane', 'Mini-Spark', 'Dask', 'peak RSS MiB'], rows)
+}
+
+export function targetTable(targets: Target[]): string {
+  return table(['target', 'measured', 'met'], targets.map(t => [t.target, t.measured, t.met === null ? 'not measured' : t.met ? 'yes' : '**NO**']))
+}
+
+export function machineLine(m: Machine): string {
+  return `${m.date}; ${m.host_cpus} CPUs (${m.cpu_model}), ${m.mem_total} RAM, ${m.kernel}; Bun ${m.bun}, Node ${m.node}; ` +
+    `engine ${m.engine}; Dask ${m.dask ?? 'not installed'}; --max-mem ${m.max_mem}; load average before ${m.load_before}, after ${m.load_after}`
+}
+
+export function renderSection(size: string, r: Results): string {
+  return [
+    `## ${size}`, '',
+    `Machine: ${machineLine(r.machine)}`, '',
+    workloadTable(r.rows), '',
+    controlTable(r.control), '',
+    targetTable(r.targets), '',
+  ].join('\n')
+}
+
+/** Merges a run into the latest results of its size: rows and measures of what it ran replace the old ones. */
+export function merge(old: Results | null, now: Results, ran: { workloads: string[]; control: (keyof ControlPlane)[] }): Results {
+  if (old === null) return now
+  const rows = [...old.rows.filter(r => !ran.workloads.includes(r.workload)), ...now.rows]
+  const order = ['W1', 'W2', 'W3', 'W4']
+  rows.sort((a, b) => order.indexOf(a.workload) - order.indexOf(b.workload))
+  const control: ControlPlane = { ...old.control }
+  for (const k of ran.control) if (now.control[k] !== undefined) (control as Record<string, unknown>)[k] = now.control[k]
+  return { machine: now.machine, rows, control, targets: now.targets }
+}
+
+export function readResults(path: string): Results | null {
+  if (!existsSync(path)) return null
+  try { return JSON.parse(readFileSync(path, 'utf8')) as Results } catch { return null }
+}
