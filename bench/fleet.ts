@@ -37,6 +37,10 @@ let launches = 0
 let staleLaunches = 0
 const launchTimes: number[] = []
 let reportsAcked = 0
+// This process's own event-loop lag, per phase: the part of a measured latency that is the tool's.
+const lags: Record<Phase, number[]> = { join: [], idle: [], load: [], after: [] }
+let tick = performance.now()
+const lagTimer = setInterval(() => { const now = performance.now(); lags[phase].push(Math.max(0, now - tick - 10)); tick = now }, 10)
 
 type Fake = { id: string; address: string; incarnation: string; running: Set<string>; server: ReturnType<typeof Bun.serve>; timer?: ReturnType<typeof setTimeout> }
 const fakes: Fake[] = []
@@ -187,6 +191,7 @@ const a = pct(lt, 0.1), b = pct(lt, 0.9)
 const result = {
   workers: N, slots_per_worker: SLOTS, tasks: TASKS, interval_ms: INTERVAL_MS, joined_s: joinedS,
   heartbeat: { idle: summary(latencies.idle), load: summary(latencies.load), join: summary(latencies.join), failures: hbFailures },
+  tool_event_loop_lag: { idle: summary(lags.idle), load: summary(lags.load) },
   job: {
     state: status?.state ?? `not accepted: ${JSON.stringify(accepted.error ?? accepted).slice(0, 300)}`,
     submit_s: (submittedT - submitT) / 1000, seconds: jobS, tasks_per_s: TASKS / jobS,
@@ -194,6 +199,7 @@ const result = {
     launches, stale_launches: staleLaunches, reports_acked: reportsAcked, report_failures: reportFailures,
   },
 }
+clearInterval(lagTimer)
 for (const f of fakes) { if (f.timer) clearTimeout(f.timer); f.server.stop(true) }
 const line = JSON.stringify(result)
 if (OUT !== '') writeFileSync(OUT, line + '\n')

@@ -450,11 +450,12 @@ async function fleet(bin: string, control: ControlPlane): Promise<void> {
   const j = existsSync(out) ? JSON.parse(readFileSync(out, 'utf8')) as {
     heartbeat: { idle: { p50_ms: number | null; p99_ms: number | null }; load: { p50_ms: number | null; p99_ms: number | null; max_ms: number | null }; failures: number }
     job: { state: string; seconds: number; tasks_per_s: number; steady_tasks_per_s: number | null }
+    tool_event_loop_lag?: { load: { p99_ms: number | null } }
   } : null
   control.fleet = j === null ? { ...base, state: 'no result', master_rss: masterRss, error: `fleet tool exit ${r.code}: ${tail(r.stderr)}` } : {
     ...base, state: j.job.state, seconds: j.job.seconds, tasks_per_s: j.job.state === 'SUCCEEDED' ? j.job.tasks_per_s : null, steady_tasks_per_s: j.job.steady_tasks_per_s,
     hb_idle_p50_ms: j.heartbeat.idle.p50_ms, hb_idle_p99_ms: j.heartbeat.idle.p99_ms, hb_load_p50_ms: j.heartbeat.load.p50_ms, hb_load_p99_ms: j.heartbeat.load.p99_ms,
-    hb_load_max_ms: j.heartbeat.load.max_ms, hb_failures: j.heartbeat.failures, master_rss: masterRss,
+    hb_load_max_ms: j.heartbeat.load.max_ms, hb_failures: j.heartbeat.failures, master_rss: masterRss, tool_lag_p99_ms: j.tool_event_loop_lag?.load.p99_ms ?? null,
   }
   rmSync(tmp, { recursive: true, force: true })
 }

@@ -28,6 +28,8 @@ export type ControlPlane = {
     workers: number; tasks: number; state: string; seconds: number | null; tasks_per_s: number | null; steady_tasks_per_s: number | null
     hb_idle_p50_ms: number | null; hb_idle_p99_ms: number | null; hb_load_p50_ms: number | null; hb_load_p99_ms: number | null; hb_load_max_ms: number | null
     hb_failures: number; master_rss: number | null; error?: string
+    /** the fleet tool's own event-loop lag p99 under load: how much of a latency is the tool's */
+    tool_lag_p99_ms?: number | null
   }
 }
 
@@ -102,7 +104,7 @@ export function controlTable(c: ControlPlane): string {
     rows.push([`simulated fleet: ${f.workers} workers, job of ${f.tasks.toLocaleString('en')} no-op tasks`,
       f.error ? `failed: ${f.error}` :
         `${fixed(f.tasks_per_s, 0)} tasks/s (steady ${fixed(f.steady_tasks_per_s, 0)}); heartbeat p99 ${fixed(f.hb_load_p99_ms)} ms under load ` +
-        `(p50 ${fixed(f.hb_load_p50_ms)}, max ${fixed(f.hb_load_max_ms)}), idle p99 ${fixed(f.hb_idle_p99_ms)} ms` + (f.hb_failures ? `, ${f.hb_failures} heartbeats failed` : '') + (f.state !== 'SUCCEEDED' ? `; job ${f.state}` : ''),
+        `(p50 ${fixed(f.hb_load_p50_ms)}, max ${fixed(f.hb_load_max_ms)}), idle p99 ${fixed(f.hb_idle_p99_ms)} ms` + (f.hb_failures ? `, ${f.hb_failures} heartbeats failed` : '') + (f.tool_lag_p99_ms != null ? `; the tool's own event-loop lag p99 ${fixed(f.tool_lag_p99_ms)} ms` : '') + (f.state !== 'SUCCEEDED' ? `; job ${f.state}` : ''),
       '', `master ${mib(f.master_rss)}`])
   }
   return table(['control plane', 'Mini-Spark', 'Dask', 'peak RSS MiB'], rows)
