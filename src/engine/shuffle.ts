@@ -2,7 +2,9 @@
 // sort), combining on the way for reduce_by_key and distinct, and encode each reduce partition as
 // msgpack frames. Reduce side: merge the decoded frames of every map output into the wide node's
 // result (join and sort have their own modules under operators/).
-// Memory is bounded by the caller's spill policy, not here.
+// Memory: the map side reserves what it buffers from the worker's budget and, when refused, writes
+// what it holds as one more segment of its output (a run with an index per reduce partition); the
+// reduce side aggregates, joins and sorts through spilling structures (spill/).
 import type { NodeSpec } from '../api/jobs'
 import type { ShuffleWrite } from '../api/tasks'
 import { ByteSink, encodeFrame } from './codec'
@@ -10,8 +12,16 @@ import { KeyMap, partitionOf } from './keys'
 import type { Consumer } from './pipeline'
 import { compileUdf, type Udf } from './udf'
 import { UdfError, isPair, notAPair, udfError } from './records'
-import { JoinReducer } from './operators/join'
-import { SortReducer, rangePartitionsOf, sortKeyFunction, type SortKeyOf } from './operators/sort'
+import { keysOf, rangePartitionsOf, sortKeyFunction, type SortKeyOf } from './operators/sort'
+import { Reservation, UnlimitedBudget, estimateBytes } from './spill/budget'
+import { SpillingAggregator, SpillingSorter, type SpillContext } from './spill/external'
+import { SpillingJoin } from './spill/join'
+import { MemoryRunStore, type RunFile } from './spill/runs'
+
+/** One part of a map output: reduce partition p is bytes [offsets[p], offsets[p+1]) of the file. */
+export type BlockSegment = { path: string; offsets: number[] }
+
+const ENTRY_OVERHEAD = 64
 
 const FRAME_RECORDS = 8192
 
@@ -24,9 +34,13 @@ export class ShuffleWriter implements Consumer {
   private readonly pending: unknown[][] = []
   private readonly sinks: ByteSink[] = []
   private readonly sortKey: SortKeyOf | null = null
+  private readonly segments: BlockSegment[] = []
+  private readonly reservation: Reservation
 
-  /** `bounds`: for a sort, the upper bounds of the reduce partitions (TaskSpec.range_bounds). */
-  constructor(private readonly write: ShuffleWrite, params: Readonly<Record<string, unknown>>, private readonly bounds?: readonly unknown[]) {
+  /** `bounds`: for a sort, the upper bounds of the reduce partitions (TaskSpec.range_bounds).
+   *  `spill`: where the output goes, and the budget it buffers under. */
+  constructor(private readonly write: ShuffleWrite, params: Readonly<Record<string, unknown>>, private readonly spill: SpillContext, private readonly bounds?: readonly unknown[]) {
+    this.reservation = new Reservation(spill.budget, spill.stepBytes)
     this.parts = write.partitions
     const op = write.node.op
     this.combine = op === 'reduce_by_key' ? compileCombiner(write.node, params) : null
@@ -64,13 +78,21 @@ export class ShuffleWriter implements Consumer {
         if (!isPair(r)) throw notAPair(id, 'reduce_by_key', r)
         const m = this.maps[partitionOf(r[0], this.parts)]!
         const acc = m.get(r[0])
-        m.set(r[0], acc === undefined && !m.has(r[0]) ? r[1] : fn(acc, r[1]))
+        if (acc === undefined && !m.has(r[0])) {
+          m.set(r[0], r[1])
+          if (!this.reservation.grow(ENTRY_OVERHEAD + estimateBytes(r[0]) + estimateBytes(r[1]))) this.spillSegment()
+        } else m.set(r[0], fn(acc, r[1]))
       }
     } catch (e) { throw udfError(id, e, batch[i]) }
   }
 
   private pushDistinct(batch: unknown[]): void {
-    for (let i = 0; i < batch.length; i++) this.maps[partitionOf(batch[i], this.parts)]!.set(batch[i], true)
+    for (let i = 0; i < batch.length; i++) {
+      const m = this.maps[partitionOf(batch[i], this.parts)]!
+      if (m.has(batch[i])) continue
+      m.set(batch[i], true)
+      if (!this.reservation.grow(ENTRY_OVERHEAD + estimateBytes(batch[i]))) this.spillSegment()
+    }
   }
 
   private pushPairs(batch: unknown[]): void {
@@ -92,13 +114,40 @@ export class ShuffleWriter implements Consumer {
     const list = this.pending[p]!
     list.push(r)
     if (list.length >= FRAME_RECORDS) {
-      this.sinks[p]!.append(encodeFrame(list))
+      const frame = encodeFrame(list)
+      this.sinks[p]!.append(frame)
       this.pending[p] = []
+      if (!this.reservation.grow(frame.length)) this.spillSegment()
     }
   }
 
-  /** Ends the task's writes: one byte block per reduce partition (possibly empty). */
-  finish(): Uint8Array[] {
+  /** Writes everything held as one more segment of the output and gives its memory back. */
+  private spillSegment(): void {
+    const run = this.writeSegment()
+    this.spill.onSpill(run.size)
+    this.reservation.reset()
+  }
+
+  private writeSegment(): RunFile {
+    const parts = this.encodeHeld()
+    const offsets = [0]
+    let total = 0
+    for (const b of parts) { total += b.length; offsets.push(total) }
+    const run = this.spill.store.write(parts)
+    this.segments.push({ path: run.path, offsets })
+    for (const s of this.sinks) s.reset()
+    return run
+  }
+
+  /** Ends the task's writes: the output's segments, in order (at least one, possibly empty). */
+  finish(): BlockSegment[] {
+    this.writeSegment()
+    this.reservation.reset()
+    return this.segments
+  }
+
+  /** Encodes what is held in memory: one byte block per reduce partition (possibly empty). */
+  private encodeHeld(): Uint8Array[] {
     for (let p = 0; p < this.parts; p++) {
       const sink = this.sinks[p]!
       if (this.maps.length > 0) {
@@ -110,7 +159,7 @@ export class ShuffleWriter implements Consumer {
           if (frame.length >= FRAME_RECORDS) { sink.append(encodeFrame(frame)); frame = [] }
         }
         if (frame.length > 0) sink.append(encodeFrame(frame))
-        m.clear()
+        this.maps[p] = new KeyMap()
       } else if (this.pending[p]!.length > 0) {
         sink.append(encodeFrame(this.pending[p]!))
         this.pending[p] = []
@@ -128,75 +177,98 @@ export interface Reducer {
   emit(next: Consumer): number
 }
 
-export function createReducer(node: NodeSpec, params: Readonly<Record<string, unknown>>): Reducer {
+export function createReducer(node: NodeSpec, params: Readonly<Record<string, unknown>>, spill: SpillContext | null = null): Reducer {
   switch (node.op) {
     case 'join': {
-      const r = new JoinReducer(node)
+      const r = new SpillingJoin(node, spill)
       return { push: (side, batch) => r.push(side === 0 ? 0 : 1, batch), emit: next => r.emit(next, FRAME_RECORDS) }
     }
     case 'sort': {
-      const r = new SortReducer(node, params)
-      return { push: (_side, batch) => r.push(batch), emit: next => r.emit(next, FRAME_RECORDS) }
+      const keyOf = sortKeyFunction(node, params)
+      const sorter = new SpillingSorter<unknown>(spill, node.descending === true)
+      return {
+        push: (_side, batch) => {
+          const keys = keysOf(node.id, keyOf, batch)
+          for (let i = 0; i < batch.length; i++) sorter.add(keys[i], batch[i])
+        },
+        emit: next => emitBatches(next, sorter.sorted(), e => e[1]),
+      }
     }
     default: {
-      const r = new ShuffleReducer(node, params)
+      const r = new ShuffleReducer(node, params, spill)
       return { push: (_side, batch) => r.push(batch), emit: next => r.emit(next) }
     }
   }
 }
 
+function emitBatches<T>(next: Consumer, items: Iterable<T>, toRecord: (t: T) => unknown): number {
+  let out: unknown[] = []
+  let n = 0
+  for (const it of items) {
+    out.push(toRecord(it))
+    if (out.length >= FRAME_RECORDS) { next.push(out); n += out.length; out = [] }
+  }
+  if (out.length > 0) { next.push(out); n += out.length }
+  return n
+}
+
 /** Reduce side of reduce_by_key, group_by_key and distinct for one partition. */
 export class ShuffleReducer {
-  private readonly map = new KeyMap<unknown>()
-  private readonly combine: Udf | null
+  private readonly agg: SpillingAggregator<unknown>
 
-  constructor(private readonly node: NodeSpec, params: Readonly<Record<string, unknown>>) {
-    this.combine = node.op === 'reduce_by_key' ? compileCombiner(node, params) : null
+  constructor(private readonly node: NodeSpec, params: Readonly<Record<string, unknown>>, spill: SpillContext | null = null) {
+    switch (node.op) {
+      case 'reduce_by_key': {
+        const fn = compileCombiner(node, params)
+        // A sum keeps its size; a combine that builds strings or lists grows with what it adds.
+        this.agg = new SpillingAggregator<unknown>((a, b) => fn(a, b), v => typeof v === 'number' ? 0 : estimateBytes(v), spill)
+        break
+      }
+      case 'group_by_key':
+        this.agg = new SpillingAggregator<unknown>((a, b) => { (a as unknown[]).push(...(b as unknown[])); return a }, v => 8 + estimateBytes((v as unknown[])[0]), spill)
+        break
+      case 'distinct':
+        this.agg = new SpillingAggregator<unknown>(a => a, () => 0, spill)
+        break
+      default:
+        throw new Error(`op ${node.op} has no reduce side here`)
+    }
   }
 
   push(batch: unknown[]): void {
-    const m = this.map
-    switch (this.node.op) {
-      case 'reduce_by_key': {
-        const fn = this.combine!
-        let i = 0
-        try {
-          for (; i < batch.length; i++) {
-            const r = batch[i] as [unknown, unknown]
-            m.set(r[0], m.has(r[0]) ? fn(m.get(r[0]), r[1]) : r[1])
-          }
-        } catch (e) { throw udfError(this.node.id, e, batch[i]) }
-        return
+    const agg = this.agg
+    let i = 0
+    try {
+      switch (this.node.op) {
+        case 'reduce_by_key':
+          for (; i < batch.length; i++) { const r = batch[i] as [unknown, unknown]; agg.add(r[0], r[1]) }
+          return
+        case 'group_by_key':
+          for (; i < batch.length; i++) { const r = batch[i] as [unknown, unknown]; agg.add(r[0], [r[1]]) }
+          return
+        default:
+          for (; i < batch.length; i++) agg.add(batch[i], true)
       }
-      case 'group_by_key':
-        for (let i = 0; i < batch.length; i++) {
-          const r = batch[i] as [unknown, unknown]
-          const values = m.get(r[0]) as unknown[] | undefined
-          if (values === undefined) m.set(r[0], [r[1]])
-          else values.push(r[1])
-        }
-        return
-      case 'distinct':
-        for (let i = 0; i < batch.length; i++) m.set(batch[i], true)
-        return
-      default:
-        throw new Error(`op ${this.node.op} has no reduce side here`)
-    }
+    } catch (e) { throw udfError(this.node.id, e, batch[i]) }
   }
 
   /** Emits the result in batches and forgets it. */
-  emit(next: Consumer, batchSize = FRAME_RECORDS): number {
-    let out: unknown[] = []
-    let n = 0
+  emit(next: Consumer): number {
     const distinct = this.node.op === 'distinct'
-    for (const [k, v] of this.map.entries()) {
-      out.push(distinct ? k : [k, v])
-      if (out.length >= batchSize) { next.push(out); n += out.length; out = [] }
-    }
-    if (out.length > 0) { next.push(out); n += out.length }
-    this.map.clear()
-    return n
+    return emitBatches(next, this.agg.entries(), e => distinct ? e[0] : e)
   }
+}
+
+/** For callers outside a worker (tests): no limit, and outputs kept in memory. */
+export const inMemory = (): SpillContext & { store: MemoryRunStore } => ({ budget: new UnlimitedBudget(), onSpill() {}, store: new MemoryRunStore() })
+
+/** Reads back one reduce partition of a map output written to a MemoryRunStore. */
+export function partitionOfOutput(store: MemoryRunStore, segments: readonly BlockSegment[], p: number): Uint8Array {
+  const parts = segments.map(s => store.files.get(s.path)!.subarray(s.offsets[p]!, s.offsets[p + 1]!))
+  const out = new Uint8Array(parts.reduce((n, b) => n + b.length, 0))
+  let at = 0
+  for (const b of parts) { out.set(b, at); at += b.length }
+  return out
 }
 
 function compileCombiner(node: NodeSpec, params: Readonly<Record<string, unknown>>): Udf {

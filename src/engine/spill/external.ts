@@ -63,6 +63,15 @@ export class SpillingAggregator<V> {
     this.reservation!.reset()
   }
 
+  /** Every key once with its combined value, sorted by key. */
+  *sortedEntries(): Generator<Entry<V>> {
+    if (this.runs.length > 0) { yield* this.entries(); return }
+    const all = ([...this.map.entries()] as Entry<V>[]).sort(byKey)
+    this.map = new KeyMap<V>()
+    this.reservation?.reset()
+    yield* all
+  }
+
   /** Every key once with its combined value; sorted by key when anything was spilled. */
   *entries(): Generator<Entry<V>> {
     if (this.runs.length === 0) {

@@ -49,3 +49,27 @@ export function* readRunBatches(store: RunStore, run: RunFile, start = 0, end = 
   for (const chunk of store.read(run, start, end)) yield* decoder.push(chunk)
   decoder.finish()
 }
+
+/** Runs kept in memory: for tests, and for code that runs outside a worker. */
+export class MemoryRunStore implements RunStore {
+  readonly files = new Map<string, Uint8Array>()
+  private n = 0
+
+  write(chunks: readonly Uint8Array[]): RunFile {
+    const size = chunks.reduce((a, c) => a + c.length, 0)
+    const all = new Uint8Array(size)
+    let at = 0
+    for (const c of chunks) { all.set(c, at); at += c.length }
+    const path = `memory-run-${this.n++}`
+    this.files.set(path, all)
+    return { path, size }
+  }
+
+  *read(run: RunFile, start = 0, end = run.size): Iterable<Uint8Array> {
+    const bytes = this.files.get(run.path)
+    if (bytes === undefined) throw new Error(`no run ${run.path}`)
+    yield bytes.subarray(start, end)
+  }
+
+  remove(run: RunFile): void { this.files.delete(run.path) }
+}

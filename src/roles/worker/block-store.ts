@@ -29,10 +29,12 @@ export class BlockStore {
     for (const a of attempts) {
       const e = m?.get(`${shuffle}\u0000${a}`)
       if (e === undefined) return { missing: a }
-      const start = e.offsets[reduce]
-      const end = e.offsets[reduce + 1]
-      if (start === undefined || end === undefined) return { missing: a }
-      if (end > start) out.push({ path: e.path, start, end })
+      for (const seg of e.segments) {
+        const start = seg.offsets[reduce]
+        const end = seg.offsets[reduce + 1]
+        if (start === undefined || end === undefined) return { missing: a }
+        if (end > start) out.push({ path: seg.path, start, end })
+      }
     }
     return out
   }

@@ -9,12 +9,13 @@ import type { TaskReport, TaskSpec } from '../../api/tasks'
 import { listen } from '../http'
 import { BlockStore, safe } from './block-store'
 import { startHeartbeats } from './heartbeat'
-import { RUNAWAY_MARGIN_BYTES, runawayDecision } from './memory'
+import { RUNAWAY_MARGIN_BYTES, SPILL_FRACTION, pauseDecision, runawayDecision } from './memory'
+import { newBudgetBuffer, reservedBytes } from '../../engine/spill/budget'
 import { ExecutorPool } from './pool'
 import { workerApp } from './app'
 import { WorkerMetrics } from './metrics'
 import { workerMetricsRoutes } from './routes/metrics'
-import type { ThreadResult } from './thread-protocol'
+import { partitionSizes, type ThreadResult } from './thread-protocol'
 
 export type WorkerOptions = {
   masterUrl: string
@@ -51,7 +52,7 @@ export async function startWorker(o: WorkerOptions): Promise<{ url: string; id: 
     for (const b of r.blocks) blocks!.register(spec.job_id, spec.attempt_id, b)
     const report: TaskReport = {
       worker_id: id, incarnation: spec.incarnation, attempt_id: r.attempt_id, state: r.state, metrics: r.metrics,
-      shuffle_outputs: r.blocks.map(b => ({ shuffle_id: b.shuffle_id, sizes: b.offsets.slice(1).map((end, p) => end - b.offsets[p]!) })),
+      shuffle_outputs: r.blocks.map(b => ({ shuffle_id: b.shuffle_id, sizes: partitionSizes(b) })),
       sinks: r.sinks, ...(r.failure ? { failure: r.failure } : {}),
     }
     unreported.add(r.attempt_id)
@@ -72,13 +73,23 @@ export async function startWorker(o: WorkerOptions): Promise<{ url: string; id: 
   rmSync(workDir, { recursive: true, force: true })
   mkdirSync(workDir, { recursive: true })
   blocks = new BlockStore(workDir)
-  pool = new ExecutorPool(o.slots, { dataDir, workDir, masterUrl: o.masterUrl, workerId: id, token: o.token }, onDone)
+  // One memory counter for all task threads: tasks spill past SPILL_FRACTION of --max-mem
+  // together, and each may always hold a small working set.
+  const budget = newBudgetBuffer()
+  const spillAtBytes = Math.floor(SPILL_FRACTION * o.maxMemBytes)
+  const floorBytes = Math.min(4 << 20, Math.floor(spillAtBytes / (2 * o.slots)))
+  pool = new ExecutorPool(o.slots, { dataDir, workDir, masterUrl: o.masterUrl, workerId: id, token: o.token, budget, spillAtBytes, floorBytes }, onDone)
+  const idleRss = process.memoryUsage.rss()
+  let paused = false
   heartbeats = startHeartbeats({
     masterUrl: o.masterUrl, token: o.token, intervalMs: o.heartbeatIntervalMs, rng: Math.random, log,
     body: () => {
       const active = pool!.active
+      // Backpressure: past the pause threshold no new task comes until spilling brings memory
+      // back under the resume threshold. Memory is what tasks hold, or what the process grew by.
+      paused = pauseDecision(Math.max(reservedBytes(budget), process.memoryUsage.rss() - idleRss), o.maxMemBytes, paused)
       return {
-        worker_id: id, address, status: active > 0 ? 'BUSY' : 'IDLE', active_tasks: active,
+        worker_id: id, address, status: paused ? 'PAUSED' : active > 0 ? 'BUSY' : 'IDLE', active_tasks: active,
         mem_usage_mb: Math.round(process.memoryUsage.rss() / 1048576), last_heartbeat: Math.floor(Date.now() / 1000),
         slots: o.slots,
         running: [...pool!.runningAttempts(), ...unreported],

@@ -13,7 +13,10 @@ import { KeySampler, keysOf, sampleSizePerTask, sortKeyFunction } from '../../en
 import { buildStagePipeline, type Consumer } from '../../engine/pipeline'
 import { describeRecord, UdfError } from '../../engine/records'
 import { createReducer, ShuffleWriter } from '../../engine/shuffle'
-import { BlockStore, safe } from './block-store'
+import { safe } from './block-store'
+import { DiskFullError, FileRunStore } from './run-store'
+import { SharedBudget } from '../../engine/spill/budget'
+import type { SpillContext } from '../../engine/spill/external'
 import type { BlockFile, ThreadEnv, ThreadResult } from './thread-protocol'
 
 const READ_CHUNK_BYTES = 4 * 1024 * 1024
@@ -37,25 +40,30 @@ export async function runTask(spec: TaskSpec, env: ThreadEnv): Promise<ThreadRes
   const writers: ShuffleWriter[] = []
   const sinks: SinkRun[] = []
   const temps: string[] = []
+  // Every buffer of this task reserves from the worker's shared budget; past it, data goes to
+  // the work dir. Map outputs are segment files of the shuffle; reduce-side runs are temporary.
+  const budget = new SharedBudget(env.budget, env.spillAtBytes, env.floorBytes)
+  const onSpill = (bytes: number): void => { metrics.spilled_bytes += bytes }
+  const jobDir = join(env.workDir, safe(spec.job_id))
+  const spillFor = (dir: string): SpillContext => ({ store: new FileRunStore(join(jobDir, dir), safe(spec.attempt_id)), budget, onSpill })
   try {
     const root = buildStagePipeline(spec.stage, spec.params, {
-      shuffle: w => { const s = new ShuffleWriter(w, spec.params, spec.range_bounds?.[w.shuffle_id]); writers.push(s); return s },
+      shuffle: w => { const s = new ShuffleWriter(w, spec.params, spillFor(safe(w.shuffle_id)), spec.range_bounds?.[w.shuffle_id]); writers.push(s); return s },
       sink: node => { const s = openSink(node, spec, env, temps); sinks.push(s); return s },
     })
     if (spec.stage.root.kind === 'source') {
       if (spec.split === null) throw new Error('a source task needs a split')
       metrics.records_in = await readSourceSplit(spec.stage.root.node, spec.split, env, root)
     } else {
-      const read = await reduceShuffle(spec, env, root)
+      const read = await reduceShuffle(spec, env, root, { ...spillFor('spill'), store: new FileRunStore(join(jobDir, 'spill'), safe(spec.attempt_id)) })
       metrics.records_in = read.records
       metrics.shuffle_bytes_read = read.bytes
     }
     const blocks: BlockFile[] = []
     for (const w of writers) {
-      const parts = w.finish()
-      const path = BlockStore.fileName(env.workDir, spec.job_id, w.shuffleId, spec.attempt_id)
-      blocks.push(writeBlockFile(path, w.shuffleId, parts))
-      metrics.shuffle_bytes_written += blocks[blocks.length - 1]!.offsets.at(-1)!
+      const segments = w.finish()
+      blocks.push({ shuffle_id: w.shuffleId, segments })
+      for (const seg of segments) metrics.shuffle_bytes_written += seg.offsets.at(-1)!
       metrics.records_out += w.records
     }
     const outputs: SinkOutput[] = []
@@ -69,11 +77,15 @@ export async function runTask(spec: TaskSpec, env: ThreadEnv): Promise<ThreadRes
   } catch (e) {
     for (const t of temps) rmSync(t, { force: true })
     return { attempt_id: spec.attempt_id, state: 'FAILED', metrics, blocks: [], sinks: [], failure: toFailure(e) }
+  } finally {
+    budget.releaseAll()
+    rmSync(join(jobDir, 'spill'), { recursive: true, force: true })
   }
 }
 
 function toFailure(e: unknown): TaskFailureWire {
   if (e instanceof UdfError) return { reason: 'udf-error', message: e.message, node_id: e.nodeId, record: e.record }
+  if (e instanceof DiskFullError) return { reason: 'task-error', message: e.message }
   if (e instanceof FatalTaskError) return { reason: 'fatal', message: e.message, node_id: e.nodeId }
   if (e instanceof FetchFailed) return { reason: 'fetch-failed', message: e.message, from_worker: e.fromWorker, unreachable: e.unreachable }
   const message = e instanceof Error ? e.message : String(e)
@@ -114,10 +126,16 @@ async function readLines(path: string, split: { start: number; end: number }, on
   }
 }
 
-/** A split that does not start its file still needs the file's header row: its first line. */
+/** A split that does not start its file still needs the file's header row: its first line that is
+ *  not blank, as the split at the file's start sees it. */
 async function readCsvHeader(node: NodeSpec, path: string): Promise<string[] | null> {
+  const file = Bun.file(path)
+  const cutter = new LineCutter({ start: 0, end: file.size })
   let first: string | undefined
-  await readLines(path, { start: 0, end: 1 }, lines => { first ??= lines[0] })
+  for (let pos = 0; first === undefined && !cutter.done && pos < file.size; pos += READ_CHUNK_BYTES) {
+    first = cutter.push(await file.slice(pos, Math.min(file.size, pos + READ_CHUNK_BYTES)).bytes()).find(l => l !== '')
+  }
+  first ??= cutter.finish().find(l => l !== '')
   if (first === undefined) return null
   try {
     return csvHeader(node, first)
@@ -153,9 +171,9 @@ async function countNewlines(path: string, end: number): Promise<number> {
   return n
 }
 
-async function reduceShuffle(spec: TaskSpec, env: ThreadEnv, root: Consumer): Promise<{ records: number; bytes: number }> {
+async function reduceShuffle(spec: TaskSpec, env: ThreadEnv, root: Consumer, spill: SpillContext): Promise<{ records: number; bytes: number }> {
   if (spec.stage.root.kind !== 'shuffle') throw new Error('not a shuffle stage')
-  const reducer = createReducer(spec.stage.root.node, spec.params)
+  const reducer = createReducer(spec.stage.root.node, spec.params, spill)
   const sideOf = spec.stage.root.shuffle_ids
   let records = 0
   let bytes = 0
@@ -204,17 +222,6 @@ async function reduceShuffle(spec: TaskSpec, env: ThreadEnv, root: Consumer): Pr
   return { records, bytes }
 }
 
-function writeBlockFile(path: string, shuffleId: string, parts: readonly Uint8Array[]): BlockFile {
-  mkdirSync(dirname(path), { recursive: true })
-  const offsets = [0]
-  let total = 0
-  for (const p of parts) { total += p.length; offsets.push(total) }
-  const all = new Uint8Array(total)
-  let at = 0
-  for (const p of parts) { all.set(p, at); at += p.length }
-  writeFileSync(path, all)
-  return { shuffle_id: shuffleId, path, offsets }
-}
 
 const partName = (partition: number): string => `part-${String(partition).padStart(5, '0')}`
 

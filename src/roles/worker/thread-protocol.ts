@@ -1,12 +1,29 @@
 // Messages between a worker's main thread and its task threads (Bun Workers).
 import type { SinkOutput, TaskFailureWire, TaskMetrics, TaskSpec } from '../../api/tasks'
 
-export type ThreadEnv = { dataDir: string; workDir: string; masterUrl: string; workerId: string; token: string | undefined }
+export type ThreadEnv = {
+  dataDir: string; workDir: string; masterUrl: string; workerId: string; token: string | undefined
+  /** the worker's memory counter, shared by its task threads (engine/spill/budget.ts) */
+  budget: SharedArrayBuffer
+  /** past this many bytes held by all tasks together, a task spills */
+  spillAtBytes: number
+  /** a task may always hold this much, whatever the others hold */
+  floorBytes: number
+}
 
 export type ThreadRequest = { kind: 'run'; spec: TaskSpec; env: ThreadEnv }
 
-/** A shuffle output file: reduce partition p is bytes [offsets[p], offsets[p+1]). */
-export type BlockFile = { shuffle_id: string; path: string; offsets: number[] }
+/** A map task's output for one shuffle: one segment or more (one more per spill); in each,
+ *  reduce partition p is bytes [offsets[p], offsets[p+1]). */
+export type BlockFile = { shuffle_id: string; segments: { path: string; offsets: number[] }[] }
+
+/** Bytes per reduce partition over all segments. */
+export function partitionSizes(b: BlockFile): number[] {
+  const n = (b.segments[0]?.offsets.length ?? 1) - 1
+  const sizes = new Array<number>(n).fill(0)
+  for (const s of b.segments) for (let p = 0; p < n; p++) sizes[p]! += s.offsets[p + 1]! - s.offsets[p]!
+  return sizes
+}
 
 export type ThreadResult = {
   attempt_id: string
