@@ -86,6 +86,12 @@ beforeAll(async () => {
   good.splice(1776, 0, '{"i": 1776, oops}')
   mkdirSync(join(data, 'bad'), { recursive: true })
   writeFileSync(join(data, 'bad', 'b.jsonl'), good.join('\n') + '\n')
+  // Long lines with a long common prefix (sampled keys are cut to a prefix), for sort.
+  mkdirSync(join(data, 'long'), { recursive: true })
+  writeFileSync(join(data, 'long', 'l.txt'), Array.from({ length: 300 }, () => 'p'.repeat(300) + String(r.int(1e6)).padStart(7, '0') + 'z'.repeat(r.int(50))).join('\n'))
+  // A CSV whose header comes after blank lines, read in many splits.
+  mkdirSync(join(data, 'csv-blank'), { recursive: true })
+  writeFileSync(join(data, 'csv-blank', 'b.csv'), '\n\na,b\n' + Array.from({ length: 800 }, (_, i) => `${i},"v ${i}"`).join('\n') + '\n')
   // Empty input: a directory with one empty file.
   mkdirSync(join(data, 'empty'), { recursive: true })
   writeFileSync(join(data, 'empty', 'nothing.jsonl'), '')
@@ -173,6 +179,11 @@ describe('sources', () => {
     const { status } = await run({ max_task_attempts: 1, nodes: [{ id: 'm', op: 'read_csv', path: 'csv-ml' }, { id: 'n', op: 'count', input: 'm' }] })
     expect(status.state).toBe('FAILED')
     expect(status.error?.message).toMatch(/csv-ml\/m\d\.csv:\d+: .*multiline/)
+  })
+
+  test('read_csv: the header is the first line that is not blank, in every split', async () => {
+    const result = await succeed({ split_bytes: 1024, nodes: [{ id: 'c', op: 'read_csv', path: 'csv-blank' }, { id: 'all', op: 'collect', input: 'c' }] })
+    expect(bag(collected(result, 'all'))).toEqual(bag(Array.from({ length: 800 }, (_, i) => ({ a: String(i), b: `v ${i}` }))))
   })
 
   test('read_text with_path: [path relative to the data dir, line]', async () => {
@@ -266,6 +277,10 @@ describe('wide operators', () => {
       { id: 'w2', op: 'write_jsonl', input: 's2', path: 'out/sorted-text', overwrite: true },
     ] })
     const lines = plainLines(textFiles)
+    const long = plainLines([join(data, 'long', 'l.txt')])
+    await succeed({ nodes: [{ id: 't', op: 'read_text', path: 'long' }, { id: 's', op: 'sort', input: 't', partitions: 3 },
+      { id: 'w', op: 'write_jsonl', input: 's', path: 'out/sorted-long', overwrite: true }] })
+    expect(sortProblems(readPartsByFile(join(data, 'out/sorted-long')), r => r, false, long)).toEqual([])
     expect(sortProblems(readPartsByFile(join(data, 'out/sorted-hot')), r => (r as unknown[])[0], false, lines.map(l => ['same', l]))).toEqual([])
     expect(sortProblems(readPartsByFile(join(data, 'out/sorted-text')), r => r, false, lines)).toEqual([])
   })

@@ -40,11 +40,16 @@ export function keysOf(nodeId: string, keyOf: SortKeyOf, batch: readonly unknown
 // ---- sampling ----------------------------------------------------------------------------------
 
 /** Keys sampled per map task: Spark's rule, 20 keys per reduce partition over-sampled 3× and
- *  shared among the map tasks, capped at a million keys in all. */
+ *  shared among the map tasks, capped at a million keys in all, and at MAX_SAMPLE_PER_TASK per task
+ *  so that a task's report stays far below the master's 16 MiB body limit. */
 export function sampleSizePerTask(sortPartitions: number, mapTasks: number): number {
   const total = Math.min(20 * Math.max(1, sortPartitions), 1_000_000)
-  return Math.max(1, Math.ceil((3 * total) / Math.max(1, mapTasks)))
+  return Math.min(MAX_SAMPLE_PER_TASK, Math.max(1, Math.ceil((3 * total) / Math.max(1, mapTasks))))
 }
+
+export const MAX_SAMPLE_PER_TASK = 20_000
+/** Sampled string keys are cut to this many characters (see detach). */
+export const SAMPLE_KEY_CHARS = 128
 
 /** A uniform reservoir sample (Algorithm R) of the keys pushed, with a seeded generator. */
 export class KeySampler {
@@ -78,10 +83,13 @@ export class KeySampler {
 }
 
 // A key cut from an input line is a slice that keeps the line's whole decoded chunk alive (see
-// lines.ts); a sample holds keys for the whole task, so it keeps copies instead.
+// lines.ts); a sample holds keys for the whole task, so it keeps copies instead. Long strings are
+// cut: a bound only has to be some value of the key order, and a prefix is one, so cutting keeps
+// the sort correct and a sample of long lines small (it travels in the task's report).
 function detach(k: unknown): unknown {
   // Flattening the concatenation copies the characters into a new string.
-  if (typeof k === 'string') return (' ' + k).slice(1)
+  if (typeof k === 'string') return (' ' + k.slice(0, SAMPLE_KEY_CHARS)).slice(1)
+  if (Array.isArray(k)) return k.map(detach)
   if (typeof k === 'object' && k !== null) return JSON.parse(JSON.stringify(k)) as unknown
   return k
 }

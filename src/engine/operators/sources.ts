@@ -83,6 +83,7 @@ class JsonLines implements SourceDecoder {
 class CsvRows implements SourceDecoder {
   private readonly parser: CsvParser
   private readonly wantHeader: boolean
+  private readonly multiline: boolean
   private header: readonly string[] | null
   private seen = 0
   /** the split line where the row being read began (a multiline row spans several) */
@@ -92,6 +93,7 @@ class CsvRows implements SourceDecoder {
   constructor(node: NodeSpec, private readonly ctx: SourceContext) {
     this.parser = new CsvParser(node.delimiter ?? ',', node.multiline === true)
     this.wantHeader = node.header !== false
+    this.multiline = node.multiline === true
     this.header = ctx.atFileStart ? null : ctx.header ?? null
   }
 
@@ -134,7 +136,8 @@ class CsvRows implements SourceDecoder {
     const header = this.header!
     if (fields.length !== header.length) {
       throw new InputLineError(at, `the row has ${fields.length} field(s) but the header has ${header.length}: ` +
-        'fix the row, or read the file with "header": false to get arrays', line)
+        'fix the row, or read the file with "header": false to get arrays' +
+        (this.multiline ? '' : ' (if quoted fields hold line breaks, set "multiline": true)'), line)
     }
     const rec: Record<string, string> = {}
     for (let j = 0; j < header.length; j++) rec[header[j]!] = fields[j]!
