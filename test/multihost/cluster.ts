@@ -16,6 +16,9 @@ export const MASTER_PORT = 7077
 export const WORKER_PORT = 7078
 const BUN = process.execPath
 
+export type WatchAnswer = { sent: number; received: number; workers?: WorkerInfo[]; error?: string }
+export type WorkerWatch = { answers: WatchAnswer[]; stop(): Promise<void> }
+
 export type ClusterTiming = { heartbeatTimeout: string; heartbeatInterval: string }
 
 export class MultiHostCluster {
@@ -91,6 +94,17 @@ export class MultiHostCluster {
   }
   tasks = (id: string): Promise<TaskInfo[]> => this.api<TaskInfo[]>('tasks', id)
   result = (id: string): Promise<JobResult> => this.api<JobResult>('result', id)
+
+  /** Starts a watch of GET /workers on the master's host (every 100 ms, one long-lived process):
+   *  answers accumulate, each bracketed by the times its request was sent and answered. */
+  async watchWorkers(): Promise<WorkerWatch> {
+    const answers: WatchAnswer[] = []
+    const proc = await this.bed.spawn(this.masterHost, 'watch-workers', [BUN, API, 'watch-workers'], {
+      env: { MINISPARK_TOKEN: this.token, MINISPARK_MASTER: this.masterUrl }, ready: /^watching$/m,
+      onLine: line => { if (line.startsWith('{')) answers.push(JSON.parse(line) as WatchAnswer) },
+    })
+    return { answers, stop: () => this.bed.kill(proc.proc) }
+  }
 
   async waitDone(id: string, timeoutMs: number): Promise<JobStatus> {
     return waitUntil(`job ${id} to finish`, async () => {

@@ -105,13 +105,21 @@ export type Result = Run
 
 const LOG_KEEP = 64 * 1024
 
-function drain(stream: ReadableStream<Uint8Array>, sink: { text: string }, onText?: (all: string) => void): void {
+/** Drains a stream into a bounded tail buffer; calls onText with all read so far, onLine per line. */
+function drain(stream: ReadableStream<Uint8Array>, sink: { text: string }, onText?: (all: string) => void, onLine?: (line: string) => void): void {
   void (async () => {
     const decoder = new TextDecoder()
+    let partial = ''
     try {
       for await (const chunk of stream) {
-        sink.text += decoder.decode(chunk, { stream: true })
+        const text = decoder.decode(chunk, { stream: true })
+        sink.text += text
         onText?.(sink.text)
+        if (onLine !== undefined) {
+          const lines = (partial + text).split('\n')
+          partial = lines.pop()!
+          for (const l of lines) onLine(l)
+        }
         if (sink.text.length > LOG_KEEP * 2) sink.text = sink.text.slice(-LOG_KEEP)
       }
     } catch { /* the process was killed */ }
@@ -216,8 +224,10 @@ export class TestBed {
     return { ...env, ...extra }
   }
 
-  /** Starts a long-running role on a host and waits (bounded) for its "listening on URL" line. */
-  async spawn(hostName: string, name: string, argv: readonly string[], o: { timeoutMs?: number; env?: Record<string, string> } = {}): Promise<HostProc> {
+  /** Starts a long-running process on a host and waits (bounded) for its ready line on stdout: by
+   *  default a role's "listening on URL" (the URL is returned). onLine sees every stdout line. */
+  async spawn(hostName: string, name: string, argv: readonly string[],
+    o: { timeoutMs?: number; env?: Record<string, string>; ready?: RegExp; onLine?: (line: string) => void } = {}): Promise<HostProc> {
     const h = this.host(hostName)
     const proc = Bun.spawn(this.wrap(h, argv), { cwd: h.dir, env: this.env(o.env), stdin: 'ignore', stdout: 'pipe', stderr: 'pipe' })
     this.procs.add(proc)
@@ -228,8 +238,9 @@ export class TestBed {
     let timer: ReturnType<typeof setTimeout> | undefined
     try {
       const url = await new Promise<string>((res, rej) => {
-        timer = setTimeout(() => rej(new Error(`${name}: no "listening on" line within ${timeoutMs} ms\n${log()}`)), timeoutMs)
-        drain(proc.stdout, out, all => { const m = /listening on (\S+)/.exec(all); if (m) res(m[1]!) })
+        const ready = o.ready ?? /listening on (\S+)/
+        timer = setTimeout(() => rej(new Error(`${name}: no line matching ${ready} within ${timeoutMs} ms\n${log()}`)), timeoutMs)
+        drain(proc.stdout, out, all => { const m = ready.exec(all); if (m) res(m[1] ?? '') }, o.onLine)
         drain(proc.stderr, err)
         void proc.exited.then(code => rej(new Error(`${name} exited with ${code} before listening\n${log()}`)))
       })
