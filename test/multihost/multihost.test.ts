@@ -146,6 +146,11 @@ if (!probe.ok) {
       expect(await ls('master', cluster().dataDir('w1'))).toBe('')
       expect(await ls('w1', cluster().dataDir('w2'))).toBe('')
       expect((await ls('w1', cluster().dataDir('w1'))).split('\n').sort()).toEqual(['books', 'shop'])
+      // Every worker's disk holds the same input, byte for byte, as a shared volume would.
+      const inputOf = (w: string): string[] => ['books', 'shop'].flatMap(d => readdirSync(join(cluster().dataDir(w), d)).sort()
+        .map(f => `${d}/${f} ${Bun.hash(readFileSync(join(cluster().dataDir(w), d, f)))}`))
+      expect(inputOf('w1').length).toBe(10)
+      for (const w of WORKERS) expect(inputOf(w)).toEqual(inputOf('w1'))
     }, 30_000)
 
     test('a word count across the hosts equals the sequential reference; its parts are on the disks of the workers that ran them', async () => {
