@@ -47,6 +47,7 @@ export function probeNetns(): Probe {
   const ns = `${PREFIX}-${process.pid}-probe`
   const dir = mkdtempSync(join(tmpdir(), `${PREFIX}-${process.pid}-probe-`))
   try {
+    runSync(['ip', 'netns', 'del', ns])   // a leftover of an earlier process with this pid
     const add = runSync(['ip', 'netns', 'add', ns])
     if (add.code !== 0) return { ok: false, reason: `\`ip netns add\` is not permitted: ${add.stderr.trim().split('\n')[0]}` }
     const m = runSync(['ip', 'netns', 'exec', ns, 'mount', '-t', 'tmpfs', '-o', 'ro,size=16k', `${PREFIX}-hidden`, dir])
