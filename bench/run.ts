@@ -18,7 +18,9 @@
 // Flags: --size small|standard (default small), --workloads (default all), --no-peers,
 // --bin PATH (a built binary; default: build the working tree into bench/.data/bin),
 // --ref GIT_REF (build that commit instead), --max-mem SIZE (default 1GiB), --fleet-workers N,
-// --fleet-tasks N, --no-record (do not update bench/latest and BENCHMARKS.md).
+// --fleet-tasks N, --no-record (do not update bench/latest and BENCHMARKS.md), --gen-only (generate
+// the data and stop), --wait-quiet MINUTES (first wait, at most that long, for the 1-minute load
+// average to fall under 1: on a shared machine other work skews every timing).
 // Data is generated once per size under bench/.data/<size> (ignored by git).
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, totalmem } from 'node:os'
@@ -509,22 +511,31 @@ function targets(rows: Row[], c: ControlPlane): Target[] {
 
 // ---- main ----------------------------------------------------------------------------------
 
+const startedAt = new Date().toISOString().replace(/\.\d+Z$/, 'Z')
+
 function machine(engine: string, dask: string | null, loadBefore: string): Machine {
   const mem = totalmem()
   const kernel = run(['uname', '-sr'], root).stdout.trim()
   return {
-    date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), host_cpus: Number(run(['nproc'], root).stdout.trim()) || cpus().length,
+    date: startedAt, host_cpus: Number(run(['nproc'], root).stdout.trim()) || cpus().length,
     cpu_model: cpus()[0]?.model ?? '?', mem_total: `${(mem / 2 ** 30).toFixed(1)} GiB`, kernel, bun: Bun.version, node: run(['node', '--version'], root).stdout.trim(),
     engine, dask, load_before: loadBefore, load_after: loadavg().map(x => x.toFixed(2)).join(' '), size, max_mem: MAX_MEM,
   }
 }
 
+const quietMinutes = Number(arg('wait-quiet', '0'))
+if (quietMinutes > 0 && loadavg()[0]! >= 1) {
+  say(`waiting up to ${quietMinutes} min for the load average (${loadavg()[0]!.toFixed(2)}) to fall under 1`)
+  const until = Date.now() + quietMinutes * 60_000
+  while (Date.now() < until && loadavg()[0]! >= 1) await Bun.sleep(5000)
+}
 const loadBefore = loadavg().map(x => x.toFixed(2)).join(' ')
 if (loadavg()[0]! > 1.5) say(`the machine is busy (load average ${loadBefore}): timings will be noisy`)
 const workloads = selected.filter(w => w.startsWith('W'))
 if (workloads.some(w => w === 'W1' || w === 'W2')) generate('text', ['--mb', String(S.textMb), '--files', '8', '--seed', '42'])
 if (workloads.includes('W3')) generate('join', ['--orders', String(S.orders), '--customers', String(S.customers), '--seed', '42'])
 if (workloads.includes('W4')) generate('sort', ['--mb', String(S.sortMb), '--files', '8', '--seed', '42'])
+if (flag('gen-only')) process.exit(0)
 const { bin, engine } = buildBinary()
 const dask = flag('no-peers') ? null : findDask()
 if (dask === null) say(flag('no-peers') ? 'Dask peer skipped (--no-peers)' : 'Dask peer skipped: python3-distributed is not installed (apt-get install python3-distributed)')
