@@ -79,15 +79,16 @@ export async function startWorker(o: WorkerOptions): Promise<{ url: string; id: 
   const spillAtBytes = Math.floor(SPILL_FRACTION * o.maxMemBytes)
   const floorBytes = Math.min(4 << 20, Math.floor(spillAtBytes / (2 * o.slots)))
   pool = new ExecutorPool(o.slots, { dataDir, workDir, masterUrl: o.masterUrl, workerId: id, token: o.token, budget, spillAtBytes, floorBytes }, onDone)
-  const idleRss = process.memoryUsage.rss()
   let paused = false
   heartbeats = startHeartbeats({
     masterUrl: o.masterUrl, token: o.token, intervalMs: o.heartbeatIntervalMs, rng: Math.random, log,
     body: () => {
       const active = pool!.active
-      // Backpressure: past the pause threshold no new task comes until spilling brings memory
-      // back under the resume threshold. Memory is what tasks hold, or what the process grew by.
-      paused = pauseDecision(Math.max(reservedBytes(budget), process.memoryUsage.rss() - idleRss), o.maxMemBytes, paused)
+      // Backpressure: past the pause threshold no new task comes until spilling (or tasks ending)
+      // brings what tasks hold back under the resume threshold. It is the tasks' accounted
+      // memory, not the resident size, so that there is always a way out: a worker with nothing
+      // running holds nothing.
+      paused = pauseDecision(reservedBytes(budget), o.maxMemBytes, paused)
       return {
         worker_id: id, address, status: paused ? 'PAUSED' : active > 0 ? 'BUSY' : 'IDLE', active_tasks: active,
         mem_usage_mb: Math.round(process.memoryUsage.rss() / 1048576), last_heartbeat: Math.floor(Date.now() / 1000),
