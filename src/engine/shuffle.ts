@@ -22,6 +22,8 @@ import { MemoryRunStore, type RunFile } from './spill/runs'
 export type BlockSegment = { path: string; offsets: number[] }
 
 const ENTRY_OVERHEAD = 64
+/** Records held before encoding, over all partitions. */
+const PENDING_BYTES = 1 << 20
 
 const FRAME_RECORDS = 8192
 
@@ -36,6 +38,7 @@ export class ShuffleWriter implements Consumer {
   private readonly sortKey: SortKeyOf | null = null
   private readonly segments: BlockSegment[] = []
   private readonly reservation: Reservation
+  private pendingBytes = 0
 
   /** `bounds`: for a sort, the upper bounds of the reduce partitions (TaskSpec.range_bounds).
    *  `spill`: where the output goes, and the budget it buffers under. */
@@ -113,19 +116,30 @@ export class ShuffleWriter implements Consumer {
   private add(p: number, r: unknown): void {
     const list = this.pending[p]!
     list.push(r)
-    if (list.length >= FRAME_RECORDS) {
-      const frame = encodeFrame(list)
-      this.sinks[p]!.append(frame)
-      this.pending[p] = []
-      if (!this.reservation.grow(frame.length)) this.spillSegment()
-    }
+    // Records waiting to be encoded are counted too, and encoded together once they add up.
+    this.pendingBytes += estimateBytes(r)
+    if (list.length >= FRAME_RECORDS) this.encodePending(p)
+    else if (this.pendingBytes >= PENDING_BYTES) for (let q = 0; q < this.parts; q++) this.encodePending(q)
+  }
+
+  private encodePending(p: number): void {
+    const list = this.pending[p]!
+    if (list.length === 0) return
+    let bytes = 0
+    for (let i = 0; i < list.length; i++) bytes += estimateBytes(list[i])
+    this.pendingBytes -= bytes
+    const frame = encodeFrame(list)
+    this.sinks[p]!.append(frame)
+    this.pending[p] = []
+    if (!this.reservation.grow(frame.length)) this.spillSegment()
   }
 
   /** Writes everything held as one more segment of the output and gives its memory back. */
   private spillSegment(): void {
     const run = this.writeSegment()
-    this.spill.onSpill(run.size)
     this.reservation.reset()
+    this.spill.onSpill(run.size)
+    this.spill.afterSpill?.()
   }
 
   private writeSegment(): RunFile {

@@ -8,6 +8,8 @@ import { Reservation, estimateBytes, type MemoryBudget } from './budget'
 import { readRun, writeRun, type RunFile, type RunStore } from './runs'
 
 export type SpillContext = {
+  /** called after each spill: the worker collects garbage there, so freed buffers leave the heap */
+  afterSpill?: () => void
   store: RunStore
   budget: MemoryBudget
   onSpill(bytes: number): void
@@ -58,9 +60,10 @@ export class SpillingAggregator<V> {
     entries.sort(byKey)
     const run = writeRun(ctx.store, entries)
     this.runs.push(run)
-    ctx.onSpill(run.size)
     this.map = new KeyMap<V>()
     this.reservation!.reset()
+    ctx.onSpill(run.size)
+    ctx.afterSpill?.()
   }
 
   /** Every key once with its combined value, sorted by key. */
@@ -138,8 +141,9 @@ export class SpillingSorter<T> {
     const ctx = this.spill!
     const run = writeRun(ctx.store, this.sortedInMemory())
     this.runs.push(run)
-    ctx.onSpill(run.size)
     this.reservation!.reset()
+    ctx.onSpill(run.size)
+    ctx.afterSpill?.()
   }
 
   /** [key, record] in key order; records with equal keys in the order they were added. */

@@ -14,7 +14,8 @@ export interface RunStore {
 
 export type RunFile = { path: string; size: number }
 
-const FRAME_RECORDS = 4096
+// Small frames: a merge decodes one frame per run at a time.
+const FRAME_RECORDS = 512
 
 /** Writes sorted records as one run. */
 export function writeRun(store: RunStore, records: Iterable<unknown>): RunFile {

@@ -7,6 +7,8 @@ import type { BlockFile } from './thread-protocol'
 
 type Entry = BlockFile & { job: string; attempt: string }
 
+const STREAM_PIECE_BYTES = 1 << 20
+
 export class BlockStore {
   private readonly byJob = new Map<string, Map<string, Entry>>()
 
@@ -39,14 +41,19 @@ export class BlockStore {
     return out
   }
 
-  /** Streams the ranges one after another; Bun.file slices let the kernel do the copying. */
+  /** Streams the ranges one after another, a piece at a time, so that serving a large
+   *  partition holds one piece in memory, not the partition. */
   stream(ranges: readonly { path: string; start: number; end: number }[]): ReadableStream<Uint8Array> {
     let i = 0
+    let at = ranges[0]?.start ?? 0
     return new ReadableStream<Uint8Array>({
       async pull(controller) {
-        const r = ranges[i++]
+        let r = ranges[i]
+        if (r !== undefined && at >= r.end) { r = ranges[++i]; at = r?.start ?? 0 }
         if (r === undefined) { controller.close(); return }
-        controller.enqueue(await Bun.file(r.path).slice(r.start, r.end).bytes())
+        const end = Math.min(r.end, at + STREAM_PIECE_BYTES)
+        controller.enqueue(await Bun.file(r.path).slice(at, end).bytes())
+        at = end
       },
     })
   }

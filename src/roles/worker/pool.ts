@@ -5,6 +5,8 @@ import type { ThreadEnv, ThreadRequest, ThreadResult } from './thread-protocol'
 
 type Slot = { thread: Worker; running: TaskSpec | null }
 
+const SMALL_HEAP_BELOW_BYTES = 256 * 1024 * 1024
+
 // Inside the compiled binary, build.ts embeds the thread entry under the entrypoints' common root
 // (src/), so its path is fixed there; from source it sits beside this file.
 const THREAD_ENTRY = import.meta.path.startsWith('/$bunfs/')
@@ -81,7 +83,9 @@ export class ExecutorPool {
   }
 
   private newSlot(): Slot {
-    const thread = new Worker(THREAD_ENTRY)
+    // A small budget asks for JSC's small heap: it collects sooner, so the resident size follows
+    // the budget instead of the machine's memory.
+    const thread = new Worker(THREAD_ENTRY, { smol: this.env.spillAtBytes < SMALL_HEAP_BELOW_BYTES })
     const slot: Slot = { thread, running: null }
     thread.onmessage = (e: MessageEvent<ThreadResult>) => {
       const spec = slot.running

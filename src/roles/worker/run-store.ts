@@ -5,7 +5,8 @@ import { closeSync, mkdirSync, openSync, readSync, rmSync, writeSync } from 'nod
 import { join } from 'node:path'
 import type { RunFile, RunStore } from '../../engine/spill/runs'
 
-const READ_CHUNK_BYTES = 1 << 20
+// A merge reads every run at once: a small chunk per run keeps it within the budget.
+const READ_CHUNK_BYTES = 128 * 1024
 
 /** A full disk is the machine's problem, not the function's: say so plainly. */
 export class DiskFullError extends Error {}

@@ -45,7 +45,10 @@ export async function runTask(spec: TaskSpec, env: ThreadEnv): Promise<ThreadRes
   const budget = new SharedBudget(env.budget, env.spillAtBytes, env.floorBytes)
   const onSpill = (bytes: number): void => { metrics.spilled_bytes += bytes }
   const jobDir = join(env.workDir, safe(spec.job_id))
-  const spillFor = (dir: string): SpillContext => ({ store: new FileRunStore(join(jobDir, dir), safe(spec.attempt_id)), budget, onSpill })
+  // A full collection after a spill returns the spilled buffers' memory at once; JSC on a large
+  // machine would otherwise let the heap grow far past the budget before collecting.
+  const afterSpill = (): void => Bun.gc(true)
+  const spillFor = (dir: string): SpillContext => ({ store: new FileRunStore(join(jobDir, dir), safe(spec.attempt_id)), budget, onSpill, afterSpill })
   try {
     const root = buildStagePipeline(spec.stage, spec.params, {
       shuffle: w => { const s = new ShuffleWriter(w, spec.params, spillFor(safe(w.shuffle_id)), spec.range_bounds?.[w.shuffle_id]); writers.push(s); return s },
@@ -80,6 +83,8 @@ export async function runTask(spec: TaskSpec, env: ThreadEnv): Promise<ThreadRes
   } finally {
     budget.releaseAll()
     rmSync(join(jobDir, 'spill'), { recursive: true, force: true })
+    // The thread waits idle for its next task: give this one's heap back now.
+    Bun.gc(true)
   }
 }
 
@@ -100,7 +105,10 @@ async function readSourceSplit(node: NodeSpec, split: SplitWire, env: ThreadEnv,
     const header = node.op === 'read_csv' && node.header !== false && split.start > 0 ? await readCsvHeader(node, path) : null
     const decoder = sourceDecoder(node, { path: split.path, atFileStart: split.start === 0, header })
     const take = (recs: unknown[]): void => { if (recs.length > 0) { records += recs.length; root.push(recs) } }
-    await readLines(path, split, lines => take(decoder.decode(lines)))
+    // The chunk read at once is a slice of the budget: lines, their strings and the records made
+    // from them live as long as the chunk is in the pipeline.
+    const chunkBytes = Math.max(256 * 1024, Math.min(READ_CHUNK_BYTES, Math.floor(env.spillAtBytes / 4)))
+    await readLines(path, split, lines => take(decoder.decode(lines)), chunkBytes)
     take(decoder.finish())
   } catch (e) {
     if (e instanceof InputLineError) throw await badLine(node, path, split, e)
@@ -109,13 +117,13 @@ async function readSourceSplit(node: NodeSpec, split: SplitWire, env: ThreadEnv,
   return records
 }
 
-async function readLines(path: string, split: { start: number; end: number }, onLines: (lines: string[]) => void): Promise<void> {
+async function readLines(path: string, split: { start: number; end: number }, onLines: (lines: string[]) => void, chunkBytes = READ_CHUNK_BYTES): Promise<void> {
   const file = Bun.file(path)
   const cutter = new LineCutter(split)
   let pos = cutter.readFrom
   const size = file.size
   while (!cutter.done && pos < size) {
-    const chunk = await file.slice(pos, Math.min(size, pos + READ_CHUNK_BYTES)).bytes()
+    const chunk = await file.slice(pos, Math.min(size, pos + chunkBytes)).bytes()
     pos += chunk.length
     const lines = cutter.push(chunk)
     if (lines.length > 0) onLines(lines)
