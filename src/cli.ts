@@ -1,7 +1,7 @@
 #!/usr/bin/env bun
 // The one entry of the binary: parses flags and starts one role or one client command.
 // Exit codes: 0 success, 1 the job failed or was cancelled, 2 usage error, 3 master unreachable.
-import { availableParallelism } from 'node:os'
+import { availableParallelism, totalmem } from 'node:os'
 import { readFileSync } from 'node:fs'
 import { ClientError, MasterClient } from './api/client'
 import type { JobRequest, JobStatus } from './api/jobs'
@@ -12,6 +12,7 @@ import { VERSION } from './roles/http'
 import { startMaster } from './roles/master/index'
 import { startWorker } from './roles/worker/index'
 import { renderResult, runLocal } from './roles/local'
+import { selfCommand } from './roles/spawn'
 
 const COMMON: FlagSpec = { help: 'boolean' }
 const CLIENT: FlagSpec = { ...COMMON, master: 'string', json: 'boolean' }
@@ -68,6 +69,8 @@ function runMaster(p: Parsed): Promise<number> {
 }
 
 async function runWorker(p: Parsed): Promise<number> {
+  const maxMemBytes = parseSizeBytes('max-mem', str(p, 'max-mem', '1GiB'))
+  sizeHeapsToBudget(maxMemBytes)
   const host = str(p, 'host', '127.0.0.1')
   checkBind('worker', host, p)
   const master = opt(p, 'master') ?? process.env.MINISPARK_MASTER
@@ -78,13 +81,26 @@ async function runWorker(p: Parsed): Promise<number> {
     masterUrl: master.replace(/\/+$/, ''), host, port: parseInteger('port', str(p, 'port', '8081'), 0, 65535),
     ...(advertise === undefined ? {} : { advertise }), ...(id === undefined ? {} : { id }),
     slots: parseInteger('slots', str(p, 'slots', String(availableParallelism())), 1, 1024),
-    maxMemBytes: parseSizeBytes('max-mem', str(p, 'max-mem', '1GiB')),
+    maxMemBytes,
     dataDir: str(p, 'data-dir', '.'), workDir: str(p, 'work-dir', './minispark-work'),
     heartbeatIntervalMs: parseDurationMs('heartbeat-interval', str(p, 'heartbeat-interval', '3s')),
     ...withToken(readToken(p)),
   })
   console.log(`minispark worker listening on ${w.url}`)
   return untilSignal(() => w.stop())
+}
+
+/**
+ * JavaScriptCore sizes its heaps from the machine's memory: on a large machine it lets garbage
+ * pile up far past a small --max-mem before collecting. Its options are read once, at process
+ * start, from the environment; so a worker re-executes itself (same pid, same arguments) with the
+ * machine's memory stated as 8× its budget, unless the variable is set already.
+ */
+function sizeHeapsToBudget(maxMemBytes: number): void {
+  if (process.env.BUN_JSC_forceRAMSize !== undefined) return
+  const ram = Math.min(totalmem(), Math.max(64 << 20, 8 * maxMemBytes))
+  if (ram >= totalmem() || typeof process.execve !== 'function') return
+  process.execve(process.execPath, selfCommand(process.argv.slice(2)), { ...process.env, BUN_JSC_forceRAMSize: String(ram) })
 }
 
 /** Runs until SIGTERM or SIGINT, then stops cleanly. */

@@ -42,6 +42,8 @@ export type SplitWire = Static<typeof Split>
 
 export const MapOutput = t.Object({
   map_partition: t.Integer(), attempt_id: t.String(), worker_id: t.String(), address: t.String(),
+  /** bytes of this reduce partition in that map output: the reduce task sizes its requests by it */
+  bytes: t.Optional(t.Integer({ minimum: 0 })),
 })
 export type MapOutput = Static<typeof MapOutput>
 

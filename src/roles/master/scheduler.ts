@@ -228,7 +228,7 @@ function mapOutputs(job: JobRun, shuffleId: string, reduce: number): MapOutput[]
       const o = t.output
       if (o === null) continue
       if ((o.sizes.get(shuffleId)?.[reduce] ?? 0) === 0) continue
-      refs.push({ map_partition: base + t.partition, attempt_id: o.attempt, worker_id: o.worker, address: o.address })
+      refs.push({ map_partition: base + t.partition, attempt_id: o.attempt, worker_id: o.worker, address: o.address, bytes: o.sizes.get(shuffleId)?.[reduce] ?? 0 })
     }
     base += writer.tasks.length
   }

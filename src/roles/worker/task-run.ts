@@ -183,51 +183,63 @@ async function reduceShuffle(spec: TaskSpec, env: ThreadEnv, root: Consumer, spi
   if (spec.stage.root.kind !== 'shuffle') throw new Error('not a shuffle stage')
   const reducer = createReducer(spec.stage.root.node, spec.params, spill)
   const sideOf = spec.stage.root.shuffle_ids
-  let records = 0
-  let bytes = 0
-  const fetches: Promise<void>[] = []
+  const counts = { records: 0, bytes: 0 }
+  // Requests of bounded size, two at a time: the HTTP client buffers a response as fast as the
+  // network gives it, whatever the reducer can take, so what is in flight must fit the budget.
+  const maxRequestBytes = Math.max(1 << 20, Math.min(64 << 20, Math.floor(env.spillAtBytes / 4)))
+  const requests: FetchRequest[] = []
   for (const input of spec.shuffle_inputs) {
     // A join reads two shuffles: the side tells its reducer which input a batch belongs to.
     const side = Math.max(0, sideOf.indexOf(input.shuffle_id))
-    const byAddress = new Map<string, { worker: string; attempts: string[] }>()
+    const byAddress = new Map<string, FetchRequest[]>()
     for (const m of input.map_outputs) {
-      const entry = byAddress.get(m.address) ?? { worker: m.worker_id, attempts: [] }
-      entry.attempts.push(m.attempt_id)
-      byAddress.set(m.address, entry)
+      const list = byAddress.get(m.address) ?? []
+      const last = list.at(-1)
+      const size = m.bytes ?? maxRequestBytes
+      if (last !== undefined && last.bytes + size <= maxRequestBytes) { last.attempts.push(m.attempt_id); last.bytes += size }
+      else list.push({ address: m.address, worker: m.worker_id, shuffle: input.shuffle_id, side, attempts: [m.attempt_id], bytes: size })
+      byAddress.set(m.address, list)
     }
-    // One request per peer for all its blocks, all peers at once.
-    for (const [address, { worker, attempts }] of byAddress) {
-      fetches.push((async () => {
-        const body = { job_id: spec.job_id, shuffle_id: input.shuffle_id, reduce_partition: spec.partition, attempts }
-        let res: Response
-        try {
-          res = await fetch(`http://${address}/shuffle_data/fetch`, {
-            method: 'POST', headers: { 'content-type': 'application/json', ...authHeaders(env.token) }, body: JSON.stringify(body),
-          })
-        } catch (e) {
-          const refused = (e as { code?: unknown }).code === 'ECONNREFUSED'
-          throw new FetchFailed(worker, `cannot reach worker ${worker} at ${address} for shuffle ${input.shuffle_id}: ${(e as Error).message}`, refused)
-        }
-        if (!res.ok || res.body === null) {
-          throw new FetchFailed(worker, `worker ${worker} at ${address} answered ${res.status} for shuffle ${input.shuffle_id}: ${await res.text()}`)
-        }
-        const decoder = new FrameDecoder()
-        try {
-          for await (const chunk of res.body) {
-            bytes += chunk.length
-            for (const batch of decoder.push(chunk)) { records += batch.length; reducer.push(side, batch) }
-          }
-          decoder.finish()
-        } catch (e) {
-          if (e instanceof UdfError) throw e
-          throw new FetchFailed(worker, `shuffle ${input.shuffle_id} from worker ${worker} broke off: ${(e as Error).message}`)
-        }
-      })())
-    }
+    // Interleave peers, so that two requests in flight go to two peers where they can.
+    const lists = [...byAddress.values()]
+    for (let i = 0; lists.some(l => i < l.length); i++) for (const l of lists) if (i < l.length) requests.push(l[i]!)
   }
-  await Promise.all(fetches)
+  let next = 0
+  const lane = async (): Promise<void> => {
+    while (next < requests.length) await fetchBlocks(spec, env, requests[next++]!, reducer, counts)
+  }
+  await Promise.all([lane(), lane()])
   reducer.emit(root)
-  return { records, bytes }
+  return counts
+}
+
+type FetchRequest = { address: string; worker: string; shuffle: string; side: number; attempts: string[]; bytes: number }
+
+async function fetchBlocks(spec: TaskSpec, env: ThreadEnv, r: FetchRequest, reducer: ReturnType<typeof createReducer>, counts: { records: number; bytes: number }): Promise<void> {
+  const body = { job_id: spec.job_id, shuffle_id: r.shuffle, reduce_partition: spec.partition, attempts: r.attempts }
+  let res: Response
+  try {
+    res = await fetch(`http://${r.address}/shuffle_data/fetch`, {
+      method: 'POST', headers: { 'content-type': 'application/json', ...authHeaders(env.token) }, body: JSON.stringify(body),
+    })
+  } catch (e) {
+    const refused = (e as { code?: unknown }).code === 'ECONNREFUSED'
+    throw new FetchFailed(r.worker, `cannot reach worker ${r.worker} at ${r.address} for shuffle ${r.shuffle}: ${(e as Error).message}`, refused)
+  }
+  if (!res.ok || res.body === null) {
+    throw new FetchFailed(r.worker, `worker ${r.worker} at ${r.address} answered ${res.status} for shuffle ${r.shuffle}: ${await res.text()}`)
+  }
+  const decoder = new FrameDecoder()
+  try {
+    for await (const chunk of res.body) {
+      counts.bytes += chunk.length
+      for (const batch of decoder.push(chunk)) { counts.records += batch.length; reducer.push(r.side, batch) }
+    }
+    decoder.finish()
+  } catch (e) {
+    if (e instanceof UdfError) throw e
+    throw new FetchFailed(r.worker, `shuffle ${r.shuffle} from worker ${r.worker} broke off: ${(e as Error).message}`)
+  }
 }
 
 
