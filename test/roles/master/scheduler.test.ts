@@ -335,14 +335,14 @@ describe('task reports', () => {
     expect(r0.spec.shuffle_inputs).toEqual([{
       shuffle_id: 'counts',
       map_outputs: [
-        { map_partition: 0, attempt_id: 'j1:0:0#0', worker_id: 'w1', address: addr('w1') },
-        { map_partition: 1, attempt_id: 'j1:0:1#0', worker_id: 'w2', address: addr('w2') },
+        { map_partition: 0, attempt_id: 'j1:0:0#0', worker_id: 'w1', address: addr('w1'), bytes: 3 },
+        { map_partition: 1, attempt_id: 'j1:0:1#0', worker_id: 'w2', address: addr('w2'), bytes: 5 },
       ],
     }])
     // p1 wrote 0 bytes for reduce partition 1: the reduce task does not ask w2 for it.
     expect(r1.spec.shuffle_inputs).toEqual([{
       shuffle_id: 'counts',
-      map_outputs: [{ map_partition: 0, attempt_id: 'j1:0:0#0', worker_id: 'w1', address: addr('w1') }],
+      map_outputs: [{ map_partition: 0, attempt_id: 'j1:0:0#0', worker_id: 'w1', address: addr('w1'), bytes: 4 }],
     }])
     expect(c.job().stages[0]!.state).toBe('SUCCEEDED')
   })
@@ -431,7 +431,7 @@ describe('task reports', () => {
     const r1 = launches(again)
     expect(r1.map(l => l.spec.attempt_id)).toEqual(['j1:1:1#1'])
     expect(r1[0]!.spec.shuffle_inputs[0]!.map_outputs).toEqual([
-      { map_partition: 0, attempt_id: p0.spec.attempt_id, worker_id: p0.worker, address: p0.address },
+      { map_partition: 0, attempt_id: p0.spec.attempt_id, worker_id: p0.worker, address: p0.address, bytes: 4 },
     ])
     // a second fetch failure still does not fail a job allowed one attempt per task
     c.report('j1:1:1#1', 500, { failure: fetchFailed('w2') })
