@@ -2,24 +2,54 @@
 // replaced, the master is killed and restarted on its state file, jobs are cancelled while their
 // tasks loop for ever. Every output is compared with a plain sequential reference.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { existsSync, readdirSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { MasterClient } from '../../src/api/client'
 import type { JobRequest, TaskInfo } from '../../src/api/jobs'
 import {
-  generateText, killAll, partFiles, plainWordcount, readParts, spawnRoleProc, startCluster, tempDir, textFiles, waitUntil,
+  ROOT, generateText, killAll, partFiles, plainWordcount, readParts, spawnRoleProc, startCluster, tempDir, textFiles, waitUntil,
   type Cluster, type RoleProc,
 } from '../support/cluster'
 
 const HB = ['--heartbeat-interval', '300ms']
 let dataDir = ''
 let reference = new Map<string, number>()
+let joinReference = new Map<string, number>()
 
 beforeAll(() => {
   dataDir = tempDir('ms-faults-data-')
   // Many small files: many map tasks, so a job lasts long enough to be hit by kills.
   generateText(join(dataDir, 'books'), 12, 24, 11)
   reference = plainWordcount(textFiles(join(dataDir, 'books')))
+  const gen = Bun.spawnSync(['node', join(ROOT, 'bench/gen/gen-join.mjs'), '--out', join(dataDir, 'shop'), '--orders', '200000', '--customers', '5000', '--seed', '42'], { stdout: 'pipe', stderr: 'pipe' })
+  if (gen.exitCode !== 0) throw new Error(gen.stderr.toString())
+  joinReference = plainCountryTotals(join(dataDir, 'shop'))
+})
+
+/** Total order amount (cents) per country, inner join, by a plain loop over the CSV files. */
+function plainCountryTotals(dir: string): Map<string, number> {
+  const rows = (f: string): string[][] => readFileSync(join(dir, f), 'utf8').split('\n').slice(1).filter(Boolean).map(l => l.split(','))
+  const country = new Map(rows('customers.csv').map(r => [r[0]!, r[2]!]))
+  const totals = new Map<string, number>()
+  for (const [, customer, amount] of rows('orders.csv')) {
+    const c = country.get(customer!)
+    if (c !== undefined) totals.set(c, (totals.get(c) ?? 0) + Math.round(Number(amount) * 100))
+  }
+  return totals
+}
+
+const joinJob = (out: string): JobRequest => ({
+  name: 'join', partitions: 6, split_bytes: 512 * 1024,
+  nodes: [
+    { id: 'customers', op: 'read_csv', path: 'shop/customers.csv' },
+    { id: 'orders', op: 'read_csv', path: 'shop/orders.csv' },
+    { id: 'country_of', op: 'map', input: 'customers', fn: 'c => [c.customer_id, c.country]' },
+    { id: 'cents_of', op: 'map', input: 'orders', fn: 'o => [o.customer_id, Math.round(Number(o.amount) * 100)]' },
+    { id: 'joined', op: 'join', inputs: ['cents_of', 'country_of'] },
+    { id: 'by_country', op: 'map', input: 'joined', fn: '([id, [cents, country]]) => [country, cents]' },
+    { id: 'totals', op: 'reduce_by_key', input: 'by_country', fn: '(a, b) => a + b' },
+    { id: 'out', op: 'write_jsonl', input: 'totals', path: out, overwrite: true },
+  ],
 })
 afterAll(() => killAll())
 
@@ -61,7 +91,7 @@ describe('workers die and are replaced mid-job', () => {
   beforeAll(async () => { c = await startCluster({ workers: 3, dataDir, heartbeatTimeout: '2s', heartbeatInterval: '300ms' }) })
   afterAll(() => c?.stop())
 
-  test('the output equals the reference exactly in each of 5 runs while a random worker is SIGKILLed every ~1.2 s', async () => {
+  test('a word count and a join, side by side, equal their references exactly in each of 5 runs while workers are SIGKILLed and replaced', async () => {
     const live: RoleProc[] = [...c.workers]
     let lostOrRetried = 0
     let seed = 7
@@ -69,6 +99,7 @@ describe('workers die and are replaced mid-job', () => {
     for (let run = 0; run < 5; run++) {
       const out = `out/crash-${run}`
       const id = await c.client.submit(wordcount(out))
+      const joinId = await c.client.submit(joinJob(`out/crash-join-${run}`))
       let kills = 0
       // The killer: while the job runs, kill a random worker and start a replacement with the same
       // id (it rejoins as a new incarnation), at most 3 times a run.
@@ -91,6 +122,10 @@ describe('workers die and are replaced mid-job', () => {
       lostOrRetried += attempts.filter(t => t.attempt > 0).length
       expectExactOutput(join(dataDir, out), 6)
       expect(existsSync(join(dataDir, out, '_temporary'))).toBe(false)
+      const j = await c.client.waitDone(joinId, { timeoutMs: 60_000 })
+      expect({ run, state: j.state, error: j.error }).toEqual({ run, state: 'SUCCEEDED', error: null })
+      const totals = new Map(readParts(join(dataDir, `out/crash-join-${run}`)).map(l => JSON.parse(l) as [string, number]))
+      expect(totals).toEqual(joinReference)
     }
     for (const p of live) if (!c.workers.includes(p)) c.procs.push(p)   // stopped with the cluster
     expect(lostOrRetried).toBeGreaterThan(0)                             // the kills did cost work
