@@ -18,7 +18,8 @@
 // Flags: --size small|standard (default small), --workloads (default all), --no-peers,
 // --bin PATH (a built binary; default: build the working tree into bench/.data/bin),
 // --ref GIT_REF (build that commit instead), --max-mem SIZE (default 1GiB), --fleet-workers N,
-// --fleet-tasks N, --no-record (do not update bench/latest and BENCHMARKS.md), --gen-only (generate
+// --fleet-tasks N, --no-record (do not update bench/latest and BENCHMARKS.md), --render-only (write
+// BENCHMARKS.md again from bench/latest), --gen-only (generate
 // the data and stop), --wait-quiet MINUTES (first wait, at most that long, for the 1-minute load
 // average to fall under 1: on a shared machine other work skews every timing).
 // Data is generated once per size under bench/.data/<size> (ignored by git).
@@ -27,7 +28,7 @@ import { cpus, loadavg, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { startCluster, startRole, submit, waitJob } from './lib/cluster'
 import { hwmBytes, measure, run, stopPids, TreeWatch, type Namer, type Run } from './lib/proc'
-import { controlTable, merge, readResults, renderSection, targetTable, workloadTable, type ControlPlane, type Machine, type Results, type Row, type Target } from './lib/report'
+import { controlTable, merge, readResults, targetTable, targets, workloadTable, writeBenchmarksMd, type ControlPlane, type Machine, type Results, type Row } from './lib/report'
 
 const root = new URL('..', import.meta.url).pathname.replace(/\/$/, '')
 const benchDir = join(root, 'bench')
@@ -51,6 +52,18 @@ const EXPECTED_STANDARD: Record<string, string> = {
   W4: 'records=10737418 sorted=yes sha256=e8c26f034273236d97cb2ed08ee07ee68b8cc45b99cef6b95844b8232d5a65a2',
 }
 
+if (flag('render-only')) {
+  // BENCHMARKS.md again from bench/latest/*.json, targets recomputed.
+  for (const sz of ['small', 'standard']) {
+    const path = join(benchDir, 'latest', `${sz}.json`)
+    const r = readResults(path)
+    if (r === null) continue
+    r.targets = targets(r.rows, r.control, r.machine.max_mem)
+    writeFileSync(path, JSON.stringify(r, null, 2) + '\n')
+  }
+  writeBenchmarksMd(root)
+  process.exit(0)
+}
 const size = arg('size', 'small') as Size
 if (!(size in SIZES)) { console.error(`bench: --size must be small or standard, not ${size}`); process.exit(2) }
 const S = SIZES[size]
@@ -135,7 +148,9 @@ function findDask(): { python: string; version: string } | null {
   return null
 }
 
-const daskNamer: Namer = (_pid, argv, isRoot) => isRoot ? 'client' : argv.join(' ').includes('multiprocessing') ? 'worker' : (argv[0]?.split('/').at(-1) ?? '?')
+// Dask's processes: the client (with the scheduler), the worker processes, the multiprocessing
+// resource tracker.
+const daskNamer: Namer = (_pid, argv, isRoot) => isRoot ? 'client' : argv.join(' ').includes('resource_tracker') ? 'tracker' : 'worker'
 const procNamer: Namer = (_pid, argv, isRoot) => isRoot ? 'proc' : (argv[0]?.split('/').at(-1) ?? '?')
 
 function lastJson(stdout: string): Record<string, unknown> | null {
@@ -185,7 +200,16 @@ async function runEngine(w: string, bin: string, inputBytes: number): Promise<Ro
   }
   await stopPids([...r.pids].filter(([n]) => n !== 'local').map(([, pid]) => pid))
   rmSync(tmp, { recursive: true, force: true })
-  if (r.code !== 0) { row.error = `exit ${r.code}: ${tail(r.stderr)}`; row.verdict = 'NOT VERIFIED'; return row }
+  if (r.code !== 0) {
+    // The whole story of a failed run is kept: every role's stderr went through `local`.
+    const log = join(benchDir, 'results', `${startedAt.replace(/:/g, '-')}-${size}-${w}-failed.log`)
+    mkdirSync(join(benchDir, 'results'), { recursive: true })
+    writeFileSync(log, r.stderr)
+    row.error = `exit ${r.code}: ${tail(r.stderr)}`
+    row.note = `stderr of the run: bench/results/${log.split('/').at(-1)}`
+    row.verdict = 'NOT VERIFIED'
+    return row
+  }
   if (w === 'W2') {
     const result = lastJson(r.stdout) as { sinks?: Record<string, { value?: number }> } | null
     const value = result?.sinks?.matching_lines?.value
@@ -462,56 +486,9 @@ async function fleet(bin: string, control: ControlPlane): Promise<void> {
   rmSync(tmp, { recursive: true, force: true })
 }
 
-// ---- targets -------------------------------------------------------------------------------
-
-function parseSize(s: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*(KiB|MiB|GiB|B)?$/i.exec(s)
-  if (!m) return 1024 ** 3
-  return Number(m[1]) * ({ b: 1, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 } as Record<string, number>)[(m[2] ?? 'B').toLowerCase()]!
-}
-
-function targets(rows: Row[], c: ControlPlane): Target[] {
-  const t: Target[] = []
-  const get = (w: string, sys: string): Row | undefined => rows.find(r => r.workload === w && r.system === sys)
-  const eng = (w: string): Row | undefined => rows.find(r => r.workload === w && r.kind === 'engine')
-  const ratio = (w: string, sys: string, limit: number, label: string): void => {
-    const e = eng(w), b = get(w, sys)
-    if (e === undefined) return
-    const x = e.seconds !== null && b?.seconds != null ? e.seconds / b.seconds : null
-    t.push({ target: `${w} within ${limit}× of ${label}`, measured: x === null ? '–' : `${x.toFixed(2)}× (${e.seconds!.toFixed(1)} s vs ${b!.seconds!.toFixed(1)} s)`, met: x === null ? null : x <= limit && e.verdict === 'verified' })
-  }
-  const faster = (w: string, limit: number, ref: number): void => {
-    const e = eng(w), d = get(w, 'Dask LocalCluster 2×1')
-    if (e === undefined) return
-    const x = e.seconds !== null && d?.seconds != null ? d.seconds / e.seconds : null
-    t.push({ target: `${w} ≥ ${limit}× faster than Dask (issue: Dask ${ref} s at standard size)`, measured: x === null ? (d ? '–' : 'Dask not run') : `${x.toFixed(2)}× (${e.seconds!.toFixed(1)} s vs ${d!.seconds!.toFixed(1)} s)`, met: x === null ? null : x >= limit && e.verdict === 'verified' })
-  }
-  ratio('W1', 'idiomatic Bun, 2 processes', 1.2, 'the idiomatic 2-process program')
-  ratio('W2', 'idiomatic Bun, 2 processes', 1.5, 'the idiomatic 2-process program')
-  faster('W3', 2, 13.1)
-  faster('W4', 5, 263)
-  ratio('W4', 'coreutils sort (LC_ALL=C)', 2, 'coreutils sort')
-  const limit = parseSize(MAX_MEM) + 200 * 1024 * 1024
-  for (const e of rows.filter(r => r.kind === 'engine')) {
-    const workers = Object.entries(e.rss).filter(([n]) => n.startsWith('local-'))
-    const max = workers.length ? Math.max(...workers.map(([, b]) => b)) : null
-    t.push({ target: `${e.workload} every worker's peak RSS < --max-mem + 200 MiB (${Math.round(limit / 2 ** 20)} MiB)`, measured: max === null ? '–' : `${Math.round(max / 2 ** 20)} MiB`, met: max === null ? null : max < limit })
-  }
-  if (c.tiny_tasks) t.push({ target: '≤ 0.25 ms overhead per task (10 000 tiny tasks)', measured: c.tiny_tasks.ms_per_task === null ? c.tiny_tasks.state : `${c.tiny_tasks.ms_per_task.toFixed(3)} ms`, met: c.tiny_tasks.ms_per_task === null ? null : c.tiny_tasks.ms_per_task <= 0.25 && c.tiny_tasks.count_ok })
-  if (c.one_task) t.push({ target: 'one-task job ≤ 10 ms median', measured: c.one_task.median_ms === null ? '–' : `${c.one_task.median_ms.toFixed(1)} ms`, met: c.one_task.median_ms === null ? null : c.one_task.median_ms <= 10 })
-  if (c.fleet) {
-    const f = c.fleet
-    const at = `(${f.workers} simulated workers${f.workers < 1000 ? '; the target is for 1 000' : ''})`
-    t.push({ target: `heartbeat p99 < 50 ms under load ${at}`, measured: f.hb_load_p99_ms === null ? '–' : `${f.hb_load_p99_ms.toFixed(1)} ms`, met: f.hb_load_p99_ms === null ? null : f.hb_load_p99_ms < 50 })
-    t.push({ target: `≥ 4 000 tasks scheduled/s ${at}`, measured: f.tasks_per_s === null ? f.state : `${f.tasks_per_s.toFixed(0)}/s`, met: f.tasks_per_s === null ? null : f.tasks_per_s >= 4000 })
-    t.push({ target: `master RSS < 300 MiB ${at}`, measured: f.master_rss === null ? '–' : `${Math.round(f.master_rss / 2 ** 20)} MiB`, met: f.master_rss === null ? null : f.master_rss < 300 * 2 ** 20 })
-  }
-  return t
-}
-
 // ---- main ----------------------------------------------------------------------------------
 
-const startedAt = new Date().toISOString().replace(/\.\d+Z$/, 'Z')
+let startedAt = new Date().toISOString().replace(/\.\d+Z$/, 'Z')
 
 function machine(engine: string, dask: string | null, loadBefore: string): Machine {
   const mem = totalmem()
@@ -529,6 +506,7 @@ if (quietMinutes > 0 && loadavg()[0]! >= 1) {
   const until = Date.now() + quietMinutes * 60_000
   while (Date.now() < until && loadavg()[0]! >= 1) await Bun.sleep(5000)
 }
+startedAt = new Date().toISOString().replace(/\.\d+Z$/, 'Z')
 const loadBefore = loadavg().map(x => x.toFixed(2)).join(' ')
 if (loadavg()[0]! > 1.5) say(`the machine is busy (load average ${loadBefore}): timings will be noisy`)
 const workloads = selected.filter(w => w.startsWith('W'))
@@ -554,7 +532,7 @@ if (selected.includes('CP')) await controlPlane(bin, dask, control)
 if (selected.includes('FLEET')) await fleet(bin, control)
 
 const results: Results = { machine: machine(engine, dask?.version ?? null, loadBefore), rows, control, targets: [] }
-results.targets = targets(rows, control)
+results.targets = targets(rows, control, MAX_MEM)
 console.log(`\nMini-Spark bench, size ${size}: ${results.machine.date}, ${results.machine.host_cpus} CPUs, ${results.machine.mem_total}, Bun ${results.machine.bun}, ${engine}\n`)
 if (rows.length > 0) console.log(workloadTable(rows) + '\n')
 if (Object.keys(control).length > 0) console.log(controlTable(control) + '\n')
@@ -569,17 +547,8 @@ if (!flag('no-record')) {
   const latestPath = join(benchDir, 'latest', `${size}.json`)
   const ran = { workloads, control: [...(selected.includes('CP') ? ['tiny_tasks', 'one_task'] as const : []), ...(selected.includes('FLEET') ? ['fleet'] as const : [])] }
   const latest = merge(readResults(latestPath), results, ran)
-  latest.targets = targets(latest.rows, latest.control)
+  latest.targets = targets(latest.rows, latest.control, latest.machine.max_mem)
   writeFileSync(latestPath, JSON.stringify(latest, null, 2) + '\n')
-  writeBenchmarksMd()
+  writeBenchmarksMd(root)
   console.log(`recorded: bench/latest/${size}.json and BENCHMARKS.md`)
-}
-
-function writeBenchmarksMd(): void {
-  const sections = (['standard', 'small'] as const).flatMap(sz => {
-    const r = readResults(join(benchDir, 'latest', `${sz}.json`))
-    return r === null ? [] : [renderSection(sz === 'standard' ? 'Standard size (1 GiB text, 5 M orders, 1 GiB sort; fleet of 1 000)' : 'Small size (128 MiB text, 500 k orders, 128 MiB sort; fleet of 200)', r)]
-  })
-  const head = readFileSync(join(benchDir, 'BENCHMARKS.head.md'), 'utf8')
-  writeFileSync(join(root, 'BENCHMARKS.md'), `${head.trim()}\n\n${sections.join('\n')}`)
 }

@@ -46,12 +46,12 @@ export const minisparkNamer: Namer = (_pid, argv, isRoot) => {
   return isRoot ? 'main' : (argv[0]?.split('/').at(-1) ?? '?')
 }
 
-/** Peaks of a process tree, polled every `everyMs`; `peaks` maps a name to the highest VmHWM seen. */
+/** Peaks of a process tree, polled every `everyMs`. A process is named by its last command line
+ *  seen (a child seen between fork and exec still shows its parent's); two of one name are told
+ *  apart as `name#2`. */
 export class TreeWatch {
-  readonly peaks = new Map<string, number>()
-  readonly names = new Map<number, string>()
+  private readonly seen = new Map<number, { argv: string[]; root: boolean; hwm: number }>()
   private timer: ReturnType<typeof setInterval> | undefined
-  private seq = 0
 
   constructor(private readonly roots: () => number[], private readonly namer: Namer, everyMs = 50) {
     this.timer = setInterval(() => this.poll(), everyMs)
@@ -61,19 +61,33 @@ export class TreeWatch {
     const roots = new Set(this.roots())
     for (const root of roots) {
       for (const pid of descendants(root)) {
-        let name = this.names.get(pid)
-        if (name === undefined) {
-          const argv = cmdline(pid)
-          if (argv.length === 0) continue
-          name = this.namer(pid, argv, roots.has(pid))
-          // Two processes of one name (two baseline halves, Dask's workers) are told apart.
-          if ([...this.names.values()].includes(name)) name = `${name}#${++this.seq}`
-          this.names.set(pid, name)
-        }
+        const argv = cmdline(pid)
         const h = hwmBytes(pid)
-        if (h !== null) this.peaks.set(name, Math.max(this.peaks.get(name) ?? 0, h))
+        if (argv.length === 0 || h === null) continue
+        const p = this.seen.get(pid)
+        if (p === undefined) this.seen.set(pid, { argv, root: roots.has(pid), hwm: h })
+        else { p.argv = argv; p.hwm = Math.max(p.hwm, h) }
       }
     }
+  }
+
+  /** pid → name, in the order the processes were first seen */
+  get names(): Map<number, string> {
+    const out = new Map<number, string>()
+    const count = new Map<string, number>()
+    for (const [pid, p] of this.seen) {
+      const base = this.namer(pid, p.argv, p.root)
+      const n = (count.get(base) ?? 0) + 1
+      count.set(base, n)
+      out.set(pid, n === 1 ? base : `${base}#${n}`)
+    }
+    return out
+  }
+
+  /** name → peak RSS in bytes */
+  get peaks(): Map<string, number> {
+    const names = this.names
+    return new Map([...this.seen].map(([pid, p]) => [names.get(pid)!, p.hwm]))
   }
 
   stop(): Map<string, number> {

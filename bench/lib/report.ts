@@ -1,5 +1,6 @@
 // The bench's results: rows, the tables printed and kept in BENCHMARKS.md, the targets of the issue.
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 
 export type Verdict = 'verified' | 'NOT VERIFIED' | 'unchecked' | 'reference'
 
@@ -38,7 +39,9 @@ export type Machine = {
   engine: string; dask: string | null; load_before: string; load_after: string; size: string; max_mem: string
 }
 
-export type Results = { machine: Machine; rows: Row[]; control: ControlPlane; targets: Target[] }
+/** `machine` is the latest run's; when results merge several runs, `runs` has each of them with
+ *  what it measured (row workloads and control-plane keys). */
+export type Results = { machine: Machine; rows: Row[]; control: ControlPlane; targets: Target[]; runs?: { machine: Machine; measured: string[] }[] }
 
 export type Target = { target: string; measured: string; met: boolean | null }
 
@@ -122,7 +125,9 @@ export function machineLine(m: Machine): string {
 export function renderSection(size: string, r: Results): string {
   return [
     `## ${size}`, '',
-    `Machine: ${machineLine(r.machine)}`, '',
+    ...(r.runs !== undefined && r.runs.length > 1
+      ? r.runs.map(run => `- ${run.measured.join(', ')}: ${machineLine(run.machine)}`).concat([''])
+      : [`Machine: ${machineLine(r.machine)}`, '']),
     workloadTable(r.rows), '',
     controlTable(r.control), '',
     targetTable(r.targets), '',
@@ -131,16 +136,84 @@ export function renderSection(size: string, r: Results): string {
 
 /** Merges a run into the latest results of its size: rows and measures of what it ran replace the old ones. */
 export function merge(old: Results | null, now: Results, ran: { workloads: string[]; control: (keyof ControlPlane)[] }): Results {
-  if (old === null) return now
+  const measured = [...ran.workloads, ...ran.control.map(k => CONTROL_NAMES[k])]
+  if (old === null) return { ...now, runs: [{ machine: now.machine, measured }] }
+  const replaced = new Set(measured)
+  const runs = [...(old.runs ?? [{ machine: old.machine, measured: [...new Set(old.rows.map(r => r.workload))].concat(Object.keys(old.control).map(k => CONTROL_NAMES[k as keyof ControlPlane])) }])]
+    .map(run => ({ machine: run.machine, measured: run.measured.filter(m => !replaced.has(m)) }))
+    .filter(run => run.measured.length > 0)
+  runs.push({ machine: now.machine, measured })
   const rows = [...old.rows.filter(r => !ran.workloads.includes(r.workload)), ...now.rows]
   const order = ['W1', 'W2', 'W3', 'W4']
   rows.sort((a, b) => order.indexOf(a.workload) - order.indexOf(b.workload))
   const control: ControlPlane = { ...old.control }
   for (const k of ran.control) if (now.control[k] !== undefined) (control as Record<string, unknown>)[k] = now.control[k]
-  return { machine: now.machine, rows, control, targets: now.targets }
+  return { machine: now.machine, rows, control, targets: now.targets, runs }
 }
+
+const CONTROL_NAMES: Record<keyof ControlPlane, string> = { tiny_tasks: 'tiny tasks', one_task: 'one-task job', fleet: 'fleet' }
 
 export function readResults(path: string): Results | null {
   if (!existsSync(path)) return null
   try { return JSON.parse(readFileSync(path, 'utf8')) as Results } catch { return null }
+}
+
+// ---- targets of the issue -------------------------------------------------------------------------------
+
+function parseSize(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(KiB|MiB|GiB|B)?$/i.exec(s)
+  if (!m) return 1024 ** 3
+  return Number(m[1]) * ({ b: 1, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 } as Record<string, number>)[(m[2] ?? 'B').toLowerCase()]!
+}
+
+export function targets(rows: Row[], c: ControlPlane, maxMem: string): Target[] {
+  const t: Target[] = []
+  const get = (w: string, sys: string): Row | undefined => rows.find(r => r.workload === w && r.system === sys)
+  const eng = (w: string): Row | undefined => rows.find(r => r.workload === w && r.kind === 'engine')
+  const ratio = (w: string, sys: string, limit: number, label: string): void => {
+    const e = eng(w), b = get(w, sys)
+    if (e === undefined) return
+    const x = e.seconds !== null && b?.seconds != null ? e.seconds / b.seconds : null
+    if (e.seconds === null) { t.push({ target: `${w} within ${limit}× of ${label}`, measured: 'Mini-Spark failed', met: false }); return }
+    t.push({ target: `${w} within ${limit}× of ${label}`, measured: x === null ? '–' : `${x.toFixed(2)}× (${e.seconds!.toFixed(1)} s vs ${b!.seconds!.toFixed(1)} s)`, met: x === null ? null : x <= limit && e.verdict === 'verified' })
+  }
+  const faster = (w: string, limit: number, ref: number): void => {
+    const e = eng(w), d = get(w, 'Dask LocalCluster 2×1')
+    if (e === undefined) return
+    const x = e.seconds !== null && d?.seconds != null ? d.seconds / e.seconds : null
+    if (e.seconds === null) { t.push({ target: `${w} ≥ ${limit}× faster than Dask (issue: Dask ${ref} s at standard size)`, measured: 'Mini-Spark failed', met: false }); return }
+    t.push({ target: `${w} ≥ ${limit}× faster than Dask (issue: Dask ${ref} s at standard size)`, measured: x === null ? (d ? '–' : 'Dask not run') : `${x.toFixed(2)}× (${e.seconds!.toFixed(1)} s vs ${d!.seconds!.toFixed(1)} s)`, met: x === null ? null : x >= limit && e.verdict === 'verified' })
+  }
+  ratio('W1', 'idiomatic Bun, 2 processes', 1.2, 'the idiomatic 2-process program')
+  ratio('W2', 'idiomatic Bun, 2 processes', 1.5, 'the idiomatic 2-process program')
+  faster('W3', 2, 13.1)
+  faster('W4', 5, 263)
+  ratio('W4', 'coreutils sort (LC_ALL=C)', 2, 'coreutils sort')
+  const limit = parseSize(maxMem) + 200 * 1024 * 1024
+  for (const e of rows.filter(r => r.kind === 'engine')) {
+    const workers = Object.entries(e.rss).filter(([n]) => n.startsWith('local-'))
+    const max = workers.length ? Math.max(...workers.map(([, b]) => b)) : null
+    t.push({ target: `${e.workload} every worker's peak RSS < --max-mem + 200 MiB (${Math.round(limit / 2 ** 20)} MiB)`, measured: max === null ? '–' : `${Math.round(max / 2 ** 20)} MiB`, met: max === null ? null : max < limit })
+  }
+  if (c.tiny_tasks) t.push({ target: '≤ 0.25 ms overhead per task (10 000 tiny tasks)', measured: c.tiny_tasks.ms_per_task === null ? c.tiny_tasks.state : `${c.tiny_tasks.ms_per_task.toFixed(3)} ms`, met: c.tiny_tasks.ms_per_task === null ? null : c.tiny_tasks.ms_per_task <= 0.25 && c.tiny_tasks.count_ok })
+  if (c.one_task) t.push({ target: 'one-task job ≤ 10 ms median', measured: c.one_task.median_ms === null ? '–' : `${c.one_task.median_ms.toFixed(1)} ms`, met: c.one_task.median_ms === null ? null : c.one_task.median_ms <= 10 })
+  if (c.fleet) {
+    const f = c.fleet
+    const at = `(${f.workers} simulated workers${f.workers < 1000 ? '; the target is for 1 000' : ''})`
+    t.push({ target: `heartbeat p99 < 50 ms under load ${at}`, measured: f.hb_load_p99_ms === null ? '–' : `${f.hb_load_p99_ms.toFixed(1)} ms`, met: f.hb_load_p99_ms === null ? null : f.hb_load_p99_ms < 50 })
+    t.push({ target: `≥ 4 000 tasks scheduled/s ${at}`, measured: f.tasks_per_s === null ? f.state : `${f.tasks_per_s.toFixed(0)}/s`, met: f.tasks_per_s === null ? null : f.tasks_per_s >= 4000 })
+    t.push({ target: `master RSS < 300 MiB ${at}`, measured: f.master_rss === null ? '–' : `${Math.round(f.master_rss / 2 ** 20)} MiB`, met: f.master_rss === null ? null : f.master_rss < 300 * 2 ** 20 })
+  }
+  return t
+}
+
+/** BENCHMARKS.md: bench/BENCHMARKS.head.md, then the latest results of each size. */
+export function writeBenchmarksMd(root: string): void {
+  const benchDir = join(root, 'bench')
+  const sections = (['standard', 'small'] as const).flatMap(sz => {
+    const r = readResults(join(benchDir, 'latest', `${sz}.json`))
+    return r === null ? [] : [renderSection(sz === 'standard' ? 'Standard size (1 GiB text, 5 M orders, 1 GiB sort; fleet of 1 000)' : 'Small size (128 MiB text, 500 k orders, 128 MiB sort; fleet of 200)', r)]
+  })
+  const head = readFileSync(join(benchDir, 'BENCHMARKS.head.md'), 'utf8')
+  writeFileSync(join(root, 'BENCHMARKS.md'), `${head.trim()}\n\n${sections.join('\n')}`)
 }
