@@ -2,11 +2,12 @@
 // `bun --cpu-prof` sees the record path (a worker runs tasks on Bun Workers, which the profiler
 // does not follow):
 //
-//   bun --cpu-prof --cpu-prof-dir=DIR bench/profile-task.ts JOB.json DATA_DIR [--split-mb 16]
+//   bun --cpu-prof --cpu-prof-dir=DIR bench/profile-task.ts JOB.json DATA_DIR [--split-mb 16] [--stage 0]
+//       [--bounds A,B,C]   (a sort's map stage: the range bounds the master would have sampled)
 //   bun bench/lib/profile-top.ts DIR/*.cpuprofile
 //
-// The task is stage 0, partition 0 (the first split of the first input); its shuffle blocks go
-// to a temporary folder. Follows src/roles/worker/index.ts for the thread's environment.
+// The task is partition 0 (the first split) of a source stage (--stage, default 0); its shuffle
+// blocks go to a temporary folder. Follows src/roles/worker/index.ts for the thread's environment.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -21,22 +22,27 @@ import { runTask } from '../src/roles/worker/task-run'
 
 const [jobPath, dataDirArg] = process.argv.slice(2)
 if (jobPath === undefined || dataDirArg === undefined) { console.error('usage: profile-task.ts JOB.json DATA_DIR [--split-mb 16]'); process.exit(2) }
-const i = process.argv.indexOf('--split-mb')
-const splitBytes = Math.round(Number(i >= 0 ? process.argv[i + 1] : '16') * 2 ** 20)
+const opt = (name: string, fallback: string): string => { const i = process.argv.indexOf(`--${name}`); return i >= 0 ? process.argv[i + 1] ?? fallback : fallback }
+const splitBytes = Math.round(Number(opt('split-mb', '16')) * 2 ** 20)
+const stageId = Number(opt('stage', '0'))
 const dataDir = resolve(dataDirArg)
 const req = JSON.parse(readFileSync(jobPath, 'utf8')) as JobRequest
 const valid = validateJob(req, SUPPORTED_OPS)
 const stages = planStages(valid, req.partitions ?? 4)
-const stage = stages[0]!
-if (stage.root.kind !== 'source') throw new Error('stage 0 does not read a source')
+const stage = stages[stageId]!
+if (stage === undefined || stage.root.kind !== 'source') {
+  throw new Error(`stage ${stageId} does not read a source; source stages: ${stages.filter(s => s.root.kind === 'source').map(s => `${s.stage_id} (${s.root.node.id}${s.sample_of ? `, samples for ${s.sample_of}` : ''})`).join(', ')}`)
+}
 const listing = answerListing(dataDir, { inputs: [{ node_id: stage.root.node.id, path: stage.root.node.path! }], outputs: [] })
 const split = planSplits(listing.inputs[0]!.files, splitBytes)[0]!
 const workDir = mkdtempSync(join(tmpdir(), 'minispark-profile-'))
 const spec: TaskSpec = {
-  job_id: 'profile', task_id: 'profile:0:0', attempt_id: 'profile:0:0:0', attempt: 0, stage_id: 0, partition: 0,
+  job_id: 'profile', task_id: `profile:${stageId}:0`, attempt_id: `profile:${stageId}:0:0`, attempt: 0, stage_id: stageId, partition: 0,
   params: req.params ?? {}, stage, split: { path: split.path, start: split.start, end: split.end, file_size: split.fileSize },
   shuffle_inputs: [], incarnation: 'profile',
 }
+const bounds = opt('bounds', '')
+if (bounds !== '') spec.range_bounds = Object.fromEntries(stage.shuffle_writes.map(w => [w.shuffle_id, bounds.split(',')]))
 const maxMem = 1024 ** 3
 const t0 = performance.now()
 const r = await runTask(spec, {

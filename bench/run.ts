@@ -28,7 +28,7 @@ import { cpus, loadavg, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { startCluster, startRole, submit, waitJob } from './lib/cluster'
 import { hwmBytes, measure, run, stopPids, TreeWatch, type Namer, type Run } from './lib/proc'
-import { controlTable, merge, readResults, targetTable, targets, workloadTable, writeBenchmarksMd, type ControlPlane, type Machine, type Results, type Row } from './lib/report'
+import { controlTable, merge, readResults, stageTable, targetTable, targets, workloadTable, writeBenchmarksMd, type ControlPlane, type Machine, type Results, type Row, type StageTime } from './lib/report'
 
 const root = new URL('..', import.meta.url).pathname.replace(/\/$/, '')
 const benchDir = join(root, 'bench')
@@ -194,8 +194,11 @@ async function runEngine(w: string, bin: string, inputBytes: number): Promise<Ro
   if (url !== undefined) {
     try {
       const jobs = await (await fetch(`${url}/jobs`)).json() as { job_id: string }[]
-      const tasks = await (await fetch(`${url}/jobs/${jobs[0]!.job_id}/tasks`)).json() as { spilled_bytes: number }[]
+      const id = jobs[0]!.job_id
+      const tasks = await (await fetch(`${url}/jobs/${id}/tasks`)).json() as TaskRow[]
+      const status = await (await fetch(`${url}/jobs/${id}`)).json() as { stages: { stage_id: number; node_ids: string[] }[] }
       row.spilled_bytes = tasks.reduce((n, t) => n + t.spilled_bytes, 0)
+      row.stages = stageTimes(status.stages, tasks)
     } catch (e) { row.note = `task metrics unavailable: ${(e as Error).message}` }
   }
   await stopPids([...r.pids].filter(([n]) => n !== 'local').map(([, pid]) => pid))
@@ -220,6 +223,23 @@ async function runEngine(w: string, bin: string, inputBytes: number): Promise<Ro
     row.fingerprint = fingerprint(w, parts(join(outDir, w.toLowerCase())))
   }
   return row
+}
+
+type TaskRow = { stage_id: number; partition: number; state: string; started_at: string | null; finished_at: string | null; spilled_bytes: number; shuffle_bytes_written: number }
+
+function stageTimes(stages: { stage_id: number; node_ids: string[] }[], tasks: TaskRow[]): StageTime[] {
+  return stages.map(st => {
+    const mine = tasks.filter(t => t.stage_id === st.stage_id && t.started_at !== null && t.finished_at !== null)
+    const ok = mine.filter(t => t.state === 'SUCCEEDED')
+    const start = Math.min(...mine.map(t => Date.parse(t.started_at!)))
+    const end = Math.max(...mine.map(t => Date.parse(t.finished_at!)))
+    const durations = ok.map(t => (Date.parse(t.finished_at!) - Date.parse(t.started_at!)) / 1000).sort((a, b) => a - b)
+    return {
+      stage_id: st.stage_id, nodes: st.node_ids.join(' → '), tasks: ok.length, attempts: mine.length,
+      seconds: mine.length ? (end - start) / 1000 : 0, task_median_s: durations[Math.floor((durations.length - 1) / 2)] ?? 0, task_max_s: durations.at(-1) ?? 0,
+      shuffle_written: ok.reduce((n, t) => n + t.shuffle_bytes_written, 0), spilled: mine.reduce((n, t) => n + t.spilled_bytes, 0),
+    }
+  })
 }
 
 // ---- baselines -----------------------------------------------------------------------------
@@ -535,6 +555,7 @@ const results: Results = { machine: machine(engine, dask?.version ?? null, loadB
 results.targets = targets(rows, control, MAX_MEM)
 console.log(`\nMini-Spark bench, size ${size}: ${results.machine.date}, ${results.machine.host_cpus} CPUs, ${results.machine.mem_total}, Bun ${results.machine.bun}, ${engine}\n`)
 if (rows.length > 0) console.log(workloadTable(rows) + '\n')
+if (stageTable(rows) !== '') console.log(stageTable(rows) + '\n')
 if (Object.keys(control).length > 0) console.log(controlTable(control) + '\n')
 console.log(targetTable(results.targets))
 

@@ -19,7 +19,11 @@ export type Row = {
   verify_note: string
   error?: string
   note?: string
+  /** Mini-Spark: where the time went, per stage (first attempt start → last attempt end) */
+  stages?: StageTime[]
 }
+
+export type StageTime = { stage_id: number; nodes: string; tasks: number; attempts: number; seconds: number; task_median_s: number; task_max_s: number; shuffle_written: number; spilled: number }
 
 /** Control-plane measures: each a number with its unit, or null when it could not be measured. */
 export type ControlPlane = {
@@ -89,6 +93,18 @@ function verdictCell(r: Row): string {
   return r.error ? `${v}: ${r.error.replace(/\s+/g, ' ').slice(0, 80)}` : v
 }
 
+/** Where Mini-Spark's time went in each workload, stage by stage. */
+export function stageTable(rows: Row[]): string {
+  const out: string[][] = []
+  for (const r of rows) {
+    if (r.kind !== 'engine' || r.stages === undefined) continue
+    for (const st of r.stages) {
+      out.push([r.workload, `${st.stage_id}: ${st.nodes}`, `${st.tasks}${st.attempts > st.tasks ? ` (${st.attempts} attempts)` : ''}`, sec(st.seconds), `${sec(st.task_median_s)} / ${sec(st.task_max_s)}`, mib(st.shuffle_written), mib(st.spilled)])
+    }
+  }
+  return out.length === 0 ? '' : table(['workload', 'Mini-Spark stage', 'tasks', 'stage s', 'task median / max s', 'shuffle written MiB', 'spilled MiB'], out)
+}
+
 export function controlTable(c: ControlPlane): string {
   const rows: string[][] = []
   if (c.tiny_tasks) {
@@ -129,6 +145,7 @@ export function renderSection(size: string, r: Results): string {
       ? r.runs.map(run => `- ${run.measured.join(', ')}: ${machineLine(run.machine)}`).concat([''])
       : [`Machine: ${machineLine(r.machine)}`, '']),
     workloadTable(r.rows), '',
+    ...(stageTable(r.rows) === '' ? [] : [stageTable(r.rows), '']),
     controlTable(r.control), '',
     targetTable(r.targets), '',
   ].join('\n')
