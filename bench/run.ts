@@ -27,7 +27,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, sym
 import { cpus, loadavg, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { startCluster, startRole, submit, waitJob } from './lib/cluster'
-import { hwmBytes, measure, run, stopPids, TreeWatch, type Namer, type Run } from './lib/proc'
+import { cpuTicks, hwmBytes, measure, run, stopPids, TreeWatch, type Namer, type Run } from './lib/proc'
 import { controlTable, merge, readResults, stageTable, targetTable, targets, workloadTable, writeBenchmarksMd, type ControlPlane, type Machine, type Results, type Row, type StageTime } from './lib/report'
 
 const root = new URL('..', import.meta.url).pathname.replace(/\/$/, '')
@@ -189,7 +189,7 @@ async function runEngine(w: string, bin: string, inputBytes: number): Promise<Ro
     { cwd: dataDir, env: { TMPDIR: tmp, MINISPARK_TOKEN: undefined }, timeoutMs: S.timeoutMs })
   const rss = Object.fromEntries(r.peaks)
   for (const [name, pid] of r.pids) { const h = hwmBytes(pid); if (h !== null) rss[name] = Math.max(rss[name] ?? 0, h) }
-  const row: Row = { workload: w, system: 'Mini-Spark local --workers 2', kind: 'engine', seconds: r.code === 0 ? r.seconds : null, input_bytes: inputBytes, rss, spilled_bytes: null, verdict: 'unchecked', fingerprint: null, verify_note: '' }
+  const row: Row = { workload: w, system: 'Mini-Spark local --workers 2', kind: 'engine', seconds: r.code === 0 ? r.seconds : null, input_bytes: inputBytes, rss, spilled_bytes: null, verdict: 'unchecked', fingerprint: null, verify_note: '', other_cpus: r.otherCpus }
   const url = /still up: (\S+)/.exec(r.stderr)?.[1]
   if (url !== undefined) {
     try {
@@ -249,7 +249,7 @@ const halves = <T>(xs: T[]): [T[], T[]] => [xs.slice(0, Math.ceil(xs.length / 2)
 function baselineRow(w: string, system: string, r: Run, inputBytes: number, extraSeconds = 0): Row {
   return {
     workload: w, system, kind: 'baseline', seconds: r.code === 0 ? r.seconds + extraSeconds : null, input_bytes: inputBytes,
-    rss: Object.fromEntries(r.peaks), spilled_bytes: null, verdict: 'unchecked', fingerprint: null, verify_note: '',
+    rss: Object.fromEntries(r.peaks), spilled_bytes: null, verdict: 'unchecked', fingerprint: null, verify_note: '', other_cpus: r.otherCpus,
     ...(r.code === 0 ? {} : { error: `exit ${r.code}: ${tail(r.stderr)}` }),
   }
 }
@@ -359,7 +359,7 @@ async function daskRow(w: string, dask: { python: string }, inputBytes: number):
   const info = lastJson(r.stdout)
   const row: Row = {
     workload: w, system: 'Dask LocalCluster 2×1', kind: 'peer', seconds: r.code === 0 ? r.seconds : null, input_bytes: inputBytes,
-    rss: Object.fromEntries(r.peaks), spilled_bytes: null, verdict: 'unchecked', fingerprint: null, verify_note: '',
+    rss: Object.fromEntries(r.peaks), spilled_bytes: null, verdict: 'unchecked', fingerprint: null, verify_note: '', other_cpus: r.otherCpus,
     ...(info ? { note: `cluster start ${Number(info.cluster_start_s).toFixed(1)} s, work ${Number(info.work_s).toFixed(1)} s` } : {}),
     ...(r.code === 0 ? {} : { error: `exit ${r.code}: ${tail(r.stderr)}` }),
   }
@@ -416,7 +416,8 @@ async function controlPlane(bin: string, dask: { python: string } | null, contro
     return
   }
   const names = new Map<number, string>([[cluster.master.proc.pid, 'master'], ...cluster.workers.map((w, i) => [w.proc.pid, `worker-${i + 1}`] as [number, string])])
-  const watch = new TreeWatch(() => [...names.keys()], pid => names.get(pid) ?? '?')
+  // The bench polls the master itself: its own process is part of the measurement too.
+  const watch = new TreeWatch(() => [process.pid], pid => names.get(pid) ?? (pid === process.pid ? 'bench' : 'other'), 50, new Map([[process.pid, cpuTicks(process.pid) ?? 0]]))
   try {
     say(`CP: ${S.oneTaskRuns} one-task jobs`)
     const one = { name: 'one-task', nodes: [{ id: 'line', op: 'read_text', path: 'tiny/one.txt' }, { id: 'n', op: 'count', input: 'line' }] }
@@ -449,7 +450,8 @@ async function controlPlane(bin: string, dask: { python: string } | null, contro
     control.tiny_tasks ??= { tasks: S.tinyTasks, seconds: null, ms_per_task: null, state: `error: ${(e as Error).message}`, count_ok: false, rss: {}, dask_ms_per_task: null }
   } finally {
     const peaks = watch.stop()
-    control.tiny_tasks!.rss = Object.fromEntries(peaks)
+    control.tiny_tasks!.rss = Object.fromEntries([...peaks].filter(([n]) => n === 'master' || n.startsWith('worker-')))
+    control.tiny_tasks!.other_cpus = watch.otherCpus
     await cluster.stop()
     rmSync(tmp, { recursive: true, force: true })
   }
@@ -487,7 +489,7 @@ async function fleet(bin: string, control: ControlPlane): Promise<void> {
     control.fleet = { ...base, state: 'master did not start', error: (e as Error).message }
     return
   }
-  const watch = new TreeWatch(() => [master.proc.pid], () => 'master')
+  const watch = new TreeWatch(() => [process.pid], pid => pid === master.proc.pid ? 'master' : pid === process.pid ? 'bench' : 'fleet', 50, new Map([[process.pid, cpuTicks(process.pid) ?? 0]]))
   const out = join(tmp, 'fleet.json')
   const r = await measure([[bun, join(benchDir, 'fleet.ts'), '--master', master.url, '--workers', String(fleetWorkers), '--tasks', String(fleetTasks), '--idle-s', String(S.fleetIdleS), '--out', out]],
     { cwd: tmp, namer: procNamer, timeoutMs: S.timeoutMs })
@@ -502,6 +504,7 @@ async function fleet(bin: string, control: ControlPlane): Promise<void> {
     ...base, state: j.job.state, seconds: j.job.seconds, tasks_per_s: j.job.state === 'SUCCEEDED' ? j.job.tasks_per_s : null, steady_tasks_per_s: j.job.steady_tasks_per_s,
     hb_idle_p50_ms: j.heartbeat.idle.p50_ms, hb_idle_p99_ms: j.heartbeat.idle.p99_ms, hb_load_p50_ms: j.heartbeat.load.p50_ms, hb_load_p99_ms: j.heartbeat.load.p99_ms,
     hb_load_max_ms: j.heartbeat.load.max_ms, hb_failures: j.heartbeat.failures, master_rss: masterRss, tool_lag_p99_ms: j.tool_event_loop_lag?.load.p99_ms ?? null,
+    other_cpus: watch.otherCpus,
   }
   rmSync(tmp, { recursive: true, force: true })
 }

@@ -31,6 +31,24 @@ export function hwmBytes(pid: number): number | null {
   } catch { return null }
 }
 
+/** CPU time (user + system, in clock ticks) a process has used so far, or null when it is gone. */
+export function cpuTicks(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return Number(f[11]) + Number(f[12])
+  } catch { return null }
+}
+
+/** Busy CPU time of the whole machine so far, in clock ticks (all CPUs). */
+export function machineBusyTicks(): number {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number)
+  // user nice system idle iowait irq softirq steal: all but idle and iowait
+  return f[0]! + f[1]! + f[2]! + f[5]! + f[6]! + (f[7] ?? 0)
+}
+
+const CLK_TCK = 100
+
 export function cmdline(pid: number): string[] {
   try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(s => s !== '') } catch { return [] }
 }
@@ -50,10 +68,15 @@ export const minisparkNamer: Namer = (_pid, argv, isRoot) => {
  *  seen (a child seen between fork and exec still shows its parent's); two of one name are told
  *  apart as `name#2`. */
 export class TreeWatch {
-  private readonly seen = new Map<number, { argv: string[]; root: boolean; hwm: number }>()
+  private readonly seen = new Map<number, { argv: string[]; root: boolean; hwm: number; cpu: number }>()
   private timer: ReturnType<typeof setInterval> | undefined
+  private readonly t0 = performance.now()
+  private readonly busy0 = machineBusyTicks()
+  /** CPUs that processes outside the watched tree kept busy meanwhile (set by stop()) */
+  otherCpus: number | null = null
 
-  constructor(private readonly roots: () => number[], private readonly namer: Namer, everyMs = 50) {
+  /** `since`: CPU time the roots had used when the watch began (for roots started earlier), by pid */
+  constructor(private readonly roots: () => number[], private readonly namer: Namer, everyMs = 50, private readonly since = new Map<number, number>()) {
     this.timer = setInterval(() => this.poll(), everyMs)
   }
 
@@ -63,10 +86,11 @@ export class TreeWatch {
       for (const pid of descendants(root)) {
         const argv = cmdline(pid)
         const h = hwmBytes(pid)
-        if (argv.length === 0 || h === null) continue
+        const cpu = cpuTicks(pid)
+        if (argv.length === 0 || h === null || cpu === null) continue
         const p = this.seen.get(pid)
-        if (p === undefined) this.seen.set(pid, { argv, root: roots.has(pid), hwm: h })
-        else { p.argv = argv; p.hwm = Math.max(p.hwm, h) }
+        if (p === undefined) this.seen.set(pid, { argv, root: roots.has(pid), hwm: h, cpu: cpu - (this.since.get(pid) ?? 0) })
+        else { p.argv = argv; p.hwm = Math.max(p.hwm, h); p.cpu = cpu - (this.since.get(pid) ?? 0) }
       }
     }
   }
@@ -94,6 +118,11 @@ export class TreeWatch {
     this.poll()
     if (this.timer) clearInterval(this.timer)
     this.timer = undefined
+    // What the machine did meanwhile, less what the watched processes did (a process is read
+    // every poll, so at most one poll of an exiting process's time is missed): others' share.
+    const seconds = (performance.now() - this.t0) / 1000
+    const ours = [...this.seen.values()].reduce((n, p) => n + p.cpu, 0)
+    if (seconds > 0.2) this.otherCpus = Math.max(0, (machineBusyTicks() - this.busy0 - ours) / CLK_TCK / seconds)
     return this.peaks
   }
 }
@@ -107,6 +136,8 @@ export type Run = {
   peaks: Map<string, number>
   /** every pid seen in the tree, by name (still alive for `local --keep`) */
   pids: Map<string, number>
+  /** CPUs kept busy by other processes of the machine during the run: above ~0.2 on 2 cores, timings suffer */
+  otherCpus: number | null
 }
 
 export type RunOptions = {
@@ -143,7 +174,7 @@ export async function measure(cmds: string[][], o: RunOptions): Promise<Run> {
   await Bun.sleep(20)
   return {
     seconds, code: timedOut ? 124 : codes.find(c => c !== 0) ?? 0,
-    stdout: outs.map(c => c.text()).join(''), stderr: errs.map(c => c.text()).join(''), peaks, pids,
+    stdout: outs.map(c => c.text()).join(''), stderr: errs.map(c => c.text()).join(''), peaks, pids, otherCpus: watch.otherCpus,
   }
 }
 

@@ -19,6 +19,8 @@ export type Row = {
   verify_note: string
   error?: string
   note?: string
+  /** CPUs other processes of the machine kept busy during the run (a shared machine skews timings) */
+  other_cpus?: number | null
   /** Mini-Spark: where the time went, per stage (first attempt start → last attempt end) */
   stages?: StageTime[]
 }
@@ -27,12 +29,12 @@ export type StageTime = { stage_id: number; nodes: string; tasks: number; attemp
 
 /** Control-plane measures: each a number with its unit, or null when it could not be measured. */
 export type ControlPlane = {
-  tiny_tasks?: { tasks: number; seconds: number | null; ms_per_task: number | null; state: string; count_ok: boolean; rss: Record<string, number>; dask_ms_per_task: number | null; dask_note?: string }
+  tiny_tasks?: { tasks: number; seconds: number | null; ms_per_task: number | null; state: string; count_ok: boolean; rss: Record<string, number>; dask_ms_per_task: number | null; dask_note?: string; other_cpus?: number | null }
   one_task?: { runs: number; median_ms: number | null; p90_ms: number | null; min_ms: number | null; failures: number; dask_median_ms: number | null; dask_note?: string }
   fleet?: {
     workers: number; tasks: number; state: string; seconds: number | null; tasks_per_s: number | null; steady_tasks_per_s: number | null
     hb_idle_p50_ms: number | null; hb_idle_p99_ms: number | null; hb_load_p50_ms: number | null; hb_load_p99_ms: number | null; hb_load_max_ms: number | null
-    hb_failures: number; master_rss: number | null; error?: string
+    hb_failures: number; master_rss: number | null; error?: string; other_cpus?: number | null
     /** the fleet tool's own event-loop lag p99 under load: how much of a latency is the tool's */
     tool_lag_p99_ms?: number | null
   }
@@ -76,14 +78,14 @@ function rssCell(r: Row): string {
 export function workloadTable(rows: Row[]): string {
   const engine = new Map(rows.filter(r => r.kind === 'engine').map(r => [r.workload, r]))
   return table(
-    ['workload', 'system', 'wall s', 'MB/s', 'peak RSS MiB', 'spilled MiB', 'Mini-Spark ÷ this', 'result'],
+    ['workload', 'system', 'wall s', 'MB/s', 'peak RSS MiB', 'spilled MiB', 'Mini-Spark ÷ this', 'others\' CPUs', 'result'],
     rows.map(r => {
       const e = engine.get(r.workload)
       const ratio = r.kind === 'engine' || e?.seconds == null || r.seconds === null ? '' :
         e.seconds >= r.seconds ? `${(e.seconds / r.seconds).toFixed(2)}× (slower)` : `${(e.seconds / r.seconds).toFixed(2)}× (${(r.seconds / e.seconds).toFixed(1)}× faster)`
       const mbs = r.seconds === null ? '–' : (r.input_bytes / 1e6 / r.seconds).toFixed(1)
       return [r.workload, r.system, r.error && r.seconds === null ? 'failed' : sec(r.seconds), mbs, rssCell(r),
-        r.spilled_bytes === null ? '–' : mib(r.spilled_bytes), ratio, verdictCell(r)]
+        r.spilled_bytes === null ? '–' : mib(r.spilled_bytes), ratio, fixed(r.other_cpus, 2), verdictCell(r)]
     }),
   )
 }
@@ -111,12 +113,12 @@ export function controlTable(c: ControlPlane): string {
     const t = c.tiny_tasks
     rows.push([`${t.tasks.toLocaleString('en')} tiny tasks (2 workers × 1 slot)`, `${sec(t.seconds)} s = ${fixed(t.ms_per_task, 3)} ms/task` + (t.state !== 'SUCCEEDED' ? ` (${t.state})` : t.count_ok ? '' : ' (WRONG COUNT)'),
       t.dask_ms_per_task === null ? (t.dask_note ?? '–') : `${fixed(t.dask_ms_per_task, 3)} ms/task (client.map)`,
-      `master ${mib(t.rss.master)} / ${Object.entries(t.rss).filter(([n]) => n !== 'master').map(([n, b]) => `${n} ${mib(b)}`).join(' / ')}`])
+      `master ${mib(t.rss.master)} / ${Object.entries(t.rss).filter(([n]) => n.startsWith('worker-')).map(([n, b]) => `${n} ${mib(b)}`).join(' / ')}`, fixed(t.other_cpus, 2)])
   }
   if (c.one_task) {
     const o = c.one_task
     rows.push([`one-task job, submit → SUCCEEDED (${o.runs} runs)`, `median ${fixed(o.median_ms)} ms, p90 ${fixed(o.p90_ms)} ms, min ${fixed(o.min_ms)} ms` + (o.failures ? `, ${o.failures} failed` : ''),
-      o.dask_median_ms === null ? (o.dask_note ?? '–') : `median ${fixed(o.dask_median_ms)} ms (submit → result)`, ''])
+      o.dask_median_ms === null ? (o.dask_note ?? '–') : `median ${fixed(o.dask_median_ms)} ms (submit → result)`, '', fixed(c.tiny_tasks?.other_cpus, 2)])
   }
   if (c.fleet) {
     const f = c.fleet
@@ -124,9 +126,9 @@ export function controlTable(c: ControlPlane): string {
       f.error ? `failed: ${f.error}` :
         `${fixed(f.tasks_per_s, 0)} tasks/s (steady ${fixed(f.steady_tasks_per_s, 0)}); heartbeat p99 ${fixed(f.hb_load_p99_ms)} ms under load ` +
         `(p50 ${fixed(f.hb_load_p50_ms)}, max ${fixed(f.hb_load_max_ms)}), idle p99 ${fixed(f.hb_idle_p99_ms)} ms` + (f.hb_failures ? `, ${f.hb_failures} heartbeats failed` : '') + (f.tool_lag_p99_ms != null ? `; the tool's own event-loop lag p99 ${fixed(f.tool_lag_p99_ms)} ms` : '') + (f.state !== 'SUCCEEDED' ? `; job ${f.state}` : ''),
-      '', `master ${mib(f.master_rss)}`])
+      '', `master ${mib(f.master_rss)}`, fixed(f.other_cpus, 2)])
   }
-  return table(['control plane', 'Mini-Spark', 'Dask', 'peak RSS MiB'], rows)
+  return table(['control plane', 'Mini-Spark', 'Dask', 'peak RSS MiB', 'others\' CPUs'], rows)
 }
 
 export function targetTable(targets: Target[]): string {
