@@ -379,9 +379,9 @@ function verify(w: string, rows: Row[]): void {
   const ref = expected ?? rows.find(r => r.system === refSystem && r.fingerprint !== null)?.fingerprint ?? null
   for (const r of rows) {
     if (r.fingerprint === null) {
-      r.verdict = r.kind === 'engine' || r.error === undefined ? 'NOT VERIFIED' : 'unchecked'
-      r.verify_note = r.error ? 'no output' : 'verify.sh found no output'
-      if (r.kind !== 'engine' && r.error !== undefined) r.verdict = 'NOT VERIFIED'
+      // No result to check, from a failed run or an output verify.sh could not read: visible as such.
+      r.verdict = 'NOT VERIFIED'
+      r.verify_note = r.error ? 'the run failed' : 'verify.sh found no output'
       continue
     }
     if (w === 'W4' && !r.fingerprint.includes('sorted=yes')) { r.verdict = 'NOT VERIFIED'; r.verify_note = `${r.fingerprint}`; continue }
