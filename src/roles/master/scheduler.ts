@@ -51,7 +51,7 @@ export function step(s: MasterState, e: MasterEvent): Step {
     case 'launch-failed': onLaunchFailed(s, e.attempt, e.message, e.unreachable, e.nowMs, out); break
     case 'commit-requested': onCommitRequested(s, e.attempt, out); break
     case 'output-finalized': completeJob(s, e.job, e.nowMs, out); break
-    case 'finalize-failed': failJob(s, e.job, { message: `writing _SUCCESS failed: ${e.message}`, node_id: null, task_id: null, record: null }, e.nowMs, out); break
+    case 'finalize-failed': onFinalizeFailed(s, e.job, e.message, e.nowMs, out); break
     case 'job-cancel-requested': endJob(s, e.job, 'CANCELLED', null, e.nowMs, out); break
     case 'worker-unreachable': onWorkerUnreachable(s, e.worker, e.incarnation, e.nowMs, out); break
     default: return assertNever(e)
@@ -169,6 +169,15 @@ function schedule(s: MasterState, nowMs: number, out: Step): void {
     }
     if (job.stages.every(st => st.state === 'SUCCEEDED') && !job.finalizing) startFinalize(s, job, nowMs, out)
   }
+}
+
+// The worker asked to write _SUCCESS may have died since: ask another, three times at most.
+function onFinalizeFailed(s: MasterState, id: JobId, message: string, nowMs: number, out: Step): void {
+  const job = s.jobs.get(id)
+  if (job === undefined || job.state !== 'RUNNING') return
+  job.finalizeTries = (job.finalizeTries ?? 0) + 1
+  if (job.finalizeTries >= 3) failJob(s, id, { message: `writing _SUCCESS failed: ${message}`, node_id: null, task_id: null, record: null }, nowMs, out)
+  else job.finalizing = false
 }
 
 function startFinalize(s: MasterState, job: JobRun, nowMs: number, out: Step): void {

@@ -70,6 +70,8 @@ export type JobRun = {
   error: JobError | null
   result: JobResult | null
   finalizing: boolean
+  /** _SUCCESS writes that failed (the worker asked may have died) */
+  finalizeTries?: number
 }
 
 export type AttemptRun = {

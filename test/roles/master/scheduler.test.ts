@@ -665,13 +665,16 @@ describe('job end', () => {
     expect(c.job().result).toEqual({ sinks: { top: { op: 'collect', values: ['p0a', 'p0b'] } } })   // limit 2
   })
 
-  test('finalize-failed fails the job with the reason', () => {
+  test('finalize-failed is retried (the worker may have died), and fails the job with the reason the third time', () => {
     const c = new Cluster()
     c.heartbeat('w1', 0, { slots: 4 })
     c.submit(makeJob({ files: [5], partitions: 1, sinks: [{ id: 'out', op: 'write_jsonl', input: 'counts', path: 'o' }] }))
     c.report('j1:0:0#0', 10)
     expect(ofKind(c.report('j1:1:0#0', 20), 'finalize-output')).toHaveLength(1)
-    c.post({ kind: 'finalize-failed', nowMs: 30, job: J('j1'), message: 'EACCES' })
+    expect(ofKind(c.post({ kind: 'finalize-failed', nowMs: 30, job: J('j1'), message: 'EACCES' }), 'finalize-output')).toHaveLength(1)
+    expect(c.job().state).toBe('RUNNING')
+    c.post({ kind: 'finalize-failed', nowMs: 31, job: J('j1'), message: 'EACCES' })
+    c.post({ kind: 'finalize-failed', nowMs: 32, job: J('j1'), message: 'EACCES' })
     expect(c.job().state).toBe('FAILED')
     expect(c.job().error?.message).toContain('EACCES')
   })
