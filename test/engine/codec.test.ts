@@ -1,17 +1,8 @@
 import { describe, expect, test } from 'bun:test'
+import { prng } from '../support/prng'
 import { ByteSink, decodeFrames, encodeFrame, FrameDecoder } from '../../src/engine/codec'
 
 /** mulberry32: a seeded PRNG, so a failing case can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const CHARS = ['a', 'z', ' ', '"', '\\', '\n', 'é', '中', '🌍', '\u0000', '1', '[']
 

@@ -1,4 +1,5 @@
 import { test, expect } from 'bun:test'
+import { prng as rng } from '../support/prng'
 import { LineCutter } from '../../src/engine/lines'
 import { planSplits } from '../../src/engine/splits'
 
@@ -8,16 +9,6 @@ import { planSplits } from '../../src/engine/splits'
 type Range = { start: number; end: number }
 
 // Small seeded PRNG (mulberry32) so a failing case reproduces from its seed.
-function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 function reference(text: string): string[] {
   if (text === '') return [] // an empty file has no lines, not one empty line

@@ -2,6 +2,7 @@
 // join) and of the pipeline's union. Pure: no I/O; references are written out by hand or computed
 // with plain loops.
 import { describe, expect, test } from 'bun:test'
+import { prng as rng } from '../support/prng'
 import type { NodeSpec } from '../../src/api/jobs'
 import type { StagePlan } from '../../src/api/tasks'
 import { CsvParser } from '../../src/engine/operators/csv'
@@ -21,16 +22,6 @@ const collector = (): Consumer & { all: unknown[] } => {
   return { all, push(b) { for (const r of b) all.push(r) } }
 }
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 describe('CsvParser', () => {
   const parse = (lines: string[], delimiter = ',', multiline = false): (string[] | null)[] => {

@@ -1,17 +1,8 @@
 import { test, expect } from 'bun:test'
+import { prng as rng } from '../support/prng'
 import { DEFAULT_SPLIT_BYTES, planSplits, type InputFile, type Split } from '../../src/engine/splits'
 
 // Small seeded PRNG (mulberry32) so a failing case reproduces from its seed.
-function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const ranges = (splits: Split[]) => splits.map(s => [s.start, s.end])
 
