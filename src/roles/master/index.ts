@@ -52,7 +52,7 @@ async function perform(workers: WorkerClient, a: MasterAction): Promise<PendingE
   } catch (e) {
     const message = (e as Error).message
     if (a.kind === 'launch') return { kind: 'launch-failed', attempt: a.spec.attempt_id as AttemptId, message, unreachable: refused(e) }
-    if (a.kind === 'finalize-output') return { kind: 'finalize-failed', job: a.job, message }
+    if (a.kind === 'finalize-output') return { kind: 'finalize-failed', job: a.job, message, worker: a.worker, incarnation: a.incarnation, unreachable: refused(e) }
     // A kill or clean-up that misses a dead worker is harmless: it has nothing left to stop.
     return null
   }

@@ -21,7 +21,7 @@ export type MasterEvent =
   | { kind: 'launch-failed'; nowMs: number; attempt: AttemptId; message: string; unreachable: boolean }
   | { kind: 'commit-requested'; nowMs: number; attempt: AttemptId }
   | { kind: 'output-finalized'; nowMs: number; job: JobId }
-  | { kind: 'finalize-failed'; nowMs: number; job: JobId; message: string }
+  | { kind: 'finalize-failed'; nowMs: number; job: JobId; message: string; worker?: WorkerId; incarnation?: string; unreachable?: boolean }
   | { kind: 'job-cancel-requested'; nowMs: number; job: JobId }
   | { kind: 'worker-unreachable'; nowMs: number; worker: WorkerId; incarnation: string }
 
@@ -31,7 +31,7 @@ export type MasterAction =
   /** remove the job's shuffle data and temporary files; `outputs` are removed whole (a failed or
    *  cancelled job leaves no partial output), `keep` only lose their _temporary folder */
   | { kind: 'drop-job-data'; address: string; job: JobId; outputs: string[]; keepOutputs: boolean }
-  | { kind: 'finalize-output'; address: string; job: JobId; paths: string[] }
+  | { kind: 'finalize-output'; address: string; job: JobId; paths: string[]; worker: WorkerId; incarnation: string }
 
 // An attempt change carries the row itself: a finished job's attempts leave memory in the same step.
 export type StoreChange = { kind: 'job'; job: JobId } | { kind: 'job-created'; job: JobId } | { kind: 'attempt'; attempt: AttemptRun } | { kind: 'worker'; worker: WorkerId }
@@ -51,7 +51,7 @@ export function step(s: MasterState, e: MasterEvent): Step {
     case 'launch-failed': onLaunchFailed(s, e.attempt, e.message, e.unreachable, e.nowMs, out); break
     case 'commit-requested': onCommitRequested(s, e.attempt, out); break
     case 'output-finalized': completeJob(s, e.job, e.nowMs, out); break
-    case 'finalize-failed': onFinalizeFailed(s, e.job, e.message, e.nowMs, out); break
+    case 'finalize-failed': onFinalizeFailed(s, e, out); break
     case 'job-cancel-requested': endJob(s, e.job, 'CANCELLED', null, e.nowMs, out); break
     case 'worker-unreachable': onWorkerUnreachable(s, e.worker, e.incarnation, e.nowMs, out); break
     default: return assertNever(e)
@@ -171,21 +171,29 @@ function schedule(s: MasterState, nowMs: number, out: Step): void {
   }
 }
 
-// The worker asked to write _SUCCESS may have died since: ask another, three times at most.
-function onFinalizeFailed(s: MasterState, id: JobId, message: string, nowMs: number, out: Step): void {
-  const job = s.jobs.get(id)
+// The worker asked to write _SUCCESS may have died since. One that refuses connections is lost at
+// once (as a refused launch is) and the write goes to another without counting as a failure; any
+// other error counts, and the next try goes to another worker if there is one: three at most.
+function onFinalizeFailed(s: MasterState, e: Extract<MasterEvent, { kind: 'finalize-failed' }>, out: Step): void {
+  const job = s.jobs.get(e.job)
   if (job === undefined || job.state !== 'RUNNING') return
+  job.finalizing = false
+  job.finalizeAvoid = e.worker
+  if (e.unreachable === true && e.worker !== undefined && e.incarnation !== undefined) {
+    const w = s.workers.get(e.worker)
+    if (w !== undefined && isLive(w) && w.incarnation === e.incarnation) { onWorkerUnreachable(s, e.worker, e.incarnation, e.nowMs, out); return }
+  }
   job.finalizeTries = (job.finalizeTries ?? 0) + 1
-  if (job.finalizeTries >= 3) failJob(s, id, { message: `writing _SUCCESS failed: ${message}`, node_id: null, task_id: null, record: null }, nowMs, out)
-  else job.finalizing = false
+  if (job.finalizeTries >= 3) failJob(s, e.job, { message: `writing _SUCCESS failed: ${e.message}`, node_id: null, task_id: null, record: null }, e.nowMs, out)
 }
 
 function startFinalize(s: MasterState, job: JobRun, nowMs: number, out: Step): void {
   if (job.outputs.length === 0) { completeJob(s, job.id, nowMs, out); return }
-  const w = [...s.workers.values()].find(isLive)
+  const live = [...s.workers.values()].filter(isLive)
+  const w = live.find(x => x.id !== job.finalizeAvoid) ?? live[0]
   if (w === undefined) return   // retried on the next event, once a worker is back
   job.finalizing = true
-  out.actions.push({ kind: 'finalize-output', address: w.address, job: job.id, paths: job.outputs })
+  out.actions.push({ kind: 'finalize-output', address: w.address, job: job.id, paths: job.outputs, worker: w.id, incarnation: w.incarnation })
 }
 
 /** Round-robin over live workers with a free slot, skipping those where this task failed unless

@@ -72,6 +72,8 @@ export type JobRun = {
   finalizing: boolean
   /** _SUCCESS writes that failed (the worker asked may have died) */
   finalizeTries?: number
+  /** the worker whose _SUCCESS write failed last: the next try goes elsewhere if it can */
+  finalizeAvoid?: WorkerId | undefined
 }
 
 export type AttemptRun = {

@@ -630,7 +630,7 @@ describe('job end', () => {
     expect(c.report('j1:1:2#0', 30, { sinks: sinks([['z', 1]]) }).actions).toEqual([])
     expect(c.report('j1:1:0#0', 40, { sinks: sinks([['a', 2], ['b', 3]]) }).actions).toEqual([])
     const last = c.report('j1:1:1#0', 50, { sinks: sinks([]) })
-    expect(last.actions).toEqual([{ kind: 'finalize-output', address: addr('w1'), job: J('j1'), paths: ['out/wc'] }])
+    expect(last.actions).toEqual([{ kind: 'finalize-output', address: addr('w1'), job: J('j1'), paths: ['out/wc'], worker: W('w1'), incarnation: c.worker('w1').incarnation }])
     expect(c.job().state).toBe('RUNNING')
 
     // Another event before the answer does not ask twice.
@@ -665,18 +665,47 @@ describe('job end', () => {
     expect(c.job().result).toEqual({ sinks: { top: { op: 'collect', values: ['p0a', 'p0b'] } } })   // limit 2
   })
 
-  test('finalize-failed is retried (the worker may have died), and fails the job with the reason the third time', () => {
+  test('finalize-failed is retried on another worker, and fails the job with the reason the third time', () => {
     const c = new Cluster()
     c.heartbeat('w1', 0, { slots: 4 })
+    c.heartbeat('w2', 0, { slots: 4 })
     c.submit(makeJob({ files: [5], partitions: 1, sinks: [{ id: 'out', op: 'write_jsonl', input: 'counts', path: 'o' }] }))
     c.report('j1:0:0#0', 10)
-    expect(ofKind(c.report('j1:1:0#0', 20), 'finalize-output')).toHaveLength(1)
-    expect(ofKind(c.post({ kind: 'finalize-failed', nowMs: 30, job: J('j1'), message: 'EACCES' }), 'finalize-output')).toHaveLength(1)
+    const [first] = ofKind(c.report('j1:1:0#0', 20), 'finalize-output')
+    const again = ofKind(c.post({ kind: 'finalize-failed', nowMs: 30, job: J('j1'), message: 'EACCES', worker: first!.worker, incarnation: first!.incarnation }), 'finalize-output')
+    expect(again).toHaveLength(1)
+    expect(again[0]!.worker).not.toBe(first!.worker)
     expect(c.job().state).toBe('RUNNING')
     c.post({ kind: 'finalize-failed', nowMs: 31, job: J('j1'), message: 'EACCES' })
     c.post({ kind: 'finalize-failed', nowMs: 32, job: J('j1'), message: 'EACCES' })
     expect(c.job().state).toBe('FAILED')
     expect(c.job().error?.message).toContain('EACCES')
+  })
+
+  test('a worker that refuses the _SUCCESS write is lost at once; the write goes to another and is not counted', () => {
+    const c = new Cluster()
+    c.heartbeat('w1', 0, { slots: 4 })
+    c.heartbeat('w2', 0, { slots: 4 })
+    c.heartbeat('w3', 0, { slots: 4 })
+    c.submit(makeJob({ files: [5], partitions: 1, sinks: [{ id: 'out', op: 'write_jsonl', input: 'counts', path: 'o' }] }))
+    c.report('j1:0:0#0', 10)
+    let ask = ofKind(c.report('j1:1:0#0', 20), 'finalize-output')[0]!
+    const refusedBy: string[] = []
+    // Three refusals in a row (the workers die one after another): the job still waits for a live one.
+    for (let i = 0; i < 3; i++) {
+      refusedBy.push(ask.worker)
+      const out = c.post({ kind: 'finalize-failed', nowMs: 30 + i, job: J('j1'), message: 'ECONNREFUSED', worker: ask.worker, incarnation: ask.incarnation, unreachable: true })
+      expect(c.worker(ask.worker).status).toBe('DEAD')
+      expect(c.job().state).toBe('RUNNING')
+      const next = ofKind(out, 'finalize-output')
+      if (i < 2) { expect(next).toHaveLength(1); ask = next[0]! } else expect(next).toEqual([])
+    }
+    expect(new Set(refusedBy).size).toBe(3)
+    // A worker comes back: the write is asked of it, and its answer ends the job.
+    const back = ofKind(c.heartbeat('w1', 40, { incarnation: null }), 'finalize-output')
+    expect(back).toHaveLength(1)
+    c.post({ kind: 'output-finalized', nowMs: 50, job: J('j1') })
+    expect(c.job().state).toBe('SUCCEEDED')
   })
 
   test('jobs are served in submission order', () => {
