@@ -117,6 +117,49 @@ describe('encodeFrame / decodeFrames', () => {
   })
 })
 
+describe('object records (the record extension)', () => {
+  const rows = (n: number, from = 0) => Array.from({ length: n }, (_, i) =>
+    [String(from + i), { order_id: String(from + i), customer_id: String(i % 7), amount: (i / 4).toFixed(2) }])
+
+  test('a frame encoded after others decodes alone in a fresh process-like decoder, in any order', async () => {
+    // Other frames first, with other and with the same shapes: nothing they teach the encoder
+    // may be assumed by a later frame.
+    const first = [encodeFrame(rows(50)), encodeFrame([{ x: 1 }, { y: 2, z: [{ x: 3 }] }]), encodeFrame(rows(20, 100))]
+    const later = encodeFrame([{ y: 'y', z: null }, ...rows(30, 500), { x: 'last' }])
+    const expected = [{ y: 'y', z: null }, ...rows(30, 500), { x: 'last' }]
+    // A fresh decoder in another process: a subprocess that only imports msgpackr's Unpackr.
+    const script = `import { Unpackr } from 'msgpackr'
+      const b = new Uint8Array(await Bun.stdin.arrayBuffer())
+      console.log(JSON.stringify(new Unpackr({ useRecords: true, mapsAsObjects: true }).unpack(b.subarray(4))))`
+    const proc = Bun.spawn([process.execPath, '-e', script], { stdin: later, stdout: 'pipe', cwd: import.meta.dir })
+    expect(JSON.parse(await new Response(proc.stdout).text())).toEqual(expected)
+    expect(await proc.exited).toBe(0)
+    // ...and in this process, the later frame before the earlier ones, and each one alone.
+    expect(decodeFrames(concat([later, ...first]))[0]).toEqual(expected)
+    for (const f of [...first].reverse()) expect(decodeFrames(f)).toHaveLength(1)
+    expect(decodeFrames(first[1]!)).toEqual([[{ x: 1 }, { y: 2, z: [{ x: 3 }] }]])
+  })
+
+  test('many shapes in one frame, empty objects, and keys that look special', () => {
+    const batch: unknown[] = []
+    for (let i = 0; i < 300; i++) batch.push({ [`k${i}`]: i, [`j${i % 5}`]: [i] })
+    batch.push({}, { constructor: 1, toString: 'x', hasOwnProperty: null, '': 2, '0': 3, '1e3': 4 })
+    const [back] = decodeFrames(encodeFrame(batch)) as [unknown[]]
+    expect(back).toEqual(batch)
+    // msgpackr renames an own "__proto__" key (as it did for maps): decoding never sets a prototype.
+    const [[hostile]] = decodeFrames(encodeFrame([JSON.parse('{"__proto__": {"polluted": true}, "a": 1}')])) as [[object]]
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined()
+    expect(hostile).toEqual({ __proto_: { polluted: true }, a: 1 })
+  })
+
+  test('objects of one shape cost far less than repeated maps', () => {
+    const batch = rows(1000)
+    const perRecord = encodeFrame(batch).length / batch.length
+    expect(perRecord).toBeLessThan(32)
+    expect(decodeFrames(encodeFrame(batch))).toEqual([batch])
+  })
+})
+
 describe('FrameDecoder', () => {
   const rand = prng(99)
   const batches = [randomBatch(rand, 5), [], randomBatch(rand, 12)]
