@@ -11,8 +11,10 @@ export type Split = { path: string; start: number; end: number; fileSize: number
 export const DEFAULT_SPLIT_BYTES = 64 * 1024 * 1024
 
 /**
- * Cuts every non-empty file, in the given order, into consecutive ranges of `splitBytes`.
- * A remainder under 10% of `splitBytes` joins the previous range (so a range may reach
+ * Cuts every non-empty file, in the given order, into ranges of about equal size, as many as
+ * `splitBytes`-sized ranges would need: a file of 100 MiB at 64 MiB gives two ranges of 50 MiB,
+ * not 64 + 36, whose tasks would finish far apart and leave a core idle at the end of the stage.
+ * A remainder under 10% of `splitBytes` earns no range of its own (so a range may reach
  * 1.1 × splitBytes): a task that reads a few bytes costs a whole scheduling round-trip.
  * An empty file yields no split: it has no lines, so a task for it would only be overhead.
  */
@@ -26,14 +28,26 @@ export function planSplits(files: readonly InputFile[], splitBytes = DEFAULT_SPL
     if (!Number.isSafeInteger(file.size) || file.size < 0) {
       throw new RangeError(`file ${file.path}: size must be a non-negative integer, got ${file.size}`)
     }
-    for (let start = 0; start < file.size; ) {
-      let end = Math.min(start + splitBytes, file.size)
-      const rest = file.size - end
-      // Integer test for rest < 10% of splitBytes, free of float rounding.
-      if (rest > 0 && rest * 10 < splitBytes) end = file.size
+    const n = rangeCount(file.size, splitBytes)
+    // The first `extra` ranges take one byte more: sizes differ by at most a byte.
+    const base = Math.floor(file.size / n)
+    const extra = file.size % n
+    let start = 0
+    for (let i = 0; i < n; i++) {
+      const end = start + base + (i < extra ? 1 : 0)
       splits.push({ path: file.path, start, end, fileSize: file.size })
       start = end
     }
   }
   return splits
+}
+
+/** How many ranges a file of `size` bytes gets: ceil(size / splitBytes), less one when the last
+ *  would hold under 10% of splitBytes (integer test, free of float rounding). */
+function rangeCount(size: number, splitBytes: number): number {
+  if (size === 0) return 0
+  const whole = Math.floor(size / splitBytes)
+  const rest = size - whole * splitBytes
+  if (rest === 0) return whole
+  return whole > 0 && rest * 10 < splitBytes ? whole : whole + 1
 }

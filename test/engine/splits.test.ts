@@ -11,14 +11,18 @@ test('default split size is 64 MiB', () => {
   expect(planSplits([{ path: 'a', size: 100 }])).toEqual([{ path: 'a', start: 0, end: 100, fileSize: 100 }])
 })
 
-test('cuts at multiples of splitBytes; an exact multiple leaves no remainder split', () => {
+test('as many ranges as splitBytes needs, of equal size; an exact multiple cuts at multiples', () => {
   expect(ranges(planSplits([{ path: 'a', size: 30 }], 10))).toEqual([[0, 10], [10, 20], [20, 30]])
-  expect(ranges(planSplits([{ path: 'a', size: 35 }], 10))).toEqual([[0, 10], [10, 20], [20, 30], [30, 35]])
+  // 35 bytes need 4 ranges of at most 10: 9, 9, 9, 8 rather than 10, 10, 10, 5.
+  expect(ranges(planSplits([{ path: 'a', size: 35 }], 10))).toEqual([[0, 9], [9, 18], [18, 27], [27, 35]])
+  // The W3 orders file: 100 MiB at 64 MiB is two tasks of 50 MiB, not 64 + 36.
+  const mib = 2 ** 20
+  expect(ranges(planSplits([{ path: 'a', size: 100 * mib }], 64 * mib))).toEqual([[0, 50 * mib], [50 * mib, 100 * mib]])
 })
 
-test('a remainder under 10% of splitBytes joins the previous split; exactly 10% does not', () => {
-  expect(ranges(planSplits([{ path: 'a', size: 209 }], 100))).toEqual([[0, 100], [100, 209]])
-  expect(ranges(planSplits([{ path: 'a', size: 210 }], 100))).toEqual([[0, 100], [100, 200], [200, 210]])
+test('a remainder under 10% of splitBytes earns no range of its own; exactly 10% does', () => {
+  expect(ranges(planSplits([{ path: 'a', size: 209 }], 100))).toEqual([[0, 105], [105, 209]])
+  expect(ranges(planSplits([{ path: 'a', size: 210 }], 100))).toEqual([[0, 70], [70, 140], [140, 210]])
   // A file smaller than 10% of splitBytes has no previous split to join: it is its own split.
   expect(ranges(planSplits([{ path: 'a', size: 5 }], 100))).toEqual([[0, 5]])
 })
@@ -28,8 +32,8 @@ test('empty files yield no split; files keep their order and carry path and size
     { path: 'z.txt', size: 12 }, { path: 'empty.txt', size: 0 }, { path: 'a.txt', size: 4 },
   ]
   expect(planSplits(files, 8)).toEqual([
-    { path: 'z.txt', start: 0, end: 8, fileSize: 12 },
-    { path: 'z.txt', start: 8, end: 12, fileSize: 12 },
+    { path: 'z.txt', start: 0, end: 6, fileSize: 12 },
+    { path: 'z.txt', start: 6, end: 12, fileSize: 12 },
     { path: 'a.txt', start: 0, end: 4, fileSize: 4 },
   ])
   expect(planSplits([], 8)).toEqual([])
@@ -64,11 +68,13 @@ test('random files: splits tile each non-empty file exactly, within size bounds'
         expect(s.fileSize).toBe(f.size)
         expect(s.start).toBe(covered)
         expect(s.end).toBeGreaterThan(s.start)
-        // Only the merged last split may exceed splitBytes, and by less than 10%.
-        if (s.end < f.size) expect(s.end - s.start).toBe(splitBytes)
-        else expect((s.end - s.start) * 10).toBeLessThan(splitBytes * 11)
-        // ...and a last split that follows another is never a tiny remainder.
-        if (s.end === f.size && s.start > 0) expect((s.end - s.start) * 10).toBeGreaterThanOrEqual(splitBytes)
+        // No range exceeds 1.1 × splitBytes, and sizes within a file differ by at most a byte.
+        expect((s.end - s.start) * 10).toBeLessThan(splitBytes * 11)
+        const n = splits.filter(x => x.path === f.path).length
+        expect(Math.abs((s.end - s.start) - f.size / n)).toBeLessThan(1)
+        // As few ranges as the rule allows: one fewer would exceed splitBytes, unless by under 10%.
+        if (n > 1) expect(f.size / (n - 1)).toBeGreaterThan(splitBytes)
+        expect(f.size / n).toBeLessThanOrEqual(splitBytes * 1.1)
         covered = s.end
       }
       expect(covered).toBe(f.size)
