@@ -8,6 +8,7 @@ import type { ValidJob } from '../../engine/dag'
 import { numberSinkParts, planStages, setSplitCount } from '../../engine/plan'
 import { planSplits, DEFAULT_SPLIT_BYTES } from '../../engine/splits'
 import type { JobRun, StageRun } from './state'
+import { indexTasks } from './task-index'
 
 export function listingRequest(v: ValidJob): ListRequest {
   const req: ListRequest = { inputs: [], outputs: [] }
@@ -39,7 +40,7 @@ export function buildJobRun(o: {
       id: taskIdOf(o.id, plan.stage_id, p), stage: plan.stage_id, partition: p, state: 'PENDING' as const,
       attempts: 0, failures: 0, current: null, output: null, sinks: [], committer: null,
     }))
-    return { plan, state: 'WAITING', tasks, splits, finalCounts: null }
+    return { plan, state: 'WAITING', tasks, index: indexTasks(tasks), splits, finalCounts: null }
   })
   numberSinkParts(plans)
   const outputs = [...o.valid.nodes.values()].filter(n => n.op === 'write_text' || n.op === 'write_jsonl').map(n => n.path!)

@@ -7,6 +7,7 @@ import type { JobRequest } from '../../api/jobs'
 import type { SinkOutput } from '../../api/tasks'
 import { newState, type AttemptRun, type JobRun, type MasterState, type StageRun, type TaskRun, type WorkerRun } from './state'
 import type { StoredAttempt, StoredJob, StoredPlan, Store } from './store'
+import { allSucceeded, indexTasks } from './task-index'
 
 export function recoverState(store: Store, nowMs: number, timeoutMs: number): MasterState {
   const s = newState(timeoutMs)
@@ -24,7 +25,9 @@ export function recoverState(store: Store, nowMs: number, timeoutMs: number): Ma
     s.jobs.set(job.id, job)
     for (const a of store.attemptsOf(job.id)) restoreAttempt(s, job, a)
     for (const stage of job.stages) {
-      if (stage.tasks.length > 0 && stage.tasks.every(t => t.state === 'SUCCEEDED')) stage.state = 'SUCCEEDED'
+      // restoreAttempt sets task states directly: index them once they are all known.
+      stage.index = indexTasks(stage.tasks)
+      if (stage.tasks.length > 0 && allSucceeded(stage)) stage.state = 'SUCCEEDED'
     }
   }
   return s
@@ -32,13 +35,13 @@ export function recoverState(store: Store, nowMs: number, timeoutMs: number): Ma
 
 function rebuildJob(row: StoredJob, plan: StoredPlan): JobRun {
   const request = JSON.parse(row.request) as JobRequest
-  const stages: StageRun[] = plan.stages.map(({ plan: p, splits }) => ({
-    plan: p, splits, state: 'WAITING', finalCounts: null,
-    tasks: Array.from({ length: p.partitions }, (_, i): TaskRun => ({
+  const stages: StageRun[] = plan.stages.map(({ plan: p, splits }) => {
+    const tasks = Array.from({ length: p.partitions }, (_, i): TaskRun => ({
       id: `${row.job_id}:${p.stage_id}:${i}` as TaskRun['id'], stage: p.stage_id, partition: i, state: 'PENDING',
       attempts: 0, failures: 0, current: null, output: null, sinks: [], committer: null,
-    })),
-  }))
+    }))
+    return { plan: p, splits, state: 'WAITING', finalCounts: null, tasks, index: indexTasks(tasks) }
+  })
   return {
     id: row.job_id as JobId, seq: row.seq, name: row.name, state: row.state as JobRun['state'], request,
     params: request.params ?? {}, maxAttempts: request.max_task_attempts ?? 4, stages, outputs: plan.outputs,

@@ -12,6 +12,7 @@ import { rangeBounds } from './range-bounds'
 import { expireLeases, onHeartbeat, onWorkerUnreachable } from './worker-events'
 import { endAttempt, onCommitRequested, onLaunchFailed, onReport } from './task-events'
 import { isLive, zeroMetrics, type AttemptRun, type JobRun, type MasterState, type StageRun, type TaskRun, type WorkerRun } from './state'
+import { allSucceeded, countsOf, indexTasks, peekPending, setTaskState, takePending } from './task-index'
 
 export type MasterEvent =
   | { kind: 'heartbeat-received'; nowMs: number; hb: Heartbeat }
@@ -80,12 +81,13 @@ export function endJob(s: MasterState, id: JobId, state: 'FAILED' | 'CANCELLED' 
         if (w && isLive(w)) out.actions.push({ kind: 'kill', address: w.address, attempt: t.current })
         endAttempt(s, t.current, 'KILLED', state === 'CANCELLED' ? 'job cancelled' : 'job ended', nowMs, out)
         t.current = null
-        t.state = 'PENDING'         // never finished: not counted as running in the final status
+        setTaskState(stage, t, 'PENDING')   // never finished: not counted as running in the final status
       }
     }
     if (stage.state !== 'SUCCEEDED') stage.state = state === 'SUCCEEDED' ? 'SUCCEEDED' : state === 'FAILED' ? 'FAILED' : 'CANCELLED'
-    stage.finalCounts = countTasks(stage)
+    stage.finalCounts = countsOf(stage)
     stage.tasks = []
+    stage.index = indexTasks([])
   }
   // The per-attempt history stays in SQLite, not in memory.
   for (const [aid, a] of s.attempts) if (a.job === id) s.attempts.delete(aid)
@@ -131,25 +133,14 @@ function assembleResult(job: JobRun): JobResult | { error: string; node: string 
   return { sinks }
 }
 
-export function countTasks(stage: StageRun): { total: number; pending: number; running: number; succeeded: number; failed: number } {
-  if (stage.finalCounts !== null) return stage.finalCounts
-  const c = { total: stage.tasks.length, pending: 0, running: 0, succeeded: 0, failed: 0 }
-  for (const t of stage.tasks) {
-    if (t.state === 'PENDING') c.pending++
-    else if (t.state === 'RUNNING') c.running++
-    else if (t.state === 'SUCCEEDED') c.succeeded++
-    else c.failed++
-  }
-  return c
-}
-
 // ---- scheduling ----------------------------------------------------------------------------
 
 /** Gives pending tasks of runnable stages to live workers with free slots, round-robin, jobs in
- *  submission order; starts finalizing jobs whose stages are all done. */
+ *  submission order; starts finalizing jobs whose stages are all done. Costs O(jobs × stages) plus
+ *  the launches it makes: it reads the stages' task indexes, never their tasks. */
 function schedule(s: MasterState, nowMs: number, out: Step): void {
-  const ring = [...s.workers.values()].filter(w => isLive(w) && w.status !== 'PAUSED')
-  let free = ring.reduce((n, w) => n + Math.max(0, w.slots - w.running.size), 0)
+  let ring: WorkerRun[] | undefined   // built on first need: most events launch nothing
+  let full = false                    // no live worker has a free slot
   for (const job of s.jobs.values()) {
     if (job.state !== 'QUEUED' && job.state !== 'RUNNING') continue
     if (job.state === 'QUEUED') { job.state = 'RUNNING'; job.startedMs = nowMs; out.changes.push({ kind: 'job', job: job.id }) }
@@ -157,13 +148,15 @@ function schedule(s: MasterState, nowMs: number, out: Step): void {
       if (stage.state === 'SUCCEEDED') continue
       if (!stage.plan.depends_on.every(d => job.stages[d]?.state === 'SUCCEEDED')) continue
       if (stage.state === 'WAITING') { stage.state = 'RUNNING'; out.changes.push({ kind: 'job', job: job.id }) }
-      if (stage.tasks.length === 0 || stage.tasks.every(t => t.state === 'SUCCEEDED')) { stage.state = 'SUCCEEDED'; continue }
-      for (const task of stage.tasks) {
-        if (task.state !== 'PENDING') continue
-        if (free === 0) break
+      if (allSucceeded(stage)) { stage.state = 'SUCCEEDED'; continue }
+      while (!full) {
+        const task = peekPending(stage)
+        if (task === undefined) break
+        ring ??= [...s.workers.values()].filter(w => isLive(w) && w.status !== 'PAUSED')
+        // Undefined only when no worker has a free slot (the avoid list is a preference).
         const w = pickWorker(s, ring, task.failedOn)
-        if (w === undefined) break
-        free--
+        if (w === undefined) { full = true; break }
+        takePending(stage, task)
         out.actions.push(launch(s, job, stage, task, w, nowMs, out))
       }
     }
@@ -219,7 +212,7 @@ function launch(s: MasterState, job: JobRun, stage: StageRun, task: TaskRun, w: 
   }
   s.attempts.set(id, a)
   w.running.add(id)
-  task.state = 'RUNNING'
+  setTaskState(stage, task, 'RUNNING')
   task.current = id
   out.changes.push({ kind: 'attempt', attempt: a })
   const spec: TaskSpec = {

@@ -9,6 +9,7 @@ import type { AttemptId, JobId, TaskId, WorkerId } from '../../api/ids'
 import type { AttemptState, JobError, JobRequest, JobResult, JobState, StageState } from '../../api/jobs'
 import type { WorkerStatus } from '../../api/heartbeat'
 import type { SinkOutput, SplitWire, StagePlan, TaskMetrics } from '../../api/tasks'
+import type { TaskIndex } from './task-index'
 
 export type WorkerRun = {
   id: WorkerId
@@ -48,6 +49,8 @@ export type StageRun = {
   plan: StagePlan
   state: StageState
   tasks: TaskRun[]
+  /** counts by state and the PENDING queue, kept by setTaskState (task-index.ts) */
+  index: TaskIndex
   splits: SplitWire[]
   /** counts kept when a finished job's tasks are dropped from memory */
   finalCounts: StageCounts | null

@@ -1,6 +1,6 @@
 // Renders the master's model as the API's JobStatus and JobSummary (CONTRACT section 5).
 import type { JobStatus, JobSummary } from '../../api/jobs'
-import { countTasks } from './scheduler'
+import { countsOf } from './task-index'
 import type { JobRun } from './state'
 
 const iso = (ms: number | null): string | null => ms === null ? null : new Date(ms).toISOString()
@@ -9,7 +9,7 @@ export function jobStatus(job: JobRun): JobStatus {
   let total = 0
   let done = 0
   const stages = job.stages.map(st => {
-    const tasks = countTasks(st)
+    const tasks = countsOf(st)
     total += tasks.total
     done += tasks.succeeded
     return {

@@ -4,6 +4,7 @@ import type { TaskReport } from '../../api/tasks'
 import { failJob, type Step } from './scheduler'
 import { loseWorker, requeue } from './worker-events'
 import type { JobRun, MasterState } from './state'
+import { allSucceeded, setTaskState } from './task-index'
 
 const MAX_ERROR_CHARS = 4096
 
@@ -12,14 +13,15 @@ export function onReport(s: MasterState, r: TaskReport, nowMs: number, out: Step
   // Late messages change nothing: a superseded attempt, or one from a dead incarnation.
   if (a === undefined || a.state !== 'RUNNING' || a.incarnation !== r.incarnation) return
   const job = s.jobs.get(a.job)
-  const task = job?.stages[a.stage]?.tasks[a.partition]
-  if (job === undefined || task === undefined || task.current !== a.id) return
+  const stage = job?.stages[a.stage]
+  const task = stage?.tasks[a.partition]
+  if (job === undefined || stage === undefined || task === undefined || task.current !== a.id) return
   a.metrics = r.metrics
   if (r.state === 'SUCCEEDED') {
     // Kept with the attempt in the store, so a restarted master knows where map outputs are.
     a.result = { address: s.workers.get(a.worker)?.address ?? '', shuffle_outputs: r.shuffle_outputs, sinks: r.sinks }
     endAttempt(s, a.id, 'SUCCEEDED', null, nowMs, out)
-    task.state = 'SUCCEEDED'
+    setTaskState(stage, task, 'SUCCEEDED')
     task.current = null
     task.sinks = r.sinks
     const w = s.workers.get(a.worker)
@@ -27,8 +29,7 @@ export function onReport(s: MasterState, r: TaskReport, nowMs: number, out: Step
       worker: a.worker, address: w.address, attempt: a.id,
       sizes: new Map(r.shuffle_outputs.map(o => [o.shuffle_id, o.sizes])),
     }
-    const stage = job.stages[a.stage]!
-    if (stage.tasks.every(t => t.state === 'SUCCEEDED')) {
+    if (allSucceeded(stage)) {
       stage.state = 'SUCCEEDED'
       out.changes.push({ kind: 'job', job: job.id })
     }
@@ -44,7 +45,7 @@ export function onReport(s: MasterState, r: TaskReport, nowMs: number, out: Step
     // Not the task's fault: it does not count. A fetch failure means the map outputs on that
     // worker are lost, so they are recomputed before the task runs again; a peer that refuses
     // connections is dead, and everything it held is recomputed at once.
-    requeue(task)
+    requeue(stage, task)
     if (from !== undefined && f.unreachable === true) loseWorker(s, from, `worker ${from.id} refuses connections`, nowMs, out)
     else if (from !== undefined) forgetOutputsOn(job, from.id)
     return
@@ -54,10 +55,10 @@ export function onReport(s: MasterState, r: TaskReport, nowMs: number, out: Step
   task.failures++
   a.counted = true
   if (task.failures >= job.maxAttempts || f.reason === 'fatal') {
-    task.state = 'FAILED'
+    setTaskState(stage, task, 'FAILED')
     failJob(s, job.id, { message: f.message, node_id: f.node_id ?? null, task_id: task.id, record: f.record ?? null }, nowMs, out)
   } else {
-    task.state = 'PENDING'
+    setTaskState(stage, task, 'PENDING')
   }
 }
 
@@ -65,7 +66,7 @@ function forgetOutputsOn(job: JobRun, worker: WorkerId): void {
   for (const stage of job.stages) {
     for (const t of stage.tasks) {
       if (t.state === 'SUCCEEDED' && t.output?.worker === worker && stage.plan.shuffle_writes.length > 0) {
-        requeue(t)
+        requeue(stage, t)
         stage.state = 'RUNNING'
       }
     }
@@ -76,8 +77,9 @@ export function onLaunchFailed(s: MasterState, attempt: AttemptId, message: stri
   const a = s.attempts.get(attempt)
   if (a === undefined || a.state !== 'RUNNING') return
   endAttempt(s, attempt, 'LOST', `could not start on ${a.worker}: ${message}`, nowMs, out)
-  const task = s.jobs.get(a.job)?.stages[a.stage]?.tasks[a.partition]
-  if (task !== undefined && task.current === attempt) requeue(task)
+  const stage = s.jobs.get(a.job)?.stages[a.stage]
+  const task = stage?.tasks[a.partition]
+  if (stage !== undefined && task !== undefined && task.current === attempt) requeue(stage, task)
   const w = s.workers.get(a.worker)
   if (unreachable && w !== undefined && w.incarnation === a.incarnation) loseWorker(s, w, `worker ${w.id} refuses connections`, nowMs, out)
 }

@@ -7,7 +7,8 @@ import type { WorkerId } from '../../api/ids'
 import type { Heartbeat } from '../../api/heartbeat'
 import type { Step } from './scheduler'
 import { endAttempt } from './task-events'
-import { isLive, type JobRun, type MasterState, type StageRun, type TaskRun, type WorkerRun } from './state'
+import { isLive, type AttemptRun, type JobRun, type MasterState, type StageRun, type TaskRun, type WorkerRun } from './state'
+import { setTaskState } from './task-index'
 
 /** A launch may still be on its way to the worker when a heartbeat says what it runs. */
 export const LAUNCH_GRACE_MS = 5_000
@@ -47,8 +48,7 @@ function reconcile(s: MasterState, w: WorkerRun, listed: ReadonlySet<string>, no
     const a = s.attempts.get(id)
     if (a === undefined || listed.has(id) || nowMs - a.startedMs < LAUNCH_GRACE_MS) continue
     endAttempt(s, id, 'LOST', `worker ${w.id} no longer runs it`, nowMs, out)
-    const task = s.jobs.get(a.job)?.stages[a.stage]?.tasks[a.partition]
-    if (task !== undefined && task.current === id) requeue(task)
+    requeueIfCurrent(s, a)
   }
 }
 
@@ -75,8 +75,7 @@ export function loseWorker(s: MasterState, w: WorkerRun, why: string, nowMs: num
   for (const id of [...w.running]) {
     const a = s.attempts.get(id)
     endAttempt(s, id, 'LOST', why, nowMs, out)
-    const task = a && s.jobs.get(a.job)?.stages[a.stage]?.tasks[a.partition]
-    if (task !== undefined && task.current === id) requeue(task)
+    if (a !== undefined) requeueIfCurrent(s, a)
   }
   w.running.clear()
   for (const job of s.jobs.values()) {
@@ -84,7 +83,7 @@ export function loseWorker(s: MasterState, w: WorkerRun, why: string, nowMs: num
     for (const stage of job.stages) {
       if (stage.plan.shuffle_writes.length === 0 || !neededByUnfinished(job, stage)) continue
       for (const t of stage.tasks) {
-        if (t.state === 'SUCCEEDED' && t.output?.worker === w.id) { requeue(t); stage.state = 'RUNNING' }
+        if (t.state === 'SUCCEEDED' && t.output?.worker === w.id) { requeue(stage, t); stage.state = 'RUNNING' }
       }
     }
   }
@@ -92,11 +91,18 @@ export function loseWorker(s: MasterState, w: WorkerRun, why: string, nowMs: num
 
 /** Back to PENDING, not counted as a failure. The commit right goes too: a re-run of a task whose
  *  output was lost must be able to commit its sink part again (the rename replaces the old one). */
-export function requeue(t: TaskRun): void {
-  t.state = 'PENDING'
+export function requeue(stage: StageRun, t: TaskRun): void {
+  setTaskState(stage, t, 'PENDING')
   t.current = null
   t.output = null
   t.committer = null
+}
+
+/** An attempt ended without a result: its task runs again, unless another attempt took over. */
+function requeueIfCurrent(s: MasterState, a: AttemptRun): void {
+  const stage = s.jobs.get(a.job)?.stages[a.stage]
+  const task = stage?.tasks[a.partition]
+  if (stage !== undefined && task !== undefined && task.current === a.id) requeue(stage, task)
 }
 
 function neededByUnfinished(job: JobRun, stage: StageRun): boolean {

@@ -16,7 +16,8 @@ import { Store } from '../../../src/roles/master/store'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { isLive, newState, zeroMetrics, type JobRun, type MasterState, type TaskRun, type WorkerRun } from '../../../src/roles/master/state'
+import { isLive, newState, zeroMetrics, type JobRun, type MasterState, type StageRun, type TaskRun, type WorkerRun } from '../../../src/roles/master/state'
+import { countsOf } from '../../../src/roles/master/task-index'
 
 // ---- ids and fixtures -------------------------------------------------------------------------
 
@@ -108,8 +109,25 @@ function assertTasks(s: MasterState): void {
         if (t.current !== null) check(s.attempts.get(t.current)?.state === 'RUNNING', `${t.id} is RUNNING but its attempt ${t.current} is ${s.attempts.get(t.current)?.state}`)
         check(t.failures < job.maxAttempts, `${t.id} failed ${t.failures} times in a job still ${job.state}`)
       })
+      assertIndex(st)
     }
   }
+}
+
+/** A stage's task index agrees with its tasks: counts by state, and every PENDING task queued once
+ *  in a heap that keeps its order (what it holds beyond those is dropped when read). */
+function assertIndex(st: StageRun): void {
+  const ix = st.index
+  const n = { PENDING: 0, RUNNING: 0, SUCCEEDED: 0, FAILED: 0 }
+  for (const t of st.tasks) n[t.state]++
+  const where = `stage ${st.plan.stage_id}`
+  check(ix.pending === n.PENDING && ix.running === n.RUNNING && ix.succeeded === n.SUCCEEDED && ix.failed === n.FAILED,
+    `${where} counts ${JSON.stringify(countsOf(st))}, its tasks ${JSON.stringify(n)}`)
+  const inHeap = new Set(ix.heap)
+  check(inHeap.size === ix.heap.length, `${where} queues a partition twice: ${ix.heap.join(',')}`)
+  check(ix.queued.reduce((k, q) => k + q, 0) === ix.heap.length && ix.heap.every(p => ix.queued[p] === 1), `${where}'s queued flags disagree with its heap`)
+  for (const t of st.tasks) if (t.state === 'PENDING') check(inHeap.has(t.partition), `PENDING ${t.id} is not queued`)
+  ix.heap.forEach((p, i) => check(i === 0 || ix.heap[(i - 1) >> 1]! <= p, `${where}'s heap is out of order: ${ix.heap.join(',')}`))
 }
 
 function assertInvariants(s: MasterState): void {
