@@ -1,12 +1,11 @@
-// Unit tests of the per-record operators under src/engine/operators (CSV, source decoding, sort,
-// join) and of the pipeline's union. Pure: no I/O; references are written out by hand or computed
-// with plain loops.
+// Unit tests of the per-record operators under src/engine/operators (CSV, source decoding, sort)
+// and of the pipeline's union (join has join.test.ts). Pure: no I/O; references are written out by
+// hand or computed with plain loops.
 import { describe, expect, test } from 'bun:test'
 import { prng as rng } from '../support/prng'
 import type { NodeSpec } from '../../src/api/jobs'
 import type { StagePlan } from '../../src/api/tasks'
 import { CsvParser } from '../../src/engine/operators/csv'
-import { JoinReducer } from '../../src/engine/operators/join'
 import { InputLineError, csvHeader, sourceDecoder } from '../../src/engine/operators/sources'
 import {
   KeySampler, SortReducer, boundsFromSamples, rangePartition, rangePartitionsOf, sampleSizePerTask, sortKeyFunction,
@@ -214,56 +213,6 @@ describe('sort', () => {
     for (const k of parts[1]!) { expect(k).toBeGreaterThan(100); expect(k).toBeLessThanOrEqual(200) }
     for (const k of parts[2]!) expect(k).toBeGreaterThan(200)
     expect(() => new ShuffleWriter({ shuffle_id: 's', node, from: 'x', partitions: 3 }, {}, inMemory())).toThrow(/range bounds/)
-  })
-})
-
-describe('join', () => {
-  const run = (how: NodeSpec['how'], left: unknown[], right: unknown[]): unknown[] => {
-    const j = new JoinReducer({ id: 'j', op: 'join', inputs: ['l', 'r'], ...(how ? { how } : {}) })
-    j.push(0, left)
-    j.push(1, right)
-    const out = collector()
-    j.emit(out, 2)
-    return out.all.map(r => JSON.stringify(r)).sort()
-  }
-  const L = [['a', 1], ['a', 2], ['b', 3], [['k', 1], 4]]
-  const R = [['a', 'x'], ['c', 'y'], [['k', 1], 'z'], ['a', 'w']]
-  const s = (rs: unknown[]): string[] => rs.map(r => JSON.stringify(r)).sort()
-
-  test('inner: one output per matching pair; keys compared by value', () => {
-    expect(run(undefined, L, R)).toEqual(s([
-      ['a', [1, 'x']], ['a', [1, 'w']], ['a', [2, 'x']], ['a', [2, 'w']], [['k', 1], [4, 'z']],
-    ]))
-  })
-
-  test('left, right and full keep the missing side as null', () => {
-    expect(run('left', L, R)).toEqual(s([
-      ['a', [1, 'x']], ['a', [1, 'w']], ['a', [2, 'x']], ['a', [2, 'w']], [['k', 1], [4, 'z']], ['b', [3, null]],
-    ]))
-    expect(run('right', L, R)).toEqual(s([
-      ['a', [1, 'x']], ['a', [1, 'w']], ['a', [2, 'x']], ['a', [2, 'w']], [['k', 1], [4, 'z']], ['c', [null, 'y']],
-    ]))
-    expect(run('full', L, R)).toEqual(s([
-      ['a', [1, 'x']], ['a', [1, 'w']], ['a', [2, 'x']], ['a', [2, 'w']], [['k', 1], [4, 'z']], ['b', [3, null]], ['c', [null, 'y']],
-    ]))
-  })
-
-  test('1 and "1" are different keys', () => {
-    expect(run(undefined, [[1, 'n']], [['1', 's']])).toEqual([])
-  })
-
-  test('a record that is not a pair names the join', () => {
-    const j = new JoinReducer({ id: 'j', op: 'join', inputs: ['l', 'r'] })
-    expect(() => j.push(0, ['oops'])).toThrow(/join needs keyed records/)
-  })
-
-  test('createReducer routes the sides of a join', () => {
-    const r = createReducer({ id: 'j', op: 'join', inputs: ['l', 'r'] }, {})
-    r.push(0, [['a', 1]])
-    r.push(1, [['a', 2]])
-    const out = collector()
-    r.emit(out)
-    expect(out.all).toEqual([['a', [1, 2]]])
   })
 })
 
