@@ -17,6 +17,7 @@ import { safe } from './block-store'
 import { DiskFullError, FileRunStore } from './run-store'
 import { SharedBudget } from '../../engine/spill/budget'
 import type { SpillContext } from '../../engine/spill/external'
+import { StreamingJoin } from '../../engine/spill/join'
 import type { BlockFile, ThreadEnv, ThreadResult } from './thread-protocol'
 
 const READ_CHUNK_BYTES = 4 * 1024 * 1024
@@ -183,14 +184,43 @@ async function countNewlines(path: string, end: number): Promise<number> {
 
 async function reduceShuffle(spec: TaskSpec, env: ThreadEnv, root: Consumer, spill: SpillContext): Promise<{ records: number; bytes: number }> {
   if (spec.stage.root.kind !== 'shuffle') throw new Error('not a shuffle stage')
-  const reducer = createReducer(spec.stage.root.node, spec.params, spill)
-  const sideOf = spec.stage.root.shuffle_ids
+  const node = spec.stage.root.node
   const counts = { records: 0, bytes: 0 }
+  if (node.op === 'join') {
+    await joinShuffle(spec, env, root, spill, spec.stage.root.shuffle_ids, counts)
+    return counts
+  }
+  const reducer = createReducer(node, spec.params, spill)
+  await fetchAll(spec, env, fetchRequests(spec, env, spec.shuffle_inputs), (side, batch) => reducer.push(side, batch), counts)
+  reducer.emit(root)
+  return counts
+}
+
+/**
+ * A join reads its smaller input first (by the bytes the map outputs report) into a hash table,
+ * then streams the other past it: joined records flow on while the larger input is still being
+ * fetched, and it is never held. When the build side does not fit the budget, StreamingJoin falls
+ * back to the spilling sort-merge join.
+ */
+async function joinShuffle(spec: TaskSpec, env: ThreadEnv, root: Consumer, spill: SpillContext, sideOf: readonly string[], counts: { records: number; bytes: number }): Promise<void> {
+  const inputsOf = (side: number): TaskSpec['shuffle_inputs'] => spec.shuffle_inputs.filter(i => sideOf.indexOf(i.shuffle_id) === side)
+  // An output that did not say its size counts as large: the side known to be small is built.
+  const bytesOf = (side: number): number => inputsOf(side).reduce((n, i) => n + i.map_outputs.reduce((m, o) => m + (o.bytes ?? Infinity), 0), 0)
+  const buildSide: 0 | 1 = bytesOf(0) < bytesOf(1) ? 0 : 1
+  const join = new StreamingJoin(spec.stage.root.node, buildSide, spill, root)
+  await fetchAll(spec, env, fetchRequests(spec, env, inputsOf(buildSide)), (_side, batch) => join.build(batch), counts)
+  await fetchAll(spec, env, fetchRequests(spec, env, inputsOf(1 - buildSide)), (_side, batch) => join.probe(batch), counts)
+  join.finish()
+}
+
+/** The fetches of some shuffle inputs, batched per peer, peers interleaved. */
+function fetchRequests(spec: TaskSpec, env: ThreadEnv, inputs: TaskSpec['shuffle_inputs']): FetchRequest[] {
+  const sideOf = spec.stage.root.kind === 'shuffle' ? spec.stage.root.shuffle_ids : []
   // Requests of bounded size, two at a time: the HTTP client buffers a response as fast as the
   // network gives it, whatever the reducer can take, so what is in flight must fit the budget.
   const maxRequestBytes = Math.max(1 << 20, Math.min(64 << 20, Math.floor(env.spillAtBytes / 4)))
   const requests: FetchRequest[] = []
-  for (const input of spec.shuffle_inputs) {
+  for (const input of inputs) {
     // A join reads two shuffles: the side tells its reducer which input a batch belongs to.
     const side = Math.max(0, sideOf.indexOf(input.shuffle_id))
     const byAddress = new Map<string, FetchRequest[]>()
@@ -206,18 +236,23 @@ async function reduceShuffle(spec: TaskSpec, env: ThreadEnv, root: Consumer, spi
     const lists = [...byAddress.values()]
     for (let i = 0; lists.some(l => i < l.length); i++) for (const l of lists) if (i < l.length) requests.push(l[i]!)
   }
+  return requests
+}
+
+type OnBatch = (side: number, batch: unknown[]) => void
+
+/** Runs the requests two at a time, handing each decoded batch to `onBatch` as it arrives. */
+async function fetchAll(spec: TaskSpec, env: ThreadEnv, requests: FetchRequest[], onBatch: OnBatch, counts: { records: number; bytes: number }): Promise<void> {
   let next = 0
   const lane = async (): Promise<void> => {
-    while (next < requests.length) await fetchBlocks(spec, env, requests[next++]!, reducer, counts)
+    while (next < requests.length) await fetchBlocks(spec, env, requests[next++]!, onBatch, counts)
   }
   await Promise.all([lane(), lane()])
-  reducer.emit(root)
-  return counts
 }
 
 type FetchRequest = { address: string; worker: string; shuffle: string; side: number; attempts: string[]; bytes: number }
 
-async function fetchBlocks(spec: TaskSpec, env: ThreadEnv, r: FetchRequest, reducer: ReturnType<typeof createReducer>, counts: { records: number; bytes: number }): Promise<void> {
+async function fetchBlocks(spec: TaskSpec, env: ThreadEnv, r: FetchRequest, onBatch: OnBatch, counts: { records: number; bytes: number }): Promise<void> {
   const body = { job_id: spec.job_id, shuffle_id: r.shuffle, reduce_partition: spec.partition, attempts: r.attempts }
   let res: Response
   try {
@@ -235,7 +270,7 @@ async function fetchBlocks(spec: TaskSpec, env: ThreadEnv, r: FetchRequest, redu
   try {
     for await (const chunk of res.body) {
       counts.bytes += chunk.length
-      for (const batch of decoder.push(chunk)) { counts.records += batch.length; reducer.push(r.side, batch) }
+      for (const batch of decoder.push(chunk)) { counts.records += batch.length; onBatch(r.side, batch) }
     }
     decoder.finish()
   } catch (e) {
