@@ -36,6 +36,8 @@ export class MasterCore {
     const id = newJobId(this.clock.now())
     const job = buildJobRun({ id, seq: ++this.seq, request: req, valid, listing, defaultPartitions: Math.max(1, 2 * slots), nowMs: this.clock.now() })
     this.driver.post({ kind: 'job-submitted', job })
+    // Accepted means stored: a master that dies now finds the job when it restarts.
+    await this.driver.persisted()
     return { job_id: id, state: job.state }
   }
 
@@ -48,6 +50,7 @@ export class MasterCore {
   }
 
   jobs(state?: JobState): JobSummary[] {
+    this.driver.flush()
     const out: JobSummary[] = []
     for (const row of this.store.jobs()) {
       const live = this.driver.state.jobs.get(row.job_id as JobId)
@@ -59,6 +62,7 @@ export class MasterCore {
 
   tasks(id: string): TaskInfo[] {
     this.jobStatus(id)
+    this.driver.flush()
     return this.store.tasks(id as JobId)
   }
 
@@ -93,14 +97,19 @@ export class MasterCore {
     }))
   }
 
-  report(r: TaskReport): { ok: true } {
+  /** Acknowledged once stored: the worker then forgets the attempt, and the master must not. */
+  async report(r: TaskReport): Promise<{ ok: true }> {
     this.driver.post({ kind: 'task-reported', report: r })
+    await this.driver.persisted()
     return { ok: true }
   }
 
-  commit(attempt: string): { commit: boolean } {
+  /** The answer is stored before it is given: a restarted master must not let a second attempt commit. */
+  async commit(attempt: string): Promise<{ commit: boolean }> {
     this.driver.post({ kind: 'commit-requested', attempt: attempt as AttemptId })
-    return { commit: commitAllowed(this.driver.state, attempt as AttemptId) }
+    const commit = commitAllowed(this.driver.state, attempt as AttemptId)
+    await this.driver.persisted()
+    return { commit }
   }
 
   liveWorkers(): WorkerRun[] {

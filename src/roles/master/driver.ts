@@ -1,7 +1,13 @@
 // The only impure loop of the master: stamps events with the clock, runs step(), persists its
 // changes, then performs its actions; their outcomes come back as events.
 // JS runs one callback at a time and step() never awaits, so no lock is needed.
-import type { AttemptId, JobId } from '../../api/ids'
+//
+// Events are stepped at once, but what they change is written, and what they ask for is sent, once
+// per turn of the event loop (setImmediate): every event handled in that turn shares one SQLite
+// transaction. A job of many small tasks would otherwise pay a transaction per report and per
+// launch. Callers that must not answer before the state is durable (a submitted job, a report, the
+// right to commit an output) wait for `persisted()`.
+import type { AttemptId, JobId, WorkerId } from '../../api/ids'
 import type { AttemptRun, JobRun } from './state'
 import type { Clock } from '../clock'
 import { step, type MasterAction, type MasterEvent, type StoreChange } from './scheduler'
@@ -13,22 +19,61 @@ import type { Store } from './store'
 export type PendingEvent = MasterEvent extends infer E ? E extends { nowMs: number } ? Omit<E, 'nowMs'> : never : never
 export type Sender = (a: MasterAction) => Promise<PendingEvent | null>
 
-export type Driver = { post(e: PendingEvent): void; state: MasterState; stop(): void }
+export type Driver = {
+  post(e: PendingEvent): void
+  /** resolves once everything posted so far is in the store */
+  persisted(): Promise<void>
+  /** writes what is pending now, and sends its actions (before a read of the store, say) */
+  flush(): void
+  state: MasterState
+  stop(): void
+}
 
 export function startDriver(deps: { clock: Clock; store: Store; send: Sender; state: MasterState; leaseCheckMs: number }): Driver {
   const state = deps.state
+  let changes: StoreChange[] = []
+  let actions: MasterAction[] = []
+  let waiters: (() => void)[] = []
+  let due = false
+  let stopped = false
+
+  const flush = (): void => {
+    due = false
+    if (changes.length === 0 && actions.length === 0 && waiters.length === 0) return
+    const [c, a, w] = [changes, actions, waiters]
+    changes = []
+    actions = []
+    waiters = []
+    // Persist before sending: after a crash, a restarted master would rather find an attempt it
+    // never launched than a running task nobody remembers.
+    persist(deps.store, state, c)
+    for (const resolve of w) resolve()
+    for (const action of a) void deps.send(action).then(next => { if (next !== null) post(next) })
+  }
+  const later = (): void => {
+    if (due || stopped) return
+    due = true
+    setImmediate(flush)
+  }
   const post = (e: PendingEvent): void => {
     const event = { ...e, nowMs: deps.clock.now() } as MasterEvent
     const out = step(state, event)
-    // Persist before sending: after a crash, a restarted master would rather find an attempt it
-    // never launched than a running task nobody remembers.
-    persist(deps.store, state, out.changes)
-    for (const a of out.actions) {
-      void deps.send(a).then(next => { if (next !== null) post(next) })
-    }
+    for (const c of out.changes) changes.push(c)
+    for (const a of out.actions) actions.push(a)
+    if (out.changes.length > 0 || out.actions.length > 0) later()
+  }
+  const persisted = (): Promise<void> => {
+    if (changes.length === 0) return Promise.resolve()
+    later()
+    return new Promise(resolve => waiters.push(resolve))
   }
   deps.clock.every(deps.leaseCheckMs, () => post({ kind: 'lease-check-due' }))
-  return { post, state, stop: () => deps.clock.cancelAll() }
+  return {
+    post, persisted, flush, state,
+    // What is decided is kept; what is not sent yet is dropped, as a crash would (a restarted
+    // master finds those attempts missing on their workers and runs them again).
+    stop: () => { deps.clock.cancelAll(); stopped = true; actions = []; flush() },
+  }
 }
 
 function persist(store: Store, s: MasterState, changes: readonly StoreChange[]): void {
@@ -48,6 +93,6 @@ function persist(store: Store, s: MasterState, changes: readonly StoreChange[]):
     live(created),
     live(jobs).map(job => ({ job, status: JSON.stringify(jobStatus(job)) })),
     [...attempts.values()],
-    [...s.workers.values()].filter(w => workers.has(w.id)),
+    [...workers].flatMap(id => { const w = s.workers.get(id as WorkerId); return w ? [w] : [] }),
   )
 }

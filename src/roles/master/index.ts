@@ -30,7 +30,7 @@ export function createMaster(o: MasterOptions) {
     .use(jobRoutes(core))
     .use(clusterRoutes(core))
     .use(dagRoutes(core, store, driver.state))
-    .use(metricsRoutes({ state: driver.state, store, clock }))
+    .use(metricsRoutes({ state: driver.state, store, clock, flush: driver.flush }))
     .use(uiRoutes(clock))
   return { app, core, store, stop() { driver.stop(); if (app.server) void app.stop(); store.close() } }
 }

@@ -6,10 +6,11 @@ import { masterMetrics } from '../metrics'
 import type { MasterState } from '../state'
 import type { Store } from '../store'
 
-export const metricsRoutes = (deps: { state: MasterState; store: Store; clock: Clock }) => {
+/** `flush` writes pending changes first: finished jobs' attempts are read from the store. */
+export const metricsRoutes = (deps: { state: MasterState; store: Store; clock: Clock; flush(): void }) => {
   const scrape = masterMetrics({ state: deps.state, store: deps.store, startedMs: deps.clock.now() })
   return new Elysia()
-    .get('/metrics', () => new Response(scrape(deps.clock.now()), { headers: { 'content-type': METRICS_CONTENT_TYPE } }), {
+    .get('/metrics', () => { deps.flush(); return new Response(scrape(deps.clock.now()), { headers: { 'content-type': METRICS_CONTENT_TYPE } }) }, {
       detail: {
         summary: 'metrics in the Prometheus text format: jobs, tasks and workers by state, task durations, shuffle and spilled bytes, heartbeat age',
         tags: ['metrics'],
