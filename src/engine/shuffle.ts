@@ -8,7 +8,8 @@
 import type { NodeSpec } from '../api/jobs'
 import type { ShuffleWrite } from '../api/tasks'
 import { ByteSink, encodeFrame } from './codec'
-import { KeyMap, partitionOf } from './keys'
+import { partitionOf } from './keys'
+import { CombineTable } from './combine-table'
 import type { Consumer } from './pipeline'
 import { compileUdf, type Udf } from './udf'
 import { UdfError, isPair, notAPair, udfError } from './records'
@@ -32,7 +33,8 @@ export class ShuffleWriter implements Consumer {
   records = 0
   private readonly parts: number
   private readonly combine: Udf | null
-  private readonly maps: KeyMap<unknown>[] = []
+  /** reduce_by_key and distinct: what the task combined so far, for every reduce partition */
+  private readonly table: CombineTable | null
   private readonly pending: unknown[][] = []
   private readonly sinks: ByteSink[] = []
   private readonly sortKey: SortKeyOf | null = null
@@ -52,10 +54,10 @@ export class ShuffleWriter implements Consumer {
       if (bounds.length >= this.parts) throw new Error(`sort "${write.node.id}": ${bounds.length} range bounds for ${this.parts} partitions`)
       this.sortKey = sortKeyFunction(write.node, params)
     }
+    this.table = op === 'reduce_by_key' || op === 'distinct' ? new CombineTable(this.parts) : null
     for (let p = 0; p < this.parts; p++) {
       this.sinks.push(new ByteSink())
-      if (op === 'reduce_by_key' || op === 'distinct') this.maps.push(new KeyMap())
-      else this.pending.push([])
+      this.pending.push([])
     }
   }
 
@@ -74,26 +76,27 @@ export class ShuffleWriter implements Consumer {
   private pushCombining(batch: unknown[]): void {
     const id = this.write.node.id
     const fn = this.combine!
+    const table = this.table!
     let i = 0
     try {
       for (; i < batch.length; i++) {
         const r = batch[i]
         if (!isPair(r)) throw notAPair(id, 'reduce_by_key', r)
-        const m = this.maps[partitionOf(r[0], this.parts)]!
-        const acc = m.get(r[0])
-        if (acc === undefined && !m.has(r[0])) {
-          m.set(r[0], r[1])
+        const e = table.find(r[0])
+        if (e !== undefined) e.value = fn(e.value, r[1])
+        else {
+          table.insert(r[0], r[1])
           if (!this.reservation.grow(ENTRY_OVERHEAD + estimateBytes(r[0]) + estimateBytes(r[1]))) this.spillSegment()
-        } else m.set(r[0], fn(acc, r[1]))
+        }
       }
     } catch (e) { throw udfError(id, e, batch[i]) }
   }
 
   private pushDistinct(batch: unknown[]): void {
+    const table = this.table!
     for (let i = 0; i < batch.length; i++) {
-      const m = this.maps[partitionOf(batch[i], this.parts)]!
-      if (m.has(batch[i])) continue
-      m.set(batch[i], true)
+      if (table.find(batch[i]) !== undefined) continue
+      table.insert(batch[i], true)
       if (!this.reservation.grow(ENTRY_OVERHEAD + estimateBytes(batch[i]))) this.spillSegment()
     }
   }
@@ -162,18 +165,17 @@ export class ShuffleWriter implements Consumer {
 
   /** Encodes what is held in memory: one byte block per reduce partition (possibly empty). */
   private encodeHeld(): Uint8Array[] {
+    const combined = this.table?.byPartition()
+    this.table?.clear()
+    const distinct = this.write.node.op === 'distinct'
     for (let p = 0; p < this.parts; p++) {
       const sink = this.sinks[p]!
-      if (this.maps.length > 0) {
-        const m = this.maps[p]!
-        let frame: unknown[] = []
-        const distinct = this.write.node.op === 'distinct'
-        for (const [k, v] of m.entries()) {
-          frame.push(distinct ? k : [k, v])
-          if (frame.length >= FRAME_RECORDS) { sink.append(encodeFrame(frame)); frame = [] }
+      if (combined !== undefined) {
+        const entries = combined[p]!
+        for (let at = 0; at < entries.length; at += FRAME_RECORDS) {
+          const frame = entries.slice(at, at + FRAME_RECORDS).map(e => distinct ? e.key : [e.key, e.value])
+          sink.append(encodeFrame(frame))
         }
-        if (frame.length > 0) sink.append(encodeFrame(frame))
-        this.maps[p] = new KeyMap()
       } else if (this.pending[p]!.length > 0) {
         sink.append(encodeFrame(this.pending[p]!))
         this.pending[p] = []

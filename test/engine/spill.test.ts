@@ -89,6 +89,32 @@ describe('runs and merge', () => {
     expect([...readRun(store, run)]).toEqual(records)
   })
 
+  test('runs of string pairs (a sort\'s [key, line]) read back exactly, mixed with frames of other records', () => {
+    const store = new MemoryRunStore()
+    const r = rng(9)
+    const chars = ['a', 'Z', ' ', 'é', '\u4e00', '\ud83d\ude00', ',', '\n']
+    const text = (): string => Array.from({ length: Math.floor(r() * 12) }, () => chars[Math.floor(r() * chars.length)]).join('')
+    const pairs = Array.from({ length: 3000 }, () => [text(), text()])
+    // The middle stretch breaks the all-pairs frames: a number, a 3-element array, a lone string.
+    const records: unknown[] = [...pairs.slice(0, 1500), ['k', 1], ['a', 'b', 'c'], 'alone', ...pairs.slice(1500)]
+    const run = writeRun(store, records)
+    expect([...readRun(store, run)]).toEqual(records)
+  })
+
+  test('a sort of text lines far larger than the budget equals a plain stable sort', () => {
+    for (const descending of [false, true]) {
+      const c = ctx(smallBudget(64 * 1024))
+      const s = new SpillingSorter<string>(c, descending)
+      const r = rng(descending ? 13 : 14)
+      const lines = Array.from({ length: 20_000 }, (_, i) => `${String.fromCharCode(97 + Math.floor(r() * 5), 97 + Math.floor(r() * 5))}\t${i}`)
+      for (const l of lines) s.add(l.slice(0, 2), l)
+      expect(s.spilledRuns).toBeGreaterThan(3)
+      const key = (l: string): string => l.slice(0, 2)
+      const ref = lines.map((l, i) => [l, i] as const).sort((a, b) => (key(a[0]) < key(b[0]) ? -1 : key(a[0]) > key(b[0]) ? 1 : 0) * (descending ? -1 : 1) || a[1] - b[1]).map(e => e[0])
+      expect([...s.sorted()].map(e => e[1])).toEqual(ref)
+    }
+  })
+
   test('k-way merge of sorted sequences is sorted and stable', () => {
     const r = rng(3)
     const seqs = Array.from({ length: 7 }, (_, s) => Array.from({ length: Math.floor(r() * 300) }, () => [Math.floor(r() * 50), s] as [number, number]).sort((a, b) => a[0] - b[0]))

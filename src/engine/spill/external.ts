@@ -6,6 +6,7 @@ import { KeyMap, compareKeys } from '../keys'
 import { mergeSorted } from './merge'
 import { Reservation, estimateBytes, type MemoryBudget } from './budget'
 import { readRun, writeRun, type RunFile, type RunStore } from './runs'
+import { sortedOrder } from '../sort-order'
 
 export type SpillContext = {
   /** called after each spill: the worker collects garbage there, so freed buffers leave the heap */
@@ -21,6 +22,15 @@ const ENTRY_OVERHEAD = 64
 
 type Entry<V> = [unknown, V]
 const byKey = <V>(a: Entry<V>, b: Entry<V>): number => compareKeys(a[0], b[0])
+
+/** The map's entries sorted by key (keys are distinct here). */
+function sortedEntriesOf<V>(map: KeyMap<V>): Entry<V>[] {
+  const entries = [...map.entries()] as Entry<V>[]
+  const order = sortedOrder(entries.map(e => e[0]))
+  const out = new Array<Entry<V>>(entries.length)
+  for (let i = 0; i < order.length; i++) out[i] = entries[order[i]!]!
+  return out
+}
 
 /** Combines values per key (reduce_by_key, group_by_key, distinct). */
 export class SpillingAggregator<V> {
@@ -56,9 +66,7 @@ export class SpillingAggregator<V> {
 
   private spillNow(): void {
     const ctx = this.spill!
-    const entries = [...this.map.entries()] as Entry<V>[]
-    entries.sort(byKey)
-    const run = writeRun(ctx.store, entries)
+    const run = writeRun(ctx.store, sortedEntriesOf(this.map))
     this.runs.push(run)
     this.map = new KeyMap<V>()
     this.reservation!.reset()
@@ -69,7 +77,7 @@ export class SpillingAggregator<V> {
   /** Every key once with its combined value, sorted by key. */
   *sortedEntries(): Generator<Entry<V>> {
     if (this.runs.length > 0) { yield* this.entries(); return }
-    const all = ([...this.map.entries()] as Entry<V>[]).sort(byKey)
+    const all = sortedEntriesOf(this.map)
     this.map = new KeyMap<V>()
     this.reservation?.reset()
     yield* all
@@ -83,7 +91,7 @@ export class SpillingAggregator<V> {
       return
     }
     const ctx = this.spill!
-    const inMemory = ([...this.map.entries()] as Entry<V>[]).sort(byKey)
+    const inMemory = sortedEntriesOf(this.map)
     this.map = new KeyMap<V>()
     const sources = [...this.runs.map(r => readRun(ctx.store, r) as Generator<Entry<V>>), inMemory[Symbol.iterator]()]
     let current: Entry<V> | undefined
@@ -124,17 +132,15 @@ export class SpillingSorter<T> {
 
   private compare = (a: Entry<T>, b: Entry<T>): number => (this.descending ? -1 : 1) * compareKeys(a[0], b[0])
 
-  private sortedInMemory(): Entry<T>[] {
+  /** What is held, in order, as [key, record] made one at a time: a spill or a merge of millions
+   *  of records must not hold a second copy of them all as pairs. The held arrays are let go at once. */
+  private *sortedInMemory(): Generator<Entry<T>> {
     const keys = this.keys
     const records = this.records
-    const order = Array.from({ length: keys.length }, (_, i) => i)
-    const sign = this.descending ? -1 : 1
-    order.sort((a, b) => sign * compareKeys(keys[a], keys[b]) || a - b)
-    const out = new Array<Entry<T>>(order.length)
-    for (let i = 0; i < order.length; i++) out[i] = [keys[order[i]!], records[order[i]!]!]
+    const order = sortedOrder(keys, this.descending)
     this.keys = []
     this.records = []
-    return out
+    for (let i = 0; i < order.length; i++) yield [keys[order[i]!], records[order[i]!]!]
   }
 
   private spillNow(): void {
@@ -151,7 +157,7 @@ export class SpillingSorter<T> {
     const inMemory = this.sortedInMemory()
     if (this.runs.length === 0) { yield* inMemory; return }
     const ctx = this.spill!
-    const sources = [...this.runs.map(r => readRun(ctx.store, r) as Generator<Entry<T>>), inMemory[Symbol.iterator]()]
+    const sources = [...this.runs.map(r => readRun(ctx.store, r) as Generator<Entry<T>>), inMemory]
     yield* mergeSorted<Entry<T>>(sources, this.compare)
     for (const r of this.runs) ctx.store.remove(r)
     this.runs.length = 0

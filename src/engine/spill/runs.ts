@@ -25,30 +25,66 @@ export function writeRun(store: RunStore, records: Iterable<unknown>): RunFile {
   for (const r of records) {
     frame.push(r)
     if (frame.length >= FRAME_RECORDS) {
-      sink.append(encodeFrame(frame))
+      sink.append(encodeRunFrame(frame))
       frame = []
       if (sink.length >= 4 << 20) { chunks.push(sink.bytes().slice()); sink.reset() }
     }
   }
-  if (frame.length > 0) sink.append(encodeFrame(frame))
+  if (frame.length > 0) sink.append(encodeRunFrame(frame))
   if (sink.length > 0) chunks.push(sink.bytes().slice())
   return store.write(chunks)
 }
 
 /** Reads a run back, record by record, holding one chunk of frames at a time. */
 export function* readRun(store: RunStore, run: RunFile, start = 0, end = run.size): Generator<unknown> {
-  const decoder = new FrameDecoder()
-  for (const chunk of store.read(run, start, end)) {
-    for (const batch of decoder.push(chunk)) yield* batch
-  }
-  decoder.finish()
+  for (const batch of readRunBatches(store, run, start, end)) yield* batch
 }
 
 /** Reads a run back a batch at a time. */
 export function* readRunBatches(store: RunStore, run: RunFile, start = 0, end = run.size): Generator<unknown[]> {
   const decoder = new FrameDecoder()
-  for (const chunk of store.read(run, start, end)) yield* decoder.push(chunk)
+  for (const chunk of store.read(run, start, end)) for (const frame of decoder.push(chunk)) yield unpackRunFrame(frame)
   decoder.finish()
+}
+
+// Runs never leave the worker that wrote them, so their frames may take a shape of their own. A
+// sort spills [key, line] pairs of strings: written one by one, msgpack spends most of its time in
+// a native call per string. So a frame whose records are all pairs of strings is written as
+// [PAIRS, keys joined, their lengths, values joined, their lengths] (one call per joined string)
+// and read back as slices; any other frame as [RECORDS, records].
+const RECORDS = 0
+const PAIRS = 1
+
+function encodeRunFrame(records: readonly unknown[]): Uint8Array {
+  const n = records.length
+  // Lengths as plain numbers: msgpack gives typed arrays back as bytes.
+  const kl = new Array<number>(n)
+  const vl = new Array<number>(n)
+  let k = ''
+  let v = ''
+  for (let i = 0; i < n; i++) {
+    const r = records[i]
+    if (!Array.isArray(r) || r.length !== 2 || typeof r[0] !== 'string' || typeof r[1] !== 'string') return encodeFrame([RECORDS, records])
+    k += r[0]
+    v += r[1]
+    kl[i] = r[0].length
+    vl[i] = r[1].length
+  }
+  return encodeFrame([PAIRS, k, kl, v, vl])
+}
+
+function unpackRunFrame(frame: unknown[]): unknown[] {
+  if (frame[0] === RECORDS) return frame[1] as unknown[]
+  const [, k, kl, v, vl] = frame as [number, string, number[], string, number[]]
+  const out = new Array<unknown>(kl.length)
+  let at = 0
+  let vat = 0
+  for (let i = 0; i < kl.length; i++) {
+    out[i] = [k.slice(at, at + kl[i]!), v.slice(vat, vat + vl[i]!)]
+    at += kl[i]!
+    vat += vl[i]!
+  }
+  return out
 }
 
 /** Runs kept in memory: for tests, and for code that runs outside a worker. */
