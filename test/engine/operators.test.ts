@@ -8,7 +8,7 @@ import type { StagePlan } from '../../src/api/tasks'
 import { CsvParser } from '../../src/engine/operators/csv'
 import { InputLineError, csvHeader, sourceDecoder } from '../../src/engine/operators/sources'
 import {
-  KeySampler, SortReducer, boundsFromSamples, rangePartition, rangePartitionsOf, sampleSizePerTask, sortKeyFunction,
+  KeySampler, boundsFromSamples, rangePartition, rangePartitionsOf, sampleSizePerTask, sortKeyFunction,
 } from '../../src/engine/operators/sort'
 import { compareKeys } from '../../src/engine/keys'
 import { buildStagePipeline, type Consumer } from '../../src/engine/pipeline'
@@ -181,22 +181,22 @@ describe('sort', () => {
   })
 
   test('reduce side: numbers before strings, numbers numerically, arrays element-wise, stable', () => {
-    const r = new SortReducer({ id: 's', op: 'sort' }, {})
-    r.push([['b', 1], [10, 'x'], [9, 'y'], ['a', 2], [[1, 'z'], 0], [[1, 2], 0], ['b', 0]])
+    const r = createReducer({ id: 's', op: 'sort' }, {}, inMemory())
+    r.push(0, [['b', 1], [10, 'x'], [9, 'y']])
+    r.push(0, [['a', 2], [[1, 'z'], 0], [[1, 2], 0], ['b', 0]])
     const out = collector()
-    expect(r.emit(out, 2)).toBe(7)
+    expect(r.emit(out)).toBe(7)
     expect(out.all).toEqual([[9, 'y'], [10, 'x'], ['a', 2], ['b', 1], ['b', 0], [[1, 2], 0], [[1, 'z'], 0]])
-    const d = new SortReducer({ id: 's', op: 'sort', key: 'r => r.n', descending: true }, {})
-    d.push([{ n: 1 }, { n: 3 }, { n: 2 }])
+    const d = createReducer({ id: 's', op: 'sort', key: 'r => r.n', descending: true }, {}, inMemory())
+    d.push(0, [{ n: 1 }, { n: 3 }, { n: 2 }, { n: 3, second: true }])
     const outD = collector()
-    d.emit(outD, 10)
-    expect(outD.all).toEqual([{ n: 3 }, { n: 2 }, { n: 1 }])
+    d.emit(outD)
+    expect(outD.all).toEqual([{ n: 3 }, { n: 3, second: true }, { n: 2 }, { n: 1 }])
   })
 
   test('a key function that throws names the sort node and the record', () => {
-    const r = new SortReducer({ id: 'by_n', op: 'sort', key: 'r => r.x.y' }, {})
-    r.push([{ x: null }])
-    expect(() => r.emit(collector(), 10)).toThrow(UdfError)
+    const r = createReducer({ id: 'by_n', op: 'sort', key: 'r => r.x.y' }, {}, inMemory())
+    expect(() => r.push(0, [{ x: null }])).toThrow(UdfError)
   })
 
   test('ShuffleWriter for sort: every record lands in the range of its key', () => {

@@ -3,14 +3,13 @@
 //      sample of the sort keys of each task (KeySampler), reported to the master.
 //   2. The master cuts the key range at weighted quantiles of the samples (boundsFromSamples).
 //   3. The map side sends each record to the partition whose range holds its key (rangePartition).
-//   4. Each reduce partition sorts its records (SortReducer). Part 0 holds the smallest keys, or
+//   4. Each reduce partition sorts its records (SpillingSorter, spill/external.ts). Part 0 holds the smallest keys, or
 //      the largest with `descending`, so the parts' concatenation is sorted.
 // Pure: no I/O, and the sampler's randomness is seeded, so a re-run samples the same keys.
 import type { NodeSpec } from '../../api/jobs'
 import { compareKeys } from '../keys'
 import { isPair, UdfError, udfError } from '../records'
 import { compileUdf, type Udf } from '../udf'
-import type { Consumer } from '../pipeline'
 
 /** The key a record sorts by: `key(record)` when the sort has a key function, else the key of a
  *  keyed record [key, value], else the record itself. */
@@ -150,40 +149,4 @@ export function rangePartitionsOf(nodeId: string, keyOf: SortKeyOf, batch: reado
     parts[i] = descending ? bounds.length - p : p
   }
   return parts
-}
-
-// ---- reduce side --------------------------------------------------------------------------------
-
-/** Holds a partition's records, then emits them ordered by key (stable for equal keys). */
-export class SortReducer {
-  private records: unknown[] = []
-  private readonly keyOf: SortKeyOf
-  private readonly descending: boolean
-
-  constructor(private readonly node: NodeSpec, params: Readonly<Record<string, unknown>>) {
-    this.keyOf = sortKeyFunction(node, params)
-    this.descending = node.descending === true
-  }
-
-  push(batch: unknown[]): void {
-    const rs = this.records
-    for (let i = 0; i < batch.length; i++) rs.push(batch[i])
-  }
-
-  emit(next: Consumer, batchSize: number): number {
-    const rs = this.records
-    this.records = []
-    const keys = keysOf(this.node.id, this.keyOf, rs)
-    const order = new Array<number>(rs.length)
-    for (let i = 0; i < order.length; i++) order[i] = i
-    const sign = this.descending ? -1 : 1
-    order.sort((a, b) => sign * compareKeys(keys[a], keys[b]) || a - b)
-    let out: unknown[] = []
-    for (let i = 0; i < order.length; i++) {
-      out.push(rs[order[i]!])
-      if (out.length >= batchSize) { next.push(out); out = [] }
-    }
-    if (out.length > 0) next.push(out)
-    return rs.length
-  }
 }
