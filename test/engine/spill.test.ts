@@ -11,11 +11,12 @@ import { compareKeys } from '../../src/engine/keys'
 class MemoryRunStore implements RunStore {
   readonly files = new Map<string, Uint8Array>()
   private n = 0
-  write(chunks: readonly Uint8Array[]): RunFile {
-    const size = chunks.reduce((a, c) => a + c.length, 0)
+  write(chunks: Iterable<Uint8Array>): RunFile {
+    const list = [...chunks].map(c => c.slice())
+    const size = list.reduce((a, c) => a + c.length, 0)
     const all = new Uint8Array(size)
     let at = 0
-    for (const c of chunks) { all.set(c, at); at += c.length }
+    for (const c of list) { all.set(c, at); at += c.length }
     const path = `run-${this.n++}`
     this.files.set(path, all)
     return { path, size }

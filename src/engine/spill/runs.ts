@@ -5,8 +5,9 @@ import { ByteSink, FrameDecoder, encodeFrame } from '../codec'
 
 /** Synchronous files: spilling happens inside a task thread's push, which does not await. */
 export interface RunStore {
-  /** Writes the bytes as a new run file and returns its handle. */
-  write(chunks: readonly Uint8Array[]): RunFile
+  /** Writes the bytes as a new run file and returns its handle. The chunks may be made as they
+   *  are asked for: a run is never held whole in memory on its way to disk. */
+  write(chunks: Iterable<Uint8Array>): RunFile
   /** The run's bytes from `start` to `end`, a chunk at a time. */
   read(run: RunFile, start?: number, end?: number): Iterable<Uint8Array>
   remove(run: RunFile): void
@@ -17,22 +18,24 @@ export type RunFile = { path: string; size: number }
 // Small frames: a merge decodes one frame per run at a time.
 const FRAME_RECORDS = 512
 
-/** Writes sorted records as one run. */
+/** Writes sorted records as one run, 4 MiB of frames at a time. */
 export function writeRun(store: RunStore, records: Iterable<unknown>): RunFile {
+  return store.write(runChunks(records))
+}
+
+function* runChunks(records: Iterable<unknown>): Generator<Uint8Array> {
   const sink = new ByteSink()
   let frame: unknown[] = []
-  const chunks: Uint8Array[] = []
   for (const r of records) {
     frame.push(r)
     if (frame.length >= FRAME_RECORDS) {
       sink.append(encodeRunFrame(frame))
       frame = []
-      if (sink.length >= 4 << 20) { chunks.push(sink.bytes().slice()); sink.reset() }
+      if (sink.length >= 4 << 20) { yield sink.bytes(); sink.reset() }
     }
   }
   if (frame.length > 0) sink.append(encodeRunFrame(frame))
-  if (sink.length > 0) chunks.push(sink.bytes().slice())
-  return store.write(chunks)
+  if (sink.length > 0) yield sink.bytes()
 }
 
 /** Reads a run back, record by record, holding one chunk of frames at a time. */
@@ -92,11 +95,12 @@ export class MemoryRunStore implements RunStore {
   readonly files = new Map<string, Uint8Array>()
   private n = 0
 
-  write(chunks: readonly Uint8Array[]): RunFile {
-    const size = chunks.reduce((a, c) => a + c.length, 0)
+  write(chunks: Iterable<Uint8Array>): RunFile {
+    const list = [...chunks].map(c => c.slice())   // a chunk may be a view the writer reuses
+    const size = list.reduce((a, c) => a + c.length, 0)
     const all = new Uint8Array(size)
     let at = 0
-    for (const c of chunks) { all.set(c, at); at += c.length }
+    for (const c of list) { all.set(c, at); at += c.length }
     const path = `memory-run-${this.n++}`
     this.files.set(path, all)
     return { path, size }

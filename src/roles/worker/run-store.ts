@@ -16,7 +16,7 @@ export class FileRunStore implements RunStore {
 
   constructor(private readonly dir: string, private readonly prefix: string) {}
 
-  write(chunks: readonly Uint8Array[]): RunFile {
+  write(chunks: Iterable<Uint8Array>): RunFile {
     mkdirSync(this.dir, { recursive: true })
     const path = join(this.dir, `${this.prefix}-${this.n++}.run`)
     const fd = openSync(path, 'w')
