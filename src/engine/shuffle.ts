@@ -207,7 +207,11 @@ export function createReducer(node: NodeSpec, params: Readonly<Record<string, un
           const keys = keysOf(node.id, keyOf, batch)
           for (let i = 0; i < batch.length; i++) sorter.add(keys[i], batch[i])
         },
-        emit: next => emitBatches(next, sorter.sorted(), e => e[1]),
+        emit: next => {
+          let n = 0
+          for (const batch of sorter.sortedBatches(FRAME_RECORDS)) { next.push(batch); n += batch.length }
+          return n
+        },
       }
     }
     default: {

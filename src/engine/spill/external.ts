@@ -5,7 +5,7 @@
 import { KeyMap, compareKeys } from '../keys'
 import { mergeSorted } from './merge'
 import { Reservation, estimateBytes, type MemoryBudget } from './budget'
-import { readRun, writeRun, type RunFile, type RunStore } from './runs'
+import { readRun, writePairsRun, writeRun, type RunFile, type RunStore } from './runs'
 import { sortedOrder } from '../sort-order'
 
 export type SpillContext = {
@@ -132,8 +132,8 @@ export class SpillingSorter<T> {
 
   private compare = (a: Entry<T>, b: Entry<T>): number => (this.descending ? -1 : 1) * compareKeys(a[0], b[0])
 
-  /** What is held, in order, as [key, record] made one at a time: a spill or a merge of millions
-   *  of records must not hold a second copy of them all as pairs. The held arrays are let go at once. */
+  /** What is held, in order, as [key, record] made one at a time: a merge of millions of records
+   *  must not hold a second copy of them all as pairs. The held arrays are let go at once. */
   private *sortedInMemory(): Generator<Entry<T>> {
     const keys = this.keys
     const records = this.records
@@ -145,11 +145,38 @@ export class SpillingSorter<T> {
 
   private spillNow(): void {
     const ctx = this.spill!
-    const run = writeRun(ctx.store, this.sortedInMemory())
+    const run = writePairsRun(ctx.store, this.keys, this.records, sortedOrder(this.keys, this.descending))
+    this.keys = []
+    this.records = []
     this.runs.push(run)
     this.reservation!.reset()
     ctx.onSpill(run.size)
     ctx.afterSpill?.()
+  }
+
+  /** The records alone in key order (stable), in batches of at most `size`: without a spill, no
+   *  pair is made per record. */
+  *sortedBatches(size: number): Generator<T[]> {
+    if (this.runs.length === 0) {
+      const records = this.records
+      const order = sortedOrder(this.keys, this.descending)
+      this.keys = []
+      this.records = []
+      for (let at = 0; at < order.length; at += size) {
+        const n = Math.min(size, order.length - at)
+        const batch = new Array<T>(n)
+        for (let i = 0; i < n; i++) batch[i] = records[order[at + i]!]!
+        yield batch
+      }
+      this.reservation?.reset()
+      return
+    }
+    let batch: T[] = []
+    for (const e of this.sorted()) {
+      batch.push(e[1])
+      if (batch.length >= size) { yield batch; batch = [] }
+    }
+    if (batch.length > 0) yield batch
   }
 
   /** [key, record] in key order; records with equal keys in the order they were added. */

@@ -23,6 +23,11 @@ export function writeRun(store: RunStore, records: Iterable<unknown>): RunFile {
   return store.write(runChunks(records))
 }
 
+/** Writes the pairs [keys[i], values[i]] for i in `order` as one run, without making the pairs. */
+export function writePairsRun(store: RunStore, keys: readonly unknown[], values: readonly unknown[], order: Uint32Array): RunFile {
+  return store.write(pairChunks(keys, values, order))
+}
+
 function* runChunks(records: Iterable<unknown>): Generator<Uint8Array> {
   const sink = new ByteSink()
   let frame: unknown[] = []
@@ -38,6 +43,18 @@ function* runChunks(records: Iterable<unknown>): Generator<Uint8Array> {
   if (sink.length > 0) yield sink.bytes()
 }
 
+function* pairChunks(keys: readonly unknown[], values: readonly unknown[], order: Uint32Array): Generator<Uint8Array> {
+  const sink = new ByteSink()
+  for (let at = 0; at < order.length; at += FRAME_RECORDS) {
+    const n = Math.min(FRAME_RECORDS, order.length - at)
+    const ks = new Array<unknown>(n)
+    const vs = new Array<unknown>(n)
+    for (let i = 0; i < n; i++) { const j = order[at + i]!; ks[i] = keys[j]; vs[i] = values[j] }
+    sink.append(encodePairsFrame(ks, vs))
+    if (sink.length >= 4 << 20) { yield sink.bytes(); sink.reset() }
+  }
+  if (sink.length > 0) yield sink.bytes()
+}
 /** Reads a run back, record by record, holding one chunk of frames at a time. */
 export function* readRun(store: RunStore, run: RunFile, start = 0, end = run.size): Generator<unknown> {
   for (const batch of readRunBatches(store, run, start, end)) yield* batch
@@ -60,20 +77,29 @@ const PAIRS = 1
 
 function encodeRunFrame(records: readonly unknown[]): Uint8Array {
   const n = records.length
-  // Lengths as plain numbers: msgpack gives typed arrays back as bytes.
-  const kl = new Array<number>(n)
-  const vl = new Array<number>(n)
-  let k = ''
-  let v = ''
+  const ks = new Array<unknown>(n)
+  const vs = new Array<unknown>(n)
   for (let i = 0; i < n; i++) {
     const r = records[i]
-    if (!Array.isArray(r) || r.length !== 2 || typeof r[0] !== 'string' || typeof r[1] !== 'string') return encodeFrame([RECORDS, records])
-    k += r[0]
-    v += r[1]
-    kl[i] = r[0].length
-    vl[i] = r[1].length
+    if (!Array.isArray(r) || r.length !== 2) return encodeFrame([RECORDS, records])
+    ks[i] = r[0]
+    vs[i] = r[1]
   }
-  return encodeFrame([PAIRS, k, kl, v, vl])
+  return encodePairsFrame(ks, vs)
+}
+
+function encodePairsFrame(ks: readonly unknown[], vs: readonly unknown[]): Uint8Array {
+  const n = ks.length
+  const kl = new Array<number>(n)   // plain numbers: msgpack gives typed arrays back as bytes
+  const vl = new Array<number>(n)
+  for (let i = 0; i < n; i++) {
+    const k = ks[i]
+    const v = vs[i]
+    if (typeof k !== 'string' || typeof v !== 'string') return encodeFrame([RECORDS, ks.map((x, j) => [x, vs[j]])])
+    kl[i] = k.length
+    vl[i] = v.length
+  }
+  return encodeFrame([PAIRS, ks.join(''), kl, vs.join(''), vl])
 }
 
 function unpackRunFrame(frame: unknown[]): unknown[] {
