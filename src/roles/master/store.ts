@@ -31,6 +31,9 @@ export class Store {
   private readonly updateJob
   private readonly upsertAttempt
   private readonly upsertWorker
+  private readonly begin
+  private readonly end
+  private readonly rollback
 
   constructor(path: string) {
     this.db = new Database(path, { create: true, strict: true })
@@ -66,12 +69,18 @@ export class Store {
       $shuffle_bytes_written, $shuffle_bytes_read, $spilled_bytes, $error, $counted, $committed, $result)`)
     this.upsertWorker = this.db.prepare(`INSERT OR REPLACE INTO workers VALUES ($worker_id, $address, $incarnation,
       $slots, $status, $last_seen_ms)`)
+    // Prepared once: db.transaction() prepares BEGIN and COMMIT again on each call, and the master
+    // commits once per turn of its event loop.
+    this.begin = this.db.prepare('BEGIN')
+    this.end = this.db.prepare('COMMIT')
+    this.rollback = this.db.prepare('ROLLBACK')
   }
 
   /** Writes one step's changes in one transaction. `status` is the job's JobStatus snapshot. */
   commit(created: readonly JobRun[], jobs: readonly { job: JobRun; status: string }[], attempts: readonly AttemptRun[], workers: readonly WorkerRun[]): void {
     if (created.length + jobs.length + attempts.length + workers.length === 0) return
-    this.db.transaction(() => {
+    this.begin.run()
+    try {
       for (const j of created) {
         const plan: StoredPlan = { stages: j.stages.map(s => ({ plan: s.plan, splits: s.splits })), outputs: j.outputs }
         this.insertJob.run({
@@ -96,7 +105,11 @@ export class Store {
       for (const w of workers) {
         this.upsertWorker.run({ worker_id: w.id, address: w.address, incarnation: w.incarnation, slots: w.slots, status: w.status, last_seen_ms: w.lastSeenMs })
       }
-    })()
+      this.end.run()
+    } catch (e) {
+      this.rollback.run()
+      throw e
+    }
   }
 
   /** Every job, newest first, without its request, plan and result (those can be large). */
