@@ -11,7 +11,7 @@ import type { Op } from '../../api/jobs'
 import { rangeBounds } from './range-bounds'
 import { expireLeases, onHeartbeat, onWorkerUnreachable } from './worker-events'
 import { endAttempt, onCommitRequested, onLaunchFailed, onReport } from './task-events'
-import { isLive, zeroMetrics, type AttemptRun, type JobRun, type MasterState, type StageRun, type TaskRun, type WorkerRun } from './state'
+import { isLive, ringOf, zeroMetrics, type AttemptRun, type JobRun, type MasterState, type StageRun, type TaskRun, type WorkerRun } from './state'
 import { allSucceeded, countsOf, indexTasks, peekPending, setTaskState, takePending } from './task-index'
 
 export type MasterEvent =
@@ -152,7 +152,7 @@ function schedule(s: MasterState, nowMs: number, out: Step): void {
       while (!full) {
         const task = peekPending(stage)
         if (task === undefined) break
-        ring ??= [...s.workers.values()].filter(w => isLive(w) && w.status !== 'PAUSED')
+        ring ??= ringOf(s)
         // Undefined only when no worker has a free slot (the avoid list is a preference).
         const w = pickWorker(s, ring, task.failedOn)
         if (w === undefined) { full = true; break }

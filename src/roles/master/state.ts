@@ -106,13 +106,19 @@ export type MasterState = {
   jobs: Map<JobId, JobRun>
   attempts: Map<AttemptId, AttemptRun>
   timeoutMs: number
-  /** round-robin cursor over live workers */
+  /** round-robin cursor over `ring` */
   rr: number
+  /** live workers that are not PAUSED, in registration order: who may get a task. Null once a
+   *  worker joins or its status changes, and rebuilt on the next need (ringOf), not per event. */
+  ring: WorkerRun[] | null
   incarnations: number
 }
 
 export const newState = (timeoutMs: number): MasterState =>
-  ({ workers: new Map(), jobs: new Map(), attempts: new Map(), timeoutMs, rr: 0, incarnations: 0 })
+  ({ workers: new Map(), jobs: new Map(), attempts: new Map(), timeoutMs, rr: 0, ring: null, incarnations: 0 })
+
+export const ringOf = (s: MasterState): WorkerRun[] =>
+  s.ring ??= [...s.workers.values()].filter(w => isLive(w) && w.status !== 'PAUSED')
 
 export const zeroMetrics = (): TaskMetrics =>
   ({ records_in: 0, records_out: 0, shuffle_bytes_written: 0, shuffle_bytes_read: 0, spilled_bytes: 0 })

@@ -28,10 +28,12 @@ export function onHeartbeat(s: MasterState, hb: Heartbeat, nowMs: number, out: S
       lastSeenMs: nowMs, memMb: hb.mem_usage_mb, activeTasks: hb.active_tasks, running: new Set(),
     }
     s.workers.set(id, w)
+    s.ring = null
     out.changes.push({ kind: 'worker', worker: id })
     return
   }
   if (w.status !== hb.status || w.address !== hb.address) out.changes.push({ kind: 'worker', worker: id })
+  if ((w.status === 'PAUSED') !== (hb.status === 'PAUSED')) s.ring = null
   w.status = hb.status
   w.address = hb.address
   w.slots = hb.slots ?? w.slots
@@ -71,6 +73,7 @@ export function onWorkerUnreachable(s: MasterState, worker: WorkerId, incarnatio
  *  stages still need are recomputed, for every job at once (not one fetch failure at a time). */
 export function loseWorker(s: MasterState, w: WorkerRun, why: string, nowMs: number, out: Step): void {
   w.status = 'DEAD'
+  s.ring = null
   out.changes.push({ kind: 'worker', worker: w.id })
   for (const id of [...w.running]) {
     const a = s.attempts.get(id)

@@ -130,7 +130,15 @@ function assertIndex(st: StageRun): void {
   ix.heap.forEach((p, i) => check(i === 0 || ix.heap[(i - 1) >> 1]! <= p, `${where}'s heap is out of order: ${ix.heap.join(',')}`))
 }
 
+/** The cached ring of workers that may get tasks is what it would be if built now. */
+function assertRing(s: MasterState): void {
+  if (s.ring === null) return
+  const now = [...s.workers.values()].filter(w => isLive(w) && w.status !== 'PAUSED')
+  check(s.ring.length === now.length && s.ring.every((w, i) => w === now[i]), `stale ring: ${s.ring.map(w => w.id).join(',')} instead of ${now.map(w => w.id).join(',')}`)
+}
+
 function assertInvariants(s: MasterState): void {
+  assertRing(s)
   assertAttemptsAndWorkers(s)
   assertTasks(s)
 }
