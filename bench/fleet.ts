@@ -1,9 +1,11 @@
 // A simulated fleet: N fake workers in this one process, each with its own HTTP server, speaking the
 // worker protocol to a real master. They heartbeat every interval ± a third (echoing the
-// incarnation the master gives them, listing what they run), accept every task with a 202 and
-// report it SUCCEEDED at once with empty outputs, and answer the master's listing with a synthetic
-// file. Measures, from the workers' side, heartbeat latency while idle and while a job of T no-op
-// tasks runs, and how fast the master gets through that job.
+// incarnation the master gives them, listing what they run), accept every task with a 202 (or, in
+// a batch, each one) and report it SUCCEEDED at once with empty outputs, and answer the master's
+// listing with a synthetic file. Like a real worker, each sends one report request at a time, and
+// what finished meanwhile goes in the next (POST /tasks/reports). Measures, from the workers' side,
+// heartbeat latency while idle and while a job of T no-op tasks runs, and how fast the master gets
+// through that job.
 //
 //   bun bench/fleet.ts --master URL [--workers 1000] [--tasks 50000] [--slots 2] [--interval-ms 3000]
 //                      [--idle-s 10] [--out result.json]
@@ -12,7 +14,7 @@
 // T tasks. Prints the result as one JSON line (and writes it to --out).
 import { writeFileSync } from 'node:fs'
 import type { Heartbeat, HeartbeatAck, WorkerInfo } from '../src/api/heartbeat'
-import type { ListAnswer, ListRequest, TaskReport, TaskSpec } from '../src/api/tasks'
+import type { ListAnswer, ListRequest, TaskBatch, TaskReport, TaskSpec } from '../src/api/tasks'
 import type { JobRequest, JobStatus } from '../src/api/jobs'
 
 const arg = (name: string, fallback: string): string => {
@@ -42,7 +44,11 @@ const lags: Record<Phase, number[]> = { join: [], idle: [], load: [], after: [] 
 let tick = performance.now()
 const lagTimer = setInterval(() => { const now = performance.now(); lags[phase].push(Math.max(0, now - tick - 10)); tick = now }, 10)
 
-type Fake = { id: string; address: string; incarnation: string; running: Set<string>; server: ReturnType<typeof Bun.serve>; timer?: ReturnType<typeof setTimeout> }
+type Fake = {
+  id: string; address: string; incarnation: string; running: Set<string>; server: ReturnType<typeof Bun.serve>; timer?: ReturnType<typeof setTimeout>
+  /** reports waiting for the one on its way */
+  outbox: TaskReport[]; reporting: boolean
+}
 const fakes: Fake[] = []
 
 const json = (body: unknown, status = 200): Response => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } })
@@ -68,34 +74,61 @@ function reportOf(f: Fake, spec: TaskSpec): TaskReport {
   }
 }
 
-async function report(f: Fake, spec: TaskSpec): Promise<void> {
-  const body = JSON.stringify(reportOf(f, spec))
+function report(f: Fake, spec: TaskSpec): void {
+  f.outbox.push(reportOf(f, spec))
+  if (!f.reporting) void drain(f)
+}
+
+async function drain(f: Fake): Promise<void> {
+  f.reporting = true
+  while (f.outbox.length > 0) {
+    const batch = f.outbox.splice(0, 256)
+    let ok = await send(batch.length === 1 ? '/tasks/report' : '/tasks/reports', JSON.stringify(batch.length === 1 ? batch[0] : { reports: batch }))
+    // A master without the batch route (an older version) takes them one by one.
+    if (ok === 404) ok = (await Promise.all(batch.map(r => send('/tasks/report', JSON.stringify(r))))).every(x => x === true)
+    if (ok === true) reportsAcked += batch.length
+    else reportFailures += batch.length
+    for (const r of batch) f.running.delete(r.attempt_id)
+  }
+  f.reporting = false
+}
+
+async function send(path: string, body: string): Promise<boolean | 404> {
   for (let attempt = 0; attempt < 5; attempt++) {
     try {
-      const res = await fetch(`${master}/tasks/report`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
+      const res = await fetch(`${master}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
       await res.arrayBuffer()
-      if (res.ok) { reportsAcked++; f.running.delete(spec.attempt_id); return }
+      if (res.ok) return true
+      if (res.status === 404) return 404
     } catch { /* retried */ }
     await Bun.sleep(100 * 2 ** attempt)
   }
-  reportFailures++
-  f.running.delete(spec.attempt_id)
+  return false
+}
+
+/** Takes one task as a worker's POST /tasks does; a refusal is the error answer's body. */
+function accept(f: Fake, spec: TaskSpec): { code: string; message: string } | null {
+  launches++
+  launchTimes.push(performance.now())
+  if (spec.incarnation !== f.incarnation) { staleLaunches++; return { code: 'STALE_INCARNATION', message: 'stale' } }
+  f.running.add(spec.attempt_id)
+  setImmediate(() => report(f, spec))
+  return null
 }
 
 function startFake(i: number): Fake {
-  const f = { id: `fleet-${String(i).padStart(4, '0')}`, address: '', incarnation: '', running: new Set<string>() } as Fake
+  const f = { id: `fleet-${String(i).padStart(4, '0')}`, address: '', incarnation: '', running: new Set<string>(), outbox: [], reporting: false } as unknown as Fake
   f.server = Bun.serve({
     hostname: '127.0.0.1', port: 0,
     async fetch(req) {
       const path = new URL(req.url).pathname
       if (req.method === 'POST' && path === '/tasks') {
-        const spec = await req.json() as TaskSpec
-        launches++
-        launchTimes.push(performance.now())
-        if (spec.incarnation !== f.incarnation) { staleLaunches++; return json({ error: { code: 'STALE_INCARNATION', message: 'stale' } }, 400) }
-        f.running.add(spec.attempt_id)
-        setImmediate(() => { void report(f, spec) })
-        return json({ accepted: true }, 202)
+        const refused = accept(f, await req.json() as TaskSpec)
+        return refused === null ? json({ accepted: true }, 202) : json({ error: refused }, 400)
+      }
+      if (req.method === 'POST' && path === '/tasks/batch') {
+        const { tasks } = await req.json() as TaskBatch
+        return json({ results: tasks.map(spec => { const refused = accept(f, spec); return refused === null ? { attempt_id: spec.attempt_id, accepted: true } : { attempt_id: spec.attempt_id, accepted: false, error: refused } }) })
       }
       if (req.method === 'POST' && path === '/inputs/list') return json(listing(await req.json() as ListRequest))
       if (req.method === 'POST' && (path === '/outputs/clear' || path === '/outputs/finalize')) { await req.arrayBuffer(); return json({ ok: true }) }

@@ -106,6 +106,25 @@ export const TaskReport = t.Object({
 })
 export type TaskReport = Static<typeof TaskReport>
 
+/** Several reports in one request (POST /tasks/reports): a worker sends what finished while its
+ *  previous report was on its way, so a busy master gets fewer, larger requests. */
+export const TaskReports = t.Object({ reports: t.Array(TaskReport, { minItems: 1, maxItems: 1024 }) })
+export type TaskReports = Static<typeof TaskReports>
+
+/** Several tasks in one request (POST /tasks/batch on a worker): the master sends what it has for a
+ *  worker while its previous launch there is on its way. Each is accepted or refused on its own. */
+export const TaskBatch = t.Object({ tasks: t.Array(TaskSpec, { minItems: 1, maxItems: 1024 }) })
+export type TaskBatch = Static<typeof TaskBatch>
+export const TaskBatchAnswer = t.Object({
+  results: t.Array(t.Object({
+    attempt_id: t.String(),
+    accepted: t.Boolean(),
+    /** why a task was refused (STALE_INCARNATION: it is for an older incarnation of this worker) */
+    error: t.Optional(t.Object({ code: t.String(), message: t.String() })),
+  })),
+})
+export type TaskBatchAnswer = Static<typeof TaskBatchAnswer>
+
 export const CommitRequest = t.Object({ attempt_id: t.String(), worker_id: t.String() })
 export const CommitAnswer = t.Object({ commit: t.Boolean() })
 

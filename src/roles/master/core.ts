@@ -104,6 +104,12 @@ export class MasterCore {
     return { ok: true }
   }
 
+  async reports(rs: TaskReport[]): Promise<{ ok: true }> {
+    for (const r of rs) this.driver.post({ kind: 'task-reported', report: r })
+    await this.driver.persisted()
+    return { ok: true }
+  }
+
   /** The answer is stored before it is given: a restarted master must not let a second attempt commit. */
   async commit(attempt: string): Promise<{ commit: boolean }> {
     this.driver.post({ kind: 'commit-requested', attempt: attempt as AttemptId })

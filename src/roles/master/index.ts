@@ -9,6 +9,7 @@ import type { MasterAction } from './scheduler'
 import { recoverState } from './recovery'
 import { Store } from './store'
 import { WorkerClient, refused } from './worker-client'
+import { Launcher } from './launcher'
 import { jobRoutes } from './routes/jobs'
 import { clusterRoutes } from './routes/cluster'
 import { dagRoutes } from './routes/dag'
@@ -22,7 +23,8 @@ export function createMaster(o: MasterOptions) {
   const clock = realClock()
   const store = new Store(o.stateDb)
   const workers = new WorkerClient(o.token)
-  const send: Sender = action => perform(workers, action)
+  const launcher = new Launcher(workers)
+  const send: Sender = action => perform(workers, launcher, action)
   const state = recoverState(store, clock.now(), o.heartbeatTimeoutMs)
   const driver = startDriver({ clock, store, send, state, leaseCheckMs: 250 })
   const core = new MasterCore(driver, store, clock, workers, o.heartbeatTimeoutMs)
@@ -41,10 +43,13 @@ export function startMaster(o: MasterOptions): { url: string; stop(): void } {
   return { url, stop: m.stop }
 }
 
-async function perform(workers: WorkerClient, a: MasterAction): Promise<PendingEvent | null> {
+async function perform(workers: WorkerClient, launcher: Launcher, a: MasterAction): Promise<PendingEvent | null> {
   try {
     switch (a.kind) {
-      case 'launch': await workers.launch(a.address, a.spec); return null
+      case 'launch': {
+        const o = await launcher.launch(a.address, a.spec)
+        return o.ok ? null : { kind: 'launch-failed', attempt: a.spec.attempt_id as AttemptId, message: o.message, unreachable: o.unreachable }
+      }
       case 'kill': await workers.kill(a.address, a.attempt); return null
       case 'drop-job-data': await workers.dropJob(a.address, a.job, a.outputs, a.keepOutputs); return null
       case 'finalize-output': await workers.finalize(a.address, a.job, a.paths); return { kind: 'output-finalized', job: a.job }

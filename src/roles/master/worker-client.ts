@@ -1,9 +1,14 @@
 // The master's calls to workers: planning questions, task dispatch, kills and clean-up.
-import type { ListAnswer, ListRequest, TaskSpec } from '../../api/tasks'
+import type { ListAnswer, ListRequest, TaskBatchAnswer, TaskSpec } from '../../api/tasks'
 import { ApiError } from '../../api/errors'
 import { authHeaders } from '../../api/auth'
 
 const TIMEOUT_MS = 10_000
+
+/** The worker answered, with an error status: it is there, unlike when a call times out or is refused. */
+export class HttpError extends Error {
+  constructor(readonly status: number, message: string) { super(message) }
+}
 
 /** The peer's process is gone (nothing listens on its port): no need to wait for its lease. */
 export const refused = (e: unknown): boolean => (e as { code?: unknown } | undefined)?.code === 'ECONNREFUSED'
@@ -14,7 +19,7 @@ async function call(token: string | undefined, address: string, method: string, 
     headers: { ...authHeaders(token), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   })
-  if (!res.ok) throw new Error(`worker ${address} answered ${res.status} to ${method} ${path}: ${(await res.text()).slice(0, 500)}`)
+  if (!res.ok) throw new HttpError(res.status, `worker ${address} answered ${res.status} to ${method} ${path}: ${(await res.text()).slice(0, 500)}`)
   return res
 }
 
@@ -30,6 +35,9 @@ export class WorkerClient {
   }
   async clearOutputs(address: string, paths: string[]): Promise<void> { await call(this.token, address, 'POST', '/outputs/clear', { paths }) }
   async launch(address: string, spec: TaskSpec): Promise<void> { await call(this.token, address, 'POST', '/tasks', spec) }
+  async launchBatch(address: string, specs: TaskSpec[]): Promise<TaskBatchAnswer> {
+    return await (await call(this.token, address, 'POST', '/tasks/batch', { tasks: specs })).json() as TaskBatchAnswer
+  }
   async kill(address: string, attempt: string): Promise<void> { await call(this.token, address, 'DELETE', `/tasks/${encodeURIComponent(attempt)}`) }
   async dropJob(address: string, job: string, outputs: string[], keepOutputs: boolean): Promise<void> {
     await call(this.token, address, 'POST', `/jobs/${encodeURIComponent(job)}/drop`, { outputs, keep_outputs: keepOutputs })

@@ -4,7 +4,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { t } from 'elysia'
 import { ApiError, ErrorBody } from '../../api/errors'
-import { FinalizeRequest, ListAnswer, ListRequest, ShuffleFetch, TaskSpec } from '../../api/tasks'
+import { FinalizeRequest, ListAnswer, ListRequest, ShuffleFetch, TaskBatch, TaskBatchAnswer, TaskSpec } from '../../api/tasks'
 import { roleApp } from '../http'
 import type { BlockStore } from './block-store'
 import { answerListing, clearOutputs, dropOutputs } from './listing'
@@ -29,6 +29,15 @@ export function workerApp(ctx: WorkerContext, token: string | undefined) {
       set.status = 202
       return { accepted: true as const }
     }, { body: TaskSpec, response: { 202: t.Object({ accepted: t.Literal(true) }), 400: ErrorBody }, detail: { summary: 'run a task attempt (pushed by the master)', tags: ['tasks'] } })
+    .post('/tasks/batch', ({ body }) => ({
+      results: body.tasks.map(spec => {
+        if (spec.incarnation !== ctx.incarnation()) {
+          return { attempt_id: spec.attempt_id, accepted: false, error: { code: 'STALE_INCARNATION', message: `task ${spec.attempt_id} is for incarnation ${spec.incarnation}, this worker is ${ctx.incarnation() ?? 'not registered yet'}` } }
+        }
+        ctx.pool().submit(spec)
+        return { attempt_id: spec.attempt_id, accepted: true }
+      }),
+    }), { body: TaskBatch, response: { 200: TaskBatchAnswer, 400: ErrorBody }, detail: { summary: 'run several task attempts (pushed by the master while an earlier launch was on its way); each is accepted or refused on its own', tags: ['tasks'] } })
     .delete('/tasks/:attempt', ({ params }) => ({ killed: ctx.pool().kill(params.attempt) }),
       { params: t.Object({ attempt: t.String() }), detail: { summary: 'stop a task attempt', tags: ['tasks'] } })
     .post('/shuffle_data/fetch', ({ body }) => {

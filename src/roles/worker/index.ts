@@ -4,7 +4,6 @@ import { existsSync, mkdirSync, rmSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { Elysia } from 'elysia'
-import { authHeaders } from '../../api/auth'
 import type { TaskReport, TaskSpec } from '../../api/tasks'
 import { listen } from '../http'
 import { BlockStore, safe } from './block-store'
@@ -16,6 +15,7 @@ import { workerApp } from './app'
 import { WorkerMetrics } from './metrics'
 import { workerMetricsRoutes } from './routes/metrics'
 import { partitionSizes, type ThreadResult } from './thread-protocol'
+import { Reporter } from './reporter'
 
 export type WorkerOptions = {
   masterUrl: string
@@ -41,10 +41,10 @@ export async function startWorker(o: WorkerOptions): Promise<{ url: string; id: 
   let pool: ExecutorPool | undefined
   let blocks: BlockStore | undefined
   let heartbeats: ReturnType<typeof startHeartbeats> | undefined
-  const reports = new Set<Promise<void>>()
   // Attempts whose report the master has not acknowledged yet: still listed in heartbeats, so the
   // master does not take them for lost.
   const unreported = new Set<string>()
+  const reporter = new Reporter({ masterUrl: o.masterUrl, token: o.token, onSettled: a => unreported.delete(a), log })
   const metrics = new WorkerMetrics({ workerId: () => id, slots: o.slots, active: () => pool?.active ?? 0, startedMs: Date.now() })
 
   const onDone = (spec: TaskSpec, r: ThreadResult): void => {
@@ -56,8 +56,7 @@ export async function startWorker(o: WorkerOptions): Promise<{ url: string; id: 
       sinks: r.sinks, ...(r.failure ? { failure: r.failure } : {}),
     }
     unreported.add(r.attempt_id)
-    const p = sendReport(o.masterUrl, o.token, report).finally(() => { reports.delete(p); unreported.delete(r.attempt_id) })
-    reports.add(p)
+    reporter.add(report)
   }
 
   const app = workerApp({
@@ -121,23 +120,9 @@ export async function startWorker(o: WorkerOptions): Promise<{ url: string; id: 
       clearInterval(watchdog)
       heartbeats?.stop()
       pool?.stop()
-      await Promise.allSettled([...reports])
+      await reporter.idle()
       app.stop()
       if (existsSync(workDir)) rmSync(workDir, { recursive: true, force: true })
     },
   }
-}
-
-// Reports are retried for a while: losing one would leave the master waiting for the lease.
-async function sendReport(masterUrl: string, token: string | undefined, report: TaskReport): Promise<void> {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    try {
-      const res = await fetch(`${masterUrl}/tasks/report`, {
-        method: 'POST', headers: { 'content-type': 'application/json', ...authHeaders(token) }, body: JSON.stringify(report),
-      })
-      if (res.ok || (res.status >= 400 && res.status < 500)) return
-    } catch { /* master unreachable: retry below */ }
-    await Bun.sleep(Math.min(2000, 100 * 2 ** attempt))
-  }
-  log({ level: 'error', cause: 'report-lost', attempt: report.attempt_id })
 }

@@ -1,0 +1,59 @@
+// Task reports to the master, one request at a time: what finishes while a report is on its way
+// goes in the next request (POST /tasks/reports), so a busy master gets fewer, larger requests.
+// Reports are retried for a while: losing one would leave the master waiting for the lease.
+import { authHeaders } from '../../api/auth'
+import type { TaskReport } from '../../api/tasks'
+
+/** Keeps one request's body well under the master's body limit. */
+const MAX_BATCH = 256
+
+export type ReporterDeps = {
+  masterUrl: string
+  token: string | undefined
+  /** called once the master acknowledged (or refused) a report */
+  onSettled: (attemptId: string) => void
+  log: (msg: Record<string, unknown>) => void
+}
+
+export class Reporter {
+  private readonly queue: TaskReport[] = []
+  private sending: Promise<void> | null = null
+
+  constructor(private readonly deps: ReporterDeps) {}
+
+  add(report: TaskReport): void {
+    this.queue.push(report)
+    this.sending ??= this.drain()
+  }
+
+  /** Resolves when every report added so far has been sent or given up. */
+  async idle(): Promise<void> {
+    while (this.sending !== null) await this.sending
+  }
+
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, MAX_BATCH)
+      await this.send(batch)
+      for (const r of batch) this.deps.onSettled(r.attempt_id)
+    }
+    this.sending = null
+  }
+
+  private async send(batch: TaskReport[]): Promise<void> {
+    const [path, body] = batch.length === 1 ? ['/tasks/report', batch[0]] : ['/tasks/reports', { reports: batch }]
+    for (let attempt = 0; attempt < 20; attempt++) {
+      try {
+        const res = await fetch(`${this.deps.masterUrl}${path}`, {
+          method: 'POST', headers: { 'content-type': 'application/json', ...authHeaders(this.deps.token) }, body: JSON.stringify(body),
+        })
+        await res.arrayBuffer()
+        // A master without the batch route (an older version) takes them one by one.
+        if (res.status === 404 && batch.length > 1) { for (const r of batch) await this.send([r]); return }
+        if (res.ok || (res.status >= 400 && res.status < 500)) return
+      } catch { /* master unreachable: retry below */ }
+      await Bun.sleep(Math.min(2000, 100 * 2 ** attempt))
+    }
+    for (const r of batch) this.deps.log({ level: 'error', cause: 'report-lost', attempt: r.attempt_id })
+  }
+}
