@@ -5,7 +5,10 @@
 // listing with a synthetic file. Like a real worker, each sends one report request at a time, and
 // what finished meanwhile goes in the next (POST /tasks/reports). Measures, from the workers' side,
 // heartbeat latency while idle and while a job of T no-op tasks runs, and how fast the master gets
-// through that job.
+// through that job. One more worker, the probe, beats every 50 ms from its own process (PAUSED, so
+// it gets no task): its latency is the master's answer time alone, while the fakes' latency also
+// holds this one process's queues (its event loop, its HTTP client) behind a thousand fakes'
+// reports and launches.
 //
 //   bun bench/fleet.ts --master URL [--workers 1000] [--tasks 50000] [--slots 2] [--interval-ms 3000]
 //                      [--idle-s 10] [--out result.json]
@@ -192,10 +195,34 @@ for (;;) {
   await Bun.sleep(200)
 }
 const joinedS = (performance.now() - t0) / 1000
+// The probe's own process: in this one, a fake's heartbeat can wait behind every other fake's work.
+// It reads phase names on stdin ("stop" ends it) and prints its latencies by phase as JSON.
+const probeCode = `
+let phase = 'idle', inc = '', stop = false
+const lat = { idle: [], load: [], after: [] }
+;(async () => { for await (const chunk of Bun.stdin.stream()) for (const w of new TextDecoder().decode(chunk).split('\\n')) { if (w === 'stop') stop = true; else if (w in lat) phase = w } })()
+const master = ${JSON.stringify(master)}
+;(async () => {
+  while (!stop) {
+    const body = JSON.stringify({ worker_id: 'fleet-probe', address: '127.0.0.1:9', status: 'PAUSED', active_tasks: 0, mem_usage_mb: 1, last_heartbeat: 0, slots: 1, incarnation: inc, running: [] })
+    const p = phase, t0 = performance.now()
+    try {
+      const res = await fetch(master + '/heartbeat', { method: 'POST', headers: { 'content-type': 'application/json' }, body })
+      inc = (await res.json()).incarnation
+      lat[p]?.push(performance.now() - t0)
+    } catch {}
+    await Bun.sleep(50)
+  }
+  console.log(JSON.stringify(lat))
+  process.exit(0)
+})()`
+const probe = Bun.spawn([process.execPath, '-e', probeCode], { stdin: 'pipe', stdout: 'pipe', stderr: 'inherit' })
+const probeSays = (m: { phase?: Phase; stop?: boolean }): void => { probe.stdin.write(`${m.stop ? 'stop' : m.phase}\n`); void probe.stdin.flush() }
 phase = 'idle'
 await Bun.sleep(IDLE_S * 1000)
 
 phase = 'load'
+probeSays({ phase })
 const job: JobRequest = {
   name: `fleet-${TASKS}`, split_bytes: 1,
   nodes: [{ id: 'noop', op: 'read_text', path: `fleet/${TASKS}` }, { id: 'n', op: 'count', input: 'noop' }],
@@ -215,15 +242,22 @@ if (accepted.job_id !== undefined) {
 }
 const doneT = performance.now()
 phase = 'after'
+probeSays({ phase })
 await Bun.sleep(Math.min(IDLE_S, 3) * 1000)
 
 const jobS = (doneT - submitT) / 1000
 const lt = launchTimes.filter(t => t >= submitT)
 // Steady state: the middle 80 % of launches, free of the start-up burst and the tail.
 const a = pct(lt, 0.1), b = pct(lt, 0.9)
+probeSays({ stop: true })
+const probeOut = await new Response(probe.stdout).text()
+const probeLat = JSON.parse(probeOut.trim().split('\n').pop() || '{"idle":[],"load":[]}') as Record<'idle' | 'load', number[]>
 const result = {
   workers: N, slots_per_worker: SLOTS, tasks: TASKS, interval_ms: INTERVAL_MS, joined_s: joinedS,
-  heartbeat: { idle: summary(latencies.idle), load: summary(latencies.load), join: summary(latencies.join), failures: hbFailures },
+  heartbeat: {
+    idle: summary(latencies.idle), load: summary(latencies.load), join: summary(latencies.join), failures: hbFailures,
+    probe: { idle: summary(probeLat.idle), load: summary(probeLat.load) },
+  },
   tool_event_loop_lag: { idle: summary(lags.idle), load: summary(lags.load) },
   job: {
     state: status?.state ?? `not accepted: ${JSON.stringify(accepted.error ?? accepted).slice(0, 300)}`,
