@@ -5,8 +5,9 @@
 // listing with a synthetic file. Like a real worker, each sends one report request at a time, and
 // what finished meanwhile goes in the next (POST /tasks/reports). Measures, from the workers' side,
 // heartbeat latency while idle and while a job of T no-op tasks runs, and how fast the master gets
-// through that job. One more worker, the probe, beats every 50 ms from its own process (PAUSED, so
-// it gets no task): its latency is the master's answer time alone, while the fakes' latency also
+// through that job. One more worker, the probe, beats every 50 ms from its own process while the job
+// runs (PAUSED, so it gets no task; it joins once the job is planned, so it is never asked to list
+// the input): its latency is the master's answer time alone, while the fakes' latency also
 // holds this one process's queues (its event loop, its HTTP client) behind a thousand fakes'
 // reports and launches.
 //
@@ -198,8 +199,8 @@ const joinedS = (performance.now() - t0) / 1000
 // The probe's own process: in this one, a fake's heartbeat can wait behind every other fake's work.
 // It reads phase names on stdin ("stop" ends it) and prints its latencies by phase as JSON.
 const probeCode = `
-let phase = 'idle', inc = '', stop = false
-const lat = { idle: [], load: [], after: [] }
+let phase = 'load', inc = '', stop = false
+const lat = { load: [], after: [] }
 ;(async () => { for await (const chunk of Bun.stdin.stream()) for (const w of new TextDecoder().decode(chunk).split('\\n')) { if (w === 'stop') stop = true; else if (w in lat) phase = w } })()
 const master = ${JSON.stringify(master)}
 ;(async () => {
@@ -216,13 +217,13 @@ const master = ${JSON.stringify(master)}
   console.log(JSON.stringify(lat))
   process.exit(0)
 })()`
-const probe = Bun.spawn([process.execPath, '-e', probeCode], { stdin: 'pipe', stdout: 'pipe', stderr: 'inherit' })
-const probeSays = (m: { phase?: Phase; stop?: boolean }): void => { probe.stdin.write(`${m.stop ? 'stop' : m.phase}\n`); void probe.stdin.flush() }
+let probe: ReturnType<typeof spawnProbe> | undefined
+const spawnProbe = () => Bun.spawn([process.execPath, '-e', probeCode], { stdin: 'pipe', stdout: 'pipe', stderr: 'inherit' })
+const probeSays = (m: { phase?: Phase; stop?: boolean }): void => { probe?.stdin.write(`${m.stop ? 'stop' : m.phase}\n`); void probe?.stdin.flush() }
 phase = 'idle'
 await Bun.sleep(IDLE_S * 1000)
 
 phase = 'load'
-probeSays({ phase })
 const job: JobRequest = {
   name: `fleet-${TASKS}`, split_bytes: 1,
   nodes: [{ id: 'noop', op: 'read_text', path: `fleet/${TASKS}` }, { id: 'n', op: 'count', input: 'noop' }],
@@ -231,6 +232,7 @@ const submitT = performance.now()
 const submitRes = await fetch(`${master}/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(job) })
 const accepted = await submitRes.json() as { job_id?: string; error?: unknown }
 const submittedT = performance.now()
+probe = spawnProbe()
 let status: JobStatus | null = null
 if (accepted.job_id !== undefined) {
   for (;;) {
@@ -250,13 +252,13 @@ const lt = launchTimes.filter(t => t >= submitT)
 // Steady state: the middle 80 % of launches, free of the start-up burst and the tail.
 const a = pct(lt, 0.1), b = pct(lt, 0.9)
 probeSays({ stop: true })
-const probeOut = await new Response(probe.stdout).text()
-const probeLat = JSON.parse(probeOut.trim().split('\n').pop() || '{"idle":[],"load":[]}') as Record<'idle' | 'load', number[]>
+const probeOut = probe === undefined ? '' : await new Response(probe.stdout).text()
+const probeLat = JSON.parse(probeOut.trim().split('\n').pop() || '{"load":[]}') as { load: number[] }
 const result = {
   workers: N, slots_per_worker: SLOTS, tasks: TASKS, interval_ms: INTERVAL_MS, joined_s: joinedS,
   heartbeat: {
     idle: summary(latencies.idle), load: summary(latencies.load), join: summary(latencies.join), failures: hbFailures,
-    probe: { idle: summary(probeLat.idle), load: summary(probeLat.load) },
+    probe: { load: summary(probeLat.load) },
   },
   tool_event_loop_lag: { idle: summary(lags.idle), load: summary(lags.load) },
   job: {
