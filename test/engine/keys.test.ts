@@ -181,6 +181,27 @@ describe('KeyMap', () => {
     expect(m.has(1) || m.has([1])).toBe(false)
   })
 
+  test('string keys that name object properties or look like indices are keys like any other', () => {
+    const m = new KeyMap<number | undefined>()
+    const keys = ['__proto__', 'constructor', 'hasOwnProperty', 'toString', '', '7', '4294967295', '-0', 'NaN', '1e3']
+    keys.forEach((k, i) => m.set(k, i))
+    m.set(7, 100)
+    m.set('undefined', undefined)      // a value of undefined still counts as present
+    expect(m.size).toBe(keys.length + 2)
+    keys.forEach((k, i) => expect(m.get(k)).toBe(i))
+    expect(m.get(7)).toBe(100)
+    expect(m.has('undefined')).toBe(true)
+    expect(m.has('valueOf')).toBe(false)
+    expect(m.get('valueOf')).toBeUndefined()
+    m.set('undefined', 5)
+    expect(m.size).toBe(keys.length + 2)
+    expect(new Map([...m.entries()].map(([k, v]) => [String(typeof k) + ':' + String(k), v])).size).toBe(keys.length + 2)
+    expect(m.delete('__proto__')).toBe(true)
+    expect(m.delete('__proto__')).toBe(false)
+    expect(m.has('__proto__')).toBe(false)
+    expect(m.size).toBe(keys.length + 1)
+  })
+
   test('agrees with hashKey: equal keys in the map have equal hashes', () => {
     const rand = prng(3)
     const m = new KeyMap<number>()

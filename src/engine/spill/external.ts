@@ -24,8 +24,8 @@ type Entry<V> = [unknown, V]
 const byKey = <V>(a: Entry<V>, b: Entry<V>): number => compareKeys(a[0], b[0])
 
 /** The map's entries sorted by key (keys are distinct here). */
-function sortedEntriesOf<V>(map: KeyMap<V>): Entry<V>[] {
-  const entries = [...map.entries()] as Entry<V>[]
+function sortedEntriesOf<V>(map: KeyMap<Entry<V>>): Entry<V>[] {
+  const entries = [...map.values()]
   const order = sortedOrder(entries.map(e => e[0]))
   const out = new Array<Entry<V>>(entries.length)
   for (let i = 0; i < order.length; i++) out[i] = entries[order[i]!]!
@@ -34,7 +34,9 @@ function sortedEntriesOf<V>(map: KeyMap<V>): Entry<V>[] {
 
 /** Combines values per key (reduce_by_key, group_by_key, distinct). */
 export class SpillingAggregator<V> {
-  private map = new KeyMap<V>()
+  // Each key's entry [key, value] is the map's value, updated in place: combining a record costs
+  // one lookup, not a get and a set.
+  private map = new KeyMap<Entry<V>>()
   private readonly runs: RunFile[] = []
   private readonly reservation: Reservation | null
 
@@ -50,11 +52,11 @@ export class SpillingAggregator<V> {
   add(k: unknown, v: V): void {
     const m = this.map
     const held = m.get(k)
-    if (held === undefined && !m.has(k)) {
-      m.set(k, v)
+    if (held === undefined) {
+      m.set(k, [k, v])
       if (this.reservation !== null && !this.reservation.grow(ENTRY_OVERHEAD + estimateBytes(k) + estimateBytes(v))) this.spillNow()
     } else {
-      m.set(k, this.combine(held as V, v))
+      held[1] = this.combine(held[1], v)
       if (this.reservation !== null) {
         const g = this.growth(v)
         if (g > 0 && !this.reservation.grow(g)) this.spillNow()
@@ -68,7 +70,7 @@ export class SpillingAggregator<V> {
     const ctx = this.spill!
     const run = writeRun(ctx.store, sortedEntriesOf(this.map))
     this.runs.push(run)
-    this.map = new KeyMap<V>()
+    this.map = new KeyMap<Entry<V>>()
     this.reservation!.reset()
     ctx.onSpill(run.size)
     ctx.afterSpill?.()
@@ -78,7 +80,7 @@ export class SpillingAggregator<V> {
   *sortedEntries(): Generator<Entry<V>> {
     if (this.runs.length > 0) { yield* this.entries(); return }
     const all = sortedEntriesOf(this.map)
-    this.map = new KeyMap<V>()
+    this.map = new KeyMap<Entry<V>>()
     this.reservation?.reset()
     yield* all
   }
@@ -86,13 +88,13 @@ export class SpillingAggregator<V> {
   /** Every key once with its combined value; sorted by key when anything was spilled. */
   *entries(): Generator<Entry<V>> {
     if (this.runs.length === 0) {
-      yield* this.map.entries() as IterableIterator<Entry<V>>
+      yield* this.map.values()
       this.map.clear()
       return
     }
     const ctx = this.spill!
     const inMemory = sortedEntriesOf(this.map)
-    this.map = new KeyMap<V>()
+    this.map = new KeyMap<Entry<V>>()
     const sources = [...this.runs.map(r => readRun(ctx.store, r) as Generator<Entry<V>>), inMemory[Symbol.iterator]()]
     let current: Entry<V> | undefined
     for (const e of mergeSorted<Entry<V>>(sources, byKey)) {
