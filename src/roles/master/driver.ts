@@ -63,7 +63,8 @@ export function startDriver(deps: { clock: Clock; store: Store; send: Sender; st
     if (out.changes.length > 0 || out.actions.length > 0) later()
   }
   const persisted = (): Promise<void> => {
-    if (changes.length === 0) return Promise.resolve()
+    // Stopped: nothing more is written (the store may be closed), as after a crash.
+    if (changes.length === 0 || stopped) return Promise.resolve()
     later()
     return new Promise(resolve => waiters.push(resolve))
   }
