@@ -49,8 +49,23 @@ function expected(schema: Schema, fallback: string): string {
 
 /** Reads a JSON body with a byte cap, whatever its framing (Content-Length or chunked). */
 export async function readJsonBody(request: Request, maxBytes = MAX_BODY_BYTES): Promise<unknown> {
-  const declared = Number(request.headers.get('content-length') ?? '0')
+  const length = request.headers.get('content-length')
+  const declared = Number(length ?? '0')
   if (declared > maxBytes) throw tooLarge(maxBytes)
+  // With a Content-Length the server reads exactly that many bytes, so the body is read whole in
+  // one call (a stream iterator per request was a fifth of the master's CPU under many small
+  // requests); a chunked body is counted as it comes, since only its end says how large it is.
+  const text = length !== null ? await request.text() : await readCounted(request, maxBytes)
+  if (nestingOver(text, MAX_JSON_DEPTH)) throw new ApiError('INVALID_REQUEST', `the JSON body is nested deeper than ${MAX_JSON_DEPTH} levels: flatten it`)
+  try {
+    return JSON.parse(text)
+  } catch (e) {
+    if (e instanceof RangeError) throw new ApiError('INVALID_REQUEST', 'the JSON body is nested too deeply: flatten it')
+    throw new ApiError('INVALID_REQUEST', `the body is not valid JSON (${(e as Error).message}): send Content-Type application/json with a JSON body`)
+  }
+}
+
+async function readCounted(request: Request, maxBytes: number): Promise<string> {
   const chunks: Uint8Array[] = []
   let total = 0
   if (request.body !== null) {
@@ -60,14 +75,7 @@ export async function readJsonBody(request: Request, maxBytes = MAX_BODY_BYTES):
       chunks.push(chunk)
     }
   }
-  const text = Buffer.concat(chunks).toString('utf8')
-  if (nestingOver(text, MAX_JSON_DEPTH)) throw new ApiError('INVALID_REQUEST', `the JSON body is nested deeper than ${MAX_JSON_DEPTH} levels: flatten it`)
-  try {
-    return JSON.parse(text)
-  } catch (e) {
-    if (e instanceof RangeError) throw new ApiError('INVALID_REQUEST', 'the JSON body is nested too deeply: flatten it')
-    throw new ApiError('INVALID_REQUEST', `the body is not valid JSON (${(e as Error).message}): send Content-Type application/json with a JSON body`)
-  }
+  return Buffer.concat(chunks).toString('utf8')
 }
 
 // Validation and clean-up walk values recursively: a body nested 100 000 deep would overflow the
