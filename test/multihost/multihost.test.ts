@@ -296,16 +296,16 @@ if (!probe.ok) {
       expectPartsOnce(got, PARTS)                       // today: the first job's parts on w3 are here twice
     }, 150_000)
 
-    // The output check at submit asks one worker (MasterCore.listOnSomeWorker, round-robin), so on
-    // separate disks an existing output is refused only when that worker holds a copy of it.
-    test.todo('an output that exists on one worker\'s disk only is refused at submit whichever worker plans the job', async () => {
+    // Inputs are listed on one worker, but an output that must not exist is looked for on every
+    // live worker's disk (MasterCore.checkOutputsOnEveryWorker).
+    test('an output that exists on one worker\'s disk only is refused at submit whichever worker plans the job', async () => {
       mkdirSync(join(cluster().dataDir('w1'), 'out/taken'), { recursive: true })
       writeFileSync(join(cluster().dataDir('w1'), 'out/taken', 'part-00000'), 'old\n')
       const job = { ...wordcount('out/taken'), nodes: wordcount('out/taken').nodes.map(n => n.id === 'out' ? { ...n, overwrite: false } : n) }
       writeFileSync(join(bed!.host('master').dir, 'taken.json'), JSON.stringify(job))
       const codes: (number | null)[] = []
       for (let i = 0; i < WORKERS.length; i++) codes.push((await cluster().cli(['submit', join(bed!.host('master').dir, 'taken.json')])).code)
-      expect(codes).toEqual([2, 2, 2])                  // today: accepted (0) when the planning worker has no copy
+      expect(codes).toEqual([2, 2, 2])                  // whichever worker lists the inputs
     }, 60_000)
 
     test('the test bed removes every namespace and link it made, and never touched the machine\'s own links', async () => {

@@ -28,8 +28,10 @@ export class MasterCore {
 
   async submit(req: JobRequest): Promise<JobAccepted> {
     const valid = validateJob(req, SUPPORTED_OPS)
-    const listing = await this.listOnSomeWorker(listingRequest(valid))
+    const request = listingRequest(valid)
+    const listing = await this.listOnSomeWorker(request)
     checkListing(listing)
+    await this.checkOutputsOnEveryWorker(request.outputs.filter(o => !o.overwrite))
     const overwrite = overwrittenOutputs(valid)
     if (overwrite.length > 0) await Promise.all(this.liveWorkers().map(w => this.workers.clearOutputs(w.address, overwrite)))
     const slots = this.liveWorkers().reduce((n, w) => n + w.slots, 0)
@@ -120,6 +122,22 @@ export class MasterCore {
 
   liveWorkers(): WorkerRun[] {
     return [...this.driver.state.workers.values()].filter(isLive)
+  }
+
+  /** Each worker may have a disk of its own: an output that must not exist is looked for on every
+   *  live worker, not only on the one that listed the inputs. A worker that cannot answer is
+   *  skipped (one that refuses connections is declared DEAD). */
+  private async checkOutputsOnEveryWorker(outputs: ListRequest['outputs']): Promise<void> {
+    if (outputs.length === 0) return
+    const answers = await Promise.all(this.liveWorkers().map(async w => {
+      try {
+        return await this.workers.list(w.address, { inputs: [], outputs })
+      } catch (e) {
+        if (refused((e as { cause?: unknown }).cause)) this.driver.post({ kind: 'worker-unreachable', worker: w.id, incarnation: w.incarnation })
+        return null
+      }
+    }))
+    for (const a of answers) if (a !== null) checkListing(a)
   }
 
   /** Asks live workers in turn until one answers; one that refuses connections is declared DEAD. */
