@@ -276,10 +276,10 @@ if (!probe.ok) {
     }, 150_000)
 
     // Separate disks, as on real machines, show what a shared volume hides. The master clears an
-    // overwritten output only on the workers live at submit (MasterCore.submit → clearOutputs on
-    // liveWorkers()), and a worker that rejoins drops its shuffle blocks but not its files: the old
-    // parts stay on its disk beside the new job's parts, with the same part numbers.
-    test.todo('an output overwritten while a worker is DEAD: when it rejoins, its disk still holds the old parts', async () => {
+    // overwritten output on the workers live at submit; a worker DEAD then still holds the old
+    // parts when it comes back, so it removes them (the files older than the overwrite) before it
+    // gets a task.
+    test('an output overwritten while a worker is DEAD: when it rejoins, its old parts are removed', async () => {
       const first = await cluster().submit(wordcount('out/overwritten'), 'overwritten-1')
       expect((await cluster().waitDone(first, 60_000)).state).toBe('SUCCEEDED')
       expect(collectOutput(cluster(), 'out/overwritten').parts.size).toBe(PARTS)
@@ -293,7 +293,7 @@ if (!probe.ok) {
       }
       await waitUntil('w3 to rejoin', async () => (await worker('w3'))?.status !== 'DEAD' ? true : undefined, { timeoutMs: 15_000, pollMs: 100 })
       const got = await collectSettled(cluster(), 'out/overwritten')
-      expectPartsOnce(got, PARTS)                       // today: the first job's parts on w3 are here twice
+      expectPartsOnce(got, PARTS)                       // the first job's parts on w3 are gone
     }, 150_000)
 
     // Inputs are listed on one worker, but an output that must not exist is looked for on every

@@ -33,7 +33,10 @@ export class MasterCore {
     checkListing(listing)
     await this.checkOutputsOnEveryWorker(request.outputs.filter(o => !o.overwrite))
     const overwrite = overwrittenOutputs(valid)
-    if (overwrite.length > 0) await Promise.all(this.liveWorkers().map(w => this.workers.clearOutputs(w.address, overwrite)))
+    if (overwrite.length > 0) {
+      this.driver.post({ kind: 'outputs-overwritten', paths: overwrite })
+      await Promise.all(this.liveWorkers().map(w => this.workers.clearOutputs(w.address, overwrite)))
+    }
     const slots = this.liveWorkers().reduce((n, w) => n + w.slots, 0)
     const id = newJobId(this.clock.now())
     const job = buildJobRun({ id, seq: ++this.seq, request: req, valid, listing, defaultPartitions: Math.max(1, 2 * slots), nowMs: this.clock.now() })

@@ -53,11 +53,15 @@ async function perform(workers: WorkerClient, launcher: Launcher, a: MasterActio
       case 'kill': await workers.kill(a.address, a.attempt); return null
       case 'drop-job-data': await workers.dropJob(a.address, a.job, a.outputs, a.keepOutputs); return null
       case 'finalize-output': await workers.finalize(a.address, a.job, a.paths); return { kind: 'output-finalized', job: a.job }
+      case 'clear-stale-outputs':
+        for (const p of a.paths) await workers.clearOutputs(a.address, [p.path], p.ageMs)
+        return { kind: 'stale-outputs-cleared', worker: a.worker, incarnation: a.incarnation, ok: true }
     }
   } catch (e) {
     const message = (e as Error).message
     if (a.kind === 'launch') return { kind: 'launch-failed', attempt: a.spec.attempt_id as AttemptId, message, unreachable: refused(e) }
     if (a.kind === 'finalize-output') return { kind: 'finalize-failed', job: a.job, message, worker: a.worker, incarnation: a.incarnation, unreachable: refused(e) }
+    if (a.kind === 'clear-stale-outputs') return { kind: 'stale-outputs-cleared', worker: a.worker, incarnation: a.incarnation, ok: false }
     // A kill or clean-up that misses a dead worker is harmless: it has nothing left to stop.
     return null
   }

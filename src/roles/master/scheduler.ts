@@ -9,7 +9,7 @@ import type { MapOutput, TaskReport, TaskSpec } from '../../api/tasks'
 import { SINK_OPS } from '../../engine/dag'
 import type { Op } from '../../api/jobs'
 import { rangeBounds } from './range-bounds'
-import { expireLeases, onHeartbeat, onWorkerUnreachable } from './worker-events'
+import { expireLeases, onHeartbeat, onOutputsOverwritten, onStaleOutputsCleared, onWorkerUnreachable } from './worker-events'
 import { endAttempt, onCommitRequested, onLaunchFailed, onReport } from './task-events'
 import { isLive, ringOf, zeroMetrics, type AttemptRun, type JobRun, type MasterState, type StageRun, type TaskRun, type WorkerRun } from './state'
 import { allSucceeded, countsOf, indexTasks, peekPending, setTaskState, takePending } from './task-index'
@@ -25,6 +25,9 @@ export type MasterEvent =
   | { kind: 'finalize-failed'; nowMs: number; job: JobId; message: string; worker?: WorkerId; incarnation?: string; unreachable?: boolean }
   | { kind: 'job-cancel-requested'; nowMs: number; job: JobId }
   | { kind: 'worker-unreachable'; nowMs: number; worker: WorkerId; incarnation: string }
+  /** the job being submitted overwrites these outputs: live workers clear them now */
+  | { kind: 'outputs-overwritten'; nowMs: number; paths: string[] }
+  | { kind: 'stale-outputs-cleared'; nowMs: number; worker: WorkerId; incarnation: string; ok: boolean }
 
 export type MasterAction =
   | { kind: 'launch'; worker: WorkerId; address: string; spec: TaskSpec }
@@ -33,6 +36,8 @@ export type MasterAction =
    *  cancelled job leaves no partial output), `keep` only lose their _temporary folder */
   | { kind: 'drop-job-data'; address: string; job: JobId; outputs: string[]; keepOutputs: boolean }
   | { kind: 'finalize-output'; address: string; job: JobId; paths: string[]; worker: WorkerId; incarnation: string }
+  /** each path's files written before its last overwrite (`ageMs` ago) */
+  | { kind: 'clear-stale-outputs'; address: string; worker: WorkerId; incarnation: string; paths: { path: string; ageMs: number }[] }
 
 // An attempt change carries the row itself: a finished job's attempts leave memory in the same step.
 export type StoreChange = { kind: 'job'; job: JobId } | { kind: 'job-created'; job: JobId } | { kind: 'attempt'; attempt: AttemptRun } | { kind: 'worker'; worker: WorkerId }
@@ -55,6 +60,8 @@ export function step(s: MasterState, e: MasterEvent): Step {
     case 'finalize-failed': onFinalizeFailed(s, e, out); break
     case 'job-cancel-requested': endJob(s, e.job, 'CANCELLED', null, e.nowMs, out); break
     case 'worker-unreachable': onWorkerUnreachable(s, e.worker, e.incarnation, e.nowMs, out); break
+    case 'outputs-overwritten': onOutputsOverwritten(s, e.paths, e.nowMs); break
+    case 'stale-outputs-cleared': onStaleOutputsCleared(s, e.worker, e.incarnation, e.ok); break
     default: return assertNever(e)
   }
   schedule(s, e.nowMs, out)

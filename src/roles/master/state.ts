@@ -21,6 +21,12 @@ export type WorkerRun = {
   memMb: number
   activeTasks: number
   running: Set<AttemptId>
+  /** outputs overwritten while this worker was away: its disk may hold their old parts. It gets no
+   *  task until it has removed them (`clearing`: the request is on its way). */
+  staleOutputs?: { path: string; atMs: number }[]
+  /** when it was declared DEAD: clears sent to live workers from then on missed it */
+  lostMs?: number
+  clearing?: boolean
 }
 
 export type TaskRunState = 'PENDING' | 'RUNNING' | 'SUCCEEDED' | 'FAILED'
@@ -112,13 +118,17 @@ export type MasterState = {
    *  worker joins or its status changes, and rebuilt on the next need (ringOf), not per event. */
   ring: WorkerRun[] | null
   incarnations: number
+  /** output paths cleared for an overwrite, with when: a worker that rejoins after that clears them too */
+  overwrites: { path: string; atMs: number }[]
 }
 
 export const newState = (timeoutMs: number): MasterState =>
-  ({ workers: new Map(), jobs: new Map(), attempts: new Map(), timeoutMs, rr: 0, ring: null, incarnations: 0 })
+  ({ workers: new Map(), jobs: new Map(), attempts: new Map(), timeoutMs, rr: 0, ring: null, incarnations: 0, overwrites: [] })
+
+export const mayGetTasks = (w: WorkerRun): boolean => isLive(w) && w.status !== 'PAUSED' && w.staleOutputs === undefined
 
 export const ringOf = (s: MasterState): WorkerRun[] =>
-  s.ring ??= [...s.workers.values()].filter(w => isLive(w) && w.status !== 'PAUSED')
+  s.ring ??= [...s.workers.values()].filter(mayGetTasks)
 
 export const zeroMetrics = (): TaskMetrics =>
   ({ records_in: 0, records_out: 0, shuffle_bytes_written: 0, shuffle_bytes_read: 0, spilled_bytes: 0 })

@@ -33,7 +33,9 @@ export class WorkerClient {
       throw new ApiError('NO_WORKERS', `could not list the inputs on worker ${address}: ${(e as Error).message}`, {}, e)
     }
   }
-  async clearOutputs(address: string, paths: string[]): Promise<void> { await call(this.token, address, 'POST', '/outputs/clear', { paths }) }
+  async clearOutputs(address: string, paths: string[], olderThanMs?: number): Promise<void> {
+    await call(this.token, address, 'POST', '/outputs/clear', olderThanMs === undefined ? { paths } : { paths, older_than_ms: Math.max(0, Math.floor(olderThanMs)) })
+  }
   async launch(address: string, spec: TaskSpec): Promise<void> { await call(this.token, address, 'POST', '/tasks', spec) }
   async launchBatch(address: string, specs: TaskSpec[]): Promise<TaskBatchAnswer> {
     return await (await call(this.token, address, 'POST', '/tasks/batch', { tasks: specs })).json() as TaskBatchAnswer

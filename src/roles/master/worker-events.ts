@@ -23,15 +23,24 @@ export function onHeartbeat(s: MasterState, hb: Heartbeat, nowMs: number, out: S
   const restarted = w !== undefined && hb.incarnation !== undefined && hb.incarnation !== w.incarnation
   if (w !== undefined && isLive(w) && restarted) loseWorker(s, w, `worker ${id} restarted`, nowMs, out)
   if (w === undefined || !isLive(w) || restarted) {
+    // Outputs overwritten since the old incarnation was last heard of were cleared on the disks
+    // of the workers live then, not on this one's: their old parts may still be here.
+    const away = w === undefined ? undefined : w.lostMs ?? nowMs
+    const last = new Map<string, number>()   // the last overwrite of each path since then
+    if (away !== undefined) for (const o of s.overwrites) if (o.atMs >= away) last.set(o.path, o.atMs)
+    const stale = [...last].map(([path, atMs]) => ({ path, atMs }))
     w = {
       id, address: hb.address, status: hb.status, slots: hb.slots ?? 1, incarnation: `${nowMs.toString(36)}-${++s.incarnations}`,
       lastSeenMs: nowMs, memMb: hb.mem_usage_mb, activeTasks: hb.active_tasks, running: new Set(),
+      ...(stale.length > 0 ? { staleOutputs: stale } : {}),
     }
     s.workers.set(id, w)
     s.ring = null
     out.changes.push({ kind: 'worker', worker: id })
+    askToClear(w, nowMs, out)
     return
   }
+  askToClear(w, nowMs, out)   // again, if an earlier request failed
   if (w.status !== hb.status || w.address !== hb.address) out.changes.push({ kind: 'worker', worker: id })
   if ((w.status === 'PAUSED') !== (hb.status === 'PAUSED')) s.ring = null
   w.status = hb.status
@@ -61,6 +70,32 @@ export function expireLeases(s: MasterState, nowMs: number, out: Step): void {
   }
 }
 
+function askToClear(w: WorkerRun, nowMs: number, out: Step): void {
+  if (w.staleOutputs === undefined || w.clearing === true) return
+  w.clearing = true
+  const paths = w.staleOutputs.map(o => ({ path: o.path, ageMs: nowMs - o.atMs }))
+  out.actions.push({ kind: 'clear-stale-outputs', address: w.address, worker: w.id, incarnation: w.incarnation, paths })
+}
+
+/** Kept for an hour, and the last 1 000: a worker away longer than that is not cleared. */
+const OVERWRITES_KEPT = 1_000
+const OVERWRITES_KEPT_MS = 3_600_000
+
+export function onOutputsOverwritten(s: MasterState, paths: readonly string[], nowMs: number): void {
+  for (const path of paths) s.overwrites.push({ path, atMs: nowMs })
+  s.overwrites = s.overwrites.filter(o => nowMs - o.atMs <= OVERWRITES_KEPT_MS).slice(-OVERWRITES_KEPT)
+}
+
+/** Cleared: the worker may get tasks. Failed: asked again with its next heartbeat. */
+export function onStaleOutputsCleared(s: MasterState, worker: WorkerId, incarnation: string, ok: boolean): void {
+  const w = s.workers.get(worker)
+  if (w === undefined || w.incarnation !== incarnation) return
+  w.clearing = false
+  if (!ok) return
+  delete w.staleOutputs
+  s.ring = null
+}
+
 /** A worker that refuses connections is gone: no need to wait for its lease. A word about an
  *  older incarnation changes nothing. */
 export function onWorkerUnreachable(s: MasterState, worker: WorkerId, incarnation: string, nowMs: number, out: Step): void {
@@ -73,6 +108,7 @@ export function onWorkerUnreachable(s: MasterState, worker: WorkerId, incarnatio
  *  stages still need are recomputed, for every job at once (not one fetch failure at a time). */
 export function loseWorker(s: MasterState, w: WorkerRun, why: string, nowMs: number, out: Step): void {
   w.status = 'DEAD'
+  w.lostMs = nowMs
   s.ring = null
   out.changes.push({ kind: 'worker', worker: w.id })
   for (const id of [...w.running]) {

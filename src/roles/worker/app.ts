@@ -49,8 +49,8 @@ export function workerApp(ctx: WorkerContext, token: string | undefined) {
     }, { body: ShuffleFetch, detail: { summary: 'stream one reduce partition of many map outputs, as msgpack frames', tags: ['shuffle'] } })
     .post('/inputs/list', ({ body }) => answerListing(ctx.dataDir, body),
       { body: ListRequest, response: { 200: ListAnswer }, detail: { summary: 'list input files and check outputs for planning', tags: ['files'] } })
-    .post('/outputs/clear', ({ body }) => { clearOutputs(ctx.dataDir, body.paths); return { ok: true as const } },
-      { body: t.Object({ paths: t.Array(t.String()) }), detail: { summary: 'remove outputs a job overwrites', tags: ['files'] } })
+    .post('/outputs/clear', ({ body }) => { clearOutputs(ctx.dataDir, body.paths, body.older_than_ms); return { ok: true as const } },
+      { body: t.Object({ paths: t.Array(t.String()), older_than_ms: t.Optional(t.Integer({ minimum: 0 })) }), detail: { summary: 'remove outputs a job overwrites (with older_than_ms: only their files older than that)', tags: ['files'] } })
     .post('/outputs/finalize', ({ body }) => {
       for (const p of body.paths) {
         const dir = join(ctx.dataDir, p)

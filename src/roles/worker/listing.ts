@@ -28,12 +28,23 @@ export function answerListing(dataDir: string, req: ListRequest): ListAnswer {
   return answer
 }
 
-/** Removes outputs that the job may overwrite; done once, when the job starts. */
-export function clearOutputs(dataDir: string, paths: readonly string[]): void {
+/** Removes outputs that the job may overwrite; done once, when the job starts. With
+ *  `olderThanMs`, only the files of each output folder last written longer ago than that: a
+ *  worker back from an absence removes the old parts of an output overwritten meanwhile, and keeps
+ *  the parts of the job that overwrote it, should its data dir be shared with the writers. */
+export function clearOutputs(dataDir: string, paths: readonly string[], olderThanMs?: number): void {
   const root = realpathSync(dataDir)
   for (const p of paths) {
     const full = join(root, p)
-    if (inside(root, full) && full !== root) rmSync(full, { recursive: true, force: true })
+    if (!inside(root, full) || full === root) continue
+    if (olderThanMs === undefined) { rmSync(full, { recursive: true, force: true }); continue }
+    if (!existsSync(full) || !statSync(full).isDirectory()) continue
+    const cutoff = Date.now() - olderThanMs
+    for (const name of readdirSync(full)) {
+      const file = join(full, name)
+      const st = statSync(file)
+      if (st.isFile() && st.mtimeMs < cutoff) rmSync(file, { force: true })
+    }
   }
 }
 

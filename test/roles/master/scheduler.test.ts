@@ -133,7 +133,7 @@ function assertIndex(st: StageRun): void {
 /** The cached ring of workers that may get tasks is what it would be if built now. */
 function assertRing(s: MasterState): void {
   if (s.ring === null) return
-  const now = [...s.workers.values()].filter(w => isLive(w) && w.status !== 'PAUSED')
+  const now = [...s.workers.values()].filter(w => isLive(w) && w.status !== 'PAUSED' && w.staleOutputs === undefined)
   check(s.ring.length === now.length && s.ring.every((w, i) => w === now[i]), `stale ring: ${s.ring.map(w => w.id).join(',')} instead of ${now.map(w => w.id).join(',')}`)
 }
 
@@ -266,6 +266,32 @@ describe('heartbeats', () => {
     expect(c.worker('w1').status).toBe('IDLE')
     expect(c.worker('w1').incarnation).not.toBe(old)
     expect(c.worker('w1').lastSeenMs).toBe(12_000)
+  })
+
+  test('a worker back after an output was overwritten clears its old parts before it gets a task', () => {
+    const c = new Cluster()
+    c.heartbeat('w1', 0, { slots: 2 })
+    c.heartbeat('w2', 0, { slots: 2 })
+    c.post({ kind: 'outputs-overwritten', nowMs: 500, paths: ['out/early'] })    // w2 was live: cleared then
+    c.heartbeat('w1', 9_000)
+    c.leaseCheck(10_001)                                                          // w2 is DEAD
+    expect(c.worker('w2').status).toBe('DEAD')
+    c.post({ kind: 'outputs-overwritten', nowMs: 11_000, paths: ['out/wc'] })
+    c.post({ kind: 'outputs-overwritten', nowMs: 11_500, paths: ['out/wc', 'out/other'] })
+    c.submit(makeJob({ files: [1, 2, 3, 4, 5, 6] }), 11_600)
+    const back = c.heartbeat('w2', 12_000, { incarnation: null })
+    const clears = ofKind(back, 'clear-stale-outputs')
+    expect(clears).toEqual([{ kind: 'clear-stale-outputs', address: addr('w2'), worker: W('w2'), incarnation: c.worker('w2').incarnation,
+      paths: [{ path: 'out/wc', ageMs: 500 }, { path: 'out/other', ageMs: 500 }] }])
+    expect(launches(back).map(l => String(l.worker))).not.toContain('w2')
+    // Not asked twice while the request is on its way; asked again after a failure.
+    expect(ofKind(c.heartbeat('w2', 12_100), 'clear-stale-outputs')).toEqual([])
+    c.post({ kind: 'stale-outputs-cleared', nowMs: 12_200, worker: W('w2'), incarnation: c.worker('w2').incarnation, ok: false })
+    expect(ofKind(c.heartbeat('w2', 12_300), 'clear-stale-outputs')).toHaveLength(1)
+    const cleared = c.post({ kind: 'stale-outputs-cleared', nowMs: 12_400, worker: W('w2'), incarnation: c.worker('w2').incarnation, ok: true })
+    expect(launches(cleared).map(l => String(l.worker))).toContain('w2')
+    // A worker that was never away has nothing to clear.
+    expect(ofKind(c.heartbeat('w3', 13_000), 'clear-stale-outputs')).toEqual([])
   })
 })
 
