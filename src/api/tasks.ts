@@ -1,7 +1,13 @@
 // The internal protocol between master and workers: stage plans, task dispatch, reports,
 // input listing and output commit. Documented in both roles' OpenAPI documents.
 import { t, type Static } from 'elysia'
+import { Type } from '@sinclair/typebox'
 import { NodeSpec } from './jobs'
+
+// Integers of the internal protocol are plain JSON numbers: Elysia's t.Integer also accepts numeric
+// strings, which makes it a transform, and a body with transforms is decoded field by field
+// (1.7 µs against 0.07 µs for 17 integers) on every launch and report.
+const Int = Type.Integer
 
 export const StageRoot = t.Union([
   t.Object({ kind: t.Literal('source'), node: NodeSpec }),
@@ -15,35 +21,35 @@ export const ShuffleWrite = t.Object({
   node: NodeSpec,
   /** the node of this stage whose records are written */
   from: t.String(),
-  partitions: t.Integer({ minimum: 1 }),
+  partitions: Int({ minimum: 1 }),
 })
 export type ShuffleWrite = Static<typeof ShuffleWrite>
 
 export const StagePlan = t.Object({
-  stage_id: t.Integer({ minimum: 0 }),
+  stage_id: Int({ minimum: 0 }),
   root: StageRoot,
   /** narrow nodes and sinks computed in this stage after the root, in topological order */
   nodes: t.Array(NodeSpec),
   shuffle_writes: t.Array(ShuffleWrite),
   sinks: t.Array(t.String()),
-  depends_on: t.Array(t.Integer()),
+  depends_on: t.Array(Int()),
   /** tasks of this stage: input splits for a source stage, reduce partitions for a shuffle stage */
-  partitions: t.Integer({ minimum: 0 }),
+  partitions: Int({ minimum: 0 }),
   /** write sinks: the part number of this stage's partition 0. A sink after a union runs in the
    *  stage of each input, and its parts are numbered across those stages without gaps. */
-  sink_parts: t.Optional(t.Record(t.String(), t.Integer({ minimum: 0 }))),
+  sink_parts: t.Optional(t.Record(t.String(), Int({ minimum: 0 }))),
   /** a sort's sample stage: the sort node whose range bounds its `sample` sink feeds */
   sample_of: t.Optional(t.String()),
 })
 export type StagePlan = Static<typeof StagePlan>
 
-export const Split = t.Object({ path: t.String(), start: t.Integer(), end: t.Integer(), file_size: t.Integer() })
+export const Split = t.Object({ path: t.String(), start: Int(), end: Int(), file_size: Int() })
 export type SplitWire = Static<typeof Split>
 
 export const MapOutput = t.Object({
-  map_partition: t.Integer(), attempt_id: t.String(), worker_id: t.String(), address: t.String(),
+  map_partition: Int(), attempt_id: t.String(), worker_id: t.String(), address: t.String(),
   /** bytes of this reduce partition in that map output: the reduce task sizes its requests by it */
-  bytes: t.Optional(t.Integer({ minimum: 0 })),
+  bytes: t.Optional(Int({ minimum: 0 })),
 })
 export type MapOutput = Static<typeof MapOutput>
 
@@ -51,9 +57,9 @@ export const TaskSpec = t.Object({
   job_id: t.String(),
   task_id: t.String(),
   attempt_id: t.String(),
-  attempt: t.Integer({ minimum: 0 }),
-  stage_id: t.Integer(),
-  partition: t.Integer({ minimum: 0 }),
+  attempt: Int({ minimum: 0 }),
+  stage_id: Int(),
+  partition: Int({ minimum: 0 }),
   params: t.Record(t.String(), t.Unknown()),
   stage: StagePlan,
   split: t.Union([Split, t.Null()]),
@@ -66,15 +72,15 @@ export const TaskSpec = t.Object({
 export type TaskSpec = Static<typeof TaskSpec>
 
 export const TaskMetrics = t.Object({
-  records_in: t.Integer(), records_out: t.Integer(),
-  shuffle_bytes_written: t.Integer(), shuffle_bytes_read: t.Integer(), spilled_bytes: t.Integer(),
+  records_in: Int(), records_out: Int(),
+  shuffle_bytes_written: Int(), shuffle_bytes_read: Int(), spilled_bytes: Int(),
 })
 export type TaskMetrics = Static<typeof TaskMetrics>
 
 export const SinkOutput = t.Object({
   node_id: t.String(),
   op: t.String(),
-  records: t.Integer(),
+  records: Int(),
   /** collect: the values of this partition, in order */
   values: t.Optional(t.Array(t.Unknown())),
 })
@@ -100,7 +106,7 @@ export const TaskReport = t.Object({
   state: t.Union([t.Literal('SUCCEEDED'), t.Literal('FAILED')]),
   metrics: TaskMetrics,
   /** bytes written per reduce partition, per shuffle this task wrote */
-  shuffle_outputs: t.Array(t.Object({ shuffle_id: t.String(), sizes: t.Array(t.Integer()) })),
+  shuffle_outputs: t.Array(t.Object({ shuffle_id: t.String(), sizes: t.Array(Int()) })),
   sinks: t.Array(SinkOutput),
   failure: t.Optional(TaskFailureWire),
 })
@@ -137,7 +143,7 @@ export type ListRequest = Static<typeof ListRequest>
 export const ListAnswer = t.Object({
   inputs: t.Array(t.Object({
     node_id: t.String(),
-    files: t.Array(t.Object({ path: t.String(), size: t.Integer() })),
+    files: t.Array(t.Object({ path: t.String(), size: Int() })),
   })),
   /** problems found, each a message that says what to fix */
   errors: t.Array(t.Object({ node_id: t.String(), code: t.String(), message: t.String() })),
@@ -146,7 +152,7 @@ export type ListAnswer = Static<typeof ListAnswer>
 
 export const FinalizeRequest = t.Object({ job_id: t.String(), paths: t.Array(t.String()) })
 export const ShuffleFetch = t.Object({
-  job_id: t.String(), shuffle_id: t.String(), reduce_partition: t.Integer({ minimum: 0 }),
+  job_id: t.String(), shuffle_id: t.String(), reduce_partition: Int({ minimum: 0 }),
   attempts: t.Array(t.String(), { description: 'map attempt ids whose block for this partition is wanted' }),
 })
 export type ShuffleFetch = Static<typeof ShuffleFetch>
