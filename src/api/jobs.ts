@@ -39,6 +39,7 @@ export const JobRequest = t.Object({
   max_task_attempts: t.Optional(t.Integer({ minimum: 1, maximum: 100 })),
   partitions: t.Optional(t.Integer({ minimum: 1, maximum: 100000 })),
   split_bytes: t.Optional(t.Integer({ minimum: 1, maximum: 2 ** 40, description: 'input split size in bytes (default 64 MiB)' })),
+  broadcast_bytes: t.Optional(t.Integer({ minimum: 0, maximum: 2 ** 40, description: 'a join whose small input is read straight from files of at most this many bytes is computed without shuffling the large input (default 32 MiB; 0: never)' })),
 }, { additionalProperties: false })
 export type JobRequest = Static<typeof JobRequest>
 

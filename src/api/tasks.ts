@@ -38,6 +38,10 @@ export const StagePlan = t.Object({
   /** write sinks: the part number of this stage's partition 0. A sink after a union runs in the
    *  stage of each input, and its parts are numbered across those stages without gaps. */
   sink_parts: t.Optional(t.Record(t.String(), Int({ minimum: 0 }))),
+  /** broadcast joins computed in this stage: the join's small input (`side` 0 left, 1 right) was
+   *  written whole as partition 0 of `shuffle_id` by another stage; each task fetches all of it
+   *  into a hash table and streams this stage's records past it, with no shuffle of the large side */
+  broadcasts: t.Optional(t.Array(t.Object({ shuffle_id: t.String(), node_id: t.String(), side: t.Union([t.Literal(0), t.Literal(1)]) }))),
   /** a sort's sample stage: the sort node whose range bounds its `sample` sink feeds */
   sample_of: t.Optional(t.String()),
 })

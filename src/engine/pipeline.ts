@@ -9,12 +9,15 @@ import type { NodeSpec } from '../api/jobs'
 import type { ShuffleWrite, StagePlan } from '../api/tasks'
 import { compileUdf, type Udf } from './udf'
 import { UdfError, isPair, notAPair, udfError } from './records'
+import type { KeyMap } from './keys'
 
 export interface Consumer { push(batch: unknown[]): void }
 
 export type StageOutputs = {
   shuffle(write: ShuffleWrite): Consumer
   sink(node: NodeSpec): Consumer
+  /** a broadcast join's small side, every value of each key (the stage's `broadcasts`) */
+  broadcast?(nodeId: string): KeyMap<unknown[]>
 }
 
 /** Returns the consumer that receives the root's records (the source's lines, or the reduce side's output). */
@@ -27,6 +30,8 @@ export function buildStagePipeline(stage: StagePlan, params: Readonly<Record<str
       built.set(node.id, out.sink(node))
     } else if (node.op === 'union') {
       built.set(node.id, downstream(node.id, stage, built, out))
+    } else if (node.op === 'join') {
+      built.set(node.id, broadcastJoin(node, stage, out, downstream(node.id, stage, built, out)))
     } else {
       built.set(node.id, narrowOperator(node, params, downstream(node.id, stage, built, out)))
     }
@@ -66,6 +71,37 @@ function narrowOperator(node: NodeSpec, params: Readonly<Record<string, unknown>
     case 'map_values': return { push(batch) { next.push(mapValuesBatch(node.id, fn, batch)) } }
     case 'key_by': return { push(batch) { next.push(keyByBatch(node.id, fn, batch)) } }
     default: throw new Error(`op ${node.op} is not a narrow operator`)
+  }
+}
+
+/** A join in a map-side stage: the small side is in a table, this stage's records are the other
+ *  side, streamed past it. One output per matching pair, `[key, [left, right]]`; with `left` (or
+ *  `right`) the streamed side's records without a match get null for the other side. */
+const BATCH_OUT = 8192
+
+function broadcastJoin(node: NodeSpec, stage: StagePlan, out: StageOutputs, next: Consumer): Consumer {
+  const b = stage.broadcasts?.find(x => x.node_id === node.id)
+  if (b === undefined || out.broadcast === undefined) throw new Error(`join "${node.id}" runs in stage ${stage.stage_id} with no broadcast input`)
+  const table = out.broadcast(node.id)
+  const smallIsLeft = b.side === 0
+  const keepUnmatched = (node.how ?? 'inner') !== 'inner'
+  return {
+    push(batch) {
+      let joined: unknown[] = []
+      for (let i = 0; i < batch.length; i++) {
+        if (joined.length >= BATCH_OUT) { next.push(joined); joined = [] }
+        const r = batch[i]
+        if (!isPair(r)) throw notAPair(node.id, 'join', r)
+        const k = r[0]
+        const matches = table.get(k)
+        if (matches === undefined) {
+          if (keepUnmatched) joined.push(smallIsLeft ? [k, [null, r[1]]] : [k, [r[1], null]])
+          continue
+        }
+        for (let j = 0; j < matches.length; j++) joined.push(smallIsLeft ? [k, [matches[j], r[1]]] : [k, [r[1], matches[j]]])
+      }
+      if (joined.length > 0) next.push(joined)
+    },
   }
 }
 

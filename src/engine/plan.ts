@@ -18,6 +18,12 @@
 // needed to compute a sample (the sort's input is a union of a node and something derived from it
 // through a shuffle), waiting for the samples would be a cycle: the sort's map side then runs in a
 // copy of the host that only computes the sort's input.
+//
+// broadcast join: when one input of a join is read straight from files small enough
+// (`Broadcasts.sourceBytes` of its source at most `maxBytes`), its stage writes it whole as a
+// one-partition shuffle, and the join runs as a narrow node in the stage(s) of the other input,
+// each task holding the small side in a hash table (Spark's broadcast hash join). Only where the
+// large side is streamed: inner joins, and left (right) joins whose right (left) side is small.
 import type { NodeSpec, Op } from '../api/jobs'
 import type { ShuffleWrite, StagePlan } from '../api/tasks'
 import { SINK_OPS, SOURCE_OPS, WIDE_OPS, type ValidJob } from './dag'
@@ -33,7 +39,12 @@ export const SUPPORTED_OPS: ReadonlySet<Op> = new Set<Op>([
 /** The op of the internal sink that samples a sort's keys (never in a job's result). */
 export const SAMPLE_OP = 'sample'
 
-export function planStages(job: ValidJob, defaultPartitions: number): StagePlan[] {
+/** What the planner needs to choose broadcast joins: the bytes each source node reads. */
+export type Broadcasts = { sourceBytes: ReadonlyMap<string, number>; maxBytes: number }
+
+export const DEFAULT_BROADCAST_BYTES = 32 * 1024 * 1024
+
+export function planStages(job: ValidJob, defaultPartitions: number, broadcasts?: Broadcasts): StagePlan[] {
   const stages: StagePlan[] = []
   // The stages that compute each node: one, or several after a union.
   const hosts = new Map<string, StagePlan[]>()
@@ -52,6 +63,8 @@ export function planStages(job: ValidJob, defaultPartitions: number): StagePlan[
       hosts.set(id, [newStage({ kind: 'source', node }, 0)])
     } else if (op === 'sort') {
       hosts.set(id, [planSort(node, inputs[0]!, node.partitions ?? defaultPartitions, job, stages, hostsOf, newStage)])
+    } else if (op === 'join' && broadcasts !== undefined && planBroadcast(node, inputs, stages, hostsOf, hosts, broadcasts)) {
+      // planned as a narrow node of the large side's stages
     } else if (WIDE_OPS.has(op)) {
       const partitions = node.partitions ?? defaultPartitions
       const shuffleIds = inputs.map((_, side) => inputs.length === 1 ? id : `${id}/${side}`)
@@ -77,6 +90,49 @@ export function planStages(job: ValidJob, defaultPartitions: number): StagePlan[
   return stages
 }
 
+/** Plans `node` (a join) as a broadcast join if one side qualifies; false leaves it to the shuffle. */
+function planBroadcast(node: NodeSpec, inputs: readonly string[], stages: readonly StagePlan[], hostsOf: (id: string) => StagePlan[],
+  hosts: Map<string, StagePlan[]>, b: Broadcasts): boolean {
+  const how = node.how ?? 'inner'
+  let best: { side: 0 | 1; host: StagePlan; bytes: number } | undefined
+  for (const side of [1, 0] as const) {
+    // The small side's missing matches would have to be found across all tasks: not broadcast.
+    if (how === 'full' || (how === 'left' && side === 0) || (how === 'right' && side === 1)) continue
+    const small = hostsOf(inputs[side]!)
+    const large = hostsOf(inputs[1 - side]!)
+    if (small.length !== 1 || small[0]!.root.kind !== 'source') continue
+    const host = small[0]!
+    const bytes = b.sourceBytes.get(host.root.node.id)
+    if (bytes === undefined || bytes > b.maxBytes) continue
+    // The large side's stages will wait for the small side's: no cycle, and not the same stage.
+    if (large.some(l => l === host || dependsOn(host, l, stages))) continue
+    if (best === undefined || bytes < best.bytes) best = { side, host, bytes }
+  }
+  if (best === undefined) return false
+  let shuffleId = `${node.id}#broadcast`
+  while (stages.some(s => s.shuffle_writes.some(w => w.shuffle_id === shuffleId))) shuffleId += '_'
+  best.host.shuffle_writes.push({ shuffle_id: shuffleId, node, from: inputs[best.side]!, partitions: 1 })
+  const large = hostsOf(inputs[1 - best.side]!)
+  for (const stage of large) {
+    stage.nodes.push(node)
+    ;(stage.broadcasts ??= []).push({ shuffle_id: shuffleId, node_id: node.id, side: best.side })
+    addDependency(stage, best.host)
+  }
+  hosts.set(node.id, large)
+  return true
+}
+
+/** A copy of a stage's path (a sort's sample stage, or its writer) needs the broadcast joins on it. */
+function inheritBroadcasts(copy: StagePlan, from: StagePlan, stages: readonly StagePlan[]): void {
+  const ids = new Set(copy.nodes.map(n => n.id))
+  for (const b of from.broadcasts ?? []) {
+    if (!ids.has(b.node_id)) continue
+    ;(copy.broadcasts ??= []).push(b)
+    const writer = stages.find(s => s.shuffle_writes.some(w => w.shuffle_id === b.shuffle_id))
+    if (writer !== undefined) addDependency(copy, writer)
+  }
+}
+
 function planSort(node: NodeSpec, input: string, partitions: number, job: ValidJob, stages: StagePlan[],
   hostsOf: (id: string) => StagePlan[], newStage: (root: StagePlan['root'], partitions: number) => StagePlan): StagePlan {
   const hosts = hostsOf(input)
@@ -88,6 +144,7 @@ function planSort(node: NodeSpec, input: string, partitions: number, job: ValidJ
     s.nodes = [...pathTo(h, input), sampleNode]
     s.sample_of = node.id
     for (const d of rootWriters(h, stages)) addDependency(s, d)
+    inheritBroadcasts(s, h, stages)
     return s
   })
   const writers = hosts.map(h => {
@@ -95,6 +152,7 @@ function planSort(node: NodeSpec, input: string, partitions: number, job: ValidJ
     const copy = newStage(h.root, h.partitions)
     copy.nodes = pathTo(h, input)
     for (const d of rootWriters(h, stages)) addDependency(copy, d)
+    inheritBroadcasts(copy, h, stages)
     return copy
   })
   const sort = newStage({ kind: 'shuffle', node, shuffle_ids: [node.id] }, partitions)
@@ -177,6 +235,7 @@ export function renderPlan(stages: readonly StagePlan[]): string {
     const writes = s.shuffle_writes.map(w => `${w.from}=>${w.shuffle_id}[${w.partitions}]`)
     return `stage ${s.stage_id} <- [${s.depends_on.join(',')}] ${root} | ${s.nodes.map(n => n.id).join(' ')}` +
       (writes.length ? ` | writes ${writes.join(' ')}` : '') + (s.sinks.length ? ` | sinks ${s.sinks.join(' ')}` : '') +
-      (s.sample_of !== undefined ? ` | samples ${s.sample_of}` : '')
+      (s.sample_of !== undefined ? ` | samples ${s.sample_of}` : '') +
+      (s.broadcasts?.length ? ` | broadcast ${s.broadcasts.map(b => `${b.node_id}<=${b.shuffle_id}(side ${b.side})`).join(' ')}` : '')
   }).join('\n')
 }

@@ -215,14 +215,21 @@ describe('wide operators', () => {
     expect(bag(collected(result, 'dk'))).toEqual(bag(want.map(([k]) => k)))
   })
 
-  for (const how of ['inner', 'left', 'right', 'full'] as const) {
-    test(`join ${how}: one output per matching pair, null for a missing side`, async () => {
-      const result = await succeed({ nodes: [KV, PAIRS,
+  // Both inputs are small files: by default inner, left and right joins broadcast one side (a left
+  // join its right side, a right join its left side) and shuffle nothing of the other; a full join
+  // cannot; broadcast_bytes 0 makes every join a shuffle join.
+  for (const [how, broadcast] of [['inner', true], ['inner', false], ['left', true], ['left', false], ['right', true], ['full', true]] as const) {
+    test(`join ${how}${broadcast ? '' : ', never broadcast'}: one output per matching pair, null for a missing side`, async () => {
+      const { status, result } = await run({ ...(broadcast ? {} : { broadcast_bytes: 0 }), nodes: [KV, PAIRS,
         { id: 'r', op: 'read_jsonl', path: 'right' },
         { id: 'rp', op: 'map', input: 'r', fn: 'x => [x.k, x.w]' },
         { id: 'j', op: 'join', inputs: ['pairs', 'rp'], how },
         { id: 'all', op: 'collect', input: 'j' },
       ] })
+      if (status.state !== 'SUCCEEDED' || result === null) throw new Error(`job ${status.state}: ${JSON.stringify(status.error)}`)
+      // A broadcast join has no stage of its own: the join runs in the left input's stage.
+      const joinStage = status.stages.some(st => st.node_ids[0] === 'j')
+      expect(joinStage).toBe(!broadcast || how === 'full')
       const want: unknown[] = []
       const lg = groups(leftPairs())
       const rg = groups(right.map(x => [x.k, x.w] as [unknown, string]))

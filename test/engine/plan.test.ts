@@ -265,3 +265,45 @@ describe('golden plans of examples/*.json', () => {
     })
   }
 })
+
+describe('planStages: broadcast joins', () => {
+  const SHOP = (how: 'inner' | 'left' | 'right' | 'full', then: NodeSpec[] = []): NodeSpec[] => [
+    { id: 'customers', op: 'read_csv', path: 'customers.csv' },
+    { id: 'orders', op: 'read_csv', path: 'orders.csv' },
+    { id: 'c', op: 'key_by', input: 'customers', fn: 'c => c.id' },
+    { id: 'o', op: 'key_by', input: 'orders', fn: 'o => o.customer' },
+    { id: 'j', op: 'join', inputs: ['c', 'o'], how },
+    { id: 'out', op: 'write_jsonl', input: 'j', path: 'out/j' },
+    ...then,
+  ]
+  const sizes = (customers: number, orders: number) => ({ sourceBytes: new Map([['customers', customers], ['orders', orders]]), maxBytes: 1000 })
+  const planB = (nodes: NodeSpec[], b = sizes(10, 1_000_000)): string => renderPlan(planStages(validateJob({ nodes }, SUPPORTED_OPS), 4, b))
+
+  test('a small side read from files is written whole as one partition; the join runs in the large side\'s stage', () => {
+    expect(planB(SHOP('inner'))).toBe([
+      'stage 0 <- [] source customers | c | writes c=>j#broadcast[1]',
+      'stage 1 <- [0] source orders | o j out | sinks out | broadcast j<=j#broadcast(side 0)',
+    ].join('\n'))
+    // Whichever side is small; a right join keeps the unmatched right records, so the left may be small.
+    expect(planB(SHOP('inner'), sizes(1_000_000, 10))).toContain('broadcast j<=j#broadcast(side 1)')
+    expect(planB(SHOP('right'))).toContain('broadcast j<=j#broadcast(side 0)')
+  })
+
+  test('no broadcast when the small side must keep its unmatched records, when both are large, or without sizes', () => {
+    for (const p of [planB(SHOP('left')), planB(SHOP('full')), planB(SHOP('inner'), sizes(5000, 5000))]) {
+      expect(p).not.toContain('broadcast')
+      expect(p).toContain('shuffle j(j/0,j/1)')
+    }
+    expect(renderPlan(planStages(validateJob({ nodes: SHOP('inner') }, SUPPORTED_OPS), 4))).not.toContain('broadcast')
+  })
+
+  test('a sort after a broadcast join: its sample stage and writer get the broadcast too', () => {
+    const p = planStages(validateJob({ nodes: SHOP('inner', [{ id: 's', op: 'sort', input: 'j', key: 'r => r[0]' }, { id: 'sorted', op: 'collect', input: 's' }]) }, SUPPORTED_OPS), 4, sizes(10, 1_000_000))
+    const withJoin = p.filter(s => s.nodes.some(n => n.id === 'j'))
+    expect(withJoin.length).toBeGreaterThan(1)
+    for (const s of withJoin) {
+      expect(s.broadcasts).toEqual([{ shuffle_id: 'j#broadcast', node_id: 'j', side: 0 }])
+      expect(s.depends_on).toContain(0)
+    }
+  })
+})

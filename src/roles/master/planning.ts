@@ -5,7 +5,7 @@ import type { JobRequest, NodeSpec, Op } from '../../api/jobs'
 import type { ListAnswer, ListRequest } from '../../api/tasks'
 import { ApiError, type ErrorCode } from '../../api/errors'
 import type { ValidJob } from '../../engine/dag'
-import { numberSinkParts, planStages, setSplitCount } from '../../engine/plan'
+import { DEFAULT_BROADCAST_BYTES, numberSinkParts, planStages, setSplitCount } from '../../engine/plan'
 import { planSplits, DEFAULT_SPLIT_BYTES } from '../../engine/splits'
 import type { JobRun, StageRun } from './state'
 import { indexTasks } from './task-index'
@@ -28,7 +28,9 @@ export function checkListing(answer: ListAnswer): void {
 export function buildJobRun(o: {
   id: JobId; seq: number; request: JobRequest; valid: ValidJob; listing: ListAnswer; defaultPartitions: number; nowMs: number; splitBytes?: number
 }): JobRun {
-  const plans = planStages(o.valid, o.request.partitions ?? o.defaultPartitions)
+  const sourceBytes = new Map(o.listing.inputs.map(i => [i.node_id, i.files.reduce((n, f) => n + f.size, 0)]))
+  const plans = planStages(o.valid, o.request.partitions ?? o.defaultPartitions,
+    { sourceBytes, maxBytes: o.request.broadcast_bytes ?? DEFAULT_BROADCAST_BYTES })
   const stages: StageRun[] = plans.map(plan => {
     let splits: StageRun['splits'] = []
     if (plan.root.kind === 'source') {

@@ -226,7 +226,11 @@ function launch(s: MasterState, job: JobRun, stage: StageRun, task: TaskRun, w: 
     job_id: job.id, task_id: task.id, attempt_id: id, attempt: attemptNo, stage_id: stage.plan.stage_id,
     partition: task.partition, params: job.params, stage: stage.plan,
     split: stage.plan.root.kind === 'source' ? stage.splits[task.partition] ?? null : null,
-    shuffle_inputs: stage.plan.root.kind === 'shuffle' ? stage.plan.root.shuffle_ids.map(sid => ({ shuffle_id: sid, map_outputs: mapOutputs(job, sid, task.partition) })) : [],
+    shuffle_inputs: [
+      ...(stage.plan.root.kind === 'shuffle' ? stage.plan.root.shuffle_ids.map(sid => ({ shuffle_id: sid, map_outputs: mapOutputs(job, sid, task.partition) })) : []),
+      // A broadcast join's small side is all in partition 0 of its shuffle, for every task.
+      ...(stage.plan.broadcasts ?? []).map(b => ({ shuffle_id: b.shuffle_id, map_outputs: mapOutputs(job, b.shuffle_id, 0) })),
+    ],
     incarnation: w.incarnation,
   }
   const bounds = rangeBounds(job, stage)

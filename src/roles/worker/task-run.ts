@@ -13,6 +13,9 @@ import { KeySampler, keysOf, sampleSizePerTask, sortKeyFunction } from '../../en
 import { buildStagePipeline, type Consumer } from '../../engine/pipeline'
 import { describeRecord, UdfError } from '../../engine/records'
 import { createReducer, ShuffleWriter } from '../../engine/shuffle'
+import { KeyMap } from '../../engine/keys'
+import { isPair, notAPair } from '../../engine/records'
+import { Reservation, estimateBytes } from '../../engine/spill/budget'
 import { safe } from './block-store'
 import { DiskFullError, FileRunStore } from './run-store'
 import { SharedBudget } from '../../engine/spill/budget'
@@ -51,17 +54,21 @@ export async function runTask(spec: TaskSpec, env: ThreadEnv): Promise<ThreadRes
   const afterSpill = (): void => Bun.gc(true)
   const spillFor = (dir: string): SpillContext => ({ store: new FileRunStore(join(jobDir, dir), safe(spec.attempt_id)), budget, onSpill, afterSpill })
   try {
+    const read = { records: 0, bytes: 0 }
+    const tables = await fetchBroadcasts(spec, env, budget, read)
+    metrics.shuffle_bytes_read = read.bytes
     const root = buildStagePipeline(spec.stage, spec.params, {
       shuffle: w => { const s = new ShuffleWriter(w, spec.params, spillFor(safe(w.shuffle_id)), spec.range_bounds?.[w.shuffle_id]); writers.push(s); return s },
       sink: node => { const s = openSink(node, spec, env, temps); sinks.push(s); return s },
+      broadcast: id => tables.get(id)!,
     })
     if (spec.stage.root.kind === 'source') {
       if (spec.split === null) throw new Error('a source task needs a split')
       metrics.records_in = await readSourceSplit(spec.stage.root.node, spec.split, env, root)
     } else {
-      const read = await reduceShuffle(spec, env, root, { ...spillFor('spill'), store: new FileRunStore(join(jobDir, 'spill'), safe(spec.attempt_id)) })
-      metrics.records_in = read.records
-      metrics.shuffle_bytes_read = read.bytes
+      const reduced = await reduceShuffle(spec, env, root, { ...spillFor('spill'), store: new FileRunStore(join(jobDir, 'spill'), safe(spec.attempt_id)) })
+      metrics.records_in = reduced.records
+      metrics.shuffle_bytes_read += reduced.bytes
     }
     const blocks: BlockFile[] = []
     for (const w of writers) {
@@ -182,6 +189,36 @@ async function countNewlines(path: string, end: number): Promise<number> {
   return n
 }
 
+/**
+ * The small sides of the stage's broadcast joins, each fetched whole (partition 0 of its shuffle,
+ * from every map output) into a table of every value per key. Held for the whole task and counted
+ * against the budget; one that does not fit fails the task with what to do, since the table cannot
+ * spill (the planner only broadcasts inputs of at most `broadcast_bytes`).
+ */
+async function fetchBroadcasts(spec: TaskSpec, env: ThreadEnv, budget: SharedBudget, counts: { records: number; bytes: number }): Promise<Map<string, KeyMap<unknown[]>>> {
+  const tables = new Map<string, KeyMap<unknown[]>>()
+  for (const b of spec.stage.broadcasts ?? []) {
+    const table = new KeyMap<unknown[]>()
+    const inputs = spec.shuffle_inputs.filter(i => i.shuffle_id === b.shuffle_id)
+    const held = new Reservation(budget)   // given back with the rest of the task's budget
+    await fetchAll(spec, env, fetchRequests(spec, env, inputs, 0), (_side, batch) => {
+      let bytes = 0
+      for (const r of batch) {
+        if (!isPair(r)) throw notAPair(b.node_id, 'join', r)
+        const values = table.get(r[0])
+        if (values === undefined) table.set(r[0], [r[1]])
+        else values.push(r[1])
+        bytes += 48 + estimateBytes(r)
+      }
+      if (!held.grow(bytes)) {
+        throw new Error(`the small side of join "${b.node_id}" (over ${Math.ceil(held.bytes / 2 ** 20)} MiB in memory) does not fit this worker's memory budget: give workers more --max-mem, or set "broadcast_bytes" lower on the job (0: never broadcast)`)
+      }
+    }, counts)
+    tables.set(b.node_id, table)
+  }
+  return tables
+}
+
 async function reduceShuffle(spec: TaskSpec, env: ThreadEnv, root: Consumer, spill: SpillContext): Promise<{ records: number; bytes: number }> {
   if (spec.stage.root.kind !== 'shuffle') throw new Error('not a shuffle stage')
   const node = spec.stage.root.node
@@ -191,7 +228,8 @@ async function reduceShuffle(spec: TaskSpec, env: ThreadEnv, root: Consumer, spi
     return counts
   }
   const reducer = createReducer(node, spec.params, spill)
-  await fetchAll(spec, env, fetchRequests(spec, env, spec.shuffle_inputs), (side, batch) => reducer.push(side, batch), counts)
+  const own = spec.shuffle_inputs.filter(i => spec.stage.root.kind === 'shuffle' && spec.stage.root.shuffle_ids.includes(i.shuffle_id))
+  await fetchAll(spec, env, fetchRequests(spec, env, own), (side, batch) => reducer.push(side, batch), counts)
   reducer.emit(root)
   return counts
 }
@@ -214,7 +252,7 @@ async function joinShuffle(spec: TaskSpec, env: ThreadEnv, root: Consumer, spill
 }
 
 /** The fetches of some shuffle inputs, batched per peer, peers interleaved. */
-function fetchRequests(spec: TaskSpec, env: ThreadEnv, inputs: TaskSpec['shuffle_inputs']): FetchRequest[] {
+function fetchRequests(spec: TaskSpec, env: ThreadEnv, inputs: TaskSpec['shuffle_inputs'], partition = spec.partition): FetchRequest[] {
   const sideOf = spec.stage.root.kind === 'shuffle' ? spec.stage.root.shuffle_ids : []
   // Requests of bounded size, two at a time: the HTTP client buffers a response as fast as the
   // network gives it, whatever the reducer can take, so what is in flight must fit the budget.
@@ -229,7 +267,7 @@ function fetchRequests(spec: TaskSpec, env: ThreadEnv, inputs: TaskSpec['shuffle
       const last = list.at(-1)
       const size = m.bytes ?? maxRequestBytes
       if (last !== undefined && last.bytes + size <= maxRequestBytes) { last.attempts.push(m.attempt_id); last.bytes += size }
-      else list.push({ address: m.address, worker: m.worker_id, shuffle: input.shuffle_id, side, attempts: [m.attempt_id], bytes: size })
+      else list.push({ address: m.address, worker: m.worker_id, shuffle: input.shuffle_id, side, partition, attempts: [m.attempt_id], bytes: size })
       byAddress.set(m.address, list)
     }
     // Interleave peers, so that two requests in flight go to two peers where they can.
@@ -250,10 +288,10 @@ async function fetchAll(spec: TaskSpec, env: ThreadEnv, requests: FetchRequest[]
   await Promise.all([lane(), lane()])
 }
 
-type FetchRequest = { address: string; worker: string; shuffle: string; side: number; attempts: string[]; bytes: number }
+type FetchRequest = { address: string; worker: string; shuffle: string; side: number; partition: number; attempts: string[]; bytes: number }
 
 async function fetchBlocks(spec: TaskSpec, env: ThreadEnv, r: FetchRequest, onBatch: OnBatch, counts: { records: number; bytes: number }): Promise<void> {
-  const body = { job_id: spec.job_id, shuffle_id: r.shuffle, reduce_partition: spec.partition, attempts: r.attempts }
+  const body = { job_id: spec.job_id, shuffle_id: r.shuffle, reduce_partition: r.partition, attempts: r.attempts }
   let res: Response
   try {
     res = await fetch(`http://${r.address}/shuffle_data/fetch`, {
