@@ -12,7 +12,9 @@ class MemoryRunStore implements RunStore {
   readonly files = new Map<string, Uint8Array>()
   private n = 0
   write(chunks: Iterable<Uint8Array>): RunFile {
-    const list = [...chunks].map(c => c.slice())
+    // Copy each chunk before asking for the next: it may be a view the writer reuses.
+    const list: Uint8Array[] = []
+    for (const c of chunks) list.push(c.slice())
     const size = list.reduce((a, c) => a + c.length, 0)
     const all = new Uint8Array(size)
     let at = 0
@@ -85,7 +87,8 @@ describe('budget', () => {
 describe('runs and merge', () => {
   test('a run reads back exactly, across chunk boundaries', () => {
     const store = new MemoryRunStore()
-    const records = Array.from({ length: 20_000 }, (_, i) => [`k${i}`, i, { x: [i, 'é'] }])
+    // Over 4 MiB: the run is written in several chunks.
+    const records = Array.from({ length: 60_000 }, (_, i) => [`k${i}`, i, { x: [i, 'é'.repeat(40)] }])
     const run = writeRun(store, records)
     expect([...readRun(store, run)]).toEqual(records)
   })

@@ -122,7 +122,9 @@ export class MemoryRunStore implements RunStore {
   private n = 0
 
   write(chunks: Iterable<Uint8Array>): RunFile {
-    const list = [...chunks].map(c => c.slice())   // a chunk may be a view the writer reuses
+    // Copy each chunk before asking for the next: it may be a view the writer reuses.
+    const list: Uint8Array[] = []
+    for (const c of chunks) list.push(c.slice())
     const size = list.reduce((a, c) => a + c.length, 0)
     const all = new Uint8Array(size)
     let at = 0

@@ -29,6 +29,8 @@ export type Driver = {
   stop(): void
 }
 
+const STORE_RETRY_MS = 1_000
+
 export function startDriver(deps: { clock: Clock; store: Store; send: Sender; state: MasterState; leaseCheckMs: number }): Driver {
   const state = deps.state
   let changes: StoreChange[] = []
@@ -46,7 +48,18 @@ export function startDriver(deps: { clock: Clock; store: Store; send: Sender; st
     waiters = []
     // Persist before sending: after a crash, a restarted master would rather find an attempt it
     // never launched than a running task nobody remembers.
-    persist(deps.store, state, c)
+    try {
+      persist(deps.store, state, c)
+    } catch (e) {
+      // A full disk or an I/O error: keep everything for another try rather than answer or send
+      // what is not stored, and never leave a waiter behind.
+      changes = [...c, ...changes]
+      actions = [...a, ...actions]
+      waiters = [...w, ...waiters]
+      console.error(JSON.stringify({ level: 'error', cause: 'store-write-failed', message: (e as Error).message }))
+      if (!stopped) setTimeout(later, STORE_RETRY_MS)
+      return
+    }
     for (const resolve of w) resolve()
     for (const action of a) void deps.send(action).then(next => { if (next !== null) post(next) })
   }

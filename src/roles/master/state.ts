@@ -27,6 +27,7 @@ export type WorkerRun = {
   /** when it was declared DEAD: clears sent to live workers from then on missed it */
   lostMs?: number
   clearing?: boolean
+  clearFailures?: number
 }
 
 export type TaskRunState = 'PENDING' | 'RUNNING' | 'SUCCEEDED' | 'FAILED'

@@ -86,12 +86,13 @@ export function onOutputsOverwritten(s: MasterState, paths: readonly string[], n
   s.overwrites = s.overwrites.filter(o => nowMs - o.atMs <= OVERWRITES_KEPT_MS).slice(-OVERWRITES_KEPT)
 }
 
-/** Cleared: the worker may get tasks. Failed: asked again with its next heartbeat. */
+/** Cleared: the worker may get tasks. Failed: asked again with its next heartbeat, three times at
+ *  most; then it gets tasks anyway (a worker kept idle for ever would be worse than stale files). */
 export function onStaleOutputsCleared(s: MasterState, worker: WorkerId, incarnation: string, ok: boolean): void {
   const w = s.workers.get(worker)
   if (w === undefined || w.incarnation !== incarnation) return
   w.clearing = false
-  if (!ok) return
+  if (!ok && (w.clearFailures = (w.clearFailures ?? 0) + 1) < 3) return
   delete w.staleOutputs
   s.ring = null
 }

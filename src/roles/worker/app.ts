@@ -18,22 +18,32 @@ export type WorkerContext = {
   dataDir: string
 }
 
+/** Jobs remembered as ended, so that a launch still on its way when the job's data was dropped is
+ *  refused instead of run (it would take a slot and leave files behind). */
+const ENDED_JOBS_KEPT = 10_000
+
 export function workerApp(ctx: WorkerContext, token: string | undefined) {
+  const ended = new Set<string>()
+  const refusal = (spec: { job_id: string; attempt_id: string; incarnation: string }): ApiError | null => {
+    if (spec.incarnation !== ctx.incarnation()) {
+      return new ApiError('STALE_INCARNATION', `task ${spec.attempt_id} is for incarnation ${spec.incarnation}, this worker is ${ctx.incarnation() ?? 'not registered yet'}`)
+    }
+    if (ended.has(spec.job_id)) return new ApiError('UNKNOWN_JOB', `task ${spec.attempt_id} belongs to job ${spec.job_id}, which has ended`)
+    return null
+  }
   return roleApp('Mini-Spark worker', 'Task dispatch, the shuffle data service and file listing of a Mini-Spark worker. Internal: used by the master and by peer workers.', token)
     .post('/tasks', ({ body, set }) => {
       // A task for an older incarnation of this worker is stale: the master has moved on.
-      if (body.incarnation !== ctx.incarnation()) {
-        throw new ApiError('STALE_INCARNATION', `task ${body.attempt_id} is for incarnation ${body.incarnation}, this worker is ${ctx.incarnation() ?? 'not registered yet'}`)
-      }
+      const refused = refusal(body)
+      if (refused !== null) throw refused
       ctx.pool().submit(body)
       set.status = 202
       return { accepted: true as const }
     }, { body: TaskSpec, response: { 202: t.Object({ accepted: t.Literal(true) }), 400: ErrorBody }, detail: { summary: 'run a task attempt (pushed by the master)', tags: ['tasks'] } })
     .post('/tasks/batch', ({ body }) => ({
       results: body.tasks.map(spec => {
-        if (spec.incarnation !== ctx.incarnation()) {
-          return { attempt_id: spec.attempt_id, accepted: false, error: { code: 'STALE_INCARNATION', message: `task ${spec.attempt_id} is for incarnation ${spec.incarnation}, this worker is ${ctx.incarnation() ?? 'not registered yet'}` } }
-        }
+        const refused = refusal(spec)
+        if (refused !== null) return { attempt_id: spec.attempt_id, accepted: false, error: { code: refused.code, message: refused.message } }
         ctx.pool().submit(spec)
         return { attempt_id: spec.attempt_id, accepted: true }
       }),
@@ -62,6 +72,8 @@ export function workerApp(ctx: WorkerContext, token: string | undefined) {
       return { ok: true as const }
     }, { body: FinalizeRequest, detail: { summary: 'mark write outputs complete (_SUCCESS)', tags: ['files'] } })
     .post('/jobs/:id/drop', ({ params, body }) => {
+      ended.add(params.id)
+      if (ended.size > ENDED_JOBS_KEPT) ended.delete(ended.values().next().value!)
       const killed = ctx.pool().killJob(params.id)
       ctx.blocks().dropJob(params.id)
       dropOutputs(ctx.dataDir, body.outputs, body.keep_outputs)

@@ -42,8 +42,9 @@ export function clearOutputs(dataDir: string, paths: readonly string[], olderTha
     const cutoff = Date.now() - olderThanMs
     for (const name of readdirSync(full)) {
       const file = join(full, name)
-      const st = statSync(file)
-      if (st.isFile() && st.mtimeMs < cutoff) rmSync(file, { force: true })
+      // A file another worker removes meanwhile (a shared data dir) is not an error.
+      const st = statSync(file, { throwIfNoEntry: false })
+      if (st?.isFile() === true && st.mtimeMs < cutoff) rmSync(file, { force: true })
     }
   }
 }

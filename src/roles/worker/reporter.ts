@@ -4,8 +4,12 @@
 import { authHeaders } from '../../api/auth'
 import type { TaskReport } from '../../api/tasks'
 
-/** Keeps one request's body well under the master's body limit. */
+/** Keeps one request's body well under the master's body limit (16 MiB): a report with collected
+ *  values may be large by itself, and goes alone. */
 const MAX_BATCH = 256
+const MAX_BATCH_BYTES = 4 * 1024 * 1024
+/** A master that does not answer (say its store write failed) is asked again, not waited on for ever. */
+const REQUEST_TIMEOUT_MS = 30_000
 
 export type ReporterDeps = {
   masterUrl: string
@@ -33,11 +37,23 @@ export class Reporter {
 
   private async drain(): Promise<void> {
     while (this.queue.length > 0) {
-      const batch = this.queue.splice(0, MAX_BATCH)
+      const batch = this.takeBatch()
       await this.send(batch)
       for (const r of batch) this.deps.onSettled(r.attempt_id)
     }
     this.sending = null
+  }
+
+  private takeBatch(): TaskReport[] {
+    const batch = [this.queue.shift()!]
+    let bytes = reportBytes(batch[0]!)
+    while (this.queue.length > 0 && batch.length < MAX_BATCH) {
+      const b = reportBytes(this.queue[0]!)
+      if (bytes + b > MAX_BATCH_BYTES) break
+      batch.push(this.queue.shift()!)
+      bytes += b
+    }
+    return batch
   }
 
   private async send(batch: TaskReport[]): Promise<void> {
@@ -46,14 +62,27 @@ export class Reporter {
       try {
         const res = await fetch(`${this.deps.masterUrl}${path}`, {
           method: 'POST', headers: { 'content-type': 'application/json', ...authHeaders(this.deps.token) }, body: JSON.stringify(body),
+          signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
         })
         await res.arrayBuffer()
-        // A master without the batch route (an older version) takes them one by one.
-        if (res.status === 404 && batch.length > 1) { for (const r of batch) await this.send([r]); return }
-        if (res.ok || (res.status >= 400 && res.status < 500)) return
+        // A master without the batch route (an older version) takes them one by one; so does a
+        // batch refused whole, so that one bad report does not take the others with it.
+        if (res.status >= 400 && res.status < 500 && batch.length > 1) { for (const r of batch) await this.send([r]); return }
+        if (res.ok) return
+        if (res.status >= 400 && res.status < 500) {
+          this.deps.log({ level: 'error', cause: 'report-refused', attempt: batch[0]!.attempt_id, status: res.status })
+          return
+        }
       } catch { /* master unreachable: retry below */ }
       await Bun.sleep(Math.min(2000, 100 * 2 ** attempt))
     }
     for (const r of batch) this.deps.log({ level: 'error', cause: 'report-lost', attempt: r.attempt_id })
   }
+}
+
+/** Roughly what a report weighs as JSON: its collected values are all that can be large. */
+function reportBytes(r: TaskReport): number {
+  let n = 1024
+  for (const s of r.sinks) if (s.values !== undefined) n += JSON.stringify(s.values).length
+  return n
 }

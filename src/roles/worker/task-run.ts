@@ -305,14 +305,21 @@ async function fetchBlocks(spec: TaskSpec, env: ThreadEnv, r: FetchRequest, onBa
     throw new FetchFailed(r.worker, `worker ${r.worker} at ${r.address} answered ${res.status} for shuffle ${r.shuffle}: ${await res.text()}`)
   }
   const decoder = new FrameDecoder()
+  // What the records meet downstream (a join streams them through the rest of the stage: its
+  // functions, spills, sinks) fails the task as it is; only the transfer and decoding failing is the
+  // peer's fault, to be answered by recomputing its outputs.
+  let downstream: unknown
   try {
     for await (const chunk of res.body) {
       counts.bytes += chunk.length
-      for (const batch of decoder.push(chunk)) { counts.records += batch.length; onBatch(r.side, batch) }
+      for (const batch of decoder.push(chunk)) {
+        counts.records += batch.length
+        try { onBatch(r.side, batch) } catch (e) { downstream = e; throw e }
+      }
     }
     decoder.finish()
   } catch (e) {
-    if (e instanceof UdfError) throw e
+    if (e === downstream || e instanceof UdfError) throw e
     throw new FetchFailed(r.worker, `shuffle ${r.shuffle} from worker ${r.worker} broke off: ${(e as Error).message}`)
   }
 }
