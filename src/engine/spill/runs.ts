@@ -18,43 +18,45 @@ export type RunFile = { path: string; size: number }
 // Small frames: a merge decodes one frame per run at a time.
 const FRAME_RECORDS = 512
 
-/** Writes sorted records as one run, 4 MiB of frames at a time. */
+/** Writes sorted records as one run. */
 export function writeRun(store: RunStore, records: Iterable<unknown>): RunFile {
-  return store.write(runChunks(records))
+  return store.write(inChunks(recordFrames(records)))
 }
 
 /** Writes the pairs [keys[i], values[i]] for i in `order` as one run, without making the pairs. */
 export function writePairsRun(store: RunStore, keys: readonly unknown[], values: readonly unknown[], order: Uint32Array): RunFile {
-  return store.write(pairChunks(keys, values, order))
+  return store.write(inChunks(pairFrames(keys, values, order)))
 }
 
-function* runChunks(records: Iterable<unknown>): Generator<Uint8Array> {
+/** Frames gathered into chunks of about 4 MiB, each handed on (a view, reused) before the next is made. */
+function* inChunks(frames: Iterable<Uint8Array>): Generator<Uint8Array> {
   const sink = new ByteSink()
-  let frame: unknown[] = []
-  for (const r of records) {
-    frame.push(r)
-    if (frame.length >= FRAME_RECORDS) {
-      sink.append(encodeRunFrame(frame))
-      frame = []
-      if (sink.length >= 4 << 20) { yield sink.bytes(); sink.reset() }
-    }
+  for (const f of frames) {
+    sink.append(f)
+    if (sink.length >= 4 << 20) { yield sink.bytes(); sink.reset() }
   }
-  if (frame.length > 0) sink.append(encodeRunFrame(frame))
   if (sink.length > 0) yield sink.bytes()
 }
 
-function* pairChunks(keys: readonly unknown[], values: readonly unknown[], order: Uint32Array): Generator<Uint8Array> {
-  const sink = new ByteSink()
+function* recordFrames(records: Iterable<unknown>): Generator<Uint8Array> {
+  let frame: unknown[] = []
+  for (const r of records) {
+    frame.push(r)
+    if (frame.length >= FRAME_RECORDS) { yield encodeRunFrame(frame); frame = [] }
+  }
+  if (frame.length > 0) yield encodeRunFrame(frame)
+}
+
+function* pairFrames(keys: readonly unknown[], values: readonly unknown[], order: Uint32Array): Generator<Uint8Array> {
   for (let at = 0; at < order.length; at += FRAME_RECORDS) {
     const n = Math.min(FRAME_RECORDS, order.length - at)
     const ks = new Array<unknown>(n)
     const vs = new Array<unknown>(n)
     for (let i = 0; i < n; i++) { const j = order[at + i]!; ks[i] = keys[j]; vs[i] = values[j] }
-    sink.append(encodePairsFrame(ks, vs))
-    if (sink.length >= 4 << 20) { yield sink.bytes(); sink.reset() }
+    yield allStrings(ks) && allStrings(vs) ? encodePairsFrame(ks as string[], vs as string[]) : encodeFrame([RECORDS, ks.map((k, i) => [k, vs[i]])])
   }
-  if (sink.length > 0) yield sink.bytes()
 }
+
 /** Reads a run back, record by record, holding one chunk of frames at a time. */
 export function* readRun(store: RunStore, run: RunFile, start = 0, end = run.size): Generator<unknown> {
   for (const batch of readRunBatches(store, run, start, end)) yield* batch
@@ -77,29 +79,22 @@ const PAIRS = 1
 
 function encodeRunFrame(records: readonly unknown[]): Uint8Array {
   const n = records.length
-  const ks = new Array<unknown>(n)
-  const vs = new Array<unknown>(n)
+  const ks = new Array<string>(n)
+  const vs = new Array<string>(n)
   for (let i = 0; i < n; i++) {
     const r = records[i]
-    if (!Array.isArray(r) || r.length !== 2) return encodeFrame([RECORDS, records])
+    if (!Array.isArray(r) || r.length !== 2 || typeof r[0] !== 'string' || typeof r[1] !== 'string') return encodeFrame([RECORDS, records])
     ks[i] = r[0]
     vs[i] = r[1]
   }
   return encodePairsFrame(ks, vs)
 }
 
-function encodePairsFrame(ks: readonly unknown[], vs: readonly unknown[]): Uint8Array {
-  const n = ks.length
-  const kl = new Array<number>(n)   // plain numbers: msgpack gives typed arrays back as bytes
-  const vl = new Array<number>(n)
-  for (let i = 0; i < n; i++) {
-    const k = ks[i]
-    const v = vs[i]
-    if (typeof k !== 'string' || typeof v !== 'string') return encodeFrame([RECORDS, ks.map((x, j) => [x, vs[j]])])
-    kl[i] = k.length
-    vl[i] = v.length
-  }
-  return encodeFrame([PAIRS, ks.join(''), kl, vs.join(''), vl])
+const allStrings = (xs: readonly unknown[]): boolean => xs.every(x => typeof x === 'string')
+
+function encodePairsFrame(ks: readonly string[], vs: readonly string[]): Uint8Array {
+  // Lengths as plain numbers: msgpack gives typed arrays back as bytes.
+  return encodeFrame([PAIRS, ks.join(''), ks.map(k => k.length), vs.join(''), vs.map(v => v.length)])
 }
 
 function unpackRunFrame(frame: unknown[]): unknown[] {
