@@ -5,34 +5,25 @@
 // for hashing its key twice (once in JS for partitionOf, once natively for the Map) and for a
 // get followed by a set. Here a record costs one lookup; the partition is hashed once per
 // distinct key, when it is inserted, and kept in the entry, whose value is updated in place.
-import { canonical, partitionOf } from './keys'
+import { KeyMap, partitionOf } from './keys'
 
 export type CombineEntry = { readonly key: unknown; value: unknown; readonly part: number }
 
 export class CombineTable {
-  // Strings in a dictionary object (faster than a Map for string keys, see KeyMap in keys.ts),
-  // other primitives by value in a native Map (SameValueZero: -0 is 0, NaN is NaN), composite keys
-  // under their canonical string, so the string "[1]" and the array [1] stay apart.
-  private strings: Record<string, CombineEntry> = Object.create(null) as Record<string, CombineEntry>
+  // Entries by key value (KeyMap), and in insertion order for encoding them by partition.
+  private byKey = new KeyMap<CombineEntry>()
   private all: CombineEntry[] = []
-  private prims = new Map<unknown, CombineEntry>()
-  private composites = new Map<string, CombineEntry>()
 
   constructor(private readonly parts: number) {}
 
   get size(): number { return this.all.length }
 
-  find(k: unknown): CombineEntry | undefined {
-    if (typeof k === 'string') return this.strings[k]
-    return typeof k !== 'object' || k === null ? this.prims.get(k) : this.composites.get(canonical(k))
-  }
+  find(k: unknown): CombineEntry | undefined { return this.byKey.get(k) }
 
   /** Adds a key that find() did not return; the first value seen of an equal key is kept as the key. */
   insert(k: unknown, value: unknown): CombineEntry {
     const e: CombineEntry = { key: k, value, part: partitionOf(k, this.parts) }
-    if (typeof k === 'string') this.strings[k] = e
-    else if (typeof k !== 'object' || k === null) this.prims.set(k, e)
-    else this.composites.set(canonical(k), e)
+    this.byKey.set(k, e)
     this.all.push(e)
     return e
   }
@@ -45,9 +36,7 @@ export class CombineTable {
   }
 
   clear(): void {
-    this.strings = Object.create(null) as Record<string, CombineEntry>
+    this.byKey = new KeyMap()
     this.all = []
-    this.prims = new Map()
-    this.composites = new Map()
   }
 }

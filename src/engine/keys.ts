@@ -117,7 +117,7 @@ function unsupported(k: unknown): TypeError {
  * it writes NaN, Infinity and undefined as `null`, which would merge distinct keys.
  * Strings are quoted, so the number 1 ("1") and the string "1" ("\"1\"") stay apart.
  */
-export function canonical(k: unknown): string {
+function canonical(k: unknown): string {
   switch (typeof k) {
     case 'string': return JSON.stringify(k)
     case 'number': return k === 0 ? '0' : String(k)   // `k === 0` catches -0

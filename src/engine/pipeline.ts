@@ -74,11 +74,11 @@ function narrowOperator(node: NodeSpec, params: Readonly<Record<string, unknown>
   }
 }
 
+const BATCH_OUT = 8192
+
 /** A join in a map-side stage: the small side is in a table, this stage's records are the other
  *  side, streamed past it. One output per matching pair, `[key, [left, right]]`; with `left` (or
  *  `right`) the streamed side's records without a match get null for the other side. */
-const BATCH_OUT = 8192
-
 function broadcastJoin(node: NodeSpec, stage: StagePlan, out: StageOutputs, next: Consumer): Consumer {
   const b = stage.broadcasts?.find(x => x.node_id === node.id)
   if (b === undefined || out.broadcast === undefined) throw new Error(`join "${node.id}" runs in stage ${stage.stage_id} with no broadcast input`)
