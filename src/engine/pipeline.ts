@@ -9,15 +9,15 @@ import type { NodeSpec } from '../api/jobs'
 import type { ShuffleWrite, StagePlan } from '../api/tasks'
 import { compileUdf, type Udf } from './udf'
 import { UdfError, isPair, notAPair, udfError } from './records'
-import type { KeyMap } from './keys'
+import type { HashJoin } from './operators/join'
 
 export interface Consumer { push(batch: unknown[]): void }
 
 export type StageOutputs = {
   shuffle(write: ShuffleWrite): Consumer
   sink(node: NodeSpec): Consumer
-  /** a broadcast join's small side, every value of each key (the stage's `broadcasts`) */
-  broadcast?(nodeId: string): KeyMap<unknown[]>
+  /** a broadcast join with its small side built (the stage's `broadcasts`) */
+  broadcast?(nodeId: string): HashJoin
 }
 
 /** Returns the consumer that receives the root's records (the source's lines, or the reduce side's output). */
@@ -74,35 +74,13 @@ function narrowOperator(node: NodeSpec, params: Readonly<Record<string, unknown>
   }
 }
 
-const BATCH_OUT = 8192
-
-/** A join in a map-side stage: the small side is in a table, this stage's records are the other
- *  side, streamed past it. One output per matching pair, `[key, [left, right]]`; with `left` (or
- *  `right`) the streamed side's records without a match get null for the other side. */
+/** A join in a map-side stage: its small side was built into a hash join beforehand, and this
+ *  stage's records, the other side, are probed past it (HashJoin keeps the unmatched ones of a
+ *  left or right join). */
 function broadcastJoin(node: NodeSpec, stage: StagePlan, out: StageOutputs, next: Consumer): Consumer {
-  const b = stage.broadcasts?.find(x => x.node_id === node.id)
-  if (b === undefined || out.broadcast === undefined) throw new Error(`join "${node.id}" runs in stage ${stage.stage_id} with no broadcast input`)
-  const table = out.broadcast(node.id)
-  const smallIsLeft = b.side === 0
-  const keepUnmatched = (node.how ?? 'inner') !== 'inner'
-  return {
-    push(batch) {
-      let joined: unknown[] = []
-      for (let i = 0; i < batch.length; i++) {
-        if (joined.length >= BATCH_OUT) { next.push(joined); joined = [] }
-        const r = batch[i]
-        if (!isPair(r)) throw notAPair(node.id, 'join', r)
-        const k = r[0]
-        const matches = table.get(k)
-        if (matches === undefined) {
-          if (keepUnmatched) joined.push(smallIsLeft ? [k, [null, r[1]]] : [k, [r[1], null]])
-          continue
-        }
-        for (let j = 0; j < matches.length; j++) joined.push(smallIsLeft ? [k, [matches[j], r[1]]] : [k, [r[1], matches[j]]])
-      }
-      if (joined.length > 0) next.push(joined)
-    },
-  }
+  const built = stage.broadcasts?.some(b => b.node_id === node.id) === true ? out.broadcast?.(node.id) : undefined
+  if (built === undefined) throw new Error(`join "${node.id}" runs in stage ${stage.stage_id} with no broadcast input`)
+  return { push(batch) { built.probe(batch, next) } }
 }
 
 function compileFor(node: NodeSpec, params: Readonly<Record<string, unknown>>): Udf {

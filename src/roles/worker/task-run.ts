@@ -13,12 +13,10 @@ import { KeySampler, keysOf, sampleSizePerTask, sortKeyFunction } from '../../en
 import { buildStagePipeline, type Consumer } from '../../engine/pipeline'
 import { describeRecord, UdfError } from '../../engine/records'
 import { createReducer, ShuffleWriter } from '../../engine/shuffle'
-import { KeyMap } from '../../engine/keys'
-import { isPair, notAPair } from '../../engine/records'
-import { Reservation, estimateBytes } from '../../engine/spill/budget'
+import { HashJoin } from '../../engine/operators/join'
 import { safe } from './block-store'
 import { DiskFullError, FileRunStore } from './run-store'
-import { SharedBudget } from '../../engine/spill/budget'
+import { Reservation, SharedBudget, estimateBytes } from '../../engine/spill/budget'
 import type { SpillContext } from '../../engine/spill/external'
 import { StreamingJoin } from '../../engine/spill/join'
 import type { BlockFile, ThreadEnv, ThreadResult } from './thread-protocol'
@@ -55,12 +53,12 @@ export async function runTask(spec: TaskSpec, env: ThreadEnv): Promise<ThreadRes
   const spillFor = (dir: string): SpillContext => ({ store: new FileRunStore(join(jobDir, dir), safe(spec.attempt_id)), budget, onSpill, afterSpill })
   try {
     const read = { records: 0, bytes: 0 }
-    const tables = await fetchBroadcasts(spec, env, budget, read)
+    const broadcasts = await fetchBroadcasts(spec, env, budget, read)
     metrics.shuffle_bytes_read = read.bytes
     const root = buildStagePipeline(spec.stage, spec.params, {
       shuffle: w => { const s = new ShuffleWriter(w, spec.params, spillFor(safe(w.shuffle_id)), spec.range_bounds?.[w.shuffle_id]); writers.push(s); return s },
       sink: node => { const s = openSink(node, spec, env, temps); sinks.push(s); return s },
-      broadcast: id => tables.get(id)!,
+      broadcast: id => broadcasts.get(id)!,
     })
     if (spec.stage.root.kind === 'source') {
       if (spec.split === null) throw new Error('a source task needs a split')
@@ -190,34 +188,32 @@ async function countNewlines(path: string, end: number): Promise<number> {
 }
 
 /**
- * The small sides of the stage's broadcast joins, each fetched whole (partition 0 of its shuffle,
- * from every map output) into a table of every value per key. Held for the whole task and counted
- * against the budget; one that does not fit fails the task with what to do, since the table cannot
- * spill (the planner only broadcasts inputs of at most `broadcast_bytes`).
+ * The stage's broadcast joins, each with its small side fetched whole (partition 0 of its shuffle,
+ * from every map output) into the hash join's table. Held for the whole task and counted against
+ * the budget; one that does not fit fails the task with what to do, since the table cannot spill
+ * (the planner only broadcasts inputs of at most `broadcast_bytes`).
  */
-async function fetchBroadcasts(spec: TaskSpec, env: ThreadEnv, budget: SharedBudget, counts: { records: number; bytes: number }): Promise<Map<string, KeyMap<unknown[]>>> {
-  const tables = new Map<string, KeyMap<unknown[]>>()
+async function fetchBroadcasts(spec: TaskSpec, env: ThreadEnv, budget: SharedBudget, counts: { records: number; bytes: number }): Promise<Map<string, HashJoin>> {
+  const joins = new Map<string, HashJoin>()
   for (const b of spec.stage.broadcasts ?? []) {
-    const table = new KeyMap<unknown[]>()
+    const node = spec.stage.nodes.find(n => n.id === b.node_id)!
+    const join = new HashJoin(node, b.side, BROADCAST_BATCH)
     const inputs = spec.shuffle_inputs.filter(i => i.shuffle_id === b.shuffle_id)
     const held = new Reservation(budget)   // given back with the rest of the task's budget
     await fetchAll(spec, env, fetchRequests(spec, env, inputs, 0), (_side, batch) => {
+      join.build(batch)
       let bytes = 0
-      for (const r of batch) {
-        if (!isPair(r)) throw notAPair(b.node_id, 'join', r)
-        const values = table.get(r[0])
-        if (values === undefined) table.set(r[0], [r[1]])
-        else values.push(r[1])
-        bytes += 48 + estimateBytes(r)
-      }
+      for (const r of batch) bytes += 48 + estimateBytes(r)
       if (!held.grow(bytes)) {
         throw new Error(`the small side of join "${b.node_id}" (over ${Math.ceil(held.bytes / 2 ** 20)} MiB in memory) does not fit this worker's memory budget: give workers more --max-mem, or set "broadcast_bytes" lower on the job (0: never broadcast)`)
       }
     }, counts)
-    tables.set(b.node_id, table)
+    joins.set(b.node_id, join)
   }
-  return tables
+  return joins
 }
+
+const BROADCAST_BATCH = 8192
 
 async function reduceShuffle(spec: TaskSpec, env: ThreadEnv, root: Consumer, spill: SpillContext): Promise<{ records: number; bytes: number }> {
   if (spec.stage.root.kind !== 'shuffle') throw new Error('not a shuffle stage')
@@ -228,7 +224,8 @@ async function reduceShuffle(spec: TaskSpec, env: ThreadEnv, root: Consumer, spi
     return counts
   }
   const reducer = createReducer(node, spec.params, spill)
-  const own = spec.shuffle_inputs.filter(i => spec.stage.root.kind === 'shuffle' && spec.stage.root.shuffle_ids.includes(i.shuffle_id))
+  const ids = spec.stage.root.shuffle_ids   // not the stage's broadcast inputs
+  const own = spec.shuffle_inputs.filter(i => ids.includes(i.shuffle_id))
   await fetchAll(spec, env, fetchRequests(spec, env, own), (side, batch) => reducer.push(side, batch), counts)
   reducer.emit(root)
   return counts
