@@ -136,11 +136,18 @@ export class MasterCore {
       try {
         return await this.workers.list(w.address, { inputs: [], outputs })
       } catch (e) {
-        if (refused((e as { cause?: unknown }).cause)) this.driver.post({ kind: 'worker-unreachable', worker: w.id, incarnation: w.incarnation })
+        this.loseIfRefused(w, e)
         return null
       }
     }))
     for (const a of answers) if (a !== null) checkListing(a)
+  }
+
+  /** A worker that refuses connections is declared DEAD without waiting for its lease. */
+  private loseIfRefused(w: WorkerRun, e: unknown): boolean {
+    if (!refused((e as { cause?: unknown }).cause)) return false
+    this.driver.post({ kind: 'worker-unreachable', worker: w.id, incarnation: w.incarnation })
+    return true
   }
 
   /** Asks live workers in turn until one answers; one that refuses connections is declared DEAD. */
@@ -152,8 +159,7 @@ export class MasterCore {
         return await this.workers.list(w.address, req)
       } catch (e) {
         lastError = e
-        if (refused((e as { cause?: unknown }).cause)) this.driver.post({ kind: 'worker-unreachable', worker: w.id, incarnation: w.incarnation })
-        else await Bun.sleep(50)
+        if (!this.loseIfRefused(w, e)) await Bun.sleep(50)
       }
     }
     throw lastError

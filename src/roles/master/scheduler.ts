@@ -179,10 +179,7 @@ function onFinalizeFailed(s: MasterState, e: Extract<MasterEvent, { kind: 'final
   if (job === undefined || job.state !== 'RUNNING') return
   job.finalizing = false
   job.finalizeAvoid = e.worker
-  if (e.unreachable === true && e.worker !== undefined && e.incarnation !== undefined) {
-    const w = s.workers.get(e.worker)
-    if (w !== undefined && isLive(w) && w.incarnation === e.incarnation) { onWorkerUnreachable(s, e.worker, e.incarnation, e.nowMs, out); return }
-  }
+  if (e.unreachable === true && e.worker !== undefined && e.incarnation !== undefined && onWorkerUnreachable(s, e.worker, e.incarnation, e.nowMs, out)) return
   job.finalizeTries = (job.finalizeTries ?? 0) + 1
   if (job.finalizeTries >= 3) failJob(s, e.job, { message: `writing _SUCCESS failed: ${e.message}`, node_id: null, task_id: null, record: null }, e.nowMs, out)
 }

@@ -98,11 +98,12 @@ export function onStaleOutputsCleared(s: MasterState, worker: WorkerId, incarnat
 }
 
 /** A worker that refuses connections is gone: no need to wait for its lease. A word about an
- *  older incarnation changes nothing. */
-export function onWorkerUnreachable(s: MasterState, worker: WorkerId, incarnation: string, nowMs: number, out: Step): void {
+ *  older incarnation changes nothing. True when this lost the worker. */
+export function onWorkerUnreachable(s: MasterState, worker: WorkerId, incarnation: string, nowMs: number, out: Step): boolean {
   const w = s.workers.get(worker)
-  if (w === undefined || !isLive(w) || w.incarnation !== incarnation) return
+  if (w === undefined || !isLive(w) || w.incarnation !== incarnation) return false
   loseWorker(s, w, `worker ${w.id} refuses connections`, nowMs, out)
+  return true
 }
 
 /** The worker is gone: its running attempts are LOST, and map outputs it held that unfinished
