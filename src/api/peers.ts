@@ -39,10 +39,15 @@ export const POLICIES = {
   shuffle: { connectMs: 10_000, idleMs: 30_000, retry: null } satisfies CallPolicy,
 } as const
 
-type Sleep = (ms: number) => Promise<void>
+export type Policies = { report: CallPolicy; commit: CallPolicy; shuffle: CallPolicy }
 
 export class PeerClient {
-  constructor(private readonly token: string | undefined, private readonly sleep: Sleep = ms => Bun.sleep(ms)) {}
+  private readonly p: Policies
+
+  /** `policies`: other limits, for tests that cannot wait the real ones out */
+  constructor(private readonly token: string | undefined, policies: Partial<Policies> = {}) {
+    this.p = { report: POLICIES.report, commit: POLICIES.commit, shuffle: POLICIES.shuffle, ...policies }
+  }
 
   /** One heartbeat; throws PeerError. */
   async heartbeat(masterUrl: string, hb: Heartbeat, intervalMs: number): Promise<HeartbeatAck> {
@@ -57,9 +62,9 @@ export class PeerClient {
   async reports(masterUrl: string, batch: readonly TaskReport[]): Promise<{ ok: true } | { ok: false; status: number }> {
     const [path, body] = batch.length === 1 ? ['/tasks/report', batch[0]] : ['/tasks/reports', { reports: batch }]
     try {
-      await this.retried(POLICIES.report, async () => {
-        const res = await this.call(masterUrl, `${masterUrl}${path}`, body, POLICIES.report)
-        await drain(res, masterUrl, POLICIES.report)
+      await this.retried(this.p.report, async () => {
+        const res = await this.call(masterUrl, `${masterUrl}${path}`, body, this.p.report)
+        await drain(res, masterUrl, this.p.report)
       })
       return { ok: true }
     } catch (e) {
@@ -71,16 +76,16 @@ export class PeerClient {
   /** May this attempt commit its output? Asked again while the master is unreachable (say it is
    *  restarting); throws PeerError when it could not be asked within the policy. */
   async commit(masterUrl: string, attemptId: string, workerId: string): Promise<boolean> {
-    return this.retried(POLICIES.commit, async () => {
-      const res = await this.call(masterUrl, `${masterUrl}/tasks/commit`, { attempt_id: attemptId, worker_id: workerId }, POLICIES.commit)
-      return ((await readJson(res, masterUrl, POLICIES.commit)) as Static<typeof CommitAnswer>).commit === true
+    return this.retried(this.p.commit, async () => {
+      const res = await this.call(masterUrl, `${masterUrl}/tasks/commit`, { attempt_id: attemptId, worker_id: workerId }, this.p.commit)
+      return ((await readJson(res, masterUrl, this.p.commit)) as Static<typeof CommitAnswer>).commit === true
     })
   }
 
   /** Streams one shuffle fetch's body; the idle limit holds between chunks. Throws PeerError. */
   async *shuffle(address: string, peer: string, req: ShuffleFetch): AsyncGenerator<Uint8Array> {
-    const res = await this.call(peer, `http://${address}/shuffle_data/fetch`, req, POLICIES.shuffle)
-    yield* body(res, peer, POLICIES.shuffle)
+    const res = await this.call(peer, `http://${address}/shuffle_data/fetch`, req, this.p.shuffle)
+    yield* body(res, peer, this.p.shuffle)
   }
 
   /** One request with the policy's limits; a non-2xx answer becomes a PeerError with its text. */
@@ -117,7 +122,7 @@ export class PeerClient {
         if (!(e instanceof PeerError) || !e.transient || r === null) throw e
         const delay = Math.min(r.maxDelayMs, r.firstDelayMs * 2 ** attempt)
         if (attempt + 1 >= r.attempts || performance.now() - start + delay > r.totalMs) throw e
-        await this.sleep(delay)
+        await Bun.sleep(delay)
       }
     }
   }

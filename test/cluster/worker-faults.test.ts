@@ -190,3 +190,40 @@ describe('the master is down when a task asks to commit', () => {
     }
   }, 90_000)
 })
+
+describe('reduce tasks of one job side by side on one worker, spilling', () => {
+  test('each attempt spills in its own folder, and a node named "spill" is no internal folder: exact, one attempt each', async () => {
+    const dir = tempDir('ms-wfaults-spill-')
+    const master = await spawnRoleProc('master', ['master', '--port', '0', '--state-db', join(dir, 'm.db'), '--heartbeat-timeout', '5s'])
+    try {
+      await spawnRoleProc('w1', ['worker', '--master', master.url, '--port', '0', '--id', 'w1', '--slots', '2', '--max-mem', '8MiB',
+        '--data-dir', dataDir, '--work-dir', join(dir, 'work'), '--heartbeat-interval', '300ms'])
+      const client = new MasterClient(master.url)
+      await waitUntil('the worker to join', async () => (await client.workers()).some(w => w.status !== 'DEAD') ? true : undefined, { timeoutMs: 15_000 })
+      const id = await client.submit({
+        name: 'spill', partitions: 4, max_task_attempts: 1,
+        nodes: [
+          { id: 'keys', op: 'read_text', path: 'keys/k.txt' },
+          { id: 'pairs', op: 'map', input: 'keys', fn: 'k => [k.slice(0, 6), k]' },
+          { id: 'spill', op: 'group_by_key', input: 'pairs' },
+          { id: 'sizes', op: 'map', input: 'spill', fn: '([k, vs]) => [k, vs.length]' },
+          { id: 'out', op: 'collect', input: 'sizes' },
+        ],
+      })
+      const s = await client.waitDone(id, { timeoutMs: 90_000 })
+      expect(s.error ?? null).toBeNull()
+      expect(s.state).toBe('SUCCEEDED')
+      const out = (await client.result(id)).sinks['out'] as { values: [string, number][] }
+      const expected = new Map<string, number>()
+      for (let i = 0; i < 200_000; i++) { const k = `key-${i}`.slice(0, 6); expected.set(k, (expected.get(k) ?? 0) + 1) }
+      expect(new Map(out.values)).toEqual(expected)
+      const tasks = await client.tasks(id)
+      expect(tasks.filter(t => t.state !== 'SUCCEEDED')).toEqual([])
+      // The reduces did spill (else this test shows nothing).
+      expect(tasks.filter(t => t.stage_id === 1).reduce((n, t) => n + t.spilled_bytes, 0)).toBeGreaterThan(0)
+    } finally {
+      killAll()
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }, 120_000)
+})
