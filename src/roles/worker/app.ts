@@ -42,7 +42,7 @@ export function workerApp(ctx: WorkerContext, token: string | undefined) {
       }
       return new Response(ctx.blocks().stream(ranges), { headers: { 'content-type': 'application/octet-stream' } })
     }, { body: ShuffleFetch, detail: { summary: 'stream one reduce partition of many map outputs, as msgpack frames', tags: ['shuffle'] } })
-    .post('/inputs/list', ({ body }) => ctx.files().list(ctx.dataDir, body),
+    .post('/inputs/list', async ({ body }) => new Response(await ctx.files().listJson(ctx.dataDir, body), { headers: { 'content-type': 'application/json' } }),
       { body: ListRequest, response: { 200: ListAnswer }, detail: { summary: 'list input files and check outputs for planning', tags: ['files'] } })
     .post('/outputs/clear', async ({ body }) => { await ctx.files().clear(ctx.dataDir, body.paths, body.older_than_ms); return { ok: true as const } },
       { body: t.Object({ paths: t.Array(t.String()), older_than_ms: t.Optional(t.Integer({ minimum: 0 })) }), detail: { summary: 'remove outputs a job overwrites (with older_than_ms: only their files older than that)', tags: ['files'] } })

@@ -3,7 +3,7 @@
 // file thread, the reporter. Threads' messages, errors and close events come back as events.
 // JS runs one callback at a time and step() never awaits, so no lock is needed.
 import type { TaskReport, TaskSpec } from '../../api/tasks'
-import { laneBytes, reclaimLane, reservedBytes } from '../../engine/spill/budget'
+import { budgetLanes, laneBytes, reclaimLane, reservedBytes } from '../../engine/spill/budget'
 import type { BlockStore } from './block-store'
 import type { FileWork } from './files/work'
 import { attemptDir, jobDir } from './layout'
@@ -71,8 +71,8 @@ export class WorkerDriver {
 
   /** Reads the resident size and the budget, for the pause and runaway decisions. */
   sampleMemory(): void {
-    const lanes = this.state.freeLanes.length + this.state.slots.length + this.state.closing.size
     const sab = this.d.env.budget
+    const lanes = budgetLanes(sab)
     this.post({
       kind: 'memory-sampled', rssBytes: process.memoryUsage.rss(), reservedBytes: reservedBytes(sab),
       laneBytes: Array.from({ length: lanes }, (_, i) => laneBytes(sab, i)),

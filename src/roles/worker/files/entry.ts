@@ -10,7 +10,9 @@ declare const self: Worker
 
 function handle(r: FileRequest): unknown {
   switch (r.op) {
-    case 'list': return answerListing(r.dataDir, r.req)
+    // As JSON text: a listing of 100 000 files is cloned to the main thread as one string, not as
+    // 100 000 objects, and the main thread sends it as it is.
+    case 'list': return JSON.stringify(answerListing(r.dataDir, r.req))
     case 'clear': clearOutputs(r.dataDir, r.paths, r.olderThanMs); return null
     case 'drop-outputs': dropOutputs(r.dataDir, r.paths, r.keep); return null
     case 'remove': rmSync(r.path, { recursive: true, force: true }); return null

@@ -1,7 +1,7 @@
 // The main thread's side of the file thread (files/entry.ts): each call is a message, answered
 // when the work is done; calls run one after another, in order. A file thread that dies fails the
 // calls it held and is replaced.
-import type { ListAnswer, ListRequest } from '../../../api/tasks'
+import type { ListRequest } from '../../../api/tasks'
 import { threadEntry } from '../threads'
 
 export type FileRequest =
@@ -21,7 +21,8 @@ export class FileWork {
 
   constructor() { this.thread = this.start() }
 
-  list(dataDir: string, req: ListRequest): Promise<ListAnswer> { return this.call({ op: 'list', dataDir, req }) as Promise<ListAnswer> }
+  /** The answer as JSON text (a ListAnswer). */
+  listJson(dataDir: string, req: ListRequest): Promise<string> { return this.call({ op: 'list', dataDir, req }) as Promise<string> }
   clear(dataDir: string, paths: string[], olderThanMs?: number): Promise<void> { return this.call({ op: 'clear', dataDir, paths, olderThanMs }) as Promise<void> }
   dropOutputs(dataDir: string, paths: string[], keep: boolean): Promise<void> { return this.call({ op: 'drop-outputs', dataDir, paths, keep }) as Promise<void> }
   remove(path: string): Promise<void> { return this.call({ op: 'remove', path }) as Promise<void> }
