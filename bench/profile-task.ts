@@ -18,7 +18,7 @@ import { planStages, SUPPORTED_OPS } from '../src/engine/plan'
 import { planSplits } from '../src/engine/splits'
 import { newBudgetBuffer } from '../src/engine/spill/budget'
 import { answerListing } from '../src/roles/worker/listing'
-import { runTask } from '../src/roles/worker/task-run'
+import { runTask } from '../src/roles/worker/task/run'
 
 const [jobPath, dataDirArg] = process.argv.slice(2)
 if (jobPath === undefined || dataDirArg === undefined) { console.error('usage: profile-task.ts JOB.json DATA_DIR [--split-mb 16]'); process.exit(2) }

@@ -72,6 +72,8 @@ export const TaskSpec = t.Object({
   incarnation: t.String(),
   /** sort: per shuffle id, the sampled upper bounds of reduce partitions 0..n-2 */
   range_bounds: t.Optional(t.Record(t.String(), t.Array(t.Unknown()))),
+  /** the job's per-task time limit: an attempt running longer is stopped and failed (counted) */
+  task_timeout_ms: t.Optional(Int({ minimum: 1 })),
 })
 export type TaskSpec = Static<typeof TaskSpec>
 
@@ -91,8 +93,10 @@ export const SinkOutput = t.Object({
 export type SinkOutput = Static<typeof SinkOutput>
 
 export const TaskFailureWire = t.Object({
-  /** `fatal`: retrying cannot help (a collect too large to send): the job fails at once */
-  reason: t.Union([t.Literal('udf-error'), t.Literal('fetch-failed'), t.Literal('task-error'), t.Literal('killed'), t.Literal('fatal')]),
+  /** `fatal`: retrying cannot help (a collect too large to send, an input file changed since
+   *  planning): the job fails at once. `interrupted`: the attempt could not finish for a reason
+   *  outside the task (the master could not be asked whether to commit): not the task's fault */
+  reason: t.Union([t.Literal('udf-error'), t.Literal('fetch-failed'), t.Literal('task-error'), t.Literal('killed'), t.Literal('fatal'), t.Literal('interrupted')]),
   message: t.String(),
   node_id: t.Optional(t.String()),
   record: t.Optional(t.String()),

@@ -44,7 +44,7 @@ describe('with a token, every route but GET /health needs it', () => {
   const master = createMaster({ host: '127.0.0.1', port: 0, stateDb: join(dir, 'm.db'), heartbeatTimeoutMs: 10_000, token: TOKEN })
   afterAll(() => master.stop())
   const unused = (): never => { throw new Error('a refused request reached a handler') }
-  const worker = workerApp({ pool: unused, blocks: unused, incarnation: () => undefined, dataDir: dir } satisfies WorkerContext, TOKEN)
+  const worker = workerApp({ tasks: unused, blocks: unused, files: unused, dataDir: dir } satisfies WorkerContext, TOKEN)
 
   test('master: no token → 401 on every route', () => expectAllRefused(master.app as unknown as Routable, {}))
   test('master: a wrong token → 401 on every route', () => expectAllRefused(master.app as unknown as Routable, { authorization: `Bearer ${TOKEN}x` }))

@@ -11,16 +11,43 @@ export interface MemoryBudget {
   readonly holding: number
 }
 
-/** Counter layout: one Int32 of KiB reserved by all tasks of the worker. */
-export const BUDGET_SLOTS = 1
-
-export function newBudgetBuffer(): SharedArrayBuffer {
-  return new SharedArrayBuffer(4 * BUDGET_SLOTS)
+/**
+ * Counter layout: Int32 0 holds the KiB reserved by all tasks of the worker; Int32 1 + i the KiB
+ * held by the thread on lane i. A thread can end without releasing (terminated, crashed, or its
+ * code called process.exit), so what it held is also written down per lane, and the main thread
+ * takes a lane's share back from the total once that thread is gone (reclaimLane).
+ */
+export function newBudgetBuffer(lanes = 0): SharedArrayBuffer {
+  return new SharedArrayBuffer(4 * (1 + lanes))
 }
+
+/** Lanes of a buffer: how many threads can hold budget at once. */
+export const budgetLanes = (sab: SharedArrayBuffer): number => sab.byteLength / 4 - 1
 
 /** KiB reserved now by all tasks sharing the buffer (the worker's main thread reads this). */
 export function reservedBytes(sab: SharedArrayBuffer): number {
   return Atomics.load(new Int32Array(sab), 0) * 1024
+}
+
+/** Bytes held now by the thread on `lane`. */
+export function laneBytes(sab: SharedArrayBuffer, lane: number): number {
+  return Atomics.load(new Int32Array(sab), 1 + lane) * 1024
+}
+
+/**
+ * Gives back to the total whatever the lane's thread still held, and empties the lane; returns the
+ * bytes. Only once that thread is gone (its close event): a live thread could still release, and
+ * then give back twice.
+ */
+export function reclaimLane(sab: SharedArrayBuffer, lane: number): number {
+  const counter = new Int32Array(sab)
+  const kib = Atomics.exchange(counter, 1 + lane, 0)
+  // A thread stopped inside tryReserve or release may leave its lane up to one step above what it
+  // added to the total (the lane is raised first and lowered last): never take the total below 0.
+  for (;;) {
+    const now = Atomics.load(counter, 0)
+    if (Atomics.compareExchange(counter, 0, now, Math.max(0, now - kib)) === now) return kib * 1024
+  }
 }
 
 /**
@@ -32,19 +59,29 @@ export class SharedBudget implements MemoryBudget {
   private readonly counter: Int32Array
   private readonly limitKiB: number
   private heldKiB = 0
+  /** index of this thread's own counter in `counter`; -1: the buffer has no lanes */
+  private readonly lane: number
 
-  constructor(sab: SharedArrayBuffer, spillAtBytes: number, private readonly floorBytes: number) {
+  constructor(sab: SharedArrayBuffer, spillAtBytes: number, private readonly floorBytes: number, lane?: number) {
     this.counter = new Int32Array(sab)
     this.limitKiB = Math.floor(spillAtBytes / 1024)
+    if (lane !== undefined && (lane < 0 || lane >= budgetLanes(sab))) throw new RangeError(`budget lane ${lane} is not in the buffer`)
+    this.lane = lane === undefined ? -1 : 1 + lane
   }
 
   get holding(): number { return this.heldKiB * 1024 }
 
   tryReserve(bytes: number): boolean {
     const kib = Math.ceil(bytes / 1024)
+    // The lane is raised before the total and lowered after it, so that a thread stopped between
+    // the two leaves the lane high, never the total: reclaimLane then gives back all of it.
+    if (this.lane > 0) Atomics.add(this.counter, this.lane, kib)
     for (;;) {
       const now = Atomics.load(this.counter, 0)
-      if (now + kib > this.limitKiB && this.holding >= this.floorBytes) return false
+      if (now + kib > this.limitKiB && this.holding >= this.floorBytes) {
+        if (this.lane > 0) Atomics.sub(this.counter, this.lane, kib)
+        return false
+      }
       if (Atomics.compareExchange(this.counter, 0, now, now + kib) === now) {
         this.heldKiB += kib
         return true
@@ -56,6 +93,7 @@ export class SharedBudget implements MemoryBudget {
     const kib = Math.min(this.heldKiB, Math.ceil(bytes / 1024))
     this.heldKiB -= kib
     Atomics.sub(this.counter, 0, kib)
+    if (this.lane > 0) Atomics.sub(this.counter, this.lane, kib)
   }
 
   /** Gives back everything this task holds (its end, or a failure). */

@@ -1,54 +1,39 @@
 // The worker's HTTP app and routes: task dispatch, the shuffle data service, file questions from the
-// master. Routes translate; the pool, the block store and the listing decide.
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+// master. Routes translate; the driver (and its step), the block store and the file thread decide
+// and act. File work that grows with user data is awaited from the file thread, so a route that
+// lists 100 000 files never stops this thread from beating.
 import { t } from 'elysia'
 import { ApiError, ErrorBody } from '../../api/errors'
 import { FinalizeRequest, ListAnswer, ListRequest, ShuffleFetch, TaskBatch, TaskBatchAnswer, TaskSpec } from '../../api/tasks'
 import { roleApp } from '../http'
 import type { BlockStore } from './block-store'
-import { answerListing, clearOutputs, dropOutputs } from './listing'
-import type { ExecutorPool } from './pool'
+import type { WorkerDriver } from './driver'
+import type { FileWork } from './files/work'
 
 export type WorkerContext = {
-  pool(): ExecutorPool
+  tasks(): Pick<WorkerDriver, 'submit' | 'kill' | 'dropJob'>
   blocks(): BlockStore
-  /** the incarnation the master gave this worker; undefined before the first answer */
-  incarnation(): string | undefined
+  files(): FileWork
   dataDir: string
 }
 
-/** Jobs remembered as ended, so that a launch still on its way when the job's data was dropped is
- *  refused instead of run (it would take a slot and leave files behind). */
-const ENDED_JOBS_KEPT = 10_000
-
 export function workerApp(ctx: WorkerContext, token: string | undefined) {
-  const ended = new Set<string>()
-  const refusal = (spec: { job_id: string; attempt_id: string; incarnation: string }): ApiError | null => {
-    if (spec.incarnation !== ctx.incarnation()) {
-      return new ApiError('STALE_INCARNATION', `task ${spec.attempt_id} is for incarnation ${spec.incarnation}, this worker is ${ctx.incarnation() ?? 'not registered yet'}`)
-    }
-    if (ended.has(spec.job_id)) return new ApiError('UNKNOWN_JOB', `task ${spec.attempt_id} belongs to job ${spec.job_id}, which has ended`)
-    return null
-  }
   return roleApp('Mini-Spark worker', 'Task dispatch, the shuffle data service and file listing of a Mini-Spark worker. Internal: used by the master and by peer workers.', token)
     .post('/tasks', ({ body, set }) => {
-      // A task for an older incarnation of this worker is stale: the master has moved on.
-      const refused = refusal(body)
-      if (refused !== null) throw refused
-      ctx.pool().submit(body)
+      // A task for an older incarnation of this worker, or of a job that has ended, is refused.
+      const refused = ctx.tasks().submit(body)
+      if (refused !== null) throw new ApiError(refused.code, refused.message)
       set.status = 202
       return { accepted: true as const }
     }, { body: TaskSpec, response: { 202: t.Object({ accepted: t.Literal(true) }), 400: ErrorBody }, detail: { summary: 'run a task attempt (pushed by the master)', tags: ['tasks'] } })
     .post('/tasks/batch', ({ body }) => ({
       results: body.tasks.map(spec => {
-        const refused = refusal(spec)
-        if (refused !== null) return { attempt_id: spec.attempt_id, accepted: false, error: { code: refused.code, message: refused.message } }
-        ctx.pool().submit(spec)
+        const refused = ctx.tasks().submit(spec)
+        if (refused !== null) return { attempt_id: spec.attempt_id, accepted: false, error: refused }
         return { attempt_id: spec.attempt_id, accepted: true }
       }),
     }), { body: TaskBatch, response: { 200: TaskBatchAnswer, 400: ErrorBody }, detail: { summary: 'run several task attempts (pushed by the master while an earlier launch was on its way); each is accepted or refused on its own', tags: ['tasks'] } })
-    .delete('/tasks/:attempt', ({ params }) => ({ killed: ctx.pool().kill(params.attempt) }),
+    .delete('/tasks/:attempt', ({ params }) => ({ killed: ctx.tasks().kill(params.attempt) }),
       { params: t.Object({ attempt: t.String() }), detail: { summary: 'stop a task attempt', tags: ['tasks'] } })
     .post('/shuffle_data/fetch', ({ body }) => {
       const ranges = ctx.blocks().locate(body.job_id, body.shuffle_id, body.reduce_partition, body.attempts)
@@ -57,26 +42,15 @@ export function workerApp(ctx: WorkerContext, token: string | undefined) {
       }
       return new Response(ctx.blocks().stream(ranges), { headers: { 'content-type': 'application/octet-stream' } })
     }, { body: ShuffleFetch, detail: { summary: 'stream one reduce partition of many map outputs, as msgpack frames', tags: ['shuffle'] } })
-    .post('/inputs/list', ({ body }) => answerListing(ctx.dataDir, body),
+    .post('/inputs/list', async ({ body }) => new Response(await ctx.files().listJson(ctx.dataDir, body), { headers: { 'content-type': 'application/json' } }),
       { body: ListRequest, response: { 200: ListAnswer }, detail: { summary: 'list input files and check outputs for planning', tags: ['files'] } })
-    .post('/outputs/clear', ({ body }) => { clearOutputs(ctx.dataDir, body.paths, body.older_than_ms); return { ok: true as const } },
+    .post('/outputs/clear', async ({ body }) => { await ctx.files().clear(ctx.dataDir, body.paths, body.older_than_ms); return { ok: true as const } },
       { body: t.Object({ paths: t.Array(t.String()), older_than_ms: t.Optional(t.Integer({ minimum: 0 })) }), detail: { summary: 'remove outputs a job overwrites (with older_than_ms: only their files older than that)', tags: ['files'] } })
-    .post('/outputs/finalize', ({ body }) => {
-      for (const p of body.paths) {
-        const dir = join(ctx.dataDir, p)
-        mkdirSync(dir, { recursive: true })
-        rmSync(join(dir, '_temporary'), { recursive: true, force: true })
-        // _SUCCESS last: readers that wait for it see every part.
-        writeFileSync(join(dir, '_SUCCESS'), '')
-      }
-      return { ok: true as const }
-    }, { body: FinalizeRequest, detail: { summary: 'mark write outputs complete (_SUCCESS)', tags: ['files'] } })
-    .post('/jobs/:id/drop', ({ params, body }) => {
-      ended.add(params.id)
-      if (ended.size > ENDED_JOBS_KEPT) ended.delete(ended.values().next().value!)
-      const killed = ctx.pool().killJob(params.id)
-      ctx.blocks().dropJob(params.id)
-      dropOutputs(ctx.dataDir, body.outputs, body.keep_outputs)
+    .post('/outputs/finalize', async ({ body }) => { await ctx.files().finalize(ctx.dataDir, body.paths); return { ok: true as const } },
+      { body: FinalizeRequest, detail: { summary: 'mark write outputs complete (_SUCCESS)', tags: ['files'] } })
+    .post('/jobs/:id/drop', async ({ params, body }) => {
+      const killed = ctx.tasks().dropJob(params.id)
+      await ctx.files().dropOutputs(ctx.dataDir, body.outputs, body.keep_outputs)
       return { killed }
     }, {
       params: t.Object({ id: t.String() }),

@@ -1,8 +1,7 @@
 // The worker's shuffle outputs: files in the work dir written by task threads, indexed here in the
 // main thread, and served to peers by /shuffle_data. Keyed by map attempt, so a re-run's blocks
 // never mix with a late attempt's. It does not decide what is still needed: the master does.
-import { rmSync } from 'node:fs'
-import { join } from 'node:path'
+// Files are removed elsewhere (the driver asks the file thread): removing scales with the data.
 import type { BlockFile } from './thread-protocol'
 
 type Entry = BlockFile & { job: string; attempt: string }
@@ -12,11 +11,6 @@ const STREAM_PIECE_BYTES = 1 << 20
 export class BlockStore {
   private readonly byJob = new Map<string, Map<string, Entry>>()
 
-  constructor(readonly workDir: string) {}
-
-  static fileName(workDir: string, job: string, shuffle: string, attempt: string): string {
-    return join(workDir, safe(job), safe(shuffle), `${safe(attempt)}.data`)
-  }
 
   register(job: string, attempt: string, block: BlockFile): void {
     let m = this.byJob.get(job)
@@ -58,12 +52,8 @@ export class BlockStore {
     })
   }
 
-  dropJob(job: string): void {
-    this.byJob.delete(job)
-    rmSync(join(this.workDir, safe(job)), { recursive: true, force: true })
-  }
+  /** The job's blocks are no longer served; their files are removed by the file thread. */
+  forgetJob(job: string): void { this.byJob.delete(job) }
 
   jobs(): string[] { return [...this.byJob.keys()] }
 }
-
-export const safe = (s: string): string => s.replace(/[^A-Za-z0-9_.-]/g, '_')

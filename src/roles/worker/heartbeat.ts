@@ -1,11 +1,11 @@
 // The worker's heartbeat loop (CONTRACT section 3): every interval ± a third of it (3 ± 1 s by
 // default), uniformly jittered so a fleet started together does not beat in step.
 import type { Heartbeat, HeartbeatAck } from '../../api/heartbeat'
-import { authHeaders } from '../../api/auth'
+import type { PeerClient } from '../../api/peers'
 
 export type HeartbeatDeps = {
   masterUrl: string
-  token: string | undefined
+  peers: PeerClient
   intervalMs: number
   rng: () => number
   body: () => Omit<Heartbeat, 'incarnation'>
@@ -24,12 +24,7 @@ export function startHeartbeats(deps: HeartbeatDeps): { stop(): void; beatNow():
     // "" on the first beat of this process: the master then knows any earlier incarnation is gone.
     const hb: Heartbeat = { ...deps.body(), incarnation: incarnation ?? '' }
     try {
-      const res = await fetch(`${deps.masterUrl}/heartbeat`, {
-        method: 'POST', headers: { 'content-type': 'application/json', ...authHeaders(deps.token) }, body: JSON.stringify(hb),
-        signal: AbortSignal.timeout(Math.max(1000, deps.intervalMs)),
-      })
-      if (!res.ok) throw new Error(`master answered ${res.status}: ${await res.text()}`)
-      const ack = (await res.json()) as HeartbeatAck
+      const ack = await deps.peers.heartbeat(deps.masterUrl, hb, deps.intervalMs)
       const previous = incarnation
       incarnation = ack.incarnation
       failures = 0

@@ -13,6 +13,8 @@ export type WorkerMetricsDeps = {
   startedMs: number
   /** resident memory of this process, bytes: a seam for tests */
   rssBytes?: () => number
+  /** bytes of the memory budget its tasks hold now */
+  budgetBytes?: () => number
 }
 
 export class WorkerMetrics {
@@ -47,6 +49,7 @@ export class WorkerMetrics {
       // NaN until the first acknowledged heartbeat: "never" is not an age.
       .gauge('minispark_worker_heartbeat_age_seconds', 'seconds since the master last acknowledged a heartbeat of this worker',
         this.lastAckMs === null ? NaN : Math.max(0, nowMs - this.lastAckMs) / 1000)
+      .gauge('minispark_worker_budget_reserved_bytes', 'bytes of the memory budget (spill accounting) held by task threads now', (this.deps.budgetBytes ?? (() => 0))())
       .gauge('process_resident_memory_bytes', 'resident memory of the worker process', (this.deps.rssBytes ?? (() => process.memoryUsage.rss()))())
       .toString()
   }

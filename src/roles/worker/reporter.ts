@@ -1,19 +1,18 @@
 // Task reports to the master, one request at a time: what finishes while a report is on its way
 // goes in the next request (POST /tasks/reports), so a busy master gets fewer, larger requests.
-// Reports are retried for a while: losing one would leave the master waiting for the lease.
-import { authHeaders } from '../../api/auth'
+// Reports are retried for a while (the policy is the internal client's, api/peers.ts): losing one
+// would leave the master waiting for the lease.
+import type { PeerClient } from '../../api/peers'
 import type { TaskReport } from '../../api/tasks'
 
 /** Keeps one request's body well under the master's body limit (16 MiB): a report with collected
  *  values may be large by itself, and goes alone. */
 const MAX_BATCH = 256
 const MAX_BATCH_BYTES = 4 * 1024 * 1024
-/** A master that does not answer (say its store write failed) is asked again, not waited on for ever. */
-const REQUEST_TIMEOUT_MS = 30_000
 
 export type ReporterDeps = {
   masterUrl: string
-  token: string | undefined
+  peers: PeerClient
   /** called once the master acknowledged (or refused) a report */
   onSettled: (attemptId: string) => void
   log: (msg: Record<string, unknown>) => void
@@ -57,32 +56,25 @@ export class Reporter {
   }
 
   private async send(batch: TaskReport[]): Promise<void> {
-    const [path, body] = batch.length === 1 ? ['/tasks/report', batch[0]] : ['/tasks/reports', { reports: batch }]
-    for (let attempt = 0; attempt < 20; attempt++) {
-      try {
-        const res = await fetch(`${this.deps.masterUrl}${path}`, {
-          method: 'POST', headers: { 'content-type': 'application/json', ...authHeaders(this.deps.token) }, body: JSON.stringify(body),
-          signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-        })
-        await res.arrayBuffer()
-        // A master without the batch route (an older version) takes them one by one; so does a
-        // batch refused whole, so that one bad report does not take the others with it.
-        if (res.status >= 400 && res.status < 500 && batch.length > 1) { for (const r of batch) await this.send([r]); return }
-        if (res.ok) return
-        if (res.status >= 400 && res.status < 500) {
-          this.deps.log({ level: 'error', cause: 'report-refused', attempt: batch[0]!.attempt_id, status: res.status })
-          return
-        }
-      } catch { /* master unreachable: retry below */ }
-      await Bun.sleep(Math.min(2000, 100 * 2 ** attempt))
+    let answer: Awaited<ReturnType<PeerClient['reports']>>
+    try {
+      answer = await this.deps.peers.reports(this.deps.masterUrl, batch)
+    } catch (e) {
+      for (const r of batch) this.deps.log({ level: 'error', cause: 'report-lost', attempt: r.attempt_id, message: (e as Error).message })
+      return
     }
-    for (const r of batch) this.deps.log({ level: 'error', cause: 'report-lost', attempt: r.attempt_id })
+    if (answer.ok) return
+    // A master without the batch route (an older version) takes them one by one; so does a
+    // batch refused whole, so that one bad report does not take the others with it.
+    if (batch.length > 1) { for (const r of batch) await this.send([r]); return }
+    this.deps.log({ level: 'error', cause: 'report-refused', attempt: batch[0]!.attempt_id, status: answer.status })
   }
 }
 
-/** Roughly what a report weighs as JSON: its collected values are all that can be large. */
+/** Roughly what a report weighs as JSON, in UTF-8 bytes (as the body limit counts): its collected
+ *  values are all that can be large. */
 function reportBytes(r: TaskReport): number {
   let n = 1024
-  for (const s of r.sinks) if (s.values !== undefined) n += JSON.stringify(s.values).length
+  for (const s of r.sinks) if (s.values !== undefined) n += Buffer.byteLength(JSON.stringify(s.values), 'utf8')
   return n
 }

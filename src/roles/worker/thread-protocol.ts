@@ -11,7 +11,9 @@ export type ThreadEnv = {
   floorBytes: number
 }
 
-export type ThreadRequest = { kind: 'run'; spec: TaskSpec; env: ThreadEnv }
+/** `lane`: the thread's own counter in the shared budget, reclaimed by the main thread when the
+ *  thread is gone, however it ended. */
+export type ThreadRequest = { kind: 'run'; spec: TaskSpec; env: ThreadEnv; lane: number }
 
 /** A map task's output for one shuffle: one segment or more (one more per spill); in each,
  *  reduce partition p is bytes [offsets[p], offsets[p+1]). */

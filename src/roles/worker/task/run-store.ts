@@ -3,7 +3,7 @@
 // job's folder goes when the job ends, and the whole work dir at start-up.
 import { closeSync, mkdirSync, openSync, readSync, rmSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
-import type { RunFile, RunStore } from '../../engine/spill/runs'
+import type { RunFile, RunStore } from '../../../engine/spill/runs'
 
 // A merge reads every run at once: a small chunk per run keeps it within the budget.
 const READ_CHUNK_BYTES = 128 * 1024

@@ -1,0 +1,150 @@
+// The worker's only impure loop around step(): stamps events with the clock, runs step, and does
+// its actions with the real things: Bun Workers as task threads, the shared budget buffer, the
+// file thread, the reporter. Threads' messages, errors and close events come back as events.
+// JS runs one callback at a time and step() never awaits, so no lock is needed.
+import type { TaskReport, TaskSpec } from '../../api/tasks'
+import { budgetLanes, laneBytes, reclaimLane, reservedBytes } from '../../engine/spill/budget'
+import type { BlockStore } from './block-store'
+import type { FileWork } from './files/work'
+import { attemptDir, jobDir } from './layout'
+import { activeTasks, attemptsHere, hasAttempt, newWorkerState, type ThreadId, type WorkerState } from './state'
+import { step, type WorkerAction, type WorkerEvent } from './step'
+import { partitionSizes, type ThreadEnv, type ThreadRequest, type ThreadResult } from './thread-protocol'
+import { threadEntry } from './threads'
+
+const SMALL_HEAP_BELOW_BYTES = 256 * 1024 * 1024
+const TASK_ENTRY = threadEntry('task/entry.ts')
+
+/** An event before the driver stamps it with the time. */
+export type PendingEvent = WorkerEvent extends infer E ? E extends { nowMs: number } ? Omit<E, 'nowMs'> : never : never
+
+export type WorkerDriverDeps = {
+  slots: number
+  maxMemBytes: number
+  env: ThreadEnv
+  blocks: BlockStore
+  files: FileWork
+  /** sends a report to the master (retried there); `onSettled` once it is sent or given up */
+  report: (r: TaskReport) => void
+  taskEnded: (r: ThreadResult) => void
+  workerId: () => string
+  now: () => number
+  log: (m: Record<string, unknown>) => void
+}
+
+export class WorkerDriver {
+  readonly state: WorkerState
+  private readonly threads = new Map<ThreadId, Worker>()
+  private stopped = false
+
+  constructor(private readonly d: WorkerDriverDeps) {
+    this.state = newWorkerState(d.slots, d.maxMemBytes)
+    this.post({ kind: 'started' })
+  }
+
+  /** Runs an event through step and does what it asks; returns the actions (for the routes' answers). */
+  post(e: PendingEvent): WorkerAction[] {
+    if (this.stopped) return []
+    const actions = step(this.state, { ...e, nowMs: this.d.now() } as WorkerEvent)
+    for (const a of actions) this.perform(a)
+    return actions
+  }
+
+  /** A task pushed by the master: null when accepted, else why it was refused. */
+  submit(spec: TaskSpec): { code: 'STALE_INCARNATION' | 'UNKNOWN_JOB'; message: string } | null {
+    const refused = this.post({ kind: 'task-received', spec }).find(a => a.kind === 'refuse')
+    return refused === undefined ? null : { code: refused.code, message: refused.message }
+  }
+
+  kill(attempt: string): boolean {
+    const here = hasAttempt(this.state, attempt)
+    this.post({ kind: 'kill-requested', attempt })
+    return here
+  }
+
+  dropJob(job: string): string[] {
+    const killed = [...this.state.slots.flatMap(s => s.running?.job_id === job ? [s.running.attempt_id] : []),
+      ...this.state.queue.filter(q => q.job_id === job).map(q => q.attempt_id)]
+    this.post({ kind: 'job-dropped', job })
+    return killed
+  }
+
+  /** Reads the resident size and the budget, for the pause and runaway decisions. */
+  sampleMemory(): void {
+    const sab = this.d.env.budget
+    const lanes = budgetLanes(sab)
+    this.post({
+      kind: 'memory-sampled', rssBytes: process.memoryUsage.rss(), reservedBytes: reservedBytes(sab),
+      laneBytes: Array.from({ length: lanes }, (_, i) => laneBytes(sab, i)),
+    })
+    this.post({ kind: 'tick' })
+  }
+
+  get active(): number { return activeTasks(this.state) }
+  get paused(): boolean { return this.state.paused }
+  runningAttempts(): string[] { return attemptsHere(this.state) }
+
+  stop(): void {
+    this.stopped = true
+    for (const t of this.threads.values()) t.terminate()
+    this.threads.clear()
+  }
+
+  private perform(a: WorkerAction): void {
+    switch (a.kind) {
+      case 'spawn-thread': this.spawn(a.thread); break
+      case 'run': {
+        const msg: ThreadRequest = { kind: 'run', spec: a.spec, env: this.d.env, lane: a.lane }
+        this.threads.get(a.thread)?.postMessage(msg)
+        break
+      }
+      case 'terminate-thread': this.threads.get(a.thread)?.terminate(); break
+      case 'reclaim-lane': {
+        const bytes = reclaimLane(this.d.env.budget, a.lane)
+        if (bytes > 0) this.d.log({ level: 'info', cause: 'budget-reclaimed', lane: a.lane, bytes })
+        break
+      }
+      case 'report': this.report(a.spec, a.result); break
+      case 'refuse': break
+      case 'remove-attempt-files': this.fileWork(this.d.files.remove(attemptDir(this.d.env.workDir, a.job, a.attempt)), 'remove-attempt-files'); break
+      case 'drop-job-files':
+        this.d.blocks.forgetJob(a.job)
+        this.fileWork(this.d.files.remove(jobDir(this.d.env.workDir, a.job)), 'drop-job-files')
+        break
+      case 'drop-all-files':
+        for (const job of this.d.blocks.jobs()) {
+          this.d.blocks.forgetJob(job)
+          this.fileWork(this.d.files.remove(jobDir(this.d.env.workDir, job)), 'drop-job-files')
+        }
+        break
+      case 'log': this.d.log({ level: a.level, cause: a.cause, message: a.message, ...(a.attempt ? { attempt: a.attempt } : {}) }); break
+    }
+  }
+
+  private fileWork(p: Promise<void>, cause: string): void {
+    p.catch(e => this.d.log({ level: 'warn', cause, message: (e as Error).message }))
+  }
+
+  private report(spec: TaskSpec, r: ThreadResult): void {
+    this.d.taskEnded(r)
+    for (const b of r.blocks) this.d.blocks.register(spec.job_id, spec.attempt_id, b)
+    this.d.report({
+      worker_id: this.d.workerId(), incarnation: spec.incarnation, attempt_id: r.attempt_id, state: r.state, metrics: r.metrics,
+      shuffle_outputs: r.blocks.map(b => ({ shuffle_id: b.shuffle_id, sizes: partitionSizes(b) })),
+      sinks: r.sinks, ...(r.failure ? { failure: r.failure } : {}),
+    })
+  }
+
+  private spawn(id: ThreadId): void {
+    // A small budget asks for JSC's small heap: it collects sooner, so the resident size follows
+    // the budget instead of the machine's memory.
+    const thread = new Worker(TASK_ENTRY, { smol: this.d.env.spillAtBytes < SMALL_HEAP_BELOW_BYTES })
+    this.threads.set(id, thread)
+    thread.onmessage = (e: MessageEvent<ThreadResult>) => { this.post({ kind: 'thread-finished', thread: id, result: e.data }) }
+    thread.onerror = (e: ErrorEvent) => { this.post({ kind: 'thread-crashed', thread: id, message: e.message }) }
+    thread.addEventListener('close', (e: Event) => {
+      this.threads.delete(id)
+      this.post({ kind: 'thread-exited', thread: id, code: (e as Event & { code?: number }).code ?? 0 })
+    })
+  }
+}

@@ -1,0 +1,38 @@
+// Entry of the worker's file thread (a Bun Worker): file work whose cost grows with user data
+// (listing a glob of 100 000 files, clearing or dropping outputs, removing a job's shuffle folders)
+// runs here, never on the main thread, which must keep beating and serving the shuffle.
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { answerListing, clearOutputs, dropOutputs } from '../listing'
+import type { FileRequest } from './work'
+
+declare const self: Worker
+
+function handle(r: FileRequest): unknown {
+  switch (r.op) {
+    // As JSON text: a listing of 100 000 files is cloned to the main thread as one string, not as
+    // 100 000 objects, and the main thread sends it as it is.
+    case 'list': return JSON.stringify(answerListing(r.dataDir, r.req))
+    case 'clear': clearOutputs(r.dataDir, r.paths, r.olderThanMs); return null
+    case 'drop-outputs': dropOutputs(r.dataDir, r.paths, r.keep); return null
+    case 'remove': rmSync(r.path, { recursive: true, force: true }); return null
+    case 'finalize':
+      for (const p of r.paths) {
+        const dir = join(r.dataDir, p)
+        mkdirSync(dir, { recursive: true })
+        rmSync(join(dir, '_temporary'), { recursive: true, force: true })
+        // _SUCCESS last: readers that wait for it see every part.
+        writeFileSync(join(dir, '_SUCCESS'), '')
+      }
+      return null
+  }
+}
+
+self.onmessage = (e: MessageEvent<{ id: number; r: FileRequest }>) => {
+  try {
+    self.postMessage({ id: e.data.id, ok: true, value: handle(e.data.r) })
+  } catch (err) {
+    const x = err as Error & { code?: string }
+    self.postMessage({ id: e.data.id, ok: false, message: x.message, code: x.code })
+  }
+}

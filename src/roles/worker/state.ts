@@ -1,0 +1,69 @@
+// The worker's state, as its decisions (step.ts) see it: task slots, the threads that fill them,
+// their lanes in the shared memory budget, the queue, and the jobs that have ended.
+//
+// A slot's thread lives from `spawn` to its close event. A thread the worker ends (kill, crash,
+// task_timeout, memory, another job's task, new incarnation) is terminated and waits in `closing`
+// until it is gone; only then is its budget lane reclaimed and given to a new thread. A thread that
+// ends by itself (its code called process.exit) is gone at once.
+import type { TaskSpec } from '../../api/tasks'
+
+export type ThreadId = number
+
+export type SlotRun = {
+  /** the slot's thread; null while it waits for a free budget lane */
+  thread: ThreadId | null
+  lane: number
+  /** the job whose code this thread has run: a thread never runs two jobs' code */
+  job: string | null
+  running: TaskSpec | null
+  startedMs: number
+  /** task_timeout: when the running attempt is failed; null: no limit */
+  deadlineMs: number | null
+}
+
+export type WorkerState = {
+  slots: SlotRun[]
+  queue: TaskSpec[]
+  freeLanes: number[]
+  /** terminated threads whose close event has not come yet, with their lanes */
+  closing: Map<ThreadId, number>
+  nextThread: ThreadId
+  /** jobs known to have ended, oldest first: their late tasks are refused */
+  ended: Set<string>
+  incarnation: string | undefined
+  paused: boolean
+  /** when the memory watchdog last stopped a task */
+  lastStopMs: number
+  maxMemBytes: number
+}
+
+/** Jobs remembered as ended, so that a launch still on its way when the job's data was dropped is
+ *  refused instead of run (it would take a slot and leave files behind). */
+export const ENDED_JOBS_KEPT = 10_000
+
+/** Budget lanes per slot: a slot's new thread needs a lane while the old one is still closing. */
+export const LANES_PER_SLOT = 4
+
+export function newWorkerState(slots: number, maxMemBytes: number): WorkerState {
+  return {
+    slots: Array.from({ length: slots }, () => ({ thread: null, lane: -1, job: null, running: null, startedMs: 0, deadlineMs: null })),
+    queue: [],
+    freeLanes: Array.from({ length: slots * LANES_PER_SLOT }, (_, i) => i),
+    closing: new Map(),
+    nextThread: 1,
+    ended: new Set(),
+    incarnation: undefined,
+    paused: false,
+    lastStopMs: -Infinity,
+    maxMemBytes,
+  }
+}
+
+/** Attempts running or queued here. */
+export function attemptsHere(s: WorkerState): string[] {
+  return [...s.slots.flatMap(x => x.running ? [x.running.attempt_id] : []), ...s.queue.map(q => q.attempt_id)]
+}
+
+export const activeTasks = (s: WorkerState): number => s.slots.filter(x => x.running !== null).length + s.queue.length
+
+export const hasAttempt = (s: WorkerState, attempt: string): boolean => attemptsHere(s).includes(attempt)

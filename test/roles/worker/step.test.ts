@@ -1,0 +1,227 @@
+// Unit tests of the worker's pure decisions (src/roles/worker/step.ts): hand-built events, a fake
+// time (plain numbers). Each way a task thread ends is here: finish, crash, kill, cancel (job
+// dropped), process.exit, task_timeout, the memory watchdog, a new incarnation; and for each, the
+// thread's budget lane comes back once the thread is gone, and the slot gets a new thread.
+import { describe, expect, test } from 'bun:test'
+import type { TaskSpec } from '../../../src/api/tasks'
+import { RUNAWAY_GRACE_MS, RUNAWAY_MARGIN_BYTES } from '../../../src/roles/worker/memory'
+import { LANES_PER_SLOT, activeTasks, newWorkerState, type WorkerState } from '../../../src/roles/worker/state'
+import type { PendingEvent } from '../../../src/roles/worker/driver'
+import { step, type WorkerAction, type WorkerEvent } from '../../../src/roles/worker/step'
+import type { ThreadResult } from '../../../src/roles/worker/thread-protocol'
+
+const MiB = 1 << 20
+const INC = 'inc-1'
+
+function spec(job: string, n: number, extra: Partial<TaskSpec> = {}): TaskSpec {
+  return {
+    job_id: job, task_id: `${job}:0:${n}`, attempt_id: `${job}:0:${n}:0`, attempt: 0, stage_id: 0, partition: n, params: {},
+    stage: { stage_id: 0, root: { kind: 'source', node: { id: 'in', op: 'read_text', path: 'x' } }, nodes: [], shuffle_writes: [], sinks: [], depends_on: [], partitions: 1 },
+    split: null, shuffle_inputs: [], incarnation: INC, ...extra,
+  }
+}
+
+const ok = (attempt: string): ThreadResult => ({
+  attempt_id: attempt, state: 'SUCCEEDED', blocks: [], sinks: [],
+  metrics: { records_in: 1, records_out: 1, shuffle_bytes_written: 0, shuffle_bytes_read: 0, spilled_bytes: 0 },
+})
+
+/** A worker with its threads spawned and an incarnation, plus a helper that checks invariants. */
+function worker(slots: number, maxMem = 1024 * MiB): { s: WorkerState; go(e: PendingEvent, nowMs?: number): WorkerAction[] } {
+  const s = newWorkerState(slots, maxMem)
+  let clock = 0
+  const go = (e: PendingEvent, nowMs?: number): WorkerAction[] => {
+    clock = nowMs ?? clock
+    const actions = step(s, { ...e, nowMs: clock } as WorkerEvent)
+    assertInvariants(s)
+    return actions
+  }
+  go({ kind: 'started' })
+  go({ kind: 'incarnation-given', incarnation: INC })
+  return { s, go }
+}
+
+/** Every lane is free, held by a slot's thread, or held by a closing thread: exactly once. */
+function assertInvariants(s: WorkerState): void {
+  const lanes = [...s.freeLanes, ...s.slots.filter(x => x.thread !== null).map(x => x.lane), ...s.closing.values()].sort((a, b) => a - b)
+  expect(lanes).toEqual(Array.from({ length: s.slots.length * LANES_PER_SLOT }, (_, i) => i))
+  for (const x of s.slots) if (x.running !== null) expect(x.thread).not.toBeNull()
+}
+
+const of = <K extends WorkerAction['kind']>(actions: WorkerAction[], kind: K): Extract<WorkerAction, { kind: K }>[] =>
+  actions.filter(a => a.kind === kind) as Extract<WorkerAction, { kind: K }>[]
+
+describe('worker step', () => {
+  test('start: one thread per slot, each on its own lane', () => {
+    const s = newWorkerState(2, 1024 * MiB)
+    const a = step(s, { kind: 'started', nowMs: 0 })
+    expect(of(a, 'spawn-thread')).toEqual([{ kind: 'spawn-thread', thread: 1, lane: 0 }, { kind: 'spawn-thread', thread: 2, lane: 1 }])
+  })
+
+  test('a task runs on an idle thread; its result is reported and the slot takes the next task', () => {
+    const { s, go } = worker(1)
+    const t1 = spec('j1', 1), t2 = spec('j1', 2)
+    expect(of(go({ kind: 'task-received', spec: t1 }), 'run')).toEqual([{ kind: 'run', thread: 1, lane: 0, spec: t1 }])
+    expect(of(go({ kind: 'task-received', spec: t2 }), 'run')).toEqual([])
+    expect(activeTasks(s)).toBe(2)
+    const a = go({ kind: 'thread-finished', thread: 1, result: ok(t1.attempt_id) })
+    expect(of(a, 'report').map(r => r.result.state)).toEqual(['SUCCEEDED'])
+    // Same job: the same thread, no new one.
+    expect(of(a, 'run')).toEqual([{ kind: 'run', thread: 1, lane: 0, spec: t2 }])
+    expect(of(a, 'terminate-thread')).toEqual([])
+  })
+
+  test('refuses a task of another incarnation, or of a job that ended', () => {
+    const { go } = worker(1)
+    expect(of(go({ kind: 'task-received', spec: spec('j1', 1, { incarnation: 'old' }) }), 'refuse')[0]?.code).toBe('STALE_INCARNATION')
+    go({ kind: 'job-dropped', job: 'j2' })
+    expect(of(go({ kind: 'task-received', spec: spec('j2', 1) }), 'refuse')[0]?.code).toBe('UNKNOWN_JOB')
+  })
+
+  test('process.exit in a function: the attempt fails (counted, says so), the lane comes back at once, a new thread runs the next task', () => {
+    const { s, go } = worker(1)
+    const t1 = spec('j1', 1), t2 = spec('j1', 2)
+    go({ kind: 'task-received', spec: t1 })
+    go({ kind: 'task-received', spec: t2 })
+    const a = go({ kind: 'thread-exited', thread: 1, code: 3 })
+    const [report] = of(a, 'report')
+    expect(report?.spec).toBe(t1)
+    expect(report?.result.failure?.reason).toBe('task-error')
+    expect(report?.result.failure?.message).toContain('process.exit(3)')
+    expect(of(a, 'reclaim-lane')).toEqual([{ kind: 'reclaim-lane', lane: 0 }])
+    expect(of(a, 'spawn-thread')).toHaveLength(1)
+    const fresh = of(a, 'spawn-thread')[0]!.thread
+    expect(of(a, 'run')).toEqual([{ kind: 'run', thread: fresh, lane: of(a, 'spawn-thread')[0]!.lane, spec: t2 }])
+    expect(s.slots[0]!.running).toBe(t2)
+  })
+
+  test('a crash fails the attempt and terminates the thread; its lane comes back only when the thread is gone', () => {
+    const { s, go } = worker(1)
+    go({ kind: 'task-received', spec: spec('j1', 1) })
+    const a = go({ kind: 'thread-crashed', thread: 1, message: 'boom' })
+    expect(of(a, 'report')[0]?.result.failure?.message).toContain('crashed: boom')
+    expect(of(a, 'terminate-thread')).toEqual([{ kind: 'terminate-thread', thread: 1 }])
+    expect(of(a, 'reclaim-lane')).toEqual([])
+    expect(s.closing.get(1)).toBe(0)
+    expect(of(go({ kind: 'thread-exited', thread: 1, code: 1 }), 'reclaim-lane')).toEqual([{ kind: 'reclaim-lane', lane: 0 }])
+    // The close of a thread we ended is no failure of anything.
+    expect(s.closing.size).toBe(0)
+  })
+
+  test('a kill: no report (the master settled it), scratch removed, lane back after the close, the late result of the old thread ignored', () => {
+    const { s, go } = worker(1)
+    const t1 = spec('j1', 1)
+    go({ kind: 'task-received', spec: t1 })
+    const a = go({ kind: 'kill-requested', attempt: t1.attempt_id })
+    expect(of(a, 'report')).toEqual([])
+    expect(of(a, 'remove-attempt-files')).toEqual([{ kind: 'remove-attempt-files', job: 'j1', attempt: t1.attempt_id }])
+    expect(of(a, 'terminate-thread')).toEqual([{ kind: 'terminate-thread', thread: 1 }])
+    expect(of(go({ kind: 'thread-finished', thread: 1, result: ok(t1.attempt_id) }), 'report')).toEqual([])
+    expect(of(go({ kind: 'thread-exited', thread: 1, code: 0 }), 'reclaim-lane')).toEqual([{ kind: 'reclaim-lane', lane: 0 }])
+    expect(activeTasks(s)).toBe(0)
+  })
+
+  test('a cancel (job dropped) ends its threads, busy or idle, and gives every lane back; then a tiny job runs', () => {
+    const { s, go } = worker(2)
+    const t1 = spec('j1', 1), t2 = spec('j1', 2)
+    go({ kind: 'task-received', spec: t1 })
+    go({ kind: 'task-received', spec: t2 })
+    go({ kind: 'thread-finished', thread: 2, result: ok(t2.attempt_id) })   // slot 2 idle, its thread ran j1
+    // The tasks held most of the budget: the worker is paused.
+    go({ kind: 'memory-sampled', rssBytes: 100 * MiB, reservedBytes: 900 * MiB, laneBytes: [900 * MiB] })
+    expect(s.paused).toBe(true)
+    const a = go({ kind: 'job-dropped', job: 'j1' })
+    expect(of(a, 'terminate-thread').map(x => x.thread).sort()).toEqual([1, 2])
+    expect(of(a, 'drop-job-files')).toEqual([{ kind: 'drop-job-files', job: 'j1' }])
+    const back = [...of(go({ kind: 'thread-exited', thread: 1, code: 0 }), 'reclaim-lane'), ...of(go({ kind: 'thread-exited', thread: 2, code: 0 }), 'reclaim-lane')]
+    expect(back.map(x => x.lane).sort()).toEqual([0, 1])
+    // What the driver reads after reclaiming: nothing held.
+    go({ kind: 'memory-sampled', rssBytes: 100 * MiB, reservedBytes: 0, laneBytes: [] })
+    expect(s.paused).toBe(false)
+    const t3 = spec('j2', 1)
+    expect(of(go({ kind: 'task-received', spec: t3 }), 'run').map(r => r.spec)).toEqual([t3])
+  })
+
+  test('a task of another job never runs on a thread that ran other code: the thread is replaced first', () => {
+    const { go } = worker(1)
+    const a1 = spec('A', 1), b1 = spec('B', 1)
+    go({ kind: 'task-received', spec: a1 })
+    go({ kind: 'thread-finished', thread: 1, result: ok(a1.attempt_id) })
+    const a = go({ kind: 'task-received', spec: b1 })
+    expect(of(a, 'terminate-thread')).toEqual([{ kind: 'terminate-thread', thread: 1 }])
+    const spawned = of(a, 'spawn-thread')
+    expect(spawned).toHaveLength(1)
+    expect(of(a, 'run')).toEqual([{ kind: 'run', thread: spawned[0]!.thread, lane: spawned[0]!.lane, spec: b1 }])
+  })
+
+  test('threads that never close use up the lanes: the slot waits for a thread to be gone, then runs', () => {
+    const { s, go } = worker(1)
+    for (let i = 0; i < LANES_PER_SLOT - 1; i++) {
+      const t = spec('j1', i)
+      go({ kind: 'task-received', spec: t })
+      go({ kind: 'kill-requested', attempt: t.attempt_id })
+    }
+    const last = spec('j1', 99)
+    go({ kind: 'task-received', spec: last })
+    const a = go({ kind: 'kill-requested', attempt: last.attempt_id })
+    expect(of(a, 'spawn-thread')).toEqual([])
+    expect(s.slots[0]!.thread).toBeNull()
+    const next = spec('j1', 100)
+    expect(of(go({ kind: 'task-received', spec: next }), 'run')).toEqual([])
+    const b = go({ kind: 'thread-exited', thread: 1, code: 0 })
+    expect(of(b, 'reclaim-lane')).toEqual([{ kind: 'reclaim-lane', lane: 0 }])
+    expect(of(b, 'spawn-thread')).toHaveLength(1)
+    expect(of(b, 'run').map(r => r.spec)).toEqual([next])
+  })
+
+  test('task_timeout: nothing before the deadline; at it the attempt fails (counted) and the thread is ended', () => {
+    const { go } = worker(1)
+    const t = spec('j1', 1, { task_timeout_ms: 30_000 })
+    go({ kind: 'task-received', spec: t }, 1_000)
+    expect(go({ kind: 'tick' }, 30_999)).toEqual([])
+    const a = go({ kind: 'tick' }, 31_000)
+    expect(of(a, 'report')[0]?.result.failure).toMatchObject({ reason: 'task-error' })
+    expect(of(a, 'report')[0]?.result.failure?.message).toContain('task_timeout (30000 ms)')
+    expect(of(a, 'terminate-thread')).toEqual([{ kind: 'terminate-thread', thread: 1 }])
+    // No limit: never.
+    const u = spec('j1', 2)
+    go({ kind: 'task-received', spec: u })
+    expect(of(go({ kind: 'tick' }, 10_000_000), 'report')).toEqual([])
+  })
+
+  test('memory runaway: only the task holding the most is stopped, other jobs\' tasks go on; the next only after the grace period', () => {
+    const max = 1024 * MiB
+    const { s, go } = worker(3, max)
+    const a = spec('A', 1), b = spec('B', 1), c = spec('C', 1)
+    go({ kind: 'task-received', spec: a }, 0)
+    go({ kind: 'task-received', spec: b }, 10)
+    go({ kind: 'task-received', spec: c }, 20)
+    const over = max + RUNAWAY_MARGIN_BYTES + 1
+    const lanes = [1 * MiB, 300 * MiB, 2 * MiB]
+    expect(go({ kind: 'memory-sampled', rssBytes: max + RUNAWAY_MARGIN_BYTES, reservedBytes: 303 * MiB, laneBytes: lanes }, 1_000)).toEqual([])
+    const first = go({ kind: 'memory-sampled', rssBytes: over, reservedBytes: 303 * MiB, laneBytes: lanes }, 1_100)
+    expect(of(first, 'report').map(r => r.spec.job_id)).toEqual(['B'])
+    expect(of(first, 'report')[0]?.result.failure?.message).toContain('held the most')
+    expect(s.slots.filter(x => x.running !== null).map(x => x.running!.job_id).sort()).toEqual(['A', 'C'])
+    // Within the grace period the heap may still be coming back: nothing more.
+    expect(of(go({ kind: 'memory-sampled', rssBytes: over, reservedBytes: 3 * MiB, laneBytes: [1 * MiB, 0, 2 * MiB] }, 1_100 + RUNAWAY_GRACE_MS - 1), 'report')).toEqual([])
+    // Still over after it: the next holder. Among equals, the one running longest.
+    const second = go({ kind: 'memory-sampled', rssBytes: over, reservedBytes: 0, laneBytes: [0, 0, 0, 0, 0, 0] }, 1_100 + RUNAWAY_GRACE_MS)
+    expect(of(second, 'report').map(r => r.spec.job_id)).toEqual(['A'])
+  })
+
+  test('a new incarnation: every attempt stopped without a report, files dropped; the same incarnation again changes nothing', () => {
+    const { s, go } = worker(2)
+    go({ kind: 'task-received', spec: spec('j1', 1) })
+    go({ kind: 'task-received', spec: spec('j1', 2) })
+    go({ kind: 'task-received', spec: spec('j1', 3) })
+    expect(go({ kind: 'incarnation-given', incarnation: INC })).toEqual([])
+    const a = go({ kind: 'incarnation-given', incarnation: 'inc-2' })
+    expect(of(a, 'report')).toEqual([])
+    expect(of(a, 'terminate-thread')).toHaveLength(2)
+    expect(of(a, 'drop-all-files')).toHaveLength(1)
+    expect(activeTasks(s)).toBe(0)
+    // Tasks of the old incarnation are refused from now on.
+    expect(of(go({ kind: 'task-received', spec: spec('j1', 4) }), 'refuse')[0]?.code).toBe('STALE_INCARNATION')
+  })
+})
