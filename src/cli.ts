@@ -7,9 +7,10 @@ import { ClientError, MasterClient } from './api/client'
 import type { JobRequest, JobStatus } from './api/jobs'
 import { HELP } from './cli/help'
 import { opsOf, progressPrinter } from './cli/progress'
-import { UsageError, bool, opt, parseDurationMs, parseFlags, parseInteger, parseSizeBytes, str, type FlagSpec, type Parsed } from './cli/flags'
+import { UsageError, bool, opt, parseDurationMs, parseFlags, parseInteger, parseKeepJobs, parseSizeBytes, str, type FlagSpec, type Parsed } from './cli/flags'
 import { VERSION } from './roles/http'
 import { startMaster } from './roles/master/index'
+import { DEFAULT_KEEP_JOBS } from './roles/master/retention'
 import { startWorker } from './roles/worker/index'
 import { renderResult, runLocal } from './roles/local'
 import { selfCommand } from './roles/spawn'
@@ -17,7 +18,7 @@ import { selfCommand } from './roles/spawn'
 const COMMON: FlagSpec = { help: 'boolean' }
 const CLIENT: FlagSpec = { ...COMMON, master: 'string', json: 'boolean' }
 const SPECS: Record<string, FlagSpec> = {
-  master: { ...COMMON, host: 'string', port: 'string', 'state-db': 'string', 'heartbeat-timeout': 'string', 'token-file': 'string', insecure: 'boolean' },
+  master: { ...COMMON, host: 'string', port: 'string', 'state-db': 'string', 'heartbeat-timeout': 'string', 'token-file': 'string', insecure: 'boolean', 'keep-jobs': 'string' },
   worker: { ...COMMON, master: 'string', host: 'string', port: 'string', advertise: 'string', id: 'string', slots: 'string', 'max-mem': 'string',
     'data-dir': 'string', 'work-dir': 'string', 'heartbeat-interval': 'string', 'token-file': 'string', insecure: 'boolean' },
   submit: { ...CLIENT, follow: 'boolean' },
@@ -62,6 +63,7 @@ function runMaster(p: Parsed): Promise<number> {
   const m = startMaster({
     host, port: parseInteger('port', str(p, 'port', '8080'), 0, 65535), stateDb: str(p, 'state-db', 'minispark-master.db'),
     heartbeatTimeoutMs: parseDurationMs('heartbeat-timeout', str(p, 'heartbeat-timeout', '10s')),
+    retention: parseKeepJobs('keep-jobs', str(p, 'keep-jobs', DEFAULT_KEEP_JOBS)),
     ...withToken(readToken(p)),
   })
   console.log(`minispark master listening on ${m.url}`)

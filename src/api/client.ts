@@ -5,6 +5,7 @@ import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { TSchema, Static } from '@sinclair/typebox'
 import { t } from 'elysia'
 import { WorkerInfo } from './heartbeat'
+import { MAX_PAGE, NEXT_CURSOR } from './paging'
 import { JobAccepted, JobResult, JobStatus, JobSummary, TaskInfo, FINAL_JOB_STATES, type JobRequest, type JobState } from './jobs'
 
 export class ClientError extends Error {
@@ -28,8 +29,10 @@ export class MasterClient {
   submit = async (job: JobRequest): Promise<string> =>
     check(JobAccepted, await this.call('POST', '/jobs', job), 'POST /jobs').job_id
   status = async (id: string) => check(JobStatus, await this.call('GET', `/jobs/${id}`), 'GET /jobs/:id')
-  jobs = async (state?: JobState) => check(t.Array(JobSummary), await this.call('GET', state ? `/jobs?state=${state}` : '/jobs'), 'GET /jobs')
-  tasks = async (id: string) => check(t.Array(TaskInfo), await this.call('GET', `/jobs/${id}/tasks`), 'GET /jobs/:id/tasks')
+  /** Every job the master keeps, newest first, page after page. */
+  jobs = async (state?: JobState) => this.everyPage(t.Array(JobSummary), '/jobs', state ? { state } : {}, 'before', 'GET /jobs')
+  /** Every attempt of a job, page after page. */
+  tasks = async (id: string) => this.everyPage(t.Array(TaskInfo), `/jobs/${id}/tasks`, {}, 'after', 'GET /jobs/:id/tasks')
   result = async (id: string) => check(JobResult, await this.call('GET', `/jobs/${id}/result`), 'GET /jobs/:id/result')
   cancel = async (id: string) => check(JobStatus, await this.call('DELETE', `/jobs/${id}`), 'DELETE /jobs/:id')
   workers = async () => check(t.Array(WorkerInfo), await this.call('GET', '/workers'), 'GET /workers')
@@ -46,7 +49,26 @@ export class MasterClient {
     }
   }
 
+  /** Follows X-Next-Cursor to the end of a paged list (bounded: a cursor that does not move is an error). */
+  private async everyPage<S extends TSchema>(schema: S, path: string, query: Record<string, string>, cursorParam: string, what: string): Promise<Static<S>> {
+    const all: unknown[] = []
+    let cursor: string | null = null
+    for (;;) {
+      const q = new URLSearchParams({ ...query, limit: String(MAX_PAGE), ...(cursor === null ? {} : { [cursorParam]: cursor }) })
+      const { json, headers } = await this.exchange('GET', `${path}?${q}`)
+      all.push(...check(schema, json, what) as unknown[])
+      const next = headers.get(NEXT_CURSOR)
+      if (next === null) return all as Static<S>
+      if (next === cursor) throw new ClientError('PROTOCOL_MISMATCH', `${what}: the next-page cursor did not move (${next})`, 0)
+      cursor = next
+    }
+  }
+
   private async call(method: string, path: string, body?: unknown): Promise<unknown> {
+    return (await this.exchange(method, path, body)).json
+  }
+
+  private async exchange(method: string, path: string, body?: unknown): Promise<{ json: unknown; headers: Headers }> {
     const headers: Record<string, string> = {}
     if (body !== undefined) headers['content-type'] = 'application/json'
     if (this.token !== undefined) headers.authorization = `Bearer ${this.token}`
@@ -63,6 +85,6 @@ export class MasterClient {
       const err = (json as { error?: { code?: string; message?: string } }).error
       throw new ClientError(err?.code ?? 'HTTP_ERROR', err?.message ?? `${method} ${path} answered ${res.status}`, res.status)
     }
-    return json
+    return { json, headers: res.headers }
   }
 }

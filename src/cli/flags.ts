@@ -1,6 +1,8 @@
 // Flag parsing for every subcommand: `--name value`, `--name=value` and boolean `--name`.
 // Units are parsed here once: durations take ms/s/m, sizes take KiB/MiB/GiB.
 
+import { parseRetention, type Retention } from '../roles/master/retention'
+
 export class UsageError extends Error {}
 
 export type FlagSpec = Record<string, 'string' | 'boolean'>
@@ -44,6 +46,13 @@ export function parseSizeBytes(flag: string, text: string): number {
   const bytes = Math.round(Number(m[1]) * unit)
   if (bytes <= 0) throw new UsageError(`--${flag} ${text}: the size must be above zero`)
   return bytes
+}
+
+/** `--keep-jobs`: a count, an age, both (`7d,10000`), or `all`; see roles/master/retention.ts. */
+export function parseKeepJobs(flag: string, text: string): Retention {
+  const r = parseRetention(text)
+  if ('error' in r) throw new UsageError(`--${flag} ${text}: ${r.error}`)
+  return r
 }
 
 export function parseInteger(flag: string, text: string, min: number, max: number): number {

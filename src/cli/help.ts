@@ -16,8 +16,11 @@ commands:
   minispark <command> --help   for its flags
   minispark --version`,
   master: `usage: minispark master [--host 127.0.0.1] [--port 8080] [--state-db minispark-master.db]
-                        [--heartbeat-timeout 10s] [--token-file FILE] [--insecure]
-  --port 0 takes a free port. Prints "minispark master listening on URL" when ready.`,
+                        [--heartbeat-timeout 10s] [--keep-jobs 7d,10000] [--token-file FILE] [--insecure]
+  --port 0 takes a free port. Prints "minispark master listening on URL" when ready.
+  --keep-jobs: how long ended jobs (status, result, task attempts) stay in the state file: an age
+  (7d, 36h), a count of the newest (500), both (7d,10000: the default, whichever is hit first), or
+  "all". Checked at start and every minute; unfinished jobs are always kept.`,
   worker: `usage: minispark worker --master http://HOST:PORT [--host 127.0.0.1] [--port 8081]
                         [--advertise HOST:PORT] [--id NAME] [--slots N] [--max-mem 1GiB]
                         [--data-dir .] [--work-dir ./minispark-work] [--heartbeat-interval 3s]

@@ -3,7 +3,8 @@
 import type { AttemptId, JobId } from '../../api/ids'
 import { ApiError } from '../../api/errors'
 import type { Heartbeat, HeartbeatAck, WorkerInfo } from '../../api/heartbeat'
-import { FINAL_JOB_STATES, type JobAccepted, type JobRequest, type JobResult, type JobState, type JobStatus, type JobSummary, type TaskInfo } from '../../api/jobs'
+import { FINAL_JOB_STATES, type JobAccepted, type JobRequest, type JobResult, type JobStatus, type JobSummary, type TaskInfo } from '../../api/jobs'
+import { DEFAULT_JOBS_PAGE, DEFAULT_TASKS_PAGE, jobCursor, parseJobCursor, parseTaskCursor, taskCursor, type JobsQuery, type Page, type TasksQuery } from '../../api/paging'
 import type { ListAnswer, ListRequest, TaskReport } from '../../api/tasks'
 import { refused } from './worker-client'
 import { validateJob } from '../../engine/dag'
@@ -54,21 +55,53 @@ export class MasterCore {
     return JSON.parse(row.status) as JobStatus
   }
 
-  jobs(state?: JobState): JobSummary[] {
+  /** A page of job summaries, newest first. Ended jobs are read from the store (they are not in
+   *  memory); those still running from memory, so their progress is current. */
+  jobs(q: JobsQuery = {}): Page<JobSummary> {
+    if (q.before !== undefined && q.after !== undefined) throw bothCursors()
     this.driver.flush()
-    const out: JobSummary[] = []
-    for (const row of this.store.jobs()) {
+    const rows = this.store.jobPage({
+      state: q.state, limit: q.limit ?? DEFAULT_JOBS_PAGE,
+      before: q.before === undefined ? undefined : parseJobCursor(q.before),
+      after: q.after === undefined ? undefined : parseJobCursor(q.after),
+    })
+    const items: JobSummary[] = []
+    for (const row of rows) {
       const live = this.driver.state.jobs.get(row.job_id as JobId)
       const s = live !== undefined ? jobStatus(live) : row.status !== null ? JSON.parse(row.status) as JobStatus : null
-      if (s !== null && (state === undefined || s.state === state)) out.push(summaryOf(s))
+      if (s !== null) items.push(summaryOf(s))
     }
-    return out
+    const first = rows[0]
+    const last = rows[rows.length - 1]
+    return {
+      items,
+      next: last !== undefined && this.store.hasJobBeyond(last.seq, '<', q.state) ? jobCursor(last.seq) : null,
+      prev: first !== undefined && this.store.hasJobBeyond(first.seq, '>', q.state) ? jobCursor(first.seq) : null,
+      total: this.store.countJobs(q.state),
+    }
   }
 
-  tasks(id: string): TaskInfo[] {
+  /** A page of a job's task attempts, in (stage, partition, attempt) order, from the store. */
+  tasks(id: string, q: TasksQuery = {}): Page<TaskInfo> {
     this.jobStatus(id)
+    if (q.before !== undefined && q.after !== undefined) throw bothCursors()
     this.driver.flush()
-    return this.store.tasks(id as JobId)
+    const job = id as JobId
+    const filter = { stage: q.stage, state: q.state }
+    const items = this.store.taskPage(job, {
+      ...filter, limit: q.limit ?? DEFAULT_TASKS_PAGE,
+      after: q.after === undefined ? undefined : parseTaskCursor(q.after),
+      before: q.before === undefined ? undefined : parseTaskCursor(q.before),
+    })
+    const key = (x: TaskInfo) => [x.stage_id, x.partition, x.attempt] as const
+    const first = items[0]
+    const last = items[items.length - 1]
+    return {
+      items,
+      next: last !== undefined && this.store.hasTaskBeyond(job, key(last), '>', filter) ? taskCursor(last) : null,
+      prev: first !== undefined && this.store.hasTaskBeyond(job, key(first), '<', filter) ? taskCursor(first) : null,
+      total: this.store.countTasks(job, filter),
+    }
   }
 
   result(id: string): JobResult {
@@ -178,6 +211,9 @@ export class MasterCore {
     }
   }
 }
+
+const bothCursors = (): ApiError =>
+  new ApiError('INVALID_REQUEST', 'give `before` or `after`, not both: each is a cursor from the X-Next-Cursor or X-Prev-Cursor header of the page before')
 
 const unknownJob = (id: string): ApiError => new ApiError('UNKNOWN_JOB', `no job ${id}: list jobs with GET /jobs`, { job_id: id })
 

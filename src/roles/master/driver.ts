@@ -8,6 +8,7 @@
 // launch. Callers that must not answer before the state is durable (a submitted job, a report, the
 // right to commit an output) wait for `persisted()`.
 import type { AttemptId, JobId, WorkerId } from '../../api/ids'
+import { FINAL_JOB_STATES } from '../../api/jobs'
 import type { AttemptRun, JobRun } from './state'
 import type { Clock } from '../clock'
 import { step, type MasterAction, type MasterEvent, type StoreChange } from './scheduler'
@@ -103,10 +104,14 @@ function persist(store: Store, s: MasterState, changes: readonly StoreChange[]):
     else workers.add(c.worker)
   }
   const live = (ids: Set<JobId>): JobRun[] => [...ids].flatMap(id => { const j = s.jobs.get(id); return j ? [j] : [] })
+  const changed = live(jobs)
   store.commit(
     live(created),
-    live(jobs).map(job => ({ job, status: JSON.stringify(jobStatus(job)) })),
+    changed.map(job => ({ job, status: JSON.stringify(jobStatus(job)) })),
     [...attempts.values()],
     [...workers].flatMap(id => { const w = s.workers.get(id as WorkerId); return w ? [w] : [] }),
   )
+  // An ended job leaves memory once its final status and result are stored: from then on it is
+  // read from the store, and no event walks it. Never before: a failed write keeps it here.
+  for (const job of changed) if (FINAL_JOB_STATES.includes(job.state)) s.jobs.delete(job.id)
 }

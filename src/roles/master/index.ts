@@ -8,6 +8,8 @@ import type { AttemptId } from '../../api/ids'
 import type { MasterAction } from './scheduler'
 import { recoverState } from './recovery'
 import { Store } from './store'
+import { DEFAULT_RETENTION, type Retention } from './retention'
+import { startPruner } from './pruner'
 import { WorkerClient, refused } from './worker-client'
 import { Launcher } from './launcher'
 import { jobRoutes } from './routes/jobs'
@@ -16,7 +18,11 @@ import { dagRoutes } from './routes/dag'
 import { metricsRoutes } from './routes/metrics'
 import { uiRoutes } from './routes/ui'
 
-export type MasterOptions = { host: string; port: number; stateDb: string; heartbeatTimeoutMs: number; token?: string }
+export type MasterOptions = {
+  host: string; port: number; stateDb: string; heartbeatTimeoutMs: number; token?: string
+  /** how long ended jobs stay in the store (`--keep-jobs`); default 7 days or 10 000 jobs */
+  retention?: Retention
+}
 
 /** The master's parts and its app, not yet listening: tests drive `app.handle` directly. */
 export function createMaster(o: MasterOptions) {
@@ -27,6 +33,7 @@ export function createMaster(o: MasterOptions) {
   const send: Sender = action => perform(workers, launcher, action)
   const state = recoverState(store, clock.now(), o.heartbeatTimeoutMs)
   const driver = startDriver({ clock, store, send, state, leaseCheckMs: 250 })
+  const pruner = startPruner({ store, clock, retention: o.retention ?? DEFAULT_RETENTION })
   const core = new MasterCore(driver, store, clock, workers, o.heartbeatTimeoutMs)
   const app = roleApp('Mini-Spark master', 'Submit jobs, follow them, read their results; workers register by heartbeat.', o.token)
     .use(jobRoutes(core))
@@ -34,7 +41,7 @@ export function createMaster(o: MasterOptions) {
     .use(dagRoutes(core, store, driver.state))
     .use(metricsRoutes({ state: driver.state, store, clock, flush: driver.flush }))
     .use(uiRoutes(clock))
-  return { app, core, store, stop() { driver.stop(); if (app.server) void app.stop(); store.close() } }
+  return { app, core, store, pruner, stop() { pruner.stop(); driver.stop(); if (app.server) void app.stop(); store.close() } }
 }
 
 export function startMaster(o: MasterOptions): { url: string; stop(): void } {

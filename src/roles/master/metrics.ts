@@ -67,19 +67,23 @@ export type MasterMetricsDeps = { state: MasterState; store: Store; startedMs: n
 /** Returns the scrape function; it keeps the totals of finished jobs between scrapes. */
 export function masterMetrics(deps: MasterMetricsDeps): (nowMs: number) => string {
   const finishedTotals = new AttemptTotals()
-  const counted = new Set<string>()
+  let counted = new Set<string>()
   return nowMs => {
     const { state, store } = deps
-    // Jobs: every job the store knows, the live state winning for jobs still in memory.
+    // Jobs: every job the store knows, the live state winning for jobs still in memory. A job
+    // pruned from the store leaves `counted` too (its attempts stay in the totals).
     const jobs = new Map<JobState, number>(JOB_STATES.map(s => [s, 0]))
-    for (const row of store.jobs()) {
+    const stillStored = new Set<string>()
+    for (const row of store.jobStates()) {
       const st = (state.jobs.get(row.job_id as JobId)?.state ?? row.state) as JobState
       jobs.set(st, (jobs.get(st) ?? 0) + 1)
       if (FINAL_JOB_STATES.includes(st) && !counted.has(row.job_id)) {
         finishedTotals.add(totalsOfStored(store.tasks(row.job_id as JobId)))
         counted.add(row.job_id)
       }
+      if (counted.has(row.job_id)) stillStored.add(row.job_id)
     }
+    counted = stillStored
     const attempts = new AttemptTotals()
     attempts.add(finishedTotals)
     for (const a of state.attempts.values()) {
@@ -101,6 +105,7 @@ export function masterMetrics(deps: MasterMetricsDeps): (nowMs: number) => strin
       .gauge('minispark_build_info', 'the running Mini-Spark version', [[{ version: VERSION, role: 'master' }, 1]])
       .gauge('minispark_master_start_time_seconds', 'when this master process started, unix seconds', deps.startedMs / 1000)
       .gauge('minispark_jobs', 'jobs by state', [...jobs].map(([s, n]) => [{ state: s }, n]))
+      .gauge('minispark_jobs_in_memory', 'jobs the scheduler holds in memory: the unfinished ones (ended jobs are read from the store)', state.jobs.size)
       .gauge('minispark_tasks', 'tasks of unfinished jobs by state', [...tasks].map(([s, n]) => [{ state: s }, n]))
       .counter('minispark_task_attempts_total', 'task attempts by state (PENDING and RUNNING: those not ended yet)', [...attempts.byState].map(([s, n]) => [{ state: s }, n]))
       .histogram('minispark_task_duration_seconds', 'how long task attempts ran, by how they ended', [...attempts.durations].map(([s, h]) => [{ state: s }, h]))

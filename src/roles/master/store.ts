@@ -1,9 +1,11 @@
 // The master's state in SQLite (WAL): jobs with their plans and results, every task attempt with
-// what it produced, the worker registry. The only file that writes SQL. Per-attempt history of
-// old jobs lives here, not in memory; a restarted master rebuilds its running jobs from it.
+// what it produced, the worker registry. The only file that writes SQL. Ended jobs live only here,
+// not in memory (status, result and per-attempt history), read a page at a time, and pruned by
+// the retention rule (retention.ts); a restarted master rebuilds its running jobs from it.
 import { Database } from 'bun:sqlite'
 import type { JobId } from '../../api/ids'
-import type { TaskInfo } from '../../api/jobs'
+import type { AttemptState, JobState, TaskInfo } from '../../api/jobs'
+import type { PruneCut } from './retention'
 import type { AttemptRun, JobRun, WorkerRun } from './state'
 
 const SCHEMA_VERSION = 1
@@ -20,6 +22,31 @@ export type StoredAttempt = {
   error: string | null; counted: number; committed: number; result: string | null
 }
 
+export type JobRow = { job_id: string; seq: number; state: string; status: string | null }
+
+/** An attempt's place in a job's list: (stage, partition, attempt). */
+export type AttemptKey = readonly [number, number, number]
+export type AttemptFilter = { stage?: number | undefined; state?: AttemptState | undefined }
+
+const ENDED = "'SUCCEEDED', 'FAILED', 'CANCELLED'"
+
+function attemptWhere(id: JobId, f: AttemptFilter): { where: string[]; args: (string | number)[] } {
+  const where = ['job_id = ?']
+  const args: (string | number)[] = [id]
+  if (f.stage !== undefined) { where.push('stage_id = ?'); args.push(f.stage) }
+  if (f.state !== undefined) { where.push('state = ?'); args.push(f.state) }
+  return { where, args }
+}
+
+const iso = (ms: number | null): string | null => ms === null ? null : new Date(ms).toISOString()
+
+const taskInfo = (r: StoredAttempt): TaskInfo => ({
+  task_id: r.task_id, stage_id: r.stage_id, partition: r.partition, attempt: r.attempt,
+  worker_id: r.worker_id, state: r.state as TaskInfo['state'], started_at: iso(r.started_ms), finished_at: iso(r.finished_ms),
+  records_in: r.records_in, records_out: r.records_out, shuffle_bytes_written: r.shuffle_bytes_written,
+  shuffle_bytes_read: r.shuffle_bytes_read, spilled_bytes: r.spilled_bytes, error: r.error,
+})
+
 export type StoredWorker = { worker_id: string; address: string; incarnation: string; slots: number; status: string; last_seen_ms: number }
 
 /** What a job's stages were planned as: kept at submit, since listing the inputs again could differ. */
@@ -31,6 +58,9 @@ export class Store {
   private readonly updateJob
   private readonly upsertAttempt
   private readonly upsertWorker
+  private readonly deleteAttempts
+  private readonly deleteJob
+  private readonly keepSeq
   private readonly begin
   private readonly end
   private readonly rollback
@@ -56,6 +86,9 @@ export class Store {
         shuffle_bytes_read INTEGER NOT NULL DEFAULT 0, spilled_bytes INTEGER NOT NULL DEFAULT 0, error TEXT,
         counted INTEGER NOT NULL DEFAULT 0, committed INTEGER NOT NULL DEFAULT 0, result TEXT);
       CREATE INDEX IF NOT EXISTS attempts_by_job ON attempts (job_id, stage_id, partition, attempt);
+      CREATE INDEX IF NOT EXISTS jobs_by_seq ON jobs (seq);
+      CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, seq);
+      CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS workers (
         worker_id TEXT PRIMARY KEY, address TEXT NOT NULL, incarnation TEXT NOT NULL, slots INTEGER NOT NULL,
         status TEXT NOT NULL, last_seen_ms INTEGER NOT NULL);
@@ -69,6 +102,10 @@ export class Store {
       $shuffle_bytes_written, $shuffle_bytes_read, $spilled_bytes, $error, $counted, $committed, $result)`)
     this.upsertWorker = this.db.prepare(`INSERT OR REPLACE INTO workers VALUES ($worker_id, $address, $incarnation,
       $slots, $status, $last_seen_ms)`)
+    this.deleteAttempts = this.db.prepare('DELETE FROM attempts WHERE job_id = ?')
+    this.deleteJob = this.db.prepare('DELETE FROM jobs WHERE job_id = ?')
+    this.keepSeq = this.db.prepare(`INSERT INTO counters VALUES ('pruned_seq', ?1)
+      ON CONFLICT (name) DO UPDATE SET value = MAX(value, excluded.value)`)
     // Prepared once: db.transaction() prepares BEGIN and COMMIT again on each call, and the master
     // commits once per turn of its event loop.
     this.begin = this.db.prepare('BEGIN')
@@ -112,9 +149,36 @@ export class Store {
     }
   }
 
-  /** Every job, newest first, without its request, plan and result (those can be large). */
-  jobs(): Pick<StoredJob, 'job_id' | 'seq' | 'name' | 'state' | 'status'>[] {
-    return this.db.query('SELECT job_id, seq, name, state, status FROM jobs ORDER BY seq DESC').all() as Pick<StoredJob, 'job_id' | 'seq' | 'name' | 'state' | 'status'>[]
+  /** Each job's id and state, without its status, request, plan and result (those can be large). */
+  jobStates(): { job_id: string; state: string }[] {
+    return this.db.query('SELECT job_id, state FROM jobs').all() as { job_id: string; state: string }[]
+  }
+
+  /** One page of jobs, newest first: those submitted before (or after) the job of sequence number
+   *  `cursor`, `limit` at most; each also in `state` when given. Reads through the seq indexes. */
+  jobPage(q: { state?: JobState | undefined; before?: number | undefined; after?: number | undefined; limit: number }): JobRow[] {
+    const where: string[] = []
+    const args: (string | number)[] = []
+    if (q.state !== undefined) { where.push('state = ?'); args.push(q.state) }
+    if (q.before !== undefined) { where.push('seq < ?'); args.push(q.before) }
+    if (q.after !== undefined) { where.push('seq > ?'); args.push(q.after) }
+    const sql = `SELECT job_id, seq, state, status FROM jobs ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+      ORDER BY seq ${q.after !== undefined ? 'ASC' : 'DESC'} LIMIT ?`
+    const rows = this.db.query(sql).all(...args, q.limit) as JobRow[]
+    return q.after !== undefined ? rows.reverse() : rows
+  }
+
+  /** Whether a job (in `state`, when given) exists beyond `seq`, older (`<`) or newer (`>`). */
+  hasJobBeyond(seq: number, dir: '<' | '>', state?: JobState): boolean {
+    const sql = `SELECT 1 FROM jobs WHERE seq ${dir} ? ${state === undefined ? '' : 'AND state = ?'} LIMIT 1`
+    return this.db.query(sql).get(...(state === undefined ? [seq] : [seq, state])) !== null
+  }
+
+  countJobs(state?: JobState): number {
+    const row = state === undefined
+      ? this.db.query('SELECT COUNT(*) AS n FROM jobs').get()
+      : this.db.query('SELECT COUNT(*) AS n FROM jobs WHERE state = ?').get(state)
+    return (row as { n: number }).n
   }
 
   job(id: JobId): StoredJob | null {
@@ -133,18 +197,75 @@ export class Store {
     return this.db.query('SELECT * FROM workers').all() as StoredWorker[]
   }
 
+  /** The highest job sequence number ever given, pruned jobs included. */
   maxSeq(): number {
-    return (this.db.query('SELECT COALESCE(MAX(seq), 0) AS n FROM jobs').get() as { n: number }).n
+    return (this.db.query(`SELECT MAX(COALESCE((SELECT MAX(seq) FROM jobs), 0),
+      COALESCE((SELECT value FROM counters WHERE name = 'pruned_seq'), 0)) AS n`).get() as { n: number }).n
   }
 
+  /** Every attempt of a job as the API shows it, in (stage, partition, attempt) order. */
   tasks(id: JobId): TaskInfo[] {
-    const iso = (ms: number | null): string | null => ms === null ? null : new Date(ms).toISOString()
-    return this.attemptsOf(id).map(r => ({
-      task_id: r.task_id, stage_id: r.stage_id, partition: r.partition, attempt: r.attempt,
-      worker_id: r.worker_id, state: r.state as TaskInfo['state'], started_at: iso(r.started_ms), finished_at: iso(r.finished_ms),
-      records_in: r.records_in, records_out: r.records_out, shuffle_bytes_written: r.shuffle_bytes_written,
-      shuffle_bytes_read: r.shuffle_bytes_read, spilled_bytes: r.spilled_bytes, error: r.error,
-    }))
+    return this.attemptsOf(id).map(taskInfo)
+  }
+
+  /** One page of a job's attempts in (stage, partition, attempt) order: those after (or before) the
+   *  key `cursor`, `limit` at most, each also of `stage` and in `state` when given. Reads through
+   *  the attempts_by_job index. */
+  taskPage(id: JobId, q: AttemptFilter & { after?: AttemptKey | undefined; before?: AttemptKey | undefined; limit: number }): TaskInfo[] {
+    const { where, args } = attemptWhere(id, q)
+    if (q.after !== undefined) { where.push('(stage_id, partition, attempt) > (?, ?, ?)'); args.push(...q.after) }
+    if (q.before !== undefined) { where.push('(stage_id, partition, attempt) < (?, ?, ?)'); args.push(...q.before) }
+    const dir = q.before !== undefined && q.after === undefined ? 'DESC' : 'ASC'
+    const rows = this.db.query(`SELECT * FROM attempts WHERE ${where.join(' AND ')}
+      ORDER BY stage_id ${dir}, partition ${dir}, attempt ${dir} LIMIT ?`).all(...args, q.limit) as StoredAttempt[]
+    if (dir === 'DESC') rows.reverse()
+    return rows.map(taskInfo)
+  }
+
+  /** Whether an attempt matching the filter lies after (`>`) or before (`<`) the key. */
+  hasTaskBeyond(id: JobId, key: AttemptKey, dir: '<' | '>', f: AttemptFilter): boolean {
+    const { where, args } = attemptWhere(id, f)
+    where.push(`(stage_id, partition, attempt) ${dir} (?, ?, ?)`)
+    return this.db.query(`SELECT 1 FROM attempts WHERE ${where.join(' AND ')} LIMIT 1`).get(...args, ...key) !== null
+  }
+
+  countTasks(id: JobId, f: AttemptFilter): number {
+    const { where, args } = attemptWhere(id, f)
+    return (this.db.query(`SELECT COUNT(*) AS n FROM attempts WHERE ${where.join(' AND ')}`).get(...args) as { n: number }).n
+  }
+
+  /**
+   * Removes ended jobs the cut names, oldest first, their attempts with them, in one transaction of
+   * at most `maxJobs` jobs (and about `maxAttempts` attempt rows): each call holds the master's
+   * thread only briefly, and the caller yields between calls. `more`: call again.
+   */
+  pruneJobs(cut: PruneCut, budget: { maxJobs: number; maxAttempts: number }): { jobs: number; attempts: number; more: boolean } {
+    if (cut.keepNewest === null && cut.endedBeforeMs === null) return { jobs: 0, attempts: 0, more: false }
+    // The sequence number of the newest ended job past the count limit: it and older ones go.
+    const last = cut.keepNewest === null ? null : this.db.query(`SELECT seq FROM jobs WHERE state IN (${ENDED})
+      ORDER BY seq DESC LIMIT 1 OFFSET ?`).get(cut.keepNewest) as { seq: number } | null
+    const seqCut = last?.seq ?? -1
+    const before = cut.endedBeforeMs ?? -Infinity
+    const victims = this.db.query(`SELECT job_id, seq FROM jobs WHERE state IN (${ENDED})
+      AND (seq <= ? OR COALESCE(finished_ms, submitted_ms) < ?) ORDER BY seq LIMIT ?`).all(seqCut, before, budget.maxJobs + 1) as { job_id: string; seq: number }[]
+    let jobs = 0
+    let attempts = 0
+    this.begin.run()
+    try {
+      for (const v of victims.slice(0, budget.maxJobs)) {
+        attempts += this.deleteAttempts.run(v.job_id).changes
+        this.deleteJob.run(v.job_id)
+        // Job numbers go on from the highest ever given, even once that job is gone.
+        this.keepSeq.run(v.seq)
+        jobs++
+        if (attempts >= budget.maxAttempts) break
+      }
+      this.end.run()
+    } catch (e) {
+      this.rollback.run()
+      throw e
+    }
+    return { jobs, attempts, more: victims.length > jobs }
   }
 
   close(): void { this.db.close() }

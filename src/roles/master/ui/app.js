@@ -51,7 +51,8 @@
   let clockOffsetMs = 0
   const now = () => Date.now() + clockOffsetMs
 
-  async function api(path, method) {
+  /** The body of a master route; with `withHeaders`, { body, headers } (paged lists say where they go on in headers). */
+  async function api(path, method, withHeaders) {
     const headers = {}
     const token = localStorage.getItem(TOKEN_KEY)
     if (token) headers.authorization = `Bearer ${token}`
@@ -70,7 +71,13 @@
       throw err
     }
     setLive(true, `live: updated ${new Date().toLocaleTimeString()}`)
-    return body
+    return withHeaders ? { body, headers: res.headers } : body
+  }
+
+  /** One page of a paged list (GET /jobs, GET /jobs/ID/tasks) and where the list goes on. */
+  async function apiPage(path) {
+    const { body, headers } = await api(path, 'GET', true)
+    return { items: body, next: headers.get('x-next-cursor'), prev: headers.get('x-prev-cursor'), total: Number(headers.get('x-total-count') || body.length) }
   }
 
   function setLive(ok, title) {
@@ -133,27 +140,55 @@
 
   // ---- jobs ------------------------------------------------------------------------------
 
+  // The list is paged by the master (newest first): the page shown is fetched each second, never
+  // the whole history. `cursor` null follows the newest jobs; Older/Newer move by the cursors the
+  // master gives (X-Next-Cursor as `before`, X-Prev-Cursor as `after`).
   function jobsPage() {
     document.title = 'Jobs · Mini-Spark'
+    const PAGE = 50
     let filter = ''
+    let cursor = null
+    let offset = 0
+    let shown = { items: [], next: null, prev: null, total: 0 }
+    let asked = 0   // a click and a poll may overlap: only the last request asked is shown
     app.innerHTML = `<div class="row"><h1>Jobs</h1>
       <div class="controls" style="margin-left:auto"><label>State <select id="job-filter">
         <option value="">all</option>${['QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED'].map(s => `<option>${s}</option>`).join('')}
-      </select></label></div></div>
+      </select></label>
+      <div class="pager"><button id="jobs-newer">‹ Newer</button><button id="jobs-older">Older ›</button></div></div></div>
       <p id="jobs-summary" class="muted"></p>
       <table id="jobs-table"><thead><tr><th>Job</th><th>Name</th><th>State</th><th>Submitted</th><th class="num">Duration</th><th>Progress</th></tr></thead>
       <tbody></tbody></table>`
     const body = app.querySelector('#jobs-table tbody')
     const summary = document.getElementById('jobs-summary')
-    document.getElementById('job-filter').onchange = ev => { filter = ev.target.value; refresh() }
+    const newer = document.getElementById('jobs-newer')
+    const older = document.getElementById('jobs-older')
+    document.getElementById('job-filter').onchange = ev => { filter = ev.target.value; cursor = null; offset = 0; refresh() }
+    older.onclick = () => { if (shown.next) { offset += shown.items.length; cursor = { before: shown.next }; refresh() } }
+    newer.onclick = () => {
+      if (!shown.prev) return
+      offset = Math.max(0, offset - PAGE)
+      cursor = offset === 0 ? null : { after: shown.prev }
+      refresh()
+    }
     const refresh = async () => {
-      const jobs = await api('/jobs')
-      const counts = {}
-      for (const j of jobs) counts[j.state] = (counts[j.state] || 0) + 1
-      put(summary, jobs.length === 0 ? 'No job yet: submit one with <code>minispark submit JOB.json</code> or the SDK.'
-        : `${jobs.length} job${jobs.length === 1 ? '' : 's'}: ` + Object.entries(counts).map(([s, n]) => `${n} ${s.toLowerCase()}`).join(', '))
-      const shown = filter ? jobs.filter(j => j.state === filter) : jobs
-      put(body, shown.map(j => {
+      const q = new URLSearchParams({ limit: String(PAGE) })
+      if (filter) q.set('state', filter)
+      if (cursor && cursor.before) q.set('before', cursor.before)
+      if (cursor && cursor.after) q.set('after', cursor.after)
+      const mine = ++asked
+      const page = await apiPage(`/jobs?${q}`)
+      if (mine !== asked) return
+      shown = page
+      // Back at the newest page: follow new jobs again.
+      if (cursor && cursor.after && !page.prev) { cursor = null; offset = 0 }
+      const jobs = page.items
+      newer.disabled = !page.prev
+      older.disabled = !page.next
+      put(summary, page.total === 0 && !filter ? 'No job yet: submit one with <code>minispark submit JOB.json</code> or the SDK.'
+        : `${num(page.total)} ${filter ? filter.toLowerCase() + ' ' : ''}job${page.total === 1 ? '' : 's'}` +
+          (jobs.length > 0 ? `, ${jobs.length === page.total ? 'all shown' : `showing ${num(offset + 1)}–${num(offset + jobs.length)}, newest first`}` : ''))
+      put(body, jobs.map(j => {
         const start = ms(j.started_at)
         const end = ms(j.finished_at) || (FINAL.includes(j.state) ? start : now())
         return `<tr data-job="${esc(j.job_id)}">
@@ -169,12 +204,18 @@
 
   function jobPage(id) {
     document.title = `${id} · Mini-Spark`
-    const view = { stage: '', state: '', page: 0 }
+    // The task table shows one page of attempts, filtered and paged by the master; the timeline
+    // the last TIMELINE attempts. Both are read each second while the job runs, and once more
+    // after it ended (or when the view changes): never every attempt each second.
+    const view = { stage: '', state: '', cursor: null, offset: 0 }
     const PAGE = 100
+    const TIMELINE = 1000
     let status = null
     let dag = null
-    let tasks = []
-    let tasksDone = false
+    let tasksPage = { items: [], next: null, prev: null, total: 0 }
+    let timeline = { items: [], total: 0 }
+    let readFinal = ''   // the view last read after the job ended: nothing changes any more
+    let asked = 0
     app.innerHTML = `<p><a href="#/jobs">← Jobs</a></p>
       <div id="job-head" class="card"></div>
       <div id="job-error"></div>
@@ -197,10 +238,32 @@
         <th class="num">Records in</th><th class="num">Records out</th><th class="num">Shuffle write</th><th class="num">Shuffle read</th><th class="num">Spilled</th><th>Error</th></tr></thead>
         <tbody></tbody></table>`
     const $ = sel => app.querySelector(sel)
-    $('#task-stage').onchange = ev => { view.stage = ev.target.value; view.page = 0; renderTasks() }
-    $('#task-state').onchange = ev => { view.state = ev.target.value; view.page = 0; renderTasks() }
-    $('#task-prev').onclick = () => { view.page = Math.max(0, view.page - 1); renderTasks() }
-    $('#task-next').onclick = () => { view.page++; renderTasks() }
+    const moveTo = (cursor, offset) => { view.cursor = cursor; view.offset = Math.max(0, offset); loadTasks().then(renderTasks, e => console.warn(e)) }
+    $('#task-stage').onchange = ev => { view.stage = ev.target.value; moveTo(null, 0) }
+    $('#task-state').onchange = ev => { view.state = ev.target.value; moveTo(null, 0) }
+    $('#task-prev').onclick = () => { if (tasksPage.prev) moveTo(view.offset - PAGE <= 0 ? null : { before: tasksPage.prev }, view.offset - PAGE) }
+    $('#task-next').onclick = () => { if (tasksPage.next) moveTo({ after: tasksPage.next }, view.offset + tasksPage.items.length) }
+
+    /** The page of attempts the view asks for (and, with `withTimeline`, the last ones for the timeline). */
+    const loadTasks = async withTimeline => {
+      const q = new URLSearchParams({ limit: String(PAGE) })
+      if (view.stage !== '') q.set('stage', view.stage)
+      if (view.state !== '') q.set('state', view.state)
+      if (view.cursor && view.cursor.after) q.set('after', view.cursor.after)
+      if (view.cursor && view.cursor.before) q.set('before', view.cursor.before)
+      const key = q.toString()
+      const final = status && FINAL.includes(status.state)
+      if (final && readFinal === key && !withTimeline) return
+      const mine = ++asked
+      const page = await apiPage(`/jobs/${enc(id)}/tasks?${key}`)
+      // Cursors past the end of the stages (S.0.0) give the last attempts.
+      const last = withTimeline ? await apiPage(`/jobs/${enc(id)}/tasks?limit=${TIMELINE}&before=${status.stages.length}.0.0`) : null
+      if (mine !== asked) return
+      tasksPage = page
+      if (last) timeline = last
+      if (view.cursor && view.cursor.before && !page.prev) { view.cursor = null; view.offset = 0 }
+      readFinal = final ? key : ''
+    }
 
     const renderHead = () => {
       const s = status
@@ -241,14 +304,12 @@
     }
 
     const renderTasks = () => {
-      const shown = tasks.filter(t => (view.stage === '' || String(t.stage_id) === view.stage) && (view.state === '' || t.state === view.state))
-      const pages = Math.max(1, Math.ceil(shown.length / PAGE))
-      view.page = Math.min(view.page, pages - 1)
-      const from = view.page * PAGE
-      const page = shown.slice(from, from + PAGE)
-      $('#task-range').textContent = shown.length === 0 ? '0 attempts' : `${from + 1}–${from + page.length} of ${num(shown.length)} attempts`
-      $('#task-prev').disabled = view.page === 0
-      $('#task-next').disabled = view.page >= pages - 1
+      const page = tasksPage.items
+      const from = view.offset
+      $('#task-range').textContent = page.length === 0 ? `${num(tasksPage.total)} attempts`
+        : `${num(from + 1)}–${num(from + page.length)} of ${num(tasksPage.total)} attempts`
+      $('#task-prev').disabled = !tasksPage.prev
+      $('#task-next').disabled = !tasksPage.next
       put($('#tasks-table tbody'), page.map(t => {
         const start = ms(t.started_at)
         const end = ms(t.finished_at) || (t.state === 'RUNNING' ? now() : null)
@@ -273,15 +334,12 @@
       const stagesChanged = !status || status.stages.length !== s.stages.length
       status = s
       if (!dag || stagesChanged) dag = await api(`/jobs/${enc(id)}/dag`)
-      if (!tasksDone) {
-        tasks = await api(`/jobs/${enc(id)}/tasks`)
-        // After the end, one last read has every attempt; nothing changes any more.
-        tasksDone = FINAL.includes(s.state)
-      }
+      // After the end, one last read of the page and the timeline; nothing changes any more.
+      if (readFinal === '') await loadTasks(true)
       renderHead()
       renderStages()
       put($('#dag'), drawDag(dag, status))
-      put($('#timeline'), drawTimeline(tasks, status, $('#timeline').clientWidth || 1000))
+      put($('#timeline'), drawTimeline(timeline, status, $('#timeline').clientWidth || 1000))
       renderTasks()
     }
     stops.push(poll(refresh))
@@ -373,12 +431,10 @@
 
   // ---- the timeline: a lane per worker, a bar per task attempt -----------------------------
 
-  const MAX_BARS = 3000
-
-  function drawTimeline(tasks, status, width) {
-    const started = tasks.filter(t => t.started_at && t.worker_id)
-    if (started.length === 0) return '<p class="muted">no task attempt has started yet</p>'
-    const shown = started.length > MAX_BARS ? started.slice(started.length - MAX_BARS) : started
+  /** `last`: the last attempts of the job (a page of GET /jobs/ID/tasks) and how many there are in all. */
+  function drawTimeline(last, status, width) {
+    const shown = last.items.filter(t => t.started_at && t.worker_id)
+    if (shown.length === 0) return '<p class="muted">no task attempt has started yet</p>'
     const t0 = Math.min(...shown.map(t => ms(t.started_at)))
     const endOf = t => ms(t.finished_at) || (FINAL.includes(status.state) ? ms(status.finished_at) || ms(t.started_at) : now())
     const t1 = Math.max(t0 + 1, ...shown.map(endOf))
@@ -418,7 +474,7 @@
       const tx = x(t0 + s * 1000)
       axis += `<line class="grid" x1="${tx}" x2="${tx}" y1="${AXIS - 4}" y2="${y}"/><text class="tick" x="${tx}" y="12" text-anchor="middle">${s < 10 && step < 1 ? s.toFixed(1) : Math.round(s)} s</text>`
     }
-    const note = started.length > shown.length ? `<p class="muted">the last ${MAX_BARS} of ${started.length} attempts</p>` : ''
+    const note = last.total > last.items.length ? `<p class="muted">the last ${num(last.items.length)} of ${num(last.total)} attempts</p>` : ''
     return `${note}<svg class="timeline" width="${LABEL + plot + 20}" height="${y + 4}" xmlns="http://www.w3.org/2000/svg">${axis}${svg}</svg>`
   }
 
