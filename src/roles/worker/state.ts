@@ -25,6 +25,9 @@ export type WorkerState = {
   slots: SlotRun[]
   queue: TaskSpec[]
   freeLanes: number[]
+  /** started threads that no slot uses yet, ready for the next job: a job switch need not wait
+   *  for a thread to start */
+  spares: { thread: ThreadId; lane: number }[]
   /** terminated threads whose close event has not come yet, with their lanes */
   closing: Map<ThreadId, number>
   nextThread: ThreadId
@@ -41,14 +44,18 @@ export type WorkerState = {
  *  refused instead of run (it would take a slot and leave files behind). */
 export const ENDED_JOBS_KEPT = 10_000
 
-/** Budget lanes per slot: a slot's new thread needs a lane while the old one is still closing. */
+/** Budget lanes per slot: its thread, a spare, and threads still closing. */
 export const LANES_PER_SLOT = 4
+
+/** Spare threads kept started: one per slot, so that every slot can switch jobs at once. */
+export const sparesWanted = (s: WorkerState): number => s.slots.length
 
 export function newWorkerState(slots: number, maxMemBytes: number): WorkerState {
   return {
     slots: Array.from({ length: slots }, () => ({ thread: null, lane: -1, job: null, running: null, startedMs: 0, deadlineMs: null })),
     queue: [],
     freeLanes: Array.from({ length: slots * LANES_PER_SLOT }, (_, i) => i),
+    spares: [],
     closing: new Map(),
     nextThread: 1,
     ended: new Set(),

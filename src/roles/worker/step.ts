@@ -3,7 +3,7 @@
 // No await, no clock, no I/O here. step() changes `s` in place; nothing else may.
 import type { TaskFailureWire, TaskSpec } from '../../api/tasks'
 import { RUNAWAY_GRACE_MS, RUNAWAY_MARGIN_BYTES, pauseDecision } from './memory'
-import { ENDED_JOBS_KEPT, type SlotRun, type ThreadId, type WorkerState } from './state'
+import { ENDED_JOBS_KEPT, sparesWanted, type SlotRun, type ThreadId, type WorkerState } from './state'
 import type { ThreadResult } from './thread-protocol'
 
 export type WorkerEvent =
@@ -93,6 +93,8 @@ function onExited(s: WorkerState, thread: ThreadId, code: number, out: WorkerAct
     giveBackLane(s, lane, out)
     return
   }
+  const spare = s.spares.findIndex(x => x.thread === thread)
+  if (spare >= 0) { giveBackLane(s, s.spares.splice(spare, 1)[0]!.lane, out); return }
   const slot = slotOf(s, thread)
   if (slot === undefined) return
   // Not terminated by us: the task's code ended its own thread.
@@ -172,6 +174,7 @@ function onIncarnation(s: WorkerState, incarnation: string, out: WorkerAction[])
   s.queue = []
   for (const slot of s.slots) {
     slot.running = null
+    // A thread that ran no code may stay: the master's new view changes nothing for it.
     if (slot.thread !== null && slot.job !== null) letGo(s, slot, out)
   }
   out.push({ kind: 'drop-all-files' }, { kind: 'log', level: 'warn', cause: 'new-incarnation', message: `rejoined as ${incarnation}; dropped the work of ${previous}` })
@@ -205,17 +208,30 @@ function giveBackLane(s: WorkerState, lane: number, out: WorkerAction[]): void {
   s.freeLanes.push(lane)
 }
 
-/** Every slot without a thread gets a new one, while budget lanes are free. */
+/** Every slot without a thread takes a spare, or a new one while budget lanes are free; then the
+ *  spares are made up again. */
 function fillSlots(s: WorkerState, out: WorkerAction[]): void {
   for (const slot of s.slots) {
     if (slot.thread !== null) continue
-    const lane = s.freeLanes.shift()
-    if (lane === undefined) return
-    slot.thread = s.nextThread++
-    slot.lane = lane
+    const t = s.spares.shift() ?? newThread(s, out)
+    if (t === null) return
+    slot.thread = t.thread
+    slot.lane = t.lane
     slot.job = null
-    out.push({ kind: 'spawn-thread', thread: slot.thread, lane })
   }
+  while (s.spares.length < sparesWanted(s)) {
+    const t = newThread(s, out)
+    if (t === null) return
+    s.spares.push(t)
+  }
+}
+
+function newThread(s: WorkerState, out: WorkerAction[]): { thread: ThreadId; lane: number } | null {
+  const lane = s.freeLanes.shift()
+  if (lane === undefined) return null
+  const thread = s.nextThread++
+  out.push({ kind: 'spawn-thread', thread, lane })
+  return { thread, lane }
 }
 
 /**

@@ -43,7 +43,7 @@ function worker(slots: number, maxMem = 1024 * MiB): { s: WorkerState; go(e: Pen
 
 /** Every lane is free, held by a slot's thread, or held by a closing thread: exactly once. */
 function assertInvariants(s: WorkerState): void {
-  const lanes = [...s.freeLanes, ...s.slots.filter(x => x.thread !== null).map(x => x.lane), ...s.closing.values()].sort((a, b) => a - b)
+  const lanes = [...s.freeLanes, ...s.slots.filter(x => x.thread !== null).map(x => x.lane), ...s.spares.map(x => x.lane), ...s.closing.values()].sort((a, b) => a - b)
   expect(lanes).toEqual(Array.from({ length: s.slots.length * LANES_PER_SLOT }, (_, i) => i))
   for (const x of s.slots) if (x.running !== null) expect(x.thread).not.toBeNull()
 }
@@ -52,10 +52,12 @@ const of = <K extends WorkerAction['kind']>(actions: WorkerAction[], kind: K): E
   actions.filter(a => a.kind === kind) as Extract<WorkerAction, { kind: K }>[]
 
 describe('worker step', () => {
-  test('start: one thread per slot, each on its own lane', () => {
+  test('start: one thread per slot and a spare per slot, each on its own lane', () => {
     const s = newWorkerState(2, 1024 * MiB)
     const a = step(s, { kind: 'started', nowMs: 0 })
-    expect(of(a, 'spawn-thread')).toEqual([{ kind: 'spawn-thread', thread: 1, lane: 0 }, { kind: 'spawn-thread', thread: 2, lane: 1 }])
+    expect(of(a, 'spawn-thread')).toEqual([1, 2, 3, 4].map(t => ({ kind: 'spawn-thread', thread: t, lane: t - 1 })))
+    expect(s.slots.map(x => x.thread)).toEqual([1, 2])
+    expect(s.spares.map(x => x.thread)).toEqual([3, 4])
   })
 
   test('a task runs on an idle thread; its result is reported and the slot takes the next task', () => {
@@ -89,9 +91,9 @@ describe('worker step', () => {
     expect(report?.result.failure?.reason).toBe('task-error')
     expect(report?.result.failure?.message).toContain('process.exit(3)')
     expect(of(a, 'reclaim-lane')).toEqual([{ kind: 'reclaim-lane', lane: 0 }])
+    // The spare (started before, ready) takes the slot at once; a new spare is started.
+    expect(of(a, 'run')).toEqual([{ kind: 'run', thread: 2, lane: 1, spec: t2 }])
     expect(of(a, 'spawn-thread')).toHaveLength(1)
-    const fresh = of(a, 'spawn-thread')[0]!.thread
-    expect(of(a, 'run')).toEqual([{ kind: 'run', thread: fresh, lane: of(a, 'spawn-thread')[0]!.lane, spec: t2 }])
     expect(s.slots[0]!.running).toBe(t2)
   })
 
@@ -135,6 +137,7 @@ describe('worker step', () => {
     expect(of(a, 'drop-job-files')).toEqual([{ kind: 'drop-job-files', job: 'j1' }])
     const back = [...of(go({ kind: 'thread-exited', thread: 1, code: 0 }), 'reclaim-lane'), ...of(go({ kind: 'thread-exited', thread: 2, code: 0 }), 'reclaim-lane')]
     expect(back.map(x => x.lane).sort()).toEqual([0, 1])
+    expect(s.closing.size).toBe(0)
     // What the driver reads after reclaiming: nothing held.
     go({ kind: 'memory-sampled', rssBytes: 100 * MiB, reservedBytes: 0, laneBytes: [] })
     expect(s.paused).toBe(false)
@@ -143,19 +146,20 @@ describe('worker step', () => {
   })
 
   test('a task of another job never runs on a thread that ran other code: the thread is replaced first', () => {
-    const { go } = worker(1)
+    const { s, go } = worker(1)
     const a1 = spec('A', 1), b1 = spec('B', 1)
     go({ kind: 'task-received', spec: a1 })
     go({ kind: 'thread-finished', thread: 1, result: ok(a1.attempt_id) })
+    const spare = s.spares[0]!
     const a = go({ kind: 'task-received', spec: b1 })
     expect(of(a, 'terminate-thread')).toEqual([{ kind: 'terminate-thread', thread: 1 }])
-    const spawned = of(a, 'spawn-thread')
-    expect(spawned).toHaveLength(1)
-    expect(of(a, 'run')).toEqual([{ kind: 'run', thread: spawned[0]!.thread, lane: spawned[0]!.lane, spec: b1 }])
+    expect(of(a, 'run')).toEqual([{ kind: 'run', thread: spare.thread, lane: spare.lane, spec: b1 }])
+    expect(of(a, 'spawn-thread')).toHaveLength(1)
   })
 
   test('threads that never close use up the lanes: the slot waits for a thread to be gone, then runs', () => {
     const { s, go } = worker(1)
+    // Each kill leaves a thread closing; the spare takes the slot until none is left.
     for (let i = 0; i < LANES_PER_SLOT - 1; i++) {
       const t = spec('j1', i)
       go({ kind: 'task-received', spec: t })
@@ -170,7 +174,7 @@ describe('worker step', () => {
     expect(of(go({ kind: 'task-received', spec: next }), 'run')).toEqual([])
     const b = go({ kind: 'thread-exited', thread: 1, code: 0 })
     expect(of(b, 'reclaim-lane')).toEqual([{ kind: 'reclaim-lane', lane: 0 }])
-    expect(of(b, 'spawn-thread')).toHaveLength(1)
+    expect(of(b, 'spawn-thread')).toEqual([{ kind: 'spawn-thread', thread: expect.any(Number), lane: 0 }])
     expect(of(b, 'run').map(r => r.spec)).toEqual([next])
   })
 
@@ -208,6 +212,16 @@ describe('worker step', () => {
     // Still over after it: the next holder. Among equals, the one running longest.
     const second = go({ kind: 'memory-sampled', rssBytes: over, reservedBytes: 0, laneBytes: [0, 0, 0, 0, 0, 0] }, 1_100 + RUNAWAY_GRACE_MS)
     expect(of(second, 'report').map(r => r.spec.job_id)).toEqual(['A'])
+  })
+
+  test('a spare that exits is replaced and its lane comes back', () => {
+    const { s, go } = worker(1)
+    const spare = s.spares[0]!
+    const a = go({ kind: 'thread-exited', thread: spare.thread, code: 1 })
+    expect(of(a, 'reclaim-lane')).toEqual([{ kind: 'reclaim-lane', lane: spare.lane }])
+    expect(of(a, 'report')).toEqual([])
+    expect(s.spares).toHaveLength(1)
+    expect(s.spares[0]!.thread).not.toBe(spare.thread)
   })
 
   test('a new incarnation: every attempt stopped without a report, files dropped; the same incarnation again changes nothing', () => {
