@@ -69,8 +69,3 @@ export function prunedBy(cut: PruneCut, ended: readonly EndedJob[]): string[] {
     .filter((j, rank) => (cut.keepNewest !== null && rank >= cut.keepNewest) || (cut.endedBeforeMs !== null && j.finishedMs < cut.endedBeforeMs))
     .map(j => j.id)
 }
-
-export const describeRetention = (r: Retention): string =>
-  r.maxJobs === null && r.maxAgeMs === null ? 'every job, for ever'
-    : [r.maxAgeMs === null ? null : `ended less than ${r.maxAgeMs / 1000} s ago`, r.maxJobs === null ? null : `the newest ${r.maxJobs}`]
-      .filter(x => x !== null).join(' and ')

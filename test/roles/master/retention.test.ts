@@ -1,7 +1,7 @@
 // The retention rule of `--keep-jobs` (src/roles/master/retention.ts), pure, with the time given:
 // the flag's syntax, and which ended jobs a cut removes, checked against a plain loop.
 import { describe, expect, test } from 'bun:test'
-import { DEFAULT_RETENTION, parseRetention, prunedBy, pruneCut, type EndedJob } from '../../../src/roles/master/retention'
+import { DEFAULT_KEEP_JOBS, DEFAULT_RETENTION, parseRetention, prunedBy, pruneCut, type EndedJob } from '../../../src/roles/master/retention'
 import { prng } from '../../support/prng'
 
 const DAY = 86_400_000
@@ -12,7 +12,7 @@ describe('--keep-jobs syntax', () => {
     expect(parseRetention('7d')).toEqual({ maxJobs: null, maxAgeMs: 7 * DAY })
     expect(parseRetention('36h')).toEqual({ maxJobs: null, maxAgeMs: 36 * 3_600_000 })
     expect(parseRetention('90m')).toEqual({ maxJobs: null, maxAgeMs: 90 * 60_000 })
-    expect(parseRetention('7d,10000')).toEqual(DEFAULT_RETENTION)
+    expect(parseRetention(DEFAULT_KEEP_JOBS)).toEqual(DEFAULT_RETENTION)
     expect(parseRetention(' 10000 , 7d ')).toEqual(DEFAULT_RETENTION)
     expect(parseRetention('ALL')).toEqual({ maxJobs: null, maxAgeMs: null })
   })
