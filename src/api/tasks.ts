@@ -91,8 +91,10 @@ export const SinkOutput = t.Object({
 export type SinkOutput = Static<typeof SinkOutput>
 
 export const TaskFailureWire = t.Object({
-  /** `fatal`: retrying cannot help (a collect too large to send): the job fails at once */
-  reason: t.Union([t.Literal('udf-error'), t.Literal('fetch-failed'), t.Literal('task-error'), t.Literal('killed'), t.Literal('fatal')]),
+  /** `fatal`: retrying cannot help (a collect too large to send): the job fails at once.
+   *  `interrupted`: the attempt could not reach the master to commit; not the task's fault */
+  reason: t.Union([t.Literal('udf-error'), t.Literal('fetch-failed'), t.Literal('task-error'), t.Literal('killed'), t.Literal('fatal'),
+    t.Literal('interrupted')]),
   message: t.String(),
   node_id: t.Optional(t.String()),
   record: t.Optional(t.String()),
@@ -154,7 +156,20 @@ export const ListAnswer = t.Object({
 })
 export type ListAnswer = Static<typeof ListAnswer>
 
-export const FinalizeRequest = t.Object({ job_id: t.String(), paths: t.Array(t.String()) })
+export const FinalizeRequest = t.Object({
+  /** the job whose outputs are finalized; '' when only swapping outputs this worker missed */
+  job_id: t.String(),
+  /** new outputs of the job: their _temporary folder goes, then _SUCCESS is written */
+  paths: t.Array(t.String()),
+  /** outputs the job replaces, each swapped in on this worker's disk: first the files directly in
+   *  `path` last written more than `older_than_ms` ago (the previous output, its _SUCCESS too) are
+   *  removed, then the files directly in `staged` (the job's committed parts, `path`/_temporary/JOB)
+   *  are moved into `path`, `staged` is removed (and `path`/_temporary if then empty), and _SUCCESS
+   *  is written if `path` exists. Each step tolerates files already gone: it is safe to repeat, and
+   *  on a data dir shared by several workers */
+  swaps: t.Optional(t.Array(t.Object({ path: t.String(), staged: t.String(), older_than_ms: t.Integer({ minimum: 0 }) }))),
+})
+export type FinalizeRequest = Static<typeof FinalizeRequest>
 export const ShuffleFetch = t.Object({
   job_id: t.String(), shuffle_id: t.String(), reduce_partition: Int({ minimum: 0 }),
   attempts: t.Array(t.String(), { description: 'map attempt ids whose block for this partition is wanted' }),

@@ -8,7 +8,8 @@
 // launch. Callers that must not answer before the state is durable (a submitted job, a report, the
 // right to commit an output) wait for `persisted()`.
 import type { AttemptId, JobId, WorkerId } from '../../api/ids'
-import type { AttemptRun, JobRun } from './state'
+import type { AttemptRun, JobRun, Overwrite } from './state'
+import { overwritesKept } from './worker-events'
 import type { Clock } from '../clock'
 import { step, type MasterAction, type MasterEvent, type StoreChange } from './scheduler'
 import type { MasterState } from './state'
@@ -96,10 +97,12 @@ function persist(store: Store, s: MasterState, changes: readonly StoreChange[]):
   const jobs = new Set<JobId>()
   const attempts = new Map<AttemptId, AttemptRun>()
   const workers = new Set<string>()
+  const overwrites: Overwrite[] = []
   for (const c of changes) {
     if (c.kind === 'job-created') created.add(c.job)
     else if (c.kind === 'job') jobs.add(c.job)
     else if (c.kind === 'attempt') attempts.set(c.attempt.id, c.attempt)
+    else if (c.kind === 'overwrite') overwrites.push(c.overwrite)
     else workers.add(c.worker)
   }
   const live = (ids: Set<JobId>): JobRun[] => [...ids].flatMap(id => { const j = s.jobs.get(id); return j ? [j] : [] })
@@ -108,5 +111,6 @@ function persist(store: Store, s: MasterState, changes: readonly StoreChange[]):
     live(jobs).map(job => ({ job, status: JSON.stringify(jobStatus(job)) })),
     [...attempts.values()],
     [...workers].flatMap(id => { const w = s.workers.get(id as WorkerId); return w ? [w] : [] }),
+    overwrites, overwrites.length > 0 ? overwritesKept(overwrites[overwrites.length - 1]!.atMs) : undefined,
   )
 }

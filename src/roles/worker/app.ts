@@ -1,7 +1,7 @@
 // The worker's HTTP app and routes: task dispatch, the shuffle data service, file questions from the
 // master. Routes translate; the pool, the block store and the listing decide.
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { existsSync, mkdirSync, readdirSync, realpathSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { join, sep } from 'node:path'
 import { t } from 'elysia'
 import { ApiError, ErrorBody } from '../../api/errors'
 import { FinalizeRequest, ListAnswer, ListRequest, ShuffleFetch, TaskBatch, TaskBatchAnswer, TaskSpec } from '../../api/tasks'
@@ -62,6 +62,7 @@ export function workerApp(ctx: WorkerContext, token: string | undefined) {
     .post('/outputs/clear', ({ body }) => { clearOutputs(ctx.dataDir, body.paths, body.older_than_ms); return { ok: true as const } },
       { body: t.Object({ paths: t.Array(t.String()), older_than_ms: t.Optional(t.Integer({ minimum: 0 })) }), detail: { summary: 'remove outputs a job overwrites (with older_than_ms: only their files older than that)', tags: ['files'] } })
     .post('/outputs/finalize', ({ body }) => {
+      for (const sw of body.swaps ?? []) swapOutput(ctx.dataDir, sw.path, sw.staged, sw.older_than_ms)
       for (const p of body.paths) {
         const dir = join(ctx.dataDir, p)
         mkdirSync(dir, { recursive: true })
@@ -83,4 +84,24 @@ export function workerApp(ctx: WorkerContext, token: string | undefined) {
       body: t.Object({ outputs: t.Array(t.String()), keep_outputs: t.Boolean() }),
       detail: { summary: 'stop a job\'s attempts, drop its shuffle data and temporary files (and its outputs when it failed)', tags: ['tasks'] },
     })
+}
+
+/** Swaps a replaced output in (FinalizeRequest.swaps): the previous output's files go, then the
+ *  job's committed parts move from `staged` into `path`. Every step tolerates files already gone,
+ *  so it is safe to repeat and on a data dir that several workers share. */
+function swapOutput(dataDir: string, path: string, staged: string, olderThanMs: number): void {
+  const root = realpathSync(dataDir)
+  const dir = join(root, path)
+  const from = join(root, staged)
+  if (!dir.startsWith(root + sep) || !from.startsWith(join(dir, '_temporary') + sep)) return
+  clearOutputs(dataDir, [path], olderThanMs)
+  let names: string[] = []
+  try { names = readdirSync(from) } catch { /* moved by a worker sharing this data dir */ }
+  for (const name of names) {
+    if (name === '_temporary' || statSync(join(from, name), { throwIfNoEntry: false })?.isFile() !== true) continue
+    try { renameSync(join(from, name), join(dir, name)) } catch (e) { if ((e as { code?: string }).code !== 'ENOENT') throw e }
+  }
+  rmSync(from, { recursive: true, force: true })
+  try { rmdirSync(join(dir, '_temporary')) } catch { /* not empty: another job writes here, or already gone */ }
+  if (existsSync(dir)) writeFileSync(join(dir, '_SUCCESS'), '')
 }
