@@ -122,7 +122,7 @@ function checkSpecSizes(id: JobId, req: JobRequest, stages: readonly StageRun[],
     const why = params > TASK_SPEC_MAX_BYTES / 2 ? `"params" take ${params} bytes, and every task carries them: pass large data as an input file`
       : outputs * perOutput > TASK_SPEC_MAX_BYTES / 2 ? `each of its tasks reads ${outputs} map outputs: use fewer input splits (a larger "split_bytes")`
         : 'its functions and params are too large: pass large data as an input file'
-    throw new ApiError('INVALID_JOB', `a task of stage ${st.plan.stage_id} would be sent to its worker as about ${bytes} bytes, over the ${TASK_SPEC_MAX_BYTES >> 20} MiB a worker takes: ${why}`, { stage_id: st.plan.stage_id })
+    throw new ApiError('INVALID_JOB', `a task of stage ${st.plan.stage_id} would be sent to its worker as about ${bytes} bytes, and a worker takes at most ${MAX_BODY_BYTES >> 20} MiB per request: ${why}`, { stage_id: st.plan.stage_id })
   }
 }
 
