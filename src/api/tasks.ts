@@ -161,12 +161,15 @@ export const FinalizeRequest = t.Object({
   job_id: t.String(),
   /** new outputs of the job: their _temporary folder goes, then _SUCCESS is written */
   paths: t.Array(t.String()),
-  /** outputs the job replaces, each swapped in on this worker's disk: first the files directly in
-   *  `path` last written more than `older_than_ms` ago (the previous output, its _SUCCESS too) are
-   *  removed, then the files directly in `staged` (the job's committed parts, `path`/_temporary/JOB)
-   *  are moved into `path`, `staged` is removed (and `path`/_temporary if then empty), and _SUCCESS
-   *  is written if `path` exists. Each step tolerates files already gone: it is safe to repeat, and
-   *  on a data dir shared by several workers */
+  /** outputs the job replaces, each swapped in on this worker's disk: the entries of `path` (but
+   *  _temporary) move to `path`/_temporary/JOB.previous, the files of `staged` (the job's committed
+   *  parts, `path`/_temporary/JOB) move into `path`, _SUCCESS is written with the job id as its
+   *  text, then the .previous folder and `staged` are removed. A _SUCCESS that names the job means
+   *  the swap is done (a data dir shared with a worker that did it); `staged`/_MOVING means the
+   *  previous entries are already aside. Safe to repeat after a crash at any step. The master asks
+   *  one worker at a time. Where `staged` is not on this disk (no part of the job was committed
+   *  here), only the files directly in `path` last written more than `older_than_ms` ago (before
+   *  the job was submitted) are removed: a newer output there is left alone */
   swaps: t.Optional(t.Array(t.Object({ path: t.String(), staged: t.String(), older_than_ms: t.Integer({ minimum: 0 }) }))),
 })
 export type FinalizeRequest = Static<typeof FinalizeRequest>

@@ -23,8 +23,9 @@ export type MasterEvent =
   | { kind: 'worker-unreachable'; nowMs: number; worker: WorkerId; incarnation: string }
   | { kind: 'stale-outputs-cleared'; nowMs: number; worker: WorkerId; incarnation: string; ok: boolean }
 
-/** One output to swap in on a worker: the files of `path` written before `olderThanMs` ago (the
- *  previous output) are removed, then the committed parts in `staged` move into `path`. */
+/** One output to swap in on a worker: the previous entries of `path` go, and the job's committed
+ *  parts move from `staged` into it; where none is staged, files older than `olderThanMs` (from
+ *  before the job) go (FinalizeRequest.swaps). */
 export type OutputSwap = { path: string; staged: string; olderThanMs: number }
 
 export type MasterAction =

@@ -1,38 +1,40 @@
-// The end of a job with write outputs: once every part is committed, every live worker is asked to
-// finalize what its disk holds (swap a replaced output's new parts in, write _SUCCESS), and the job
-// is SUCCEEDED when each has answered or been lost. Part of step(); pure.
+// The end of a job with write outputs: once every part is committed, every live worker in turn is
+// asked to finalize what its disk holds (swap a replaced output's new parts in, write _SUCCESS), and
+// the job is SUCCEEDED when each has answered or been lost. Part of step(); pure.
 //
 // A replaced output keeps its previous parts, _SUCCESS included, until this point: an overwriting
 // job commits its parts aside (stagedPath), so a job that fails or is cancelled, or a submit that
 // is refused, leaves the previous output exactly as it was.
-import type { WorkerId } from '../../api/ids'
 import type { MasterEvent, OutputSwap, Step } from './events'
 import { completeJob, failJob } from './job-end'
-import { isLive, stagedPath, type JobRun, type MasterState } from './state'
+import { isLive, type JobRun, type MasterState, type WorkerRun } from './state'
 import { onWorkerUnreachable, recordOverwrite } from './worker-events'
+import { swapOf } from './swap'
 
 /** Finalize requests that fail with an answer before the job fails; one that refuses connections
  *  loses its worker instead, which then swaps on its return. */
 const MAX_FINALIZE_FAILURES = 3
 
-export function swapsOf(job: JobRun, nowMs: number): OutputSwap[] {
-  return job.overwrites.map(path => ({ path, staged: stagedPath(path, job.id), olderThanMs: Math.max(0, nowMs - job.submittedMs) }))
-}
+const swapsOf = (job: JobRun, nowMs: number): OutputSwap[] => job.overwrites.map(path => swapOf(path, job.id, job.submittedMs, nowMs))
 
-/** Every stage is done: ask each live worker to finalize (or end the job at once without outputs). */
+/** Every stage is done: ask the live workers to finalize, one at a time (or end the job at once
+ *  without outputs). One at a time: on a data dir they share, the first swaps and the others find
+ *  it done, and no two move the same files at once. */
 export function startFinalize(s: MasterState, job: JobRun, nowMs: number, out: Step): void {
   if (job.outputs.length === 0) { completeJob(s, job.id, nowMs, out); return }
   const live = [...s.workers.values()].filter(isLive)
   if (live.length === 0) return   // retried on the next event, once a worker is back
   job.finalizing = true
-  job.finalizeWaiting = new Map(live.map(w => [w.id, w.incarnation]))
+  job.finalizeQueue = live.map(w => w.id)
+  job.finalizeWaiting = new Map()
   job.finalizeDone ??= new Set()
-  for (const w of live) ask(job, w.id, w.address, w.incarnation, nowMs, out)
+  finishIfAnswered(s, job, nowMs, out)
 }
 
-function ask(job: JobRun, worker: WorkerId, address: string, incarnation: string, nowMs: number, out: Step): void {
+function ask(job: JobRun, w: WorkerRun, nowMs: number, out: Step): void {
   const replaced = new Set(job.overwrites)
-  out.actions.push({ kind: 'finalize-output', address, job: job.id, paths: job.outputs.filter(p => !replaced.has(p)), swaps: swapsOf(job, nowMs), worker, incarnation })
+  job.finalizeWaiting!.set(w.id, w.incarnation)
+  out.actions.push({ kind: 'finalize-output', address: w.address, job: job.id, paths: job.outputs.filter(p => !replaced.has(p)), swaps: swapsOf(job, nowMs), worker: w.id, incarnation: w.incarnation })
 }
 
 export function onFinalized(s: MasterState, e: Extract<MasterEvent, { kind: 'output-finalized' }>, out: Step): void {
@@ -54,13 +56,18 @@ export function onFinalizeFailed(s: MasterState, e: Extract<MasterEvent, { kind:
     failJob(s, e.job, { message: `finalizing the output on worker ${e.worker} failed ${job.finalizeTries} times: ${e.message}`, node_id: null, task_id: null, record: null }, e.nowMs, out)
     return
   }
-  const w = s.workers.get(e.worker)!
-  ask(job, w.id, w.address, w.incarnation, e.nowMs, out)
+  job.finalizeWaiting.delete(e.worker)
+  ask(job, s.workers.get(e.worker)!, e.nowMs, out)
 }
 
-/** Called by schedule() too: a worker lost while asked no longer holds the job up. */
+/** The next worker in turn is asked once the last has answered or been lost; when none is left, the
+ *  job ends. Called by schedule() too: a worker lost while asked no longer holds the job up. */
 export function finishIfAnswered(s: MasterState, job: JobRun, nowMs: number, out: Step): void {
   if (!job.finalizing || job.state !== 'RUNNING' || (job.finalizeWaiting?.size ?? 0) > 0) return
+  while (job.finalizeQueue !== undefined && job.finalizeQueue.length > 0) {
+    const w = s.workers.get(job.finalizeQueue.shift()!)
+    if (w !== undefined && isLive(w)) { ask(job, w, nowMs, out); return }
+  }
   if ((job.finalizeDone?.size ?? 0) === 0) {
     // Every worker asked was lost before answering: ask those live now.
     job.finalizing = false
@@ -68,7 +75,7 @@ export function finishIfAnswered(s: MasterState, job: JobRun, nowMs: number, out
     return
   }
   for (const path of job.overwrites) {
-    const o = { path, job: job.id, cutoffMs: job.submittedMs, atMs: nowMs }
+    const o = { path, job: job.id, submittedMs: job.submittedMs, atMs: nowMs }
     recordOverwrite(s, o, out)
     // A worker that joined while the others swapped was not asked: it swaps now, before any task.
     for (const w of s.workers.values()) {

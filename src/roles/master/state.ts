@@ -96,16 +96,18 @@ export type JobRun = {
   finalizing: boolean
   /** finalize requests that failed with an answer (a worker that refuses connections is lost instead) */
   finalizeTries?: number
-  /** worker incarnations asked to finalize that have not answered yet */
+  /** live workers still to be asked to finalize, in turn */
+  finalizeQueue?: WorkerId[]
+  /** the worker incarnation asked to finalize that has not answered yet (one at a time) */
   finalizeWaiting?: Map<WorkerId, string>
   /** `worker@incarnation` of those that finalized */
   finalizeDone?: Set<string>
 }
 
 /** An output replaced by a job that succeeded: a worker away when it was swapped in swaps it on
- *  its return. `cutoffMs`: the job's submission (older files are the previous output's); `atMs`:
- *  when the swap completed (workers lost before then missed it). Kept in the store. */
-export type Overwrite = { path: string; job: JobId; cutoffMs: number; atMs: number }
+ *  its return. `atMs`: when the swap completed (workers lost before then missed it). Kept in the
+ *  store. */
+export type Overwrite = { path: string; job: JobId; submittedMs: number; atMs: number }
 
 export type AttemptRun = {
   id: AttemptId

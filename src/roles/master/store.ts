@@ -62,7 +62,7 @@ export class Store {
         worker_id TEXT PRIMARY KEY, address TEXT NOT NULL, incarnation TEXT NOT NULL, slots INTEGER NOT NULL,
         status TEXT NOT NULL, last_seen_ms INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS overwrites (
-        path TEXT NOT NULL, job_id TEXT NOT NULL, cutoff_ms INTEGER NOT NULL, at_ms INTEGER NOT NULL);
+        path TEXT NOT NULL, job_id TEXT NOT NULL, submitted_ms INTEGER NOT NULL, at_ms INTEGER NOT NULL);
       PRAGMA user_version = ${SCHEMA_VERSION};`)
     this.insertJob = this.db.prepare(`INSERT OR IGNORE INTO jobs (job_id, seq, name, state, request, plan, submitted_ms)
       VALUES ($job_id, $seq, $name, $state, $request, $plan, $submitted_ms)`)
@@ -73,7 +73,7 @@ export class Store {
       $shuffle_bytes_written, $shuffle_bytes_read, $spilled_bytes, $error, $counted, $committed, $result)`)
     this.upsertWorker = this.db.prepare(`INSERT OR REPLACE INTO workers VALUES ($worker_id, $address, $incarnation,
       $slots, $status, $last_seen_ms)`)
-    this.insertOverwrite = this.db.prepare('INSERT INTO overwrites VALUES ($path, $job_id, $cutoff_ms, $at_ms)')
+    this.insertOverwrite = this.db.prepare('INSERT INTO overwrites VALUES ($path, $job_id, $submitted_ms, $at_ms)')
     this.pruneOverwrites = this.db.prepare('DELETE FROM overwrites WHERE at_ms < $since_ms OR rowid <= (SELECT MAX(rowid) FROM overwrites) - $keep')
     // Prepared once: db.transaction() prepares BEGIN and COMMIT again on each call, and the master
     // commits once per turn of its event loop.
@@ -112,7 +112,7 @@ export class Store {
       for (const w of workers) {
         this.upsertWorker.run({ worker_id: w.id, address: w.address, incarnation: w.incarnation, slots: w.slots, status: w.status, last_seen_ms: w.lastSeenMs })
       }
-      for (const o of overwrites) this.insertOverwrite.run({ path: o.path, job_id: o.job, cutoff_ms: o.cutoffMs, at_ms: o.atMs })
+      for (const o of overwrites) this.insertOverwrite.run({ path: o.path, job_id: o.job, submitted_ms: o.submittedMs, at_ms: o.atMs })
       if (overwrites.length > 0 && keepOverwrites !== undefined) this.pruneOverwrites.run({ since_ms: keepOverwrites.sinceMs, keep: keepOverwrites.count })
       this.end.run()
     } catch (e) {
@@ -144,8 +144,8 @@ export class Store {
 
   /** Outputs replaced by jobs that succeeded, oldest first (the kept ones: see worker-events.ts). */
   overwrites(): Overwrite[] {
-    return (this.db.query('SELECT path, job_id, cutoff_ms, at_ms FROM overwrites ORDER BY rowid').all() as { path: string; job_id: string; cutoff_ms: number; at_ms: number }[])
-      .map(r => ({ path: r.path, job: r.job_id as JobId, cutoffMs: r.cutoff_ms, atMs: r.at_ms }))
+    return (this.db.query('SELECT path, job_id, submitted_ms, at_ms FROM overwrites ORDER BY rowid').all() as { path: string; job_id: string; submitted_ms: number; at_ms: number }[])
+      .map(r => ({ path: r.path, job: r.job_id as JobId, submittedMs: r.submitted_ms, atMs: r.at_ms }))
   }
 
   maxSeq(): number {

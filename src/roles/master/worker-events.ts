@@ -8,7 +8,8 @@ import type { Heartbeat } from '../../api/heartbeat'
 import { LAUNCH_GRACE_MS, type Step } from './events'
 import { endAttempt, requeue } from './attempts'
 import { retryLost } from './retries'
-import { isLive, stagedPath, type JobRun, type MasterState, type Overwrite, type StageRun, type WorkerRun } from './state'
+import { swapOf } from './swap'
+import { isLive, type JobRun, type MasterState, type Overwrite, type StageRun, type WorkerRun } from './state'
 
 export function onHeartbeat(s: MasterState, hb: Heartbeat, nowMs: number, out: Step): void {
   const id = hb.worker_id as WorkerId
@@ -76,7 +77,7 @@ export function expireLeases(s: MasterState, nowMs: number, out: Step): void {
 function askToClear(w: WorkerRun, nowMs: number, out: Step): void {
   if (w.staleOutputs === undefined || w.clearing === true) return
   w.clearing = true
-  const swaps = w.staleOutputs.map(o => ({ path: o.path, staged: stagedPath(o.path, o.job), olderThanMs: Math.max(0, nowMs - o.cutoffMs) }))
+  const swaps = w.staleOutputs.map(o => swapOf(o.path, o.job, o.submittedMs, nowMs))
   out.actions.push({ kind: 'clear-stale-outputs', address: w.address, worker: w.id, incarnation: w.incarnation, swaps })
 }
 

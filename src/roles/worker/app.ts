@@ -1,6 +1,6 @@
 // The worker's HTTP app and routes: task dispatch, the shuffle data service, file questions from the
 // master. Routes translate; the pool, the block store and the listing decide.
-import { existsSync, mkdirSync, readdirSync, realpathSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join, sep } from 'node:path'
 import { t } from 'elysia'
 import { ApiError, ErrorBody } from '../../api/errors'
@@ -86,22 +86,42 @@ export function workerApp(ctx: WorkerContext, token: string | undefined) {
     })
 }
 
-/** Swaps a replaced output in (FinalizeRequest.swaps): the previous output's files go, then the
- *  job's committed parts move from `staged` into `path`. Every step tolerates files already gone,
- *  so it is safe to repeat and on a data dir that several workers share. */
+/** Swaps a replaced output in (FinalizeRequest.swaps): the previous output's entries move into a
+ *  trash folder, the job's committed parts move from `staged` into `path`, `_SUCCESS` (naming the
+ *  job) is written, and the trash and `staged` go. Markers make it safe to repeat after a crash at
+ *  any point, and a second worker on the same data dir finds it done: `_SUCCESS` naming the job
+ *  means done; `staged`/_MOVING means the previous output is already in the trash, so only the
+ *  remaining staged parts move. The master sends swaps to one worker at a time. Where nothing of
+ *  the job is staged on this disk, only files from before the job (`olderThanMs`) are removed: a
+ *  newer output in `path` is never touched. */
 function swapOutput(dataDir: string, path: string, staged: string, olderThanMs: number): void {
   const root = realpathSync(dataDir)
   const dir = join(root, path)
   const from = join(root, staged)
-  if (!dir.startsWith(root + sep) || !from.startsWith(join(dir, '_temporary') + sep)) return
-  clearOutputs(dataDir, [path], olderThanMs)
-  let names: string[] = []
-  try { names = readdirSync(from) } catch { /* moved by a worker sharing this data dir */ }
-  for (const name of names) {
-    if (name === '_temporary' || statSync(join(from, name), { throwIfNoEntry: false })?.isFile() !== true) continue
-    try { renameSync(join(from, name), join(dir, name)) } catch (e) { if ((e as { code?: string }).code !== 'ENOENT') throw e }
+  const temporary = join(dir, '_temporary')
+  if (!dir.startsWith(root + sep) || !from.startsWith(temporary + sep)) return
+  const job = from.slice(temporary.length + 1)
+  const success = join(dir, '_SUCCESS')
+  if (existsSync(success) && readFileSync(success, 'utf8') === job) return
+  const trash = join(temporary, `${job}.previous`)
+  const moving = join(from, '_MOVING')
+  if (!existsSync(from)) { clearOutputs(dataDir, [path], olderThanMs); return }
+  if (!existsSync(moving)) {
+    mkdirSync(trash, { recursive: true })
+    for (const name of readdirSync(dir)) if (name !== '_temporary') moveIfThere(join(dir, name), join(trash, name))
+    writeFileSync(moving, '')
   }
+  for (const name of readdirSync(from)) {
+    if (name === '_MOVING' || statSync(join(from, name), { throwIfNoEntry: false })?.isFile() !== true) continue
+    moveIfThere(join(from, name), join(dir, name))
+  }
+  writeFileSync(success, job)
+  rmSync(trash, { recursive: true, force: true })
   rmSync(from, { recursive: true, force: true })
-  try { rmdirSync(join(dir, '_temporary')) } catch { /* not empty: another job writes here, or already gone */ }
-  if (existsSync(dir)) writeFileSync(join(dir, '_SUCCESS'), '')
+  try { rmdirSync(temporary) } catch { /* not empty: another job writes here */ }
+}
+
+/** A file another worker sharing this data dir moved or removed meanwhile is not an error. */
+function moveIfThere(from: string, to: string): void {
+  try { renameSync(from, to) } catch (e) { if ((e as { code?: string }).code !== 'ENOENT') throw e }
 }

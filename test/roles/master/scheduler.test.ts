@@ -277,9 +277,8 @@ describe('heartbeats', () => {
       ({ ...makeJob({ id, seq, files: [5], partitions: 1, sinks: [{ id: 'out', op: 'write_text', input: 'counts', path, overwrite: true }] }), submittedMs })
     const finish = (id: string, nowMs: number): void => {
       c.report(`${id}:0:0#0`, nowMs)
-      for (const f of ofKind(c.report(`${id}:1:0#0`, nowMs + 1), 'finalize-output')) {
-        c.post({ kind: 'output-finalized', nowMs: nowMs + 2, job: J(id), worker: f.worker, incarnation: f.incarnation })
-      }
+      let asks = ofKind(c.report(`${id}:1:0#0`, nowMs + 1), 'finalize-output')
+      while (asks.length > 0) asks = ofKind(c.post({ kind: 'output-finalized', nowMs: nowMs + 2, job: J(id), worker: asks[0]!.worker, incarnation: asks[0]!.incarnation }), 'finalize-output')
       expect(c.job(id).state).toBe('SUCCEEDED')
     }
     c.submit(overwriting('j0', 1, 'out/early', 100), 100)
@@ -296,7 +295,7 @@ describe('heartbeats', () => {
     const back = c.heartbeat('w2', 12_000, { incarnation: null })
     const clears = ofKind(back, 'clear-stale-outputs')
     expect(clears).toEqual([{ kind: 'clear-stale-outputs', address: addr('w2'), worker: W('w2'), incarnation: c.worker('w2').incarnation,
-      swaps: [{ path: 'out/wc', staged: 'out/wc/_temporary/jb', olderThanMs: 1_000 }] }])
+      swaps: [{ path: 'out/wc', staged: 'out/wc/_temporary/jb', olderThanMs: 2_000 }] }])   // since jb's submission, and a second
     expect(launches(back).map(l => String(l.worker))).not.toContain('w2')
     // Not asked twice while the request is on its way; asked again after a failure.
     expect(ofKind(c.heartbeat('w2', 12_100), 'clear-stale-outputs')).toEqual([])
@@ -696,16 +695,17 @@ describe('job end', () => {
     expect(c.report('j1:1:2#0', 30, { sinks: sinks([['z', 1]]) }).actions).toEqual([])
     expect(c.report('j1:1:0#0', 40, { sinks: sinks([['a', 2], ['b', 3]]) }).actions).toEqual([])
     const last = c.report('j1:1:1#0', 50, { sinks: sinks([]) })
-    // Every live worker finalizes what its own disk holds.
-    expect(last.actions).toEqual(['w1', 'w2'].map(w => ({ kind: 'finalize-output', address: addr(w), job: J('j1'), paths: ['out/wc'], swaps: [], worker: W(w), incarnation: c.worker(w).incarnation })))
+    // Every live worker finalizes what its own disk holds, one after the other.
+    const ask = (w: string): MasterAction => ({ kind: 'finalize-output', address: addr(w), job: J('j1'), paths: ['out/wc'], swaps: [], worker: W(w), incarnation: c.worker(w).incarnation })
+    expect(last.actions).toEqual([ask('w1')])
     expect(c.job().state).toBe('RUNNING')
 
-    // Another event before the answers does not ask twice.
+    // Another event before the answer does not ask twice.
     expect(c.heartbeat('w2', 60).actions).toEqual([])
-    expect(c.post({ kind: 'output-finalized', nowMs: 65, job: J('j1'), worker: W('w2'), incarnation: c.worker('w2').incarnation }).actions).toEqual([])
+    expect(c.post({ kind: 'output-finalized', nowMs: 65, job: J('j1'), worker: W('w1'), incarnation: c.worker('w1').incarnation }).actions).toEqual([ask('w2')])
     expect(c.job().state).toBe('RUNNING')
 
-    const done = c.post({ kind: 'output-finalized', nowMs: 70, job: J('j1'), worker: W('w1'), incarnation: c.worker('w1').incarnation })
+    const done = c.post({ kind: 'output-finalized', nowMs: 70, job: J('j1'), worker: W('w2'), incarnation: c.worker('w2').incarnation })
     expect(c.job()).toMatchObject({ state: 'SUCCEEDED', finishedMs: 70, error: null })
     expect(c.job().result).toEqual({
       sinks: {
@@ -741,14 +741,14 @@ describe('job end', () => {
     c.submit(makeJob({ files: [5], partitions: 1, sinks: [{ id: 'out', op: 'write_jsonl', input: 'counts', path: 'o' }] }))
     c.report('j1:0:0#0', 10)
     const asks = ofKind(c.report('j1:1:0#0', 20), 'finalize-output')
-    expect(asks.map(a => a.worker)).toEqual([W('w1'), W('w2')])
-    c.post({ kind: 'output-finalized', nowMs: 25, job: J('j1'), worker: W('w2'), incarnation: c.worker('w2').incarnation })
-    const inc = c.worker('w1').incarnation
-    const again = ofKind(c.post({ kind: 'finalize-failed', nowMs: 30, job: J('j1'), message: 'EACCES', worker: W('w1'), incarnation: inc }), 'finalize-output')
-    expect(again.map(a => a.worker)).toEqual([W('w1')])
+    expect(asks.map(a => a.worker)).toEqual([W('w1')])
+    expect(ofKind(c.post({ kind: 'output-finalized', nowMs: 25, job: J('j1'), worker: W('w1'), incarnation: c.worker('w1').incarnation }), 'finalize-output').map(a => a.worker)).toEqual([W('w2')])
+    const inc = c.worker('w2').incarnation
+    const again = ofKind(c.post({ kind: 'finalize-failed', nowMs: 30, job: J('j1'), message: 'EACCES', worker: W('w2'), incarnation: inc }), 'finalize-output')
+    expect(again.map(a => a.worker)).toEqual([W('w2')])
     expect(c.job().state).toBe('RUNNING')
-    c.post({ kind: 'finalize-failed', nowMs: 31, job: J('j1'), message: 'EACCES', worker: W('w1'), incarnation: inc })
-    c.post({ kind: 'finalize-failed', nowMs: 32, job: J('j1'), message: 'EACCES', worker: W('w1'), incarnation: inc })
+    c.post({ kind: 'finalize-failed', nowMs: 31, job: J('j1'), message: 'EACCES', worker: W('w2'), incarnation: inc })
+    c.post({ kind: 'finalize-failed', nowMs: 32, job: J('j1'), message: 'EACCES', worker: W('w2'), incarnation: inc })
     expect(c.job().state).toBe('FAILED')
     expect(c.job().error?.message).toContain('EACCES')
   })
@@ -760,15 +760,16 @@ describe('job end', () => {
     c.heartbeat('w3', 0, { slots: 4 })
     c.submit(makeJob({ files: [5], partitions: 1, sinks: [{ id: 'out', op: 'write_jsonl', input: 'counts', path: 'o' }] }))
     c.report('j1:0:0#0', 10)
-    const asks = ofKind(c.report('j1:1:0#0', 20), 'finalize-output')
-    expect(asks).toHaveLength(3)
-    // Two refuse (they died): the job waits only for the third.
-    for (const a of asks.slice(0, 2)) {
-      c.post({ kind: 'finalize-failed', nowMs: 30, job: J('j1'), message: 'ECONNREFUSED', worker: a.worker, incarnation: a.incarnation, unreachable: true })
-      expect(c.worker(a.worker).status).toBe('DEAD')
+    let asks = ofKind(c.report('j1:1:0#0', 20), 'finalize-output')
+    // Two refuse (they died): the next is asked at once, and the job waits only for the third.
+    for (const w of ['w1', 'w2']) {
+      expect(asks.map(a => a.worker)).toEqual([W(w)])
+      asks = ofKind(c.post({ kind: 'finalize-failed', nowMs: 30, job: J('j1'), message: 'ECONNREFUSED', worker: asks[0]!.worker, incarnation: asks[0]!.incarnation, unreachable: true }), 'finalize-output')
+      expect(c.worker(w).status).toBe('DEAD')
     }
+    expect(asks.map(a => a.worker)).toEqual([W('w3')])
     expect(c.job().state).toBe('RUNNING')
-    c.post({ kind: 'output-finalized', nowMs: 50, job: J('j1'), worker: asks[2]!.worker, incarnation: asks[2]!.incarnation })
+    c.post({ kind: 'output-finalized', nowMs: 50, job: J('j1'), worker: asks[0]!.worker, incarnation: asks[0]!.incarnation })
     expect(c.job().state).toBe('SUCCEEDED')
   })
 
@@ -1131,18 +1132,22 @@ describe('overwrite: the previous output stays whole until the new one is comple
     job.submittedMs = 100
     c.submit(job, 100)
     c.report('j1:0:0#0', 200)
-    const asks = ofKind(c.report('j1:1:0#0', 300, { sinks: [{ node_id: 'out', op: 'write_text', records: 4 }] }), 'finalize-output')
-    expect(asks.map(a => [a.worker, a.paths, a.swaps])).toEqual(['w1', 'w2'].map(w => [W(w), [], [{ path: 'out/wc', staged: 'out/wc/_temporary/j1', olderThanMs: 200 }]]))
+    // One worker at a time: on a shared data dir, two must not move the same files at once.
+    const first = ofKind(c.report('j1:1:0#0', 300, { sinks: [{ node_id: 'out', op: 'write_text', records: 4 }] }), 'finalize-output')
+    expect(first.map(a => [a.worker, a.paths, a.swaps])).toEqual([[W('w1'), [], [{ path: 'out/wc', staged: 'out/wc/_temporary/j1', olderThanMs: 1_200 }]]])
     // A cancel once the swap is under way would leave the output half old, half new: it waits.
     c.post({ kind: 'job-cancel-requested', nowMs: 310, job: J('j1') })
     expect(c.job().state).toBe('RUNNING')
     // A worker joining meanwhile was not asked: it will swap before it gets a task.
     c.heartbeat('w3', 320)
-    for (const a of asks) c.post({ kind: 'output-finalized', nowMs: 330, job: J('j1'), worker: a.worker, incarnation: a.incarnation })
+    const second = ofKind(c.post({ kind: 'output-finalized', nowMs: 330, job: J('j1'), worker: W('w1'), incarnation: first[0]!.incarnation }), 'finalize-output')
+    expect(second.map(a => a.worker)).toEqual([W('w2')])
+    expect(c.job().state).toBe('RUNNING')
+    c.post({ kind: 'output-finalized', nowMs: 340, job: J('j1'), worker: W('w2'), incarnation: second[0]!.incarnation })
     expect(c.job().state).toBe('SUCCEEDED')
     expect(c.job().result?.sinks.out).toEqual({ op: 'write_text', path: 'out/wc', files: 1, records: 4 })
     expect(c.worker('w3').staleOutputs?.map(o => o.job)).toEqual([J('j1')])
-    expect(c.s.overwrites).toEqual([{ path: 'out/wc', job: J('j1'), cutoffMs: 100, atMs: 330 }])
+    expect(c.s.overwrites).toEqual([{ path: 'out/wc', job: J('j1'), submittedMs: 100, atMs: 340 }])
   })
 
   test('the record of overwrites survives a master restart; a worker DEAD before it swaps on its return', () => {
@@ -1170,9 +1175,9 @@ describe('overwrite: the previous output stays whole until the new one is comple
 
       const again = new Store(join(dir, 'm.db'))
       const s = recoverState(again, 50_000, 10_000)
-      expect(s.overwrites).toEqual([{ path: 'out/wc', job: J('j1'), cutoffMs: 11_000, atMs: 11_300 }])
+      expect(s.overwrites).toEqual([{ path: 'out/wc', job: J('j1'), submittedMs: 11_000, atMs: 11_300 }])
       const back = step(s, { kind: 'heartbeat-received', nowMs: 51_000, hb: { worker_id: 'w2', address: addr('w2'), status: 'IDLE', active_tasks: 0, mem_usage_mb: 1, last_heartbeat: 51, slots: 2, incarnation: '' } })
-      expect(ofKind(back, 'clear-stale-outputs').map(a => a.swaps)).toEqual([[{ path: 'out/wc', staged: 'out/wc/_temporary/j1', olderThanMs: 40_000 }]])
+      expect(ofKind(back, 'clear-stale-outputs').map(a => a.swaps)).toEqual([[{ path: 'out/wc', staged: 'out/wc/_temporary/j1', olderThanMs: 41_000 }]])
       again.close()
     } finally {
       rmSync(dir, { recursive: true, force: true })
