@@ -60,7 +60,9 @@ export class Launcher {
     } catch (e) {
       answered = e instanceof HttpError
       const status = e instanceof HttpError ? e.status : 0
-      for (const w of batch) w.done({ ok: false, message: (e as Error).message, unreachable: refused(e) || status === STALE_STATUS, ...(PERMANENT_STATUS.has(status) ? { permanent: true } : {}) })
+      // Only a spec sent alone is known to be the one refused: a batch's tasks are retried (bounded).
+      const permanent = batch.length === 1 && PERMANENT_STATUS.has(status)
+      for (const w of batch) w.done({ ok: false, message: (e as Error).message, unreachable: refused(e) || status === STALE_STATUS, ...(permanent ? { permanent: true } : {}) })
     }
     const waiting = this.lanes.get(address) ?? []
     // No answer at all (refused, timed out): the worker is gone or hung, and what waits for it
