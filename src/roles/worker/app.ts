@@ -78,6 +78,9 @@ export function workerApp(ctx: WorkerContext, token: string | undefined) {
       const killed = ctx.pool().killJob(params.id)
       ctx.blocks().dropJob(params.id)
       dropOutputs(ctx.dataDir, body.outputs, body.keep_outputs)
+      // An overwriting job's parts were staged in OUTPUT/_temporary/JOB: once they are gone, so are
+      // the folders the job made for them, if nothing else is in them (the output did not exist).
+      for (const p of body.outputs) if (p.includes('/_temporary/')) removeEmptyUpTo(ctx.dataDir, p.slice(0, p.indexOf('/_temporary/')))
       return { killed }
     }, {
       params: t.Object({ id: t.String() }),
@@ -124,4 +127,14 @@ function swapOutput(dataDir: string, path: string, staged: string, olderThanMs: 
 /** A file another worker sharing this data dir moved or removed meanwhile is not an error. */
 function moveIfThere(from: string, to: string): void {
   try { renameSync(from, to) } catch (e) { if ((e as { code?: string }).code !== 'ENOENT') throw e }
+}
+
+/** Removes `path`/_temporary and then `path` if each is empty. */
+function removeEmptyUpTo(dataDir: string, path: string): void {
+  const root = realpathSync(dataDir)
+  const dir = join(root, path)
+  if (!dir.startsWith(root + sep)) return
+  for (const d of [join(dir, '_temporary'), dir]) {
+    try { rmdirSync(d) } catch { /* not empty (then neither is `path`), or already gone */ }
+  }
 }
