@@ -36,6 +36,10 @@ export const SUPPORTED_OPS: ReadonlySet<Op> = new Set<Op>([
   'write_text', 'write_jsonl', 'collect', 'count',
 ])
 
+/** Reduce partitions of one wide op (or a job's default): each is a task whose spec lists every
+ *  map output, and a block file per map task on the workers. */
+export const MAX_PARTITIONS = 10_000
+
 /** The op of the internal sink that samples a sort's keys (never in a job's result). */
 export const SAMPLE_OP = 'sample'
 

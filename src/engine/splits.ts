@@ -42,6 +42,18 @@ export function planSplits(files: readonly InputFile[], splitBytes = DEFAULT_SPL
   return splits
 }
 
+/** How many splits planSplits would cut, without cutting them: a job is refused before a million
+ *  splits are built in memory. */
+export function countSplits(files: readonly InputFile[], splitBytes = DEFAULT_SPLIT_BYTES): number {
+  let n = 0
+  for (const f of files) n += rangeCount(f.size, splitBytes)
+  return n
+}
+
+/** A job's input splits, all sources together: each is a task, an attempt row and a map output in
+ *  every reduce task's spec, so the master and the specs it sends stay bounded. */
+export const MAX_SPLITS_PER_JOB = 100_000
+
 /** How many ranges a file of `size` bytes gets: ceil(size / splitBytes), less one when the last
  *  would hold under 10% of splitBytes (integer test, free of float rounding). */
 function rangeCount(size: number, splitBytes: number): number {

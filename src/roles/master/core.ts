@@ -12,7 +12,7 @@ import { SUPPORTED_OPS } from '../../engine/plan'
 import type { Clock } from '../clock'
 import { commitAllowed } from './task-events'
 import type { Driver } from './driver'
-import { buildJobRun, checkListing, listingRequest, overwrittenOutputs } from './planning'
+import { buildJobRun, checkListing, listingRequest } from './planning'
 import { isLive, type WorkerRun } from './state'
 import { jobStatus, summaryOf } from './status'
 import type { Store } from './store'
@@ -33,14 +33,13 @@ export class MasterCore {
     const listing = await this.listOnSomeWorker(request)
     checkListing(listing)
     await this.checkOutputsOnEveryWorker(request.outputs.filter(o => !o.overwrite))
-    const overwrite = overwrittenOutputs(valid)
-    if (overwrite.length > 0) {
-      this.driver.post({ kind: 'outputs-overwritten', paths: overwrite })
-      await Promise.all(this.liveWorkers().map(w => this.workers.clearOutputs(w.address, overwrite)))
-    }
-    const slots = this.liveWorkers().reduce((n, w) => n + w.slots, 0)
+    // Nothing is removed here: an output the job overwrites stays whole until the job's own is
+    // complete, and is then swapped (finalize.ts). A submit that fails leaves every file as it was.
+    const live = this.liveWorkers()
+    const slots = live.reduce((n, w) => n + w.slots, 0)
+    const peerChars = live.reduce((n, w) => Math.max(n, w.id.length + w.address.length), 64)
     const id = newJobId(this.clock.now())
-    const job = buildJobRun({ id, seq: ++this.seq, request: req, valid, listing, defaultPartitions: Math.max(1, 2 * slots), nowMs: this.clock.now() })
+    const job = buildJobRun({ id, seq: ++this.seq, request: req, valid, listing, defaultPartitions: Math.max(1, 2 * slots), nowMs: this.clock.now(), peerChars })
     this.driver.post({ kind: 'job-submitted', job })
     // Accepted means stored: a master that dies now finds the job when it restarts.
     await this.driver.persisted()

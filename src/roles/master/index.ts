@@ -55,13 +55,15 @@ async function perform(workers: WorkerClient, launcher: Launcher, a: MasterActio
     switch (a.kind) {
       case 'launch': {
         const o = await launcher.launch(a.address, a.spec)
-        return o.ok ? null : { kind: 'launch-failed', attempt: a.spec.attempt_id as AttemptId, message: o.message, unreachable: o.unreachable }
+        return o.ok ? null : { kind: 'launch-failed', attempt: a.spec.attempt_id as AttemptId, message: o.message, unreachable: o.unreachable, permanent: o.permanent === true }
       }
       case 'kill': await workers.kill(a.address, a.attempt); return null
       case 'drop-job-data': await workers.dropJob(a.address, a.job, a.outputs, a.keepOutputs); return null
-      case 'finalize-output': await workers.finalize(a.address, a.job, a.paths); return { kind: 'output-finalized', job: a.job }
+      case 'finalize-output':
+        await workers.finalize(a.address, a.job, a.paths, a.swaps)
+        return { kind: 'output-finalized', job: a.job, worker: a.worker, incarnation: a.incarnation }
       case 'clear-stale-outputs':
-        for (const p of a.paths) await workers.clearOutputs(a.address, [p.path], p.ageMs)
+        await workers.finalize(a.address, '', [], a.swaps)
         return { kind: 'stale-outputs-cleared', worker: a.worker, incarnation: a.incarnation, ok: true }
     }
   } catch (e) {

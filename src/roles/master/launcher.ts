@@ -2,15 +2,28 @@
 // while its previous launch is on its way go together in the next request (POST /tasks/batch). A
 // busy master then makes fewer, larger requests, and a slow worker holds up only its own launches.
 // It decides nothing: each task's outcome goes back to the scheduler as before.
+//
+// A launch is answered within two request timeouts (LAUNCH_TIMEOUT_MS): the one it waits behind,
+// and its own. The scheduler's reconcile grace (LAUNCH_GRACE_MS) is longer than that.
 import type { TaskSpec } from '../../api/tasks'
 import { HttpError, refused, type WorkerClient } from './worker-client'
 
-export type LaunchOutcome = { ok: true } | { ok: false; message: string; unreachable: boolean }
+/** `unreachable`: the worker incarnation it was for is gone (refused connection, or the worker
+ *  answered that it is another incarnation). `permanent`: the worker refused the spec itself
+ *  (400, 413, 422): any worker would. */
+export type LaunchOutcome = { ok: true } | { ok: false; message: string; unreachable: boolean; permanent?: boolean }
 
-type Waiting = { spec: TaskSpec; done: (o: LaunchOutcome) => void }
+type Waiting = { json: string; attempt: string; bytes: number; done: (o: LaunchOutcome) => void }
 
-/** Keeps one request's body well under the body limit, even for reduce tasks with many inputs. */
+/** Tasks and bytes per request: well under the worker's body limit (MAX_BODY_BYTES), even for
+ *  reduce tasks with many inputs. A larger spec goes alone. */
 const MAX_BATCH = 64
+const MAX_BATCH_BYTES = 4 * 1024 * 1024
+
+/** Answers that say the spec itself is wrong or too large: retrying it, anywhere, gets the same. */
+const PERMANENT_STATUS = new Set([400, 413, 422])
+/** The worker is there, but is another incarnation than the task was for. */
+const STALE_STATUS = 409
 
 export class Launcher {
   /** per worker address, while a request is in flight there: the tasks waiting for it to end */
@@ -20,10 +33,12 @@ export class Launcher {
 
   launch(address: string, spec: TaskSpec): Promise<LaunchOutcome> {
     return new Promise(done => {
+      const json = JSON.stringify(spec)
+      const w: Waiting = { json, attempt: spec.attempt_id, bytes: Buffer.byteLength(json), done }
       const waiting = this.lanes.get(address)
-      if (waiting !== undefined) { waiting.push({ spec, done }); return }
+      if (waiting !== undefined) { waiting.push(w); return }
       this.lanes.set(address, [])
-      void this.send(address, [{ spec, done }])
+      void this.send(address, [w])
     })
   }
 
@@ -31,25 +46,37 @@ export class Launcher {
     let answered = true
     try {
       if (batch.length === 1) {
-        await this.client.launch(address, batch[0]!.spec)
+        await this.client.launch(address, batch[0]!.json)
         batch[0]!.done({ ok: true })
       } else {
-        const answer = await this.client.launchBatch(address, batch.map(w => w.spec))
+        const answer = await this.client.launchBatch(address, batch.map(w => w.json))
         const results = new Map(answer.results.map(r => [r.attempt_id, r]))
         for (const w of batch) {
-          const r = results.get(w.spec.attempt_id)
-          w.done(r?.accepted === true ? { ok: true } : { ok: false, message: r?.error?.message ?? `worker ${address} did not answer for this task`, unreachable: false })
+          const r = results.get(w.attempt)
+          w.done(r?.accepted === true ? { ok: true }
+            : { ok: false, message: r?.error?.message ?? `worker ${address} did not answer for this task`, unreachable: r?.error?.code === 'STALE_INCARNATION' })
         }
       }
     } catch (e) {
       answered = e instanceof HttpError
-      for (const w of batch) w.done({ ok: false, message: (e as Error).message, unreachable: refused(e) })
+      const status = e instanceof HttpError ? e.status : 0
+      // Only a spec sent alone is known to be the one refused: a batch's tasks are retried (bounded).
+      const permanent = batch.length === 1 && PERMANENT_STATUS.has(status)
+      for (const w of batch) w.done({ ok: false, message: (e as Error).message, unreachable: refused(e) || status === STALE_STATUS, ...(permanent ? { permanent: true } : {}) })
     }
     const waiting = this.lanes.get(address) ?? []
     // No answer at all (refused, timed out): the worker is gone or hung, and what waits for it
     // would only fail the same way, one timeout after another.
     if (!answered) for (const w of waiting.splice(0)) w.done({ ok: false, message: `worker ${address} did not answer an earlier launch`, unreachable: false })
     if (waiting.length === 0) { this.lanes.delete(address); return }
-    void this.send(address, waiting.splice(0, MAX_BATCH))
+    void this.send(address, takeBatch(waiting))
   }
+}
+
+/** The first waiting tasks, up to MAX_BATCH of them and MAX_BATCH_BYTES (at least one). */
+function takeBatch(waiting: Waiting[]): Waiting[] {
+  let n = 0
+  let bytes = 0
+  while (n < waiting.length && n < MAX_BATCH && (n === 0 || bytes + waiting[n]!.bytes <= MAX_BATCH_BYTES)) bytes += waiting[n++]!.bytes
+  return waiting.splice(0, n)
 }

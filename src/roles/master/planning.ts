@@ -1,13 +1,16 @@
 // Turns a validated request into a runnable JobRun: stages from the DAG, input splits from a
 // worker's listing (the master never opens data files), one PENDING task per split or partition.
+// Everything a job makes the master hold or send is bounded here, at submit, with a 400 that says
+// what to change: splits per job, partitions per wide op, the size of each task's spec.
 import { taskIdOf, type JobId } from '../../api/ids'
 import type { JobRequest, NodeSpec, Op } from '../../api/jobs'
-import type { ListAnswer, ListRequest } from '../../api/tasks'
+import type { ListAnswer, ListRequest, StagePlan } from '../../api/tasks'
 import { ApiError, type ErrorCode } from '../../api/errors'
 import type { ValidJob } from '../../engine/dag'
-import { DEFAULT_BROADCAST_BYTES, numberSinkParts, planStages, setSplitCount } from '../../engine/plan'
-import { planSplits, DEFAULT_SPLIT_BYTES } from '../../engine/splits'
-import type { JobRun, StageRun } from './state'
+import { DEFAULT_BROADCAST_BYTES, MAX_PARTITIONS, numberSinkParts, planStages, setSplitCount } from '../../engine/plan'
+import { countSplits, DEFAULT_SPLIT_BYTES, MAX_SPLITS_PER_JOB, planSplits } from '../../engine/splits'
+import { MAX_BODY_BYTES } from '../http'
+import { stagedPath, type JobRun, type StageRun } from './state'
 import { indexTasks } from './task-index'
 
 export function listingRequest(v: ValidJob): ListRequest {
@@ -25,12 +28,21 @@ export function checkListing(answer: ListAnswer): void {
   if (first !== undefined) throw new ApiError(first.code as ErrorCode, first.message, { node_id: first.node_id })
 }
 
+/** A task's spec travels in one request to a worker, whose body limit is MAX_BODY_BYTES; what is
+ *  left below it is for the JSON around the parts estimated here. */
+export const TASK_SPEC_MAX_BYTES = MAX_BODY_BYTES - 256 * 1024
+
 export function buildJobRun(o: {
   id: JobId; seq: number; request: JobRequest; valid: ValidJob; listing: ListAnswer; defaultPartitions: number; nowMs: number; splitBytes?: number
+  /** the longest worker id and address now: map-output entries in reduce specs name them */
+  peerChars?: number
 }): JobRun {
+  checkPartitions(o.valid, o.request)
   const sourceBytes = new Map(o.listing.inputs.map(i => [i.node_id, i.files.reduce((n, f) => n + f.size, 0)]))
-  const plans = planStages(o.valid, o.request.partitions ?? o.defaultPartitions,
+  const plans = planStages(o.valid, o.request.partitions ?? Math.min(o.defaultPartitions, MAX_PARTITIONS),
     { sourceBytes, maxBytes: o.request.broadcast_bytes ?? DEFAULT_BROADCAST_BYTES })
+  checkSplitCount(plans, o.listing, o.request, o.splitBytes)
+  const overwrites = overwrittenOutputs(o.valid)
   const stages: StageRun[] = plans.map(plan => {
     let splits: StageRun['splits'] = []
     if (plan.root.kind === 'source') {
@@ -38,6 +50,7 @@ export function buildJobRun(o: {
       splits = planSplits(files, splitBytesOf(plan.root.node, o.splitBytes ?? o.request.split_bytes)).map(s => ({ path: s.path, start: s.start, end: s.end, file_size: s.fileSize }))
       setSplitCount(plan, splits.length)
     }
+    stageOverwrites(plan, o.id, overwrites)
     const tasks = Array.from({ length: plan.partitions }, (_, p) => ({
       id: taskIdOf(o.id, plan.stage_id, p), stage: plan.stage_id, partition: p, state: 'PENDING' as const,
       attempts: 0, failures: 0, current: null, output: null, sinks: [], committer: null,
@@ -45,11 +58,71 @@ export function buildJobRun(o: {
     return { plan, state: 'WAITING', tasks, index: indexTasks(tasks), splits, finalCounts: null }
   })
   numberSinkParts(plans)
+  checkSpecSizes(o.id, o.request, stages, o.peerChars ?? 64)
   const outputs = [...o.valid.nodes.values()].filter(n => n.op === 'write_text' || n.op === 'write_jsonl').map(n => n.path!)
   return {
     id: o.id, seq: o.seq, name: o.request.name ?? 'job', state: 'QUEUED', request: o.request, params: o.request.params ?? {},
-    maxAttempts: o.request.max_task_attempts ?? 4, stages, outputs, submittedMs: o.nowMs, startedMs: null, finishedMs: null,
+    maxAttempts: o.request.max_task_attempts ?? 4, stages, outputs, overwrites, submittedMs: o.nowMs, startedMs: null, finishedMs: null,
     error: null, result: null, finalizing: false,
+  }
+}
+
+/** An overwriting sink commits its parts aside, and they are swapped in when the job succeeds:
+ *  until then the previous output stays whole. The plan's copy of the node says where. */
+function stageOverwrites(plan: StagePlan, job: JobId, overwrites: readonly string[]): void {
+  if (overwrites.length === 0) return
+  plan.nodes = plan.nodes.map(n => (n.op === 'write_text' || n.op === 'write_jsonl') && n.path !== undefined && overwrites.includes(n.path)
+    ? { ...n, path: stagedPath(n.path, job) } : n)
+}
+
+function checkPartitions(v: ValidJob, req: JobRequest): void {
+  if (req.partitions !== undefined && req.partitions > MAX_PARTITIONS) {
+    throw new ApiError('INVALID_JOB', `"partitions": ${req.partitions} is over the limit of ${MAX_PARTITIONS}: each partition is a task and a block per map task; use at most ${MAX_PARTITIONS}`)
+  }
+  for (const n of v.nodes.values()) {
+    if (typeof n.partitions === 'number' && n.partitions > MAX_PARTITIONS) {
+      throw new ApiError('INVALID_JOB', `node "${n.id}": "partitions": ${n.partitions} is over the limit of ${MAX_PARTITIONS}: each partition is a task and a block per map task; use at most ${MAX_PARTITIONS}`, { node_id: n.id })
+    }
+  }
+}
+
+/** Counted before any split is built: `split_bytes: 1` on a large input would otherwise hold
+ *  millions of them in the master's memory before the job is refused. */
+function checkSplitCount(plans: readonly StagePlan[], listing: ListAnswer, req: JobRequest, splitBytes: number | undefined): void {
+  let total = 0
+  let bytes = 0
+  for (const plan of plans) {
+    if (plan.root.kind !== 'source') continue
+    const files = listing.inputs.find(i => i.node_id === plan.root.node.id)?.files ?? []
+    total += countSplits(files, splitBytesOf(plan.root.node, splitBytes ?? req.split_bytes))
+    bytes += files.reduce((n, f) => n + f.size, 0)
+  }
+  if (total <= MAX_SPLITS_PER_JOB) return
+  const need = Math.ceil(bytes / (MAX_SPLITS_PER_JOB / 2))
+  throw new ApiError('INVALID_JOB', `the inputs would be cut into ${total} splits, over the limit of ${MAX_SPLITS_PER_JOB} per job: ` +
+    (req.split_bytes !== undefined ? `raise "split_bytes" (${req.split_bytes}) to ${need} or more` : 'read fewer files (each file is at least one split)'), { splits: total })
+}
+
+/** The largest spec each stage's tasks would be sent, estimated from what is known at submit: the
+ *  params and stage plan (in every spec), a split, and one entry per map output it reads. Sort
+ *  bounds are known only later: a spec too large then is refused by the worker (413), which fails
+ *  the job at once. */
+function checkSpecSizes(id: JobId, req: JobRequest, stages: readonly StageRun[], peerChars: number): void {
+  const params = Buffer.byteLength(JSON.stringify(req.params ?? {}))
+  // {"map_partition":N,"attempt_id":"JOB:S:P#A","worker_id":"…","address":"…","bytes":N}
+  const perOutput = 100 + id.length + 24 + peerChars
+  const mapTasks = new Map<string, number>()   // shuffle id → map tasks writing it
+  for (const st of stages) for (const w of st.plan.shuffle_writes) mapTasks.set(w.shuffle_id, (mapTasks.get(w.shuffle_id) ?? 0) + st.plan.partitions)
+  for (const st of stages) {
+    const split = st.splits.reduce((n, s) => Math.max(n, Buffer.byteLength(s.path)), 0)
+    const reads = [...(st.plan.root.kind === 'shuffle' ? st.plan.root.shuffle_ids : []), ...(st.plan.broadcasts ?? []).map(b => b.shuffle_id)]
+    const outputs = reads.reduce((n, sid) => n + (mapTasks.get(sid) ?? 0), 0)
+    const bytes = params + Buffer.byteLength(JSON.stringify(st.plan)) + split + 256 + outputs * perOutput
+    if (bytes <= TASK_SPEC_MAX_BYTES) continue
+    const why = params > TASK_SPEC_MAX_BYTES / 2 ? `"params" take ${params} bytes, and every task carries them: pass large data as an input file`
+      : outputs * perOutput > TASK_SPEC_MAX_BYTES / 2 ? `each of its tasks reads ${outputs} map outputs: use fewer input splits (a larger "split_bytes")`
+        : 'its functions and params are too large: pass large data as an input file'
+    throw new ApiError('INVALID_JOB', `a task of stage ${st.plan.stage_id} would be sent to its worker as about ${bytes} bytes, and a worker takes at most ${MAX_BODY_BYTES >> 20} MiB per request: ${why}`, { stage_id: st.plan.stage_id })
   }
 }
 
@@ -61,4 +134,4 @@ function splitBytesOf(source: NodeSpec, splitBytes: number | undefined): number 
 }
 
 export const overwrittenOutputs = (v: ValidJob): string[] =>
-  [...v.nodes.values()].filter(n => (n.op as Op) !== 'collect' && n.overwrite === true && n.path !== undefined).map(n => n.path!)
+  [...v.nodes.values()].filter(n => ((n.op as Op) === 'write_text' || (n.op as Op) === 'write_jsonl') && n.overwrite === true && n.path !== undefined).map(n => n.path!)

@@ -12,13 +12,17 @@ import { allSucceeded, indexTasks } from './task-index'
 export function recoverState(store: Store, nowMs: number, timeoutMs: number): MasterState {
   const s = newState(timeoutMs)
   for (const w of store.workers()) {
-    if (w.status === 'DEAD') continue
+    // A DEAD worker is kept, with when it was last known alive: on its return it swaps in the
+    // outputs replaced since then, as it would have had this master not restarted.
+    const dead = w.status === 'DEAD'
     const run: WorkerRun = {
       id: w.worker_id as WorkerId, address: w.address, status: w.status as WorkerRun['status'], slots: w.slots,
-      incarnation: w.incarnation, lastSeenMs: nowMs, memMb: 0, activeTasks: 0, running: new Set(),
+      incarnation: w.incarnation, lastSeenMs: dead ? w.last_seen_ms : nowMs, joinedMs: 0, memMb: 0, activeTasks: 0, running: new Set(),
+      ...(dead ? { lostMs: w.last_seen_ms } : {}),
     }
     s.workers.set(run.id, run)
   }
+  s.overwrites = store.overwrites()
   for (const row of store.unfinishedJobs()) {
     if (row.plan === null) continue
     const job = rebuildJob(row, JSON.parse(row.plan) as StoredPlan)
@@ -45,6 +49,7 @@ function rebuildJob(row: StoredJob, plan: StoredPlan): JobRun {
   return {
     id: row.job_id as JobId, seq: row.seq, name: row.name, state: row.state as JobRun['state'], request,
     params: request.params ?? {}, maxAttempts: request.max_task_attempts ?? 4, stages, outputs: plan.outputs,
+    overwrites: request.nodes.filter(n => (n.op === 'write_text' || n.op === 'write_jsonl') && n.overwrite === true && n.path !== undefined).map(n => n.path!),
     submittedMs: row.submitted_ms, startedMs: row.started_ms, finishedMs: null, error: null, result: null, finalizing: false,
   }
 }
@@ -67,7 +72,7 @@ function restoreAttempt(s: MasterState, job: JobRun, row: StoredAttempt): void {
     const stage = job.stages[row.stage_id]!
     if (result.shuffle_outputs.length > 0) {
       if (sameWorker) {
-        task.output = { worker: worker.id, address: result.address, attempt: row.attempt_id as AttemptId, sizes: new Map(result.shuffle_outputs.map(o => [o.shuffle_id, o.sizes])) }
+        task.output = { worker: worker.id, address: result.address, attempt: row.attempt_id as AttemptId, sizes: new Map(result.shuffle_outputs.map(o => [o.shuffle_id, o.sizes])), atMs: row.finished_ms ?? 0 }
       } else if (stage.plan.shuffle_writes.length > 0) {
         task.state = 'PENDING'
         task.committer = null

@@ -2,50 +2,26 @@
 // Events are past-tense facts stamped with the time; actions are what the driver must do.
 // No await, no clock, no randomness here: a fake clock tests the lease in microseconds.
 // step() changes `s` in place (copying is too costly for large jobs); nothing else may.
-import { attemptIdOf, type AttemptId, type JobId, type WorkerId } from '../../api/ids'
-import type { Heartbeat } from '../../api/heartbeat'
-import type { JobError, JobResult, SinkResult } from '../../api/jobs'
-import type { MapOutput, TaskReport, TaskSpec } from '../../api/tasks'
+//
+// This file is the table of contents and the scheduling loop; the vocabulary is in events.ts, and
+// each kind of event is decided in its own file: worker-events, task-events, finalize, job-end.
+import { attemptIdOf } from '../../api/ids'
+import type { MapOutput, TaskSpec } from '../../api/tasks'
 import { SINK_OPS } from '../../engine/dag'
 import type { Op } from '../../api/jobs'
+import type { MasterAction, MasterEvent, Step } from './events'
 import { rangeBounds } from './range-bounds'
-import { expireLeases, onHeartbeat, onOutputsOverwritten, onStaleOutputsCleared, onWorkerUnreachable } from './worker-events'
-import { endAttempt, onCommitRequested, onLaunchFailed, onReport } from './task-events'
-import { isLive, ringOf, zeroMetrics, type AttemptRun, type JobRun, type MasterState, type StageRun, type TaskRun, type WorkerRun } from './state'
-import { allSucceeded, countsOf, indexTasks, peekPending, setTaskState, takePending } from './task-index'
+import { expireLeases, onHeartbeat, onStaleOutputsCleared, onWorkerUnreachable } from './worker-events'
+import { onCommitRequested, onLaunchFailed, onReport } from './task-events'
+import { endJob } from './job-end'
+import { finishIfAnswered, onFinalizeFailed, onFinalized, startFinalize } from './finalize'
+import { ringOf, zeroMetrics, type AttemptRun, type JobRun, type MasterState, type StageRun, type TaskRun, type WorkerRun } from './state'
+import { allSucceeded, peekPending, setTaskState, takePending } from './task-index'
+import type { WorkerId } from '../../api/ids'
 
-export type MasterEvent =
-  | { kind: 'heartbeat-received'; nowMs: number; hb: Heartbeat }
-  | { kind: 'lease-check-due'; nowMs: number }
-  | { kind: 'job-submitted'; nowMs: number; job: JobRun }
-  | { kind: 'task-reported'; nowMs: number; report: TaskReport }
-  | { kind: 'launch-failed'; nowMs: number; attempt: AttemptId; message: string; unreachable: boolean }
-  | { kind: 'commit-requested'; nowMs: number; attempt: AttemptId }
-  | { kind: 'output-finalized'; nowMs: number; job: JobId }
-  | { kind: 'finalize-failed'; nowMs: number; job: JobId; message: string; worker?: WorkerId; incarnation?: string; unreachable?: boolean }
-  | { kind: 'job-cancel-requested'; nowMs: number; job: JobId }
-  | { kind: 'worker-unreachable'; nowMs: number; worker: WorkerId; incarnation: string }
-  /** the job being submitted overwrites these outputs: live workers clear them now */
-  | { kind: 'outputs-overwritten'; nowMs: number; paths: string[] }
-  | { kind: 'stale-outputs-cleared'; nowMs: number; worker: WorkerId; incarnation: string; ok: boolean }
-
-export type MasterAction =
-  | { kind: 'launch'; worker: WorkerId; address: string; spec: TaskSpec }
-  | { kind: 'kill'; address: string; attempt: AttemptId }
-  /** remove the job's shuffle data and temporary files; `outputs` are removed whole (a failed or
-   *  cancelled job leaves no partial output), `keep` only lose their _temporary folder */
-  | { kind: 'drop-job-data'; address: string; job: JobId; outputs: string[]; keepOutputs: boolean }
-  | { kind: 'finalize-output'; address: string; job: JobId; paths: string[]; worker: WorkerId; incarnation: string }
-  /** each path's files written before its last overwrite (`ageMs` ago) */
-  | { kind: 'clear-stale-outputs'; address: string; worker: WorkerId; incarnation: string; paths: { path: string; ageMs: number }[] }
-
-// An attempt change carries the row itself: a finished job's attempts leave memory in the same step.
-export type StoreChange = { kind: 'job'; job: JobId } | { kind: 'job-created'; job: JobId } | { kind: 'attempt'; attempt: AttemptRun } | { kind: 'worker'; worker: WorkerId }
-
-export type Step = { state: MasterState; actions: MasterAction[]; changes: StoreChange[] }
-
-/** Collected for at most 64 MiB, beyond that the job fails and says to write instead. */
-export const COLLECT_LIMIT_BYTES = 64 * 1024 * 1024
+export type { MasterAction, MasterEvent, Step, StoreChange } from './events'
+export { COLLECT_LIMIT_BYTES } from './events'
+export { endJob, failJob } from './job-end'
 
 export function step(s: MasterState, e: MasterEvent): Step {
   const out: Step = { state: s, actions: [], changes: [] }
@@ -54,90 +30,17 @@ export function step(s: MasterState, e: MasterEvent): Step {
     case 'lease-check-due': expireLeases(s, e.nowMs, out); break
     case 'job-submitted': s.jobs.set(e.job.id, e.job); out.changes.push({ kind: 'job-created', job: e.job.id }, { kind: 'job', job: e.job.id }); break
     case 'task-reported': onReport(s, e.report, e.nowMs, out); break
-    case 'launch-failed': onLaunchFailed(s, e.attempt, e.message, e.unreachable, e.nowMs, out); break
+    case 'launch-failed': onLaunchFailed(s, e.attempt, e.message, e.unreachable, e.permanent === true, e.nowMs, out); break
     case 'commit-requested': onCommitRequested(s, e.attempt, out); break
-    case 'output-finalized': completeJob(s, e.job, e.nowMs, out); break
+    case 'output-finalized': onFinalized(s, e, out); break
     case 'finalize-failed': onFinalizeFailed(s, e, out); break
     case 'job-cancel-requested': endJob(s, e.job, 'CANCELLED', null, e.nowMs, out); break
     case 'worker-unreachable': onWorkerUnreachable(s, e.worker, e.incarnation, e.nowMs, out); break
-    case 'outputs-overwritten': onOutputsOverwritten(s, e.paths, e.nowMs); break
     case 'stale-outputs-cleared': onStaleOutputsCleared(s, e.worker, e.incarnation, e.ok); break
     default: return assertNever(e)
   }
   schedule(s, e.nowMs, out)
   return out
-}
-
-// ---- jobs ----------------------------------------------------------------------------------
-
-export function failJob(s: MasterState, job: JobId, error: JobError, nowMs: number, out: Step): void {
-  endJob(s, job, 'FAILED', error, nowMs, out)
-}
-
-export function endJob(s: MasterState, id: JobId, state: 'FAILED' | 'CANCELLED' | 'SUCCEEDED', error: JobError | null, nowMs: number, out: Step): void {
-  const job = s.jobs.get(id)
-  if (job === undefined || job.state === 'SUCCEEDED' || job.state === 'FAILED' || job.state === 'CANCELLED') return
-  job.state = state
-  job.error = error
-  job.finishedMs = nowMs
-  for (const stage of job.stages) {
-    for (const t of stage.tasks) {
-      if (t.current !== null) {
-        const a = s.attempts.get(t.current)
-        const w = a && s.workers.get(a.worker)
-        if (w && isLive(w)) out.actions.push({ kind: 'kill', address: w.address, attempt: t.current })
-        endAttempt(s, t.current, 'KILLED', state === 'CANCELLED' ? 'job cancelled' : 'job ended', nowMs, out)
-        t.current = null
-        setTaskState(stage, t, 'PENDING')   // never finished: not counted as running in the final status
-      }
-    }
-    if (stage.state !== 'SUCCEEDED') stage.state = state === 'SUCCEEDED' ? 'SUCCEEDED' : state === 'FAILED' ? 'FAILED' : 'CANCELLED'
-    stage.finalCounts = countsOf(stage)
-    stage.tasks = []
-    stage.index = indexTasks([])
-  }
-  // The per-attempt history stays in SQLite, not in memory.
-  for (const [aid, a] of s.attempts) if (a.job === id) s.attempts.delete(aid)
-  for (const w of s.workers.values()) {
-    if (isLive(w)) out.actions.push({ kind: 'drop-job-data', address: w.address, job: id, outputs: job.outputs, keepOutputs: state === 'SUCCEEDED' })
-  }
-  out.changes.push({ kind: 'job', job: id })
-}
-
-function completeJob(s: MasterState, id: JobId, nowMs: number, out: Step): void {
-  const job = s.jobs.get(id)
-  if (job === undefined || job.state !== 'RUNNING') return
-  const result = assembleResult(job)
-  if ('error' in result) { failJob(s, id, { message: result.error, node_id: result.node, task_id: null, record: null }, nowMs, out); return }
-  job.result = result
-  endJob(s, id, 'SUCCEEDED', null, nowMs, out)
-}
-
-function assembleResult(job: JobRun): JobResult | { error: string; node: string } {
-  const sinks: Record<string, SinkResult> = {}
-  for (const stage of job.stages) {
-    for (const nodeId of stage.plan.sinks) {
-      const node = stage.plan.nodes.find(n => n.id === nodeId)!
-      const outs = stage.tasks.map(t => t.sinks.find(o => o.node_id === nodeId))
-      // A sink after a union runs in several stages (in stage order): their results add up.
-      const prev = sinks[nodeId]
-      const records = outs.reduce((n, o) => n + (o?.records ?? 0), 0)
-      if (node.op === 'count') sinks[nodeId] = { op: 'count', value: records + (prev?.op === 'count' ? prev.value : 0) }
-      else if (node.op === 'collect') {
-        const limit = node.limit ?? 100000
-        const values: unknown[] = prev?.op === 'collect' ? prev.values : []
-        for (const o of outs) for (const v of o?.values ?? []) if (values.length < limit) values.push(v)
-        if (JSON.stringify(values).length > COLLECT_LIMIT_BYTES) {
-          return { error: `collect "${nodeId}" gathered more than 64 MiB: write the result with write_text or write_jsonl instead`, node: nodeId }
-        }
-        sinks[nodeId] = { op: 'collect', values }
-      } else if (node.op === 'write_text' || node.op === 'write_jsonl') {
-        const before = prev !== undefined && 'files' in prev ? prev : { files: 0, records: 0 }
-        sinks[nodeId] = { op: node.op, path: node.path!, files: before.files + stage.tasks.length, records: before.records + records }
-      }
-    }
-  }
-  return { sinks }
 }
 
 // ---- scheduling ----------------------------------------------------------------------------
@@ -152,6 +55,7 @@ function schedule(s: MasterState, nowMs: number, out: Step): void {
     if (job.state !== 'QUEUED' && job.state !== 'RUNNING') continue
     if (job.state === 'QUEUED') { job.state = 'RUNNING'; job.startedMs = nowMs; out.changes.push({ kind: 'job', job: job.id }) }
     for (const stage of job.stages) {
+      if (job.state !== 'RUNNING') break
       if (stage.state === 'SUCCEEDED') continue
       if (!stage.plan.depends_on.every(d => job.stages[d]?.state === 'SUCCEEDED')) continue
       if (stage.state === 'WAITING') { stage.state = 'RUNNING'; out.changes.push({ kind: 'job', job: job.id }) }
@@ -167,30 +71,10 @@ function schedule(s: MasterState, nowMs: number, out: Step): void {
         out.actions.push(launch(s, job, stage, task, w, nowMs, out))
       }
     }
-    if (job.stages.every(st => st.state === 'SUCCEEDED') && !job.finalizing) startFinalize(s, job, nowMs, out)
+    if (job.state !== 'RUNNING') continue
+    if (!job.finalizing && job.stages.every(st => st.state === 'SUCCEEDED')) startFinalize(s, job, nowMs, out)
+    else finishIfAnswered(s, job, nowMs, out)
   }
-}
-
-// The worker asked to write _SUCCESS may have died since. One that refuses connections is lost at
-// once (as a refused launch is) and the write goes to another without counting as a failure; any
-// other error counts, and the next try goes to another worker if there is one: three at most.
-function onFinalizeFailed(s: MasterState, e: Extract<MasterEvent, { kind: 'finalize-failed' }>, out: Step): void {
-  const job = s.jobs.get(e.job)
-  if (job === undefined || job.state !== 'RUNNING') return
-  job.finalizing = false
-  job.finalizeAvoid = e.worker
-  if (e.unreachable === true && e.worker !== undefined && e.incarnation !== undefined && onWorkerUnreachable(s, e.worker, e.incarnation, e.nowMs, out)) return
-  job.finalizeTries = (job.finalizeTries ?? 0) + 1
-  if (job.finalizeTries >= 3) failJob(s, e.job, { message: `writing _SUCCESS failed: ${e.message}`, node_id: null, task_id: null, record: null }, e.nowMs, out)
-}
-
-function startFinalize(s: MasterState, job: JobRun, nowMs: number, out: Step): void {
-  if (job.outputs.length === 0) { completeJob(s, job.id, nowMs, out); return }
-  const live = [...s.workers.values()].filter(isLive)
-  const w = live.find(x => x.id !== job.finalizeAvoid) ?? live[0]
-  if (w === undefined) return   // retried on the next event, once a worker is back
-  job.finalizing = true
-  out.actions.push({ kind: 'finalize-output', address: w.address, job: job.id, paths: job.outputs, worker: w.id, incarnation: w.incarnation })
 }
 
 /** Round-robin over live workers with a free slot, skipping those where this task failed unless

@@ -21,9 +21,11 @@ export type WorkerRun = {
   memMb: number
   activeTasks: number
   running: Set<AttemptId>
-  /** outputs overwritten while this worker was away: its disk may hold their old parts. It gets no
-   *  task until it has removed them (`clearing`: the request is on its way). */
-  staleOutputs?: { path: string; atMs: number }[]
+  /** when this incarnation joined: a report about a peer written before then is about an older one */
+  joinedMs: number
+  /** outputs replaced while this worker was away: its disk may hold their old parts. It gets no
+   *  task until it has swapped them (`clearing`: the request is on its way). */
+  staleOutputs?: Overwrite[]
   /** when it was declared DEAD: clears sent to live workers from then on missed it */
   lostMs?: number
   clearing?: boolean
@@ -32,7 +34,8 @@ export type WorkerRun = {
 
 export type TaskRunState = 'PENDING' | 'RUNNING' | 'SUCCEEDED' | 'FAILED'
 
-export type MapOutputRef = { worker: WorkerId; address: string; attempt: AttemptId; sizes: Map<string, number[]> }
+/** `atMs`: when the map attempt reported it; a reduce attempt started before then was not told of it */
+export type MapOutputRef = { worker: WorkerId; address: string; attempt: AttemptId; sizes: Map<string, number[]>; atMs: number }
 
 export type TaskRun = {
   id: TaskId
@@ -48,6 +51,10 @@ export type TaskRun = {
   committer: AttemptId | null
   /** workers where an attempt failed: a re-run goes elsewhere when it can */
   failedOn?: WorkerId[]
+  /** attempts in a row that ended for a reason not the task's fault (MAX_UNCOUNTED_RETRIES) */
+  lostRuns?: number
+  /** UTF-8 bytes of the collect values in `sinks` (COLLECT_LIMIT_BYTES) */
+  collectedBytes?: number
 }
 
 export type StageCounts = { total: number; pending: number; running: number; succeeded: number; failed: number }
@@ -61,6 +68,8 @@ export type StageRun = {
   splits: SplitWire[]
   /** counts kept when a finished job's tasks are dropped from memory */
   finalCounts: StageCounts | null
+  /** fetch failures in a row that re-planned map outputs this stage reads (MAX_FETCH_FAILURE_ROUNDS) */
+  fetchFailureRounds?: number
 }
 
 export type JobRun = {
@@ -72,19 +81,33 @@ export type JobRun = {
   params: Record<string, unknown>
   maxAttempts: number
   stages: StageRun[]
-  /** write sinks' paths: cleared at start if overwritten, get _SUCCESS at the end */
+  /** write sinks' paths: they get _SUCCESS at the end */
   outputs: string[]
+  /** those of `outputs` that replace an existing output: their parts are committed aside (in
+   *  stagedPath) and swapped in at the end, so the previous output stays whole until then */
+  overwrites: string[]
+  /** UTF-8 bytes of collect values held for this job (COLLECT_LIMIT_BYTES) */
+  collectedBytes?: number
   submittedMs: number
   startedMs: number | null
   finishedMs: number | null
   error: JobError | null
   result: JobResult | null
   finalizing: boolean
-  /** _SUCCESS writes that failed (the worker asked may have died) */
+  /** finalize requests that failed with an answer (a worker that refuses connections is lost instead) */
   finalizeTries?: number
-  /** the worker whose _SUCCESS write failed last: the next try goes elsewhere if it can */
-  finalizeAvoid?: WorkerId | undefined
+  /** live workers still to be asked to finalize, in turn */
+  finalizeQueue?: WorkerId[]
+  /** the worker incarnation asked to finalize that has not answered yet (one at a time) */
+  finalizeWaiting?: Map<WorkerId, string>
+  /** `worker@incarnation` of those that finalized */
+  finalizeDone?: Set<string>
 }
+
+/** An output replaced by a job that succeeded: a worker away when it was swapped in swaps it on
+ *  its return. `atMs`: when the swap completed (workers lost before then missed it). Kept in the
+ *  store. */
+export type Overwrite = { path: string; job: JobId; submittedMs: number; atMs: number }
 
 export type AttemptRun = {
   id: AttemptId
@@ -119,8 +142,8 @@ export type MasterState = {
    *  worker joins or its status changes, and rebuilt on the next need (ringOf), not per event. */
   ring: WorkerRun[] | null
   incarnations: number
-  /** output paths cleared for an overwrite, with when: a worker that rejoins after that clears them too */
-  overwrites: { path: string; atMs: number }[]
+  /** outputs replaced, newest last: a worker that rejoins after one swaps it in too */
+  overwrites: Overwrite[]
 }
 
 export const newState = (timeoutMs: number): MasterState =>
@@ -135,3 +158,7 @@ export const zeroMetrics = (): TaskMetrics =>
   ({ records_in: 0, records_out: 0, shuffle_bytes_written: 0, shuffle_bytes_read: 0, spilled_bytes: 0 })
 
 export const isLive = (w: WorkerRun): boolean => w.status !== 'DEAD'
+
+/** Where an overwriting job commits its parts of `path` until they are swapped in. A job id is
+ *  the master's own text, never the user's, so it is safe as a path component. */
+export const stagedPath = (path: string, job: JobId): string => `${path}/_temporary/${job}`

@@ -6,7 +6,7 @@ import { Database } from 'bun:sqlite'
 import type { JobId } from '../../api/ids'
 import type { AttemptState, JobState, TaskInfo } from '../../api/jobs'
 import type { PruneCut } from './retention'
-import type { AttemptRun, JobRun, WorkerRun } from './state'
+import type { AttemptRun, JobRun, Overwrite, WorkerRun } from './state'
 
 const SCHEMA_VERSION = 1
 
@@ -58,6 +58,8 @@ export class Store {
   private readonly updateJob
   private readonly upsertAttempt
   private readonly upsertWorker
+  private readonly insertOverwrite
+  private readonly pruneOverwrites
   private readonly deleteAttempts
   private readonly deleteJob
   private readonly keepSeq
@@ -92,6 +94,8 @@ export class Store {
       CREATE TABLE IF NOT EXISTS workers (
         worker_id TEXT PRIMARY KEY, address TEXT NOT NULL, incarnation TEXT NOT NULL, slots INTEGER NOT NULL,
         status TEXT NOT NULL, last_seen_ms INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS overwrites (
+        path TEXT NOT NULL, job_id TEXT NOT NULL, submitted_ms INTEGER NOT NULL, at_ms INTEGER NOT NULL);
       PRAGMA user_version = ${SCHEMA_VERSION};`)
     this.insertJob = this.db.prepare(`INSERT OR IGNORE INTO jobs (job_id, seq, name, state, request, plan, submitted_ms)
       VALUES ($job_id, $seq, $name, $state, $request, $plan, $submitted_ms)`)
@@ -102,6 +106,8 @@ export class Store {
       $shuffle_bytes_written, $shuffle_bytes_read, $spilled_bytes, $error, $counted, $committed, $result)`)
     this.upsertWorker = this.db.prepare(`INSERT OR REPLACE INTO workers VALUES ($worker_id, $address, $incarnation,
       $slots, $status, $last_seen_ms)`)
+    this.insertOverwrite = this.db.prepare('INSERT INTO overwrites VALUES ($path, $job_id, $submitted_ms, $at_ms)')
+    this.pruneOverwrites = this.db.prepare('DELETE FROM overwrites WHERE at_ms < $since_ms OR rowid <= (SELECT MAX(rowid) FROM overwrites) - $keep')
     this.deleteAttempts = this.db.prepare('DELETE FROM attempts WHERE job_id = ?')
     this.deleteJob = this.db.prepare('DELETE FROM jobs WHERE job_id = ?')
     this.keepSeq = this.db.prepare(`INSERT INTO counters VALUES ('pruned_seq', ?1)
@@ -114,8 +120,9 @@ export class Store {
   }
 
   /** Writes one step's changes in one transaction. `status` is the job's JobStatus snapshot. */
-  commit(created: readonly JobRun[], jobs: readonly { job: JobRun; status: string }[], attempts: readonly AttemptRun[], workers: readonly WorkerRun[]): void {
-    if (created.length + jobs.length + attempts.length + workers.length === 0) return
+  commit(created: readonly JobRun[], jobs: readonly { job: JobRun; status: string }[], attempts: readonly AttemptRun[], workers: readonly WorkerRun[],
+    overwrites: readonly Overwrite[] = [], keepOverwrites?: { sinceMs: number; count: number }): void {
+    if (created.length + jobs.length + attempts.length + workers.length + overwrites.length === 0) return
     this.begin.run()
     try {
       for (const j of created) {
@@ -142,6 +149,8 @@ export class Store {
       for (const w of workers) {
         this.upsertWorker.run({ worker_id: w.id, address: w.address, incarnation: w.incarnation, slots: w.slots, status: w.status, last_seen_ms: w.lastSeenMs })
       }
+      for (const o of overwrites) this.insertOverwrite.run({ path: o.path, job_id: o.job, submitted_ms: o.submittedMs, at_ms: o.atMs })
+      if (overwrites.length > 0 && keepOverwrites !== undefined) this.pruneOverwrites.run({ since_ms: keepOverwrites.sinceMs, keep: keepOverwrites.count })
       this.end.run()
     } catch (e) {
       this.rollback.run()
@@ -195,6 +204,12 @@ export class Store {
 
   workers(): StoredWorker[] {
     return this.db.query('SELECT * FROM workers').all() as StoredWorker[]
+  }
+
+  /** Outputs replaced by jobs that succeeded, oldest first (the kept ones: see worker-events.ts). */
+  overwrites(): Overwrite[] {
+    return (this.db.query('SELECT path, job_id, submitted_ms, at_ms FROM overwrites ORDER BY rowid').all() as { path: string; job_id: string; submitted_ms: number; at_ms: number }[])
+      .map(r => ({ path: r.path, job: r.job_id as JobId, submittedMs: r.submitted_ms, atMs: r.at_ms }))
   }
 
   /** The highest job sequence number ever given, pruned jobs included. */

@@ -1,9 +1,12 @@
 // Task events: reports, launch failures and the output-commit question. Part of step(); pure.
 import type { AttemptId, WorkerId } from '../../api/ids'
-import type { TaskReport } from '../../api/tasks'
-import { failJob, type Step } from './scheduler'
-import { loseWorker, requeue } from './worker-events'
-import type { JobRun, MasterState } from './state'
+import type { SinkOutput, TaskReport } from '../../api/tasks'
+import { COLLECT_LIMIT_BYTES, type Step } from './events'
+import { endAttempt, requeue } from './attempts'
+import { collectTooLarge, failJob } from './job-end'
+import { countFetchFailureRound, retryLost, retryTask } from './retries'
+import { isLive, type AttemptRun, type JobRun, type MasterState, type StageRun, type TaskRun } from './state'
+import { loseWorker } from './worker-events'
 import { allSucceeded, setTaskState } from './task-index'
 
 const MAX_ERROR_CHARS = 4096
@@ -17,39 +20,16 @@ export function onReport(s: MasterState, r: TaskReport, nowMs: number, out: Step
   const task = stage?.tasks[a.partition]
   if (job === undefined || stage === undefined || task === undefined || task.current !== a.id) return
   a.metrics = r.metrics
-  if (r.state === 'SUCCEEDED') {
-    // Kept with the attempt in the store, so a restarted master knows where map outputs are.
-    a.result = { address: s.workers.get(a.worker)?.address ?? '', shuffle_outputs: r.shuffle_outputs, sinks: r.sinks }
-    endAttempt(s, a.id, 'SUCCEEDED', null, nowMs, out)
-    setTaskState(stage, task, 'SUCCEEDED')
-    task.current = null
-    task.sinks = r.sinks
-    const w = s.workers.get(a.worker)
-    task.output = r.shuffle_outputs.length === 0 || w === undefined ? null : {
-      worker: a.worker, address: w.address, attempt: a.id,
-      sizes: new Map(r.shuffle_outputs.map(o => [o.shuffle_id, o.sizes])),
-    }
-    if (allSucceeded(stage)) {
-      stage.state = 'SUCCEEDED'
-      out.changes.push({ kind: 'job', job: job.id })
-    }
-    return
-  }
+  if (r.state === 'SUCCEEDED') { onSucceeded(s, job, stage, task, a, r, nowMs, out); return }
   const reported = r.failure ?? { reason: 'task-error' as const, message: 'the task failed without a reason' }
   // Error texts come from user code: keep what the store and the API carry bounded.
   const f = { ...reported, message: reported.message.slice(0, MAX_ERROR_CHARS), ...(reported.record === undefined ? {} : { record: reported.record.slice(0, 1024) }) }
   endAttempt(s, a.id, 'FAILED', f.message, nowMs, out)
-  task.current = null
   const from = s.workers.get((f.from_worker ?? '') as WorkerId)
-  if ((f.reason === 'fetch-failed' && from !== undefined) || f.reason === 'killed') {
-    // Not the task's fault: it does not count. A fetch failure means the map outputs on that
-    // worker are lost, so they are recomputed before the task runs again; a peer that refuses
-    // connections is dead, and everything it held is recomputed at once.
-    requeue(stage, task)
-    if (from !== undefined && f.unreachable === true) loseWorker(s, from, `worker ${from.id} refuses connections`, nowMs, out)
-    else if (from !== undefined) forgetOutputsOn(job, from.id)
-    return
-  }
+  if (f.reason === 'fetch-failed' && from !== undefined) { onFetchFailed(s, job, stage, task, a, from.id, f.unreachable === true, f.message, nowMs, out); return }
+  // Not the task's fault: it does not count (but it is bounded: retries.ts).
+  if (f.reason === 'killed' || f.reason === 'interrupted') { retryLost(s, a, `${f.reason}: ${f.message}`, nowMs, out); return }
+  task.current = null
   // A re-run prefers another worker: the fault may be the machine's (a full disk, say).
   ;(task.failedOn ??= []).push(a.worker)
   task.failures++
@@ -62,26 +42,101 @@ export function onReport(s: MasterState, r: TaskReport, nowMs: number, out: Step
   }
 }
 
-function forgetOutputsOn(job: JobRun, worker: WorkerId): void {
-  for (const stage of job.stages) {
-    for (const t of stage.tasks) {
-      if (t.state === 'SUCCEEDED' && t.output?.worker === worker && stage.plan.shuffle_writes.length > 0) {
-        requeue(stage, t)
-        stage.state = 'RUNNING'
-      }
+function onSucceeded(s: MasterState, job: JobRun, stage: StageRun, task: TaskRun, a: AttemptRun, r: TaskReport, nowMs: number, out: Step): void {
+  // Kept with the attempt in the store, so a restarted master knows where map outputs are.
+  a.result = { address: s.workers.get(a.worker)?.address ?? '', shuffle_outputs: r.shuffle_outputs, sinks: r.sinks }
+  endAttempt(s, a.id, 'SUCCEEDED', null, nowMs, out)
+  setTaskState(stage, task, 'SUCCEEDED')
+  task.current = null
+  task.lostRuns = 0
+  stage.fetchFailureRounds = 0
+  task.sinks = r.sinks
+  const w = s.workers.get(a.worker)
+  task.output = r.shuffle_outputs.length === 0 || w === undefined ? null : {
+    worker: a.worker, address: w.address, attempt: a.id, atMs: nowMs,
+    sizes: new Map(r.shuffle_outputs.map(o => [o.shuffle_id, o.sizes])),
+  }
+  // Counted as reports arrive: a collect too large fails its job before the rest of it reaches
+  // the master's memory, not at the end.
+  const collected = collectBytes(r.sinks)
+  if (collected.bytes > 0 || (task.collectedBytes ?? 0) > 0) {
+    job.collectedBytes = (job.collectedBytes ?? 0) - (task.collectedBytes ?? 0) + collected.bytes
+    task.collectedBytes = collected.bytes
+    if (job.collectedBytes > COLLECT_LIMIT_BYTES) {
+      failJob(s, job.id, { message: collectTooLarge(collected.node ?? '?'), node_id: collected.node ?? null, task_id: null, record: null }, nowMs, out)
+      return
     }
+  }
+  if (allSucceeded(stage)) {
+    stage.state = 'SUCCEEDED'
+    out.changes.push({ kind: 'job', job: job.id })
   }
 }
 
-export function onLaunchFailed(s: MasterState, attempt: AttemptId, message: string, unreachable: boolean, nowMs: number, out: Step): void {
+function collectBytes(sinks: readonly SinkOutput[]): { bytes: number; node: string | undefined } {
+  let bytes = 0
+  let node: string | undefined
+  for (const o of sinks) {
+    if (o.op !== 'collect' || o.values === undefined || o.values.length === 0) continue
+    bytes += Buffer.byteLength(JSON.stringify(o.values))
+    node ??= o.node_id
+  }
+  return { bytes, node }
+}
+
+// A fetch failure is not the reduce task's fault: it does not count. The map outputs on that
+// worker are lost, so they are recomputed before the task runs again; a peer that refuses
+// connections is dead, and everything it held is recomputed at once. A report about an
+// incarnation that has since been replaced changes nothing but the task: the new incarnation
+// holds none of what the attempt was told to fetch, and must not be declared lost for it.
+function onFetchFailed(s: MasterState, job: JobRun, stage: StageRun, task: TaskRun, a: AttemptRun, fromId: WorkerId, unreachable: boolean,
+  message: string, nowMs: number, out: Step): void {
+  const from = s.workers.get(fromId)!
+  const why = `fetching from worker ${from.id} failed: ${message}`
+  const sameIncarnation = isLive(from) && from.joinedMs <= a.startedMs
+  let replanned = false
+  if (sameIncarnation && unreachable) {
+    loseWorker(s, from, `worker ${from.id} refuses connections`, nowMs, out)
+    replanned = true
+  } else if (sameIncarnation) {
+    replanned = forgetOutputsOn(job, from.id, a.startedMs)
+  }
+  if (job.state !== 'RUNNING') return
+  if (replanned && !countFetchFailureRound(s, job, stage, why, nowMs, out)) return
+  if (task.current === a.id) retryTask(s, job, stage, task, why, nowMs, out)
+}
+
+/** Map outputs on `worker` that an attempt started at `beforeMs` was told of; true if any. */
+function forgetOutputsOn(job: JobRun, worker: WorkerId, beforeMs: number): boolean {
+  let any = false
+  for (const stage of job.stages) {
+    if (stage.plan.shuffle_writes.length === 0) continue
+    for (const t of stage.tasks) {
+      if (t.state === 'SUCCEEDED' && t.output?.worker === worker && t.output.atMs <= beforeMs) {
+        requeue(stage, t)
+        stage.state = 'RUNNING'
+        any = true
+      }
+    }
+  }
+  return any
+}
+
+/** `permanent`: the worker answered 400/413/422 to the spec itself (too large, malformed): every
+ *  worker would, so the job fails at once, saying why, instead of launching it again and again. */
+export function onLaunchFailed(s: MasterState, attempt: AttemptId, message: string, unreachable: boolean, permanent: boolean, nowMs: number, out: Step): void {
   const a = s.attempts.get(attempt)
   if (a === undefined || a.state !== 'RUNNING') return
-  endAttempt(s, attempt, 'LOST', `could not start on ${a.worker}: ${message}`, nowMs, out)
-  const stage = s.jobs.get(a.job)?.stages[a.stage]
-  const task = stage?.tasks[a.partition]
-  if (stage !== undefined && task !== undefined && task.current === attempt) requeue(stage, task)
+  const why = `could not start on ${a.worker}: ${message}`
+  endAttempt(s, attempt, 'LOST', why, nowMs, out)
+  const job = s.jobs.get(a.job)
+  if (permanent && job !== undefined) {
+    failJob(s, job.id, { message: `worker ${a.worker} refused task ${a.task}, as any worker would: ${message}`, node_id: null, task_id: a.task, record: null }, nowMs, out)
+    return
+  }
+  retryLost(s, a, why, nowMs, out)
   const w = s.workers.get(a.worker)
-  if (unreachable && w !== undefined && w.incarnation === a.incarnation) loseWorker(s, w, `worker ${w.id} refuses connections`, nowMs, out)
+  if (unreachable && w !== undefined && isLive(w) && w.incarnation === a.incarnation) loseWorker(s, w, `worker ${w.id} refuses connections`, nowMs, out)
 }
 
 // Only the first attempt of a partition to ask may move its output into place, unless that
@@ -102,14 +157,3 @@ export function commitAllowed(s: MasterState, attempt: AttemptId): boolean {
   const task = a && s.jobs.get(a.job)?.stages[a.stage]?.tasks[a.partition]
   return task?.committer === attempt
 }
-
-export function endAttempt(s: MasterState, id: AttemptId, state: 'SUCCEEDED' | 'FAILED' | 'LOST' | 'KILLED', error: string | null, nowMs: number, out: Step): void {
-  const a = s.attempts.get(id)
-  if (a === undefined || a.state !== 'RUNNING') return
-  a.state = state
-  a.finishedMs = nowMs
-  a.error = error
-  s.workers.get(a.worker)?.running.delete(id)
-  out.changes.push({ kind: 'attempt', attempt: a })
-}
-

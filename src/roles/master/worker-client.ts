@@ -1,5 +1,6 @@
 // The master's calls to workers: planning questions, task dispatch, kills and clean-up.
-import type { ListAnswer, ListRequest, TaskBatchAnswer, TaskSpec } from '../../api/tasks'
+import type { FinalizeRequest, ListAnswer, ListRequest, TaskBatchAnswer, TaskSpec } from '../../api/tasks'
+import { LAUNCH_TIMEOUT_MS, type OutputSwap } from './events'
 import { ApiError } from '../../api/errors'
 import { authHeaders } from '../../api/auth'
 
@@ -13,11 +14,12 @@ export class HttpError extends Error {
 /** The peer's process is gone (nothing listens on its port): no need to wait for its lease. */
 export const refused = (e: unknown): boolean => (e as { code?: unknown } | undefined)?.code === 'ECONNREFUSED'
 
-async function call(token: string | undefined, address: string, method: string, path: string, body?: unknown): Promise<Response> {
+/** `body`: a value to send as JSON, or JSON text already made (a launcher measures its batches). */
+async function call(token: string | undefined, address: string, method: string, path: string, body?: unknown, timeoutMs = TIMEOUT_MS): Promise<Response> {
   const res = await fetch(`http://${address}${path}`, {
-    method, signal: AbortSignal.timeout(TIMEOUT_MS),
+    method, signal: AbortSignal.timeout(timeoutMs),
     headers: { ...authHeaders(token), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
   })
   if (!res.ok) throw new HttpError(res.status, `worker ${address} answered ${res.status} to ${method} ${path}: ${(await res.text()).slice(0, 500)}`)
   return res
@@ -36,13 +38,20 @@ export class WorkerClient {
   async clearOutputs(address: string, paths: string[], olderThanMs?: number): Promise<void> {
     await call(this.token, address, 'POST', '/outputs/clear', olderThanMs === undefined ? { paths } : { paths, older_than_ms: Math.max(0, Math.floor(olderThanMs)) })
   }
-  async launch(address: string, spec: TaskSpec): Promise<void> { await call(this.token, address, 'POST', '/tasks', spec) }
-  async launchBatch(address: string, specs: TaskSpec[]): Promise<TaskBatchAnswer> {
-    return await (await call(this.token, address, 'POST', '/tasks/batch', { tasks: specs })).json() as TaskBatchAnswer
+  /** `spec`: a TaskSpec, or its JSON text. */
+  async launch(address: string, spec: TaskSpec | string): Promise<void> { await call(this.token, address, 'POST', '/tasks', spec, LAUNCH_TIMEOUT_MS) }
+  /** `specs`: TaskSpecs, or their JSON texts. */
+  async launchBatch(address: string, specs: (TaskSpec | string)[]): Promise<TaskBatchAnswer> {
+    const body = `{"tasks":[${specs.map(s => typeof s === 'string' ? s : JSON.stringify(s)).join(',')}]}`
+    return await (await call(this.token, address, 'POST', '/tasks/batch', body, LAUNCH_TIMEOUT_MS)).json() as TaskBatchAnswer
   }
   async kill(address: string, attempt: string): Promise<void> { await call(this.token, address, 'DELETE', `/tasks/${encodeURIComponent(attempt)}`) }
   async dropJob(address: string, job: string, outputs: string[], keepOutputs: boolean): Promise<void> {
     await call(this.token, address, 'POST', `/jobs/${encodeURIComponent(job)}/drop`, { outputs, keep_outputs: keepOutputs })
   }
-  async finalize(address: string, job: string, paths: string[]): Promise<void> { await call(this.token, address, 'POST', '/outputs/finalize', { job_id: job, paths }) }
+  async finalize(address: string, job: string, paths: string[], swaps: readonly OutputSwap[] = []): Promise<void> {
+    const body: FinalizeRequest = { job_id: job, paths }
+    if (swaps.length > 0) body.swaps = swaps.map(w => ({ path: w.path, staged: w.staged, older_than_ms: Math.floor(w.olderThanMs) }))
+    await call(this.token, address, 'POST', '/outputs/finalize', body)
+  }
 }

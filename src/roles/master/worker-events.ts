@@ -5,13 +5,11 @@
 //                        └──────────── heartbeat: a new incarnation, nothing old counts ──────┘
 import type { WorkerId } from '../../api/ids'
 import type { Heartbeat } from '../../api/heartbeat'
-import type { Step } from './scheduler'
-import { endAttempt } from './task-events'
-import { isLive, type AttemptRun, type JobRun, type MasterState, type StageRun, type TaskRun, type WorkerRun } from './state'
-import { setTaskState } from './task-index'
-
-/** A launch may still be on its way to the worker when a heartbeat says what it runs. */
-export const LAUNCH_GRACE_MS = 5_000
+import { LAUNCH_GRACE_MS, type Step } from './events'
+import { endAttempt, requeue } from './attempts'
+import { retryLost } from './retries'
+import { swapOf } from './swap'
+import { isLive, type JobRun, type MasterState, type Overwrite, type StageRun, type WorkerRun } from './state'
 
 export function onHeartbeat(s: MasterState, hb: Heartbeat, nowMs: number, out: Step): void {
   const id = hb.worker_id as WorkerId
@@ -23,15 +21,13 @@ export function onHeartbeat(s: MasterState, hb: Heartbeat, nowMs: number, out: S
   const restarted = w !== undefined && hb.incarnation !== undefined && hb.incarnation !== w.incarnation
   if (w !== undefined && isLive(w) && restarted) loseWorker(s, w, `worker ${id} restarted`, nowMs, out)
   if (w === undefined || !isLive(w) || restarted) {
-    // Outputs overwritten since the old incarnation was last heard of were cleared on the disks
+    // Outputs replaced since the old incarnation was last heard of were swapped in on the disks
     // of the workers live then, not on this one's: their old parts may still be here.
     const away = w === undefined ? undefined : w.lostMs ?? nowMs
-    const last = new Map<string, number>()   // the last overwrite of each path since then
-    if (away !== undefined) for (const o of s.overwrites) if (o.atMs >= away) last.set(o.path, o.atMs)
-    const stale = [...last].map(([path, atMs]) => ({ path, atMs }))
+    const stale = away === undefined ? [] : missedOverwrites(s, away)
     w = {
       id, address: hb.address, status: hb.status, slots: hb.slots ?? 1, incarnation: `${nowMs.toString(36)}-${++s.incarnations}`,
-      lastSeenMs: nowMs, memMb: hb.mem_usage_mb, activeTasks: hb.active_tasks, running: new Set(),
+      lastSeenMs: nowMs, joinedMs: nowMs, memMb: hb.mem_usage_mb, activeTasks: hb.active_tasks, running: new Set(),
       ...(stale.length > 0 ? { staleOutputs: stale } : {}),
     }
     s.workers.set(id, w)
@@ -52,14 +48,22 @@ export function onHeartbeat(s: MasterState, hb: Heartbeat, nowMs: number, out: S
   if (hb.running !== undefined) reconcile(s, w, new Set(hb.running), nowMs, out)
 }
 
+/** The last replacement of each output since `sinceMs`: an earlier one's parts were replaced again. */
+function missedOverwrites(s: MasterState, sinceMs: number): Overwrite[] {
+  const last = new Map<string, Overwrite>()
+  for (const o of s.overwrites) if (o.atMs >= sinceMs) last.set(o.path, o)
+  return [...last.values()]
+}
+
 // An attempt we think runs there but the worker does not list (and it is not on its way) was
 // lost: its report never came, say across a master restart. Re-run it rather than wait for ever.
 function reconcile(s: MasterState, w: WorkerRun, listed: ReadonlySet<string>, nowMs: number, out: Step): void {
   for (const id of [...w.running]) {
     const a = s.attempts.get(id)
     if (a === undefined || listed.has(id) || nowMs - a.startedMs < LAUNCH_GRACE_MS) continue
-    endAttempt(s, id, 'LOST', `worker ${w.id} no longer runs it`, nowMs, out)
-    requeueIfCurrent(s, a)
+    const why = `worker ${w.id} no longer runs it`
+    endAttempt(s, id, 'LOST', why, nowMs, out)
+    retryLost(s, a, why, nowMs, out)
   }
 }
 
@@ -73,20 +77,23 @@ export function expireLeases(s: MasterState, nowMs: number, out: Step): void {
 function askToClear(w: WorkerRun, nowMs: number, out: Step): void {
   if (w.staleOutputs === undefined || w.clearing === true) return
   w.clearing = true
-  const paths = w.staleOutputs.map(o => ({ path: o.path, ageMs: nowMs - o.atMs }))
-  out.actions.push({ kind: 'clear-stale-outputs', address: w.address, worker: w.id, incarnation: w.incarnation, paths })
+  const swaps = w.staleOutputs.map(o => swapOf(o.path, o.job, o.submittedMs, nowMs))
+  out.actions.push({ kind: 'clear-stale-outputs', address: w.address, worker: w.id, incarnation: w.incarnation, swaps })
 }
 
-/** Kept for an hour, and the last 1 000: a worker away longer than that is not cleared. */
+/** Kept for an hour, and the last 1 000 (in the store too): a worker away longer is not swapped. */
 const OVERWRITES_KEPT = 1_000
 const OVERWRITES_KEPT_MS = 3_600_000
 
-export function onOutputsOverwritten(s: MasterState, paths: readonly string[], nowMs: number): void {
-  for (const path of paths) s.overwrites.push({ path, atMs: nowMs })
-  s.overwrites = s.overwrites.filter(o => nowMs - o.atMs <= OVERWRITES_KEPT_MS).slice(-OVERWRITES_KEPT)
+export function recordOverwrite(s: MasterState, o: Overwrite, out: Step): void {
+  s.overwrites.push(o)
+  s.overwrites = s.overwrites.filter(x => o.atMs - x.atMs <= OVERWRITES_KEPT_MS).slice(-OVERWRITES_KEPT)
+  out.changes.push({ kind: 'overwrite', overwrite: o })
 }
 
-/** Cleared: the worker may get tasks. Failed: asked again with its next heartbeat, three times at
+export const overwritesKept = (nowMs: number) => ({ sinceMs: nowMs - OVERWRITES_KEPT_MS, count: OVERWRITES_KEPT })
+
+/** Swapped: the worker may get tasks. Failed: asked again with its next heartbeat, three times at
  *  most; then it gets tasks anyway (a worker kept idle for ever would be worse than stale files). */
 export function onStaleOutputsCleared(s: MasterState, worker: WorkerId, incarnation: string, ok: boolean): void {
   const w = s.workers.get(worker)
@@ -106,8 +113,10 @@ export function onWorkerUnreachable(s: MasterState, worker: WorkerId, incarnatio
   return true
 }
 
-/** The worker is gone: its running attempts are LOST, and map outputs it held that unfinished
- *  stages still need are recomputed, for every job at once (not one fetch failure at a time). */
+/** The worker is gone: its running attempts are LOST; attempts elsewhere that read map outputs
+ *  it held are stopped (they would only wait on it, holding their slots) and run again once those
+ *  outputs are recomputed; and map outputs it held that unfinished stages still need are
+ *  recomputed, for every job at once (not one fetch failure at a time). */
 export function loseWorker(s: MasterState, w: WorkerRun, why: string, nowMs: number, out: Step): void {
   w.status = 'DEAD'
   w.lostMs = nowMs
@@ -116,10 +125,13 @@ export function loseWorker(s: MasterState, w: WorkerRun, why: string, nowMs: num
   for (const id of [...w.running]) {
     const a = s.attempts.get(id)
     endAttempt(s, id, 'LOST', why, nowMs, out)
-    if (a !== undefined) requeueIfCurrent(s, a)
+    if (a !== undefined) retryLost(s, a, why, nowMs, out)
   }
   w.running.clear()
   for (const job of s.jobs.values()) {
+    job.finalizeWaiting?.delete(w.id)
+    if (job.state !== 'RUNNING' && job.state !== 'QUEUED') continue
+    stopReadersOf(s, job, w, why, nowMs, out)
     if (job.state !== 'RUNNING' && job.state !== 'QUEUED') continue
     for (const stage of job.stages) {
       if (stage.plan.shuffle_writes.length === 0 || !neededByUnfinished(job, stage)) continue
@@ -130,20 +142,45 @@ export function loseWorker(s: MasterState, w: WorkerRun, why: string, nowMs: num
   }
 }
 
-/** Back to PENDING, not counted as a failure. The commit right goes too: a re-run of a task whose
- *  output was lost must be able to commit its sink part again (the rename replaces the old one). */
-export function requeue(stage: StageRun, t: TaskRun): void {
-  setTaskState(stage, t, 'PENDING')
-  t.current = null
-  t.output = null
-  t.committer = null
-}
-
-/** An attempt ended without a result: its task runs again, unless another attempt took over. */
-function requeueIfCurrent(s: MasterState, a: AttemptRun): void {
-  const stage = s.jobs.get(a.job)?.stages[a.stage]
-  const task = stage?.tasks[a.partition]
-  if (stage !== undefined && task !== undefined && task.current === a.id) requeue(stage, task)
+/** Running attempts of `job` on other workers that were told to fetch a block from `lost`. */
+function stopReadersOf(s: MasterState, job: JobRun, lost: WorkerRun, why: string, nowMs: number, out: Step): void {
+  // Per shuffle: the reduce partitions with a block on the lost worker, and the newest such block.
+  const held = new Map<string, { parts: Set<number>; firstAtMs: number }>()
+  for (const stage of job.stages) {
+    for (const t of stage.tasks) {
+      if (t.output?.worker !== lost.id) continue
+      for (const [sid, sizes] of t.output.sizes) {
+        let h = held.get(sid)
+        if (h === undefined) held.set(sid, h = { parts: new Set(), firstAtMs: t.output.atMs })
+        h.firstAtMs = Math.min(h.firstAtMs, t.output.atMs)
+        sizes.forEach((n, p) => { if (n > 0) h!.parts.add(p) })
+      }
+    }
+  }
+  if (held.size === 0) return
+  for (const stage of job.stages) {
+    const reads: [string, number | null][] = [
+      ...(stage.plan.root.kind === 'shuffle' ? stage.plan.root.shuffle_ids.map((sid): [string, null] => [sid, null]) : []),
+      ...(stage.plan.broadcasts ?? []).map((b): [string, number] => [b.shuffle_id, 0]),
+    ]
+    if (!reads.some(([sid]) => held.has(sid))) continue
+    for (const t of stage.tasks) {
+      const a = t.current === null ? undefined : s.attempts.get(t.current)
+      if (a === undefined || a.worker === lost.id) continue
+      const readsLost = reads.some(([sid, fixed]) => {
+        const h = held.get(sid)
+        // An attempt started before that block was reported was not told of it.
+        return h !== undefined && h.firstAtMs <= a.startedMs && h.parts.has(fixed ?? t.partition)
+      })
+      if (!readsLost) continue
+      const address = s.workers.get(a.worker)?.address
+      if (address !== undefined) out.actions.push({ kind: 'kill', address, attempt: a.id })
+      const reason = `it read shuffle data from a lost worker (${why})`
+      endAttempt(s, a.id, 'LOST', reason, nowMs, out)
+      retryLost(s, a, reason, nowMs, out)
+      if (job.state !== 'RUNNING') return
+    }
+  }
 }
 
 function neededByUnfinished(job: JobRun, stage: StageRun): boolean {

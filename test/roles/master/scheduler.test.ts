@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { isLive, newState, zeroMetrics, type JobRun, type MasterState, type StageRun, type TaskRun, type WorkerRun } from '../../../src/roles/master/state'
 import { countsOf } from '../../../src/roles/master/task-index'
+import { LAUNCH_GRACE_MS, LAUNCH_TIMEOUT_MS } from '../../../src/roles/master/events'
 
 // ---- ids and fixtures -------------------------------------------------------------------------
 
@@ -268,21 +269,33 @@ describe('heartbeats', () => {
     expect(c.worker('w1').lastSeenMs).toBe(12_000)
   })
 
-  test('a worker back after an output was overwritten clears its old parts before it gets a task', () => {
+  test('a worker away when an overwrite was swapped in swaps it on its return, before it gets a task', () => {
     const c = new Cluster()
     c.heartbeat('w1', 0, { slots: 2 })
     c.heartbeat('w2', 0, { slots: 2 })
-    c.post({ kind: 'outputs-overwritten', nowMs: 500, paths: ['out/early'] })    // w2 was live: cleared then
+    const overwriting = (id: string, seq: number, path: string, submittedMs: number): JobRun =>
+      ({ ...makeJob({ id, seq, files: [5], partitions: 1, sinks: [{ id: 'out', op: 'write_text', input: 'counts', path, overwrite: true }] }), submittedMs })
+    const finish = (id: string, nowMs: number): void => {
+      c.report(`${id}:0:0#0`, nowMs)
+      let asks = ofKind(c.report(`${id}:1:0#0`, nowMs + 1), 'finalize-output')
+      while (asks.length > 0) asks = ofKind(c.post({ kind: 'output-finalized', nowMs: nowMs + 2, job: J(id), worker: asks[0]!.worker, incarnation: asks[0]!.incarnation }), 'finalize-output')
+      expect(c.job(id).state).toBe('SUCCEEDED')
+    }
+    c.submit(overwriting('j0', 1, 'out/early', 100), 100)
+    finish('j0', 500)                                          // w2 was live: it swapped then
     c.heartbeat('w1', 9_000)
-    c.leaseCheck(10_001)                                                          // w2 is DEAD
+    c.leaseCheck(10_001)                                       // w2 is DEAD
     expect(c.worker('w2').status).toBe('DEAD')
-    c.post({ kind: 'outputs-overwritten', nowMs: 11_000, paths: ['out/wc'] })
-    c.post({ kind: 'outputs-overwritten', nowMs: 11_500, paths: ['out/wc', 'out/other'] })
-    c.submit(makeJob({ files: [1, 2, 3, 4, 5, 6] }), 11_600)
+    c.submit(overwriting('ja', 2, 'out/wc', 10_500), 10_500)
+    finish('ja', 10_600)
+    c.submit(overwriting('jb', 3, 'out/wc', 11_000), 11_000)           // the last of out/wc is the one to swap
+    finish('jb', 11_100)
+    expect(c.s.overwrites.map(o => `${o.path}<-${o.job}`)).toEqual(['out/early<-j0', 'out/wc<-ja', 'out/wc<-jb'])
+    c.submit(makeJob({ id: 'j9', seq: 9, files: [1, 2, 3, 4, 5, 6] }), 11_600)
     const back = c.heartbeat('w2', 12_000, { incarnation: null })
     const clears = ofKind(back, 'clear-stale-outputs')
     expect(clears).toEqual([{ kind: 'clear-stale-outputs', address: addr('w2'), worker: W('w2'), incarnation: c.worker('w2').incarnation,
-      paths: [{ path: 'out/wc', ageMs: 500 }, { path: 'out/other', ageMs: 500 }] }])
+      swaps: [{ path: 'out/wc', staged: 'out/wc/_temporary/jb', olderThanMs: 2_000 }] }])   // since jb's submission, and a second
     expect(launches(back).map(l => String(l.worker))).not.toContain('w2')
     // Not asked twice while the request is on its way; asked again after a failure.
     expect(ofKind(c.heartbeat('w2', 12_100), 'clear-stale-outputs')).toEqual([])
@@ -371,7 +384,7 @@ describe('task reports', () => {
     const out = c.report('j1:0:0#0', 100, { sizes: [3, 4] })
     expect(c.task(0, 0)).toMatchObject({ state: 'SUCCEEDED', current: null })
     expect(c.task(0, 0).output).toEqual({
-      worker: W('w1'), address: addr('w1'), attempt: A('j1:0:0#0'), sizes: new Map([['counts', [3, 4]]]),
+      worker: W('w1'), address: addr('w1'), attempt: A('j1:0:0#0'), sizes: new Map([['counts', [3, 4]]]), atMs: 100,
     })
     expect(c.s.attempts.get(A('j1:0:0#0'))).toMatchObject({ state: 'SUCCEEDED', finishedMs: 100, metrics: { records_in: 10 } })
     expect(c.worker('w1').running.size).toBe(0)
@@ -682,13 +695,17 @@ describe('job end', () => {
     expect(c.report('j1:1:2#0', 30, { sinks: sinks([['z', 1]]) }).actions).toEqual([])
     expect(c.report('j1:1:0#0', 40, { sinks: sinks([['a', 2], ['b', 3]]) }).actions).toEqual([])
     const last = c.report('j1:1:1#0', 50, { sinks: sinks([]) })
-    expect(last.actions).toEqual([{ kind: 'finalize-output', address: addr('w1'), job: J('j1'), paths: ['out/wc'], worker: W('w1'), incarnation: c.worker('w1').incarnation }])
+    // Every live worker finalizes what its own disk holds, one after the other.
+    const ask = (w: string): MasterAction => ({ kind: 'finalize-output', address: addr(w), job: J('j1'), paths: ['out/wc'], swaps: [], worker: W(w), incarnation: c.worker(w).incarnation })
+    expect(last.actions).toEqual([ask('w1')])
     expect(c.job().state).toBe('RUNNING')
 
     // Another event before the answer does not ask twice.
     expect(c.heartbeat('w2', 60).actions).toEqual([])
+    expect(c.post({ kind: 'output-finalized', nowMs: 65, job: J('j1'), worker: W('w1'), incarnation: c.worker('w1').incarnation }).actions).toEqual([ask('w2')])
+    expect(c.job().state).toBe('RUNNING')
 
-    const done = c.post({ kind: 'output-finalized', nowMs: 70, job: J('j1') })
+    const done = c.post({ kind: 'output-finalized', nowMs: 70, job: J('j1'), worker: W('w2'), incarnation: c.worker('w2').incarnation })
     expect(c.job()).toMatchObject({ state: 'SUCCEEDED', finishedMs: 70, error: null })
     expect(c.job().result).toEqual({
       sinks: {
@@ -701,7 +718,7 @@ describe('job end', () => {
     expect(ofKind(done, 'drop-job-data')).toHaveLength(2)
     expect(c.job().stages.map(s => s.state)).toEqual(['SUCCEEDED', 'SUCCEEDED'])
     // A late finalize answer changes nothing.
-    expect(c.post({ kind: 'output-finalized', nowMs: 80, job: J('j1') })).toMatchObject({ actions: [], changes: [] })
+    expect(c.post({ kind: 'output-finalized', nowMs: 80, job: J('j1'), worker: W('w1'), incarnation: c.worker('w1').incarnation })).toMatchObject({ actions: [], changes: [] })
   })
 
   test('without write outputs the job succeeds with the last task, collect values in partition order', () => {
@@ -717,46 +734,55 @@ describe('job end', () => {
     expect(c.job().result).toEqual({ sinks: { top: { op: 'collect', values: ['p0a', 'p0b'] } } })   // limit 2
   })
 
-  test('finalize-failed is retried on another worker, and fails the job with the reason the third time', () => {
+  test('a finalize that fails with an answer is asked again of the same worker, and fails the job the third time', () => {
     const c = new Cluster()
     c.heartbeat('w1', 0, { slots: 4 })
     c.heartbeat('w2', 0, { slots: 4 })
     c.submit(makeJob({ files: [5], partitions: 1, sinks: [{ id: 'out', op: 'write_jsonl', input: 'counts', path: 'o' }] }))
     c.report('j1:0:0#0', 10)
-    const [first] = ofKind(c.report('j1:1:0#0', 20), 'finalize-output')
-    const again = ofKind(c.post({ kind: 'finalize-failed', nowMs: 30, job: J('j1'), message: 'EACCES', worker: first!.worker, incarnation: first!.incarnation }), 'finalize-output')
-    expect(again).toHaveLength(1)
-    expect(again[0]!.worker).not.toBe(first!.worker)
+    const asks = ofKind(c.report('j1:1:0#0', 20), 'finalize-output')
+    expect(asks.map(a => a.worker)).toEqual([W('w1')])
+    expect(ofKind(c.post({ kind: 'output-finalized', nowMs: 25, job: J('j1'), worker: W('w1'), incarnation: c.worker('w1').incarnation }), 'finalize-output').map(a => a.worker)).toEqual([W('w2')])
+    const inc = c.worker('w2').incarnation
+    const again = ofKind(c.post({ kind: 'finalize-failed', nowMs: 30, job: J('j1'), message: 'EACCES', worker: W('w2'), incarnation: inc }), 'finalize-output')
+    expect(again.map(a => a.worker)).toEqual([W('w2')])
     expect(c.job().state).toBe('RUNNING')
-    c.post({ kind: 'finalize-failed', nowMs: 31, job: J('j1'), message: 'EACCES' })
-    c.post({ kind: 'finalize-failed', nowMs: 32, job: J('j1'), message: 'EACCES' })
+    c.post({ kind: 'finalize-failed', nowMs: 31, job: J('j1'), message: 'EACCES', worker: W('w2'), incarnation: inc })
+    c.post({ kind: 'finalize-failed', nowMs: 32, job: J('j1'), message: 'EACCES', worker: W('w2'), incarnation: inc })
     expect(c.job().state).toBe('FAILED')
     expect(c.job().error?.message).toContain('EACCES')
   })
 
-  test('a worker that refuses the _SUCCESS write is lost at once; the write goes to another and is not counted', () => {
+  test('a worker that refuses the finalize is lost at once and no longer holds the job up; not counted', () => {
     const c = new Cluster()
     c.heartbeat('w1', 0, { slots: 4 })
     c.heartbeat('w2', 0, { slots: 4 })
     c.heartbeat('w3', 0, { slots: 4 })
     c.submit(makeJob({ files: [5], partitions: 1, sinks: [{ id: 'out', op: 'write_jsonl', input: 'counts', path: 'o' }] }))
     c.report('j1:0:0#0', 10)
-    let ask = ofKind(c.report('j1:1:0#0', 20), 'finalize-output')[0]!
-    const refusedBy: string[] = []
-    // Three refusals in a row (the workers die one after another): the job still waits for a live one.
-    for (let i = 0; i < 3; i++) {
-      refusedBy.push(ask.worker)
-      const out = c.post({ kind: 'finalize-failed', nowMs: 30 + i, job: J('j1'), message: 'ECONNREFUSED', worker: ask.worker, incarnation: ask.incarnation, unreachable: true })
-      expect(c.worker(ask.worker).status).toBe('DEAD')
-      expect(c.job().state).toBe('RUNNING')
-      const next = ofKind(out, 'finalize-output')
-      if (i < 2) { expect(next).toHaveLength(1); ask = next[0]! } else expect(next).toEqual([])
+    let asks = ofKind(c.report('j1:1:0#0', 20), 'finalize-output')
+    // Two refuse (they died): the next is asked at once, and the job waits only for the third.
+    for (const w of ['w1', 'w2']) {
+      expect(asks.map(a => a.worker)).toEqual([W(w)])
+      asks = ofKind(c.post({ kind: 'finalize-failed', nowMs: 30, job: J('j1'), message: 'ECONNREFUSED', worker: asks[0]!.worker, incarnation: asks[0]!.incarnation, unreachable: true }), 'finalize-output')
+      expect(c.worker(w).status).toBe('DEAD')
     }
-    expect(new Set(refusedBy).size).toBe(3)
-    // A worker comes back: the write is asked of it, and its answer ends the job.
+    expect(asks.map(a => a.worker)).toEqual([W('w3')])
+    expect(c.job().state).toBe('RUNNING')
+    c.post({ kind: 'output-finalized', nowMs: 50, job: J('j1'), worker: asks[0]!.worker, incarnation: asks[0]!.incarnation })
+    expect(c.job().state).toBe('SUCCEEDED')
+  })
+
+  test('when every worker asked to finalize is lost, the live ones are asked once they are back', () => {
+    const c = new Cluster()
+    c.heartbeat('w1', 0, { slots: 4 })
+    c.submit(makeJob({ files: [5], partitions: 1, sinks: [{ id: 'out', op: 'write_jsonl', input: 'counts', path: 'o' }] }))
+    c.report('j1:0:0#0', 10)
+    const [ask] = ofKind(c.report('j1:1:0#0', 20), 'finalize-output')
+    expect(ofKind(c.post({ kind: 'finalize-failed', nowMs: 30, job: J('j1'), message: 'ECONNREFUSED', worker: ask!.worker, incarnation: ask!.incarnation, unreachable: true }), 'finalize-output')).toEqual([])
     const back = ofKind(c.heartbeat('w1', 40, { incarnation: null }), 'finalize-output')
     expect(back).toHaveLength(1)
-    c.post({ kind: 'output-finalized', nowMs: 50, job: J('j1') })
+    c.post({ kind: 'output-finalized', nowMs: 50, job: J('j1'), worker: back[0]!.worker, incarnation: back[0]!.incarnation })
     expect(c.job().state).toBe('SUCCEEDED')
   })
 
@@ -793,7 +819,9 @@ describe('fault tolerance', () => {
     const { c } = twoWorkersRunningJob({ slots: 2 })
     c.post({ kind: 'heartbeat-received', nowMs: 1_000, hb: { ...hbOf(c, 'w1'), running: [] } })
     expect(c.s.attempts.get(A('j1:0:0#0'))?.state).toBe('RUNNING')   // launched at 0: may still be on its way
-    const out = c.post({ kind: 'heartbeat-received', nowMs: 6_000, hb: { ...hbOf(c, 'w1'), running: [] } })
+    c.post({ kind: 'heartbeat-received', nowMs: LAUNCH_GRACE_MS - 1, hb: { ...hbOf(c, 'w1'), running: [] } })
+    expect(c.s.attempts.get(A('j1:0:0#0'))?.state).toBe('RUNNING')   // a launch may take up to two request timeouts
+    const out = c.post({ kind: 'heartbeat-received', nowMs: LAUNCH_GRACE_MS, hb: { ...hbOf(c, 'w1'), running: [] } })
     expect(c.s.attempts.get(A('j1:0:0#0'))?.state).toBe('LOST')
     expect(c.task(0, 0).failures).toBe(0)
     expect(placed(out)).toEqual(['j1:0:0#1@w1'])
@@ -859,3 +887,300 @@ function hbOf(c: Cluster, id: string): Heartbeat {
   const w = c.worker(id)
   return { worker_id: id, address: addr(id), status: 'BUSY', active_tasks: w.running.size, mem_usage_mb: 64, last_heartbeat: 0, slots: w.slots, incarnation: w.incarnation }
 }
+
+// ---- bounds: every retry ends ------------------------------------------------------------------
+
+describe('bounds on retries that are not the task\'s fault', () => {
+  const refusedLaunch = (c: Cluster, attempt: string, nowMs: number, o: { permanent?: boolean } = {}): Step =>
+    c.post({ kind: 'launch-failed', nowMs, attempt: A(attempt), message: 'worker answered 503', unreachable: false, ...o })
+
+  test('a launch that keeps failing is retried uncounted, then fails the job saying why', () => {
+    const c = new Cluster()
+    c.heartbeat('w1', 0, { slots: 1 })
+    c.submit(makeJob({ files: [5], partitions: 1 }))
+    for (let i = 0; i < 7; i++) {
+      const out = refusedLaunch(c, `j1:0:0#${i}`, 10 + i)
+      expect(c.job().state).toBe('RUNNING')
+      expect(c.task(0, 0).failures).toBe(0)
+      expect(placed(out)).toEqual([`j1:0:0#${i + 1}@w1`])
+    }
+    refusedLaunch(c, 'j1:0:0#7', 20)
+    expect(c.job().state).toBe('FAILED')
+    expect(c.job().error?.message).toContain('8 times in a row')
+    expect(c.job().error?.message).toContain('worker answered 503')
+    expect(c.job().error?.task_id).toBe('j1:0:0')
+  })
+
+  test('a success in between starts the count again', () => {
+    const c = new Cluster()
+    c.heartbeat('w1', 0, { slots: 1 })
+    c.submit(makeJob({ files: [5, 5], partitions: 1 }))
+    for (let i = 0; i < 7; i++) refusedLaunch(c, `j1:0:0#${i}`, 10 + i)
+    c.report('j1:0:0#7', 20)
+    // p1 is a different task: its own count; then the reduce task.
+    for (let i = 0; i < 7; i++) refusedLaunch(c, `j1:0:1#${i}`, 30 + i)
+    c.report('j1:0:1#7', 40)
+    expect(c.job().state).toBe('RUNNING')
+  })
+
+  test('a launch refused with 400/413/422 fails the job at once: every worker would refuse that spec', () => {
+    const c = new Cluster()
+    c.heartbeat('w1', 0, { slots: 1 })
+    c.heartbeat('w2', 0, { slots: 1 })
+    c.submit(makeJob({ files: [5], partitions: 1 }))
+    const out = c.post({ kind: 'launch-failed', nowMs: 10, attempt: A('j1:0:0#0'), message: 'worker w1 answered 413: body too large', unreachable: false, permanent: true })
+    expect(launches(out)).toEqual([])
+    expect(c.job().state).toBe('FAILED')
+    expect(c.job().error?.message).toContain('413')
+    expect(c.job().error?.message).toContain('j1:0:0')
+  })
+
+  test('an attempt the worker keeps not running (reconcile) is LOST a bounded number of times', () => {
+    const c = new Cluster()
+    c.heartbeat('w1', 0, { slots: 1 })
+    c.submit(makeJob({ files: [5], partitions: 1 }))
+    let now = 0
+    for (let i = 0; i < 8; i++) {
+      now += LAUNCH_GRACE_MS
+      c.post({ kind: 'heartbeat-received', nowMs: now, hb: { ...hbOf(c, 'w1'), running: [] } })
+    }
+    expect(c.job().state).toBe('FAILED')
+    expect(c.job().error?.message).toContain('no longer runs it')
+  })
+
+  test('a launch may take two request timeouts: reconcile spares it that long (no zombie re-run)', () => {
+    const { c } = twoWorkersRunningJob({ slots: 2 })
+    c.post({ kind: 'heartbeat-received', nowMs: 2 * LAUNCH_TIMEOUT_MS, hb: { ...hbOf(c, 'w1'), running: [] } })
+    expect(c.s.attempts.get(A('j1:0:0#0'))?.state).toBe('RUNNING')
+    expect(LAUNCH_GRACE_MS).toBeGreaterThan(2 * LAUNCH_TIMEOUT_MS)
+  })
+
+  test('"interrupted" (could not reach the master to commit) and "killed" are not counted, and are bounded', () => {
+    const c = new Cluster()
+    c.heartbeat('w1', 0, { slots: 1 })
+    c.submit(makeJob({ files: [5], partitions: 1, maxAttempts: 1 }))
+    const out = c.report('j1:0:0#0', 10, { failure: { reason: 'interrupted', message: 'master unreachable at commit' } })
+    expect(c.task(0, 0).failures).toBe(0)
+    expect(c.job().state).toBe('RUNNING')
+    expect(placed(out)).toEqual(['j1:0:0#1@w1'])
+    for (let i = 1; i < 8; i++) c.report(`j1:0:0#${i}`, 10 + i, { failure: { reason: i % 2 ? 'killed' : 'interrupted', message: 'again' } })
+    expect(c.job().state).toBe('FAILED')
+  })
+
+  test('fetch failures: 4 rounds in a row that re-plan map outputs fail the job; a success of the stage resets it', () => {
+    const { c } = reduceRunning({ slots: 4 })
+    const round = (i: number, r: 0 | 1, from: string): void => {
+      const attempt = c.task(1, r).current!
+      c.report(attempt, 1_000 * i, { failure: fetchFailed(from) })
+      if (c.job().state !== 'RUNNING') return
+      // The map output that was on `from` runs again; report it there again.
+      for (const p of [0, 1]) {
+        const cur = c.task(0, p).current
+        if (cur !== null) c.report(cur, 1_000 * i + 10, { sizes: p === 0 ? [3, 4] : [5, 0] })
+      }
+    }
+    round(1, 0, 'w1')
+    round(2, 0, 'w1')
+    round(3, 0, 'w1')
+    expect(c.job().state).toBe('RUNNING')
+    expect(c.task(1, 0).failures).toBe(0)
+    // r1 succeeds: the stage made progress.
+    c.report(c.task(1, 1).current!, 3_500)
+    round(4, 0, 'w1')
+    round(5, 0, 'w1')
+    round(6, 0, 'w1')
+    expect(c.job().state).toBe('RUNNING')
+    round(7, 0, 'w1')
+    expect(c.job().state).toBe('FAILED')
+    expect(c.job().error?.message).toContain('4 times in a row')
+    expect(c.job().error?.message).toContain('fetching from worker w1')
+  })
+
+  test('a late fetch failure about an old incarnation does not kill the worker that rejoined, nor its new outputs', () => {
+    const { c } = reduceRunning({ slots: 4 })       // r0 on w1, r1 on w2; map p0 on w1, p1 on w2
+    // w1 restarts: a new incarnation; p0 (its output) runs again and succeeds on w1's new incarnation.
+    c.heartbeat('w1', 1_000, { incarnation: '' })
+    const inc = c.worker('w1').incarnation
+    const p0 = c.task(0, 0).current!
+    c.report(p0, 1_100, { sizes: [3, 4] })
+    expect(c.task(0, 0).output?.worker).toBe(W('w1'))
+    // r1 on w2 was told of w1's old incarnation: its failure to fetch arrives late.
+    c.report('j1:1:1#0', 1_200, { failure: { ...fetchFailed('w1'), unreachable: true } })
+    expect(c.worker('w1')).toMatchObject({ status: 'IDLE', incarnation: inc })
+    expect(c.task(0, 0).state).toBe('SUCCEEDED')
+    expect(c.task(1, 1).failures).toBe(0)
+  })
+
+  test('a worker lost: attempts elsewhere that read its map outputs stop (uncounted) and wait for the re-run maps', () => {
+    const { c } = reduceRunning({ slots: 4 })       // r0 on w1, r1 on w2; p0's output on w1 has data for r0 and r1
+    c.heartbeat('w2', 9_000)
+    const out = c.leaseCheck(10_001)                // w1 DEAD
+    expect(c.worker('w1').status).toBe('DEAD')
+    // r1 ran on w2 and read p0's block from w1: stopped, its slot freed, not counted.
+    expect(c.s.attempts.get(A('j1:1:1#0'))?.state).toBe('LOST')
+    expect(ofKind(out, 'kill')).toEqual([{ kind: 'kill', address: addr('w2'), attempt: A('j1:1:1#0') }])
+    expect(c.worker('w2').running.has(A('j1:1:1#0'))).toBe(false)
+    expect(c.task(1, 1)).toMatchObject({ state: 'PENDING', failures: 0 })
+    // p0 runs again first (on w2); no reduce is launched before it is done.
+    expect(placed(out)).toEqual(['j1:0:0#1@w2'])
+  })
+
+  test('a reduce attempt that reads nothing from the lost worker keeps running', () => {
+    const { c } = twoWorkersRunningJob({ slots: 4 })
+    c.report('j1:0:0#0', 100, { sizes: [3, 0] })   // p0 on w1: nothing for r1
+    c.report('j1:0:1#0', 200, { sizes: [5, 6] })
+    const r1 = c.task(1, 1).current!
+    expect(c.s.attempts.get(r1)?.worker).toBe(W('w2'))
+    c.heartbeat('w2', 9_000)
+    c.leaseCheck(10_001)
+    expect(c.s.attempts.get(r1)?.state).toBe('RUNNING')
+  })
+
+  test('collect is counted as reports arrive: past 64 MiB the job fails at that report, not at the end', () => {
+    const c = new Cluster()
+    c.heartbeat('w1', 0, { slots: 4 })
+    c.submit(makeJob({ files: [5], partitions: 3, sinks: [{ id: 'all', op: 'collect', input: 'counts' }] }))
+    c.report('j1:0:0#0', 10)
+    const big = 'é'.repeat(17 * 1024 * 1024)       // 17 Mi characters, 34 MiB of UTF-8
+    c.report('j1:1:0#0', 20, { sinks: [{ node_id: 'all', op: 'collect', records: 1, values: [big] }] })
+    expect(c.job().state).toBe('RUNNING')
+    c.report('j1:1:1#0', 30, { sinks: [{ node_id: 'all', op: 'collect', records: 1, values: [big] }] })
+    expect(c.job().state).toBe('FAILED')            // r2 has not reported
+    expect(c.job().error).toMatchObject({ node_id: 'all' })
+    expect(c.job().error?.message).toContain('64 MiB')
+  })
+})
+
+describe('limits at submit', () => {
+  const request = (o: { splitBytes?: number; partitions?: number; nodePartitions?: number; params?: Record<string, unknown> }): JobRequest => ({
+    nodes: [
+      { id: 'lines', op: 'read_text', path: 'in.txt' },
+      { id: 'pairs', op: 'map', input: 'lines', fn: 'l => [l, 1]' },
+      { id: 'counts', op: 'reduce_by_key', input: 'pairs', fn: '(a, b) => a + b', ...(o.nodePartitions === undefined ? {} : { partitions: o.nodePartitions }) },
+      { id: 'all', op: 'collect', input: 'counts' },
+    ],
+    ...(o.splitBytes === undefined ? {} : { split_bytes: o.splitBytes }),
+    ...(o.partitions === undefined ? {} : { partitions: o.partitions }),
+    ...(o.params === undefined ? {} : { params: o.params }),
+  })
+  const build = (req: JobRequest, size = 800_000): JobRun => buildJobRun({
+    id: J('j1'), seq: 1, request: req, valid: validateJob(req, SUPPORTED_OPS),
+    listing: { inputs: [{ node_id: 'lines', files: [{ path: 'in.txt', size }] }], errors: [] }, defaultPartitions: 4, nowMs: 0,
+  })
+  const refusal = (f: () => unknown): { code: string; message: string } => {
+    try { f() } catch (e) { return { code: (e as { code: string }).code, message: (e as Error).message } }
+    throw new Error('not refused')
+  }
+
+  test('split_bytes: 1 on 800 KB is refused at once, saying which setting to raise', () => {
+    const t0 = performance.now()
+    const r = refusal(() => build(request({ splitBytes: 1 })))
+    expect(performance.now() - t0).toBeLessThan(200)
+    expect(r.code).toBe('INVALID_JOB')
+    expect(r.message).toContain('800000 splits')
+    expect(r.message).toContain('split_bytes')
+    expect(build(request({ splitBytes: 16 })).stages[0]!.tasks).toHaveLength(50_000)
+  })
+
+  test('more than 10 000 partitions for a wide op, or as the job default, are refused', () => {
+    expect(refusal(() => build(request({ nodePartitions: 10_001 }))).message).toContain('node "counts"')
+    expect(refusal(() => build(request({ partitions: 100_000 }))).message).toContain('"partitions": 100000')
+    expect(build(request({ nodePartitions: 10_000 })).stages[1]!.tasks).toHaveLength(10_000)
+  })
+
+  test('a job whose task specs would pass the worker\'s 16 MiB body limit is refused, naming why', () => {
+    const r = refusal(() => build(request({ params: { blob: 'x'.repeat(16 * 1024 * 1024 - 1000) } })))
+    expect(r.code).toBe('INVALID_JOB')
+    expect(r.message).toContain('"params"')
+    // Many map outputs in every reduce task's spec: 100 000 splits, one reduce stage.
+    const many = refusal(() => build(request({ splitBytes: 100 }), 10_000_000))
+    expect(many.message).toContain('map outputs')
+  })
+})
+
+describe('overwrite: the previous output stays whole until the new one is complete', () => {
+  const overwriting = (o: { id?: string; files?: number[] } = {}): JobRun =>
+    makeJob({ id: o.id ?? 'j1', files: o.files ?? [5], partitions: 1, sinks: [{ id: 'out', op: 'write_text', input: 'counts', path: 'out/wc', overwrite: true }] })
+
+  test('parts are committed aside; a FAILED or cancelled job drops only those, never the previous output', () => {
+    const c = new Cluster()
+    c.heartbeat('w1', 0, { slots: 2 })
+    c.heartbeat('w2', 0, { slots: 2 })
+    c.submit(overwriting())
+    const reduce = c.report('j1:0:0#0', 10)
+    const sink = launches(reduce)[0]!.spec.stage.nodes.find(n => n.id === 'out')!
+    expect(sink.path).toBe('out/wc/_temporary/j1')
+    c.report('j1:1:0#0', 20, { failure: { reason: 'fatal', message: 'disk full' } })
+    expect(c.job().state).toBe('FAILED')
+    const drops = ofKind(c.post({ kind: 'lease-check-due', nowMs: 21 }), 'drop-job-data')
+    expect(drops).toEqual([])   // sent with the failure, above
+  })
+
+  test('the drop of a failed overwrite names only the staged parts', () => {
+    const c = new Cluster()
+    c.heartbeat('w1', 0, { slots: 2 })
+    c.submit(overwriting())
+    const out = c.report('j1:0:0#0', 10, { failure: { reason: 'fatal', message: 'bad' } })
+    expect(ofKind(out, 'drop-job-data').map(d => [d.outputs, d.keepOutputs])).toEqual([[['out/wc/_temporary/j1'], false]])
+  })
+
+  test('finalize asks every live worker to swap, with the age of the job; the result names the real path', () => {
+    const c = new Cluster()
+    c.heartbeat('w1', 0, { slots: 2 })
+    c.heartbeat('w2', 0, { slots: 2 })
+    const job = overwriting()
+    job.submittedMs = 100
+    c.submit(job, 100)
+    c.report('j1:0:0#0', 200)
+    // One worker at a time: on a shared data dir, two must not move the same files at once.
+    const first = ofKind(c.report('j1:1:0#0', 300, { sinks: [{ node_id: 'out', op: 'write_text', records: 4 }] }), 'finalize-output')
+    expect(first.map(a => [a.worker, a.paths, a.swaps])).toEqual([[W('w1'), [], [{ path: 'out/wc', staged: 'out/wc/_temporary/j1', olderThanMs: 1_200 }]]])
+    // A cancel once the swap is under way would leave the output half old, half new: it waits.
+    c.post({ kind: 'job-cancel-requested', nowMs: 310, job: J('j1') })
+    expect(c.job().state).toBe('RUNNING')
+    // A worker joining meanwhile was not asked: it will swap before it gets a task.
+    c.heartbeat('w3', 320)
+    const second = ofKind(c.post({ kind: 'output-finalized', nowMs: 330, job: J('j1'), worker: W('w1'), incarnation: first[0]!.incarnation }), 'finalize-output')
+    expect(second.map(a => a.worker)).toEqual([W('w2')])
+    expect(c.job().state).toBe('RUNNING')
+    c.post({ kind: 'output-finalized', nowMs: 340, job: J('j1'), worker: W('w2'), incarnation: second[0]!.incarnation })
+    expect(c.job().state).toBe('SUCCEEDED')
+    expect(c.job().result?.sinks.out).toEqual({ op: 'write_text', path: 'out/wc', files: 1, records: 4 })
+    expect(c.worker('w3').staleOutputs?.map(o => o.job)).toEqual([J('j1')])
+    expect(c.s.overwrites).toEqual([{ path: 'out/wc', job: J('j1'), submittedMs: 100, atMs: 340 }])
+  })
+
+  test('the record of overwrites survives a master restart; a worker DEAD before it swaps on its return', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ms-overwrites-'))
+    try {
+      const store = new Store(join(dir, 'm.db'))
+      const c = new Cluster()
+      const persist = (out: Step): void => {
+        const created = out.changes.flatMap(ch => ch.kind === 'job-created' ? [c.s.jobs.get(ch.job)!] : [])
+        const overwrites = out.changes.flatMap(ch => ch.kind === 'overwrite' ? [ch.overwrite] : [])
+        store.commit(created, [], [], [...c.s.workers.values()], overwrites, { sinceMs: 0, count: 1000 })
+      }
+      persist(c.heartbeat('w1', 0, { slots: 2 }))
+      persist(c.heartbeat('w2', 0, { slots: 2 }))
+      c.heartbeat('w1', 9_000)
+      persist(c.leaseCheck(10_001))                  // w2 DEAD
+      const job = overwriting()
+      job.submittedMs = 11_000
+      persist(c.submit(job, 11_000))
+      persist(c.report('j1:0:0#0', 11_100))
+      const [ask] = ofKind(c.report('j1:1:0#0', 11_200), 'finalize-output')
+      persist(c.post({ kind: 'output-finalized', nowMs: 11_300, job: J('j1'), worker: ask!.worker, incarnation: ask!.incarnation }))
+      expect(c.job().state).toBe('SUCCEEDED')
+      store.close()
+
+      const again = new Store(join(dir, 'm.db'))
+      const s = recoverState(again, 50_000, 10_000)
+      expect(s.overwrites).toEqual([{ path: 'out/wc', job: J('j1'), submittedMs: 11_000, atMs: 11_300 }])
+      const back = step(s, { kind: 'heartbeat-received', nowMs: 51_000, hb: { worker_id: 'w2', address: addr('w2'), status: 'IDLE', active_tasks: 0, mem_usage_mb: 1, last_heartbeat: 51, slots: 2, incarnation: '' } })
+      expect(ofKind(back, 'clear-stale-outputs').map(a => a.swaps)).toEqual([[{ path: 'out/wc', staged: 'out/wc/_temporary/j1', olderThanMs: 41_000 }]])
+      again.close()
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})

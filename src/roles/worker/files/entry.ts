@@ -4,6 +4,7 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { answerListing, clearOutputs, dropOutputs } from '../listing'
+import { removeEmptyUpTo, swapOutput } from '../output-swap'
 import type { FileRequest } from './work'
 
 declare const self: Worker
@@ -14,9 +15,15 @@ function handle(r: FileRequest): unknown {
     // 100 000 objects, and the main thread sends it as it is.
     case 'list': return JSON.stringify(answerListing(r.dataDir, r.req))
     case 'clear': clearOutputs(r.dataDir, r.paths, r.olderThanMs); return null
-    case 'drop-outputs': dropOutputs(r.dataDir, r.paths, r.keep); return null
+    case 'drop-outputs':
+      dropOutputs(r.dataDir, r.paths, r.keep)
+      // An overwriting job's parts were staged in OUTPUT/_temporary/JOB: once they are gone, so are
+      // the folders the job made for them, if nothing else is in them (the output did not exist).
+      for (const p of r.paths) if (p.includes('/_temporary/')) removeEmptyUpTo(r.dataDir, p.slice(0, p.indexOf('/_temporary/')))
+      return null
     case 'remove': rmSync(r.path, { recursive: true, force: true }); return null
     case 'finalize':
+      for (const sw of r.swaps) swapOutput(r.dataDir, sw.path, sw.staged, sw.older_than_ms)
       for (const p of r.paths) {
         const dir = join(r.dataDir, p)
         mkdirSync(dir, { recursive: true })

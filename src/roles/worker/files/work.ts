@@ -1,7 +1,7 @@
 // The main thread's side of the file thread (files/entry.ts): each call is a message, answered
 // when the work is done; calls run one after another, in order. A file thread that dies fails the
 // calls it held and is replaced.
-import type { ListRequest } from '../../../api/tasks'
+import type { FinalizeRequest, ListRequest } from '../../../api/tasks'
 import { threadEntry } from '../threads'
 
 export type FileRequest =
@@ -9,7 +9,7 @@ export type FileRequest =
   | { op: 'clear'; dataDir: string; paths: string[]; olderThanMs?: number | undefined }
   | { op: 'drop-outputs'; dataDir: string; paths: string[]; keep: boolean }
   | { op: 'remove'; path: string }
-  | { op: 'finalize'; dataDir: string; paths: string[] }
+  | { op: 'finalize'; dataDir: string; paths: string[]; swaps: NonNullable<FinalizeRequest['swaps']> }
 
 type Pending = { resolve(v: unknown): void; reject(e: Error): void }
 
@@ -26,7 +26,7 @@ export class FileWork {
   clear(dataDir: string, paths: string[], olderThanMs?: number): Promise<void> { return this.call({ op: 'clear', dataDir, paths, olderThanMs }) as Promise<void> }
   dropOutputs(dataDir: string, paths: string[], keep: boolean): Promise<void> { return this.call({ op: 'drop-outputs', dataDir, paths, keep }) as Promise<void> }
   remove(path: string): Promise<void> { return this.call({ op: 'remove', path }) as Promise<void> }
-  finalize(dataDir: string, paths: string[]): Promise<void> { return this.call({ op: 'finalize', dataDir, paths }) as Promise<void> }
+  finalize(dataDir: string, paths: string[], swaps: NonNullable<FinalizeRequest['swaps']>): Promise<void> { return this.call({ op: 'finalize', dataDir, paths, swaps }) as Promise<void> }
 
   stop(): void { this.stopped = true; this.thread.terminate() }
 
