@@ -2,7 +2,8 @@
 // The one entry of the binary: parses flags and starts one role or one client command.
 // Exit codes: 0 success, 1 the job failed or was cancelled, 2 usage error, 3 master unreachable.
 import { availableParallelism, totalmem } from 'node:os'
-import { readFileSync } from 'node:fs'
+import { readFileSync, rmSync } from 'node:fs'
+import { basename, join } from 'node:path'
 import { ClientError, MasterClient } from './api/client'
 import type { JobRequest, JobStatus } from './api/jobs'
 import { HELP } from './cli/help'
@@ -12,7 +13,7 @@ import { VERSION } from './roles/http'
 import { startMaster } from './roles/master/index'
 import { startWorker } from './roles/worker/index'
 import { renderResult, runLocal } from './roles/local'
-import { selfCommand } from './roles/spawn'
+import { EXIT_WITH_STDIN_ENV, LOCAL_DIR_ENV, selfCommand, stdinClosed } from './roles/spawn'
 
 const COMMON: FlagSpec = { help: 'boolean' }
 const CLIENT: FlagSpec = { ...COMMON, master: 'string', json: 'boolean' }
@@ -103,12 +104,30 @@ function sizeHeapsToBudget(maxMemBytes: number): void {
   process.execve(process.execPath, selfCommand(process.argv.slice(2)), { ...process.env, BUN_JSC_forceRAMSize: String(ram) })
 }
 
-/** Runs until SIGTERM or SIGINT, then stops cleanly. */
+/** Runs until SIGTERM or SIGINT, then stops cleanly. A role started by `local` also stops when
+ *  its parent is gone (its stdin pipe closed), bounded, and the master then removes the parent's
+ *  temp dir, which nobody else is left to remove. */
 function untilSignal(stop: () => Promise<void>): Promise<number> {
   return new Promise(resolve => {
-    const onSignal = (): void => { void stop().finally(() => resolve(0)) }
+    let stopping = false
+    const onSignal = (): void => {
+      if (stopping) return
+      stopping = true
+      void stop().finally(() => resolve(0))
+    }
     process.once('SIGTERM', onSignal)
     process.once('SIGINT', onSignal)
+    if (process.env[EXIT_WITH_STDIN_ENV] !== '1') return
+    void stdinClosed().then(async () => {
+      if (stopping) return
+      stopping = true
+      let timer: ReturnType<typeof setTimeout> | undefined
+      await Promise.race([stop().catch(() => {}), new Promise(res => { timer = setTimeout(res, 5000) })])
+      clearTimeout(timer)
+      const dir = process.env[LOCAL_DIR_ENV]
+      if (dir !== undefined && basename(dir).startsWith('minispark-local-')) rmSync(dir, { recursive: true, force: true })
+      resolve(0)
+    })
   })
 }
 
@@ -191,15 +210,20 @@ async function workers(p: Parsed): Promise<number> {
 async function local(p: Parsed): Promise<number> {
   const job = readJob(p)
   const hbTimeout = opt(p, 'heartbeat-timeout')
-  const { status: s, result, url } = await runLocal(job, {
+  const { status: s, result, url, kept } = await runLocal(job, {
     workers: parseInteger('workers', str(p, 'workers', '2'), 1, 64),
     slots: parseInteger('slots', str(p, 'slots', String(Math.max(1, Math.floor(availableParallelism() / 2)))), 1, 1024),
     maxMem: str(p, 'max-mem', '1GiB'), dataDir: str(p, 'data-dir', '.'), keep: bool(p, 'keep'), json: bool(p, 'json'),
     ...(hbTimeout ? { heartbeatTimeout: hbTimeout } : {}),
   })
-  if (bool(p, 'keep')) console.error(`the cluster is still up: ${url}`)
+  if (kept !== null) {
+    console.error(`the cluster is still up: ${url} (its token: MINISPARK_TOKEN=$(cat ${join(kept.dir, 'token')})); Ctrl-C or SIGTERM stops it`)
+  }
   if (result !== null) console.log(bool(p, 'json') ? JSON.stringify(result) : renderResult(result))
-  return finish(s)
+  const code = finish(s)
+  // --keep: the cluster lives as long as this process, which waits for a signal to stop both.
+  if (kept !== null) await new Promise<never>(() => setInterval(() => {}, 2 ** 30))
+  return code
 }
 
 try {

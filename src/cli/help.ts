@@ -29,5 +29,7 @@ commands:
   cancel: `usage: minispark cancel JOB_ID [--master URL]`,
   workers: `usage: minispark workers [--master URL] [--json]`,
   local: `usage: minispark local JOB.json [--workers 2] [--slots N] [--max-mem 1GiB] [--data-dir .] [--keep] [--json]
-  Starts a master and N workers on loopback, runs the job, prints its result and stops them.`,
+  Starts a master and N workers on loopback with a random token of their own, runs the job, prints
+  its result and stops them. --keep keeps them up (and this command in the foreground) until Ctrl-C
+  or SIGTERM; the token is in the file it names. The cluster never outlives this command.`,
 }
