@@ -1,8 +1,8 @@
 #!/usr/bin/env bun
 // The one entry of the binary: parses flags and starts one role or one client command.
 // Exit codes: 0 success, 1 the job failed or was cancelled, 2 usage error, 3 master unreachable.
-import { availableParallelism, totalmem } from 'node:os'
-import { readFileSync, rmSync } from 'node:fs'
+import { availableParallelism, tmpdir, totalmem, userInfo } from 'node:os'
+import { lstatSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { basename, join } from 'node:path'
 import { ClientError, MasterClient } from './api/client'
 import type { JobRequest, JobStatus } from './api/jobs'
@@ -83,12 +83,31 @@ async function runWorker(p: Parsed): Promise<number> {
     ...(advertise === undefined ? {} : { advertise }), ...(id === undefined ? {} : { id }),
     slots: parseInteger('slots', str(p, 'slots', String(availableParallelism())), 1, 1024),
     maxMemBytes,
-    dataDir: str(p, 'data-dir', '.'), workDir: str(p, 'work-dir', './minispark-work'),
+    dataDir: str(p, 'data-dir', '.'), workDir: opt(p, 'work-dir') ?? defaultWorkDir(),
     heartbeatIntervalMs: parseDurationMs('heartbeat-interval', str(p, 'heartbeat-interval', '3s')),
     ...withToken(readToken(p)),
   })
   console.log(`minispark worker listening on ${w.url}`)
   return untilSignal(() => w.stop())
+}
+
+/**
+ * The default work dir lies outside any data dir (a job must never reach shuffle blocks): under
+ * the OS temp dir, one per user. Its name is predictable in a shared /tmp, so it must be a real
+ * folder of this user's, closed to others; anything else (a link planted by another user) is
+ * refused rather than written through.
+ */
+function defaultWorkDir(): string {
+  let user: string
+  try { user = userInfo().username } catch { user = String(process.getuid?.() ?? 'user') }
+  const dir = join(tmpdir(), `minispark-work-${user.replace(/[^A-Za-z0-9._-]/g, '_')}`)
+  try { mkdirSync(dir, { mode: 0o700 }) } catch (e) { if ((e as { code?: string }).code !== 'EEXIST') throw e }
+  const st = lstatSync(dir)
+  const uid = process.getuid?.()
+  if (!st.isDirectory() || (uid !== undefined && st.uid !== uid) || (st.mode & 0o077) !== 0) {
+    throw new UsageError(`the default work dir ${dir} is not a folder of this user's closed to others (a link, or someone else's): remove it, or give --work-dir`)
+  }
+  return dir
 }
 
 /**

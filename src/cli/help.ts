@@ -20,9 +20,10 @@ commands:
   --port 0 takes a free port. Prints "minispark master listening on URL" when ready.`,
   worker: `usage: minispark worker --master http://HOST:PORT [--host 127.0.0.1] [--port 8081]
                         [--advertise HOST:PORT] [--id NAME] [--slots N] [--max-mem 1GiB]
-                        [--data-dir .] [--work-dir ./minispark-work] [--heartbeat-interval 3s]
+                        [--data-dir .] [--work-dir $TMPDIR/minispark-work-$USER] [--heartbeat-interval 3s]
                         [--token-file FILE] [--insecure]
-  --slots defaults to the number of CPU cores.`,
+  --slots defaults to the number of CPU cores. No job may read or write the work dir (nor the
+  master's --state-db): keep the work dir out of --data-dir, as the default is.`,
   submit: `usage: minispark submit JOB.json [--master URL] [--follow] [--json]
   Prints the job id; --follow shows progress until the job ends (exit 1 if it fails).`,
   status: `usage: minispark status [JOB_ID] [--master URL] [--json]`,

@@ -1,4 +1,5 @@
 // The master: wiring only. Store, scheduler driver, worker client, routes.
+import { resolve } from 'node:path'
 import type { Elysia } from 'elysia'
 import { realClock } from '../clock'
 import { listen, roleApp } from '../http'
@@ -27,7 +28,7 @@ export function createMaster(o: MasterOptions) {
   const send: Sender = action => perform(workers, launcher, action)
   const state = recoverState(store, clock.now(), o.heartbeatTimeoutMs)
   const driver = startDriver({ clock, store, send, state, leaseCheckMs: 250 })
-  const core = new MasterCore(driver, store, clock, workers, o.heartbeatTimeoutMs)
+  const core = new MasterCore(driver, store, clock, workers, o.heartbeatTimeoutMs, [{ path: resolve(o.stateDb), what: "the master's state db (--state-db)" }])
   const app = roleApp('Mini-Spark master', 'Submit jobs, follow them, read their results; workers register by heartbeat.', o.token)
     .use(jobRoutes(core))
     .use(clusterRoutes(core))

@@ -1,13 +1,11 @@
 // The worker's HTTP app and routes: task dispatch, the shuffle data service, file questions from the
 // master. Routes translate; the pool, the block store and the listing decide.
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { t } from 'elysia'
 import { ApiError, ErrorBody } from '../../api/errors'
 import { FinalizeRequest, ListAnswer, ListRequest, ShuffleFetch, TaskBatch, TaskBatchAnswer, TaskSpec } from '../../api/tasks'
 import { roleApp } from '../http'
 import type { BlockStore } from './block-store'
-import { answerListing, clearOutputs, dropOutputs } from './listing'
+import { answerListing, clearOutputs, dropOutputs, finalizeOutputs, type Reserved } from './listing'
 import type { ExecutorPool } from './pool'
 
 export type WorkerContext = {
@@ -16,6 +14,8 @@ export type WorkerContext = {
   /** the incarnation the master gave this worker; undefined before the first answer */
   incarnation(): string | undefined
   dataDir: string
+  /** the --work-dir (all workers' folders in it): no job may read, write or contain it */
+  workDir?: string
 }
 
 /** Jobs remembered as ended, so that a launch still on its way when the job's data was dropped is
@@ -24,6 +24,7 @@ const ENDED_JOBS_KEPT = 10_000
 
 export function workerApp(ctx: WorkerContext, token: string | undefined) {
   const ended = new Set<string>()
+  const own: Reserved[] = ctx.workDir === undefined ? [] : [{ path: ctx.workDir, what: "the worker's work dir (--work-dir)" }]
   const refusal = (spec: { job_id: string; attempt_id: string; incarnation: string }): ApiError | null => {
     if (spec.incarnation !== ctx.incarnation()) {
       return new ApiError('STALE_INCARNATION', `task ${spec.attempt_id} is for incarnation ${spec.incarnation}, this worker is ${ctx.incarnation() ?? 'not registered yet'}`)
@@ -57,18 +58,12 @@ export function workerApp(ctx: WorkerContext, token: string | undefined) {
       }
       return new Response(ctx.blocks().stream(ranges), { headers: { 'content-type': 'application/octet-stream' } })
     }, { body: ShuffleFetch, detail: { summary: 'stream one reduce partition of many map outputs, as msgpack frames', tags: ['shuffle'] } })
-    .post('/inputs/list', ({ body }) => answerListing(ctx.dataDir, body),
+    .post('/inputs/list', ({ body }) => answerListing(ctx.dataDir, body, own),
       { body: ListRequest, response: { 200: ListAnswer }, detail: { summary: 'list input files and check outputs for planning', tags: ['files'] } })
-    .post('/outputs/clear', ({ body }) => { clearOutputs(ctx.dataDir, body.paths, body.older_than_ms); return { ok: true as const } },
+    .post('/outputs/clear', ({ body }) => { clearOutputs(ctx.dataDir, body.paths, body.older_than_ms, own); return { ok: true as const } },
       { body: t.Object({ paths: t.Array(t.String()), older_than_ms: t.Optional(t.Integer({ minimum: 0 })) }), detail: { summary: 'remove outputs a job overwrites (with older_than_ms: only their files older than that)', tags: ['files'] } })
     .post('/outputs/finalize', ({ body }) => {
-      for (const p of body.paths) {
-        const dir = join(ctx.dataDir, p)
-        mkdirSync(dir, { recursive: true })
-        rmSync(join(dir, '_temporary'), { recursive: true, force: true })
-        // _SUCCESS last: readers that wait for it see every part.
-        writeFileSync(join(dir, '_SUCCESS'), '')
-      }
+      finalizeOutputs(ctx.dataDir, body.paths, own)
       return { ok: true as const }
     }, { body: FinalizeRequest, detail: { summary: 'mark write outputs complete (_SUCCESS)', tags: ['files'] } })
     .post('/jobs/:id/drop', ({ params, body }) => {
@@ -76,7 +71,7 @@ export function workerApp(ctx: WorkerContext, token: string | undefined) {
       if (ended.size > ENDED_JOBS_KEPT) ended.delete(ended.values().next().value!)
       const killed = ctx.pool().killJob(params.id)
       ctx.blocks().dropJob(params.id)
-      dropOutputs(ctx.dataDir, body.outputs, body.keep_outputs)
+      dropOutputs(ctx.dataDir, body.outputs, body.keep_outputs, own)
       return { killed }
     }, {
       params: t.Object({ id: t.String() }),

@@ -60,7 +60,7 @@ export async function startWorker(o: WorkerOptions): Promise<{ url: string; id: 
   }
 
   const app = workerApp({
-    pool: () => pool!, blocks: () => blocks!, incarnation: () => heartbeats?.incarnation(), dataDir,
+    pool: () => pool!, blocks: () => blocks!, incarnation: () => heartbeats?.incarnation(), dataDir, workDir: resolve(o.workDir),
   }, o.token).use(workerMetricsRoutes(metrics))
 
   const { url, port } = listen(app as unknown as Elysia, 'worker', o.host, o.port)
