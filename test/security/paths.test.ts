@@ -148,3 +148,19 @@ test('after all that, the cluster still computes a job with a shuffle', async ()
   const values = ((await client.result(id)).sinks.c as { values: [string, number][] }).values
   expect(values.sort()).toEqual([['one', 1], ['three', 1], ['two', 1]])
 }, 30_000)
+
+test('a link out of the data dir made after submit, before the write, fails the task: nothing is written outside', async () => {
+  const target = tempDir('ms-paths-late-')
+  // Stage 1 (slow) runs while the link is made; stage 2 writes after it exists.
+  const id = await client.submit({
+    max_task_attempts: 1, partitions: 2, nodes: [read('in.txt'),
+      { id: 'slow', op: 'map', input: 'l', fn: 'x => { const t = Date.now() + 1500; while (Date.now() < t); return [x, 1] }' },
+      { id: 'r', op: 'reduce_by_key', input: 'slow', fn: '(a, b) => a + b' },
+      { id: 'w', op: 'write_text', input: 'r', path: 'late/out' }],
+  })
+  for (const d of [d1, d2]) symlinkSync(target, join(d, 'late'))
+  const s = await client.waitDone(id, { timeoutMs: 30_000, pollMs: 50 })
+  expect(s.state).toBe('FAILED')
+  expect(s.error?.message).toContain('leaves the data dir')
+  expect(readdirSync(target)).toEqual([])
+}, 40_000)

@@ -130,6 +130,14 @@ export function dropOutputs(dataDir: string, paths: readonly string[], keep: boo
   return skipped
 }
 
+/** Throws (ApiError) unless an output folder may be written now: a task calls it right before it
+ *  creates its temporary folder and right before it renames its part into place, so a link made
+ *  after submit is not written through either. */
+export function checkOutputFolder(dataDir: string, path: string, own: readonly Reserved[] = []): void {
+  const problem = outputProblem(realpathSync(dataDir), path, realReserved(own))
+  if (problem !== null) throw new ApiError(problem.code as ErrorCode, `output path "${path}" ${problem.message}`, { path })
+}
+
 /** Marks each output complete: its temporary folder goes, then `_SUCCESS` is written (last, so
  *  that readers that wait for it see every part). Refuses (ApiError) a folder that may not be
  *  touched, before touching anything. */

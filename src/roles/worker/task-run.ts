@@ -2,7 +2,7 @@
 // fetched from peers), pushes it through the stage pipeline, writes shuffle blocks and sink output.
 // Record work lives in src/engine; this file only does the I/O around it.
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { dirname, join, relative } from 'node:path'
 import type { NodeSpec } from '../../api/jobs'
 import { authHeaders } from '../../api/auth'
 import type { SinkOutput, SplitWire, TaskFailureWire, TaskSpec } from '../../api/tasks'
@@ -15,6 +15,7 @@ import { describeRecord, UdfError } from '../../engine/records'
 import { createReducer, ShuffleWriter } from '../../engine/shuffle'
 import { HashJoin } from '../../engine/operators/join'
 import { safe } from './block-store'
+import { checkOutputFolder } from './listing'
 import { DiskFullError, FileRunStore } from './run-store'
 import { Reservation, SharedBudget, estimateBytes } from '../../engine/spill/budget'
 import type { SpillContext } from '../../engine/spill/external'
@@ -362,6 +363,7 @@ function openSink(node: NodeSpec, spec: TaskSpec, env: ThreadEnv, temps: string[
       // runs in several stages, and the plan says where this stage's part numbers start.
       const part = (spec.stage.sink_parts?.[node.id] ?? 0) + spec.partition
       const temp = join(env.dataDir, node.path!, '_temporary', safe(spec.attempt_id), partName(part))
+      checkOutputFolder(env.dataDir, node.path!, [{ path: env.workDir, what: "the worker's work dir" }])
       mkdirSync(dirname(temp), { recursive: true })
       temps.push(temp)
       const writer = Bun.file(temp).writer({ highWaterMark: WRITE_FLUSH_CHARS })
@@ -399,6 +401,7 @@ async function commitOutputs(spec: TaskSpec, env: ThreadEnv, temps: readonly str
   for (const t of temps) {
     // temp = OUT/_temporary/ATTEMPT/part-N → OUT/part-N; rename is atomic within one file system.
     const target = join(dirname(dirname(dirname(t))), t.slice(t.lastIndexOf('/') + 1))
+    checkOutputFolder(env.dataDir, relative(env.dataDir, dirname(target)), [{ path: env.workDir, what: "the worker's work dir" }])
     renameSync(t, target)
     rmSync(dirname(t), { recursive: true, force: true })
   }
