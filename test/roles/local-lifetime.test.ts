@@ -4,7 +4,7 @@
 // exits as soon as its last line has run. Real processes, real signals; each run gets its own
 // TMPDIR so that every process and file of its cluster can be found by that prefix.
 import { afterAll, describe, expect, test } from 'bun:test'
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import { readFileSync, readdirSync, realpathSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Subprocess } from 'bun'
 import { CLI, ROOT, killAll, tempDir, waitUntil } from '../support/cluster'
@@ -121,3 +121,18 @@ describe('an SDK script using local() exits as soon as its work is done', () => 
     }, 60_000)
   }
 })
+
+test('local with a glob that matches nothing (a forgotten --data-dir) exits 2 naming the data dir, and leaves nothing', async () => {
+  const tmp = tempDir('ms-life-tmp-')
+  const cwd = tempDir('ms-life-cwd-')
+  const jobFile = join(cwd, 'job.json')
+  writeFileSync(jobFile, JSON.stringify({ nodes: [{ id: 'lines', op: 'read_text', path: 'books/*.txt' }, { id: 'n', op: 'count', input: 'lines' }] }))
+  const proc = Bun.spawn([process.execPath, CLI, 'local', jobFile, '--workers', '1', '--slots', '1'],
+    { cwd, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', env: { ...process.env, TMPDIR: tmp } })
+  started.push(proc)
+  const [stdout, stderr, code] = await Promise.race([Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]), Bun.sleep(40_000).then(() => ['', 'timeout', -1] as const)])
+  expect({ code, stdout }).toEqual({ code: 2, stdout: '' })
+  expect(stderr).toContain('matches no file')
+  expect(stderr).toContain(realpathSync(cwd))
+  await expectAllGone(tmp, 'after the refusal')
+}, 60_000)
