@@ -100,6 +100,11 @@ function checkNodeFields(n: NodeSpec, supported: ReadonlySet<Op>): void {
     const problem = checkFunctionSource(src)
     if (problem !== null) throw new ApiError('BAD_FUNCTION', `${where}, field "${field}": ${problem}`, { node_id: n.id })
   }
+  // allow_empty is a source's field (read here whether or not the schema lists it yet).
+  const allowEmpty = (n as { allow_empty?: unknown }).allow_empty
+  if (allowEmpty !== undefined && (!SOURCE_OPS.has(op) || typeof allowEmpty !== 'boolean')) {
+    throw new ApiError('INVALID_JOB', `${where}: "allow_empty" is a true/false field of a source (read_text, read_jsonl, read_csv): remove it from this ${op}`, { node_id: n.id })
+  }
   if (PATH_OPS.has(op)) {
     if (n.path === undefined) throw new ApiError('INVALID_JOB', `${where} (${op}) needs "path", relative to the data dir`, { node_id: n.id })
     checkDataPath(n.id, n.path)

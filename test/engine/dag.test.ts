@@ -324,3 +324,10 @@ describe('outputs that collide are refused at submit, naming both nodes', () => 
     expect(() => validateJob(job(src('l', 'data/in.txt'), src('m', 'data/in.txt'), { id: 'u', op: 'union', inputs: ['l', 'm'] }, write('a', 'u', 'data2')))).not.toThrow()
   })
 })
+
+test('"allow_empty" belongs to sources only, and is true or false', () => {
+  const withAllow = (n: NodeSpec, v: unknown): NodeSpec => ({ ...n, allow_empty: v } as NodeSpec)
+  expect(() => validateJob(job(withAllow(src('l'), true), count('n', 'l')))).not.toThrow()
+  rejects(job(src('l'), withAllow(map('m', 'l'), true), count('n', 'm')), 'INVALID_JOB', '"m"', 'allow_empty')
+  rejects(job(withAllow(src('l'), 'yes'), count('n', 'l')), 'INVALID_JOB', '"l"', 'allow_empty')
+})
