@@ -28,7 +28,9 @@ export function createMaster(o: MasterOptions) {
   const send: Sender = action => perform(workers, launcher, action)
   const state = recoverState(store, clock.now(), o.heartbeatTimeoutMs)
   const driver = startDriver({ clock, store, send, state, leaseCheckMs: 250 })
-  const core = new MasterCore(driver, store, clock, workers, o.heartbeatTimeoutMs, [{ path: resolve(o.stateDb), what: "the master's state db (--state-db)" }])
+  // No job may touch the state db or its SQLite journals: the workers check it when they list.
+  const reserved = ['', '-wal', '-shm', '-journal'].map(suffix => ({ path: resolve(o.stateDb) + suffix, what: "the master's state db (--state-db)" }))
+  const core = new MasterCore(driver, store, clock, workers, o.heartbeatTimeoutMs, reserved)
   const app = roleApp('Mini-Spark master', 'Submit jobs, follow them, read their results; workers register by heartbeat.', o.token)
     .use(jobRoutes(core))
     .use(clusterRoutes(core))

@@ -165,16 +165,9 @@ export function finalizeOutputs(dataDir: string, paths: readonly string[], own: 
 
 type RealReserved = Reserved & { real: string }
 
-/** A reserved path and, for a SQLite file, its journal files; each by its real path. */
+/** Each reserved path by its real path (lexical, if a link on its way dangles). */
 function realReserved(list: readonly Reserved[]): RealReserved[] {
-  const out: RealReserved[] = []
-  for (const r of list) {
-    for (const suffix of r.path.endsWith('.db') || r.what.includes('state db') ? ['', '-wal', '-shm', '-journal'] : ['']) {
-      const real = realOf(r.path + suffix)
-      if (real !== null) out.push({ path: r.path + suffix, what: r.what, real })
-    }
-  }
-  return out
+  return list.map(r => ({ ...r, real: realOf(r.path) ?? r.path }))
 }
 
 type Listed = { path: string; size: number; real: string }
