@@ -38,6 +38,9 @@ export async function startLocalCluster(o: Omit<LocalOptions, 'keep' | 'json'> &
   const token = o.token ?? randomBytes(32).toString('base64url')
   writeFileSync(join(dir, 'token'), token + '\n', { mode: 0o600 })
   const roles: Role[] = []
+  // Every process from the moment it is spawned: a signal during start-up stops those starting too.
+  const procs: Role['proc'][] = []
+  const onSpawn = (p: Role['proc']): void => { procs.push(p) }
   let stopping: Promise<void> | undefined
   const onSignal = (signal: keyof typeof SIGNAL_NUMBERS): void => {
     void stop().finally(() => { if (process.listenerCount(signal) === 0) process.exit(128 + SIGNAL_NUMBERS[signal]) })
@@ -49,27 +52,27 @@ export async function startLocalCluster(o: Omit<LocalOptions, 'keep' | 'json'> &
   const stop = (): Promise<void> => stopping ??= (async () => {
     process.off('SIGINT', onInt)
     process.off('SIGTERM', onTerm)
-    for (const r of roles) r.proc.kill('SIGTERM')
-    let timer: ReturnType<typeof setTimeout> | undefined
-    await Promise.race([Promise.all(roles.map(r => r.proc.exited)), new Promise(res => { timer = setTimeout(res, STOP_GRACE_MS) })])
-    clearTimeout(timer)
-    for (const r of roles) if (r.proc.exitCode === null && r.proc.signalCode === null) r.proc.kill('SIGKILL')
-    rmSync(dir, { recursive: true, force: true })
+    for (const p of procs) p.kill('SIGTERM')
+    await allExited(procs, STOP_GRACE_MS)
+    for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL')
+    // Only once no role can write there any more (a dying worker may still create folders).
+    await allExited(procs, STOP_GRACE_MS)
+    await removeDir(dir)
   })()
   const killNow = (): void => {
     process.off('SIGINT', onInt)
     process.off('SIGTERM', onTerm)
-    for (const r of roles) if (r.proc.exitCode === null && r.proc.signalCode === null) r.proc.kill('SIGKILL')
-    rmSync(dir, { recursive: true, force: true })
+    for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL')
+    try { rmSync(dir, { recursive: true, force: true }) } catch { /* the roles' master removes it when it notices this process is gone */ }
   }
   const env = { MINISPARK_TOKEN: token }
   try {
     const master = await spawnRole(selfCommand(['master', '--port', '0', '--state-db', join(dir, 'master.db'),
-      ...(o.heartbeatTimeout ? ['--heartbeat-timeout', o.heartbeatTimeout] : [])]), { env: { ...env, [LOCAL_DIR_ENV]: dir } })
+      ...(o.heartbeatTimeout ? ['--heartbeat-timeout', o.heartbeatTimeout] : [])]), { env: { ...env, [LOCAL_DIR_ENV]: dir }, onSpawn })
     roles.push(master)
     const started = await Promise.allSettled(Array.from({ length: o.workers }, (_, i) => spawnRole(selfCommand([
       'worker', '--master', master.url, '--port', '0', '--id', `local-${i + 1}`, '--slots', String(o.slots),
-      '--max-mem', o.maxMem, '--data-dir', resolve(o.dataDir), '--work-dir', join(dir, 'work')]), { env })))
+      '--max-mem', o.maxMem, '--data-dir', resolve(o.dataDir), '--work-dir', join(dir, 'work')]), { env, onSpawn })))
     for (const s of started) if (s.status === 'fulfilled') roles.push(s.value)
     const failed = started.find(s => s.status === 'rejected')
     if (failed !== undefined) throw (failed as PromiseRejectedResult).reason
@@ -79,6 +82,23 @@ export async function startLocalCluster(o: Omit<LocalOptions, 'keep' | 'json'> &
   } catch (e) {
     await stop()
     throw e
+  }
+}
+
+/** Waits until every role has exited, or `ms` has passed; the timer goes either way. */
+async function allExited(procs: readonly Role['proc'][], ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  await Promise.race([Promise.all(procs.map(p => p.exited)), new Promise(res => { timer = setTimeout(res, ms) })])
+  clearTimeout(timer)
+}
+
+// A folder created inside while it is being removed makes the removal fail (not empty): again.
+async function removeDir(dir: string): Promise<void> {
+  for (let i = 0; ; i++) {
+    try { rmSync(dir, { recursive: true, force: true }); return } catch (e) {
+      if (i >= 3) throw e
+      await Bun.sleep(100)
+    }
   }
 }
 

@@ -19,10 +19,15 @@ export function selfCommand(args: readonly string[]): string[] {
 export type Role = { proc: Subprocess<'pipe', 'pipe', 'inherit' | 'pipe'>; url: string }
 
 /** Spawns a role and waits (bounded) for its "listening on URL" line. */
-export async function spawnRole(cmd: readonly string[], o: { timeoutMs?: number; stderr?: 'inherit' | 'pipe'; env?: Record<string, string> } = {}): Promise<Role> {
+export async function spawnRole(cmd: readonly string[], o: {
+  timeoutMs?: number; stderr?: 'inherit' | 'pipe'; env?: Record<string, string>
+  /** called at once with the process, before it listens: so that it can be stopped while it starts */
+  onSpawn?: (proc: Role['proc']) => void
+} = {}): Promise<Role> {
   const proc = Bun.spawn([...cmd], {
     stdin: 'pipe', stdout: 'pipe', stderr: o.stderr ?? 'inherit', env: { ...process.env, ...o.env, [EXIT_WITH_STDIN_ENV]: '1' },
   })
+  o.onSpawn?.(proc)
   const url = await readListeningLine(proc.stdout, o.timeoutMs ?? 20_000).catch(e => { proc.kill('SIGKILL'); throw e })
   return { proc, url }
 }

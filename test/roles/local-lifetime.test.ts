@@ -55,7 +55,11 @@ function startLocal(tmp: string, jobFile: string, dataDir: string, extra: string
 
 async function expectAllGone(tmp: string, what: string): Promise<void> {
   await waitUntil(`${what}: no process of the cluster left`, () => processesWith(tmp).length === 0 ? true : undefined, { timeoutMs: 8000, pollMs: 100 })
-  await waitUntil(`${what}: the temp dir removed`, () => readdirSync(tmp).length === 0 ? true : undefined, { timeoutMs: 5000, pollMs: 100 })
+  const left = (): string[] => readdirSync(tmp, { recursive: true }).map(String)
+  await waitUntil(`${what}: the temp dir removed`, () => {
+    if (left().length === 0) return true
+    throw new Error(`left in TMPDIR: ${left().join(', ')}`)
+  }, { timeoutMs: 5000, pollMs: 100 })
 }
 
 describe('minispark local stops its cluster when it is stopped', () => {
@@ -75,7 +79,7 @@ describe('minispark local stops its cluster when it is stopped', () => {
       await expectAllGone(tmp, signal)
     }, 40_000)
 
-    test(`${signal} of local in the middle of a job: nothing left`, async () => {
+    test(`${signal} of local while it starts its cluster or runs its job: nothing left`, async () => {
       const { tmp, jobFile, dataDir } = setup(SLOW)
       const { proc } = startLocal(tmp, jobFile, dataDir, [])
       await waitUntil('master and worker started', () => processesWith(tmp).length === 2 ? true : undefined, { timeoutMs: 20_000 })

@@ -13,7 +13,7 @@ beforeAll(async () => {
   const dataDir = tempDir('ms-rebind-data-')
   writeFileSync(join(dataDir, 'in.txt'), 'a\nb\n')
   c = await startCluster({ workers: 1, dataDir })
-})
+}, 60_000)
 afterAll(async () => { await c?.stop(); killAll() })
 
 /** This process's children of a local() cluster (their work dir or state db is in its temp dir). */
