@@ -1,8 +1,9 @@
 #!/usr/bin/env bun
 // The one entry of the binary: parses flags and starts one role or one client command.
 // Exit codes: 0 success, 1 the job failed or was cancelled, 2 usage error, 3 master unreachable.
-import { availableParallelism, totalmem } from 'node:os'
-import { readFileSync } from 'node:fs'
+import { availableParallelism, tmpdir, totalmem, userInfo } from 'node:os'
+import { lstatSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
+import { basename, join } from 'node:path'
 import { ClientError, MasterClient } from './api/client'
 import type { JobRequest, JobStatus } from './api/jobs'
 import { HELP } from './cli/help'
@@ -13,7 +14,7 @@ import { startMaster } from './roles/master/index'
 import { DEFAULT_KEEP_JOBS } from './roles/master/retention'
 import { startWorker } from './roles/worker/index'
 import { renderResult, runLocal } from './roles/local'
-import { selfCommand } from './roles/spawn'
+import { EXIT_WITH_STDIN_ENV, LOCAL_DIR_ENV, selfCommand, stdinClosed } from './roles/spawn'
 
 const COMMON: FlagSpec = { help: 'boolean' }
 const CLIENT: FlagSpec = { ...COMMON, master: 'string', json: 'boolean' }
@@ -84,12 +85,31 @@ async function runWorker(p: Parsed): Promise<number> {
     ...(advertise === undefined ? {} : { advertise }), ...(id === undefined ? {} : { id }),
     slots: parseInteger('slots', str(p, 'slots', String(availableParallelism())), 1, 1024),
     maxMemBytes,
-    dataDir: str(p, 'data-dir', '.'), workDir: str(p, 'work-dir', './minispark-work'),
+    dataDir: str(p, 'data-dir', '.'), workDir: opt(p, 'work-dir') ?? defaultWorkDir(),
     heartbeatIntervalMs: parseDurationMs('heartbeat-interval', str(p, 'heartbeat-interval', '3s')),
     ...withToken(readToken(p)),
   })
   console.log(`minispark worker listening on ${w.url}`)
   return untilSignal(() => w.stop())
+}
+
+/**
+ * The default work dir lies outside any data dir (a job must never reach shuffle blocks): under
+ * the OS temp dir, one per user. Its name is predictable in a shared /tmp, so it must be a real
+ * folder of this user's, closed to others; anything else (a link planted by another user) is
+ * refused rather than written through.
+ */
+function defaultWorkDir(): string {
+  let user: string
+  try { user = userInfo().username } catch { user = String(process.getuid?.() ?? 'user') }
+  const dir = join(tmpdir(), `minispark-work-${user.replace(/[^A-Za-z0-9._-]/g, '_')}`)
+  try { mkdirSync(dir, { mode: 0o700 }) } catch (e) { if ((e as { code?: string }).code !== 'EEXIST') throw e }
+  const st = lstatSync(dir)
+  const uid = process.getuid?.()
+  if (!st.isDirectory() || (uid !== undefined && st.uid !== uid) || (st.mode & 0o077) !== 0) {
+    throw new UsageError(`the default work dir ${dir} is not a folder of this user's closed to others (a link, or someone else's): remove it, or give --work-dir`)
+  }
+  return dir
 }
 
 /**
@@ -105,12 +125,30 @@ function sizeHeapsToBudget(maxMemBytes: number): void {
   process.execve(process.execPath, selfCommand(process.argv.slice(2)), { ...process.env, BUN_JSC_forceRAMSize: String(ram) })
 }
 
-/** Runs until SIGTERM or SIGINT, then stops cleanly. */
+/** Runs until SIGTERM or SIGINT, then stops cleanly. A role started by `local` also stops when
+ *  its parent is gone (its stdin pipe closed), bounded, and the master then removes the parent's
+ *  temp dir, which nobody else is left to remove. */
 function untilSignal(stop: () => Promise<void>): Promise<number> {
   return new Promise(resolve => {
-    const onSignal = (): void => { void stop().finally(() => resolve(0)) }
+    let stopping = false
+    const onSignal = (): void => {
+      if (stopping) return
+      stopping = true
+      void stop().finally(() => resolve(0))
+    }
     process.once('SIGTERM', onSignal)
     process.once('SIGINT', onSignal)
+    if (process.env[EXIT_WITH_STDIN_ENV] !== '1') return
+    void stdinClosed().then(async () => {
+      if (stopping) return
+      stopping = true
+      let timer: ReturnType<typeof setTimeout> | undefined
+      await Promise.race([stop().catch(() => {}), new Promise(res => { timer = setTimeout(res, 5000) })])
+      clearTimeout(timer)
+      const dir = process.env[LOCAL_DIR_ENV]
+      if (dir !== undefined && basename(dir).startsWith('minispark-local-')) rmSync(dir, { recursive: true, force: true })
+      resolve(0)
+    })
   })
 }
 
@@ -193,15 +231,20 @@ async function workers(p: Parsed): Promise<number> {
 async function local(p: Parsed): Promise<number> {
   const job = readJob(p)
   const hbTimeout = opt(p, 'heartbeat-timeout')
-  const { status: s, result, url } = await runLocal(job, {
+  const { status: s, result, url, kept } = await runLocal(job, {
     workers: parseInteger('workers', str(p, 'workers', '2'), 1, 64),
     slots: parseInteger('slots', str(p, 'slots', String(Math.max(1, Math.floor(availableParallelism() / 2)))), 1, 1024),
     maxMem: str(p, 'max-mem', '1GiB'), dataDir: str(p, 'data-dir', '.'), keep: bool(p, 'keep'), json: bool(p, 'json'),
     ...(hbTimeout ? { heartbeatTimeout: hbTimeout } : {}),
   })
-  if (bool(p, 'keep')) console.error(`the cluster is still up: ${url}`)
+  if (kept !== null) {
+    console.error(`the cluster is still up: ${url} (its token: MINISPARK_TOKEN=$(cat ${join(kept.dir, 'token')})); Ctrl-C or SIGTERM stops it`)
+  }
   if (result !== null) console.log(bool(p, 'json') ? JSON.stringify(result) : renderResult(result))
-  return finish(s)
+  const code = finish(s)
+  // --keep: the cluster lives as long as this process, which waits for a signal to stop both.
+  if (kept !== null) await new Promise<never>(() => setInterval(() => {}, 2 ** 30))
+  return code
 }
 
 try {

@@ -143,8 +143,10 @@ export const CommitRequest = t.Object({ attempt_id: t.String(), worker_id: t.Str
 export const CommitAnswer = t.Object({ commit: t.Boolean() })
 
 export const ListRequest = t.Object({
-  inputs: t.Array(t.Object({ node_id: t.String(), path: t.String() })),
+  inputs: t.Array(t.Object({ node_id: t.String(), path: t.String(), allow_empty: t.Optional(t.Boolean()) })),
   outputs: t.Array(t.Object({ node_id: t.String(), path: t.String(), overwrite: t.Boolean() })),
+  /** absolute paths on the master's machine that no job may read, write or contain (its state db) */
+  reserved: t.Optional(t.Array(t.Object({ path: t.String(), what: t.String() }))),
 })
 export type ListRequest = Static<typeof ListRequest>
 

@@ -23,14 +23,17 @@ commands:
   "all". Checked at start and every minute; unfinished jobs are always kept.`,
   worker: `usage: minispark worker --master http://HOST:PORT [--host 127.0.0.1] [--port 8081]
                         [--advertise HOST:PORT] [--id NAME] [--slots N] [--max-mem 1GiB]
-                        [--data-dir .] [--work-dir ./minispark-work] [--heartbeat-interval 3s]
+                        [--data-dir .] [--work-dir $TMPDIR/minispark-work-$USER] [--heartbeat-interval 3s]
                         [--token-file FILE] [--insecure]
-  --slots defaults to the number of CPU cores.`,
+  --slots defaults to the number of CPU cores. No job may read or write the work dir (nor the
+  master's --state-db): keep the work dir out of --data-dir, as the default is.`,
   submit: `usage: minispark submit JOB.json [--master URL] [--follow] [--json]
   Prints the job id; --follow shows progress until the job ends (exit 1 if it fails).`,
   status: `usage: minispark status [JOB_ID] [--master URL] [--json]`,
   cancel: `usage: minispark cancel JOB_ID [--master URL]`,
   workers: `usage: minispark workers [--master URL] [--json]`,
   local: `usage: minispark local JOB.json [--workers 2] [--slots N] [--max-mem 1GiB] [--data-dir .] [--keep] [--json]
-  Starts a master and N workers on loopback, runs the job, prints its result and stops them.`,
+  Starts a master and N workers on loopback with a random token of their own, runs the job, prints
+  its result and stops them. --keep keeps them up (and this command in the foreground) until Ctrl-C
+  or SIGTERM; the token is in the file it names. The cluster never outlives this command.`,
 }

@@ -57,6 +57,7 @@ export function validateJob(req: JobRequest, supported: ReadonlySet<Op> = new Se
     }
   }
   if (sinks === 0) throw new ApiError('INVALID_JOB', 'the job has no sink: add a write_text, write_jsonl, collect or count node')
+  checkOutputsApart([...nodes.values()])
   return { nodes, order, inputsOf, consumersOf }
 }
 
@@ -99,14 +100,87 @@ function checkNodeFields(n: NodeSpec, supported: ReadonlySet<Op>): void {
     const problem = checkFunctionSource(src)
     if (problem !== null) throw new ApiError('BAD_FUNCTION', `${where}, field "${field}": ${problem}`, { node_id: n.id })
   }
+  // allow_empty is a source's field (read here whether or not the schema lists it yet).
+  const allowEmpty = (n as { allow_empty?: unknown }).allow_empty
+  if (allowEmpty !== undefined && (!SOURCE_OPS.has(op) || typeof allowEmpty !== 'boolean')) {
+    throw new ApiError('INVALID_JOB', `${where}: "allow_empty" is a true/false field of a source (read_text, read_jsonl, read_csv): remove it from this ${op}`, { node_id: n.id })
+  }
   if (PATH_OPS.has(op)) {
     if (n.path === undefined) throw new ApiError('INVALID_JOB', `${where} (${op}) needs "path", relative to the data dir`, { node_id: n.id })
     checkDataPath(n.id, n.path)
   }
 }
 
+const WRITE_OPS: ReadonlySet<string> = new Set(['write_text', 'write_jsonl'])
+const GLOB_CHARS = /[*?[{]/
+
+/**
+ * Clearing or writing an output destroys what is under it, and a job reading what it writes reads
+ * a moving target: so no output may be the data dir itself, two outputs may not overlap (the same
+ * folder, or one inside the other), and no output may overlap what an input can read. Lexical, on
+ * normalized paths; the workers check the same on real paths (symlinks) when they list.
+ */
+function checkOutputsApart(nodes: readonly NodeSpec[]): void {
+  const outputs = nodes.filter(n => WRITE_OPS.has(n.op) && n.path !== undefined).map(n => ({ id: n.id, path: trimSlash(posix.normalize(n.path!)) }))
+  for (const o of outputs) {
+    if (o.path === '.') {
+      throw new ApiError('OUTPUT_CONFLICT', `node "${o.id}" writes to the data dir itself ("." after normalizing): give it a folder of its own, such as "out/${o.id}"`, { node_id: o.id })
+    }
+  }
+  for (let i = 0; i < outputs.length; i++) {
+    for (let j = i + 1; j < outputs.length; j++) {
+      const a = outputs[i]!, b = outputs[j]!
+      if (a.path === b.path || within(a.path, b.path) || within(b.path, a.path)) {
+        const how = a.path === b.path ? `both write "${a.path}"` : `write "${a.path}" and "${b.path}", one inside the other`
+        throw new ApiError('OUTPUT_CONFLICT', `nodes "${a.id}" and "${b.id}" ${how}: give each sink a folder of its own, neither inside the other`, { node_id: a.id, other_node_id: b.id })
+      }
+    }
+  }
+  for (const input of nodes.filter(n => SOURCE_OPS.has(n.op as Op) && n.path !== undefined)) {
+    for (const o of outputs) {
+      if (mayOverlap(input.path!, o.path)) {
+        throw new ApiError('OUTPUT_CONFLICT', `node "${o.id}" writes "${o.path}", which overlaps what node "${input.id}" reads ("${input.path}"): write outside the job's inputs`, { node_id: input.id, other_node_id: o.id })
+      }
+    }
+  }
+}
+
+/** Whether `inner` lies strictly inside `outer` (normalized relative paths; "." is the data dir). */
+export const within = (inner: string, outer: string): boolean =>
+  outer === '.' ? inner !== '.' : inner.startsWith(outer + '/')
+
+const trimSlash = (p: string): string => p.length > 1 && p.endsWith('/') ? p.slice(0, -1) : p
+
+/** Whether an input (a path or a glob) could read the output folder or anything in it, or the
+ *  output contains what the input names. A glob is compared segment by segment: `**` reaches any
+ *  depth; a pattern with braces (whose alternatives may hold "/") by its literal prefix folder. */
+export function mayOverlap(input: string, output: string): boolean {
+  const inPath = trimSlash(posix.normalize(input))
+  if (!GLOB_CHARS.test(inPath)) return inPath === output || within(inPath, output) || within(output, inPath)
+  const prefix = literalPrefix(inPath)
+  if (prefix === output || within(prefix, output)) return true
+  if (inPath.includes('{')) return within(output, prefix)
+  const pattern = inPath.split('/')
+  const segments = output.split('/')
+  for (let i = 0; i < segments.length; i++) {
+    const g = pattern[i]
+    if (g === undefined) return false
+    if (g === '**') return true
+    if (!(GLOB_CHARS.test(g) ? new Bun.Glob(g).match(segments[i]!) : g === segments[i])) return false
+  }
+  return true
+}
+
+/** The folder of a glob before its first segment with a glob character ("." if the first). */
+export function literalPrefix(glob: string): string {
+  const segments = glob.split('/')
+  const first = segments.findIndex(s => GLOB_CHARS.test(s))
+  return first <= 0 ? '.' : segments.slice(0, first).join('/')
+}
+
 /** Paths are relative to each worker's --data-dir and may not leave it. Workers check symlinks. */
 export function checkDataPath(nodeId: string, path: string): string {
+  if (path === '') throw new ApiError('INVALID_JOB', `node "${nodeId}": "path" is empty: give a path relative to --data-dir`, { node_id: nodeId })
   const normal = posix.normalize(path)
   if (posix.isAbsolute(path) || normal === '..' || normal.startsWith('../') || path.includes('\0')) {
     throw new ApiError('PATH_OUTSIDE_DATA_DIR', `node "${nodeId}": path "${path}" leaves the data dir: give a path relative to --data-dir, without ".." above it`, { node_id: nodeId, path })

@@ -55,11 +55,62 @@ export const isStageSink = (op: string): boolean =>
 
 const NOTHING: Consumer = { push() {} }
 
-// Consumers must not mutate a batch they are given: a fanned-out batch is shared.
+// Consumers must not mutate a batch they are given (the array): a fanned-out batch is shared.
+// Its records are not: a function may mutate its record, and a consumer may keep records
+// (collect, a shuffle buffer), so every consumer but the last gets its own deep copy of each
+// object record, and what a branch sees never depends on its siblings nor on whether the plan
+// put a shuffle between them (where every consumer decodes its own copy). Strings, numbers and
+// the other primitives are shared as they are.
 function fanOut(next: Consumer[]): Consumer {
   if (next.length === 0) return NOTHING
   if (next.length === 1) return next[0]!
-  return { push(batch) { for (const c of next) c.push(batch) } }
+  const last = next.length - 1
+  return { push(batch) { for (let i = 0; i < last; i++) next[i]!.push(copyBatch(batch)); next[last]!.push(batch) } }
+}
+
+/** The batch with each object record deep-copied; the batch itself when it holds none. */
+export function copyBatch(batch: unknown[]): unknown[] {
+  let out: unknown[] | null = null
+  for (let i = 0; i < batch.length; i++) {
+    const r = batch[i]
+    if (typeof r === 'object' && r !== null) {
+      out ??= batch.slice()
+      out[i] = copyRecord(r)
+    }
+  }
+  return out ?? batch
+}
+
+function copyRecord(r: object): unknown {
+  try {
+    return copyJson(r)
+  } catch {
+    // Nested past the stack, or a cycle: the platform's copy handles both.
+    try { return structuredClone(r) } catch { return r }
+  }
+}
+
+// Records are JSON-like, so plain arrays and objects are copied by hand (several times faster
+// than structuredClone on small records); anything else (a Map, a Date) by structuredClone.
+function copyJson(v: unknown): unknown {
+  if (typeof v !== 'object' || v === null) return v
+  if (Array.isArray(v)) {
+    const out = new Array<unknown>(v.length)
+    for (let i = 0; i < v.length; i++) out[i] = copyJson(v[i])
+    return out
+  }
+  const proto = Object.getPrototypeOf(v) as unknown
+  if (proto === Object.prototype || proto === null) {
+    const out: Record<string, unknown> = proto === null ? Object.create(null) as Record<string, unknown> : {}
+    for (const k of Object.keys(v)) {
+      const value = copyJson((v as Record<string, unknown>)[k])
+      // JSON.parse makes "__proto__" an own key; assigning it would set the prototype instead.
+      if (k === '__proto__') Object.defineProperty(out, k, { value, enumerable: true, writable: true, configurable: true })
+      else out[k] = value
+    }
+    return out
+  }
+  return structuredClone(v)
 }
 
 function narrowOperator(node: NodeSpec, params: Readonly<Record<string, unknown>>, next: Consumer): Consumer {

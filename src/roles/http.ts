@@ -103,6 +103,47 @@ const tooLarge = (maxBytes: number): ApiError =>
 const json = (status: number, body: unknown): Response =>
   new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } })
 
+const LOOPBACK_IPV4 = /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/
+
+/** Whether a host name or address (no port, IPv6 without brackets) is this machine's loopback. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase()
+  if (h === 'localhost' || h === '::1') return true
+  const m = LOOPBACK_IPV4.exec(h)
+  return m !== null && m.slice(1).every(n => Number(n) <= 255)
+}
+
+/** The host of a Host header value (`name:port`, `[v6]:port`), or null when it does not parse. */
+export function hostOfHeader(value: string): string | null {
+  const v = value.trim()
+  const m = /^\[([0-9a-fA-F:.]+)\](?::\d{1,5})?$/.exec(v) ?? /^([^:[\]\s]+)(?::\d{1,5})?$/.exec(v)
+  return m === null ? null : m[1]!
+}
+
+/**
+ * Without a token, a role on loopback trusts whoever can reach it, which a web page can do by
+ * DNS rebinding (its own name resolved to 127.0.0.1). Such a request names the page's host in
+ * Host, and a browser adds the page's Origin, so both must be loopback. A role bound to another
+ * address without a token runs with --insecure on a trusted network, where Host is that
+ * network's name for it: there the check is not made. No server (app.handle) counts as loopback.
+ */
+export function refuseRebinding(request: Request, boundHost: string | undefined): Response | undefined {
+  if (boundHost !== undefined && !isLoopbackHost(boundHost.replace(/^\[|\]$/g, ''))) return
+  const hostHeader = request.headers.get('host') ?? new URL(request.url).host
+  const host = hostOfHeader(hostHeader)
+  if (host === null || !isLoopbackHost(host)) {
+    return json(403, errorBody('FORBIDDEN', `Host "${hostHeader}" is not a loopback name or address: without a token this server answers only localhost, 127.x.x.x and [::1] (give the cluster a token to reach it by another name)`))
+  }
+  const origin = request.headers.get('origin')
+  if (origin !== null) {
+    let originHost: string | null = null
+    try { originHost = new URL(origin).hostname.replace(/^\[|\]$/g, '') } catch { /* "null" or garbage: foreign */ }
+    if (originHost === null || originHost === '' || !isLoopbackHost(originHost)) {
+      return json(403, errorBody('FORBIDDEN', `requests from the web page at Origin "${origin}" are refused: without a token this server answers only pages served from a loopback address`))
+    }
+  }
+}
+
 /** A role's root app: error mapping first so it covers every route mounted after it. */
 export function roleApp(title: string, description: string, token: string | undefined) {
   // normalize: false, so a field the schema does not know (a typo such as "partition") is a 400
@@ -111,8 +152,8 @@ export function roleApp(title: string, description: string, token: string | unde
     .onError(({ code, error }) => errorResponse(code, error))
     .onParse({ as: 'global' }, ({ request }, contentType) => contentType.startsWith('application/json') ? readJsonBody(request) : undefined)
     // Before routing, so an unknown path without the token is a 401 too.
-    .onRequest(({ request }) => {
-      if (token === undefined) return
+    .onRequest(({ request, server }) => {
+      if (token === undefined) return refuseRebinding(request, server?.hostname)
       if (request.method === 'GET' && new URL(request.url).pathname === '/health') return
       if (!tokenMatches(request.headers.get('authorization'), token)) {
         return json(401, errorBody('UNAUTHORIZED', 'missing or wrong token: send Authorization: Bearer TOKEN (the CLI reads MINISPARK_TOKEN)'))

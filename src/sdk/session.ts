@@ -20,7 +20,7 @@ export class JobFailedError extends Error {
 }
 
 export type SessionOptions = {
-  /** the cluster's token (default: MINISPARK_TOKEN) */
+  /** the cluster's token (connect: default MINISPARK_TOKEN; local: default a random one) */
   token?: string
   /** show progress for every action (an action's own option wins) */
   progress?: boolean
@@ -48,6 +48,10 @@ export class Session implements Runner {
 
   /** The master's URL: its web UI is there, Swagger at /swagger. */
   get url(): string { return this.client.base }
+
+  /** The cluster's token: for a local() cluster, the random one it was given (to connect() to
+   *  it from elsewhere, or to paste into its web UI). */
+  get token(): string | undefined { return this.cluster?.token ?? this.o.token }
 
   /** Every line of the files a path, directory or glob names (relative to the workers' data dir). */
   textFile(path: string): Dataset<string>
@@ -109,12 +113,13 @@ export async function local(o: LocalOptions = {}): Promise<Session> {
   const cluster = await startLocalCluster({
     workers: o.workers ?? 2, slots: o.slots ?? 1, maxMem: o.maxMem ?? '1GiB', dataDir: o.dataDir ?? '.',
     ...(o.heartbeatTimeout === undefined ? {} : { heartbeatTimeout: o.heartbeatTimeout }),
+    ...(o.token === undefined ? {} : { token: o.token }),
   })
-  // If the program ends without stop(), its cluster must not outlive it.
-  const kill = (): void => { for (const r of cluster.roles) r.proc.kill('SIGKILL') }
-  process.once('exit', kill)
+  // The program ends when its own work does, not when its cluster does: the processes do not
+  // hold it open, and if it ends without stop() they are killed and the temp dir removed.
+  for (const r of cluster.roles) r.proc.unref()
+  process.once('exit', cluster.killNow)
   const stop = cluster.stop
-  const owned: LocalCluster = { ...cluster, stop: async () => { process.off('exit', kill); await stop() } }
-  const client = o.token === undefined ? cluster.client : new MasterClient(cluster.url, o.token)
-  return new Session(client, o, owned)
+  const owned: LocalCluster = { ...cluster, stop: async () => { process.off('exit', cluster.killNow); await stop() } }
+  return new Session(cluster.client, o, owned)
 }

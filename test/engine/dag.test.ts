@@ -279,3 +279,55 @@ describe('topological order', () => {
     expect(validateJob(req).order).toEqual(['b', 'a', 'u', 'm', 'n'])
   })
 })
+
+describe('outputs that collide are refused at submit, naming both nodes', () => {
+  const write = (id: string, input: string, path: string, op: 'write_text' | 'write_jsonl' = 'write_text'): NodeSpec => ({ id, op, input, path, overwrite: true })
+  const conflict = (req: JobRequest, a: string, b: string): ApiError => {
+    const e = rejects(req, 'OUTPUT_CONFLICT', `"${a}"`, `"${b}"`)
+    expect([e.details.node_id, e.details.other_node_id].sort()).toEqual([a, b].sort())
+    return e
+  }
+  test('two sinks writing the same path, also spelled differently', () => {
+    conflict(job(src('l'), write('a', 'l', 'out/x'), write('b', 'l', 'out/x', 'write_jsonl')), 'a', 'b')
+    conflict(job(src('l'), write('a', 'l', 'out/x'), write('b', 'l', './out//x/')), 'a', 'b')
+  })
+  test('one output nested inside another, either way round', () => {
+    conflict(job(src('l'), write('a', 'l', 'out'), write('b', 'l', 'out/inner')), 'a', 'b')
+    conflict(job(src('l'), write('a', 'l', 'out/inner/deep'), write('b', 'l', 'out')), 'a', 'b')
+  })
+  test('an output that is, contains or lies inside a plain input', () => {
+    conflict(job(src('l', 'data/in.txt'), write('w', 'l', 'data/in.txt')), 'l', 'w')
+    conflict(job(src('l', 'data/in.txt'), write('w', 'l', 'data')), 'l', 'w')
+    conflict(job(src('l', 'data'), write('w', 'l', 'data/out')), 'l', 'w')
+  })
+  test('an output a glob input could read: inside its literal prefix, or matched by its pattern', () => {
+    conflict(job(src('l', 'in/*'), write('w', 'l', 'in/out')), 'l', 'w')
+    conflict(job(src('l', 'in/*/*.txt'), write('w', 'l', 'in/out')), 'l', 'w')
+    conflict(job(src('l', 'in/*.txt'), write('w', 'l', 'in')), 'l', 'w')
+    conflict(job(src('l', '**/*.txt'), write('w', 'l', 'out/x')), 'l', 'w')
+    conflict(job(src('l', 'logs-*/day.txt'), write('w', 'l', 'logs-out')), 'l', 'w')
+    conflict(job(src('l', 'in/{a,b}/*.txt'), write('w', 'l', 'in/c')), 'l', 'w')
+  })
+  test('an output of the data dir itself', () => {
+    for (const path of ['.', './', 'a/..']) {
+      const e = rejects(job(src('l'), write('w', 'l', path)), 'OUTPUT_CONFLICT', '"w"', 'data dir')
+      expect(e.details.node_id).toBe('w')
+    }
+    rejects(job(src('l'), { id: 'w', op: 'write_text', input: 'l', path: '' }), 'INVALID_JOB', '"w"')
+  })
+  test('outputs beside each other and beside their inputs are accepted', () => {
+    expect(() => validateJob(job(src('l', 'in/*.txt'), write('a', 'l', 'out/a'), write('b', 'l', 'out/ab'), write('c', 'l', 'in2')))).not.toThrow()
+    expect(() => validateJob(job(src('l', '*.txt'), write('a', 'l', 'out/a')))).not.toThrow()
+    // inside the glob's folder, but no name the pattern can match
+    expect(() => validateJob(job(src('l', 'in/*.txt'), write('a', 'l', 'in/out')))).not.toThrow()
+    expect(() => validateJob(job(src('l', 'logs-*/day.txt'), write('a', 'l', 'out')))).not.toThrow()
+    expect(() => validateJob(job(src('l', 'data/in.txt'), src('m', 'data/in.txt'), { id: 'u', op: 'union', inputs: ['l', 'm'] }, write('a', 'u', 'data2')))).not.toThrow()
+  })
+})
+
+test('"allow_empty" belongs to sources only, and is true or false', () => {
+  const withAllow = (n: NodeSpec, v: unknown): NodeSpec => ({ ...n, allow_empty: v } as NodeSpec)
+  expect(() => validateJob(job(withAllow(src('l'), true), count('n', 'l')))).not.toThrow()
+  rejects(job(src('l'), withAllow(map('m', 'l'), true), count('n', 'm')), 'INVALID_JOB', '"m"', 'allow_empty')
+  rejects(job(withAllow(src('l'), 'yes'), count('n', 'l')), 'INVALID_JOB', '"l"', 'allow_empty')
+})

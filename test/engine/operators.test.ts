@@ -249,3 +249,81 @@ describe('pipeline: union', () => {
     expect(got.all).toEqual(['a'])
   })
 })
+
+// A node read by several consumers of one stage hands each its own records: a function that
+// mutates its record changes nothing its siblings see, whichever runs first, as when a shuffle
+// lies between them (there, every consumer reads its own decoded copy).
+describe('pipeline: fan-out', () => {
+  const stage = (nodes: NodeSpec[], shuffleFrom: string[] = []): StagePlan => ({
+    stage_id: 0, root: { kind: 'source', node: { id: 'src', op: 'read_jsonl', path: 'x' } }, nodes,
+    shuffle_writes: shuffleFrom.map((from, i) => ({ shuffle_id: `s${i}`, node: { id: `r${i}`, op: 'group_by_key', input: from }, from, partitions: 1 })),
+    sinks: [], depends_on: [], partitions: 1,
+  })
+  const MUTATE = 'r => { r.n = -1; if (r.tags) r.tags.push("x"); return r }'
+  const records = (): unknown[] => [{ n: 1, tags: ['a'] }, { n: 2, tags: [] }, [3, { n: 3 }]]
+  // What each branch must see: computed on fresh records, one branch at a time (no sharing).
+  const alone = (fn: string): unknown[] => records().map(r => (new Function(`return (${fn})`)() as (x: unknown) => unknown)(r))
+
+  for (const mutatorFirst of [true, false]) {
+    test(`a mutating map beside a collect and a filter (mutator ${mutatorFirst ? 'first' : 'last'})`, () => {
+      const sinks = new Map<string, ReturnType<typeof collector>>()
+      const sink = (n: NodeSpec): Consumer => { const c = collector(); sinks.set(n.id, c); return c }
+      const mutator: NodeSpec[] = [{ id: 'm', op: 'map', input: 'src', fn: MUTATE }, { id: 'outM', op: 'collect', input: 'm' }]
+      const others: NodeSpec[] = [
+        { id: 'outRaw', op: 'collect', input: 'src' },
+        { id: 'f', op: 'filter', input: 'src', fn: 'r => (r.n ?? 0) > 0' }, { id: 'outF', op: 'collect', input: 'f' },
+      ]
+      const root = buildStagePipeline(stage(mutatorFirst ? [...mutator, ...others] : [...others, ...mutator]), {}, { shuffle: () => { throw new Error('no shuffle') }, sink })
+      root.push(records())
+      root.push(records())
+      expect(sinks.get('outM')!.all).toEqual([...alone(MUTATE), ...alone(MUTATE)])
+      expect(sinks.get('outRaw')!.all).toEqual([...records(), ...records()])
+      expect(sinks.get('outF')!.all).toEqual([records()[0], records()[1], records()[0], records()[1]])
+    })
+  }
+
+  test('union(a, a) gives each of its two copies its own record', () => {
+    const got = collector()
+    const root = buildStagePipeline(stage([
+      { id: 'u', op: 'union', inputs: ['src', 'src'] },
+      { id: 'm', op: 'map', input: 'u', fn: 'r => { r.n += 10; return r }' },
+      { id: 'out', op: 'collect', input: 'm' },
+    ]), {}, { shuffle: () => { throw new Error('no shuffle') }, sink: () => got })
+    root.push([{ n: 1 }])
+    expect(got.all).toEqual([{ n: 11 }, { n: 11 }])
+  })
+
+  test('a shuffle write buffering records is not changed by a sibling that mutates them afterwards', () => {
+    const buffered: unknown[] = []
+    const got = collector()
+    const root = buildStagePipeline(stage([
+      { id: 'm', op: 'map', input: 'src', fn: 'r => { r[1].n = -1; return r }' },
+      { id: 'out', op: 'collect', input: 'm' },
+    ], ['src']), {}, { shuffle: () => ({ push(b) { buffered.push(...b) } }), sink: () => got })
+    root.push([['k', { n: 1 }]])
+    expect(buffered).toEqual([['k', { n: 1 }]])
+    expect(got.all).toEqual([['k', { n: -1 }]])
+  })
+
+  test('strings and numbers fan out as they are', () => {
+    const a = collector(), b = collector()
+    const root = buildStagePipeline(stage([
+      { id: 'outA', op: 'collect', input: 'src' }, { id: 'outB', op: 'collect', input: 'src' },
+    ]), {}, { shuffle: () => { throw new Error('no shuffle') }, sink: n => n.id === 'outA' ? a : b })
+    root.push(['x', 1, null, true])
+    expect(a.all).toEqual(['x', 1, null, true])
+    expect(b.all).toEqual(['x', 1, null, true])
+  })
+})
+
+test('fan-out copies keep a "__proto__" key of a JSON record as a key', () => {
+  const a = collector(), b = collector()
+  const root = buildStagePipeline({
+    stage_id: 0, root: { kind: 'source', node: { id: 'src', op: 'read_jsonl', path: 'x' } },
+    nodes: [{ id: 'outA', op: 'collect', input: 'src' }, { id: 'outB', op: 'collect', input: 'src' }],
+    shuffle_writes: [], sinks: [], depends_on: [], partitions: 1,
+  }, {}, { shuffle: () => { throw new Error('no shuffle') }, sink: n => n.id === 'outA' ? a : b })
+  root.push([JSON.parse('{"__proto__": {"x": 1}, "y": 2}')])
+  expect(JSON.stringify(a.all)).toBe('[{"__proto__":{"x":1},"y":2}]')
+  expect(JSON.stringify(b.all)).toBe('[{"__proto__":{"x":1},"y":2}]')
+})

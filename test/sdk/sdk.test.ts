@@ -146,7 +146,7 @@ describe('the SDK on a local cluster', () => {
   }, 30_000)
 
   test('connect() reaches the same master; a bad URL fails with the reason', async () => {
-    const other = await connect(session().url)
+    const other = await connect(session().url, { token: session().token! })
     expect(await other.textFile('join/left.txt').count()).toBe(LEFT.length)
     await other.stop()
     await expect(connect('http://127.0.0.1:1')).rejects.toThrow(/cannot reach the master/)

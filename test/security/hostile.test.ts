@@ -21,7 +21,7 @@ beforeAll(async () => {
   symlinkSync(join(outside, 'secret.txt'), join(dataDir, 'secret-link.txt'))
   mkdirSync(join(dataDir, 'ok'))
   c = await startCluster({ workers: 1, slots: 2, dataDir })
-})
+}, 60_000)
 afterAll(async () => { await c?.stop(); killAll() })
 
 const countJob = (path = 'in.txt'): JobRequest => ({ nodes: [{ id: 'l', op: 'read_text', path }, { id: 'n', op: 'count', input: 'l' }] })

@@ -23,16 +23,19 @@ export class MasterCore {
   private planned = 0
 
   constructor(private readonly driver: Driver, private readonly store: Store, private readonly clock: Clock,
-    private readonly workers: WorkerClient, private readonly waitForWorkerMs: number) {
+    private readonly workers: WorkerClient, private readonly waitForWorkerMs: number,
+    /** paths no job may touch, checked by the workers that list (the state db) */
+    private readonly reserved: NonNullable<ListRequest['reserved']> = []) {
     this.seq = store.maxSeq()
   }
 
   async submit(req: JobRequest): Promise<JobAccepted> {
     const valid = validateJob(req, SUPPORTED_OPS)
-    const request = listingRequest(valid)
+    const request = { ...listingRequest(valid), reserved: this.reserved }
     const listing = await this.listOnSomeWorker(request)
     checkListing(listing)
-    await this.checkOutputsOnEveryWorker(request.outputs.filter(o => !o.overwrite))
+    // Every output on every worker, overwritten or not: a link out of the data dir may be on one disk only.
+    await this.checkOutputsOnEveryWorker(request.outputs)
     // Nothing is removed here: an output the job overwrites stays whole until the job's own is
     // complete, and is then swapped (finalize.ts). A submit that fails leaves every file as it was.
     const live = this.liveWorkers()
@@ -166,7 +169,7 @@ export class MasterCore {
     if (outputs.length === 0) return
     const answers = await Promise.all(this.liveWorkers().map(async w => {
       try {
-        return await this.workers.list(w.address, { inputs: [], outputs })
+        return await this.workers.list(w.address, { inputs: [], outputs, reserved: this.reserved })
       } catch (e) {
         this.loseIfRefused(w, e)
         return null

@@ -1,4 +1,5 @@
 // The master: wiring only. Store, scheduler driver, worker client, routes.
+import { resolve } from 'node:path'
 import type { Elysia } from 'elysia'
 import { realClock } from '../clock'
 import { listen, roleApp } from '../http'
@@ -34,7 +35,9 @@ export function createMaster(o: MasterOptions) {
   const state = recoverState(store, clock.now(), o.heartbeatTimeoutMs)
   const driver = startDriver({ clock, store, send, state, leaseCheckMs: 250 })
   const pruner = startPruner({ store, clock, retention: o.retention ?? DEFAULT_RETENTION })
-  const core = new MasterCore(driver, store, clock, workers, o.heartbeatTimeoutMs)
+  // No job may touch the state db or its SQLite journals: the workers check it when they list.
+  const reserved = ['', '-wal', '-shm', '-journal'].map(suffix => ({ path: resolve(o.stateDb) + suffix, what: "the master's state db (--state-db)" }))
+  const core = new MasterCore(driver, store, clock, workers, o.heartbeatTimeoutMs, reserved)
   const app = roleApp('Mini-Spark master', 'Submit jobs, follow them, read their results; workers register by heartbeat.', o.token)
     .use(jobRoutes(core))
     .use(clusterRoutes(core))

@@ -16,7 +16,9 @@ import { indexTasks } from './task-index'
 export function listingRequest(v: ValidJob): ListRequest {
   const req: ListRequest = { inputs: [], outputs: [] }
   for (const n of v.nodes.values()) {
-    if (n.op === 'read_text' || n.op === 'read_jsonl' || n.op === 'read_csv') req.inputs.push({ node_id: n.id, path: n.path! })
+    // allow_empty: a source field of the job schema (read here whether or not the schema lists it yet)
+    const allowEmpty = (n as { allow_empty?: unknown }).allow_empty === true
+    if (n.op === 'read_text' || n.op === 'read_jsonl' || n.op === 'read_csv') req.inputs.push({ node_id: n.id, path: n.path!, ...(allowEmpty ? { allow_empty: true } : {}) })
     if (n.op === 'write_text' || n.op === 'write_jsonl') req.outputs.push({ node_id: n.id, path: n.path!, overwrite: n.overwrite === true })
   }
   return req

@@ -45,7 +45,8 @@ export async function startWorker(o: WorkerOptions): Promise<{ url: string; id: 
   let id = o.id ?? ''
   let driver: WorkerDriver | undefined
   const blocks = new BlockStore()
-  const files = new FileWork()
+  // No job may read, write or contain the work dir (every worker's folder in it): the file work judges it.
+  const files = new FileWork([{ path: resolve(o.workDir), what: "the worker's work dir (--work-dir)" }])
   const peers = new PeerClient(o.token)
   // One memory counter for all task threads, with a lane per thread: tasks spill past
   // SPILL_FRACTION of --max-mem together, and each may always hold a small working set.

@@ -3,7 +3,7 @@
 // output is touched only here, once the job's every part is committed.
 import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join, sep } from 'node:path'
-import { clearOutputs } from './listing'
+import { checkOutputFolder, clearOutputs, type Reserved } from './listing'
 
 /** The previous output's entries move into a trash folder, the job's committed parts move from
  *  `staged` into `path`, `_SUCCESS` (naming the job) is written, and the trash and `staged` go.
@@ -12,7 +12,10 @@ import { clearOutputs } from './listing'
  *  output is already in the trash, so only the remaining staged parts move. The master sends swaps
  *  to one worker at a time. Where nothing of the job is staged on this disk, only files from before
  *  the job (`olderThanMs`) are removed: a newer output in `path` is never touched. */
-export function swapOutput(dataDir: string, path: string, staged: string, olderThanMs: number): void {
+export function swapOutput(dataDir: string, path: string, staged: string, olderThanMs: number, own: readonly Reserved[] = []): void {
+  // Judged on real paths first, as every delete and rename is: a link never leads the swap out.
+  checkOutputFolder(dataDir, path, own)
+  checkOutputFolder(dataDir, staged, own)
   const root = realpathSync(dataDir)
   const dir = join(root, path)
   const from = join(root, staged)
@@ -23,7 +26,7 @@ export function swapOutput(dataDir: string, path: string, staged: string, olderT
   if (existsSync(success) && readFileSync(success, 'utf8') === job) return
   const trash = join(temporary, `${job}.previous`)
   const moving = join(from, '_MOVING')
-  if (!existsSync(from)) { clearOutputs(dataDir, [path], olderThanMs); return }
+  if (!existsSync(from)) { clearOutputs(dataDir, [path], olderThanMs, own); return }
   if (!existsSync(moving)) {
     mkdirSync(trash, { recursive: true })
     for (const name of readdirSync(dir)) if (name !== '_temporary') moveIfThere(join(dir, name), join(trash, name))

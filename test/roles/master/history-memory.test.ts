@@ -34,7 +34,7 @@ const listing = { inputs: [{ node_id: 'lines', files: [{ path: 'in/a.txt', size:
 function worker(hold: Set<string>): { send: (a: MasterAction) => Promise<PendingEvent | null> } {
   return {
     send: async a => {
-      if (a.kind === 'finalize-output') return { kind: 'output-finalized', job: a.job }
+      if (a.kind === 'finalize-output') return { kind: 'output-finalized', job: a.job, worker: a.worker, incarnation: a.incarnation }
       if (a.kind !== 'launch' || hold.has(a.spec.job_id)) return null
       const report: TaskReport = {
         worker_id: a.worker, incarnation: a.spec.incarnation, attempt_id: a.spec.attempt_id, state: 'SUCCEEDED',

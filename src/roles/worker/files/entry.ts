@@ -1,9 +1,8 @@
 // Entry of the worker's file thread (a Bun Worker): file work whose cost grows with user data
 // (listing a glob of 100 000 files, clearing or dropping outputs, removing a job's shuffle folders)
 // runs here, never on the main thread, which must keep beating and serving the shuffle.
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
-import { answerListing, clearOutputs, dropOutputs } from '../listing'
+import { rmSync } from 'node:fs'
+import { answerListing, clearOutputs, dropOutputs, finalizeOutputs } from '../listing'
 import { removeEmptyUpTo, swapOutput } from '../output-swap'
 import type { FileRequest } from './work'
 
@@ -13,24 +12,19 @@ function handle(r: FileRequest): unknown {
   switch (r.op) {
     // As JSON text: a listing of 100 000 files is cloned to the main thread as one string, not as
     // 100 000 objects, and the main thread sends it as it is.
-    case 'list': return JSON.stringify(answerListing(r.dataDir, r.req))
-    case 'clear': clearOutputs(r.dataDir, r.paths, r.olderThanMs); return null
+    case 'list': return JSON.stringify(answerListing(r.dataDir, r.req, r.own))
+    case 'clear': clearOutputs(r.dataDir, r.paths, r.olderThanMs, r.own); return null
     case 'drop-outputs':
-      dropOutputs(r.dataDir, r.paths, r.keep)
+      dropOutputs(r.dataDir, r.paths, r.keep, r.own)
       // An overwriting job's parts were staged in OUTPUT/_temporary/JOB: once they are gone, so are
       // the folders the job made for them, if nothing else is in them (the output did not exist).
       for (const p of r.paths) if (p.includes('/_temporary/')) removeEmptyUpTo(r.dataDir, p.slice(0, p.indexOf('/_temporary/')))
       return null
     case 'remove': rmSync(r.path, { recursive: true, force: true }); return null
     case 'finalize':
-      for (const sw of r.swaps) swapOutput(r.dataDir, sw.path, sw.staged, sw.older_than_ms)
-      for (const p of r.paths) {
-        const dir = join(r.dataDir, p)
-        mkdirSync(dir, { recursive: true })
-        rmSync(join(dir, '_temporary'), { recursive: true, force: true })
-        // _SUCCESS last: readers that wait for it see every part.
-        writeFileSync(join(dir, '_SUCCESS'), '')
-      }
+      for (const sw of r.swaps) swapOutput(r.dataDir, sw.path, sw.staged, sw.older_than_ms, r.own)
+      // _SUCCESS last (finalizeOutputs): readers that wait for it see every part.
+      finalizeOutputs(r.dataDir, r.paths, r.own)
       return null
   }
 }

@@ -2,14 +2,18 @@
 // when the work is done; calls run one after another, in order. A file thread that dies fails the
 // calls it held and is replaced.
 import type { FinalizeRequest, ListRequest } from '../../../api/tasks'
+import type { Reserved } from '../listing'
 import { threadEntry } from '../threads'
 
-export type FileRequest =
+export type FileRequest = (
   | { op: 'list'; dataDir: string; req: ListRequest }
   | { op: 'clear'; dataDir: string; paths: string[]; olderThanMs?: number | undefined }
   | { op: 'drop-outputs'; dataDir: string; paths: string[]; keep: boolean }
   | { op: 'remove'; path: string }
   | { op: 'finalize'; dataDir: string; paths: string[]; swaps: NonNullable<FinalizeRequest['swaps']> }
+) & { own: readonly Reserved[] }
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never
 
 type Pending = { resolve(v: unknown): void; reject(e: Error): void }
 
@@ -19,7 +23,8 @@ export class FileWork {
   private next = 1
   private stopped = false
 
-  constructor() { this.thread = this.start() }
+  /** `own`: paths no job may touch, judged by their real paths (the work dir) */
+  constructor(private readonly own: readonly Reserved[] = []) { this.thread = this.start() }
 
   /** The answer as JSON text (a ListAnswer). */
   listJson(dataDir: string, req: ListRequest): Promise<string> { return this.call({ op: 'list', dataDir, req }) as Promise<string> }
@@ -30,12 +35,12 @@ export class FileWork {
 
   stop(): void { this.stopped = true; this.thread.terminate() }
 
-  private call(r: FileRequest): Promise<unknown> {
+  private call(r: DistributiveOmit<FileRequest, 'own'>): Promise<unknown> {
     if (this.stopped) return Promise.reject(new Error('the worker is stopping'))
     const id = this.next++
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject })
-      this.thread.postMessage({ id, r })
+      this.thread.postMessage({ id, r: { ...r, own: this.own } })
     })
   }
 

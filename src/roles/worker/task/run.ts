@@ -24,6 +24,8 @@ export async function runTask(spec: TaskSpec, env: ThreadEnv, lane?: number): Pr
   const sinks: SinkRun[] = []
   const temps: string[] = []
   const peers = new PeerClient(env.token)
+  // No output may reach the work dir: judged again right before each write and rename.
+  const own = [{ path: env.workDir, what: "the worker's work dir (--work-dir)" }]
   // Every buffer of this task reserves from the worker's shared budget; past it, data goes to
   // the work dir. Map outputs are segment files of the shuffle, kept until the job ends; what a
   // reduce spills is this attempt's alone, in its own folder, removed when it ends.
@@ -45,7 +47,7 @@ export async function runTask(spec: TaskSpec, env: ThreadEnv, lane?: number): Pr
         writers.push(s)
         return s
       },
-      sink: node => { const s = openSink(node, spec, env.dataDir, temps); sinks.push(s); return s },
+      sink: node => { const s = openSink(node, spec, env.dataDir, temps, own); sinks.push(s); return s },
       broadcast: id => broadcasts.get(id)!,
     })
     if (spec.stage.root.kind === 'source') {
@@ -69,7 +71,7 @@ export async function runTask(spec: TaskSpec, env: ThreadEnv, lane?: number): Pr
       if (o.op !== 'sample') metrics.records_out += o.records
       outputs.push(o)
     }
-    await commitOutputs(spec, peers, env.masterUrl, env.workerId, temps)
+    await commitOutputs(spec, peers, env.masterUrl, env.workerId, temps, env.dataDir, own)
     return { attempt_id: spec.attempt_id, state: 'SUCCEEDED', metrics, blocks, sinks: outputs }
   } catch (e) {
     for (const t of temps) rmSync(t, { force: true })

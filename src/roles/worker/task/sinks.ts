@@ -2,13 +2,14 @@
 // OUT/_temporary/<attempt>/ and move their part into place only when the master lets this attempt
 // commit its partition.
 import { mkdirSync, renameSync, rmSync } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { dirname, join, relative } from 'node:path'
 import type { NodeSpec } from '../../../api/jobs'
 import { PeerError, type PeerClient } from '../../../api/peers'
 import type { SinkOutput, TaskSpec } from '../../../api/tasks'
 import { KeySampler, keysOf, sampleSizePerTask, sortKeyFunction } from '../../../engine/operators/sort'
 import type { Consumer } from '../../../engine/pipeline'
 import { pathName } from '../layout'
+import { checkOutputFolder, type Reserved } from '../listing'
 import { FatalTaskError, Interrupted } from './failures'
 
 const WRITE_FLUSH_CHARS = 1 << 20
@@ -21,7 +22,8 @@ export type SinkRun = Consumer & { finish(): Promise<SinkOutput> }
 
 const partName = (partition: number): string => `part-${String(partition).padStart(5, '0')}`
 
-export function openSink(node: NodeSpec, spec: TaskSpec, dataDir: string, temps: string[]): SinkRun {
+/** `own`: paths no output may reach (the worker's work dir), checked with the output's real path. */
+export function openSink(node: NodeSpec, spec: TaskSpec, dataDir: string, temps: string[], own: readonly Reserved[] = []): SinkRun {
   switch (node.op) {
     case 'count': {
       let n = 0
@@ -58,6 +60,8 @@ export function openSink(node: NodeSpec, spec: TaskSpec, dataDir: string, temps:
       // runs in several stages, and the plan says where this stage's part numbers start.
       const part = (spec.stage.sink_parts?.[node.id] ?? 0) + spec.partition
       const temp = join(dataDir, node.path!, '_temporary', pathName(spec.attempt_id), partName(part))
+      // A link made after submit is not written through: the folder is judged again now.
+      checkOutputFolder(dataDir, node.path!, own)
       mkdirSync(dirname(temp), { recursive: true })
       temps.push(temp)
       const writer = Bun.file(temp).writer({ highWaterMark: WRITE_FLUSH_CHARS })
@@ -86,7 +90,7 @@ export function openSink(node: NodeSpec, spec: TaskSpec, dataDir: string, temps:
  * place. The question is asked again while the master cannot answer (a restart); an attempt that
  * could not ask at all is interrupted, which is not the task's fault.
  */
-export async function commitOutputs(spec: TaskSpec, peers: PeerClient, masterUrl: string, workerId: string, temps: readonly string[]): Promise<void> {
+export async function commitOutputs(spec: TaskSpec, peers: PeerClient, masterUrl: string, workerId: string, temps: readonly string[], dataDir: string, own: readonly Reserved[] = []): Promise<void> {
   if (temps.length === 0) return
   let commit: boolean
   try {
@@ -103,6 +107,7 @@ export async function commitOutputs(spec: TaskSpec, peers: PeerClient, masterUrl
   for (const t of temps) {
     // temp = OUT/_temporary/ATTEMPT/part-N → OUT/part-N; rename is atomic within one file system.
     const target = join(dirname(dirname(dirname(t))), t.slice(t.lastIndexOf('/') + 1))
+    checkOutputFolder(dataDir, relative(dataDir, dirname(target)), own)
     renameSync(t, target)
     rmSync(dirname(t), { recursive: true, force: true })
   }
