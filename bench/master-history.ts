@@ -59,7 +59,7 @@ const send = async (a: MasterAction): Promise<PendingEvent | null> => {
     }
     return { kind: 'task-reported', report }
   }
-  if (a.kind === 'finalize-output') return { kind: 'output-finalized', job: a.job }
+  if (a.kind === 'finalize-output') return { kind: 'output-finalized', job: a.job, worker: a.worker, incarnation: a.incarnation }
   return null
 }
 
