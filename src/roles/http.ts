@@ -6,6 +6,8 @@ import swaggerBundle from 'swagger-ui-dist/swagger-ui-bundle.js' with { type: 't
 import swaggerCss from 'swagger-ui-dist/swagger-ui.css' with { type: 'text' }
 import { ApiError, STATUS, errorBody } from '../api/errors'
 import { tokenMatches } from '../api/auth'
+import { completeDocument, type RouteInfo } from './openapi-doc'
+import { explainNodeError, suggestProperty } from '../api/job-errors'
 
 export const MAX_BODY_BYTES = 16 * 1024 * 1024
 export const VERSION = '0.1.0'
@@ -19,8 +21,12 @@ export function errorResponse(code: string | number, error: unknown): Response {
   if (error instanceof ValidationError) {
     const first = error.all[0]
     const where = first && 'path' in first ? (first.path || '/') : '/'
+    const node = error.type === 'body' ? explainNodeError(error.value, where, (s, m) => expected(s as Schema, m)) : null
+    if (node !== null) return json(400, errorBody(node.code, `${node.message}; see /job.schema.json`, node.details))
     const what = first && 'schema' in first ? expected(first.schema as Schema, first.message) : 'does not match the schema'
-    return json(400, errorBody('INVALID_REQUEST', `${error.type} ${where}: ${what}; see /swagger for the expected shape`, { where }))
+    const suggestion = first && 'schema' in first && first.message === 'Unexpected property' ? suggestProperty(first.schema, where) : ''
+    const hint = suggestion === '' ? '' : `: ${suggestion}`
+    return json(400, errorBody('INVALID_REQUEST', `${error.type} ${where}: ${what}${hint}; see /swagger for the expected shape`, { where }))
   }
   if (code === 'NOT_FOUND') return json(404, errorBody('NOT_FOUND', 'no such route: see /swagger for the routes'))
   if (code === 'PARSE') return json(400, errorBody('INVALID_REQUEST', 'the body is not valid JSON: send Content-Type application/json with a JSON body'))
@@ -107,8 +113,12 @@ const json = (status: number, body: unknown): Response =>
 export function roleApp(title: string, description: string, token: string | undefined) {
   // normalize: false, so a field the schema does not know (a typo such as "partition") is a 400
   // naming it instead of being dropped in silence.
-  return new Elysia({ normalize: false })
+  const app = new Elysia({ normalize: false })
+  return app
     .onError(({ code, error }) => errorResponse(code, error))
+    .onAfterHandle({ as: 'global' }, ({ request, response }) => {
+      if (new URL(request.url).pathname === '/swagger/json') completeDocument(response as object, app.routes as RouteInfo[], token !== undefined)
+    })
     .onParse({ as: 'global' }, ({ request }, contentType) => contentType.startsWith('application/json') ? readJsonBody(request) : undefined)
     // Before routing, so an unknown path without the token is a 401 too.
     .onRequest(({ request }) => {

@@ -15,6 +15,7 @@ import { clusterRoutes } from './routes/cluster'
 import { dagRoutes } from './routes/dag'
 import { metricsRoutes } from './routes/metrics'
 import { uiRoutes } from './routes/ui'
+import { schemaRoutes } from './routes/schema'
 
 export type MasterOptions = { host: string; port: number; stateDb: string; heartbeatTimeoutMs: number; token?: string }
 
@@ -34,6 +35,7 @@ export function createMaster(o: MasterOptions) {
     .use(dagRoutes(core, store, driver.state))
     .use(metricsRoutes({ state: driver.state, store, clock, flush: driver.flush }))
     .use(uiRoutes(clock))
+    .use(schemaRoutes())
   return { app, core, store, stop() { driver.stop(); if (app.server) void app.stop(); store.close() } }
 }
 
