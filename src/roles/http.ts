@@ -7,6 +7,7 @@ import swaggerCss from 'swagger-ui-dist/swagger-ui.css' with { type: 'text' }
 import { ApiError, STATUS, errorBody } from '../api/errors'
 import { tokenMatches } from '../api/auth'
 import { completeDocument, type RouteInfo } from './openapi-doc'
+import { swaggerPage } from './swagger-page'
 import { explainNodeError, suggestProperty } from '../api/job-errors'
 
 export const MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -109,11 +110,20 @@ const tooLarge = (maxBytes: number): ApiError =>
 const json = (status: number, body: unknown): Response =>
   new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } })
 
+// What a browser must load before it can send a token (CONTRACT section 7): the web UI's and
+// Swagger UI's pages and assets, and the job schema. None holds data; /swagger/json, /ui/clock and
+// every data route stay behind the token.
+const PUBLIC_PATHS: ReadonlySet<string> = new Set([
+  '/health', '/', '/ui', '/ui/app.js', '/ui/style.css', '/favicon.ico', '/job.schema.json',
+  '/swagger', '/swagger/assets/swagger-ui-bundle.js', '/swagger/assets/swagger-ui.css',
+])
+
 /** A role's root app: error mapping first so it covers every route mounted after it. */
 export function roleApp(title: string, description: string, token: string | undefined) {
   // normalize: false, so a field the schema does not know (a typo such as "partition") is a 400
   // naming it instead of being dropped in silence.
   const app = new Elysia({ normalize: false })
+  const swaggerHtml = swaggerPage(title)
   return app
     .onError(({ code, error }) => errorResponse(code, error))
     .onAfterHandle({ as: 'global' }, ({ request, response }) => {
@@ -123,7 +133,7 @@ export function roleApp(title: string, description: string, token: string | unde
     // Before routing, so an unknown path without the token is a 401 too.
     .onRequest(({ request }) => {
       if (token === undefined) return
-      if (request.method === 'GET' && new URL(request.url).pathname === '/health') return
+      if ((request.method === 'GET' || request.method === 'HEAD') && PUBLIC_PATHS.has(new URL(request.url).pathname)) return
       if (!tokenMatches(request.headers.get('authorization'), token)) {
         return json(401, errorBody('UNAUTHORIZED', 'missing or wrong token: send Authorization: Bearer TOKEN (the CLI reads MINISPARK_TOKEN)'))
       }
@@ -131,11 +141,12 @@ export function roleApp(title: string, description: string, token: string | unde
     .use(openapi({
       path: '/swagger',
       specPath: '/swagger/json',
-      provider: 'swagger-ui',
+      // Our own page (swagger-page.ts): it sends the tab's token, the document's request included.
+      provider: null,
       documentation: { info: { title, description, version: VERSION } },
       exclude: { paths: [/^\/swagger/] },
-      swagger: { cdn: '/swagger/assets/swagger-ui-bundle.js', theme: '/swagger/assets/swagger-ui.css', autoDarkMode: false },
     }))
+    .get('/swagger', () => new Response(swaggerHtml, { headers: { 'content-type': 'text/html; charset=utf-8' } }), { detail: { hide: true } })
     .get('/swagger/assets/swagger-ui-bundle.js', () => new Response(swaggerBundle, { headers: { 'content-type': 'text/javascript' } }), { detail: { hide: true } })
     .get('/swagger/assets/swagger-ui.css', () => new Response(swaggerCss, { headers: { 'content-type': 'text/css' } }), { detail: { hide: true } })
     .get('/health', () => ({ ok: true as const }), { detail: { summary: 'liveness', tags: ['health'] } })

@@ -1,5 +1,5 @@
 // The cluster's secret (CONTRACT section 7): every route of master and worker but GET /health
-// needs the token, listed from the apps' own routers so that a new route cannot slip by; a worker
+// and the static pages and assets of the UIs needs the token, listed from the apps' own routers so that a new route cannot slip by; a worker
 // with a wrong token cannot join; without a token, non-loopback binds are refused.
 import { afterAll, describe, expect, test } from 'bun:test'
 import { writeFileSync } from 'node:fs'
@@ -28,18 +28,27 @@ function requestsFor(app: Routable, headers: Record<string, string>): { name: st
   })
 }
 
+// CONTRACT section 7: what a browser loads before it can send the token. None of it holds data:
+// pages, scripts, stylesheets, the job schema. /swagger/json and /ui/clock are not among them.
+const PUBLIC = new Set(['GET /health', 'GET /', 'GET /ui', 'GET /ui/app.js', 'GET /ui/style.css', 'GET /favicon.ico',
+  'GET /swagger', 'GET /swagger/assets/swagger-ui-bundle.js', 'GET /swagger/assets/swagger-ui.css', 'GET /job.schema.json'])
+
 async function expectAllRefused(app: Routable, headers: Record<string, string>): Promise<void> {
   const reqs = requestsFor(app, headers)
   expect(reqs.length).toBeGreaterThan(5)
   for (const { name, request } of reqs) {
     const res = await app.handle(request)
-    if (name === 'GET /health') { expect({ name, status: res.status }).toEqual({ name, status: 200 }); continue }
+    if (PUBLIC.has(name)) {
+      expect({ name, ok: res.ok }).toEqual({ name, ok: true })
+      if (name !== 'GET /health' && name !== 'GET /job.schema.json') expect(res.headers.get('content-type') ?? '', name).not.toContain('json')
+      continue
+    }
     expect({ name, status: res.status }).toEqual({ name, status: 401 })
     expect((await res.json() as { error: { code: string } }).error.code).toBe('UNAUTHORIZED')
   }
 }
 
-describe('with a token, every route but GET /health needs it', () => {
+describe('with a token, every route but GET /health and the UIs\' static files needs it', () => {
   const dir = tempDir('ms-auth-')
   const master = createMaster({ host: '127.0.0.1', port: 0, stateDb: join(dir, 'm.db'), heartbeatTimeoutMs: 10_000, token: TOKEN })
   afterAll(() => master.stop())
