@@ -4,7 +4,8 @@
 import { availableParallelism, totalmem } from 'node:os'
 import { readFileSync } from 'node:fs'
 import { ClientError, MasterClient } from './api/client'
-import type { JobRequest, JobStatus } from './api/jobs'
+import type { JobRequest } from './api/jobs'
+import { finish, follow, jobUiUrl, showResult, submitJob } from './cli/jobs'
 import { HELP } from './cli/help'
 import { opsOf, progressPrinter } from './cli/progress'
 import { UsageError, bool, opt, parseDurationMs, parseFlags, parseInteger, parseSizeBytes, str, type FlagSpec, type Parsed } from './cli/flags'
@@ -20,7 +21,9 @@ const SPECS: Record<string, FlagSpec> = {
   master: { ...COMMON, host: 'string', port: 'string', 'state-db': 'string', 'heartbeat-timeout': 'string', 'token-file': 'string', insecure: 'boolean' },
   worker: { ...COMMON, master: 'string', host: 'string', port: 'string', advertise: 'string', id: 'string', slots: 'string', 'max-mem': 'string',
     'data-dir': 'string', 'work-dir': 'string', 'heartbeat-interval': 'string', 'token-file': 'string', insecure: 'boolean' },
-  submit: { ...CLIENT, follow: 'boolean' },
+  submit: { ...CLIENT, follow: 'boolean', 'cancel-on-interrupt': 'boolean' },
+  wait: { ...CLIENT, 'cancel-on-interrupt': 'boolean' },
+  result: CLIENT,
   status: CLIENT, cancel: CLIENT, workers: CLIENT,
   local: { ...COMMON, workers: 'string', slots: 'string', 'max-mem': 'string', 'data-dir': 'string', keep: 'boolean', json: 'boolean', 'heartbeat-timeout': 'string' },
 }
@@ -39,6 +42,8 @@ async function main(argv: string[]): Promise<number> {
     case 'master': return runMaster(p)
     case 'worker': return runWorker(p)
     case 'submit': return submit(p)
+    case 'wait': return wait(p)
+    case 'result': return result(p)
     case 'status': return status(p)
     case 'cancel': return cancel(p)
     case 'workers': return workers(p)
@@ -132,24 +137,22 @@ function readToken(p?: Parsed): string | undefined {
 }
 const token = (): string | undefined => readToken()
 
-async function submit(p: Parsed): Promise<number> {
-  const job = readJob(p)
-  const client = new MasterClient(masterUrl(p), token())
-  const id = await client.submit(job)
-  if (!bool(p, 'follow')) { console.log(bool(p, 'json') ? JSON.stringify({ job_id: id }) : id); return 0 }
-  console.log(id)
-  const final = await client.waitDone(id, { timeoutMs: 7 * 24 * 3600_000, pollMs: 200, onStatus: progressPrinter({ ops: opsOf(job) }) })
-  return finish(final)
+const followOptions = (p: Parsed) => ({
+  json: bool(p, 'json'), cancelOnInterrupt: bool(p, 'cancel-on-interrupt'),
+  masterHint: opt(p, 'master') === undefined ? '' : ` --master ${masterUrl(p)}`,
+})
+
+const submit = (p: Parsed): Promise<number> =>
+  submitJob(new MasterClient(masterUrl(p), token()), readJob(p), { ...followOptions(p), follow: bool(p, 'follow') })
+
+const jobIdOf = (p: Parsed, command: string): string => {
+  const id = p.positionals[0]
+  if (id === undefined) throw new UsageError(`give the job id: minispark ${command} JOB_ID`)
+  return id
 }
 
-function finish(s: JobStatus): number {
-  if (s.state === 'SUCCEEDED') return 0
-  if (s.error) {
-    console.error(`job ${s.job_id} ${s.state}: ${s.error.message}` + (s.error.node_id ? ` (node ${s.error.node_id})` : '') +
-      (s.error.record ? `\n  record: ${s.error.record}` : ''))
-  } else console.error(`job ${s.job_id} ${s.state}`)
-  return 1
-}
+const wait = (p: Parsed): Promise<number> => follow(new MasterClient(masterUrl(p), token()), jobIdOf(p, 'wait'), followOptions(p))
+const result = (p: Parsed): Promise<number> => showResult(new MasterClient(masterUrl(p), token()), jobIdOf(p, 'result'), bool(p, 'json'))
 
 async function status(p: Parsed): Promise<number> {
   const client = new MasterClient(masterUrl(p), token())
@@ -191,14 +194,19 @@ async function workers(p: Parsed): Promise<number> {
 async function local(p: Parsed): Promise<number> {
   const job = readJob(p)
   const hbTimeout = opt(p, 'heartbeat-timeout')
+  const json = bool(p, 'json')
+  const draw = json && process.stderr.isTTY !== true ? undefined : progressPrinter({ ops: opsOf(job) })
   const { status: s, result, url } = await runLocal(job, {
     workers: parseInteger('workers', str(p, 'workers', '2'), 1, 64),
     slots: parseInteger('slots', str(p, 'slots', String(Math.max(1, Math.floor(availableParallelism() / 2)))), 1, 1024),
-    maxMem: str(p, 'max-mem', '1GiB'), dataDir: str(p, 'data-dir', '.'), keep: bool(p, 'keep'), json: bool(p, 'json'),
+    maxMem: str(p, 'max-mem', '1GiB'), dataDir: str(p, 'data-dir', '.'), keep: bool(p, 'keep'), json,
     ...(hbTimeout ? { heartbeatTimeout: hbTimeout } : {}),
+    ...(draw === undefined ? {} : { onStatus: draw }),
+    onSubmitted: (id, client) => console.error(`job ${id} running on a local cluster: ${jobUiUrl(client, id)}` +
+      (bool(p, 'keep') ? '' : ' (until it ends; --keep leaves the cluster up)')),
   })
   if (bool(p, 'keep')) console.error(`the cluster is still up: ${url}`)
-  if (result !== null) console.log(bool(p, 'json') ? JSON.stringify(result) : renderResult(result))
+  if (result !== null) console.log(json ? JSON.stringify(result) : renderResult(result))
   return finish(s)
 }
 
