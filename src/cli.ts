@@ -8,15 +8,17 @@ import type { JobRequest } from './api/jobs'
 import { finish, follow, jobUiUrl, showResult, submitJob } from './cli/jobs'
 import { HELP } from './cli/help'
 import { opsOf, progressPrinter } from './cli/progress'
-import { UsageError, bool, opt, parseDurationMs, parseFlags, parseInteger, parseSizeBytes, str, type FlagSpec, type Parsed } from './cli/flags'
+import { UsageError, bool, opt, parseDurationMs, parseFlags, parseInteger, parseMasterUrl, parseSizeBytes, str, type FlagSpec, type Parsed } from './cli/flags'
+import { table } from './cli/table'
+import { nearest } from './api/nearest'
 import { VERSION } from './roles/http'
 import { startMaster } from './roles/master/index'
 import { startWorker } from './roles/worker/index'
 import { renderResult, runLocal } from './roles/local'
 import { selfCommand } from './roles/spawn'
 
-const COMMON: FlagSpec = { help: 'boolean' }
-const CLIENT: FlagSpec = { ...COMMON, master: 'string', json: 'boolean' }
+const COMMON: FlagSpec = { help: 'boolean', version: 'boolean' }
+const CLIENT: FlagSpec = { ...COMMON, master: 'string', 'token-file': 'string', json: 'boolean' }
 const SPECS: Record<string, FlagSpec> = {
   master: { ...COMMON, host: 'string', port: 'string', 'state-db': 'string', 'heartbeat-timeout': 'string', 'token-file': 'string', insecure: 'boolean' },
   worker: { ...COMMON, master: 'string', host: 'string', port: 'string', advertise: 'string', id: 'string', slots: 'string', 'max-mem': 'string',
@@ -28,16 +30,25 @@ const SPECS: Record<string, FlagSpec> = {
   local: { ...COMMON, workers: 'string', slots: 'string', 'max-mem': 'string', 'data-dir': 'string', keep: 'boolean', json: 'boolean', 'heartbeat-timeout': 'string' },
 }
 
-const masterUrl = (p: Parsed): string => str(p, 'master', process.env.MINISPARK_MASTER ?? 'http://127.0.0.1:8080').replace(/\/+$/, '')
+const masterUrl = (p: Parsed): string => {
+  const flag = opt(p, 'master')
+  return parseMasterUrl(flag === undefined ? 'master (MINISPARK_MASTER)' : 'master', flag ?? process.env.MINISPARK_MASTER ?? 'http://127.0.0.1:8080')
+}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv
-  if (command === undefined || command === '--help' || command === 'help') { console.log(HELP.main); return command === undefined ? 2 : 0 }
-  if (command === '--version') { console.log(`minispark ${VERSION}`); return 0 }
+  if (command === undefined) { console.error(HELP.main); return 2 }
+  if (command === '--help' || command === '-h') { console.log(HELP.main); return 0 }
+  if (command === 'help') { console.log(HELP[rest[0] ?? 'main'] ?? HELP.main); return 0 }
+  if (command === '--version' || command === '-v' || command === 'version') { console.log(`minispark ${VERSION}`); return 0 }
   const spec = SPECS[command]
-  if (spec === undefined) throw new UsageError(`unknown command "${command}": see minispark --help`)
-  const p = parseFlags(rest, spec)
+  if (spec === undefined) {
+    const near = nearest(command.replace(/^-+/, ''), Object.keys(SPECS))
+    throw new UsageError(`unknown ${command.startsWith('-') ? 'flag' : 'command'} "${command}"${near === null ? '' : `: did you mean "${near}"?`} (see minispark --help)`)
+  }
+  const p = parseFlags(rest, spec, command)
   if (bool(p, 'help')) { console.log(HELP[command]); return 0 }
+  if (bool(p, 'version')) { console.log(`minispark ${VERSION}`); return 0 }
   switch (command) {
     case 'master': return runMaster(p)
     case 'worker': return runWorker(p)
@@ -78,12 +89,12 @@ async function runWorker(p: Parsed): Promise<number> {
   sizeHeapsToBudget(maxMemBytes)
   const host = str(p, 'host', '127.0.0.1')
   checkBind('worker', host, p)
-  const master = opt(p, 'master') ?? process.env.MINISPARK_MASTER
-  if (master === undefined) throw new UsageError('worker needs --master http://HOST:PORT (or MINISPARK_MASTER)')
+  if (opt(p, 'master') === undefined && process.env.MINISPARK_MASTER === undefined) throw new UsageError('worker needs --master HOST:PORT (or MINISPARK_MASTER)')
+  const master = masterUrl(p)
   const id = opt(p, 'id')
   const advertise = opt(p, 'advertise')
   const w = await startWorker({
-    masterUrl: master.replace(/\/+$/, ''), host, port: parseInteger('port', str(p, 'port', '8081'), 0, 65535),
+    masterUrl: master, host, port: parseInteger('port', str(p, 'port', '8081'), 0, 65535),
     ...(advertise === undefined ? {} : { advertise }), ...(id === undefined ? {} : { id }),
     slots: parseInteger('slots', str(p, 'slots', String(availableParallelism())), 1, 1024),
     maxMemBytes,
@@ -117,12 +128,14 @@ function untilSignal(stop: () => Promise<void>): Promise<number> {
   })
 }
 
-function readJob(p: Parsed): JobRequest {
+function readJob(p: Parsed, command: string): JobRequest {
   const file = p.positionals[0]
-  if (file === undefined) throw new UsageError('give the job file: minispark submit JOB.json')
+  if (file === undefined) throw new UsageError(`give the job file (or - for stdin): minispark ${command} JOB.json`)
+  if (p.positionals.length > 1) throw new UsageError(`one job file at a time: got ${p.positionals.join(' ')} (see minispark ${command} --help)`)
+  const from = file === '-' ? 'stdin' : `job file ${file}`
   let text: string
-  try { text = readFileSync(file, 'utf8') } catch (e) { throw new UsageError(`cannot read job file ${file}: ${(e as Error).message}`) }
-  try { return JSON.parse(text) as JobRequest } catch (e) { throw new UsageError(`job file ${file} is not valid JSON: ${(e as Error).message}`) }
+  try { text = readFileSync(file === '-' ? 0 : file, 'utf8') } catch (e) { throw new UsageError(`cannot read ${from}: ${(e as Error).message}`) }
+  try { return JSON.parse(text) as JobRequest } catch (e) { throw new UsageError(`${from} is not valid JSON: ${(e as Error).message}`) }
 }
 
 /** --token-file wins over MINISPARK_TOKEN; an empty token is a usage error, never "no auth". */
@@ -135,7 +148,6 @@ function readToken(p?: Parsed): string | undefined {
   } else t = process.env.MINISPARK_TOKEN?.trim() || undefined
   return t
 }
-const token = (): string | undefined => readToken()
 
 const followOptions = (p: Parsed) => ({
   json: bool(p, 'json'), cancelOnInterrupt: bool(p, 'cancel-on-interrupt'),
@@ -143,7 +155,7 @@ const followOptions = (p: Parsed) => ({
 })
 
 const submit = (p: Parsed): Promise<number> =>
-  submitJob(new MasterClient(masterUrl(p), token()), readJob(p), { ...followOptions(p), follow: bool(p, 'follow') })
+  submitJob(new MasterClient(masterUrl(p), readToken(p)), readJob(p, 'submit'), { ...followOptions(p), follow: bool(p, 'follow') })
 
 const jobIdOf = (p: Parsed, command: string): string => {
   const id = p.positionals[0]
@@ -151,49 +163,52 @@ const jobIdOf = (p: Parsed, command: string): string => {
   return id
 }
 
-const wait = (p: Parsed): Promise<number> => follow(new MasterClient(masterUrl(p), token()), jobIdOf(p, 'wait'), followOptions(p))
-const result = (p: Parsed): Promise<number> => showResult(new MasterClient(masterUrl(p), token()), jobIdOf(p, 'result'), bool(p, 'json'))
+const wait = (p: Parsed): Promise<number> => follow(new MasterClient(masterUrl(p), readToken(p)), jobIdOf(p, 'wait'), followOptions(p))
+const result = (p: Parsed): Promise<number> => showResult(new MasterClient(masterUrl(p), readToken(p)), jobIdOf(p, 'result'), bool(p, 'json'))
 
 async function status(p: Parsed): Promise<number> {
-  const client = new MasterClient(masterUrl(p), token())
+  const client = new MasterClient(masterUrl(p), readToken(p))
   const id = p.positionals[0]
   if (id !== undefined) {
     const s = await client.status(id)
     if (bool(p, 'json')) console.log(JSON.stringify(s, null, 2))
     else {
-      console.log(`${s.job_id} ${s.name} ${s.state} ${(s.progress * 100).toFixed(0)}%`)
-      for (const st of s.stages) console.log(`  stage ${st.stage_id} ${st.state} ${st.tasks.succeeded}/${st.tasks.total} [${st.node_ids.join(' → ')}]`)
-      if (s.error) console.log(`  error: ${s.error.message}${s.error.node_id ? ` (node ${s.error.node_id})` : ''}`)
+      console.log(`${s.job_id} ${s.name} ${s.state} ${(s.progress * 100).toFixed(0)}%  ${jobUiUrl(client, s.job_id)}`)
+      if (s.error) console.log(`error: ${s.error.message}${s.error.node_id ? ` (node ${s.error.node_id})` : ''}`)
+      console.log(table(['STAGE', 'STATE', 'TASKS', 'NODES'],
+        s.stages.map(st => [String(st.stage_id), st.state, `${st.tasks.succeeded}/${st.tasks.total}`, st.node_ids.join(' → ')])))
     }
     return 0
   }
   const jobs = await client.jobs()
   if (bool(p, 'json')) console.log(JSON.stringify(jobs, null, 2))
-  else for (const j of jobs) console.log(`${j.job_id}  ${j.state.padEnd(9)} ${(j.progress * 100).toFixed(0).padStart(3)}%  ${j.name}  ${j.submitted_at}`)
+  else console.log(table(['JOB_ID', 'STATE', 'PROGRESS', 'SUBMITTED', 'NAME'],
+    jobs.map(j => [j.job_id, j.state, `${(j.progress * 100).toFixed(0)}%`, j.submitted_at, j.name])))
   return 0
 }
 
 async function cancel(p: Parsed): Promise<number> {
-  const id = p.positionals[0]
-  if (id === undefined) throw new UsageError('give the job id: minispark cancel JOB_ID')
-  const s = await new MasterClient(masterUrl(p), token()).cancel(id)
+  const id = jobIdOf(p, 'cancel')
+  const s = await new MasterClient(masterUrl(p), readToken(p)).cancel(id)
   console.log(`${s.job_id} ${s.state}`)
   return 0
 }
 
 async function workers(p: Parsed): Promise<number> {
-  const list = await new MasterClient(masterUrl(p), token()).workers()
+  const list = await new MasterClient(masterUrl(p), readToken(p)).workers()
   if (bool(p, 'json')) { console.log(JSON.stringify(list, null, 2)); return 0 }
   const now = Date.now()
-  for (const w of list) {
-    console.log(`${w.worker_id.padEnd(20)} ${w.address.padEnd(22)} ${w.status.padEnd(6)} tasks ${w.active_tasks}/${w.slots}  mem ${w.mem_usage_mb} MiB  seen ${((now - w.last_heartbeat) / 1000).toFixed(1)}s ago`)
-  }
+  console.log(table(['WORKER', 'ADDRESS', 'STATUS', 'TASKS', 'MEMORY', 'LAST SEEN'],
+    list.map(w => [w.worker_id, w.address, w.status, `${w.active_tasks}/${w.slots}`, `${w.mem_usage_mb} MiB`, `${((now - w.last_heartbeat) / 1000).toFixed(1)} s ago`])))
   return 0
 }
 
 async function local(p: Parsed): Promise<number> {
-  const job = readJob(p)
+  const job = readJob(p, 'local')
   const hbTimeout = opt(p, 'heartbeat-timeout')
+  // Checked here, so a bad value is a usage error rather than a role that fails to start.
+  parseSizeBytes('max-mem', str(p, 'max-mem', '1GiB'))
+  if (hbTimeout !== undefined) parseDurationMs('heartbeat-timeout', hbTimeout)
   const json = bool(p, 'json')
   const draw = json && process.stderr.isTTY !== true ? undefined : progressPrinter({ ops: opsOf(job) })
   const { status: s, result, url } = await runLocal(job, {
@@ -220,6 +235,8 @@ try {
     console.error(`minispark: ${e.message}`)
     process.exit(e.code === 'UNREACHABLE' ? 3 : e.status >= 400 && e.status < 500 ? 2 : 1)
   }
-  console.error(`minispark: ${(e as Error).stack ?? String(e)}`)
+  // A person gets the reason; the stack is for whoever debugs Mini-Spark itself.
+  console.error(`minispark: ${(e as Error).message ?? String(e)}`)
+  if (process.env.MINISPARK_DEBUG) console.error((e as Error).stack)
   process.exit(1)
 }

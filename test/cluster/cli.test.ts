@@ -232,3 +232,69 @@ describe('the CLI shows what a job computed', () => {
     expect(r.stderr).toContain('stage 0 read_text')
   }, 30_000)
 })
+
+describe('CLI conventions', () => {
+  test('-h and -v work on every command; unknown commands and flags suggest the nearest', async () => {
+    const commands = ['master', 'worker', 'submit', 'wait', 'result', 'status', 'cancel', 'workers', 'local']
+    const argvs = [...commands.map(c => [c, '-h']), ['-v'], ['submit', '-v'], ['-h'], ['submti', 'x.json'], ['submit', 'x.json', '--folow'],
+      ['status', '--jsno'], ['submit', '--follow=yes', 'x.json'], ['status', '--master']]
+    // a few at a time: each is a process start on a machine the cluster shares
+    const runs: Awaited<ReturnType<typeof runCli>>[] = []
+    for (let i = 0; i < argvs.length; i += 3) runs.push(...await Promise.all(argvs.slice(i, i + 3).map(a => runCli(a))))
+    for (const [i, c] of commands.entries()) {
+      expect({ c, code: runs[i]!.code }).toEqual({ c, code: 0 })
+      expect(runs[i]!.stdout).toContain(`usage: minispark ${c}`)
+    }
+    const [version, subVersion, help, typoCommand, typoFlag, typoJson, boolValue, noValue] = runs.slice(commands.length)
+    expect(version!.stdout).toMatch(/^minispark \d+\.\d+\.\d+\n$/)
+    expect(subVersion!.stdout).toBe(version!.stdout)
+    expect(help!.code).toBe(0)
+    expect(help!.stdout).toContain('commands:')
+    for (const [r, hint] of [[typoCommand, 'did you mean "submit"?'], [typoFlag, 'did you mean --follow?'], [typoJson, 'did you mean --json?'],
+      [boolValue, '--follow takes no value'], [noValue, '--master needs a value']] as const) {
+      expect({ hint, code: r!.code }).toEqual({ hint, code: 2 })
+      expect(r!.stderr).toContain(hint)
+      expect(r!.stderr.trim().split('\n')).toHaveLength(1)
+    }
+  }, 60_000)
+
+  test('a bad size or duration is a one-line usage error, for roles and for local', async () => {
+    const runs = await Promise.all([
+      runCli(['worker', '--master', '127.0.0.1:1', '--max-mem', '1x']),
+      runCli(['local', jobFile('bad-size', { nodes: [src, { id: 'n', op: 'count', input: 'src' }] }), '--max-mem', 'lots']),
+      runCli(['local', jobFile('bad-duration', { nodes: [src, { id: 'n', op: 'count', input: 'src' }] }), '--heartbeat-timeout', '10']),
+      runCli(['master', '--heartbeat-timeout', 'soon']),
+    ])
+    for (const r of runs) {
+      expect(r.code).toBe(2)
+      expect(r.stderr.trim().split('\n')).toHaveLength(1)
+      expect(r.stderr).not.toContain('    at ')
+    }
+    expect(runs[0]!.stderr).toContain('--max-mem 1x')
+    expect(runs[1]!.stderr).toContain('--max-mem lots')
+  }, 30_000)
+
+  test('--master HOST:PORT; tables have headers; submit - reads the job from stdin', async () => {
+    const hostPort = cluster().url.replace(/^http:\/\//, '')
+    const workers = await runCli(['workers', '--master', hostPort])
+    expect(workers.code).toBe(0)
+    const [header, ...rows] = workers.stdout.trim().split('\n')
+    expect(header!.split(/\s{2,}/)).toEqual(['WORKER', 'ADDRESS', 'STATUS', 'TASKS', 'MEMORY', 'LAST SEEN'])
+    expect(rows.map(r => r.split(/\s+/)[0]).sort()).toEqual(cluster().workerIds.slice().sort())
+
+    const job = JSON.stringify({ name: 'from-stdin', nodes: [src, { id: 'n', op: 'count', input: 'src' }] })
+    const proc = Bun.spawn(cliCommand(['submit', '-', '--follow', '--master', hostPort]), { stdin: new Blob([job]), stdout: 'pipe', stderr: 'pipe' })
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 20_000)
+    const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited])
+    clearTimeout(timer)
+    expect(code).toBe(0)
+    expect(out.trim().split('\n')[1]).toBe(`n: ${LINES.length}`)
+
+    const list = await runCli(['status', '--master', hostPort])
+    const lines = list.stdout.trim().split('\n')
+    expect(lines[0]!.split(/\s{2,}/)).toEqual(['JOB_ID', 'STATE', 'PROGRESS', 'SUBMITTED', 'NAME'])
+    expect(lines.some(l => l.includes('from-stdin') && l.includes('SUCCEEDED'))).toBe(true)
+    const one = await runCli(['status', out.trim().split('\n')[0]!, '--master', hostPort])
+    expect(one.stdout).toMatch(/\nSTAGE\s+STATE\s+TASKS\s+NODES\n0\s+SUCCEEDED\s+1\/1\s+src → n/)
+  }, 30_000)
+})
