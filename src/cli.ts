@@ -93,6 +93,8 @@ async function runWorker(p: Parsed): Promise<number> {
   const master = masterUrl(p)
   const id = opt(p, 'id')
   const advertise = opt(p, 'advertise')
+  let refuse: (message: string) => void = () => {}
+  const refused = new Promise<string>(resolve => { refuse = resolve })
   const w = await startWorker({
     masterUrl: master, host, port: parseInteger('port', str(p, 'port', '8081'), 0, 65535),
     ...(advertise === undefined ? {} : { advertise }), ...(id === undefined ? {} : { id }),
@@ -101,9 +103,11 @@ async function runWorker(p: Parsed): Promise<number> {
     dataDir: str(p, 'data-dir', '.'), workDir: str(p, 'work-dir', './minispark-work'),
     heartbeatIntervalMs: parseDurationMs('heartbeat-interval', str(p, 'heartbeat-interval', '3s')),
     ...withToken(readToken(p)),
+    // A wrong token is a setting to fix, not an outage to wait out: say so and exit 2.
+    onRefused: message => refuse(message),
   })
   console.log(`minispark worker listening on ${w.url}`)
-  return untilSignal(() => w.stop())
+  return untilSignal(() => w.stop(), refused)
 }
 
 /**
@@ -119,12 +123,16 @@ function sizeHeapsToBudget(maxMemBytes: number): void {
   process.execve(process.execPath, selfCommand(process.argv.slice(2)), { ...process.env, BUN_JSC_forceRAMSize: String(ram) })
 }
 
-/** Runs until SIGTERM or SIGINT, then stops cleanly. */
-function untilSignal(stop: () => Promise<void>): Promise<number> {
+/** Runs until SIGTERM or SIGINT, then stops cleanly (exit 0); or, if `fatal` gives a reason first, stops and exits 2 with it. */
+function untilSignal(stop: () => Promise<void>, fatal?: Promise<string>): Promise<number> {
   return new Promise(resolve => {
     const onSignal = (): void => { void stop().finally(() => resolve(0)) }
     process.once('SIGTERM', onSignal)
     process.once('SIGINT', onSignal)
+    void fatal?.then(reason => {
+      console.error(`minispark: ${reason}`)
+      void stop().finally(() => resolve(2))
+    })
   })
 }
 

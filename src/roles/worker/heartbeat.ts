@@ -11,6 +11,8 @@ export type HeartbeatDeps = {
   body: () => Omit<Heartbeat, 'incarnation'>
   onAck: (ack: HeartbeatAck, previous: string | undefined) => void
   log: (msg: Record<string, unknown>) => void
+  /** the master answered 401: this worker's token is wrong (or missing), and beating again cannot help */
+  onRefused?: (message: string) => void
 }
 
 export const nextDelayMs = (intervalMs: number, r: number): number => intervalMs * (2 / 3 + (2 / 3) * r)
@@ -28,6 +30,12 @@ export function startHeartbeats(deps: HeartbeatDeps): { stop(): void; beatNow():
         method: 'POST', headers: { 'content-type': 'application/json', ...authHeaders(deps.token) }, body: JSON.stringify(hb),
         signal: AbortSignal.timeout(Math.max(1000, deps.intervalMs)),
       })
+      if (res.status === 401 && deps.onRefused !== undefined) {
+        stopped = true
+        deps.onRefused(`the master at ${deps.masterUrl} refused this worker's token (401 UNAUTHORIZED): ` +
+          `${deps.token === undefined ? 'it needs one' : 'it is not the cluster\'s'}; give the cluster's token with --token-file FILE (or MINISPARK_TOKEN)`)
+        return
+      }
       if (!res.ok) throw new Error(`master answered ${res.status}: ${await res.text()}`)
       const ack = (await res.json()) as HeartbeatAck
       const previous = incarnation

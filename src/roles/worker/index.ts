@@ -29,6 +29,8 @@ export type WorkerOptions = {
   workDir: string
   heartbeatIntervalMs: number
   token?: string
+  /** the master refused the token: the worker can never join */
+  onRefused?: (message: string) => void
 }
 
 const log = (m: Record<string, unknown>): void => console.error(JSON.stringify({ role: 'worker', ...m }))
@@ -81,6 +83,7 @@ export async function startWorker(o: WorkerOptions): Promise<{ url: string; id: 
   let paused = false
   heartbeats = startHeartbeats({
     masterUrl: o.masterUrl, token: o.token, intervalMs: o.heartbeatIntervalMs, rng: Math.random, log,
+    ...(o.onRefused === undefined ? {} : { onRefused: o.onRefused }),
     body: () => {
       const active = pool!.active
       // Backpressure: past the pause threshold no new task comes until spilling (or tasks ending)
