@@ -126,8 +126,11 @@ export function roleApp(title: string, description: string, token: string | unde
   const swaggerHtml = swaggerPage(title)
   return app
     .onError(({ code, error }) => errorResponse(code, error))
+    // Runs after every handler, so it only compares a string unless this is the document.
     .onAfterHandle({ as: 'global' }, ({ request, response }) => {
-      if (new URL(request.url).pathname === '/swagger/json') completeDocument(response as object, app.routes as RouteInfo[], token !== undefined)
+      if (request.url.endsWith('/swagger/json') && new URL(request.url).pathname === '/swagger/json') {
+        completeDocument(response as object, app.routes as RouteInfo[], token !== undefined)
+      }
     })
     .onParse({ as: 'global' }, ({ request }, contentType) => contentType.startsWith('application/json') ? readJsonBody(request) : undefined)
     // Before routing, so an unknown path without the token is a 401 too.
