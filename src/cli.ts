@@ -5,10 +5,13 @@ import { availableParallelism, tmpdir, totalmem, userInfo } from 'node:os'
 import { lstatSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { basename, join } from 'node:path'
 import { ClientError, MasterClient } from './api/client'
-import type { JobRequest, JobStatus } from './api/jobs'
+import type { JobRequest } from './api/jobs'
+import { finish, follow, jobUiUrl, showResult, submitJob } from './cli/jobs'
 import { HELP } from './cli/help'
 import { opsOf, progressPrinter } from './cli/progress'
-import { UsageError, bool, opt, parseDurationMs, parseFlags, parseInteger, parseKeepJobs, parseSizeBytes, str, type FlagSpec, type Parsed } from './cli/flags'
+import { UsageError, bool, opt, parseDurationMs, parseFlags, parseInteger, parseKeepJobs, parseMasterUrl, parseSizeBytes, str, type FlagSpec, type Parsed } from './cli/flags'
+import { table } from './cli/table'
+import { nearest } from './api/nearest'
 import { VERSION } from './roles/http'
 import { startMaster } from './roles/master/index'
 import { DEFAULT_KEEP_JOBS } from './roles/master/retention'
@@ -16,31 +19,44 @@ import { startWorker } from './roles/worker/index'
 import { renderResult, runLocal } from './roles/local'
 import { EXIT_WITH_STDIN_ENV, LOCAL_DIR_ENV, selfCommand, stdinClosed } from './roles/spawn'
 
-const COMMON: FlagSpec = { help: 'boolean' }
-const CLIENT: FlagSpec = { ...COMMON, master: 'string', json: 'boolean' }
+const COMMON: FlagSpec = { help: 'boolean', version: 'boolean' }
+const CLIENT: FlagSpec = { ...COMMON, master: 'string', 'token-file': 'string', json: 'boolean' }
 const SPECS: Record<string, FlagSpec> = {
   master: { ...COMMON, host: 'string', port: 'string', 'state-db': 'string', 'heartbeat-timeout': 'string', 'token-file': 'string', insecure: 'boolean', 'keep-jobs': 'string' },
   worker: { ...COMMON, master: 'string', host: 'string', port: 'string', advertise: 'string', id: 'string', slots: 'string', 'max-mem': 'string',
     'data-dir': 'string', 'work-dir': 'string', 'heartbeat-interval': 'string', 'token-file': 'string', insecure: 'boolean' },
-  submit: { ...CLIENT, follow: 'boolean' },
+  submit: { ...CLIENT, follow: 'boolean', 'cancel-on-interrupt': 'boolean' },
+  wait: { ...CLIENT, 'cancel-on-interrupt': 'boolean' },
+  result: CLIENT,
   status: CLIENT, cancel: CLIENT, workers: CLIENT,
   local: { ...COMMON, workers: 'string', slots: 'string', 'max-mem': 'string', 'data-dir': 'string', keep: 'boolean', json: 'boolean', 'heartbeat-timeout': 'string' },
 }
 
-const masterUrl = (p: Parsed): string => str(p, 'master', process.env.MINISPARK_MASTER ?? 'http://127.0.0.1:8080').replace(/\/+$/, '')
+const masterUrl = (p: Parsed): string => {
+  const flag = opt(p, 'master')
+  return parseMasterUrl(flag === undefined ? 'master (MINISPARK_MASTER)' : 'master', flag ?? process.env.MINISPARK_MASTER ?? 'http://127.0.0.1:8080')
+}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv
-  if (command === undefined || command === '--help' || command === 'help') { console.log(HELP.main); return command === undefined ? 2 : 0 }
-  if (command === '--version') { console.log(`minispark ${VERSION}`); return 0 }
+  if (command === undefined) { console.error(HELP.main); return 2 }
+  if (command === '--help' || command === '-h') { console.log(HELP.main); return 0 }
+  if (command === 'help') { console.log(HELP[rest[0] ?? 'main'] ?? HELP.main); return 0 }
+  if (command === '--version' || command === '-v' || command === 'version') { console.log(`minispark ${VERSION}`); return 0 }
   const spec = SPECS[command]
-  if (spec === undefined) throw new UsageError(`unknown command "${command}": see minispark --help`)
-  const p = parseFlags(rest, spec)
+  if (spec === undefined) {
+    const near = nearest(command.replace(/^-+/, ''), Object.keys(SPECS))
+    throw new UsageError(`unknown ${command.startsWith('-') ? 'flag' : 'command'} "${command}"${near === null ? '' : `: did you mean "${near}"?`} (see minispark --help)`)
+  }
+  const p = parseFlags(rest, spec, command)
   if (bool(p, 'help')) { console.log(HELP[command]); return 0 }
+  if (bool(p, 'version')) { console.log(`minispark ${VERSION}`); return 0 }
   switch (command) {
     case 'master': return runMaster(p)
     case 'worker': return runWorker(p)
     case 'submit': return submit(p)
+    case 'wait': return wait(p)
+    case 'result': return result(p)
     case 'status': return status(p)
     case 'cancel': return cancel(p)
     case 'workers': return workers(p)
@@ -76,21 +92,25 @@ async function runWorker(p: Parsed): Promise<number> {
   sizeHeapsToBudget(maxMemBytes)
   const host = str(p, 'host', '127.0.0.1')
   checkBind('worker', host, p)
-  const master = opt(p, 'master') ?? process.env.MINISPARK_MASTER
-  if (master === undefined) throw new UsageError('worker needs --master http://HOST:PORT (or MINISPARK_MASTER)')
+  if (opt(p, 'master') === undefined && process.env.MINISPARK_MASTER === undefined) throw new UsageError('worker needs --master HOST:PORT (or MINISPARK_MASTER)')
+  const master = masterUrl(p)
   const id = opt(p, 'id')
   const advertise = opt(p, 'advertise')
+  let refuse: (message: string) => void = () => {}
+  const refused = new Promise<string>(resolve => { refuse = resolve })
   const w = await startWorker({
-    masterUrl: master.replace(/\/+$/, ''), host, port: parseInteger('port', str(p, 'port', '8081'), 0, 65535),
+    masterUrl: master, host, port: parseInteger('port', str(p, 'port', '8081'), 0, 65535),
     ...(advertise === undefined ? {} : { advertise }), ...(id === undefined ? {} : { id }),
     slots: parseInteger('slots', str(p, 'slots', String(availableParallelism())), 1, 1024),
     maxMemBytes,
     dataDir: str(p, 'data-dir', '.'), workDir: opt(p, 'work-dir') ?? defaultWorkDir(),
     heartbeatIntervalMs: parseDurationMs('heartbeat-interval', str(p, 'heartbeat-interval', '3s')),
     ...withToken(readToken(p)),
+    // A wrong token is a setting to fix, not an outage to wait out: say so and exit 2.
+    onRefused: message => refuse(message),
   })
   console.log(`minispark worker listening on ${w.url}`)
-  return untilSignal(() => w.stop())
+  return untilSignal(() => w.stop(), refused)
 }
 
 /**
@@ -125,10 +145,11 @@ function sizeHeapsToBudget(maxMemBytes: number): void {
   process.execve(process.execPath, selfCommand(process.argv.slice(2)), { ...process.env, BUN_JSC_forceRAMSize: String(ram) })
 }
 
-/** Runs until SIGTERM or SIGINT, then stops cleanly. A role started by `local` also stops when
- *  its parent is gone (its stdin pipe closed), bounded, and the master then removes the parent's
- *  temp dir, which nobody else is left to remove. */
-function untilSignal(stop: () => Promise<void>): Promise<number> {
+/** Runs until SIGTERM or SIGINT, then stops cleanly (exit 0); or, if `fatal` gives a reason first,
+ *  stops and exits 2 with it. A role started by `local` also stops when its parent is gone (its
+ *  stdin pipe closed), bounded, and the master then removes the parent's temp dir, which nobody
+ *  else is left to remove. */
+function untilSignal(stop: () => Promise<void>, fatal?: Promise<string>): Promise<number> {
   return new Promise(resolve => {
     let stopping = false
     const onSignal = (): void => {
@@ -138,6 +159,12 @@ function untilSignal(stop: () => Promise<void>): Promise<number> {
     }
     process.once('SIGTERM', onSignal)
     process.once('SIGINT', onSignal)
+    void fatal?.then(reason => {
+      if (stopping) return
+      stopping = true
+      console.error(`minispark: ${reason}`)
+      void stop().finally(() => resolve(2))
+    })
     if (process.env[EXIT_WITH_STDIN_ENV] !== '1') return
     void stdinClosed().then(async () => {
       if (stopping) return
@@ -152,12 +179,14 @@ function untilSignal(stop: () => Promise<void>): Promise<number> {
   })
 }
 
-function readJob(p: Parsed): JobRequest {
+function readJob(p: Parsed, command: string): JobRequest {
   const file = p.positionals[0]
-  if (file === undefined) throw new UsageError('give the job file: minispark submit JOB.json')
+  if (file === undefined) throw new UsageError(`give the job file (or - for stdin): minispark ${command} JOB.json`)
+  if (p.positionals.length > 1) throw new UsageError(`one job file at a time: got ${p.positionals.join(' ')} (see minispark ${command} --help)`)
+  const from = file === '-' ? 'stdin' : `job file ${file}`
   let text: string
-  try { text = readFileSync(file, 'utf8') } catch (e) { throw new UsageError(`cannot read job file ${file}: ${(e as Error).message}`) }
-  try { return JSON.parse(text) as JobRequest } catch (e) { throw new UsageError(`job file ${file} is not valid JSON: ${(e as Error).message}`) }
+  try { text = readFileSync(file === '-' ? 0 : file, 'utf8') } catch (e) { throw new UsageError(`cannot read ${from}: ${(e as Error).message}`) }
+  try { return JSON.parse(text) as JobRequest } catch (e) { throw new UsageError(`${from} is not valid JSON: ${(e as Error).message}`) }
 }
 
 /** --token-file wins over MINISPARK_TOKEN; an empty token is a usage error, never "no auth". */
@@ -170,77 +199,82 @@ function readToken(p?: Parsed): string | undefined {
   } else t = process.env.MINISPARK_TOKEN?.trim() || undefined
   return t
 }
-const token = (): string | undefined => readToken()
 
-async function submit(p: Parsed): Promise<number> {
-  const job = readJob(p)
-  const client = new MasterClient(masterUrl(p), token())
-  const id = await client.submit(job)
-  if (!bool(p, 'follow')) { console.log(bool(p, 'json') ? JSON.stringify({ job_id: id }) : id); return 0 }
-  console.log(id)
-  const final = await client.waitDone(id, { timeoutMs: 7 * 24 * 3600_000, pollMs: 200, onStatus: progressPrinter({ ops: opsOf(job) }) })
-  return finish(final)
+const followOptions = (p: Parsed) => ({
+  json: bool(p, 'json'), cancelOnInterrupt: bool(p, 'cancel-on-interrupt'),
+  masterHint: opt(p, 'master') === undefined ? '' : ` --master ${masterUrl(p)}`,
+})
+
+const submit = (p: Parsed): Promise<number> =>
+  submitJob(new MasterClient(masterUrl(p), readToken(p)), readJob(p, 'submit'), { ...followOptions(p), follow: bool(p, 'follow') })
+
+const jobIdOf = (p: Parsed, command: string): string => {
+  const id = p.positionals[0]
+  if (id === undefined) throw new UsageError(`give the job id: minispark ${command} JOB_ID`)
+  return id
 }
 
-function finish(s: JobStatus): number {
-  if (s.state === 'SUCCEEDED') return 0
-  if (s.error) {
-    console.error(`job ${s.job_id} ${s.state}: ${s.error.message}` + (s.error.node_id ? ` (node ${s.error.node_id})` : '') +
-      (s.error.record ? `\n  record: ${s.error.record}` : ''))
-  } else console.error(`job ${s.job_id} ${s.state}`)
-  return 1
-}
+const wait = (p: Parsed): Promise<number> => follow(new MasterClient(masterUrl(p), readToken(p)), jobIdOf(p, 'wait'), followOptions(p))
+const result = (p: Parsed): Promise<number> => showResult(new MasterClient(masterUrl(p), readToken(p)), jobIdOf(p, 'result'), bool(p, 'json'))
 
 async function status(p: Parsed): Promise<number> {
-  const client = new MasterClient(masterUrl(p), token())
+  const client = new MasterClient(masterUrl(p), readToken(p))
   const id = p.positionals[0]
   if (id !== undefined) {
     const s = await client.status(id)
     if (bool(p, 'json')) console.log(JSON.stringify(s, null, 2))
     else {
-      console.log(`${s.job_id} ${s.name} ${s.state} ${(s.progress * 100).toFixed(0)}%`)
-      for (const st of s.stages) console.log(`  stage ${st.stage_id} ${st.state} ${st.tasks.succeeded}/${st.tasks.total} [${st.node_ids.join(' → ')}]`)
-      if (s.error) console.log(`  error: ${s.error.message}${s.error.node_id ? ` (node ${s.error.node_id})` : ''}`)
+      console.log(`${s.job_id} ${s.name} ${s.state} ${(s.progress * 100).toFixed(0)}%  ${jobUiUrl(client, s.job_id)}`)
+      if (s.error) console.log(`error: ${s.error.message}${s.error.node_id ? ` (node ${s.error.node_id})` : ''}`)
+      console.log(table(['STAGE', 'STATE', 'TASKS', 'NODES'],
+        s.stages.map(st => [String(st.stage_id), st.state, `${st.tasks.succeeded}/${st.tasks.total}`, st.node_ids.join(' → ')])))
     }
     return 0
   }
   const jobs = await client.jobs()
   if (bool(p, 'json')) console.log(JSON.stringify(jobs, null, 2))
-  else for (const j of jobs) console.log(`${j.job_id}  ${j.state.padEnd(9)} ${(j.progress * 100).toFixed(0).padStart(3)}%  ${j.name}  ${j.submitted_at}`)
+  else console.log(table(['JOB_ID', 'STATE', 'PROGRESS', 'SUBMITTED', 'NAME'],
+    jobs.map(j => [j.job_id, j.state, `${(j.progress * 100).toFixed(0)}%`, j.submitted_at, j.name])))
   return 0
 }
 
 async function cancel(p: Parsed): Promise<number> {
-  const id = p.positionals[0]
-  if (id === undefined) throw new UsageError('give the job id: minispark cancel JOB_ID')
-  const s = await new MasterClient(masterUrl(p), token()).cancel(id)
+  const id = jobIdOf(p, 'cancel')
+  const s = await new MasterClient(masterUrl(p), readToken(p)).cancel(id)
   console.log(`${s.job_id} ${s.state}`)
   return 0
 }
 
 async function workers(p: Parsed): Promise<number> {
-  const list = await new MasterClient(masterUrl(p), token()).workers()
+  const list = await new MasterClient(masterUrl(p), readToken(p)).workers()
   if (bool(p, 'json')) { console.log(JSON.stringify(list, null, 2)); return 0 }
   const now = Date.now()
-  for (const w of list) {
-    console.log(`${w.worker_id.padEnd(20)} ${w.address.padEnd(22)} ${w.status.padEnd(6)} tasks ${w.active_tasks}/${w.slots}  mem ${w.mem_usage_mb} MiB  seen ${((now - w.last_heartbeat) / 1000).toFixed(1)}s ago`)
-  }
+  console.log(table(['WORKER', 'ADDRESS', 'STATUS', 'TASKS', 'MEMORY', 'LAST SEEN'],
+    list.map(w => [w.worker_id, w.address, w.status, `${w.active_tasks}/${w.slots}`, `${w.mem_usage_mb} MiB`, `${((now - w.last_heartbeat) / 1000).toFixed(1)} s ago`])))
   return 0
 }
 
 async function local(p: Parsed): Promise<number> {
-  const job = readJob(p)
+  const job = readJob(p, 'local')
   const hbTimeout = opt(p, 'heartbeat-timeout')
+  // Checked here, so a bad value is a usage error rather than a role that fails to start.
+  parseSizeBytes('max-mem', str(p, 'max-mem', '1GiB'))
+  if (hbTimeout !== undefined) parseDurationMs('heartbeat-timeout', hbTimeout)
+  const json = bool(p, 'json')
+  const draw = json && process.stderr.isTTY !== true ? undefined : progressPrinter({ ops: opsOf(job) })
   const { status: s, result, url, kept } = await runLocal(job, {
     workers: parseInteger('workers', str(p, 'workers', '2'), 1, 64),
     slots: parseInteger('slots', str(p, 'slots', String(Math.max(1, Math.floor(availableParallelism() / 2)))), 1, 1024),
-    maxMem: str(p, 'max-mem', '1GiB'), dataDir: str(p, 'data-dir', '.'), keep: bool(p, 'keep'), json: bool(p, 'json'),
+    maxMem: str(p, 'max-mem', '1GiB'), dataDir: str(p, 'data-dir', '.'), keep: bool(p, 'keep'), json,
     ...(hbTimeout ? { heartbeatTimeout: hbTimeout } : {}),
+    ...(draw === undefined ? {} : { onStatus: draw }),
+    onSubmitted: (id, client) => console.error(`job ${id} running on a local cluster: ${jobUiUrl(client, id)}` +
+      (bool(p, 'keep') ? '' : ' (until it ends; --keep leaves the cluster up)')),
   })
   if (kept !== null) {
     console.error(`the cluster is still up: ${url} (its token: MINISPARK_TOKEN=$(cat ${join(kept.dir, 'token')})); Ctrl-C or SIGTERM stops it`)
   }
-  if (result !== null) console.log(bool(p, 'json') ? JSON.stringify(result) : renderResult(result))
+  if (result !== null) console.log(json ? JSON.stringify(result) : renderResult(result))
   const code = finish(s)
   // --keep: the cluster lives as long as this process, which waits for a signal to stop both.
   if (kept !== null) await new Promise<never>(() => setInterval(() => {}, 2 ** 30))
@@ -257,6 +291,8 @@ try {
     console.error(`minispark: ${e.message}`)
     process.exit(e.code === 'UNREACHABLE' ? 3 : e.status >= 400 && e.status < 500 ? 2 : 1)
   }
-  console.error(`minispark: ${(e as Error).stack ?? String(e)}`)
+  // A person gets the reason; the stack is for whoever debugs Mini-Spark itself.
+  console.error(`minispark: ${(e as Error).message ?? String(e)}`)
+  if (process.env.MINISPARK_DEBUG) console.error((e as Error).stack)
   process.exit(1)
 }

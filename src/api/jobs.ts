@@ -1,5 +1,6 @@
 // The job API: what users submit and what they read back (CONTRACT sections 4 and 5).
 import { t, type Static } from 'elysia'
+import type { TLiteral, TObject, TProperties } from '@sinclair/typebox'
 import { JobIdT, NodeIdT, WorkerIdT } from './ids'
 
 export const OPS = [
@@ -10,8 +11,9 @@ export const OPS = [
 ] as const
 export type Op = (typeof OPS)[number]
 
-// One node of the DAG. Every op's fields are listed (optional) so a typo such as "fnn" is refused
-// with a message naming it, and Swagger shows what each field means; dag.ts checks which op needs what.
+// One node as the engine reads it: every field of every op, optional. Plans add internal ops
+// (a sort's sample) and task specs carry nodes in this shape; submissions are checked against the
+// stricter JobNode below first.
 export const NodeSpec = t.Object({
   id: NodeIdT,
   op: t.String({ description: `one of: ${OPS.join(', ')}` }),
@@ -24,6 +26,7 @@ export const NodeSpec = t.Object({
   header: t.Optional(t.Boolean()),
   delimiter: t.Optional(t.String({ minLength: 1, maxLength: 1 })),
   multiline: t.Optional(t.Boolean()),
+  allow_empty: t.Optional(t.Boolean()),
   overwrite: t.Optional(t.Boolean()),
   partitions: t.Optional(t.Integer({ minimum: 1, maximum: 100000 })),
   how: t.Optional(t.Union([t.Literal('inner'), t.Literal('left'), t.Literal('right'), t.Literal('full')])),
@@ -32,16 +35,95 @@ export const NodeSpec = t.Object({
 }, { additionalProperties: false })
 export type NodeSpec = Static<typeof NodeSpec>
 
+// The fields of CONTRACT section 4, one schema per op. Descriptions are what editors and Swagger
+// show next to each field; the same objects make the union below, job.schema.json and the OpenAPI
+// document, so they cannot drift apart.
+const input = t.String({ ...NodeIdT, description: 'the id of the node this one reads' })
+const fn = (what: string) => t.String({ maxLength: 65536, description: `JavaScript source of a function expression: ${what}; \`params\` is in scope` })
+const path = (what: string) => t.String({ minLength: 1, maxLength: 4096, description: `${what}, relative to each worker's --data-dir` })
+const partitions = t.Optional(t.Integer({ minimum: 1, maximum: 100000, description: 'reduce partitions (default: 2 × the live task slots at submit)' }))
+const allowEmpty = t.Optional(t.Boolean({ description: 'accept a path or glob that matches no file (an empty input); default false: refused at submit' }))
+const overwrite = t.Optional(t.Boolean({ description: 'replace an existing output; default false: refused at submit' }))
+
+const node = <O extends Op, P extends TProperties>(op: O, description: string, props: P): TObject<{ id: typeof NodeIdT; op: TLiteral<O> } & P> =>
+  t.Object({ id: NodeIdT, op: t.Literal(op), ...props }, { additionalProperties: false, title: op, description })
+
+export const NODE_SCHEMAS = {
+  read_text: node('read_text', 'each line of the files a path, directory or glob names', {
+    path: path('a file, a directory or a glob (*, **)'),
+    with_path: t.Optional(t.Boolean({ description: 'give [path, line] instead of the line' })),
+    allow_empty: allowEmpty,
+  }),
+  read_jsonl: node('read_jsonl', 'each line parsed as JSON; blank lines skipped', {
+    path: path('a file, a directory or a glob (*, **)'), allow_empty: allowEmpty,
+  }),
+  read_csv: node('read_csv', 'an object per row keyed by the header (arrays without one), values as strings', {
+    path: path('a file, a directory or a glob (*, **)'),
+    header: t.Optional(t.Boolean({ description: 'the first line names the columns (default true)' })),
+    delimiter: t.Optional(t.String({ minLength: 1, maxLength: 1, description: 'one character (default ",")' })),
+    multiline: t.Optional(t.Boolean({ description: 'quoted fields may hold line breaks; reads each file whole in one task' })),
+    allow_empty: allowEmpty,
+  }),
+  map: node('map', 'one record out per record in', { input, fn: fn('record => record') }),
+  flat_map: node('flat_map', 'an iterable out per record in', { input, fn: fn('record => iterable') }),
+  filter: node('filter', 'keeps the records the function accepts', { input, fn: fn('record => boolean') }),
+  map_values: node('map_values', '[k, v] → [k, fn(v)]', { input, fn: fn('value => value') }),
+  key_by: node('key_by', 'x → [fn(x), x]', { input, fn: fn('record => key') }),
+  union: node('union', 'the records of all its inputs (no shuffle)', {
+    inputs: t.Array(NodeIdT, { minItems: 1, maxItems: 64, description: 'the ids of the nodes to concatenate' }),
+  }),
+  reduce_by_key: node('reduce_by_key', 'one [k, v] per key, combined on the map side first', { input, fn: fn('(a, b) => c'), partitions }),
+  group_by_key: node('group_by_key', '[k, [values...]] per key', { input, partitions }),
+  join: node('join', '[k, [left, right]] per matching pair', {
+    inputs: t.Array(NodeIdT, { minItems: 2, maxItems: 2, description: '[left, right]' }),
+    how: t.Optional(t.Union([t.Literal('inner'), t.Literal('left'), t.Literal('right'), t.Literal('full')], { description: 'default inner; null stands for a missing side' })),
+    partitions,
+  }),
+  distinct: node('distinct', 'each distinct record once', { input, partitions }),
+  sort: node('sort', 'a total order across parts (part 0 first)', {
+    input,
+    key: t.Optional(fn('record => sort key (default: the key of [k, v], else the record)')),
+    descending: t.Optional(t.Boolean()),
+    partitions,
+  }),
+  write_text: node('write_text', 'part files of one record a line (strings as they are, other values as JSON) and _SUCCESS', {
+    input, path: path('the output directory'), overwrite,
+  }),
+  write_jsonl: node('write_jsonl', 'part files of one JSON record a line and _SUCCESS', {
+    input, path: path('the output directory'), overwrite,
+  }),
+  collect: node('collect', 'the records, in the job\'s result, in part order', {
+    input, limit: t.Optional(t.Integer({ minimum: 0, description: 'at most this many records (default 100000)' })),
+  }),
+  count: node('count', 'the number of records', { input }),
+} satisfies Record<Op, TObject>
+
+const N = NODE_SCHEMAS
+/** A node as a job file gives it: which fields go with which op, told apart by `op`. */
+export const JobNode = t.Union([
+  N.read_text, N.read_jsonl, N.read_csv, N.map, N.flat_map, N.filter, N.map_values, N.key_by, N.union,
+  N.reduce_by_key, N.group_by_key, N.join, N.distinct, N.sort, N.write_text, N.write_jsonl, N.collect, N.count,
+], {
+  discriminator: { propertyName: 'op' },
+  description: 'a node of the DAG; `op` says which fields it takes',
+})
+
+/** The fields a node of this op may carry. */
+export const fieldsOf = (op: Op): string[] => Object.keys(NODE_SCHEMAS[op].properties)
+
 export const JobRequest = t.Object({
+  $schema: t.Optional(t.String({ maxLength: 4096, description: 'ignored: lets an editor find job.schema.json' })),
   name: t.Optional(t.String({ minLength: 1, maxLength: 256 })),
-  nodes: t.Array(NodeSpec, { minItems: 1, maxItems: 10000 }),
-  params: t.Optional(t.Record(t.String(), t.Unknown())),
-  max_task_attempts: t.Optional(t.Integer({ minimum: 1, maximum: 100 })),
-  partitions: t.Optional(t.Integer({ minimum: 1, maximum: 100000 })),
+  nodes: t.Array(JobNode, { minItems: 1, maxItems: 10000 }),
+  params: t.Optional(t.Record(t.String(), t.Unknown(), { description: 'a JSON object every function sees as `params`' })),
+  max_task_attempts: t.Optional(t.Integer({ minimum: 1, maximum: 100, description: 'tries of a task before the job fails (default 4)' })),
+  partitions: t.Optional(t.Integer({ minimum: 1, maximum: 100000, description: 'default partitions of wide ops' })),
   split_bytes: t.Optional(t.Integer({ minimum: 1, maximum: 2 ** 40, description: 'input split size in bytes (default 64 MiB)' })),
   broadcast_bytes: t.Optional(t.Integer({ minimum: 0, maximum: 2 ** 40, description: 'a join whose small input is read straight from files of at most this many bytes is computed without shuffling the large input (default 32 MiB; 0: never)' })),
-}, { additionalProperties: false })
-export type JobRequest = Static<typeof JobRequest>
+}, { additionalProperties: false, title: 'Mini-Spark job' })
+// The engine reads nodes through the wider NodeSpec (every JobNode is one), so code that builds
+// jobs (the SDK, tests) is not bound to the union's narrowing.
+export type JobRequest = Omit<Static<typeof JobRequest>, 'nodes'> & { nodes: NodeSpec[] }
 
 export const JobState = t.Union([
   t.Literal('QUEUED'), t.Literal('RUNNING'), t.Literal('SUCCEEDED'), t.Literal('FAILED'), t.Literal('CANCELLED'),

@@ -4,6 +4,7 @@ import { posix } from 'node:path'
 import { ApiError } from '../api/errors'
 import { OPS, type JobRequest, type NodeSpec, type Op } from '../api/jobs'
 import { checkFunctionSource } from './udf'
+import { checkFunctionScope } from './udf-scope'
 
 export const SOURCE_OPS: ReadonlySet<Op> = new Set(['read_text', 'read_jsonl', 'read_csv'])
 export const SINK_OPS: ReadonlySet<Op> = new Set(['write_text', 'write_jsonl', 'collect', 'count'])
@@ -97,7 +98,7 @@ function checkNodeFields(n: NodeSpec, supported: ReadonlySet<Op>): void {
   }
   for (const [field, src] of [['fn', n.fn], ['key', n.key]] as const) {
     if (src === undefined) continue
-    const problem = checkFunctionSource(src)
+    const problem = checkFunctionScope(src) ?? checkFunctionSource(src)
     if (problem !== null) throw new ApiError('BAD_FUNCTION', `${where}, field "${field}": ${problem}`, { node_id: n.id })
   }
   // allow_empty is a source's field (read here whether or not the schema lists it yet).

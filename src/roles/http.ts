@@ -6,6 +6,9 @@ import swaggerBundle from 'swagger-ui-dist/swagger-ui-bundle.js' with { type: 't
 import swaggerCss from 'swagger-ui-dist/swagger-ui.css' with { type: 'text' }
 import { ApiError, STATUS, errorBody } from '../api/errors'
 import { tokenMatches } from '../api/auth'
+import { completeDocument, type RouteInfo } from './openapi-doc'
+import { swaggerPage } from './swagger-page'
+import { explainNodeError, suggestProperty } from '../api/job-errors'
 
 export const MAX_BODY_BYTES = 16 * 1024 * 1024
 export const VERSION = '0.1.0'
@@ -19,8 +22,12 @@ export function errorResponse(code: string | number, error: unknown): Response {
   if (error instanceof ValidationError) {
     const first = error.all[0]
     const where = first && 'path' in first ? (first.path || '/') : '/'
+    const node = error.type === 'body' ? explainNodeError(error.value, where, (s, m) => expected(s as Schema, m)) : null
+    if (node !== null) return json(400, errorBody(node.code, `${node.message}; see /job.schema.json`, node.details))
     const what = first && 'schema' in first ? expected(first.schema as Schema, first.message) : 'does not match the schema'
-    return json(400, errorBody('INVALID_REQUEST', `${error.type} ${where}: ${what}; see /swagger for the expected shape`, { where }))
+    const suggestion = first && 'schema' in first && first.message === 'Unexpected property' ? suggestProperty(first.schema, where) : ''
+    const hint = suggestion === '' ? '' : `: ${suggestion}`
+    return json(400, errorBody('INVALID_REQUEST', `${error.type} ${where}: ${what}${hint}; see /swagger for the expected shape`, { where }))
   }
   if (code === 'NOT_FOUND') return json(404, errorBody('NOT_FOUND', 'no such route: see /swagger for the routes'))
   if (code === 'PARSE') return json(400, errorBody('INVALID_REQUEST', 'the body is not valid JSON: send Content-Type application/json with a JSON body'))
@@ -144,17 +151,33 @@ export function refuseRebinding(request: Request, boundHost: string | undefined)
   }
 }
 
+// What a browser must load before it can send a token (CONTRACT section 7): the web UI's and
+// Swagger UI's pages and assets, and the job schema. None holds data; /swagger/json, /ui/clock and
+// every data route stay behind the token.
+const PUBLIC_PATHS: ReadonlySet<string> = new Set([
+  '/health', '/', '/ui', '/ui/app.js', '/ui/style.css', '/favicon.ico', '/job.schema.json',
+  '/swagger', '/swagger/assets/swagger-ui-bundle.js', '/swagger/assets/swagger-ui.css',
+])
+
 /** A role's root app: error mapping first so it covers every route mounted after it. */
 export function roleApp(title: string, description: string, token: string | undefined) {
   // normalize: false, so a field the schema does not know (a typo such as "partition") is a 400
   // naming it instead of being dropped in silence.
-  return new Elysia({ normalize: false })
+  const app = new Elysia({ normalize: false })
+  const swaggerHtml = swaggerPage(title)
+  return app
     .onError(({ code, error }) => errorResponse(code, error))
+    // Runs after every handler, so it only compares a string unless this is the document.
+    .onAfterHandle({ as: 'global' }, ({ request, response }) => {
+      if (request.url.endsWith('/swagger/json') && new URL(request.url).pathname === '/swagger/json') {
+        completeDocument(response as object, app.routes as RouteInfo[], token !== undefined)
+      }
+    })
     .onParse({ as: 'global' }, ({ request }, contentType) => contentType.startsWith('application/json') ? readJsonBody(request) : undefined)
     // Before routing, so an unknown path without the token is a 401 too.
     .onRequest(({ request, server }) => {
       if (token === undefined) return refuseRebinding(request, server?.hostname)
-      if (request.method === 'GET' && new URL(request.url).pathname === '/health') return
+      if ((request.method === 'GET' || request.method === 'HEAD') && PUBLIC_PATHS.has(new URL(request.url).pathname)) return
       if (!tokenMatches(request.headers.get('authorization'), token)) {
         return json(401, errorBody('UNAUTHORIZED', 'missing or wrong token: send Authorization: Bearer TOKEN (the CLI reads MINISPARK_TOKEN)'))
       }
@@ -162,11 +185,12 @@ export function roleApp(title: string, description: string, token: string | unde
     .use(openapi({
       path: '/swagger',
       specPath: '/swagger/json',
-      provider: 'swagger-ui',
+      // Our own page (swagger-page.ts): it sends the tab's token, the document's request included.
+      provider: null,
       documentation: { info: { title, description, version: VERSION } },
       exclude: { paths: [/^\/swagger/] },
-      swagger: { cdn: '/swagger/assets/swagger-ui-bundle.js', theme: '/swagger/assets/swagger-ui.css', autoDarkMode: false },
     }))
+    .get('/swagger', () => new Response(swaggerHtml, { headers: { 'content-type': 'text/html; charset=utf-8' } }), { detail: { hide: true } })
     .get('/swagger/assets/swagger-ui-bundle.js', () => new Response(swaggerBundle, { headers: { 'content-type': 'text/javascript' } }), { detail: { hide: true } })
     .get('/swagger/assets/swagger-ui.css', () => new Response(swaggerCss, { headers: { 'content-type': 'text/css' } }), { detail: { hide: true } })
     .get('/health', () => ({ ok: true as const }), { detail: { summary: 'liveness', tags: ['health'] } })

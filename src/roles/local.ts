@@ -11,6 +11,8 @@ import { LOCAL_DIR_ENV, selfCommand, spawnRole, type Role } from './spawn'
 export type LocalOptions = {
   workers: number; slots: number; maxMem: string; dataDir: string; keep: boolean; json: boolean
   heartbeatTimeout?: string; onStatus?: (s: JobStatus) => void
+  /** called once the job is accepted, e.g. to show where to watch it */
+  onSubmitted?: (id: string, client: MasterClient) => void
 }
 
 export type LocalCluster = {
@@ -117,6 +119,7 @@ export async function runLocal(job: JobRequest, o: LocalOptions): Promise<{ stat
   let keep = false
   try {
     const id = await cluster.client.submit(job)
+    o.onSubmitted?.(id, cluster.client)
     const status = await cluster.client.waitDone(id, { timeoutMs: 24 * 3600_000, pollMs: 50, ...(o.onStatus ? { onStatus: o.onStatus } : {}) })
     const result = status.state === 'SUCCEEDED' ? await cluster.client.result(id) : null
     keep = o.keep

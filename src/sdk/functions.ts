@@ -11,25 +11,12 @@
 import { parse, type Options } from 'acorn'
 import { analyze } from 'eslint-scope'
 import type * as ESTree from 'estree'
+// The same globals the master allows at submit (JSON jobs are checked there).
+import { FUNCTION_GLOBALS } from '../engine/udf-scope'
 
 export class FunctionSourceError extends Error {
   override readonly name = 'FunctionSourceError'
 }
-
-/** Globals a task thread has: the ECMAScript built-ins and the web APIs Bun gives every thread. */
-const GLOBALS: ReadonlySet<string> = new Set([
-  'params', 'globalThis', 'undefined', 'NaN', 'Infinity',
-  'Object', 'Function', 'Array', 'Number', 'Boolean', 'String', 'Symbol', 'BigInt', 'Math', 'JSON', 'Date', 'RegExp',
-  'Error', 'TypeError', 'RangeError', 'SyntaxError', 'ReferenceError', 'EvalError', 'URIError', 'AggregateError',
-  'Map', 'Set', 'WeakMap', 'WeakSet', 'WeakRef', 'FinalizationRegistry', 'Promise', 'Proxy', 'Reflect', 'Intl',
-  'ArrayBuffer', 'SharedArrayBuffer', 'DataView', 'Atomics', 'Int8Array', 'Uint8Array', 'Uint8ClampedArray',
-  'Int16Array', 'Uint16Array', 'Int32Array', 'Uint32Array', 'Float32Array', 'Float64Array', 'BigInt64Array',
-  'BigUint64Array', 'Iterator',
-  'parseInt', 'parseFloat', 'isNaN', 'isFinite', 'encodeURI', 'encodeURIComponent', 'decodeURI', 'decodeURIComponent',
-  'escape', 'unescape',
-  'console', 'TextEncoder', 'TextDecoder', 'URL', 'URLSearchParams', 'structuredClone', 'atob', 'btoa', 'crypto',
-  'performance', 'Buffer',
-])
 
 /** How many record arguments the engine passes to the function of each op. */
 export type Arity = 1 | 2
@@ -83,7 +70,7 @@ function checkClosedOver(source: string, where: string): void {
   const scopes = analyze(program, { ecmaVersion: 2022, sourceType: 'script' })
   const free = new Set<string>()
   for (const ref of scopes.globalScope?.through ?? []) {
-    if (!GLOBALS.has(ref.identifier.name)) free.add(ref.identifier.name)
+    if (!FUNCTION_GLOBALS.has(ref.identifier.name)) free.add(ref.identifier.name)
   }
   if (free.size === 0) return
   const names = [...free]

@@ -93,9 +93,12 @@ describe('submit --follow', () => {
   test('plain lines per stage change when stderr is not a terminal; exit 0', async () => {
     const r = await runCli(['submit', join(jobs, 'wc.json'), '--follow', '--master', cluster().url], { timeoutMs: 30_000 })
     expect(r.code).toBe(0)
-    const id = r.stdout.trim()
+    const [id = '', ...result] = r.stdout.trim().split('\n')
     expect(id).toMatch(/^job-/)
-    const lines = r.stderr.trim().split('\n')
+    // then what the job computed: its count sink
+    expect(result).toHaveLength(1)
+    expect(result[0]).toMatch(/^n: \d+$/)
+    const lines = r.stderr.trim().split('\n').filter(l => !l.includes(' submitted: http'))
     expect(lines).toContain('stage 0 read_text [lines → words → pairs] SUCCEEDED 2/2')
     expect(lines).toContain('stage 1 reduce_by_key [counts → n] SUCCEEDED 3/3')
     expect(lines.some(l => /^stage 1 reduce_by_key \[counts → n\] WAITING 0\/3$/.test(l))).toBe(true)

@@ -1,6 +1,7 @@
-// The cluster's secret (CONTRACT section 7): every route of master and worker but GET /health
-// needs the token, listed from the apps' own routers so that a new route cannot slip by; a worker
-// with a wrong token cannot join; without a token, non-loopback binds are refused.
+// The cluster's secret (CONTRACT section 7): every route of master and worker but GET /health and
+// the static pages and assets of the UIs needs the token, listed from the apps' own routers so that
+// a new route cannot slip by; a worker with a wrong token cannot join and exits 2 saying why;
+// without a token, non-loopback binds are refused.
 import { afterAll, describe, expect, test } from 'bun:test'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -28,18 +29,27 @@ function requestsFor(app: Routable, headers: Record<string, string>): { name: st
   })
 }
 
+// CONTRACT section 7: what a browser loads before it can send the token. None of it holds data:
+// pages, scripts, stylesheets, the job schema. /swagger/json and /ui/clock are not among them.
+const PUBLIC = new Set(['GET /health', 'GET /', 'GET /ui', 'GET /ui/app.js', 'GET /ui/style.css', 'GET /favicon.ico',
+  'GET /swagger', 'GET /swagger/assets/swagger-ui-bundle.js', 'GET /swagger/assets/swagger-ui.css', 'GET /job.schema.json'])
+
 async function expectAllRefused(app: Routable, headers: Record<string, string>): Promise<void> {
   const reqs = requestsFor(app, headers)
   expect(reqs.length).toBeGreaterThan(5)
   for (const { name, request } of reqs) {
     const res = await app.handle(request)
-    if (name === 'GET /health') { expect({ name, status: res.status }).toEqual({ name, status: 200 }); continue }
+    if (PUBLIC.has(name)) {
+      expect({ name, ok: res.ok }).toEqual({ name, ok: true })
+      if (name !== 'GET /health' && name !== 'GET /job.schema.json') expect(res.headers.get('content-type') ?? '', name).not.toContain('json')
+      continue
+    }
     expect({ name, status: res.status }).toEqual({ name, status: 401 })
     expect((await res.json() as { error: { code: string } }).error.code).toBe('UNAUTHORIZED')
   }
 }
 
-describe('with a token, every route but GET /health needs it', () => {
+describe('with a token, every route but GET /health and the UIs\' static files needs it', () => {
   const dir = tempDir('ms-auth-')
   const master = createMaster({ host: '127.0.0.1', port: 0, stateDb: join(dir, 'm.db'), heartbeatTimeoutMs: 10_000, token: TOKEN })
   afterAll(() => master.stop())
@@ -80,9 +90,21 @@ describe('real processes with a token', () => {
     const bad = await spawnRoleProc('bad', ['worker', '--id', 'bad', '--token-file', wrongFile, ...common])
     const client = new MasterClient(master.url, TOKEN)
     await waitUntil('the good worker to join', async () => (await client.workers()).some(w => w.worker_id === 'good') ? true : undefined, { timeoutMs: 10_000 })
-    // The bad worker has beaten several times by now (every 200 ms) and was refused each time.
-    await waitUntil('the bad worker to be refused', () => /401|UNAUTHORIZED/.test(bad.log()) ? true : undefined, { timeoutMs: 10_000 })
+    // The bad worker is refused at its first beat: it cannot ever join, so it says why and exits 2
+    // rather than idling for ever.
+    const badExit = await Promise.race([bad.proc.exited, Bun.sleep(10_000).then(() => 'still running')])
+    expect(badExit).toBe(2)
+    expect(bad.log()).toContain('refused this worker\'s token')
+    expect(bad.log()).toContain('--token-file')
     expect((await client.workers()).map(w => w.worker_id)).toEqual(['good'])
+    // so does one with no token at all
+    const none = await runCli(['worker', '--id', 'none', ...common], { env: { MINISPARK_TOKEN: '' }, timeoutMs: 15_000 })
+    expect(none.code).toBe(2)
+    expect(none.stderr).toContain('refused')
+    // Client commands take --token-file as the roles do.
+    const viaFile = await runCli(['workers', '--master', master.url, '--token-file', tokenFile], { env: { MINISPARK_TOKEN: '' } })
+    expect(viaFile.code).toBe(0)
+    expect(viaFile.stdout).toContain('good')
     // The CLI reads MINISPARK_TOKEN; without it, it is refused.
     const ok = await runCli(['workers', '--master', master.url], { env: { MINISPARK_TOKEN: TOKEN } })
     expect(ok.code).toBe(0)

@@ -18,6 +18,7 @@ import { clusterRoutes } from './routes/cluster'
 import { dagRoutes } from './routes/dag'
 import { metricsRoutes } from './routes/metrics'
 import { uiRoutes } from './routes/ui'
+import { schemaRoutes } from './routes/schema'
 
 export type MasterOptions = {
   host: string; port: number; stateDb: string; heartbeatTimeoutMs: number; token?: string
@@ -44,6 +45,7 @@ export function createMaster(o: MasterOptions) {
     .use(dagRoutes(core, store, driver.state))
     .use(metricsRoutes({ state: driver.state, store, clock, flush: driver.flush }))
     .use(uiRoutes(clock))
+    .use(schemaRoutes())
   return { app, core, store, pruner, stop() { pruner.stop(); driver.stop(); if (app.server) void app.stop(); store.close() } }
 }
 

@@ -1,7 +1,7 @@
 // The worker's heartbeat loop (CONTRACT section 3): every interval ± a third of it (3 ± 1 s by
 // default), uniformly jittered so a fleet started together does not beat in step.
 import type { Heartbeat, HeartbeatAck } from '../../api/heartbeat'
-import type { PeerClient } from '../../api/peers'
+import { PeerError, type PeerClient } from '../../api/peers'
 
 export type HeartbeatDeps = {
   masterUrl: string
@@ -11,6 +11,10 @@ export type HeartbeatDeps = {
   body: () => Omit<Heartbeat, 'incarnation'>
   onAck: (ack: HeartbeatAck, previous: string | undefined) => void
   log: (msg: Record<string, unknown>) => void
+  /** the master answered 401: this worker's token is wrong (or missing), and beating again cannot help */
+  onRefused?: (message: string) => void
+  /** whether this worker sends a token, for the message */
+  hasToken?: boolean
 }
 
 export const nextDelayMs = (intervalMs: number, r: number): number => intervalMs * (2 / 3 + (2 / 3) * r)
@@ -30,6 +34,12 @@ export function startHeartbeats(deps: HeartbeatDeps): { stop(): void; beatNow():
       failures = 0
       deps.onAck(ack, previous)
     } catch (e) {
+      if (e instanceof PeerError && e.status === 401 && deps.onRefused !== undefined) {
+        stopped = true
+        deps.onRefused(`the master at ${deps.masterUrl} refused this worker's token (401 UNAUTHORIZED): ` +
+          `${deps.hasToken === true ? 'it is not the cluster\'s' : 'it needs one'}; give the cluster's token with --token-file FILE (or MINISPARK_TOKEN)`)
+        return
+      }
       // Keep beating: the master may be restarting; log once per outage, not every beat.
       if (failures++ === 0) deps.log({ level: 'warn', cause: 'heartbeat-failed', message: (e as Error).message })
     }

@@ -32,6 +32,8 @@ export type WorkerOptions = {
   workDir: string
   heartbeatIntervalMs: number
   token?: string
+  /** the master refused the token: the worker can never join */
+  onRefused?: (message: string) => void
 }
 
 const log = (m: Record<string, unknown>): void => console.error(JSON.stringify({ role: 'worker', ...m }))
@@ -77,6 +79,7 @@ export async function startWorker(o: WorkerOptions): Promise<{ url: string; id: 
   })
   const heartbeats = startHeartbeats({
     masterUrl: o.masterUrl, peers, intervalMs: o.heartbeatIntervalMs, rng: Math.random, log,
+    ...(o.onRefused === undefined ? {} : { onRefused: o.onRefused }), hasToken: o.token !== undefined,
     body: () => {
       const active = driver!.active
       // Backpressure: past the pause threshold no new task comes until spilling (or tasks ending)

@@ -6,6 +6,7 @@
   const app = document.getElementById('app')
   const live = document.getElementById('live')
   const POLL_MS = 1000
+  // The token is kept for this tab only (sessionStorage), under the key Swagger UI's page reads too.
   const TOKEN_KEY = 'minispark-token'
   const FINAL = ['SUCCEEDED', 'FAILED', 'CANCELLED']
   const SOURCE_OPS = ['read_text', 'read_jsonl', 'read_csv']
@@ -54,7 +55,7 @@
   /** The body of a master route; with `withHeaders`, { body, headers } (paged lists say where they go on in headers). */
   async function api(path, method, withHeaders) {
     const headers = {}
-    const token = localStorage.getItem(TOKEN_KEY)
+    const token = sessionStorage.getItem(TOKEN_KEY)
     if (token) headers.authorization = `Bearer ${token}`
     let res
     try {
@@ -63,7 +64,7 @@
       setLive(false, `the master does not answer: ${e.message}`)
       throw e
     }
-    if (res.status === 401) { askToken(); throw new Error('unauthorized') }
+    if (res.status === 401) { askToken(Boolean(token)); throw new Error('unauthorized') }
     const body = await res.json().catch(() => null)
     if (!res.ok) {
       const err = new Error((body && body.error && body.error.message) || `${method || 'GET'} ${path}: ${res.status}`)
@@ -85,14 +86,16 @@
     live.title = title
   }
 
-  function askToken() {
+  function askToken(refused) {
     stopPage()
+    if (refused) sessionStorage.removeItem(TOKEN_KEY)
     app.innerHTML = `<div class="card token"><h1>Token needed</h1>
-      <p>This master requires its token (<code>Authorization: Bearer …</code>). It is kept in this browser only.</p>
-      <form id="token-form"><input id="token" type="password" autocomplete="off" placeholder="token"><button>Save</button></form></div>`
+      <p>${refused ? 'The master refused that token.' : 'This master requires its token (<code>Authorization: Bearer …</code>).'}
+      It is kept for this tab only, and sent with every request the page and <a href="/swagger">Swagger UI</a> make.</p>
+      <form id="token-form"><input id="token" type="password" autocomplete="off" placeholder="token"><button>Use</button></form></div>`
     document.getElementById('token-form').onsubmit = ev => {
       ev.preventDefault()
-      localStorage.setItem(TOKEN_KEY, document.getElementById('token').value.trim())
+      sessionStorage.setItem(TOKEN_KEY, document.getElementById('token').value.trim())
       route()
     }
   }
