@@ -1,7 +1,7 @@
 // A worker: serves task dispatch, the shuffle data service and file questions over HTTP, beats to
 // the master, and runs tasks on its task threads. Wiring only; the parts live beside it: the
 // decisions in step.ts, the threads in driver.ts, file work in files/.
-import { mkdirSync } from 'node:fs'
+import { existsSync, mkdirSync, renameSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { Elysia } from 'elysia'
@@ -63,8 +63,14 @@ export async function startWorker(o: WorkerOptions): Promise<{ url: string; id: 
   if (id === '') id = `${hostname()}-${port}`
   // Each worker has its own folder in the work dir, so workers sharing one --work-dir never
   // delete each other's files; stale files of an earlier run of this worker go at start-up.
+  // The stale folder is renamed aside at once (its name has a ".", which no worker folder has) and
+  // removed by the file thread: removing it scales with what the last run left.
   const workDir = join(resolve(o.workDir), pathName(id))
-  await files.remove(workDir)
+  if (existsSync(workDir)) {
+    const stale = `${workDir}.stale-${process.pid}-${Date.now()}`
+    renameSync(workDir, stale)
+    files.remove(stale).catch(e => log({ level: 'warn', cause: 'stale-work-dir', message: (e as Error).message }))
+  }
   mkdirSync(workDir, { recursive: true })
   const spillAtBytes = Math.floor(SPILL_FRACTION * o.maxMemBytes)
   const floorBytes = Math.min(4 << 20, Math.floor(spillAtBytes / (2 * o.slots)))
