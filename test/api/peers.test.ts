@@ -30,7 +30,7 @@ describe('peer client', () => {
     expect(e.kind).toBe('timeout')
     expect(e.message).toContain('worker w9')
     expect(took).toBeGreaterThanOrEqual(290)
-    expect(took).toBeLessThan(3_000)
+    expect(took).toBeLessThan(5_000)
   })
 
   test('a peer that stops sending mid-answer: a timeout after the idle limit, the chunks before it delivered', async () => {
@@ -76,7 +76,7 @@ describe('peer client', () => {
     const t0 = performance.now()
     const e = await failure(peers.commit(`http://127.0.0.1:${port}`, 'a1', 'w1'))
     expect(e.transient).toBe(true)
-    expect(performance.now() - t0).toBeLessThan(2_000)
+    expect(performance.now() - t0).toBeLessThan(5_000)
   })
 
   test('a refusal (4xx) is not asked again', async () => {

@@ -42,11 +42,24 @@ export class WorkerDriver {
     this.post({ kind: 'started' })
   }
 
-  /** Runs an event through step and does what it asks; returns the actions (for the routes' answers). */
+  private performing = false
+  private readonly later: PendingEvent[] = []
+
+  /** Runs an event through step and does what it asks; returns the actions (for the routes' answers).
+   *  An event raised while actions are being done (a thread's close during terminate, say) waits
+   *  until they are all done, so that actions run in the order step gave them. */
   post(e: PendingEvent): WorkerAction[] {
     if (this.stopped) return []
+    if (this.performing) { this.later.push(e); return [] }
     const actions = step(this.state, { ...e, nowMs: this.d.now() } as WorkerEvent)
-    for (const a of actions) this.perform(a)
+    this.performing = true
+    try {
+      for (const a of actions) this.perform(a)
+    } finally {
+      this.performing = false
+    }
+    const next = this.later.shift()
+    if (next !== undefined) this.post(next)
     return actions
   }
 

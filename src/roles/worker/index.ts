@@ -1,7 +1,7 @@
 // A worker: serves task dispatch, the shuffle data service and file questions over HTTP, beats to
 // the master, and runs tasks on its task threads. Wiring only; the parts live beside it: the
 // decisions in step.ts, the threads in driver.ts, file work in files/.
-import { mkdirSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, renameSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { Elysia } from 'elysia'
@@ -66,9 +66,17 @@ export async function startWorker(o: WorkerOptions): Promise<{ url: string; id: 
   if (id === '') id = `${hostname()}-${port}`
   // Each worker has its own folder in the work dir, so workers sharing one --work-dir never
   // delete each other's files; stale files of an earlier run of this worker go at start-up.
-  const workDir = join(resolve(o.workDir), pathName(id))
-  await files.remove(workDir)
+  // The stale folder is renamed aside at once (its name has a ".", which no worker folder has) and
+  // removed by the file thread: removing it scales with what the last run left.
+  const workRoot = resolve(o.workDir)
+  const workDir = join(workRoot, pathName(id))
+  if (existsSync(workDir)) renameSync(workDir, `${workDir}.stale-${process.pid}-${Date.now()}`)
   mkdirSync(workDir, { recursive: true })
+  // Also those an earlier run renamed and did not live to remove (the root holds a folder a worker).
+  for (const f of readdirSync(workRoot)) {
+    if (!f.startsWith(`${pathName(id)}.stale-`)) continue
+    files.remove(join(workRoot, f)).catch(e => log({ level: 'warn', cause: 'stale-work-dir', message: (e as Error).message }))
+  }
   const spillAtBytes = Math.floor(SPILL_FRACTION * o.maxMemBytes)
   const floorBytes = Math.min(4 << 20, Math.floor(spillAtBytes / (2 * o.slots)))
   driver = new WorkerDriver({

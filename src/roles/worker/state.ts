@@ -47,8 +47,9 @@ export const ENDED_JOBS_KEPT = 10_000
 /** Budget lanes per slot: its thread, a spare, and threads still closing. */
 export const LANES_PER_SLOT = 4
 
-/** Spare threads kept started: one per slot, so that every slot can switch jobs at once. */
-export const sparesWanted = (s: WorkerState): number => s.slots.length
+/** Spare threads kept started: one per slot, so that every slot can switch jobs at once; none
+ *  before the first job has ended, so that a worker starts as fast as it did with one thread a slot. */
+export const sparesWanted = (s: WorkerState): number => s.ended.size > 0 ? s.slots.length : 0
 
 export function newWorkerState(slots: number, maxMemBytes: number): WorkerState {
   return {

@@ -52,11 +52,14 @@ const of = <K extends WorkerAction['kind']>(actions: WorkerAction[], kind: K): E
   actions.filter(a => a.kind === kind) as Extract<WorkerAction, { kind: K }>[]
 
 describe('worker step', () => {
-  test('start: one thread per slot and a spare per slot, each on its own lane', () => {
+  test('start: one thread per slot, each on its own lane; a spare per slot once a job has ended', () => {
     const s = newWorkerState(2, 1024 * MiB)
     const a = step(s, { kind: 'started', nowMs: 0 })
-    expect(of(a, 'spawn-thread')).toEqual([1, 2, 3, 4].map(t => ({ kind: 'spawn-thread', thread: t, lane: t - 1 })))
+    expect(of(a, 'spawn-thread')).toEqual([1, 2].map(t => ({ kind: 'spawn-thread', thread: t, lane: t - 1 })))
     expect(s.slots.map(x => x.thread)).toEqual([1, 2])
+    expect(s.spares).toEqual([])
+    const b = step(s, { kind: 'job-dropped', nowMs: 0, job: 'j0' })
+    expect(of(b, 'spawn-thread')).toEqual([3, 4].map(t => ({ kind: 'spawn-thread', thread: t, lane: t - 1 })))
     expect(s.spares.map(x => x.thread)).toEqual([3, 4])
   })
 
@@ -91,7 +94,7 @@ describe('worker step', () => {
     expect(report?.result.failure?.reason).toBe('task-error')
     expect(report?.result.failure?.message).toContain('process.exit(3)')
     expect(of(a, 'reclaim-lane')).toEqual([{ kind: 'reclaim-lane', lane: 0 }])
-    // The spare (started before, ready) takes the slot at once; a new spare is started.
+    // A new thread takes the slot and runs the next task.
     expect(of(a, 'run')).toEqual([{ kind: 'run', thread: 2, lane: 1, spec: t2 }])
     expect(of(a, 'spawn-thread')).toHaveLength(1)
     expect(s.slots[0]!.running).toBe(t2)
@@ -150,11 +153,21 @@ describe('worker step', () => {
     const a1 = spec('A', 1), b1 = spec('B', 1)
     go({ kind: 'task-received', spec: a1 })
     go({ kind: 'thread-finished', thread: 1, result: ok(a1.attempt_id) })
-    const spare = s.spares[0]!
+    // Job A has not ended yet (no spares so far): a new thread is started for B.
+    expect(s.spares).toEqual([])
     const a = go({ kind: 'task-received', spec: b1 })
     expect(of(a, 'terminate-thread')).toEqual([{ kind: 'terminate-thread', thread: 1 }])
-    expect(of(a, 'run')).toEqual([{ kind: 'run', thread: spare.thread, lane: spare.lane, spec: b1 }])
-    expect(of(a, 'spawn-thread')).toHaveLength(1)
+    const spawned = of(a, 'spawn-thread')
+    expect(spawned).toHaveLength(1)
+    expect(of(a, 'run')).toEqual([{ kind: 'run', thread: spawned[0]!.thread, lane: spawned[0]!.lane, spec: b1 }])
+    // Once a job has ended, a started spare takes the slot instead of a thread still starting.
+    go({ kind: 'thread-finished', thread: spawned[0]!.thread, result: ok(b1.attempt_id) })
+    go({ kind: 'job-dropped', job: 'A' })
+    const spare = s.spares[0]!
+    const c1 = spec('C', 1)
+    const c = go({ kind: 'task-received', spec: c1 })
+    expect(of(c, 'terminate-thread')).toEqual([{ kind: 'terminate-thread', thread: spawned[0]!.thread }])
+    expect(of(c, 'run')).toEqual([{ kind: 'run', thread: spare.thread, lane: spare.lane, spec: c1 }])
   })
 
   test('threads that never close use up the lanes: the slot waits for a thread to be gone, then runs', () => {
@@ -216,6 +229,7 @@ describe('worker step', () => {
 
   test('a spare that exits is replaced and its lane comes back', () => {
     const { s, go } = worker(1)
+    go({ kind: 'job-dropped', job: 'j0' })
     const spare = s.spares[0]!
     const a = go({ kind: 'thread-exited', thread: spare.thread, code: 1 })
     expect(of(a, 'reclaim-lane')).toEqual([{ kind: 'reclaim-lane', lane: spare.lane }])
