@@ -163,8 +163,8 @@ export class Store {
     return this.db.query('SELECT job_id, state FROM jobs').all() as { job_id: string; state: string }[]
   }
 
-  /** One page of jobs, newest first: those submitted before (or after) the job of sequence number
-   *  `cursor`, `limit` at most; each also in `state` when given. Reads through the seq indexes. */
+  /** One page of jobs, newest first: those of sequence number below `before` (or above `after`),
+   *  `limit` at most; each also in `state` when given. Reads through the seq indexes. */
   jobPage(q: { state?: JobState | undefined; before?: number | undefined; after?: number | undefined; limit: number }): JobRow[] {
     const where: string[] = []
     const args: (string | number)[] = []
@@ -223,9 +223,9 @@ export class Store {
     return this.attemptsOf(id).map(taskInfo)
   }
 
-  /** One page of a job's attempts in (stage, partition, attempt) order: those after (or before) the
-   *  key `cursor`, `limit` at most, each also of `stage` and in `state` when given. Reads through
-   *  the attempts_by_job index. */
+  /** One page of a job's attempts in (stage, partition, attempt) order: those after the key `after`
+   *  (or the last ones before `before`), `limit` at most, each also of `stage` and in `state` when
+   *  given. Reads through the attempts_by_job index. */
   taskPage(id: JobId, q: AttemptFilter & { after?: AttemptKey | undefined; before?: AttemptKey | undefined; limit: number }): TaskInfo[] {
     const { where, args } = attemptWhere(id, q)
     if (q.after !== undefined) { where.push('(stage_id, partition, attempt) > (?, ?, ?)'); args.push(...q.after) }
