@@ -108,7 +108,13 @@ function swapOutput(dataDir: string, path: string, staged: string, olderThanMs: 
   if (existsSync(success) && readFileSync(success, 'utf8') === job) return
   const trash = join(temporary, `${job}.previous`)
   const moving = join(from, '_MOVING')
-  if (!existsSync(from)) { clearOutputs(dataDir, [path], olderThanMs); return }
+  if (!existsSync(from)) {
+    // Nothing of the job here: the previous output's files go by age. A _SUCCESS still there is a
+    // newer output's; otherwise this disk's (empty) share of the job's output is complete.
+    clearOutputs(dataDir, [path], olderThanMs)
+    if (!existsSync(success)) { mkdirSync(dir, { recursive: true }); writeFileSync(success, job) }
+    return
+  }
   if (!existsSync(moving)) {
     mkdirSync(trash, { recursive: true })
     for (const name of readdirSync(dir)) if (name !== '_temporary') moveIfThere(join(dir, name), join(trash, name))
