@@ -68,7 +68,7 @@ export function workerApp(ctx: WorkerContext, token: string | undefined) {
         mkdirSync(dir, { recursive: true })
         rmSync(join(dir, '_temporary'), { recursive: true, force: true })
         // _SUCCESS last: readers that wait for it see every part.
-        writeFileSync(join(dir, '_SUCCESS'), '')
+        writeFileSync(join(dir, '_SUCCESS'), body.job_id)
       }
       return { ok: true as const }
     }, { body: FinalizeRequest, detail: { summary: 'mark write outputs complete (_SUCCESS)', tags: ['files'] } })
@@ -90,13 +90,13 @@ export function workerApp(ctx: WorkerContext, token: string | undefined) {
 }
 
 /** Swaps a replaced output in (FinalizeRequest.swaps): the previous output's entries move into a
- *  trash folder, the job's committed parts move from `staged` into `path`, `_SUCCESS` (naming the
- *  job) is written, and the trash and `staged` go. Markers make it safe to repeat after a crash at
- *  any point, and a second worker on the same data dir finds it done: `_SUCCESS` naming the job
- *  means done; `staged`/_MOVING means the previous output is already in the trash, so only the
- *  remaining staged parts move. The master sends swaps to one worker at a time. Where nothing of
- *  the job is staged on this disk, only files from before the job (`olderThanMs`) are removed: a
- *  newer output in `path` is never touched. */
+ *  trash folder, the job's committed parts move from `staged` into `path`, and the trash and
+ *  `staged` go (_SUCCESS, naming the job, is written after, for `paths`). Markers make it safe to
+ *  repeat after a crash at any point, and a worker on the same data dir as one that did it finds it
+ *  done: `_SUCCESS` naming the job means done; `staged`/_MOVING means the previous output is
+ *  already in the trash, so only the remaining staged parts move. The master asks one worker at a
+ *  time. Where nothing of the job is staged on this disk, only files from before the job
+ *  (`olderThanMs`) are removed: a newer output in `path` is never touched. */
 function swapOutput(dataDir: string, path: string, staged: string, olderThanMs: number): void {
   const root = realpathSync(dataDir)
   const dir = join(root, path)
@@ -109,10 +109,8 @@ function swapOutput(dataDir: string, path: string, staged: string, olderThanMs: 
   const trash = join(temporary, `${job}.previous`)
   const moving = join(from, '_MOVING')
   if (!existsSync(from)) {
-    // Nothing of the job here: the previous output's files go by age. A _SUCCESS still there is a
-    // newer output's; otherwise this disk's (empty) share of the job's output is complete.
+    // Nothing of the job here: the previous output's files go by age; a newer output stays.
     clearOutputs(dataDir, [path], olderThanMs)
-    if (!existsSync(success)) { mkdirSync(dir, { recursive: true }); writeFileSync(success, job) }
     return
   }
   if (!existsSync(moving)) {
@@ -124,7 +122,6 @@ function swapOutput(dataDir: string, path: string, staged: string, olderThanMs: 
     if (name === '_MOVING' || statSync(join(from, name), { throwIfNoEntry: false })?.isFile() !== true) continue
     moveIfThere(join(from, name), join(dir, name))
   }
-  writeFileSync(success, job)
   rmSync(trash, { recursive: true, force: true })
   rmSync(from, { recursive: true, force: true })
   try { rmdirSync(temporary) } catch { /* not empty: another job writes here */ }
