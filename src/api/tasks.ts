@@ -163,17 +163,18 @@ export type ListAnswer = Static<typeof ListAnswer>
 export const FinalizeRequest = t.Object({
   /** the job whose outputs are finalized; '' when only swapping outputs this worker missed */
   job_id: t.String(),
-  /** new outputs of the job: their _temporary folder goes, then _SUCCESS is written */
+  /** outputs of the job that get _SUCCESS on this worker's disk (its text: the job id), after the
+   *  swaps; their _temporary folder goes. Asked of one worker per job */
   paths: t.Array(t.String()),
   /** outputs the job replaces, each swapped in on this worker's disk: the entries of `path` (but
    *  _temporary) move to `path`/_temporary/JOB.previous, the files of `staged` (the job's committed
-   *  parts, `path`/_temporary/JOB) move into `path`, _SUCCESS is written with the job id as its
-   *  text, then the .previous folder and `staged` are removed. A _SUCCESS that names the job means
-   *  the swap is done (a data dir shared with a worker that did it); `staged`/_MOVING means the
-   *  previous entries are already aside. Safe to repeat after a crash at any step. The master asks
-   *  one worker at a time. Where `staged` is not on this disk (no part of the job was committed
-   *  here), only the files directly in `path` last written more than `older_than_ms` ago (before
-   *  the job was submitted) are removed: a newer output there is left alone */
+   *  parts, `path`/_temporary/JOB) move into `path`, then the .previous folder and `staged` are
+   *  removed. A _SUCCESS that names the job means the swap is done (a data dir shared with a worker
+   *  that did it); `staged`/_MOVING means the previous entries are already aside. Safe to repeat
+   *  after a crash at any step. The master asks one worker at a time. Where `staged` is not on this
+   *  disk (no part of the job was committed here), only the files directly in `path` last written
+   *  more than `older_than_ms` ago (before the job was submitted) are removed: a newer output there
+   *  is left alone */
   swaps: t.Optional(t.Array(t.Object({ path: t.String(), staged: t.String(), older_than_ms: t.Integer({ minimum: 0 }) }))),
 })
 export type FinalizeRequest = Static<typeof FinalizeRequest>

@@ -34,7 +34,8 @@ export type MasterAction =
   /** remove the job's shuffle data and temporary files; `outputs` are removed whole (a failed or
    *  cancelled job leaves no partial output), `keep` only lose their _temporary folder */
   | { kind: 'drop-job-data'; address: string; job: JobId; outputs: string[]; keepOutputs: boolean }
-  /** every part is committed: `paths` get _SUCCESS, `swaps` replace the previous output first */
+  /** every part is committed: `swaps` replace the previous output with the staged parts on this
+   *  worker's disk, then `paths` get _SUCCESS (asked of one worker only) */
   | { kind: 'finalize-output'; address: string; job: JobId; paths: string[]; swaps: OutputSwap[]; worker: WorkerId; incarnation: string }
   /** outputs replaced while this worker was away: its disk may still hold the previous parts */
   | { kind: 'clear-stale-outputs'; address: string; worker: WorkerId; incarnation: string; swaps: OutputSwap[] }

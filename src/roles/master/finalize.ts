@@ -31,10 +31,12 @@ export function startFinalize(s: MasterState, job: JobRun, nowMs: number, out: S
   finishIfAnswered(s, job, nowMs, out)
 }
 
+/** Each asked worker swaps what its disk holds; the first to answer also writes _SUCCESS for every
+ *  output (until one has answered, each asked is told to). */
 function ask(job: JobRun, w: WorkerRun, nowMs: number, out: Step): void {
-  const replaced = new Set(job.overwrites)
   job.finalizeWaiting!.set(w.id, w.incarnation)
-  out.actions.push({ kind: 'finalize-output', address: w.address, job: job.id, paths: job.outputs.filter(p => !replaced.has(p)), swaps: swapsOf(job, nowMs), worker: w.id, incarnation: w.incarnation })
+  const paths = (job.finalizeDone?.size ?? 0) === 0 ? job.outputs : []
+  out.actions.push({ kind: 'finalize-output', address: w.address, job: job.id, paths, swaps: swapsOf(job, nowMs), worker: w.id, incarnation: w.incarnation })
 }
 
 export function onFinalized(s: MasterState, e: Extract<MasterEvent, { kind: 'output-finalized' }>, out: Step): void {

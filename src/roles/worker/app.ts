@@ -46,7 +46,7 @@ export function workerApp(ctx: WorkerContext, token: string | undefined) {
       { body: ListRequest, response: { 200: ListAnswer }, detail: { summary: 'list input files and check outputs for planning', tags: ['files'] } })
     .post('/outputs/clear', async ({ body }) => { await ctx.files().clear(ctx.dataDir, body.paths, body.older_than_ms); return { ok: true as const } },
       { body: t.Object({ paths: t.Array(t.String()), older_than_ms: t.Optional(t.Integer({ minimum: 0 })) }), detail: { summary: 'remove outputs a job overwrites (with older_than_ms: only their files older than that)', tags: ['files'] } })
-    .post('/outputs/finalize', async ({ body }) => { await ctx.files().finalize(ctx.dataDir, body.paths, body.swaps ?? []); return { ok: true as const } },
+    .post('/outputs/finalize', async ({ body }) => { await ctx.files().finalize(ctx.dataDir, body.job_id, body.paths, body.swaps ?? []); return { ok: true as const } },
       { body: FinalizeRequest, detail: { summary: 'swap replaced outputs in, then mark write outputs complete (_SUCCESS)', tags: ['files'] } })
     .post('/jobs/:id/drop', async ({ params, body }) => {
       const killed = ctx.tasks().dropJob(params.id)

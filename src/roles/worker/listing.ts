@@ -141,7 +141,7 @@ export function checkOutputFolder(dataDir: string, path: string, own: readonly R
 /** Marks each output complete: its temporary folder goes, then `_SUCCESS` is written (last, so
  *  that readers that wait for it see every part). Refuses (ApiError) a folder that may not be
  *  touched, before touching anything. */
-export function finalizeOutputs(dataDir: string, paths: readonly string[], own: readonly Reserved[] = []): void {
+export function finalizeOutputs(dataDir: string, paths: readonly string[], own: readonly Reserved[] = [], jobId = ''): void {
   const root = realpathSync(dataDir)
   const reserved = realReserved(own)
   for (const p of paths) {
@@ -159,7 +159,8 @@ export function finalizeOutputs(dataDir: string, paths: readonly string[], own: 
     // A link named _SUCCESS goes as itself; the new file is created, never opened through a link.
     const success = join(recheck(), '_SUCCESS')
     rmSync(success, { force: true })
-    writeFileSync(success, '', { flag: 'wx' })
+    // It names the job: a worker sharing this data dir sees that the job's swap is done.
+    writeFileSync(success, jobId, { flag: 'wx' })
   }
 }
 

@@ -6,9 +6,9 @@ import { join, sep } from 'node:path'
 import { checkOutputFolder, clearOutputs, type Reserved } from './listing'
 
 /** The previous output's entries move into a trash folder, the job's committed parts move from
- *  `staged` into `path`, `_SUCCESS` (naming the job) is written, and the trash and `staged` go.
- *  Markers make it safe to repeat after a crash at any point, and a second worker on the same data
- *  dir finds it done: `_SUCCESS` naming the job means done; `staged`/_MOVING means the previous
+ *  `staged` into `path`, and the trash and `staged` go (`_SUCCESS`, naming the job, is written
+ *  after, by finalizeOutputs). Markers make it safe to repeat after a crash at any point, and a
+ *  worker on the same data dir as one that did it finds it done: `_SUCCESS` naming the job means done; `staged`/_MOVING means the previous
  *  output is already in the trash, so only the remaining staged parts move. The master sends swaps
  *  to one worker at a time. Where nothing of the job is staged on this disk, only files from before
  *  the job (`olderThanMs`) are removed: a newer output in `path` is never touched. */
@@ -26,7 +26,11 @@ export function swapOutput(dataDir: string, path: string, staged: string, olderT
   if (existsSync(success) && readFileSync(success, 'utf8') === job) return
   const trash = join(temporary, `${job}.previous`)
   const moving = join(from, '_MOVING')
-  if (!existsSync(from)) { clearOutputs(dataDir, [path], olderThanMs, own); return }
+  if (!existsSync(from)) {
+    // Nothing of the job here: the previous output's files go by age; a newer output stays.
+    clearOutputs(dataDir, [path], olderThanMs, own)
+    return
+  }
   if (!existsSync(moving)) {
     mkdirSync(trash, { recursive: true })
     for (const name of readdirSync(dir)) if (name !== '_temporary') moveIfThere(join(dir, name), join(trash, name))
@@ -36,7 +40,6 @@ export function swapOutput(dataDir: string, path: string, staged: string, olderT
     if (name === '_MOVING' || statSync(join(from, name), { throwIfNoEntry: false })?.isFile() !== true) continue
     moveIfThere(join(from, name), join(dir, name))
   }
-  writeFileSync(success, job)
   rmSync(trash, { recursive: true, force: true })
   rmSync(from, { recursive: true, force: true })
   try { rmdirSync(temporary) } catch { /* not empty: another job writes here */ }

@@ -696,13 +696,14 @@ describe('job end', () => {
     expect(c.report('j1:1:0#0', 40, { sinks: sinks([['a', 2], ['b', 3]]) }).actions).toEqual([])
     const last = c.report('j1:1:1#0', 50, { sinks: sinks([]) })
     // Every live worker finalizes what its own disk holds, one after the other.
-    const ask = (w: string): MasterAction => ({ kind: 'finalize-output', address: addr(w), job: J('j1'), paths: ['out/wc'], swaps: [], worker: W(w), incarnation: c.worker(w).incarnation })
-    expect(last.actions).toEqual([ask('w1')])
+    // The first to answer writes _SUCCESS; the others finalize what their disks hold.
+    const ask = (w: string, paths: string[]): MasterAction => ({ kind: 'finalize-output', address: addr(w), job: J('j1'), paths, swaps: [], worker: W(w), incarnation: c.worker(w).incarnation })
+    expect(last.actions).toEqual([ask('w1', ['out/wc'])])
     expect(c.job().state).toBe('RUNNING')
 
     // Another event before the answer does not ask twice.
     expect(c.heartbeat('w2', 60).actions).toEqual([])
-    expect(c.post({ kind: 'output-finalized', nowMs: 65, job: J('j1'), worker: W('w1'), incarnation: c.worker('w1').incarnation }).actions).toEqual([ask('w2')])
+    expect(c.post({ kind: 'output-finalized', nowMs: 65, job: J('j1'), worker: W('w1'), incarnation: c.worker('w1').incarnation }).actions).toEqual([ask('w2', [])])
     expect(c.job().state).toBe('RUNNING')
 
     const done = c.post({ kind: 'output-finalized', nowMs: 70, job: J('j1'), worker: W('w2'), incarnation: c.worker('w2').incarnation })
@@ -1134,14 +1135,14 @@ describe('overwrite: the previous output stays whole until the new one is comple
     c.report('j1:0:0#0', 200)
     // One worker at a time: on a shared data dir, two must not move the same files at once.
     const first = ofKind(c.report('j1:1:0#0', 300, { sinks: [{ node_id: 'out', op: 'write_text', records: 4 }] }), 'finalize-output')
-    expect(first.map(a => [a.worker, a.paths, a.swaps])).toEqual([[W('w1'), [], [{ path: 'out/wc', staged: 'out/wc/_temporary/j1', olderThanMs: 1_200 }]]])
+    expect(first.map(a => [a.worker, a.paths, a.swaps])).toEqual([[W('w1'), ['out/wc'], [{ path: 'out/wc', staged: 'out/wc/_temporary/j1', olderThanMs: 1_200 }]]])
     // A cancel once the swap is under way would leave the output half old, half new: it waits.
     c.post({ kind: 'job-cancel-requested', nowMs: 310, job: J('j1') })
     expect(c.job().state).toBe('RUNNING')
     // A worker joining meanwhile was not asked: it will swap before it gets a task.
     c.heartbeat('w3', 320)
     const second = ofKind(c.post({ kind: 'output-finalized', nowMs: 330, job: J('j1'), worker: W('w1'), incarnation: first[0]!.incarnation }), 'finalize-output')
-    expect(second.map(a => a.worker)).toEqual([W('w2')])
+    expect(second.map(a => [a.worker, a.paths])).toEqual([[W('w2'), []]])
     expect(c.job().state).toBe('RUNNING')
     c.post({ kind: 'output-finalized', nowMs: 340, job: J('j1'), worker: W('w2'), incarnation: second[0]!.incarnation })
     expect(c.job().state).toBe('SUCCEEDED')

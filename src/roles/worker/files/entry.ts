@@ -24,7 +24,7 @@ function handle(r: FileRequest): unknown {
     case 'finalize':
       for (const sw of r.swaps) swapOutput(r.dataDir, sw.path, sw.staged, sw.older_than_ms, r.own)
       // _SUCCESS last (finalizeOutputs): readers that wait for it see every part.
-      finalizeOutputs(r.dataDir, r.paths, r.own)
+      finalizeOutputs(r.dataDir, r.paths, r.own, r.jobId)
       return null
   }
 }
