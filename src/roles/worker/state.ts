@@ -28,6 +28,10 @@ export type WorkerState = {
   /** started threads that no slot uses yet, ready for the next job: a job switch need not wait
    *  for a thread to start */
   spares: { thread: ThreadId; lane: number }[]
+  /** idle threads of jobs still running, oldest first, taken off their slot for another job's task:
+   *  when that job's next task comes, it finds its thread instead of starting a new one (jobs that
+   *  run side by side would otherwise start a thread at every switch) */
+  parked: { thread: ThreadId; lane: number; job: string }[]
   /** terminated threads whose close event has not come yet, with their lanes */
   closing: Map<ThreadId, number>
   nextThread: ThreadId
@@ -44,8 +48,11 @@ export type WorkerState = {
  *  refused instead of run (it would take a slot and leave files behind). */
 export const ENDED_JOBS_KEPT = 10_000
 
-/** Budget lanes per slot: its thread, a spare, and threads still closing. */
-export const LANES_PER_SLOT = 4
+/** Budget lanes per slot: its thread, a spare, parked threads, and threads still closing. */
+export const LANES_PER_SLOT = 6
+
+/** Parked threads kept per slot; past that, the oldest goes. */
+export const PARKED_PER_SLOT = 2
 
 /** Spare threads kept started: one per slot, so that every slot can switch jobs at once; none
  *  before the first job has ended, so that a worker starts as fast as it did with one thread a slot. */
@@ -57,6 +64,7 @@ export function newWorkerState(slots: number, maxMemBytes: number): WorkerState 
     queue: [],
     freeLanes: Array.from({ length: slots * LANES_PER_SLOT }, (_, i) => i),
     spares: [],
+    parked: [],
     closing: new Map(),
     nextThread: 1,
     ended: new Set(),

@@ -3,7 +3,7 @@
 // No await, no clock, no I/O here. step() changes `s` in place; nothing else may.
 import type { TaskFailureWire, TaskSpec } from '../../api/tasks'
 import { RUNAWAY_GRACE_MS, RUNAWAY_MARGIN_BYTES, pauseDecision } from './memory'
-import { ENDED_JOBS_KEPT, sparesWanted, type SlotRun, type ThreadId, type WorkerState } from './state'
+import { ENDED_JOBS_KEPT, PARKED_PER_SLOT, sparesWanted, type SlotRun, type ThreadId, type WorkerState } from './state'
 import type { ThreadResult } from './thread-protocol'
 
 export type WorkerEvent =
@@ -81,7 +81,7 @@ function onFinished(s: WorkerState, thread: ThreadId, result: ThreadResult, out:
 
 function onCrashed(s: WorkerState, thread: ThreadId, message: string, out: WorkerAction[]): void {
   const slot = slotOf(s, thread)
-  if (slot === undefined) return
+  if (slot === undefined) { endParked(s, p => p.thread === thread, out); return }
   failRunning(slot, { reason: 'task-error', message: `the task thread crashed: ${message}` }, out)
   letGo(s, slot, out)
 }
@@ -95,6 +95,8 @@ function onExited(s: WorkerState, thread: ThreadId, code: number, out: WorkerAct
   }
   const spare = s.spares.findIndex(x => x.thread === thread)
   if (spare >= 0) { giveBackLane(s, s.spares.splice(spare, 1)[0]!.lane, out); return }
+  const parked = s.parked.findIndex(x => x.thread === thread)
+  if (parked >= 0) { giveBackLane(s, s.parked.splice(parked, 1)[0]!.lane, out); return }
   const slot = slotOf(s, thread)
   if (slot === undefined) return
   // Not terminated by us: the task's code ended its own thread.
@@ -126,6 +128,7 @@ function onJobDropped(s: WorkerState, job: string, out: WorkerAction[]): void {
     // Its threads go too, idle or not: the next job starts on a thread no code of this one touched.
     if (slot.job === job && slot.thread !== null) letGo(s, slot, out)
   }
+  endParked(s, p => p.job === job, out)
   out.push({ kind: 'drop-job-files', job })
 }
 
@@ -177,6 +180,7 @@ function onIncarnation(s: WorkerState, incarnation: string, out: WorkerAction[])
     // A thread that ran no code may stay: the master's new view changes nothing for it.
     if (slot.thread !== null && slot.job !== null) letGo(s, slot, out)
   }
+  endParked(s, () => true, out)
   out.push({ kind: 'drop-all-files' }, { kind: 'log', level: 'warn', cause: 'new-incarnation', message: `rejoined as ${incarnation}; dropped the work of ${previous}` })
 }
 
@@ -200,6 +204,27 @@ function letGo(s: WorkerState, slot: SlotRun, out: WorkerAction[]): void {
   slot.job = null
   slot.running = null
   slot.deadlineMs = null
+}
+
+/** Terminates the parked threads that `which` picks; their lanes wait for their close events. */
+function endParked(s: WorkerState, which: (p: WorkerState['parked'][number]) => boolean, out: WorkerAction[]): void {
+  s.parked = s.parked.filter(p => {
+    if (!which(p)) return true
+    s.closing.set(p.thread, p.lane)
+    out.push({ kind: 'terminate-thread', thread: p.thread })
+    return false
+  })
+}
+
+/** Takes an idle slot's thread off it and keeps it for its job's next task; the oldest parked
+ *  thread goes when there are too many. The slot is left without a thread. */
+function park(s: WorkerState, slot: SlotRun, out: WorkerAction[]): void {
+  s.parked.push({ thread: slot.thread!, lane: slot.lane, job: slot.job! })
+  const extra = s.parked.length - PARKED_PER_SLOT * s.slots.length
+  if (extra > 0) { const old = new Set(s.parked.slice(0, extra)); endParked(s, p => old.has(p), out) }
+  slot.thread = null
+  slot.lane = -1
+  slot.job = null
 }
 
 function giveBackLane(s: WorkerState, lane: number, out: WorkerAction[]): void {
@@ -236,7 +261,8 @@ function newThread(s: WorkerState, out: WorkerAction[]): { thread: ThreadId; lan
 
 /**
  * Queued tasks go to idle threads: first one that already runs the task's job, then a fresh one.
- * An idle thread that ran another job is replaced first: a job never sees another job's globals.
+ * An idle thread that ran another job leaves its slot first (parked while its job runs, for that
+ * job's next task): a job never sees another job's globals.
  */
 function pump(s: WorkerState, nowMs: number, out: WorkerAction[]): void {
   for (let i = 0; i < s.queue.length;) {
@@ -246,7 +272,15 @@ function pump(s: WorkerState, nowMs: number, out: WorkerAction[]): void {
     if (slot === undefined) {
       const other = idle.find(x => x.job !== null)
       if (other === undefined) return
-      letGo(s, other, out)
+      park(s, other, out)
+      const mine = s.parked.findIndex(p => p.job === spec.job_id)
+      if (mine >= 0) {
+        const p = s.parked.splice(mine, 1)[0]!
+        other.thread = p.thread
+        other.lane = p.lane
+        other.job = p.job
+        continue
+      }
       fillSlots(s, out)
       if (other.thread === null) return   // no lane free until a closing thread is gone
       continue

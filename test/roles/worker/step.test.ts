@@ -41,9 +41,10 @@ function worker(slots: number, maxMem = 1024 * MiB): { s: WorkerState; go(e: Pen
   return { s, go }
 }
 
-/** Every lane is free, held by a slot's thread, or held by a closing thread: exactly once. */
+/** Every lane is free, held by a slot's thread, a spare, a parked thread or a closing thread: exactly once. */
 function assertInvariants(s: WorkerState): void {
-  const lanes = [...s.freeLanes, ...s.slots.filter(x => x.thread !== null).map(x => x.lane), ...s.spares.map(x => x.lane), ...s.closing.values()].sort((a, b) => a - b)
+  const lanes = [...s.freeLanes, ...s.slots.filter(x => x.thread !== null).map(x => x.lane), ...s.spares.map(x => x.lane),
+    ...s.parked.map(x => x.lane), ...s.closing.values()].sort((a, b) => a - b)
   expect(lanes).toEqual(Array.from({ length: s.slots.length * LANES_PER_SLOT }, (_, i) => i))
   for (const x of s.slots) if (x.running !== null) expect(x.thread).not.toBeNull()
 }
@@ -148,26 +149,54 @@ describe('worker step', () => {
     expect(of(go({ kind: 'task-received', spec: t3 }), 'run').map(r => r.spec)).toEqual([t3])
   })
 
-  test('a task of another job never runs on a thread that ran other code: the thread is replaced first', () => {
+  test('a task of another job never runs on a thread that ran other code: that thread is parked for its job, and goes when the job ends', () => {
     const { s, go } = worker(1)
-    const a1 = spec('A', 1), b1 = spec('B', 1)
+    const a1 = spec('A', 1), b1 = spec('B', 1), a2 = spec('A', 2), b2 = spec('B', 2)
     go({ kind: 'task-received', spec: a1 })
     go({ kind: 'thread-finished', thread: 1, result: ok(a1.attempt_id) })
-    // Job A has not ended yet (no spares so far): a new thread is started for B.
+    // Job A has not ended yet (no spares so far): a new thread is started for B, A's is kept aside.
     expect(s.spares).toEqual([])
     const a = go({ kind: 'task-received', spec: b1 })
-    expect(of(a, 'terminate-thread')).toEqual([{ kind: 'terminate-thread', thread: 1 }])
+    expect(of(a, 'terminate-thread')).toEqual([])
+    expect(s.parked).toEqual([{ thread: 1, lane: 0, job: 'A' }])
     const spawned = of(a, 'spawn-thread')
     expect(spawned).toHaveLength(1)
-    expect(of(a, 'run')).toEqual([{ kind: 'run', thread: spawned[0]!.thread, lane: spawned[0]!.lane, spec: b1 }])
-    // Once a job has ended, a started spare takes the slot instead of a thread still starting.
-    go({ kind: 'thread-finished', thread: spawned[0]!.thread, result: ok(b1.attempt_id) })
-    go({ kind: 'job-dropped', job: 'A' })
+    const bThread = spawned[0]!.thread
+    expect(of(a, 'run')).toEqual([{ kind: 'run', thread: bThread, lane: spawned[0]!.lane, spec: b1 }])
+    // Jobs side by side: A's next task gets A's own thread back, B's is parked; no thread starts.
+    go({ kind: 'thread-finished', thread: bThread, result: ok(b1.attempt_id) })
+    const back = go({ kind: 'task-received', spec: a2 })
+    expect(of(back, 'spawn-thread')).toEqual([])
+    expect(of(back, 'run')).toEqual([{ kind: 'run', thread: 1, lane: 0, spec: a2 }])
+    go({ kind: 'thread-finished', thread: 1, result: ok(a2.attempt_id) })
+    expect(of(go({ kind: 'task-received', spec: b2 }), 'run')).toEqual([{ kind: 'run', thread: bThread, lane: spawned[0]!.lane, spec: b2 }])
+    go({ kind: 'thread-finished', thread: bThread, result: ok(b2.attempt_id) })
+    // A ends: its parked thread goes; a started spare takes the next job's task.
+    const dropped = go({ kind: 'job-dropped', job: 'A' })
+    expect(of(dropped, 'terminate-thread')).toEqual([{ kind: 'terminate-thread', thread: 1 }])
+    expect(s.parked).toEqual([])
     const spare = s.spares[0]!
     const c1 = spec('C', 1)
     const c = go({ kind: 'task-received', spec: c1 })
-    expect(of(c, 'terminate-thread')).toEqual([{ kind: 'terminate-thread', thread: spawned[0]!.thread }])
+    expect(s.parked.map(p => [p.thread, p.job])).toEqual([[bThread, 'B']])
     expect(of(c, 'run')).toEqual([{ kind: 'run', thread: spare.thread, lane: spare.lane, spec: c1 }])
+    // A new incarnation ends every thread that ran code, parked ones included.
+    go({ kind: 'thread-finished', thread: spare.thread, result: ok(c1.attempt_id) })
+    const inc = go({ kind: 'incarnation-given', incarnation: 'inc-2' })
+    expect(of(inc, 'terminate-thread').map(t => t.thread).sort()).toEqual([bThread, spare.thread].sort())
+    expect(s.parked).toEqual([])
+  })
+
+  test('parked threads are bounded: past two a slot, the oldest is terminated', () => {
+    const { s, go } = worker(1)
+    for (const [i, job] of ['A', 'B', 'C', 'D'].entries()) {
+      const t = spec(job, i)
+      const acts = go({ kind: 'task-received', spec: t })
+      const run = of(acts, 'run')[0]!
+      go({ kind: 'thread-finished', thread: run.thread, result: ok(t.attempt_id) })
+    }
+    expect(s.parked.map(p => p.job)).toEqual(['B', 'C'])
+    expect(s.slots[0]!.job).toBe('D')
   })
 
   test('threads that never close use up the lanes: the slot waits for a thread to be gone, then runs', () => {
