@@ -16,6 +16,7 @@ import { UdfError, isPair, notAPair, udfError } from './records'
 import { keysOf, rangePartitionsOf, sortKeyFunction, type SortKeyOf } from './operators/sort'
 import { Reservation, UnlimitedBudget, estimateBytes } from './spill/budget'
 import { SpillingAggregator, SpillingSorter, type SpillContext } from './spill/external'
+import { SpillingGrouper } from './spill/group'
 import { SpillingJoin } from './spill/join'
 import { MemoryRunStore, type RunFile } from './spill/runs'
 
@@ -239,9 +240,26 @@ function emitBatches<T>(next: Consumer, items: Iterable<T>, toRecord: (t: T) => 
   return n
 }
 
+/** Groups go on once a batch holds FRAME_RECORDS values in all, not groups: a batch of large
+ *  groups would hold far more than the budget gave each. */
+function emitGroups(next: Consumer, groups: Iterable<[unknown, unknown[]]>): number {
+  let out: unknown[] = []
+  let values = 0
+  let n = 0
+  for (const g of groups) {
+    out.push(g)
+    values += g[1].length
+    if (out.length >= FRAME_RECORDS || values >= FRAME_RECORDS) { next.push(out); n += out.length; out = []; values = 0 }
+  }
+  if (out.length > 0) { next.push(out); n += out.length }
+  return n
+}
+
 /** Reduce side of reduce_by_key, group_by_key and distinct for one partition. */
 export class ShuffleReducer {
-  private readonly agg: SpillingAggregator<unknown>
+  private readonly agg: SpillingAggregator<unknown> | null = null
+  /** group_by_key: a key's values are never combined into one value, and may outgrow the budget */
+  private readonly groups: SpillingGrouper | null = null
 
   constructor(private readonly node: NodeSpec, params: Readonly<Record<string, unknown>>, spill: SpillContext | null = null) {
     switch (node.op) {
@@ -252,8 +270,8 @@ export class ShuffleReducer {
         break
       }
       case 'group_by_key':
-        this.agg = new SpillingAggregator<unknown>((a, b) => { (a as unknown[]).push(...(b as unknown[])); return a }, v => 8 + estimateBytes((v as unknown[])[0]), spill)
-        break
+        this.groups = new SpillingGrouper(spill)
+        return
       case 'distinct':
         this.agg = new SpillingAggregator<unknown>(a => a, () => 0, spill)
         break
@@ -263,15 +281,17 @@ export class ShuffleReducer {
   }
 
   push(batch: unknown[]): void {
-    const agg = this.agg
+    if (this.groups !== null) {
+      const g = this.groups
+      for (let i = 0; i < batch.length; i++) { const r = batch[i] as [unknown, unknown]; g.add(r[0], r[1]) }
+      return
+    }
+    const agg = this.agg!
     let i = 0
     try {
       switch (this.node.op) {
         case 'reduce_by_key':
           for (; i < batch.length; i++) { const r = batch[i] as [unknown, unknown]; agg.add(r[0], r[1]) }
-          return
-        case 'group_by_key':
-          for (; i < batch.length; i++) { const r = batch[i] as [unknown, unknown]; agg.add(r[0], [r[1]]) }
           return
         default:
           for (; i < batch.length; i++) agg.add(batch[i], true)
@@ -281,8 +301,9 @@ export class ShuffleReducer {
 
   /** Emits the result in batches and forgets it. */
   emit(next: Consumer): number {
+    if (this.groups !== null) return emitGroups(next, this.groups.groups())
     const distinct = this.node.op === 'distinct'
-    return emitBatches(next, this.agg.entries(), e => distinct ? e[0] : e)
+    return emitBatches(next, this.agg!.entries(), e => distinct ? e[0] : e)
   }
 }
 
