@@ -13,6 +13,7 @@ import { startMaster } from './roles/master/index'
 import { startWorker } from './roles/worker/index'
 import { renderResult, runLocal } from './roles/local'
 import { selfCommand } from './roles/spawn'
+import { floorWarning } from './roles/memory-floor'
 
 const COMMON: FlagSpec = { help: 'boolean' }
 const CLIENT: FlagSpec = { ...COMMON, master: 'string', json: 'boolean' }
@@ -77,10 +78,13 @@ async function runWorker(p: Parsed): Promise<number> {
   if (master === undefined) throw new UsageError('worker needs --master http://HOST:PORT (or MINISPARK_MASTER)')
   const id = opt(p, 'id')
   const advertise = opt(p, 'advertise')
+  const slots = parseInteger('slots', str(p, 'slots', String(availableParallelism())), 1, 1024)
+  const floor = floorWarning(maxMemBytes, slots)
+  if (floor !== null) console.error(`minispark worker: ${floor}`)
   const w = await startWorker({
     masterUrl: master.replace(/\/+$/, ''), host, port: parseInteger('port', str(p, 'port', '8081'), 0, 65535),
     ...(advertise === undefined ? {} : { advertise }), ...(id === undefined ? {} : { id }),
-    slots: parseInteger('slots', str(p, 'slots', String(availableParallelism())), 1, 1024),
+    slots,
     maxMemBytes,
     dataDir: str(p, 'data-dir', '.'), workDir: str(p, 'work-dir', './minispark-work'),
     heartbeatIntervalMs: parseDurationMs('heartbeat-interval', str(p, 'heartbeat-interval', '3s')),
