@@ -15,7 +15,7 @@ import { compileUdf, type Udf } from './udf'
 import { UdfError, isPair, notAPair, udfError } from './records'
 import { keysOf, rangePartitionsOf, sortKeyFunction, type SortKeyOf } from './operators/sort'
 import { Reservation, UnlimitedBudget, estimateBytes } from './spill/budget'
-import { SpillingAggregator, SpillingSorter, type SpillContext } from './spill/external'
+import { minRunBytes, SpillingAggregator, SpillingSorter, type SpillContext } from './spill/external'
 import { SpillingGrouper } from './spill/group'
 import { SpillingJoin } from './spill/join'
 import { MemoryRunStore, type RunFile } from './spill/runs'
@@ -42,6 +42,7 @@ export class ShuffleWriter implements Consumer {
   private readonly sortKey: SortKeyOf | null = null
   private readonly segments: BlockSegment[] = []
   private readonly reservation: Reservation
+  private readonly minRun: number
   private pendingRecords = 0
   /** estimated bytes of a record waiting to be encoded: a running mean over sampled records */
   private recordBytes = 0
@@ -51,6 +52,7 @@ export class ShuffleWriter implements Consumer {
    *  `spill`: where the output goes, and the budget it buffers under. */
   constructor(private readonly write: ShuffleWrite, params: Readonly<Record<string, unknown>>, private readonly spill: SpillContext, private readonly bounds?: readonly unknown[]) {
     this.reservation = new Reservation(spill.budget, spill.stepBytes)
+    this.minRun = minRunBytes(spill)
     this.parts = write.partitions
     const op = write.node.op
     this.combine = op === 'reduce_by_key' ? compileCombiner(write.node, params) : null
@@ -91,7 +93,7 @@ export class ShuffleWriter implements Consumer {
         if (e !== undefined) e.value = fn(e.value, r[1])
         else {
           table.insert(r[0], r[1])
-          if (!this.reservation.grow(ENTRY_OVERHEAD + estimateBytes(r[0]) + estimateBytes(r[1]))) this.spillSegment()
+          if (!this.reservation.grow(ENTRY_OVERHEAD + estimateBytes(r[0]) + estimateBytes(r[1])) && this.reservation.bytes >= this.minRun) this.spillSegment()
         }
       }
     } catch (e) { throw udfError(id, e, batch[i]) }
@@ -102,7 +104,7 @@ export class ShuffleWriter implements Consumer {
     for (let i = 0; i < batch.length; i++) {
       if (table.find(batch[i]) !== undefined) continue
       table.insert(batch[i], true)
-      if (!this.reservation.grow(ENTRY_OVERHEAD + estimateBytes(batch[i]))) this.spillSegment()
+      if (!this.reservation.grow(ENTRY_OVERHEAD + estimateBytes(batch[i])) && this.reservation.bytes >= this.minRun) this.spillSegment()
     }
   }
 
@@ -142,7 +144,7 @@ export class ShuffleWriter implements Consumer {
     const frame = encodeFrame(list)
     this.sinks[p]!.append(frame)
     this.pending[p] = []
-    if (!this.reservation.grow(frame.length)) this.spillSegment()
+    if (!this.reservation.grow(frame.length) && this.reservation.bytes >= this.minRun) this.spillSegment()
   }
 
   /** Writes everything held as one more segment of the output and gives its memory back. */

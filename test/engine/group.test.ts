@@ -55,7 +55,7 @@ describe('group_by_key with one key holding most records', () => {
     // msgpack (the next shuffle, or a spill downstream) takes it as the list it stands for.
     const frames = new FrameDecoder().push(encodeFrame([['hot', hot]]))
     expect((frames[0]![0] as [string, unknown[]])[1].length).toBe(36_000)
-  })
+  }, 30_000)
 
   test('without a spill the groups are ordinary arrays', () => {
     const r = createReducer({ id: 'g', op: 'group_by_key', input: 'x' }, {})
@@ -122,7 +122,7 @@ describe('join with a key hot on both sides, spilling', () => {
       expect(outs).toBe([...want.values()].reduce((s, e) => s + e[0], 0))
       expect(spill.budget.holding).toBe(0)
     }
-  })
+  }, 30_000)
 
   test('a SpillingGrouper hands over its groups whole when nothing spilled', () => {
     const g = new SpillingGrouper(null)

@@ -20,6 +20,14 @@ export type SpillContext = {
 
 const ENTRY_OVERHEAD = 64
 
+/**
+ * Past the budget, a structure spills only once it holds a quarter of a reservation step (256 KiB). The budget may be held by the
+ * task's other structures (a join's other side, the map output of a later shuffle) or by the other
+ * task threads, and a spill gives back only what this one holds: without a minimum it would spill
+ * a record at a time, a collection after each, and a task would all but stop.
+ */
+export const minRunBytes = (ctx: SpillContext | null): number => (ctx?.stepBytes ?? 1 << 20) / 4
+
 type Entry<V> = [unknown, V]
 const byKey = <V>(a: Entry<V>, b: Entry<V>): number => compareKeys(a[0], b[0])
 
@@ -39,6 +47,7 @@ export class SpillingAggregator<V> {
   private map = new KeyMap<Entry<V>>()
   private readonly runs: RunFile[] = []
   private readonly reservation: Reservation | null
+  private readonly minRun: number
 
   constructor(
     private readonly combine: (held: V, added: V) => V,
@@ -47,6 +56,7 @@ export class SpillingAggregator<V> {
     private readonly spill: SpillContext | null,
   ) {
     this.reservation = spill === null ? null : new Reservation(spill.budget, spill.stepBytes)
+    this.minRun = minRunBytes(spill)
   }
 
   add(k: unknown, v: V): void {
@@ -54,12 +64,12 @@ export class SpillingAggregator<V> {
     const held = m.get(k)
     if (held === undefined) {
       m.set(k, [k, v])
-      if (this.reservation !== null && !this.reservation.grow(ENTRY_OVERHEAD + estimateBytes(k) + estimateBytes(v))) this.spillNow()
+      if (this.reservation !== null && !this.reservation.grow(ENTRY_OVERHEAD + estimateBytes(k) + estimateBytes(v)) && this.reservation.bytes >= this.minRun) this.spillNow()
     } else {
       held[1] = this.combine(held[1], v)
       if (this.reservation !== null) {
         const g = this.growth(v)
-        if (g > 0 && !this.reservation.grow(g)) this.spillNow()
+        if (g > 0 && !this.reservation.grow(g) && this.reservation.bytes >= this.minRun) this.spillNow()
       }
     }
   }
@@ -117,17 +127,19 @@ export class SpillingSorter<T> {
   private records: T[] = []
   private readonly runs: RunFile[] = []
   private readonly reservation: Reservation | null
+  private readonly minRun: number
   count = 0
 
   constructor(private readonly spill: SpillContext | null, private readonly descending = false) {
     this.reservation = spill === null ? null : new Reservation(spill.budget, spill.stepBytes)
+    this.minRun = minRunBytes(spill)
   }
 
   add(key: unknown, record: T): void {
     this.keys.push(key)
     this.records.push(record)
     this.count++
-    if (this.reservation !== null && !this.reservation.grow(32 + estimateBytes(key) + estimateBytes(record))) this.spillNow()
+    if (this.reservation !== null && !this.reservation.grow(32 + estimateBytes(key) + estimateBytes(record)) && this.reservation.bytes >= this.minRun) this.spillNow()
   }
 
   get spilledRuns(): number { return this.runs.length }

@@ -8,7 +8,7 @@
 import { KeyMap, compareKeys } from '../keys'
 import { sortedOrder } from '../sort-order'
 import { Reservation, estimateBytes } from './budget'
-import type { SpillContext } from './external'
+import { minRunBytes, type SpillContext } from './external'
 import { mergeSorted } from './merge'
 import { readRun, readRunBatches, writeRun, type RunFile, type RunStore } from './runs'
 
@@ -26,9 +26,11 @@ export class SpillingGrouper {
   private map = new KeyMap<Group>()
   private readonly runs: RunFile[] = []
   private readonly reservation: Reservation | null
+  private readonly minRun: number
 
   constructor(private readonly spill: SpillContext | null) {
     this.reservation = spill === null ? null : new Reservation(spill.budget, spill.stepBytes)
+    this.minRun = minRunBytes(spill)
   }
 
   get spilledRuns(): number { return this.runs.length }
@@ -40,7 +42,7 @@ export class SpillingGrouper {
       this.map.set(k, [k, [v]])
       bytes += GROUP_OVERHEAD + estimateBytes(k)
     } else held[1].push(v)
-    if (this.reservation !== null && !this.reservation.grow(bytes)) this.spillNow()
+    if (this.reservation !== null && !this.reservation.grow(bytes) && this.reservation.bytes >= this.minRun) this.spillNow()
   }
 
   /** Takes all the values of one key at once (the array becomes the grouper's). */
@@ -52,7 +54,7 @@ export class SpillingGrouper {
       this.map.set(k, [k, values])
       bytes += GROUP_OVERHEAD + estimateBytes(k)
     } else for (let i = 0; i < values.length; i++) held[1].push(values[i])
-    if (this.reservation !== null && !this.reservation.grow(bytes)) this.spillNow()
+    if (this.reservation !== null && !this.reservation.grow(bytes) && this.reservation.bytes >= this.minRun) this.spillNow()
   }
 
   private spillNow(): void {
@@ -113,6 +115,7 @@ function* flatten(groups: Iterable<Group>): Generator<Pair> {
  */
 export function* gatherGroups(pairs: Iterator<Pair>, ctx: SpillContext, removeRuns = false): Generator<Group> {
   const reservation = new Reservation(ctx.budget, ctx.stepBytes)
+  const minRun = minRunBytes(ctx)
   let head = pairs.next()
   while (!head.done) {
     const key = head.value[0]
@@ -122,7 +125,7 @@ export function* gatherGroups(pairs: Iterator<Pair>, ctx: SpillContext, removeRu
       const v = head.value[1]
       values.push(v)
       head = pairs.next()
-      if (!reservation.grow(VALUE_OVERHEAD + estimateBytes(v))) { spilled = true; break }
+      if (!reservation.grow(VALUE_OVERHEAD + estimateBytes(v)) && reservation.bytes >= minRun) { spilled = true; break }
     }
     if (!spilled) {
       // Counted while the taker holds it: until it asks for the next group (or returns).

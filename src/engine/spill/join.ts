@@ -11,7 +11,7 @@ import { HashJoin, type JoinHow } from '../operators/join'
 import type { Consumer } from '../pipeline'
 import { isPair, notAPair } from '../records'
 import { Reservation, estimateBytes } from './budget'
-import type { SpillContext } from './external'
+import { minRunBytes, type SpillContext } from './external'
 import { SpillingGrouper, gatherGroups } from './group'
 
 export type { JoinHow }
@@ -162,7 +162,7 @@ export class SpillingJoin {
         }
         while (!b.done && compareKeys(b.value[0], k) === 0) {
           block.push(b.value[1])
-          const full = reservation !== null && !reservation.grow(8 + estimateBytes(b.value[1]))
+          const full = reservation !== null && !reservation.grow(8 + estimateBytes(b.value[1])) && reservation.bytes >= minRunBytes(this.spill)
           b = ri.next()
           if (full) meet()
         }
