@@ -53,7 +53,8 @@ describe(`--max-mem ${MAX_MEM_MIB}MiB, 2 workers × 2 slots, ${MB} MB inputs`, (
       const result = await client.result(id)
       shape.check(dataDir, out, node => { const r = result.sinks[node]; return r?.op === 'count' ? [r.value] : r?.op === 'collect' ? r.values : [] })
       for (const p of peaks) expect(p).toBeLessThan(MAX_MEM_MIB + 200)
-      if (shape.name !== 'self-join') expect(spilled).toBeGreaterThan(0)
+      // At this size the aggregations spill; the join and the sort of long records fit.
+      if (['reduce_by_key', 'distinct', 'group_by_key hot', 'mix'].includes(shape.name)) expect(spilled).toBeGreaterThan(0)
     }, 150_000)
   }
 })

@@ -64,7 +64,7 @@ export async function runTask(spec: TaskSpec, env: ThreadEnv): Promise<ThreadRes
       if (spec.split === null) throw new Error('a source task needs a split')
       metrics.records_in = await readSourceSplit(spec.stage.root.node, spec.split, env, root)
     } else {
-      const reduced = await reduceShuffle(spec, env, root, { ...spillFor('spill'), store: new FileRunStore(join(jobDir, 'spill'), safe(spec.attempt_id)) })
+      const reduced = await reduceShuffle(spec, env, root, { ...spillFor('spill'), store: new FileRunStore(join(jobDir, 'spill', safe(spec.attempt_id)), safe(spec.attempt_id)) })
       metrics.records_in = reduced.records
       metrics.shuffle_bytes_read += reduced.bytes
     }
@@ -88,7 +88,8 @@ export async function runTask(spec: TaskSpec, env: ThreadEnv): Promise<ThreadRes
     return { attempt_id: spec.attempt_id, state: 'FAILED', metrics, blocks: [], sinks: [], failure: toFailure(e) }
   } finally {
     budget.releaseAll()
-    rmSync(join(jobDir, 'spill'), { recursive: true, force: true })
+    // This attempt's runs only: another task of the job on this worker may be reading its own.
+    rmSync(join(jobDir, 'spill', safe(spec.attempt_id)), { recursive: true, force: true })
     // A task that spilled, or one under a small budget, gives its heap back before the next task.
     // Not every task: a full collection costs about a millisecond even on a small heap, which
     // dominates tiny tasks.
