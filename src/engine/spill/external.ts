@@ -28,6 +28,25 @@ const ENTRY_OVERHEAD = 64
  */
 export const minRunBytes = (ctx: SpillContext | null): number => (ctx?.stepBytes ?? 1 << 20) / 4
 
+/** Runs read at once by a merge. Each holds a read chunk and a decoded frame: a merge of hundreds of
+ *  runs (a task starved of budget spills small ones) held more than the budget. */
+export const MAX_FAN_IN = 16
+
+/**
+ * Merges the first runs into one until at most MAX_FAN_IN are left. The merged run takes the place
+ * of the runs it holds, which come first, so ties keep their order and a stable sort stays stable.
+ * Equal keys of an aggregation may now sit side by side in one run: its merge combines neighbours.
+ */
+export function compactRuns<T>(ctx: SpillContext, runs: RunFile[], compare: (a: T, b: T) => number): void {
+  while (runs.length > MAX_FAN_IN) {
+    const first = runs.splice(0, MAX_FAN_IN)
+    const merged = writeRun(ctx.store, mergeSorted<T>(first.map(r => readRun(ctx.store, r) as Generator<T>), compare))
+    for (const r of first) ctx.store.remove(r)
+    runs.unshift(merged)
+    ctx.afterSpill?.()
+  }
+}
+
 type Entry<V> = [unknown, V]
 const byKey = <V>(a: Entry<V>, b: Entry<V>): number => compareKeys(a[0], b[0])
 
@@ -103,6 +122,7 @@ export class SpillingAggregator<V> {
       return
     }
     const ctx = this.spill!
+    compactRuns<Entry<V>>(ctx, this.runs, byKey)
     const inMemory = sortedEntriesOf(this.map)
     this.map = new KeyMap<Entry<V>>()
     const sources = [...this.runs.map(r => readRun(ctx.store, r) as Generator<Entry<V>>), inMemory[Symbol.iterator]()]
@@ -198,6 +218,7 @@ export class SpillingSorter<T> {
     const inMemory = this.sortedInMemory()
     if (this.runs.length === 0) { yield* inMemory; return }
     const ctx = this.spill!
+    compactRuns<Entry<T>>(ctx, this.runs, this.compare)
     const sources = [...this.runs.map(r => readRun(ctx.store, r) as Generator<Entry<T>>), inMemory]
     yield* mergeSorted<Entry<T>>(sources, this.compare)
     for (const r of this.runs) ctx.store.remove(r)

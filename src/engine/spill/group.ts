@@ -8,7 +8,7 @@
 import { KeyMap, compareKeys } from '../keys'
 import { sortedOrder } from '../sort-order'
 import { Reservation, estimateBytes } from './budget'
-import { minRunBytes, type SpillContext } from './external'
+import { compactRuns, minRunBytes, type SpillContext } from './external'
 import { mergeSorted } from './merge'
 import { readRun, readRunBatches, writeRun, type RunFile, type RunStore } from './runs'
 
@@ -86,6 +86,7 @@ export class SpillingGrouper {
     this.map = new KeyMap<Group>()
     if (this.runs.length === 0) { yield* inMemory; this.reservation?.reset(); return }
     const ctx = this.spill!
+    compactRuns<Pair>(ctx, this.runs, byKey)
     const sources = [...this.runs.map(r => readRun(ctx.store, r) as Generator<Pair>), inMemory]
     yield* mergeSorted<Pair>(sources, byKey)
     for (const r of this.runs) ctx.store.remove(r)
