@@ -18,6 +18,7 @@ import { DEFAULT_KEEP_JOBS } from './roles/master/retention'
 import { startWorker } from './roles/worker/index'
 import { renderResult, runLocal } from './roles/local'
 import { EXIT_WITH_STDIN_ENV, LOCAL_DIR_ENV, selfCommand, stdinClosed } from './roles/spawn'
+import { floorWarning } from './roles/memory-floor'
 
 const COMMON: FlagSpec = { help: 'boolean', version: 'boolean' }
 const CLIENT: FlagSpec = { ...COMMON, master: 'string', 'token-file': 'string', json: 'boolean' }
@@ -98,10 +99,13 @@ async function runWorker(p: Parsed): Promise<number> {
   const advertise = opt(p, 'advertise')
   let refuse: (message: string) => void = () => {}
   const refused = new Promise<string>(resolve => { refuse = resolve })
+  const slots = parseInteger('slots', str(p, 'slots', String(availableParallelism())), 1, 1024)
+  const floor = floorWarning(maxMemBytes, slots)
+  if (floor !== null) console.error(`minispark worker: ${floor}`)
   const w = await startWorker({
     masterUrl: master, host, port: parseInteger('port', str(p, 'port', '8081'), 0, 65535),
     ...(advertise === undefined ? {} : { advertise }), ...(id === undefined ? {} : { id }),
-    slots: parseInteger('slots', str(p, 'slots', String(availableParallelism())), 1, 1024),
+    slots,
     maxMemBytes,
     dataDir: str(p, 'data-dir', '.'), workDir: opt(p, 'work-dir') ?? defaultWorkDir(),
     heartbeatIntervalMs: parseDurationMs('heartbeat-interval', str(p, 'heartbeat-interval', '3s')),

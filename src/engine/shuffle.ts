@@ -15,7 +15,8 @@ import { compileUdf, type Udf } from './udf'
 import { UdfError, isPair, notAPair, udfError } from './records'
 import { keysOf, rangePartitionsOf, sortKeyFunction, type SortKeyOf } from './operators/sort'
 import { Reservation, UnlimitedBudget, estimateBytes } from './spill/budget'
-import { SpillingAggregator, SpillingSorter, type SpillContext } from './spill/external'
+import { minRunBytes, SpillingAggregator, SpillingSorter, type SpillContext } from './spill/external'
+import { SpillingGrouper } from './spill/group'
 import { SpillingJoin } from './spill/join'
 import { MemoryRunStore, type RunFile } from './spill/runs'
 
@@ -41,6 +42,7 @@ export class ShuffleWriter implements Consumer {
   private readonly sortKey: SortKeyOf | null = null
   private readonly segments: BlockSegment[] = []
   private readonly reservation: Reservation
+  private readonly minRun: number
   private pendingRecords = 0
   /** estimated bytes of a record waiting to be encoded: a running mean over sampled records */
   private recordBytes = 0
@@ -50,6 +52,7 @@ export class ShuffleWriter implements Consumer {
    *  `spill`: where the output goes, and the budget it buffers under. */
   constructor(private readonly write: ShuffleWrite, params: Readonly<Record<string, unknown>>, private readonly spill: SpillContext, private readonly bounds?: readonly unknown[]) {
     this.reservation = new Reservation(spill.budget, spill.stepBytes)
+    this.minRun = minRunBytes(spill)
     this.parts = write.partitions
     const op = write.node.op
     this.combine = op === 'reduce_by_key' ? compileCombiner(write.node, params) : null
@@ -90,7 +93,7 @@ export class ShuffleWriter implements Consumer {
         if (e !== undefined) e.value = fn(e.value, r[1])
         else {
           table.insert(r[0], r[1])
-          if (!this.reservation.grow(ENTRY_OVERHEAD + estimateBytes(r[0]) + estimateBytes(r[1]))) this.spillSegment()
+          if (!this.reservation.grow(ENTRY_OVERHEAD + estimateBytes(r[0]) + estimateBytes(r[1])) && this.reservation.bytes >= this.minRun) this.spillSegment()
         }
       }
     } catch (e) { throw udfError(id, e, batch[i]) }
@@ -101,7 +104,7 @@ export class ShuffleWriter implements Consumer {
     for (let i = 0; i < batch.length; i++) {
       if (table.find(batch[i]) !== undefined) continue
       table.insert(batch[i], true)
-      if (!this.reservation.grow(ENTRY_OVERHEAD + estimateBytes(batch[i]))) this.spillSegment()
+      if (!this.reservation.grow(ENTRY_OVERHEAD + estimateBytes(batch[i])) && this.reservation.bytes >= this.minRun) this.spillSegment()
     }
   }
 
@@ -141,7 +144,7 @@ export class ShuffleWriter implements Consumer {
     const frame = encodeFrame(list)
     this.sinks[p]!.append(frame)
     this.pending[p] = []
-    if (!this.reservation.grow(frame.length)) this.spillSegment()
+    if (!this.reservation.grow(frame.length) && this.reservation.bytes >= this.minRun) this.spillSegment()
   }
 
   /** Writes everything held as one more segment of the output and gives its memory back. */
@@ -239,9 +242,26 @@ function emitBatches<T>(next: Consumer, items: Iterable<T>, toRecord: (t: T) => 
   return n
 }
 
+/** Groups go on once a batch holds FRAME_RECORDS values in all, not groups: a batch of large
+ *  groups would hold far more than the budget gave each. */
+function emitGroups(next: Consumer, groups: Iterable<[unknown, unknown[]]>): number {
+  let out: unknown[] = []
+  let values = 0
+  let n = 0
+  for (const g of groups) {
+    out.push(g)
+    values += g[1].length
+    if (out.length >= FRAME_RECORDS || values >= FRAME_RECORDS) { next.push(out); n += out.length; out = []; values = 0 }
+  }
+  if (out.length > 0) { next.push(out); n += out.length }
+  return n
+}
+
 /** Reduce side of reduce_by_key, group_by_key and distinct for one partition. */
 export class ShuffleReducer {
-  private readonly agg: SpillingAggregator<unknown>
+  private readonly agg: SpillingAggregator<unknown> | null = null
+  /** group_by_key: a key's values are never combined into one value, and may outgrow the budget */
+  private readonly groups: SpillingGrouper | null = null
 
   constructor(private readonly node: NodeSpec, params: Readonly<Record<string, unknown>>, spill: SpillContext | null = null) {
     switch (node.op) {
@@ -252,8 +272,8 @@ export class ShuffleReducer {
         break
       }
       case 'group_by_key':
-        this.agg = new SpillingAggregator<unknown>((a, b) => { (a as unknown[]).push(...(b as unknown[])); return a }, v => 8 + estimateBytes((v as unknown[])[0]), spill)
-        break
+        this.groups = new SpillingGrouper(spill)
+        return
       case 'distinct':
         this.agg = new SpillingAggregator<unknown>(a => a, () => 0, spill)
         break
@@ -263,15 +283,17 @@ export class ShuffleReducer {
   }
 
   push(batch: unknown[]): void {
-    const agg = this.agg
+    if (this.groups !== null) {
+      const g = this.groups
+      for (let i = 0; i < batch.length; i++) { const r = batch[i] as [unknown, unknown]; g.add(r[0], r[1]) }
+      return
+    }
+    const agg = this.agg!
     let i = 0
     try {
       switch (this.node.op) {
         case 'reduce_by_key':
           for (; i < batch.length; i++) { const r = batch[i] as [unknown, unknown]; agg.add(r[0], r[1]) }
-          return
-        case 'group_by_key':
-          for (; i < batch.length; i++) { const r = batch[i] as [unknown, unknown]; agg.add(r[0], [r[1]]) }
           return
         default:
           for (; i < batch.length; i++) agg.add(batch[i], true)
@@ -281,8 +303,9 @@ export class ShuffleReducer {
 
   /** Emits the result in batches and forgets it. */
   emit(next: Consumer): number {
+    if (this.groups !== null) return emitGroups(next, this.groups.groups())
     const distinct = this.node.op === 'distinct'
-    return emitBatches(next, this.agg.entries(), e => distinct ? e[0] : e)
+    return emitBatches(next, this.agg!.entries(), e => distinct ? e[0] : e)
   }
 }
 

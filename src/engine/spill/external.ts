@@ -20,6 +20,33 @@ export type SpillContext = {
 
 const ENTRY_OVERHEAD = 64
 
+/**
+ * Past the budget, a structure spills only once it holds a quarter of a reservation step (256 KiB). The budget may be held by the
+ * task's other structures (a join's other side, the map output of a later shuffle) or by the other
+ * task threads, and a spill gives back only what this one holds: without a minimum it would spill
+ * a record at a time, a collection after each, and a task would all but stop.
+ */
+export const minRunBytes = (ctx: SpillContext | null): number => (ctx?.stepBytes ?? 1 << 20) / 4
+
+/** Runs read at once by a merge. Each holds a read chunk and a decoded frame: a merge of hundreds of
+ *  runs (a task starved of budget spills small ones) held more than the budget. */
+export const MAX_FAN_IN = 16
+
+/**
+ * Merges the first runs into one until at most MAX_FAN_IN are left. The merged run takes the place
+ * of the runs it holds, which come first, so ties keep their order and a stable sort stays stable.
+ * Equal keys of an aggregation may now sit side by side in one run: its merge combines neighbours.
+ */
+export function compactRuns<T>(ctx: SpillContext, runs: RunFile[], compare: (a: T, b: T) => number): void {
+  while (runs.length > MAX_FAN_IN) {
+    const first = runs.splice(0, MAX_FAN_IN)
+    const merged = writeRun(ctx.store, mergeSorted<T>(first.map(r => readRun(ctx.store, r) as Generator<T>), compare))
+    for (const r of first) ctx.store.remove(r)
+    runs.unshift(merged)
+    ctx.afterSpill?.()
+  }
+}
+
 type Entry<V> = [unknown, V]
 const byKey = <V>(a: Entry<V>, b: Entry<V>): number => compareKeys(a[0], b[0])
 
@@ -39,6 +66,7 @@ export class SpillingAggregator<V> {
   private map = new KeyMap<Entry<V>>()
   private readonly runs: RunFile[] = []
   private readonly reservation: Reservation | null
+  private readonly minRun: number
 
   constructor(
     private readonly combine: (held: V, added: V) => V,
@@ -47,6 +75,7 @@ export class SpillingAggregator<V> {
     private readonly spill: SpillContext | null,
   ) {
     this.reservation = spill === null ? null : new Reservation(spill.budget, spill.stepBytes)
+    this.minRun = minRunBytes(spill)
   }
 
   add(k: unknown, v: V): void {
@@ -54,12 +83,12 @@ export class SpillingAggregator<V> {
     const held = m.get(k)
     if (held === undefined) {
       m.set(k, [k, v])
-      if (this.reservation !== null && !this.reservation.grow(ENTRY_OVERHEAD + estimateBytes(k) + estimateBytes(v))) this.spillNow()
+      if (this.reservation !== null && !this.reservation.grow(ENTRY_OVERHEAD + estimateBytes(k) + estimateBytes(v)) && this.reservation.bytes >= this.minRun) this.spillNow()
     } else {
       held[1] = this.combine(held[1], v)
       if (this.reservation !== null) {
         const g = this.growth(v)
-        if (g > 0 && !this.reservation.grow(g)) this.spillNow()
+        if (g > 0 && !this.reservation.grow(g) && this.reservation.bytes >= this.minRun) this.spillNow()
       }
     }
   }
@@ -93,6 +122,7 @@ export class SpillingAggregator<V> {
       return
     }
     const ctx = this.spill!
+    compactRuns<Entry<V>>(ctx, this.runs, byKey)
     const inMemory = sortedEntriesOf(this.map)
     this.map = new KeyMap<Entry<V>>()
     const sources = [...this.runs.map(r => readRun(ctx.store, r) as Generator<Entry<V>>), inMemory[Symbol.iterator]()]
@@ -117,17 +147,19 @@ export class SpillingSorter<T> {
   private records: T[] = []
   private readonly runs: RunFile[] = []
   private readonly reservation: Reservation | null
+  private readonly minRun: number
   count = 0
 
   constructor(private readonly spill: SpillContext | null, private readonly descending = false) {
     this.reservation = spill === null ? null : new Reservation(spill.budget, spill.stepBytes)
+    this.minRun = minRunBytes(spill)
   }
 
   add(key: unknown, record: T): void {
     this.keys.push(key)
     this.records.push(record)
     this.count++
-    if (this.reservation !== null && !this.reservation.grow(32 + estimateBytes(key) + estimateBytes(record))) this.spillNow()
+    if (this.reservation !== null && !this.reservation.grow(32 + estimateBytes(key) + estimateBytes(record)) && this.reservation.bytes >= this.minRun) this.spillNow()
   }
 
   get spilledRuns(): number { return this.runs.length }
@@ -186,6 +218,7 @@ export class SpillingSorter<T> {
     const inMemory = this.sortedInMemory()
     if (this.runs.length === 0) { yield* inMemory; return }
     const ctx = this.spill!
+    compactRuns<Entry<T>>(ctx, this.runs, this.compare)
     const sources = [...this.runs.map(r => readRun(ctx.store, r) as Generator<Entry<T>>), inMemory]
     yield* mergeSorted<Entry<T>>(sources, this.compare)
     for (const r of this.runs) ctx.store.remove(r)

@@ -3,15 +3,16 @@
 // emitting as it goes (operators/join.ts). When the build side does not fit the budget, it falls
 // back to SpillingJoin: both sides grouped by key, spilled as runs sorted by key, and merged at
 // the end. One output per matching pair, `[key, [left, right]]`, `null` for the missing side of
-// an outer join. The values of one key on one side are held together, so a single key's group
-// must fit in memory.
+// an outer join. A key's values past the budget stay on disk (spill/group.ts), so a key hot on
+// both sides is joined a block at a time and never held whole.
 import type { NodeSpec } from '../../api/jobs'
 import { KeyMap, compareKeys } from '../keys'
 import { HashJoin, type JoinHow } from '../operators/join'
 import type { Consumer } from '../pipeline'
 import { isPair, notAPair } from '../records'
 import { Reservation, estimateBytes } from './budget'
-import { SpillingAggregator, type SpillContext } from './external'
+import { minRunBytes, type SpillContext } from './external'
+import { SpillingGrouper, gatherGroups } from './group'
 
 export type { JoinHow }
 
@@ -74,32 +75,27 @@ export class StreamingJoin {
 }
 
 export class SpillingJoin {
-  private readonly sides: [SpillingAggregator<unknown[]>, SpillingAggregator<unknown[]>]
+  private readonly sides: [SpillingGrouper, SpillingGrouper]
   private readonly how: JoinHow
 
-  constructor(private readonly node: NodeSpec, spill: SpillContext | null) {
+  constructor(private readonly node: NodeSpec, private readonly spill: SpillContext | null) {
     this.how = node.how ?? 'inner'
-    // A loop, not push(...b): a group handed over whole may hold more values than a call takes
-    // arguments.
-    const append = (a: unknown[], b: unknown[]): unknown[] => { for (let i = 0; i < b.length; i++) a.push(b[i]); return a }
-    const group = (): SpillingAggregator<unknown[]> =>
-      new SpillingAggregator<unknown[]>(append, v => v.length === 1 ? 8 + estimateBytes(v[0]) : estimateBytes(v), spill)
-    this.sides = [group(), group()]
+    this.sides = [new SpillingGrouper(spill), new SpillingGrouper(spill)]
   }
 
   /** side 0 is the left input, side 1 the right. */
   push(side: 0 | 1, batch: unknown[]): void {
-    const agg = this.sides[side]
+    const g = this.sides[side]
     for (let i = 0; i < batch.length; i++) {
       const r = batch[i]
       if (!isPair(r)) throw notAPair(this.node.id, 'join', r)
-      agg.add(r[0], [r[1]])
+      g.add(r[0], r[1])
     }
   }
 
   /** Takes all the values of one key of one side at once (the values array becomes the join's). */
   pushGroup(side: 0 | 1, key: unknown, values: unknown[]): void {
-    this.sides[side].add(key, values)
+    this.sides[side].addGroup(key, values)
   }
 
   /** Emits the joined records in batches and forgets the groups. */
@@ -107,37 +103,73 @@ export class SpillingJoin {
     let out: unknown[] = []
     let n = 0
     const flush = (): void => { if (out.length > 0) { next.push(out); n += out.length; out = [] } }
-    const pairs = (k: unknown, left: unknown[] | undefined, right: unknown[] | undefined): void => {
-      for (const r of joined(k, left, right, this.how)) {
-        out.push(r)
-        if (out.length >= batchSize) flush()
-      }
-    }
+    const put = (r: unknown): void => { out.push(r); if (out.length >= batchSize) flush() }
     const [l, r] = this.sides
+    const how = this.how
     if (l.spilledRuns === 0 && r.spilledRuns === 0) {
       // Hash join: the right side by key, the left side streamed past it.
       const right = new KeyMap<unknown[]>()
-      for (const [k, vs] of r.entries()) right.set(k, vs)
-      for (const [k, vs] of l.entries()) {
+      for (const [k, vs] of r.groups()) right.set(k, vs)
+      for (const [k, vs] of l.groups()) {
         const match = right.get(k)
         if (match !== undefined) right.delete(k)
-        pairs(k, vs, match)
+        for (const x of joined(k, vs, match, how)) put(x)
       }
-      if (this.how === 'right' || this.how === 'full') for (const [k, vs] of right.entries()) pairs(k, undefined, vs)
-    } else {
-      // Merge join over both sides sorted by key.
-      const li = l.sortedEntries()
-      const ri = r.sortedEntries()
-      let a = li.next()
-      let b = ri.next()
-      while (!a.done || !b.done) {
-        if (!a.done && (b.done || compareKeys(a.value[0], b.value[0]) < 0)) { pairs(a.value[0], a.value[1], undefined); a = li.next() }
-        else if (!b.done && (a.done || compareKeys(a.value[0], b.value[0]) > 0)) { pairs(b.value[0], undefined, b.value[1]); b = ri.next() }
-        else if (!a.done && !b.done) { pairs(a.value[0], a.value[1], b.value[1]); a = li.next(); b = ri.next() }
-      }
-    }
+      if (how === 'right' || how === 'full') for (const [k, vs] of right.entries()) for (const x of joined(k, undefined, vs, how)) put(x)
+    } else this.mergeJoin(put)
     flush()
     return n
+  }
+
+  /**
+   * Merge join over both sides' pairs sorted by key. A key on one side only streams past. A key on
+   * both: its left values are gathered under the budget (on disk past it, gatherGroups), and its
+   * right values stream past them in blocks, each block one pass over the left values: the
+   * product of a key hot on both sides is emitted as it is made, neither side held whole.
+   */
+  private mergeJoin(put: (r: unknown) => void): void {
+    const how = this.how
+    const keepLeft = how === 'left' || how === 'full'
+    const keepRight = how === 'right' || how === 'full'
+    const li = this.sides[0].sortedPairs()
+    const ri = this.sides[1].sortedPairs()
+    let a = li.next()
+    let b = ri.next()
+    // The left values of the key at a, read once a group of them is wanted.
+    const leftKey = (): Generator<[unknown, unknown]> => (function* () {
+      const k = a.value![0]
+      while (!a.done && compareKeys(a.value[0], k) === 0) { yield a.value; a = li.next() }
+    })()
+    const reservation = this.spill === null ? null : new Reservation(this.spill.budget, this.spill.stepBytes)
+    while (!a.done || !b.done) {
+      const c = a.done ? 1 : b.done ? -1 : compareKeys(a.value[0], b.value[0])
+      if (c < 0) {
+        const k = a.value![0]
+        while (!a.done && compareKeys(a.value[0], k) === 0) { if (keepLeft) put([k, [a.value[1], null]]); a = li.next() }
+      } else if (c > 0) {
+        const k = b.value![0]
+        while (!b.done && compareKeys(b.value[0], k) === 0) { if (keepRight) put([k, [null, b.value[1]]]); b = ri.next() }
+      } else {
+        const k = a.value![0]
+        const gathered = this.spill === null ? null : gatherGroups(leftKey(), this.spill, true)
+        const left = gathered === null ? [...leftKey()].map(p => p[1]) : gathered.next().value![1]
+        // Right values in blocks held under the budget; each block meets every left value.
+        let block: unknown[] = []
+        const meet = (): void => {
+          for (let i = 0; i < left.length; i++) { const lv = left[i]; for (let j = 0; j < block.length; j++) put([k, [lv, block[j]]]) }
+          block = []
+          reservation?.reset()
+        }
+        while (!b.done && compareKeys(b.value[0], k) === 0) {
+          block.push(b.value[1])
+          const full = reservation !== null && !reservation.grow(8 + estimateBytes(b.value[1])) && reservation.bytes >= minRunBytes(this.spill)
+          b = ri.next()
+          if (full) meet()
+        }
+        if (block.length > 0) meet()
+        gathered?.return(undefined)
+      }
+    }
   }
 }
 

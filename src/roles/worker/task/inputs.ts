@@ -39,9 +39,10 @@ export async function readSourceSplit(node: NodeSpec, split: SplitWire, dataDir:
     const header = node.op === 'read_csv' && node.header !== false && split.start > 0 ? await readCsvHeader(node, path, split.file_size) : null
     const decoder = sourceDecoder(node, { path: split.path, atFileStart: split.start === 0, header })
     const take = (recs: unknown[]): void => { if (recs.length > 0) { records += recs.length; root.push(recs) } }
-    // The chunk read at once is a slice of the budget: lines, their strings and the records made
-    // from them live as long as the chunk is in the pipeline.
-    const chunkBytes = Math.max(256 * 1024, Math.min(READ_CHUNK_BYTES, Math.floor(spillAtBytes / 4)))
+    // The chunk read at once is a small slice of the budget: lines, their strings and the records
+    // made from them live as long as the chunk is in the pipeline, and a flat_map multiplies them
+    // (a 4 MiB chunk of words was 80 MiB of heap).
+    const chunkBytes = Math.max(64 * 1024, Math.min(READ_CHUNK_BYTES, Math.floor(spillAtBytes / 32)))
     const short = await readLines(path, split, lines => take(decoder.decode(lines)), chunkBytes)
     // A file cut shorter while it was read ends before the planned size.
     if (short !== null) throw sizeChanged(node, split, workerId, short)
