@@ -61,7 +61,8 @@ afterAll(async () => {
 describe('history on a real cluster', () => {
   test('after 40 tiny jobs, memory holds only the unfinished job; GET /jobs pages list each job once', async () => {
     const client = cluster().client
-    const slowId = await client.submit(slow(8_000))
+    // Long enough to outlast the tiny jobs on a loaded machine; cancelled at the end.
+    const slowId = await client.submit(slow(60_000))
     const ids = [slowId, ...await submitAll(client, Array.from({ length: 40 }, (_, i) => tiny(i)))]
     for (const id of ids.slice(1)) expect((await client.waitDone(id, { timeoutMs: 20_000, pollMs: 50 })).state).toBe('SUCCEEDED')
     // Their ends are stored once the driver's turn is over: allow a few polls.
@@ -102,8 +103,9 @@ describe('history on a real cluster', () => {
     expect(byOne).toEqual(attempts)
     expect(attempts.filter(a => a.state === 'SUCCEEDED').length).toBe(2)
 
-    // Once the slow job ends, nothing is left in memory.
-    expect((await client.waitDone(slowId, { timeoutMs: 20_000, pollMs: 100 })).state).toBe('SUCCEEDED')
+    // Once the slow job ends (cancelled), nothing is left in memory.
+    await client.cancel(slowId)
+    expect((await client.waitDone(slowId, { timeoutMs: 20_000, pollMs: 100 })).state).toBe('CANCELLED')
     expect(await waitUntil('no job in memory', async () => (await inMemory(cluster().url)) === 0 ? true : undefined, { timeoutMs: 3_000 })).toBe(true)
   }, 60_000)
 })
