@@ -117,13 +117,28 @@ export const JobRequest = t.Object({
   nodes: t.Array(JobNode, { minItems: 1, maxItems: 10000 }),
   params: t.Optional(t.Record(t.String(), t.Unknown(), { description: 'a JSON object every function sees as `params`' })),
   max_task_attempts: t.Optional(t.Integer({ minimum: 1, maximum: 100, description: 'tries of a task before the job fails (default 4)' })),
-  partitions: t.Optional(t.Integer({ minimum: 1, maximum: 100000, description: 'default partitions of wide ops' })),
+  partitions: t.Optional(t.Integer({ minimum: 1, maximum: 10000, description: 'default partitions of wide ops' })),
+  task_timeout: t.Optional(t.Union([
+    t.Integer({ minimum: 1, maximum: 2 ** 31 }),
+    t.String({ pattern: '^[0-9]+(ms|s|m|h)$' }),
+  ], { description: 'a task attempt running longer than this is stopped and fails (counted): milliseconds, or "500ms", "30s", "5m", "1h" (default: no limit)' })),
   split_bytes: t.Optional(t.Integer({ minimum: 1, maximum: 2 ** 40, description: 'input split size in bytes (default 64 MiB)' })),
   broadcast_bytes: t.Optional(t.Integer({ minimum: 0, maximum: 2 ** 40, description: 'a join whose small input is read straight from files of at most this many bytes is computed without shuffling the large input (default 32 MiB; 0: never)' })),
 }, { additionalProperties: false, title: 'Mini-Spark job' })
 // The engine reads nodes through the wider NodeSpec (every JobNode is one), so code that builds
 // jobs (the SDK, tests) is not bound to the union's narrowing.
 export type JobRequest = Omit<Static<typeof JobRequest>, 'nodes'> & { nodes: NodeSpec[] }
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+
+/** A job's task_timeout in milliseconds, or undefined for no limit. */
+export function taskTimeoutMs(req: Pick<JobRequest, 'task_timeout'>): number | undefined {
+  const v = req.task_timeout
+  if (v === undefined) return undefined
+  if (typeof v === 'number') return v
+  const m = /^([0-9]+)(ms|s|m|h)$/.exec(v)
+  return m === null ? undefined : Math.max(1, Number(m[1]) * UNIT_MS[m[2]!]!)
+}
 
 export const JobState = t.Union([
   t.Literal('QUEUED'), t.Literal('RUNNING'), t.Literal('SUCCEEDED'), t.Literal('FAILED'), t.Literal('CANCELLED'),

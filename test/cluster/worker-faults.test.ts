@@ -73,8 +73,21 @@ describe('one worker, one slot', () => {
     await wordcountIsExact(c)
   }, 60_000)
 
-  // task_timeout: the job field is the master's to pass on (TaskSpec.task_timeout_ms); the worker's
-  // side is tested with real threads in test/roles/worker/driver.test.ts.
+  test('task_timeout: a function that never returns fails its attempts (counted, saying so) once past the limit; the next job runs', async () => {
+    const id = await c.client.submit({
+      name: 'forever', max_task_attempts: 2, task_timeout: '1s',
+      nodes: [
+        { id: 'lines', op: 'read_text', path: 'books/part-00000.txt' },
+        { id: 'spin', op: 'map', input: 'lines', fn: 'x => { for (;;) {} }' },
+        { id: 'n', op: 'count', input: 'spin' },
+      ],
+    })
+    const s = await c.client.waitDone(id, { timeoutMs: 30_000 })
+    expect(s.state).toBe('FAILED')
+    expect(s.error?.message ?? '').toContain('task_timeout')
+    expect((await c.client.tasks(id)).filter(t => t.state === 'FAILED').length).toBe(2)
+    await wordcountIsExact(c)
+  }, 60_000)
 
   test('a job that assigns String.prototype.toLowerCase does not change the next job\'s results', async () => {
     const evil = await c.client.submit({

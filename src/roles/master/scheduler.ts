@@ -6,6 +6,7 @@
 // This file is the table of contents and the scheduling loop; the vocabulary is in events.ts, and
 // each kind of event is decided in its own file: worker-events, task-events, finalize, job-end.
 import { attemptIdOf } from '../../api/ids'
+import { taskTimeoutMs } from '../../api/jobs'
 import type { MapOutput, TaskSpec } from '../../api/tasks'
 import { SINK_OPS } from '../../engine/dag'
 import type { Op } from '../../api/jobs'
@@ -116,6 +117,8 @@ function launch(s: MasterState, job: JobRun, stage: StageRun, task: TaskRun, w: 
   }
   const bounds = rangeBounds(job, stage)
   if (bounds !== undefined) spec.range_bounds = bounds
+  const limit = taskTimeoutMs(job.request)
+  if (limit !== undefined) spec.task_timeout_ms = limit
   return { kind: 'launch', worker: w.id, address: w.address, spec }
 }
 
