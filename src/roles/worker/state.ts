@@ -54,9 +54,17 @@ export const LANES_PER_SLOT = 6
 /** Parked threads kept per slot; past that, the oldest goes. */
 export const PARKED_PER_SLOT = 2
 
+/** Parked threads kept per slot under a small budget (SPARES_FROM_BYTES): memory first there too. */
+export const PARKED_PER_SLOT_SMALL = 1
+
+/** Below this --max-mem, no spare thread is kept: an idle thread costs some 10–20 MiB resident,
+ *  which a small budget needs more than a faster job switch. */
+export const SPARES_FROM_BYTES = 256 * 1024 * 1024
+
 /** Spare threads kept started: one per slot, so that every slot can switch jobs at once; none
- *  before the first job has ended, so that a worker starts as fast as it did with one thread a slot. */
-export const sparesWanted = (s: WorkerState): number => s.ended.size > 0 ? s.slots.length : 0
+ *  before the first job has ended, so that a worker starts as fast as it did with one thread a slot,
+ *  and none under a small budget. */
+export const sparesWanted = (s: WorkerState): number => s.ended.size > 0 && s.maxMemBytes >= SPARES_FROM_BYTES ? s.slots.length : 0
 
 export function newWorkerState(slots: number, maxMemBytes: number): WorkerState {
   return {

@@ -3,7 +3,7 @@
 // No await, no clock, no I/O here. step() changes `s` in place; nothing else may.
 import type { TaskFailureWire, TaskSpec } from '../../api/tasks'
 import { RUNAWAY_GRACE_MS, RUNAWAY_MARGIN_BYTES, pauseDecision } from './memory'
-import { ENDED_JOBS_KEPT, PARKED_PER_SLOT, sparesWanted, type SlotRun, type ThreadId, type WorkerState } from './state'
+import { ENDED_JOBS_KEPT, PARKED_PER_SLOT, PARKED_PER_SLOT_SMALL, SPARES_FROM_BYTES, sparesWanted, type SlotRun, type ThreadId, type WorkerState } from './state'
 import type { ThreadResult } from './thread-protocol'
 
 export type WorkerEvent =
@@ -220,7 +220,7 @@ function endParked(s: WorkerState, which: (p: WorkerState['parked'][number]) => 
  *  thread goes when there are too many. The slot is left without a thread. */
 function park(s: WorkerState, slot: SlotRun, out: WorkerAction[]): void {
   s.parked.push({ thread: slot.thread!, lane: slot.lane, job: slot.job! })
-  const extra = s.parked.length - PARKED_PER_SLOT * s.slots.length
+  const extra = s.parked.length - (s.maxMemBytes >= SPARES_FROM_BYTES ? PARKED_PER_SLOT : PARKED_PER_SLOT_SMALL) * s.slots.length
   if (extra > 0) { const old = new Set(s.parked.slice(0, extra)); endParked(s, p => old.has(p), out) }
   slot.thread = null
   slot.lane = -1

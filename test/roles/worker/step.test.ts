@@ -187,6 +187,18 @@ describe('worker step', () => {
     expect(s.parked).toEqual([])
   })
 
+  test('under a small budget, no spare thread is kept and one parked thread a slot: idle threads cost memory', () => {
+    const { s, go } = worker(1, 64 * MiB)
+    go({ kind: 'job-dropped', job: 'j0' })
+    expect(s.spares).toEqual([])
+    for (const [i, job] of ['A', 'B', 'C'].entries()) {
+      const t = spec(job, i)
+      const run = of(go({ kind: 'task-received', spec: t }), 'run')[0]!
+      go({ kind: 'thread-finished', thread: run.thread, result: ok(t.attempt_id) })
+    }
+    expect(s.parked.map(p => p.job)).toEqual(['B'])
+  })
+
   test('parked threads are bounded: past two a slot, the oldest is terminated', () => {
     const { s, go } = worker(1)
     for (const [i, job] of ['A', 'B', 'C', 'D'].entries()) {
