@@ -11,14 +11,26 @@ import type { AttemptRun, JobRun, MasterState, StageRun, TaskRun } from './state
 /** The attempt `a` ended without a result, for a reason that is not its task's: the task runs
  *  again, unless another attempt took over, or it has been retried this way too often in a row
  *  (then the job fails, saying why). */
-export function retryLost(s: MasterState, a: AttemptRun, why: string, nowMs: number, out: Step): void {
+/** What made a task run again: `loss`, a worker lost (the task ran there, read from it, or could
+ *  not reach it); `other`, anything else (a kill, an interrupted commit, a launch that timed out, a
+ *  reconcile that found the attempt gone). */
+export type RetryCause = 'loss' | 'other'
+
+export function retryLost(s: MasterState, a: AttemptRun, why: string, nowMs: number, out: Step, cause: RetryCause = 'other'): void {
   const cur = currentTaskOf(s, a)
   if (cur === undefined) return
-  retryTask(s, s.jobs.get(a.job)!, cur.stage, cur.task, why, nowMs, out)
+  retryTask(s, s.jobs.get(a.job)!, cur.stage, cur.task, why, nowMs, out, cause)
 }
 
-export function retryTask(s: MasterState, job: JobRun, stage: StageRun, task: TaskRun, why: string, nowMs: number, out: Step): void {
+/** Runs the task again, not counted against max_task_attempts but bounded. One worker loss reaches
+ *  a task by several paths at once (its fetch fails, its readers are stopped, its launch is refused):
+ *  it costs the task one retry, not one per path, so that a few real losses in a row do not fail a
+ *  job; a cause that repeats without a new loss counts every time. */
+export function retryTask(s: MasterState, job: JobRun, stage: StageRun, task: TaskRun, why: string, nowMs: number, out: Step, cause: RetryCause = 'other'): void {
   requeue(stage, task)
+  const losses = s.losses ?? 0
+  if (cause === 'loss' && task.lostAtLoss === losses) return
+  if (cause === 'loss') task.lostAtLoss = losses
   task.lostRuns = (task.lostRuns ?? 0) + 1
   if (task.lostRuns >= MAX_UNCOUNTED_RETRIES) {
     failJob(s, job.id, {

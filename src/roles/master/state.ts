@@ -53,6 +53,8 @@ export type TaskRun = {
   failedOn?: WorkerId[]
   /** attempts in a row that ended for a reason not the task's fault (MAX_UNCOUNTED_RETRIES) */
   lostRuns?: number
+  /** `losses` when a loss last cost this task a retry */
+  lostAtLoss?: number
   /** UTF-8 bytes of the collect values in `sinks` (COLLECT_LIMIT_BYTES) */
   collectedBytes?: number
 }
@@ -142,6 +144,8 @@ export type MasterState = {
    *  worker joins or its status changes, and rebuilt on the next need (ringOf), not per event. */
   ring: WorkerRun[] | null
   incarnations: number
+  /** worker losses so far: one loss costs a task at most one of its uncounted retries (retries.ts) */
+  losses?: number
   /** outputs replaced, newest last: a worker that rejoins after one swaps it in too */
   overwrites: Overwrite[]
 }

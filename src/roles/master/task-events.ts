@@ -103,7 +103,9 @@ function onFetchFailed(s: MasterState, job: JobRun, stage: StageRun, task: TaskR
   }
   if (job.state !== 'RUNNING') return
   if (replanned && !countFetchFailureRound(s, job, stage, why, nowMs, out)) return
-  if (task.current === a.id) retryTask(s, job, stage, task, why, nowMs, out)
+  // A peer that is gone (lost now or before) is a loss; one that answers badly is bounded by the
+  // fetch-failure rounds above and by the retry count.
+  if (task.current === a.id) retryTask(s, job, stage, task, why, nowMs, out, unreachable || !isLive(from) ? 'loss' : 'other')
 }
 
 /** Map outputs on `worker` that an attempt started at `beforeMs` was told of; true if any. */
@@ -134,9 +136,10 @@ export function onLaunchFailed(s: MasterState, attempt: AttemptId, message: stri
     failJob(s, job.id, { message: `worker ${a.worker} refused task ${a.task}, as any worker would: ${message}`, node_id: null, task_id: a.task, record: null }, nowMs, out)
     return
   }
-  retryLost(s, a, why, nowMs, out)
+  // The worker first, then the task: a retry that a loss causes is counted against that loss.
   const w = s.workers.get(a.worker)
   if (unreachable && w !== undefined && isLive(w) && w.incarnation === a.incarnation) loseWorker(s, w, `worker ${w.id} refuses connections`, nowMs, out)
+  retryLost(s, a, why, nowMs, out, unreachable ? 'loss' : 'other')
 }
 
 // Only the first attempt of a partition to ask may move its output into place, unless that

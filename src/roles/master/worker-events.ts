@@ -118,6 +118,7 @@ export function onWorkerUnreachable(s: MasterState, worker: WorkerId, incarnatio
  *  outputs are recomputed; and map outputs it held that unfinished stages still need are
  *  recomputed, for every job at once (not one fetch failure at a time). */
 export function loseWorker(s: MasterState, w: WorkerRun, why: string, nowMs: number, out: Step): void {
+  s.losses = (s.losses ?? 0) + 1
   w.status = 'DEAD'
   w.lostMs = nowMs
   s.ring = null
@@ -125,7 +126,7 @@ export function loseWorker(s: MasterState, w: WorkerRun, why: string, nowMs: num
   for (const id of [...w.running]) {
     const a = s.attempts.get(id)
     endAttempt(s, id, 'LOST', why, nowMs, out)
-    if (a !== undefined) retryLost(s, a, why, nowMs, out)
+    if (a !== undefined) retryLost(s, a, why, nowMs, out, 'loss')
   }
   w.running.clear()
   for (const job of s.jobs.values()) {
@@ -177,7 +178,7 @@ function stopReadersOf(s: MasterState, job: JobRun, lost: WorkerRun, why: string
       if (address !== undefined) out.actions.push({ kind: 'kill', address, attempt: a.id })
       const reason = `it read shuffle data from a lost worker (${why})`
       endAttempt(s, a.id, 'LOST', reason, nowMs, out)
-      retryLost(s, a, reason, nowMs, out)
+      retryLost(s, a, reason, nowMs, out, 'loss')
       if (job.state !== 'RUNNING') return
     }
   }

@@ -912,6 +912,22 @@ describe('bounds on retries that are not the task\'s fault', () => {
     expect(c.job().error?.task_id).toBe('j1:0:0')
   })
 
+  test('a worker that refuses every launch and rejoins each time: each loss costs one retry, and the job fails after the bound', () => {
+    const c = new Cluster()
+    c.heartbeat('w1', 0, { slots: 1 })
+    c.submit(makeJob({ files: [5], partitions: 1 }))
+    for (let i = 0; i < 7; i++) {
+      // Refused connection: the worker is lost at once (one loss), the task runs again when it is back.
+      c.post({ kind: 'launch-failed', nowMs: 10 + 2 * i, attempt: A(`j1:0:0#${i}`), message: 'ECONNREFUSED', unreachable: true })
+      expect(c.job().state).toBe('RUNNING')
+      expect(c.task(0, 0).lostRuns).toBe(i + 1)
+      c.heartbeat('w1', 11 + 2 * i, { slots: 1 })
+    }
+    c.post({ kind: 'launch-failed', nowMs: 30, attempt: A('j1:0:0#7'), message: 'ECONNREFUSED', unreachable: true })
+    expect(c.job().state).toBe('FAILED')
+    expect(c.job().error?.message).toContain('8 times in a row')
+  })
+
   test('a success in between starts the count again', () => {
     const c = new Cluster()
     c.heartbeat('w1', 0, { slots: 1 })
