@@ -35,6 +35,8 @@ export type ScheduleReport = {
   cancelled: number
   wrong: string[]
   stuck: string[]
+  /** why each FAILED job failed: allowed (a full disk, say), but worth reading */
+  failures: string[]
   leaks: string[]
 }
 
@@ -230,7 +232,7 @@ const FINAL = ['SUCCEEDED', 'FAILED', 'CANCELLED']
 
 async function runSchedule(l: Live, mix: Mix, seed: number, faultSeconds: number): Promise<ScheduleReport> {
   const r = seeded(seed)
-  const report: ScheduleReport = { seed, faults: {}, jobs: 0, succeeded: 0, failed: 0, cancelled: 0, wrong: [], stuck: [], leaks: [] }
+  const report: ScheduleReport = { seed, faults: {}, jobs: 0, succeeded: 0, failed: 0, cancelled: 0, wrong: [], stuck: [], leaks: [], failures: [] }
   const submitted: Submitted[] = []
   const submitOne = async (): Promise<void> => {
     const { job, check } = mix.next(r, seed)
@@ -273,7 +275,10 @@ async function runSchedule(l: Live, mix: Mix, seed: number, faultSeconds: number
       report.succeeded++
       const problems = await s.check(status).catch(e => [`checking failed: ${(e as Error).message}`])
       for (const p of problems) report.wrong.push(`${s.id} (${s.name}): ${p}`)
-    } else if (status.state === 'FAILED') report.failed++
+    } else if (status.state === 'FAILED') {
+      report.failed++
+      report.failures.push(`${s.id} (${s.name}) FAILED: ${(status.error?.message ?? '').slice(0, 300)}`)
+    }
     else report.cancelled++
   }
   // What the cluster holds once every job ended.
@@ -342,7 +347,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
       if (i === 0) rssStart = rssMiB(l.master.pid)
       schedules.push(rep)
       log(`schedule ${seed}: faults ${JSON.stringify(rep.faults)}, jobs ${rep.jobs} (${rep.succeeded} ok, ${rep.failed} failed, ${rep.cancelled} cancelled), wrong ${rep.wrong.length}, stuck ${rep.stuck.length}, leaks ${rep.leaks.length}`)
-      for (const x of [...rep.wrong, ...rep.stuck, ...rep.leaks]) log(`  ${x}`)
+      for (const x of [...rep.wrong, ...rep.stuck, ...rep.leaks, ...rep.failures]) log(`  ${x}`)
     }
     const rssEnd = rssMiB(l.master.pid)
     // The master restarts during the campaign: compare like with like only when it did not, else
