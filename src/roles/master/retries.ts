@@ -8,14 +8,14 @@ import { currentTaskOf, requeue } from './attempts'
 import { failJob } from './job-end'
 import type { AttemptRun, JobRun, MasterState, StageRun, TaskRun } from './state'
 
-/** The attempt `a` ended without a result, for a reason that is not its task's: the task runs
- *  again, unless another attempt took over, or it has been retried this way too often in a row
- *  (then the job fails, saying why). */
 /** What made a task run again: `loss`, a worker lost (the task ran there, read from it, or could
  *  not reach it); `other`, anything else (a kill, an interrupted commit, a launch that timed out, a
  *  reconcile that found the attempt gone). */
 export type RetryCause = 'loss' | 'other'
 
+/** The attempt `a` ended without a result, for a reason that is not its task's: the task runs
+ *  again, unless another attempt took over, or it has been retried this way too often in a row
+ *  (then the job fails, saying why). */
 export function retryLost(s: MasterState, a: AttemptRun, why: string, nowMs: number, out: Step, cause: RetryCause = 'other'): void {
   const cur = currentTaskOf(s, a)
   if (cur === undefined) return
