@@ -16,6 +16,7 @@ export const Heartbeat = t.Object({
   slots: t.Optional(t.Integer({ minimum: 1, maximum: 1024, description: 'task threads of this worker' })),
   incarnation: t.Optional(t.String({ maxLength: 64, description: 'the incarnation the master gave this worker; "" on the first heartbeat of a process' })),
   running: t.Optional(t.Array(t.String({ maxLength: 256 }), { maxItems: 4096, description: 'attempt ids queued, running, or finished with their report not yet acknowledged' })),
+  disk_id: t.Optional(t.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._-]+$', description: 'the id of the worker\'s --data-dir: workers that share a folder share it; without one, the worker is taken to have a disk of its own' })),
 })
 export type Heartbeat = Static<typeof Heartbeat>
 
@@ -33,5 +34,6 @@ export const WorkerInfo = t.Object({
   slots: t.Integer(),
   mem_usage_mb: t.Number(),
   last_heartbeat: t.Number({ description: 'master receive time, unix milliseconds' }),
+  disk_id: t.Optional(t.String({ description: 'the id of its --data-dir; workers that share a folder share it' })),
 })
 export type WorkerInfo = Static<typeof WorkerInfo>

@@ -44,6 +44,7 @@ const path = (what: string) => t.String({ minLength: 1, maxLength: 4096, descrip
 const partitions = t.Optional(t.Integer({ minimum: 1, maximum: 100000, description: 'reduce partitions (default: 2 × the live task slots at submit)' }))
 const allowEmpty = t.Optional(t.Boolean({ description: 'accept a path or glob that matches no file (an empty input); default false: refused at submit' }))
 const overwrite = t.Optional(t.Boolean({ description: 'replace an existing output; default false: refused at submit' }))
+const replicas = t.Optional(t.Integer({ minimum: 1, maximum: 16, description: 'copies of each part, each on a different worker\'s disk, made before _SUCCESS (default 1): with 2, losing one machine loses no output' }))
 
 const node = <O extends Op, P extends TProperties>(op: O, description: string, props: P): TObject<{ id: typeof NodeIdT; op: TLiteral<O> } & P> =>
   t.Object({ id: NodeIdT, op: t.Literal(op), ...props }, { additionalProperties: false, title: op, description })
@@ -87,10 +88,10 @@ export const NODE_SCHEMAS = {
     partitions,
   }),
   write_text: node('write_text', 'part files of one record a line (strings as they are, other values as JSON) and _SUCCESS', {
-    input, path: path('the output directory'), overwrite,
+    input, path: path('the output directory'), overwrite, replicas,
   }),
   write_jsonl: node('write_jsonl', 'part files of one JSON record a line and _SUCCESS', {
-    input, path: path('the output directory'), overwrite,
+    input, path: path('the output directory'), overwrite, replicas,
   }),
   collect: node('collect', 'the records, in the job\'s result, in part order', {
     input, limit: t.Optional(t.Integer({ minimum: 0, description: 'at most this many records (default 100000)' })),

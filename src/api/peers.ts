@@ -88,16 +88,24 @@ export class PeerClient {
     yield* body(res, peer, this.p.shuffle)
   }
 
-  /** One request with the policy's limits; a non-2xx answer becomes a PeerError with its text. */
+  /** Streams a committed output part from the peer's data service (a replica, or a remote read). */
+  async *outputPart(address: string, file: string): AsyncGenerator<Uint8Array> {
+    const url = `http://${address}/shuffle_data/output/${file.split('/').map(encodeURIComponent).join('/')}`
+    const res = await this.call(address, url, undefined, this.p.shuffle)
+    yield* body(res, address, this.p.shuffle)
+  }
+
+  /** One request with the policy's limits (a GET without `payload`); a non-2xx answer becomes a
+   *  PeerError with its text. */
   private async call(peer: string, url: string, payload: unknown, policy: CallPolicy): Promise<Response & { abort(): void }> {
     const ctl = new AbortController()
     let timedOut = false
     const timer = setTimeout(() => { timedOut = true; ctl.abort() }, policy.connectMs)
     let res: Response
     try {
-      res = await fetch(url, {
-        method: 'POST', headers: { 'content-type': 'application/json', ...authHeaders(this.token) }, body: JSON.stringify(payload), signal: ctl.signal,
-      })
+      res = await fetch(url, payload === undefined
+        ? { method: 'GET', headers: authHeaders(this.token), signal: ctl.signal }
+        : { method: 'POST', headers: { 'content-type': 'application/json', ...authHeaders(this.token) }, body: JSON.stringify(payload), signal: ctl.signal })
     } catch (e) {
       if (timedOut) throw new PeerError('timeout', peer, `${peer} did not answer ${url} within ${policy.connectMs} ms`)
       const refused = (e as { code?: unknown }).code === 'ECONNREFUSED' || (e as { code?: unknown }).code === 'ConnectionRefused'

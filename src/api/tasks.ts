@@ -89,6 +89,9 @@ export const SinkOutput = t.Object({
   records: Int(),
   /** collect: the values of this partition, in order */
   values: t.Optional(t.Array(t.Unknown())),
+  /** write sinks: the part number written, and its size in bytes */
+  part: t.Optional(Int({ minimum: 0 })),
+  bytes: t.Optional(Int({ minimum: 0 })),
 })
 export type SinkOutput = Static<typeof SinkOutput>
 
@@ -160,6 +163,21 @@ export const ListAnswer = t.Object({
 })
 export type ListAnswer = Static<typeof ListAnswer>
 
+/** One output as the master's catalog has it on one disk (FinalizeRequest.settle). */
+export const OutputSettle = t.Object({
+  path: t.String(),
+  /** where the job committed its parts: `path`, or its staged folder when it replaces an output */
+  dir: t.String(),
+  /** the part files of `dir` that count on this disk; any other part-N file there is a copy left by
+   *  an attempt that lost its commit, and goes */
+  keep: t.Array(t.String()),
+  /** this disk's _SUCCESS: the parts it holds and the output's total (absent: none here) */
+  success: t.Optional(t.Object({ parts: t.Array(Int()), total: Int() })),
+  /** the job that wrote the output, for its _SUCCESS (default: the request's job_id) */
+  job_id: t.Optional(t.String()),
+})
+export type OutputSettle = Static<typeof OutputSettle>
+
 export const FinalizeRequest = t.Object({
   /** the job whose outputs are finalized; '' when only swapping outputs this worker missed */
   job_id: t.String(),
@@ -176,6 +194,8 @@ export const FinalizeRequest = t.Object({
    *  more than `older_than_ms` ago (before the job was submitted) are removed: a newer output there
    *  is left alone */
   swaps: t.Optional(t.Array(t.Object({ path: t.String(), staged: t.String(), older_than_ms: t.Integer({ minimum: 0 }) }))),
+  /** per output: stray copies go before the swap, _SUCCESS is written after it */
+  settle: t.Optional(t.Array(OutputSettle)),
 })
 export type FinalizeRequest = Static<typeof FinalizeRequest>
 export const ShuffleFetch = t.Object({

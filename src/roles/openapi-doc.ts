@@ -27,6 +27,7 @@ export const OPERATION_IDS: Readonly<Record<string, string>> = {
   'GET /job.schema.json': 'getJobSchema',
   // master: from workers
   'POST /heartbeat': 'heartbeat',
+  'GET /outputs': 'listOutputs',
   'POST /tasks/report': 'reportTask',
   'POST /tasks/reports': 'reportTasks',
   'POST /tasks/commit': 'askCommit',
@@ -35,6 +36,9 @@ export const OPERATION_IDS: Readonly<Record<string, string>> = {
   'POST /tasks/batch': 'runTasks',
   'DELETE /tasks/{attempt}': 'killTask',
   'POST /shuffle_data/fetch': 'fetchShuffleData',
+  'GET /shuffle_data/shuffle/{job}/{shuffle}/{reduce}/{attempt}': 'getShuffleBlock',
+  'GET /shuffle_data/output/*': 'getOutputPart',
+  'POST /outputs/replicate': 'replicateOutputPart',
   'POST /inputs/list': 'listInputs',
   'POST /outputs/clear': 'clearOutputs',
   'POST /outputs/finalize': 'finalizeOutputs',

@@ -1,6 +1,7 @@
 // The OpenAPI documents and the job schema, as a generated client or Swagger UI reads them: the
 // master's and a worker's real apps answer GET /swagger/json in-process (app.handle), and the
 // documents are checked by an independent validator (swagger-parser) as well as field by field.
+import { PeerClient } from '../../src/api/peers'
 import { afterAll, describe, expect, test } from 'bun:test'
 import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
@@ -21,7 +22,7 @@ const TOKEN = 'openapi-test-token'
 const master = createMaster({ host: '127.0.0.1', port: 0, stateDb: ':memory:', heartbeatTimeoutMs: 10_000, token: TOKEN })
 // The worker's routes only reach these when a request is served; the document needs none of them.
 const unused = (): never => { throw new Error('not served in this test') }
-const worker = workerApp({ tasks: unused, blocks: unused, files: unused, dataDir: ROOT }, undefined)
+const worker = workerApp({ tasks: unused, blocks: unused, files: unused, dataDir: ROOT, own: [], peers: new PeerClient(undefined) }, undefined)
 afterAll(() => master.stop())
 
 const auth = { authorization: `Bearer ${TOKEN}` }
@@ -35,8 +36,8 @@ const postJob = async (body: unknown) => {
 const operations = (doc: Doc) => Object.entries(doc.paths).flatMap(([path, ops]) => Object.entries(ops).map(([method, op]) => ({ route: `${method.toUpperCase()} ${path}`, op })))
 
 describe('the OpenAPI documents of master and worker', () => {
-  test('every POST route documents a non-empty JSON request schema (5 on the master, 7 on a worker)', async () => {
-    for (const [role, app, posts] of [['master', master.app, 5], ['worker', worker, 7]] as const) {
+  test('every POST route documents a non-empty JSON request schema (5 on the master, 8 on a worker)', async () => {
+    for (const [role, app, posts] of [['master', master.app, 5], ['worker', worker, 8]] as const) {
       const doc = await docOf(app)
       await SwaggerParser.validate(structuredClone(doc) as never)
       const withBody = operations(doc).filter(o => o.route.startsWith('POST '))

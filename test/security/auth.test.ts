@@ -2,6 +2,7 @@
 // the static pages and assets of the UIs needs the token, listed from the apps' own routers so that
 // a new route cannot slip by; a worker with a wrong token cannot join and exits 2 saying why;
 // without a token, non-loopback binds are refused.
+import { PeerClient } from '../../src/api/peers'
 import { afterAll, describe, expect, test } from 'bun:test'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -54,7 +55,7 @@ describe('with a token, every route but GET /health and the UIs\' static files n
   const master = createMaster({ host: '127.0.0.1', port: 0, stateDb: join(dir, 'm.db'), heartbeatTimeoutMs: 10_000, token: TOKEN })
   afterAll(() => master.stop())
   const unused = (): never => { throw new Error('a refused request reached a handler') }
-  const worker = workerApp({ tasks: unused, blocks: unused, files: unused, dataDir: dir } satisfies WorkerContext, TOKEN)
+  const worker = workerApp({ tasks: unused, blocks: unused, files: unused, dataDir: dir, own: [], peers: new PeerClient(undefined) } satisfies WorkerContext, TOKEN)
 
   test('master: no token → 401 on every route', () => expectAllRefused(master.app as unknown as Routable, {}))
   test('master: a wrong token → 401 on every route', () => expectAllRefused(master.app as unknown as Routable, { authorization: `Bearer ${TOKEN}x` }))

@@ -12,7 +12,9 @@ import { SUPPORTED_OPS } from '../../engine/plan'
 import type { Clock } from '../clock'
 import { commitAllowed } from './task-events'
 import type { Driver } from './driver'
-import { buildJobRun, checkListing, listingRequest } from './planning'
+import { buildJobRun, checkReplicas, listingRequest } from './planning'
+import { mergeListings, type DiskListing } from './inputs'
+import { trackedParts } from './catalog'
 import { isLive, type WorkerRun } from './state'
 import { jobStatus, summaryOf } from './status'
 import type { Store } from './store'
@@ -32,17 +34,18 @@ export class MasterCore {
   async submit(req: JobRequest): Promise<JobAccepted> {
     const valid = validateJob(req, SUPPORTED_OPS)
     const request = { ...listingRequest(valid), reserved: this.reserved }
-    const listing = await this.listOnSomeWorker(request)
-    checkListing(listing)
-    // Every output on every worker, overwritten or not: a link out of the data dir may be on one disk only.
-    await this.checkOutputsOnEveryWorker(request.outputs)
+    // Every disk lists the inputs (each holds its own files) and checks the outputs (a link out
+    // of the data dir, or an existing output, may be on one disk only).
+    const listings = await this.listOnEveryDisk(request)
+    const inputs = mergeListings(listings, request.inputs, trackedParts(this.driver.state))
+    checkReplicas(valid, listings.length)
     // Nothing is removed here: an output the job overwrites stays whole until the job's own is
     // complete, and is then swapped (finalize.ts). A submit that fails leaves every file as it was.
     const live = this.liveWorkers()
     const slots = live.reduce((n, w) => n + w.slots, 0)
     const peerChars = live.reduce((n, w) => Math.max(n, w.id.length + w.address.length), 64)
     const id = newJobId(this.clock.now())
-    const job = buildJobRun({ id, seq: ++this.seq, request: req, valid, listing, defaultPartitions: Math.max(1, 2 * slots), nowMs: this.clock.now(), peerChars })
+    const job = buildJobRun({ id, seq: ++this.seq, request: req, valid, listing: { inputs }, defaultPartitions: Math.max(1, 2 * slots), nowMs: this.clock.now(), peerChars })
     this.driver.post({ kind: 'job-submitted', job })
     // Accepted means stored: a master that dies now finds the job when it restarts.
     await this.driver.persisted()
@@ -133,7 +136,7 @@ export class MasterCore {
   workerList(): WorkerInfo[] {
     return [...this.driver.state.workers.values()].map(w => ({
       worker_id: w.id, address: w.address, status: w.status, active_tasks: isLive(w) ? w.activeTasks : 0,
-      slots: w.slots, mem_usage_mb: w.memMb, last_heartbeat: w.lastSeenMs,
+      slots: w.slots, mem_usage_mb: w.memMb, last_heartbeat: w.lastSeenMs, disk_id: w.disk,
     }))
   }
 
@@ -162,22 +165,6 @@ export class MasterCore {
     return [...this.driver.state.workers.values()].filter(isLive)
   }
 
-  /** Each worker may have a disk of its own: an output that must not exist is looked for on every
-   *  live worker, not only on the one that listed the inputs. A worker that cannot answer is
-   *  skipped (one that refuses connections is declared DEAD). */
-  private async checkOutputsOnEveryWorker(outputs: ListRequest['outputs']): Promise<void> {
-    if (outputs.length === 0) return
-    const answers = await Promise.all(this.liveWorkers().map(async w => {
-      try {
-        return await this.workers.list(w.address, { inputs: [], outputs, reserved: this.reserved })
-      } catch (e) {
-        this.loseIfRefused(w, e)
-        return null
-      }
-    }))
-    for (const a of answers) if (a !== null) checkListing(a)
-  }
-
   /** A worker that refuses connections is declared DEAD without waiting for its lease. */
   private loseIfRefused(w: WorkerRun, e: unknown): boolean {
     if (!refused((e as { cause?: unknown }).cause)) return false
@@ -185,19 +172,30 @@ export class MasterCore {
     return true
   }
 
-  /** Asks live workers in turn until one answers; one that refuses connections is declared DEAD. */
-  private async listOnSomeWorker(req: ListRequest): Promise<ListAnswer> {
-    let lastError: unknown
-    for (let tries = 0; tries < 8; tries++) {
-      const w = await this.someLiveWorker()
-      try {
-        return await this.workers.list(w.address, req)
-      } catch (e) {
-        lastError = e
-        if (!this.loseIfRefused(w, e)) await Bun.sleep(50)
+  /** One listing per disk, asked of its live workers in turn. A worker that refuses connections is
+   *  declared DEAD (its disk's files are then not the job's, as with any worker not live at
+   *  submit); a disk none of whose workers answers otherwise refuses the submit: planning without
+   *  its files would read less than the user's data without saying so. */
+  private async listOnEveryDisk(req: ListRequest): Promise<DiskListing[]> {
+    await this.someLiveWorker()
+    const disks = new Map<string, WorkerRun[]>()
+    for (const w of this.liveWorkers()) disks.set(w.disk, [...disks.get(w.disk) ?? [], w])
+    const answers = await Promise.all([...disks].map(async ([disk, workers]): Promise<DiskListing | null> => {
+      let problem: unknown = null
+      for (const w of workers) {
+        try {
+          return { disk, workers: workers.map(x => x.id), answer: await this.workers.list(w.address, req) }
+        } catch (e) {
+          if (!this.loseIfRefused(w, e)) problem = e
+        }
       }
-    }
-    throw lastError
+      if (problem === null) return null
+      throw new ApiError('WORKER_UNAVAILABLE', `worker ${workers.map(w => w.id).join(', ')} did not answer the input listing (${(problem as Error).message}): ` +
+        'the files on its disk cannot be planned; submit again in a moment', { workers: workers.map(w => w.id) })
+    }))
+    const listings = answers.filter((a): a is DiskListing => a !== null)
+    if (listings.length === 0) return this.listOnEveryDisk(req)
+    return listings
   }
 
   // Planning needs a worker to list the input; right after start-up, give workers a moment to join.

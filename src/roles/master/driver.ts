@@ -9,7 +9,8 @@
 // right to commit an output) wait for `persisted()`.
 import type { AttemptId, JobId, WorkerId } from '../../api/ids'
 import { FINAL_JOB_STATES } from '../../api/jobs'
-import type { AttemptRun, JobRun, Overwrite } from './state'
+import type { AttemptRun, JobRun, Overwrite, Replica } from './state'
+import type { OutputRecord } from './catalog'
 import { overwritesKept } from './worker-events'
 import type { Clock } from '../clock'
 import { step, type MasterAction, type MasterEvent, type StoreChange } from './scheduler'
@@ -99,11 +100,15 @@ function persist(store: Store, s: MasterState, changes: readonly StoreChange[]):
   const attempts = new Map<AttemptId, AttemptRun>()
   const workers = new Set<string>()
   const overwrites: Overwrite[] = []
+  const outputs = new Map<string, OutputRecord>()
+  const replicas = new Map<string, Replica[]>()
   for (const c of changes) {
     if (c.kind === 'job-created') created.add(c.job)
     else if (c.kind === 'job') jobs.add(c.job)
     else if (c.kind === 'attempt') attempts.set(c.attempt.id, c.attempt)
     else if (c.kind === 'overwrite') overwrites.push(c.overwrite)
+    else if (c.kind === 'output') outputs.set(c.output.path, c.output)
+    else if (c.kind === 'replicas') replicas.set(c.task, c.replicas)
     else workers.add(c.worker)
   }
   const live = (ids: Set<JobId>): JobRun[] => [...ids].flatMap(id => { const j = s.jobs.get(id); return j ? [j] : [] })
@@ -114,6 +119,7 @@ function persist(store: Store, s: MasterState, changes: readonly StoreChange[]):
     [...attempts.values()],
     [...workers].flatMap(id => { const w = s.workers.get(id as WorkerId); return w ? [w] : [] }),
     overwrites, overwrites.length > 0 ? overwritesKept(overwrites[overwrites.length - 1]!.atMs) : undefined,
+    [...outputs.values()], replicas,
   )
   // An ended job leaves memory once its final status and result are stored: from then on it is
   // read from the store, and no event walks it. Never before: a failed write keeps it here.

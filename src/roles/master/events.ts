@@ -2,10 +2,11 @@
 // time), the actions it asks the driver to perform (imperatives), the store changes it records,
 // and the timing both sides agree on. Every decision file imports these from here, so none of them
 // imports another's implementation for its types.
-import type { AttemptId, JobId, WorkerId } from '../../api/ids'
+import type { AttemptId, JobId, TaskId, WorkerId } from '../../api/ids'
 import type { Heartbeat } from '../../api/heartbeat'
-import type { TaskReport, TaskSpec } from '../../api/tasks'
-import type { AttemptRun, JobRun, MasterState, Overwrite } from './state'
+import type { OutputSettle, TaskReport, TaskSpec } from '../../api/tasks'
+import type { AttemptRun, JobRun, MasterState, Overwrite, Replica } from './state'
+import type { OutputRecord } from './catalog'
 
 export type MasterEvent =
   | { kind: 'heartbeat-received'; nowMs: number; hb: Heartbeat }
@@ -22,6 +23,8 @@ export type MasterEvent =
   | { kind: 'job-cancel-requested'; nowMs: number; job: JobId }
   | { kind: 'worker-unreachable'; nowMs: number; worker: WorkerId; incarnation: string }
   | { kind: 'stale-outputs-cleared'; nowMs: number; worker: WorkerId; incarnation: string; ok: boolean }
+  | { kind: 'replica-made'; nowMs: number; job: JobId; stage: number; partition: number; node: string; worker: WorkerId; incarnation: string }
+  | { kind: 'replica-failed'; nowMs: number; job: JobId; stage: number; partition: number; node: string; worker: WorkerId; incarnation: string; message: string }
 
 /** One output to swap in on a worker: the previous entries of `path` go, and the job's committed
  *  parts move from `staged` into it; where none is staged, files older than `olderThanMs` (from
@@ -29,6 +32,8 @@ export type MasterEvent =
 export type OutputSwap = { path: string; staged: string; olderThanMs: number }
 
 export type MasterAction =
+  /** copy a committed part (`file`, relative to the data dir) from the worker at `from` to this one's disk */
+  | { kind: 'replicate'; address: string; worker: WorkerId; incarnation: string; job: JobId; stage: number; partition: number; node: string; file: string; from: string }
   | { kind: 'launch'; worker: WorkerId; address: string; spec: TaskSpec }
   | { kind: 'kill'; address: string; attempt: AttemptId }
   /** remove the job's shuffle data and temporary files; `outputs` are removed whole (a failed or
@@ -36,13 +41,15 @@ export type MasterAction =
   | { kind: 'drop-job-data'; address: string; job: JobId; outputs: string[]; keepOutputs: boolean }
   /** every part is committed: `swaps` replace the previous output with the staged parts on this
    *  worker's disk, then `paths` get _SUCCESS (asked of one worker only) */
-  | { kind: 'finalize-output'; address: string; job: JobId; paths: string[]; swaps: OutputSwap[]; worker: WorkerId; incarnation: string }
+  | { kind: 'finalize-output'; address: string; job: JobId; paths: string[]; swaps: OutputSwap[]; settle: OutputSettle[]; worker: WorkerId; incarnation: string }
   /** outputs replaced while this worker was away: its disk may still hold the previous parts */
-  | { kind: 'clear-stale-outputs'; address: string; worker: WorkerId; incarnation: string; swaps: OutputSwap[] }
+  | { kind: 'clear-stale-outputs'; address: string; worker: WorkerId; incarnation: string; swaps: OutputSwap[]; settle: OutputSettle[] }
 
 // An attempt change carries the row itself: a finished job's attempts leave memory in the same step.
 export type StoreChange = { kind: 'job'; job: JobId } | { kind: 'job-created'; job: JobId } | { kind: 'attempt'; attempt: AttemptRun }
-  | { kind: 'worker'; worker: WorkerId } | { kind: 'overwrite'; overwrite: Overwrite }
+  | { kind: 'worker'; worker: WorkerId } | { kind: 'overwrite'; overwrite: Overwrite } | { kind: 'output'; output: OutputRecord }
+  /** copies of a task's committed parts, kept with its committed attempt's row */
+  | { kind: 'replicas'; task: TaskId; replicas: Replica[] }
 
 export type Step = { state: MasterState; actions: MasterAction[]; changes: StoreChange[] }
 

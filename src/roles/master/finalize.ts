@@ -10,6 +10,8 @@ import { completeJob, failJob } from './job-end'
 import { isLive, type JobRun, type MasterState, type WorkerRun } from './state'
 import { onWorkerUnreachable, recordOverwrite } from './worker-events'
 import { swapOf } from './swap'
+import { jobParts, missingPart, recordOutputs, settleFor } from './catalog'
+import { replicasComplete } from './replicas'
 
 /** Finalize requests that fail with an answer before the job fails; one that refuses connections
  *  loses its worker instead, which then swaps on its return. */
@@ -24,7 +26,18 @@ export function startFinalize(s: MasterState, job: JobRun, nowMs: number, out: S
   if (job.outputs.length === 0) { completeJob(s, job.id, nowMs, out); return }
   const live = [...s.workers.values()].filter(isLive)
   if (live.length === 0) return   // retried on the next event, once a worker is back
+  const parts = jobParts(s, job)
+  const missing = missingPart(job, parts)
+  if (missing !== undefined) {
+    failJob(s, job.id, { message: `the master does not know where ${missing} was committed: the output is left as it is, not marked complete`, node_id: null, task_id: null, record: null }, nowMs, out)
+    return
+  }
+  // Replicas first: _SUCCESS says the output is whole, on every disk that holds a part of it.
+  if (!replicasComplete(job, parts)) return
   job.finalizing = true
+  job.swapStarted = true
+  job.finalParts = parts
+  job.emptyOn = live[0]!.disk
   job.finalizeQueue = live.map(w => w.id)
   job.finalizeWaiting = new Map()
   job.finalizeDone ??= new Set()
@@ -35,8 +48,8 @@ export function startFinalize(s: MasterState, job: JobRun, nowMs: number, out: S
  *  output (until one has answered, each asked is told to). */
 function ask(job: JobRun, w: WorkerRun, nowMs: number, out: Step): void {
   job.finalizeWaiting!.set(w.id, w.incarnation)
-  const paths = (job.finalizeDone?.size ?? 0) === 0 ? job.outputs : []
-  out.actions.push({ kind: 'finalize-output', address: w.address, job: job.id, paths, swaps: swapsOf(job, nowMs), worker: w.id, incarnation: w.incarnation })
+  const settle = settleFor(job, job.finalParts ?? new Map(), w.disk, job.emptyOn)
+  out.actions.push({ kind: 'finalize-output', address: w.address, job: job.id, paths: [], swaps: swapsOf(job, nowMs), settle, worker: w.id, incarnation: w.incarnation })
 }
 
 export function onFinalized(s: MasterState, e: Extract<MasterEvent, { kind: 'output-finalized' }>, out: Step): void {
@@ -83,6 +96,15 @@ export function finishIfAnswered(s: MasterState, job: JobRun, nowMs: number, out
     for (const w of s.workers.values()) {
       if (!isLive(w) || job.finalizeDone!.has(`${w.id}@${w.incarnation}`)) continue
       ;(w.staleOutputs ??= []).push(o)
+      s.ring = null
+    }
+  }
+  for (const o of recordOutputs(s, job, job.finalParts ?? new Map(), nowMs)) {
+    out.changes.push({ kind: 'output', output: o })
+    // Likewise, a worker that was not asked settles the output (strays go) before any task.
+    for (const w of s.workers.values()) {
+      if (!isLive(w) || job.finalizeDone!.has(`${w.id}@${w.incarnation}`)) continue
+      ;(w.staleSettle ??= []).push(o.path)
       s.ring = null
     }
   }

@@ -15,6 +15,7 @@ import { WorkerClient, refused } from './worker-client'
 import { Launcher } from './launcher'
 import { jobRoutes } from './routes/jobs'
 import { clusterRoutes } from './routes/cluster'
+import { outputRoutes } from './routes/outputs'
 import { dagRoutes } from './routes/dag'
 import { metricsRoutes } from './routes/metrics'
 import { uiRoutes } from './routes/ui'
@@ -42,6 +43,7 @@ export function createMaster(o: MasterOptions) {
   const app = roleApp('Mini-Spark master', 'Submit jobs, follow them, read their results; workers register by heartbeat.', o.token)
     .use(jobRoutes(core))
     .use(clusterRoutes(core))
+    .use(outputRoutes(driver.state))
     .use(dagRoutes(core, store, driver.state))
     .use(metricsRoutes({ state: driver.state, store, clock, flush: driver.flush }))
     .use(uiRoutes(clock))
@@ -65,16 +67,20 @@ async function perform(workers: WorkerClient, launcher: Launcher, a: MasterActio
       case 'kill': await workers.kill(a.address, a.attempt); return null
       case 'drop-job-data': await workers.dropJob(a.address, a.job, a.outputs, a.keepOutputs); return null
       case 'finalize-output':
-        await workers.finalize(a.address, a.job, a.paths, a.swaps)
+        await workers.finalize(a.address, a.job, a.paths, a.swaps, a.settle)
         return { kind: 'output-finalized', job: a.job, worker: a.worker, incarnation: a.incarnation }
+      case 'replicate':
+        await workers.replicate(a.address, a.file, a.from)
+        return { kind: 'replica-made', job: a.job, stage: a.stage, partition: a.partition, node: a.node, worker: a.worker, incarnation: a.incarnation }
       case 'clear-stale-outputs':
-        await workers.finalize(a.address, '', [], a.swaps)
+        await workers.finalize(a.address, '', [], a.swaps, a.settle)
         return { kind: 'stale-outputs-cleared', worker: a.worker, incarnation: a.incarnation, ok: true }
     }
   } catch (e) {
     const message = (e as Error).message
     if (a.kind === 'launch') return { kind: 'launch-failed', attempt: a.spec.attempt_id as AttemptId, message, unreachable: refused(e) }
     if (a.kind === 'finalize-output') return { kind: 'finalize-failed', job: a.job, message, worker: a.worker, incarnation: a.incarnation, unreachable: refused(e) }
+    if (a.kind === 'replicate') return { kind: 'replica-failed', job: a.job, stage: a.stage, partition: a.partition, node: a.node, worker: a.worker, incarnation: a.incarnation, message }
     if (a.kind === 'clear-stale-outputs') return { kind: 'stale-outputs-cleared', worker: a.worker, incarnation: a.incarnation, ok: false }
     // A kill or clean-up that misses a dead worker is harmless: it has nothing left to stop.
     return null

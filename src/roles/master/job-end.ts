@@ -16,7 +16,7 @@ export function endJob(s: MasterState, id: JobId, state: 'FAILED' | 'CANCELLED' 
   if (job === undefined || job.state === 'SUCCEEDED' || job.state === 'FAILED' || job.state === 'CANCELLED') return
   // Every part is committed and the swap into place is under way on the workers: a cancel now
   // would leave an output half old, half new. The job ends as soon as the workers answer.
-  if (state === 'CANCELLED' && job.finalizing) return
+  if (state === 'CANCELLED' && job.swapStarted === true) return
   job.state = state
   job.error = error
   job.finishedMs = nowMs
@@ -51,7 +51,7 @@ export function endJob(s: MasterState, id: JobId, state: 'FAILED' | 'CANCELLED' 
 function dropPaths(job: JobRun, succeeded: boolean): string[] {
   const replaced = new Set(job.overwrites)
   const fresh = job.outputs.filter(p => !replaced.has(p))
-  if (!succeeded && job.finalizing) return fresh
+  if (!succeeded && job.swapStarted === true) return fresh
   return [...fresh, ...job.overwrites.map(p => stagedPath(p, job.id))]
 }
 

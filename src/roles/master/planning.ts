@@ -12,6 +12,11 @@ import { countSplits, DEFAULT_SPLIT_BYTES, MAX_SPLITS_PER_JOB, planSplits } from
 import { MAX_BODY_BYTES } from '../http'
 import { stagedPath, type JobRun, type StageRun } from './state'
 import { indexTasks } from './task-index'
+import { indexHolders } from './placement'
+
+/** Each source's files, with the disks that hold each (from mergeListings); without disks, any
+ *  worker may read a file (a plan made from one worker's listing, as benchmarks of the master do). */
+export type PlannedInputs = { inputs: { node_id: string; files: { path: string; size: number; disks?: string[] }[] }[] }
 
 export function listingRequest(v: ValidJob): ListRequest {
   const req: ListRequest = { inputs: [], outputs: [] }
@@ -30,26 +35,41 @@ export function checkListing(answer: ListAnswer): void {
   if (first !== undefined) throw new ApiError(first.code as ErrorCode, first.message, { node_id: first.node_id })
 }
 
+/** `replicas: N` needs N disks with a live worker: a 400 at submit rather than a job that waits. */
+export function checkReplicas(v: ValidJob, disks: number): void {
+  for (const n of v.nodes.values()) {
+    const want = (n as { replicas?: number }).replicas ?? 1
+    if (want > disks) {
+      throw new ApiError('INVALID_JOB', `node "${n.id}": "replicas": ${want} needs ${want} workers with disks of their own, and the live workers have ${disks} ` +
+        '(workers that share a --data-dir share a disk): start more workers on other machines, or ask for fewer replicas', { node_id: n.id })
+    }
+  }
+}
+
 /** A task's spec travels in one request to a worker, whose body limit is MAX_BODY_BYTES; what is
  *  left below it is for the JSON around the parts estimated here. */
 export const TASK_SPEC_MAX_BYTES = MAX_BODY_BYTES - 256 * 1024
 
 export function buildJobRun(o: {
-  id: JobId; seq: number; request: JobRequest; valid: ValidJob; listing: ListAnswer; defaultPartitions: number; nowMs: number; splitBytes?: number
+  id: JobId; seq: number; request: JobRequest; valid: ValidJob; listing: PlannedInputs; defaultPartitions: number; nowMs: number; splitBytes?: number
   /** the longest worker id and address now: map-output entries in reduce specs name them */
   peerChars?: number
 }): JobRun {
   checkPartitions(o.valid, o.request)
-  const sourceBytes = new Map(o.listing.inputs.map(i => [i.node_id, i.files.reduce((n, f) => n + f.size, 0)]))
+  const sourceBytes = new Map(o.listing.inputs.map(i => [i.node_id, i.files.reduce((n: number, f) => n + f.size, 0)]))
   const plans = planStages(o.valid, o.request.partitions ?? Math.min(o.defaultPartitions, MAX_PARTITIONS),
     { sourceBytes, maxBytes: o.request.broadcast_bytes ?? DEFAULT_BROADCAST_BYTES })
   checkSplitCount(plans, o.listing, o.request, o.splitBytes)
   const overwrites = overwrittenOutputs(o.valid)
   const stages: StageRun[] = plans.map(plan => {
     let splits: StageRun['splits'] = []
+    let holders: string[][] | undefined
     if (plan.root.kind === 'source') {
       const files = o.listing.inputs.find(i => i.node_id === plan.root.node.id)?.files ?? []
       splits = planSplits(files, splitBytesOf(plan.root.node, o.splitBytes ?? o.request.split_bytes)).map(s => ({ path: s.path, start: s.start, end: s.end, file_size: s.fileSize }))
+      // Each split runs where its file is (placement.ts).
+      const disks = new Map(files.map(f => [f.path, f.disks]))
+      if (files.every(f => f.disks !== undefined)) holders = splits.map(sp => disks.get(sp.path) ?? [])
       setSplitCount(plan, splits.length)
     }
     stageOverwrites(plan, o.id, overwrites)
@@ -57,7 +77,9 @@ export function buildJobRun(o: {
       id: taskIdOf(o.id, plan.stage_id, p), stage: plan.stage_id, partition: p, state: 'PENDING' as const,
       attempts: 0, failures: 0, current: null, output: null, sinks: [], committer: null,
     }))
-    return { plan, state: 'WAITING', tasks, index: indexTasks(tasks), splits, finalCounts: null }
+    const stage: StageRun = { plan, state: 'WAITING', tasks, index: indexTasks(tasks), splits, finalCounts: null, ...(holders === undefined ? {} : { holders }) }
+    indexHolders(stage)
+    return stage
   })
   numberSinkParts(plans)
   checkSpecSizes(o.id, o.request, stages, o.peerChars ?? 64)
@@ -90,7 +112,7 @@ function checkPartitions(v: ValidJob, req: JobRequest): void {
 
 /** Counted before any split is built: `split_bytes: 1` on a large input would otherwise hold
  *  millions of them in the master's memory before the job is refused. */
-function checkSplitCount(plans: readonly StagePlan[], listing: ListAnswer, req: JobRequest, splitBytes: number | undefined): void {
+function checkSplitCount(plans: readonly StagePlan[], listing: PlannedInputs, req: JobRequest, splitBytes: number | undefined): void {
   let total = 0
   let bytes = 0
   for (const plan of plans) {

@@ -8,6 +8,9 @@ import type { SinkOutput } from '../../api/tasks'
 import { newState, type AttemptRun, type JobRun, type MasterState, type StageRun, type TaskRun, type WorkerRun } from './state'
 import type { StoredAttempt, StoredJob, StoredPlan, Store } from './store'
 import { allSucceeded, indexTasks } from './task-index'
+import { indexHolders } from './placement'
+import { liveDisks } from './catalog'
+import { requeueLostParts } from './worker-events'
 
 export function recoverState(store: Store, nowMs: number, timeoutMs: number): MasterState {
   const s = newState(timeoutMs)
@@ -16,35 +19,41 @@ export function recoverState(store: Store, nowMs: number, timeoutMs: number): Ma
     // outputs replaced since then, as it would have had this master not restarted.
     const dead = w.status === 'DEAD'
     const run: WorkerRun = {
-      id: w.worker_id as WorkerId, address: w.address, status: w.status as WorkerRun['status'], slots: w.slots,
+      id: w.worker_id as WorkerId, address: w.address, disk: w.disk ?? `own-${w.worker_id}`, status: w.status as WorkerRun['status'], slots: w.slots,
       incarnation: w.incarnation, lastSeenMs: dead ? w.last_seen_ms : nowMs, joinedMs: 0, memMb: 0, activeTasks: 0, running: new Set(),
       ...(dead ? { lostMs: w.last_seen_ms } : {}),
     }
     s.workers.set(run.id, run)
   }
   s.overwrites = store.overwrites()
+  for (const o of store.outputs()) s.outputs.set(o.path, o)
   for (const row of store.unfinishedJobs()) {
     if (row.plan === null) continue
     const job = rebuildJob(row, JSON.parse(row.plan) as StoredPlan)
     s.jobs.set(job.id, job)
     for (const a of store.attemptsOf(job.id)) restoreAttempt(s, job, a)
+    // Parts committed on a disk whose workers were all DEAD before the restart run again.
+    const live = liveDisks(s)
+    for (const w of s.workers.values()) if (!live.has(w.disk)) requeueLostParts(s, job, w.disk, live)
     for (const stage of job.stages) {
       // restoreAttempt sets task states directly: index them once they are all known.
       stage.index = indexTasks(stage.tasks)
+      indexHolders(stage)
       if (stage.tasks.length > 0 && allSucceeded(stage)) stage.state = 'SUCCEEDED'
     }
+    job.replicaDirty = true
   }
   return s
 }
 
 function rebuildJob(row: StoredJob, plan: StoredPlan): JobRun {
   const request = JSON.parse(row.request) as JobRequest
-  const stages: StageRun[] = plan.stages.map(({ plan: p, splits }) => {
+  const stages: StageRun[] = plan.stages.map(({ plan: p, splits, holders }) => {
     const tasks = Array.from({ length: p.partitions }, (_, i): TaskRun => ({
       id: `${row.job_id}:${p.stage_id}:${i}` as TaskRun['id'], stage: p.stage_id, partition: i, state: 'PENDING',
       attempts: 0, failures: 0, current: null, output: null, sinks: [], committer: null,
     }))
-    return { plan: p, splits, state: 'WAITING', finalCounts: null, tasks, index: indexTasks(tasks) }
+    return { plan: p, splits, state: 'WAITING', finalCounts: null, tasks, index: indexTasks(tasks), ...(holders === undefined ? {} : { holders }) }
   })
   return {
     id: row.job_id as JobId, seq: row.seq, name: row.name, state: row.state as JobRun['state'], request,
@@ -64,10 +73,14 @@ function restoreAttempt(s: MasterState, job: JobRun, row: StoredAttempt): void {
   const worker = s.workers.get(row.worker_id as WorkerId)
   const sameWorker = worker !== undefined && worker.incarnation === row.incarnation
   if (row.state === 'SUCCEEDED' && row.result !== null) {
-    const result = JSON.parse(row.result) as { address: string; shuffle_outputs: { shuffle_id: string; sizes: number[] }[]; sinks: SinkOutput[] }
+    const result = JSON.parse(row.result) as NonNullable<AttemptRun['result']>
     task.state = 'SUCCEEDED'
     task.current = null
     task.sinks = result.sinks
+    if (result.replicas !== undefined && result.replicas.length > 0) task.replicas = result.replicas
+    if (row.committed === 1 && result.sinks.some(o => o.part !== undefined)) {
+      task.home = { worker: row.worker_id as WorkerId, disk: s.workers.get(row.worker_id as WorkerId)?.disk ?? `own-${row.worker_id}` }
+    }
     // Map output on a worker that is gone (or came back as a new incarnation) is recomputed.
     const stage = job.stages[row.stage_id]!
     if (result.shuffle_outputs.length > 0) {

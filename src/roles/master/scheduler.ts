@@ -14,7 +14,9 @@ import type { MasterAction, MasterEvent, Step } from './events'
 import { rangeBounds } from './range-bounds'
 import { expireLeases, onHeartbeat, onStaleOutputsCleared, onWorkerUnreachable } from './worker-events'
 import { onCommitRequested, onLaunchFailed, onReport } from './task-events'
-import { endJob } from './job-end'
+import { endJob, failJob } from './job-end'
+import { takeHeld, unavailableAfterMs, unavailableError, unavailableSplit } from './placement'
+import { askReplicas, onReplicaFailed, onReplicaMade } from './replicas'
 import { finishIfAnswered, onFinalizeFailed, onFinalized, startFinalize } from './finalize'
 import { ringOf, zeroMetrics, type AttemptRun, type JobRun, type MasterState, type StageRun, type TaskRun, type WorkerRun } from './state'
 import { allSucceeded, peekPending, setTaskState, takePending } from './task-index'
@@ -38,9 +40,11 @@ export function step(s: MasterState, e: MasterEvent): Step {
     case 'job-cancel-requested': endJob(s, e.job, 'CANCELLED', null, e.nowMs, out); break
     case 'worker-unreachable': onWorkerUnreachable(s, e.worker, e.incarnation, e.nowMs, out); break
     case 'stale-outputs-cleared': onStaleOutputsCleared(s, e.worker, e.incarnation, e.ok); break
+    case 'replica-made': onReplicaMade(s, e, out); break
+    case 'replica-failed': onReplicaFailed(s, e, out); break
     default: return assertNever(e)
   }
-  schedule(s, e.nowMs, out)
+  schedule(s, e.nowMs, out, e.kind === 'lease-check-due')
   return out
 }
 
@@ -49,7 +53,7 @@ export function step(s: MasterState, e: MasterEvent): Step {
 /** Gives pending tasks of runnable stages to live workers with free slots, round-robin, jobs in
  *  submission order; starts finalizing jobs whose stages are all done. Costs O(jobs × stages) plus
  *  the launches it makes: it reads the stages' task indexes, never their tasks. */
-function schedule(s: MasterState, nowMs: number, out: Step): void {
+function schedule(s: MasterState, nowMs: number, out: Step, checkHolders: boolean): void {
   let ring: WorkerRun[] | undefined   // built on first need: most events launch nothing
   let full = false                    // no live worker has a free slot
   for (const job of s.jobs.values()) {
@@ -61,6 +65,12 @@ function schedule(s: MasterState, nowMs: number, out: Step): void {
       if (!stage.plan.depends_on.every(d => job.stages[d]?.state === 'SUCCEEDED')) continue
       if (stage.state === 'WAITING') { stage.state = 'RUNNING'; out.changes.push({ kind: 'job', job: job.id }) }
       if (allSucceeded(stage)) { stage.state = 'SUCCEEDED'; continue }
+      if (stage.byDisk !== undefined) {
+        ring ??= ringOf(s)
+        placeHeld(s, job, stage, ring, nowMs, out)
+        if (checkHolders) checkUnavailable(s, job, stage, nowMs, out)
+        continue
+      }
       while (!full) {
         const task = peekPending(stage)
         if (task === undefined) break
@@ -73,9 +83,37 @@ function schedule(s: MasterState, nowMs: number, out: Step): void {
       }
     }
     if (job.state !== 'RUNNING') continue
+    if (job.replicaDirty === true || job.replicaWaitSinceMs !== undefined) { job.replicaDirty = false; askReplicas(s, job, nowMs, out) }
+    if (job.state !== 'RUNNING') continue
     if (!job.finalizing && job.stages.every(st => st.state === 'SUCCEEDED')) startFinalize(s, job, nowMs, out)
     else finishIfAnswered(s, job, nowMs, out)
   }
+}
+
+/** Splits that must run where their files are: each worker with a free slot, in turn, takes the
+ *  next split its disk holds, until none can take one. */
+function placeHeld(s: MasterState, job: JobRun, stage: StageRun, ring: readonly WorkerRun[], nowMs: number, out: Step): void {
+  for (let progress = true; progress && job.state === 'RUNNING';) {
+    progress = false
+    for (let i = 0; i < ring.length; i++) {
+      const at = (s.rr + i) % ring.length
+      const w = ring[at]!
+      if (w.running.size >= w.slots) continue
+      const task = takeHeld(stage, w)
+      if (task === undefined) continue
+      s.rr = (at + 1) % ring.length
+      out.actions.push(launch(s, job, stage, task, w, nowMs, out))
+      progress = true
+    }
+  }
+}
+
+/** A split with no live holder waits a bounded time, then fails the job (INPUT_UNAVAILABLE). */
+function checkUnavailable(s: MasterState, job: JobRun, stage: StageRun, nowMs: number, out: Step): void {
+  const u = unavailableSplit(s, stage)
+  if (u === undefined) { delete stage.unavailableSinceMs; return }
+  stage.unavailableSinceMs ??= nowMs
+  if (nowMs - stage.unavailableSinceMs > unavailableAfterMs(s)) failJob(s, job.id, unavailableError(s, job, stage, u), nowMs, out)
 }
 
 /** Round-robin over live workers with a free slot, skipping those where this task failed unless

@@ -10,10 +10,13 @@ import type { AttemptState, JobError, JobRequest, JobResult, JobState, StageStat
 import type { WorkerStatus } from '../../api/heartbeat'
 import type { SinkOutput, SplitWire, StagePlan, TaskMetrics } from '../../api/tasks'
 import type { TaskIndex } from './task-index'
+import type { OutputPart, OutputRecord } from './catalog'
 
 export type WorkerRun = {
   id: WorkerId
   address: string
+  /** its --data-dir's id: workers that share a folder share a disk (catalog.ts) */
+  disk: string
   status: WorkerStatus
   slots: number
   incarnation: string
@@ -28,6 +31,8 @@ export type WorkerRun = {
   staleOutputs?: Overwrite[]
   /** when it was declared DEAD: clears sent to live workers from then on missed it */
   lostMs?: number
+  /** outputs recorded while it was away: its disk settles them (strays go, _SUCCESS) with the swaps */
+  staleSettle?: string[]
   clearing?: boolean
   clearFailures?: number
 }
@@ -57,7 +62,17 @@ export type TaskRun = {
   lostAtLoss?: number
   /** UTF-8 bytes of the collect values in `sinks` (COLLECT_LIMIT_BYTES) */
   collectedBytes?: number
+  /** where the attempt that committed its write parts ran (the parts' first copy) */
+  home?: { worker: WorkerId; disk: string }
+  /** copies of its committed write parts made on other disks (`replicas`), per write node */
+  replicas?: Replica[]
+  /** replicas being made now: the worker asked to pull one, per write node */
+  replicating?: { node: string; disk: string; worker: WorkerId; incarnation: string }[]
+  /** replica requests that failed (bounded: REPLICA_TRIES) */
+  replicaFailures?: number
 }
+
+export type Replica = { node: string; disk: string; worker: WorkerId }
 
 export type StageCounts = { total: number; pending: number; running: number; succeeded: number; failed: number }
 
@@ -68,6 +83,13 @@ export type StageRun = {
   /** counts by state and the PENDING queue, kept by setTaskState (task-index.ts) */
   index: TaskIndex
   splits: SplitWire[]
+  /** per split, the disks that hold its file; absent: every worker may read it (a stage that
+   *  reads no files, or a job planned before disks were known) */
+  holders?: string[][]
+  /** per disk, the PENDING splits it holds (placement.ts) */
+  byDisk?: Map<string, number[]>
+  /** since when a PENDING split has had no live holder (INPUT_UNAVAILABLE after a bound) */
+  unavailableSinceMs?: number
   /** counts kept when a finished job's tasks are dropped from memory */
   finalCounts: StageCounts | null
   /** fetch failures in a row that re-planned map outputs this stage reads (MAX_FETCH_FAILURE_ROUNDS) */
@@ -104,6 +126,16 @@ export type JobRun = {
   finalizeWaiting?: Map<WorkerId, string>
   /** `worker@incarnation` of those that finalized */
   finalizeDone?: Set<string>
+  /** a swap may have begun on some disk: a cancel waits, staged parts stay, a lost part is not run again */
+  swapStarted?: boolean
+  /** the parts of each output as finalize found them (catalog.ts), recorded when the job succeeds */
+  finalParts?: Map<string, OutputPart[]>
+  /** the disk that gets _SUCCESS for an output of no part */
+  emptyOn?: string
+  /** something changed that may call for a replica (a part committed, a copy failed, a worker came or went) */
+  replicaDirty?: boolean
+  /** since when a part has lacked a disk to be copied to (bounded: replicas.ts) */
+  replicaWaitSinceMs?: number
 }
 
 /** An output replaced by a job that succeeded: a worker away when it was swapped in swaps it on
@@ -130,7 +162,7 @@ export type AttemptRun = {
   /** the master let this attempt move its output into place */
   committed?: boolean
   /** what a successful attempt produced, kept so a restarted master can go on from it */
-  result?: { address: string; shuffle_outputs: { shuffle_id: string; sizes: number[] }[]; sinks: SinkOutput[] }
+  result?: { address: string; shuffle_outputs: { shuffle_id: string; sizes: number[] }[]; sinks: SinkOutput[]; replicas?: Replica[] }
 }
 
 export type MasterState = {
@@ -148,12 +180,14 @@ export type MasterState = {
   losses?: number
   /** outputs replaced, newest last: a worker that rejoins after one swaps it in too */
   overwrites: Overwrite[]
+  /** the catalog: every output a job wrote, by path (catalog.ts) */
+  outputs: Map<string, OutputRecord>
 }
 
 export const newState = (timeoutMs: number): MasterState =>
-  ({ workers: new Map(), jobs: new Map(), attempts: new Map(), timeoutMs, rr: 0, ring: null, incarnations: 0, overwrites: [] })
+  ({ workers: new Map(), jobs: new Map(), attempts: new Map(), timeoutMs, rr: 0, ring: null, incarnations: 0, overwrites: [], outputs: new Map() })
 
-export const mayGetTasks = (w: WorkerRun): boolean => isLive(w) && w.status !== 'PAUSED' && w.staleOutputs === undefined
+export const mayGetTasks = (w: WorkerRun): boolean => isLive(w) && w.status !== 'PAUSED' && w.staleOutputs === undefined && w.staleSettle === undefined
 
 export const ringOf = (s: MasterState): WorkerRun[] =>
   s.ring ??= [...s.workers.values()].filter(mayGetTasks)

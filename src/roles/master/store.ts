@@ -6,9 +6,10 @@ import { Database } from 'bun:sqlite'
 import type { JobId } from '../../api/ids'
 import type { AttemptState, JobState, TaskInfo } from '../../api/jobs'
 import type { PruneCut } from './retention'
-import type { AttemptRun, JobRun, Overwrite, WorkerRun } from './state'
+import type { AttemptRun, JobRun, Overwrite, Replica, WorkerRun } from './state'
+import type { OutputPart, OutputRecord } from './catalog'
 
-const SCHEMA_VERSION = 1
+const SCHEMA_VERSION = 2
 
 export type StoredJob = {
   job_id: string; seq: number; name: string; state: string; request: string; plan: string | null; submitted_ms: number
@@ -47,10 +48,10 @@ const taskInfo = (r: StoredAttempt): TaskInfo => ({
   shuffle_bytes_read: r.shuffle_bytes_read, spilled_bytes: r.spilled_bytes, error: r.error,
 })
 
-export type StoredWorker = { worker_id: string; address: string; incarnation: string; slots: number; status: string; last_seen_ms: number }
+export type StoredWorker = { worker_id: string; address: string; incarnation: string; slots: number; status: string; last_seen_ms: number; disk: string }
 
 /** What a job's stages were planned as: kept at submit, since listing the inputs again could differ. */
-export type StoredPlan = { stages: { plan: JobRun['stages'][number]['plan']; splits: JobRun['stages'][number]['splits'] }[]; outputs: string[] }
+export type StoredPlan = { stages: { plan: JobRun['stages'][number]['plan']; splits: JobRun['stages'][number]['splits']; holders?: string[][] }[]; outputs: string[] }
 
 export class Store {
   private readonly db: Database
@@ -58,6 +59,8 @@ export class Store {
   private readonly updateJob
   private readonly upsertAttempt
   private readonly upsertWorker
+  private readonly upsertOutput
+  private readonly setReplicas
   private readonly insertOverwrite
   private readonly pruneOverwrites
   private readonly deleteAttempts
@@ -93,7 +96,9 @@ export class Store {
       CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS workers (
         worker_id TEXT PRIMARY KEY, address TEXT NOT NULL, incarnation TEXT NOT NULL, slots INTEGER NOT NULL,
-        status TEXT NOT NULL, last_seen_ms INTEGER NOT NULL);
+        status TEXT NOT NULL, last_seen_ms INTEGER NOT NULL, disk TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS outputs (
+        path TEXT PRIMARY KEY, job_id TEXT NOT NULL, at_ms INTEGER NOT NULL, replicas INTEGER NOT NULL, parts TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS overwrites (
         path TEXT NOT NULL, job_id TEXT NOT NULL, submitted_ms INTEGER NOT NULL, at_ms INTEGER NOT NULL);
       PRAGMA user_version = ${SCHEMA_VERSION};`)
@@ -105,7 +110,10 @@ export class Store {
       $stage_id, $partition, $attempt, $worker_id, $incarnation, $state, $started_ms, $finished_ms, $records_in, $records_out,
       $shuffle_bytes_written, $shuffle_bytes_read, $spilled_bytes, $error, $counted, $committed, $result)`)
     this.upsertWorker = this.db.prepare(`INSERT OR REPLACE INTO workers VALUES ($worker_id, $address, $incarnation,
-      $slots, $status, $last_seen_ms)`)
+      $slots, $status, $last_seen_ms, $disk)`)
+    this.setReplicas = this.db.prepare(`UPDATE attempts SET result = json_set(result, '$.replicas', json($replicas))
+      WHERE task_id = $task_id AND committed = 1 AND state = 'SUCCEEDED' AND result IS NOT NULL`)
+    this.upsertOutput = this.db.prepare('INSERT OR REPLACE INTO outputs VALUES ($path, $job_id, $at_ms, $replicas, $parts)')
     this.insertOverwrite = this.db.prepare('INSERT INTO overwrites VALUES ($path, $job_id, $submitted_ms, $at_ms)')
     this.pruneOverwrites = this.db.prepare('DELETE FROM overwrites WHERE at_ms < $since_ms OR rowid <= (SELECT MAX(rowid) FROM overwrites) - $keep')
     this.deleteAttempts = this.db.prepare('DELETE FROM attempts WHERE job_id = ?')
@@ -121,12 +129,13 @@ export class Store {
 
   /** Writes one step's changes in one transaction. `status` is the job's JobStatus snapshot. */
   commit(created: readonly JobRun[], jobs: readonly { job: JobRun; status: string }[], attempts: readonly AttemptRun[], workers: readonly WorkerRun[],
-    overwrites: readonly Overwrite[] = [], keepOverwrites?: { sinceMs: number; count: number }): void {
-    if (created.length + jobs.length + attempts.length + workers.length + overwrites.length === 0) return
+    overwrites: readonly Overwrite[] = [], keepOverwrites?: { sinceMs: number; count: number }, outputs: readonly OutputRecord[] = [],
+    replicas: ReadonlyMap<string, readonly Replica[]> = new Map()): void {
+    if (created.length + jobs.length + attempts.length + workers.length + overwrites.length + outputs.length + replicas.size === 0) return
     this.begin.run()
     try {
       for (const j of created) {
-        const plan: StoredPlan = { stages: j.stages.map(s => ({ plan: s.plan, splits: s.splits })), outputs: j.outputs }
+        const plan: StoredPlan = { stages: j.stages.map(s => ({ plan: s.plan, splits: s.splits, ...(s.holders === undefined ? {} : { holders: s.holders }) })), outputs: j.outputs }
         this.insertJob.run({
           job_id: j.id, seq: j.seq, name: j.name, state: j.state, request: JSON.stringify(j.request),
           plan: JSON.stringify(plan), submitted_ms: j.submittedMs,
@@ -147,8 +156,11 @@ export class Store {
         })
       }
       for (const w of workers) {
-        this.upsertWorker.run({ worker_id: w.id, address: w.address, incarnation: w.incarnation, slots: w.slots, status: w.status, last_seen_ms: w.lastSeenMs })
+        this.upsertWorker.run({ worker_id: w.id, address: w.address, incarnation: w.incarnation, slots: w.slots, status: w.status, last_seen_ms: w.lastSeenMs, disk: w.disk })
       }
+      // An output's parts as one JSON text: read and written whole, never queried part by part.
+      for (const o of outputs) this.upsertOutput.run({ path: o.path, job_id: o.job, at_ms: o.atMs, replicas: o.replicas, parts: JSON.stringify(o.parts) })
+      for (const [task, r] of replicas) this.setReplicas.run({ task_id: task, replicas: JSON.stringify(r) })
       for (const o of overwrites) this.insertOverwrite.run({ path: o.path, job_id: o.job, submitted_ms: o.submittedMs, at_ms: o.atMs })
       if (overwrites.length > 0 && keepOverwrites !== undefined) this.pruneOverwrites.run({ since_ms: keepOverwrites.sinceMs, keep: keepOverwrites.count })
       this.end.run()
@@ -210,6 +222,12 @@ export class Store {
   overwrites(): Overwrite[] {
     return (this.db.query('SELECT path, job_id, submitted_ms, at_ms FROM overwrites ORDER BY rowid').all() as { path: string; job_id: string; submitted_ms: number; at_ms: number }[])
       .map(r => ({ path: r.path, job: r.job_id as JobId, submittedMs: r.submitted_ms, atMs: r.at_ms }))
+  }
+
+  /** The catalog of outputs (catalog.ts). */
+  outputs(): OutputRecord[] {
+    return (this.db.query('SELECT * FROM outputs').all() as { path: string; job_id: string; at_ms: number; replicas: number; parts: string }[])
+      .map(r => ({ path: r.path, job: r.job_id as JobId, atMs: r.at_ms, replicas: r.replicas, parts: JSON.parse(r.parts) as OutputPart[] }))
   }
 
   /** The highest job sequence number ever given, pruned jobs included. */

@@ -52,6 +52,10 @@ function onSucceeded(s: MasterState, job: JobRun, stage: StageRun, task: TaskRun
   stage.fetchFailureRounds = 0
   task.sinks = r.sinks
   const w = s.workers.get(a.worker)
+  if (r.sinks.some(o => o.part !== undefined)) {
+    job.replicaDirty = true
+    if (w !== undefined) task.home = { worker: w.id, disk: w.disk }
+  }
   task.output = r.shuffle_outputs.length === 0 || w === undefined ? null : {
     worker: a.worker, address: w.address, attempt: a.id, atMs: nowMs,
     sizes: new Map(r.shuffle_outputs.map(o => [o.shuffle_id, o.sizes])),

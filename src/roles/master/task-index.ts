@@ -4,6 +4,7 @@
 // task of its stage, and a job of T tasks cost O(T²). Pure; part of step().
 // It does not decide anything: the scheduler picks from it, task and worker events feed it.
 import type { StageCounts, StageRun, TaskRun, TaskRunState } from './state'
+import { queueHeld } from './placement'
 
 export type TaskIndex = {
   pending: number
@@ -38,6 +39,7 @@ export function setTaskState(stage: StageRun, t: TaskRun, to: TaskRunState): voi
     ix[COUNTED[to]]++
     t.state = to
   }
+  if (to === 'PENDING' && stage.byDisk !== undefined) { queueHeld(stage, t.partition); return }
   if (to === 'PENDING' && ix.queued[t.partition] !== 1) {
     ix.queued[t.partition] = 1
     heapPush(ix.heap, t.partition)

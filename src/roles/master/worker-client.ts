@@ -5,6 +5,8 @@ import { ApiError } from '../../api/errors'
 import { authHeaders } from '../../api/auth'
 
 const TIMEOUT_MS = 10_000
+/** A part copied between disks may be large: it streams, and this bounds a stalled copy. */
+const REPLICATE_TIMEOUT_MS = 10 * 60_000
 
 /** The worker answered, with an error status: it is there, unlike when a call times out or is refused. */
 export class HttpError extends Error {
@@ -45,12 +47,17 @@ export class WorkerClient {
     const body = `{"tasks":[${specs.map(s => typeof s === 'string' ? s : JSON.stringify(s)).join(',')}]}`
     return await (await call(this.token, address, 'POST', '/tasks/batch', body, LAUNCH_TIMEOUT_MS)).json() as TaskBatchAnswer
   }
+  /** Asks the worker to pull a committed part from the worker at `from`; answered once it is in place. */
+  async replicate(address: string, file: string, from: string): Promise<void> {
+    await call(this.token, address, 'POST', '/outputs/replicate', { file, from }, REPLICATE_TIMEOUT_MS)
+  }
   async kill(address: string, attempt: string): Promise<void> { await call(this.token, address, 'DELETE', `/tasks/${encodeURIComponent(attempt)}`) }
   async dropJob(address: string, job: string, outputs: string[], keepOutputs: boolean): Promise<void> {
     await call(this.token, address, 'POST', `/jobs/${encodeURIComponent(job)}/drop`, { outputs, keep_outputs: keepOutputs })
   }
-  async finalize(address: string, job: string, paths: string[], swaps: readonly OutputSwap[] = []): Promise<void> {
+  async finalize(address: string, job: string, paths: string[], swaps: readonly OutputSwap[] = [], settle: FinalizeRequest['settle'] = []): Promise<void> {
     const body: FinalizeRequest = { job_id: job, paths }
+    if (settle !== undefined && settle.length > 0) body.settle = settle
     if (swaps.length > 0) body.swaps = swaps.map(w => ({ path: w.path, staged: w.staged, older_than_ms: Math.floor(w.olderThanMs) }))
     await call(this.token, address, 'POST', '/outputs/finalize', body)
   }

@@ -9,6 +9,8 @@ import { LAUNCH_GRACE_MS, type Step } from './events'
 import { endAttempt, requeue } from './attempts'
 import { retryLost } from './retries'
 import { swapOf } from './swap'
+import { liveDisks, outputsSince, settleRecorded } from './catalog'
+import { forgetReplicasTo } from './replicas'
 import { isLive, type JobRun, type MasterState, type Overwrite, type StageRun, type WorkerRun } from './state'
 
 export function onHeartbeat(s: MasterState, hb: Heartbeat, nowMs: number, out: Step): void {
@@ -23,20 +25,26 @@ export function onHeartbeat(s: MasterState, hb: Heartbeat, nowMs: number, out: S
   if (w === undefined || !isLive(w) || restarted) {
     // Outputs replaced since the old incarnation was last heard of were swapped in on the disks
     // of the workers live then, not on this one's: their old parts may still be here.
-    const away = w === undefined ? undefined : w.lostMs ?? nowMs
+    // A worker new by its id may mount the disk of one that is gone (restarted under another id).
+    const disk = hb.disk_id ?? `own-${id}`
+    const away = w === undefined ? awayOfDisk(s, disk) : w.lostMs ?? nowMs
     const stale = away === undefined ? [] : missedOverwrites(s, away)
+    const settle = away === undefined ? [] : outputsSince(s, away).map(o => o.path)
     w = {
-      id, address: hb.address, status: hb.status, slots: hb.slots ?? 1, incarnation: `${nowMs.toString(36)}-${++s.incarnations}`,
+      id, address: hb.address, disk, status: hb.status, slots: hb.slots ?? 1, incarnation: `${nowMs.toString(36)}-${++s.incarnations}`,
       lastSeenMs: nowMs, joinedMs: nowMs, memMb: hb.mem_usage_mb, activeTasks: hb.active_tasks, running: new Set(),
       ...(stale.length > 0 ? { staleOutputs: stale } : {}),
+      ...(settle.length > 0 ? { staleSettle: settle } : {}),
     }
     s.workers.set(id, w)
     s.ring = null
+    for (const job of s.jobs.values()) job.replicaDirty = true
     out.changes.push({ kind: 'worker', worker: id })
-    askToClear(w, nowMs, out)
+    askToClear(s, w, nowMs, out)
     return
   }
-  askToClear(w, nowMs, out)   // again, if an earlier request failed
+  askToClear(s, w, nowMs, out)   // again, if an earlier request failed
+  if (hb.disk_id !== undefined && hb.disk_id !== w.disk) { w.disk = hb.disk_id; out.changes.push({ kind: 'worker', worker: id }) }
   if (w.status !== hb.status || w.address !== hb.address) out.changes.push({ kind: 'worker', worker: id })
   if ((w.status === 'PAUSED') !== (hb.status === 'PAUSED')) s.ring = null
   w.status = hb.status
@@ -46,6 +54,17 @@ export function onHeartbeat(s: MasterState, hb: Heartbeat, nowMs: number, out: S
   w.memMb = hb.mem_usage_mb
   w.activeTasks = hb.active_tasks
   if (hb.running !== undefined) reconcile(s, w, new Set(hb.running), nowMs, out)
+}
+
+/** Since when a disk has had no live worker, if a worker of it is known to have been lost. */
+function awayOfDisk(s: MasterState, disk: string): number | undefined {
+  let since: number | undefined
+  for (const w of s.workers.values()) {
+    if (w.disk !== disk) continue
+    if (isLive(w)) return undefined
+    if (w.lostMs !== undefined) since = Math.min(since ?? Infinity, w.lostMs)
+  }
+  return since
 }
 
 /** The last replacement of each output since `sinceMs`: an earlier one's parts were replaced again. */
@@ -74,11 +93,12 @@ export function expireLeases(s: MasterState, nowMs: number, out: Step): void {
   }
 }
 
-function askToClear(w: WorkerRun, nowMs: number, out: Step): void {
-  if (w.staleOutputs === undefined || w.clearing === true) return
+function askToClear(s: MasterState, w: WorkerRun, nowMs: number, out: Step): void {
+  if ((w.staleOutputs === undefined && w.staleSettle === undefined) || w.clearing === true) return
   w.clearing = true
-  const swaps = w.staleOutputs.map(o => swapOf(o.path, o.job, o.submittedMs, nowMs))
-  out.actions.push({ kind: 'clear-stale-outputs', address: w.address, worker: w.id, incarnation: w.incarnation, swaps })
+  const swaps = (w.staleOutputs ?? []).map(o => swapOf(o.path, o.job, o.submittedMs, nowMs))
+  const settle = (w.staleSettle ?? []).flatMap(path => { const o = s.outputs.get(path); return o === undefined ? [] : [settleRecorded(o, w.disk)] })
+  out.actions.push({ kind: 'clear-stale-outputs', address: w.address, worker: w.id, incarnation: w.incarnation, swaps, settle })
 }
 
 /** Kept for an hour, and the last 1 000 (in the store too): a worker away longer is not swapped. */
@@ -101,6 +121,7 @@ export function onStaleOutputsCleared(s: MasterState, worker: WorkerId, incarnat
   w.clearing = false
   if (!ok && (w.clearFailures = (w.clearFailures ?? 0) + 1) < 3) return
   delete w.staleOutputs
+  delete w.staleSettle
   s.ring = null
 }
 
@@ -129,16 +150,41 @@ export function loseWorker(s: MasterState, w: WorkerRun, why: string, nowMs: num
     if (a !== undefined) retryLost(s, a, why, nowMs, out, 'loss')
   }
   w.running.clear()
+  forgetReplicasTo(s, w.id)
+  const live = liveDisks(s)
   for (const job of s.jobs.values()) {
     job.finalizeWaiting?.delete(w.id)
     if (job.state !== 'RUNNING' && job.state !== 'QUEUED') continue
     stopReadersOf(s, job, w, why, nowMs, out)
     if (job.state !== 'RUNNING' && job.state !== 'QUEUED') continue
+    job.replicaDirty = true
+    if (!live.has(w.disk)) requeueLostParts(s, job, w.disk, live)
     for (const stage of job.stages) {
       if (stage.plan.shuffle_writes.length === 0 || !neededByUnfinished(job, stage)) continue
       for (const t of stage.tasks) {
         if (t.state === 'SUCCEEDED' && t.output?.worker === w.id) { requeue(stage, t); stage.state = 'RUNNING' }
       }
+    }
+  }
+}
+
+/** Committed parts of a running job whose every copy was on `disk`, which no live worker mounts
+ *  now: run again elsewhere, before the job ends (its output is whole on live disks when it
+ *  succeeds; the copy left behind is a stray the catalog does not list). Not once a swap may have
+ *  begun: a replaced output's parts on that disk are swapped in on its return instead. */
+export function requeueLostParts(s: MasterState, job: JobRun, disk: string, live: ReadonlySet<string>): void {
+  if (job.swapStarted === true) return
+  for (const stage of job.stages) {
+    if (!stage.plan.nodes.some(n => n.op === 'write_text' || n.op === 'write_jsonl')) continue
+    for (const t of stage.tasks) {
+      if (t.state !== 'SUCCEEDED' || t.home?.disk !== disk) continue
+      if ((t.replicas ?? []).some(r => live.has(r.disk))) continue
+      requeue(stage, t)
+      t.sinks = []
+      delete t.replicas
+      delete t.replicating
+      delete t.home
+      stage.state = 'RUNNING'
     }
   }
 }

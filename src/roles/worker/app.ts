@@ -9,12 +9,18 @@ import { roleApp } from '../http'
 import type { BlockStore } from './block-store'
 import type { WorkerDriver } from './driver'
 import type { FileWork } from './files/work'
+import type { PeerClient } from '../../api/peers'
+import type { Reserved } from './listing'
+import { partPath, pullPart } from './data-service'
 
 export type WorkerContext = {
   tasks(): Pick<WorkerDriver, 'submit' | 'kill' | 'dropJob'>
   blocks(): BlockStore
   files(): FileWork
   dataDir: string
+  /** paths no job may touch (the work dir): parts are never served or written there */
+  own: readonly Reserved[]
+  peers: PeerClient
 }
 
 export function workerApp(ctx: WorkerContext, token: string | undefined) {
@@ -42,11 +48,30 @@ export function workerApp(ctx: WorkerContext, token: string | undefined) {
       }
       return new Response(ctx.blocks().stream(ranges), { headers: { 'content-type': 'application/octet-stream' } })
     }, { body: ShuffleFetch, detail: { summary: 'stream one reduce partition of many map outputs, as msgpack frames', tags: ['shuffle'] } })
+    .get('/shuffle_data/shuffle/:job/:shuffle/:reduce/:attempt', ({ params }) => {
+      const ranges = ctx.blocks().locate(params.job, params.shuffle, params.reduce, [params.attempt])
+      if ('missing' in ranges) throw new ApiError('NOT_FOUND', `no shuffle block of attempt ${params.attempt} for ${params.shuffle} here: the map output was lost, re-run it`)
+      return new Response(ctx.blocks().stream(ranges), { headers: { 'content-type': 'application/octet-stream' } })
+    }, {
+      params: t.Object({ job: t.String(), shuffle: t.String(), reduce: t.Integer({ minimum: 0 }), attempt: t.String() }),
+      detail: { summary: 'stream one shuffle block by id: the frames of one reduce partition written by one map attempt', tags: ['shuffle'] },
+    })
+    .get('/shuffle_data/output/*', ({ params }) => {
+      const file = Bun.file(partPath(ctx.dataDir, decodeURIComponent(params['*']), ctx.own))
+      return file.exists().then(there => {
+        if (!there) throw new ApiError('NOT_FOUND', `no part ${params['*']} on this worker's disk`)
+        return new Response(file, { headers: { 'content-type': 'application/octet-stream' } })
+      })
+    }, { detail: { summary: 'stream one committed output part by its path (FOLDER/part-N): replicas and remote reads', tags: ['shuffle'] } })
+    .post('/outputs/replicate', async ({ body }) => ({ ok: true as const, bytes: await pullPart(ctx.dataDir, body.file, body.from, ctx.peers, ctx.own) }), {
+      body: t.Object({ file: t.String({ description: 'FOLDER/part-N, relative to the data dir' }), from: t.String({ description: 'HOST:PORT of a worker that holds it' }) }),
+      detail: { summary: 'copy a committed output part from a peer onto this disk (a replica)', tags: ['files'] },
+    })
     .post('/inputs/list', async ({ body }) => new Response(await ctx.files().listJson(ctx.dataDir, body), { headers: { 'content-type': 'application/json' } }),
       { body: ListRequest, response: { 200: ListAnswer }, detail: { summary: 'list input files and check outputs for planning', tags: ['files'] } })
     .post('/outputs/clear', async ({ body }) => { await ctx.files().clear(ctx.dataDir, body.paths, body.older_than_ms); return { ok: true as const } },
       { body: t.Object({ paths: t.Array(t.String()), older_than_ms: t.Optional(t.Integer({ minimum: 0 })) }), detail: { summary: 'remove outputs a job overwrites (with older_than_ms: only their files older than that)', tags: ['files'] } })
-    .post('/outputs/finalize', async ({ body }) => { await ctx.files().finalize(ctx.dataDir, body.job_id, body.paths, body.swaps ?? []); return { ok: true as const } },
+    .post('/outputs/finalize', async ({ body }) => { await ctx.files().finalize(ctx.dataDir, body.job_id, body.paths, body.swaps ?? [], body.settle ?? []); return { ok: true as const } },
       { body: FinalizeRequest, detail: { summary: 'swap replaced outputs in, then mark write outputs complete (_SUCCESS)', tags: ['files'] } })
     .post('/jobs/:id/drop', async ({ params, body }) => {
       const killed = ctx.tasks().dropJob(params.id)

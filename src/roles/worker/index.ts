@@ -3,6 +3,7 @@
 // decisions in step.ts, the threads in driver.ts, file work in files/.
 import { existsSync, mkdirSync, readdirSync, renameSync } from 'node:fs'
 import { hostname } from 'node:os'
+import { diskIdOf } from './disk-id'
 import { join, resolve } from 'node:path'
 import type { Elysia } from 'elysia'
 import { PeerClient } from '../../api/peers'
@@ -44,11 +45,13 @@ const SAMPLE_MS = 100
 export async function startWorker(o: WorkerOptions): Promise<{ url: string; id: string; stop(): Promise<void> }> {
   const dataDir = resolve(o.dataDir)
   mkdirSync(dataDir, { recursive: true })
+  const diskId = diskIdOf(dataDir)
   let id = o.id ?? ''
   let driver: WorkerDriver | undefined
   const blocks = new BlockStore()
   // No job may read, write or contain the work dir (every worker's folder in it): the file work judges it.
-  const files = new FileWork([{ path: resolve(o.workDir), what: "the worker's work dir (--work-dir)" }])
+  const own = [{ path: resolve(o.workDir), what: "the worker's work dir (--work-dir)" }]
+  const files = new FileWork(own)
   const peers = new PeerClient(o.token)
   // One memory counter for all task threads, with a lane per thread: tasks spill past
   // SPILL_FRACTION of --max-mem together, and each may always hold a small working set.
@@ -59,7 +62,7 @@ export async function startWorker(o: WorkerOptions): Promise<{ url: string; id: 
   const reporter = new Reporter({ masterUrl: o.masterUrl, peers, onSettled: a => unreported.delete(a), log })
   const metrics = new WorkerMetrics({ workerId: () => id, slots: o.slots, active: () => driver?.active ?? 0, startedMs: Date.now(), budgetBytes: () => reservedBytes(budget) })
 
-  const app = workerApp({ tasks: () => driver!, blocks: () => blocks, files: () => files, dataDir }, o.token).use(workerMetricsRoutes(metrics))
+  const app = workerApp({ tasks: () => driver!, blocks: () => blocks, files: () => files, dataDir, own, peers }, o.token).use(workerMetricsRoutes(metrics))
 
   const { url, port } = listen(app as unknown as Elysia, 'worker', o.host, o.port)
   const address = o.advertise ?? `${o.host.includes(':') ? `[${o.host}]` : o.host}:${port}`
@@ -95,7 +98,7 @@ export async function startWorker(o: WorkerOptions): Promise<{ url: string; id: 
       return {
         worker_id: id, address, status: driver!.paused ? 'PAUSED' : active > 0 ? 'BUSY' : 'IDLE', active_tasks: active,
         mem_usage_mb: Math.round(process.memoryUsage.rss() / 1048576), last_heartbeat: Math.floor(Date.now() / 1000),
-        slots: o.slots,
+        slots: o.slots, disk_id: diskId,
         running: [...driver!.runningAttempts(), ...unreported],
       }
     },

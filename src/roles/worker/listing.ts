@@ -179,7 +179,9 @@ function listInput(root: string, path: string): Listed[] {
     // Links are followed (a linked folder in the tree is read), so the same file can be reached
     // by several names, and a loop of links by endless ones: each file is read once, by its real
     // path, under its own name when the glob reaches it by that name.
+    // Names that start with "_" are hidden as in a directory (an output's _SUCCESS, _temporary).
     names = [...new Bun.Glob(path).scanSync({ cwd: root, onlyFiles: true, dot: false, followSymlinks: true })]
+      .filter(n => !n.split('/').some(c => c.startsWith('_')))
   } else {
     const full = join(root, path)
     const st = statQuiet(full)

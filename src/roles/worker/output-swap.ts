@@ -4,6 +4,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join, sep } from 'node:path'
 import { checkOutputFolder, clearOutputs, type Reserved } from './listing'
+import { successJob } from './output-settle'
 
 /** The previous output's entries move into a trash folder, the job's committed parts move from
  *  `staged` into `path`, and the trash and `staged` go (`_SUCCESS`, naming the job, is written
@@ -23,7 +24,7 @@ export function swapOutput(dataDir: string, path: string, staged: string, olderT
   if (!dir.startsWith(root + sep) || !from.startsWith(temporary + sep)) return
   const job = from.slice(temporary.length + 1)
   const success = join(dir, '_SUCCESS')
-  if (existsSync(success) && readFileSync(success, 'utf8') === job) return
+  if (existsSync(success) && successJob(readFileSync(success, 'utf8')) === job) return
   const trash = join(temporary, `${job}.previous`)
   const moving = join(from, '_MOVING')
   if (!existsSync(from)) {

@@ -5,7 +5,7 @@ import { describe, expect, test } from 'bun:test'
 import type { AttemptId, JobId, TaskId, WorkerId } from '../../../src/api/ids'
 import type { Heartbeat } from '../../../src/api/heartbeat'
 import type { JobRequest, NodeSpec } from '../../../src/api/jobs'
-import type { ListAnswer, SinkOutput, TaskFailureWire, TaskReport, TaskSpec } from '../../../src/api/tasks'
+import type { ListAnswer, OutputSettle, SinkOutput, StagePlan, TaskFailureWire, TaskReport, TaskSpec } from '../../../src/api/tasks'
 import { validateJob } from '../../../src/engine/dag'
 import { SUPPORTED_OPS } from '../../../src/engine/plan'
 import { buildJobRun } from '../../../src/roles/master/planning'
@@ -188,7 +188,7 @@ class Cluster {
       state: o.failure === undefined ? 'SUCCEEDED' : 'FAILED',
       metrics: { ...zeroMetrics(), records_in: 10 },
       shuffle_outputs: o.failure !== undefined ? [] : plan.shuffle_writes.map(w => ({ shuffle_id: w.shuffle_id, sizes: o.sizes ?? Array<number>(w.partitions).fill(1) })),
-      sinks: o.sinks ?? [],
+      sinks: o.failure !== undefined ? (o.sinks ?? []) : withParts(plan, a.partition, o.sinks ?? []),
       ...(o.failure === undefined ? {} : { failure: o.failure }),
     }
   }
@@ -201,6 +201,19 @@ class Cluster {
   worker(id: string): WorkerRun { return this.s.workers.get(W(id))! }
   job(id = 'j1'): JobRun { return this.s.jobs.get(J(id))! }
   task(stage: number, partition: number, job = 'j1'): TaskRun { return this.job(job).stages[stage]!.tasks[partition]! }
+}
+
+/** A worker reports each write sink's part number and size: added where a test leaves them out. */
+function withParts(plan: StagePlan, partition: number, given: SinkOutput[]): SinkOutput[] {
+  const out = [...given]
+  for (const n of plan.nodes) {
+    if (n.op !== 'write_text' && n.op !== 'write_jsonl') continue
+    const part = (plan.sink_parts?.[n.id] ?? 0) + partition
+    const i = out.findIndex(o => o.node_id === n.id)
+    if (i < 0) out.push({ node_id: n.id, op: n.op, records: 0, part, bytes: 0 })
+    else out[i] = { part, bytes: 0, ...out[i]! }
+  }
+  return out
 }
 
 const udfError = (message = 'boom'): TaskFailureWire =>
@@ -295,7 +308,9 @@ describe('heartbeats', () => {
     const back = c.heartbeat('w2', 12_000, { incarnation: null })
     const clears = ofKind(back, 'clear-stale-outputs')
     expect(clears).toEqual([{ kind: 'clear-stale-outputs', address: addr('w2'), worker: W('w2'), incarnation: c.worker('w2').incarnation,
-      swaps: [{ path: 'out/wc', staged: 'out/wc/_temporary/jb', olderThanMs: 2_000 }] }])   // since jb's submission, and a second
+      swaps: [{ path: 'out/wc', staged: 'out/wc/_temporary/jb', olderThanMs: 2_000 }],   // since jb's submission, and a second
+      // and the output as the catalog has it: no part of it counts on w2's disk
+      settle: [{ path: 'out/wc', dir: 'out/wc', keep: [], job_id: 'jb' }] }])
     expect(launches(back).map(l => String(l.worker))).not.toContain('w2')
     // Not asked twice while the request is on its way; asked again after a failure.
     expect(ofKind(c.heartbeat('w2', 12_100), 'clear-stale-outputs')).toEqual([])
@@ -695,15 +710,19 @@ describe('job end', () => {
     expect(c.report('j1:1:2#0', 30, { sinks: sinks([['z', 1]]) }).actions).toEqual([])
     expect(c.report('j1:1:0#0', 40, { sinks: sinks([['a', 2], ['b', 3]]) }).actions).toEqual([])
     const last = c.report('j1:1:1#0', 50, { sinks: sinks([]) })
-    // Every live worker finalizes what its own disk holds, one after the other.
-    // The first to answer writes _SUCCESS; the others finalize what their disks hold.
-    const ask = (w: string, paths: string[]): MasterAction => ({ kind: 'finalize-output', address: addr(w), job: J('j1'), paths, swaps: [], worker: W(w), incarnation: c.worker(w).incarnation })
-    expect(last.actions).toEqual([ask('w1', ['out/wc'])])
+    // Every live worker finalizes what its own disk holds, one after the other: its strays go,
+    // and _SUCCESS names the parts it holds and the total.
+    const on = (w: string): number[] => launches(reduce).filter(l => l.worker === W(w)).map(l => l.spec.partition).sort()
+    const settle = (w: string): OutputSettle[] => [{ path: 'out/wc', dir: 'out/wc', keep: on(w).map(p => `part-0000${p}`), success: { parts: on(w), total: 3 } }]
+    const ask = (w: string): MasterAction => ({ kind: 'finalize-output', address: addr(w), job: J('j1'), paths: [], swaps: [], settle: settle(w), worker: W(w), incarnation: c.worker(w).incarnation })
+    expect(on('w1').length + on('w2').length).toBe(3)
+    expect(on('w1').length).toBeGreaterThan(0)
+    expect(last.actions).toEqual([ask('w1')])
     expect(c.job().state).toBe('RUNNING')
 
     // Another event before the answer does not ask twice.
     expect(c.heartbeat('w2', 60).actions).toEqual([])
-    expect(c.post({ kind: 'output-finalized', nowMs: 65, job: J('j1'), worker: W('w1'), incarnation: c.worker('w1').incarnation }).actions).toEqual([ask('w2', [])])
+    expect(c.post({ kind: 'output-finalized', nowMs: 65, job: J('j1'), worker: W('w1'), incarnation: c.worker('w1').incarnation }).actions).toEqual([ask('w2')])
     expect(c.job().state).toBe('RUNNING')
 
     const done = c.post({ kind: 'output-finalized', nowMs: 70, job: J('j1'), worker: W('w2'), incarnation: c.worker('w2').incarnation })
@@ -1082,7 +1101,7 @@ describe('limits at submit', () => {
   })
   const build = (req: JobRequest, size = 800_000): JobRun => buildJobRun({
     id: J('j1'), seq: 1, request: req, valid: validateJob(req, SUPPORTED_OPS),
-    listing: { inputs: [{ node_id: 'lines', files: [{ path: 'in.txt', size }] }], errors: [] }, defaultPartitions: 4, nowMs: 0,
+    listing: { inputs: [{ node_id: 'lines', files: [{ path: 'in.txt', size }] }] }, defaultPartitions: 4, nowMs: 0,
   })
   const refusal = (f: () => unknown): { code: string; message: string } => {
     try { f() } catch (e) { return { code: (e as { code: string }).code, message: (e as Error).message } }
@@ -1151,19 +1170,23 @@ describe('overwrite: the previous output stays whole until the new one is comple
     c.report('j1:0:0#0', 200)
     // One worker at a time: on a shared data dir, two must not move the same files at once.
     const first = ofKind(c.report('j1:1:0#0', 300, { sinks: [{ node_id: 'out', op: 'write_text', records: 4 }] }), 'finalize-output')
-    expect(first.map(a => [a.worker, a.paths, a.swaps])).toEqual([[W('w1'), ['out/wc'], [{ path: 'out/wc', staged: 'out/wc/_temporary/j1', olderThanMs: 1_200 }]]])
+    expect(first.map(a => [a.worker, a.swaps])).toEqual([[W('w1'), [{ path: 'out/wc', staged: 'out/wc/_temporary/j1', olderThanMs: 1_200 }]]])
+    // Its strays are looked for where the job committed (the staged folder), before the swap.
+    const home = c.task(1, 0).home!.worker
+    expect(first[0]!.settle).toEqual([{ path: 'out/wc', dir: 'out/wc/_temporary/j1', keep: home === W('w1') ? ['part-00000'] : [], ...(home === W('w1') ? { success: { parts: [0], total: 1 } } : {}) }])
     // A cancel once the swap is under way would leave the output half old, half new: it waits.
     c.post({ kind: 'job-cancel-requested', nowMs: 310, job: J('j1') })
     expect(c.job().state).toBe('RUNNING')
     // A worker joining meanwhile was not asked: it will swap before it gets a task.
     c.heartbeat('w3', 320)
     const second = ofKind(c.post({ kind: 'output-finalized', nowMs: 330, job: J('j1'), worker: W('w1'), incarnation: first[0]!.incarnation }), 'finalize-output')
-    expect(second.map(a => [a.worker, a.paths])).toEqual([[W('w2'), []]])
+    expect(second.map(a => a.worker)).toEqual([W('w2')])
     expect(c.job().state).toBe('RUNNING')
     c.post({ kind: 'output-finalized', nowMs: 340, job: J('j1'), worker: W('w2'), incarnation: second[0]!.incarnation })
     expect(c.job().state).toBe('SUCCEEDED')
     expect(c.job().result?.sinks.out).toEqual({ op: 'write_text', path: 'out/wc', files: 1, records: 4 })
     expect(c.worker('w3').staleOutputs?.map(o => o.job)).toEqual([J('j1')])
+    expect(c.worker('w3').staleSettle).toEqual(['out/wc'])
     expect(c.s.overwrites).toEqual([{ path: 'out/wc', job: J('j1'), submittedMs: 100, atMs: 340 }])
   })
 

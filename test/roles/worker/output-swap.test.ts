@@ -2,6 +2,7 @@
 // data dir: the previous output stays whole until the swap, the swap can be repeated after a crash
 // at any step, a second worker on the same data dir finds it done, and a newer output is never
 // touched. The app is driven in-process (app.handle); the finalize route uses no pool or blocks.
+import { PeerClient } from '../../../src/api/peers'
 import { afterEach, describe, expect, test } from 'bun:test'
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -22,7 +23,7 @@ function setup(): { data: string; finalize: (body: unknown) => Promise<number> }
   const unused = (): never => { throw new Error('not used by the finalize route') }
   const files = new FileWork()
   threads.push(files)
-  const app = workerApp({ tasks: unused, blocks: unused, files: () => files, dataDir: data } satisfies WorkerContext, undefined)
+  const app = workerApp({ tasks: unused, blocks: unused, files: () => files, dataDir: data, own: [], peers: new PeerClient(undefined) } satisfies WorkerContext, undefined)
   const finalize = async (body: unknown): Promise<number> => (await app.handle(new Request('http://127.0.0.1/outputs/finalize', {
     method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
   }))).status

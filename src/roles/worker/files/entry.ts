@@ -4,6 +4,7 @@
 import { rmSync } from 'node:fs'
 import { answerListing, clearOutputs, dropOutputs, finalizeOutputs } from '../listing'
 import { removeEmptyUpTo, swapOutput } from '../output-swap'
+import { markSettled, removeStrayParts } from '../output-settle'
 import type { FileRequest } from './work'
 
 declare const self: Worker
@@ -22,7 +23,10 @@ function handle(r: FileRequest): unknown {
       return null
     case 'remove': rmSync(r.path, { recursive: true, force: true }); return null
     case 'finalize':
+      // Stray copies first: a swap must not move one in.
+      for (const o of r.settle) removeStrayParts(r.dataDir, o, r.own)
       for (const sw of r.swaps) swapOutput(r.dataDir, sw.path, sw.staged, sw.older_than_ms, r.own)
+      for (const o of r.settle) markSettled(r.dataDir, r.jobId, o, r.own)
       // _SUCCESS last (finalizeOutputs): readers that wait for it see every part.
       finalizeOutputs(r.dataDir, r.paths, r.own, r.jobId)
       return null

@@ -10,7 +10,7 @@ export type FileRequest = (
   | { op: 'clear'; dataDir: string; paths: string[]; olderThanMs?: number | undefined }
   | { op: 'drop-outputs'; dataDir: string; paths: string[]; keep: boolean }
   | { op: 'remove'; path: string }
-  | { op: 'finalize'; dataDir: string; jobId: string; paths: string[]; swaps: NonNullable<FinalizeRequest['swaps']> }
+  | { op: 'finalize'; dataDir: string; jobId: string; paths: string[]; swaps: NonNullable<FinalizeRequest['swaps']>; settle: NonNullable<FinalizeRequest['settle']> }
 ) & { own: readonly Reserved[] }
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never
@@ -31,7 +31,9 @@ export class FileWork {
   clear(dataDir: string, paths: string[], olderThanMs?: number): Promise<void> { return this.call({ op: 'clear', dataDir, paths, olderThanMs }) as Promise<void> }
   dropOutputs(dataDir: string, paths: string[], keep: boolean): Promise<void> { return this.call({ op: 'drop-outputs', dataDir, paths, keep }) as Promise<void> }
   remove(path: string): Promise<void> { return this.call({ op: 'remove', path }) as Promise<void> }
-  finalize(dataDir: string, jobId: string, paths: string[], swaps: NonNullable<FinalizeRequest['swaps']>): Promise<void> { return this.call({ op: 'finalize', dataDir, jobId, paths, swaps }) as Promise<void> }
+  finalize(dataDir: string, jobId: string, paths: string[], swaps: NonNullable<FinalizeRequest['swaps']>, settle: NonNullable<FinalizeRequest['settle']> = []): Promise<void> {
+    return this.call({ op: 'finalize', dataDir, jobId, paths, swaps, settle }) as Promise<void>
+  }
 
   stop(): void { this.stopped = true; this.thread.terminate() }
 

@@ -1,7 +1,7 @@
 // A task's sinks: count, collect, a sort's key sample, and the write sinks, which write into
 // OUT/_temporary/<attempt>/ and move their part into place only when the master lets this attempt
 // commit its partition.
-import { mkdirSync, renameSync, rmSync } from 'node:fs'
+import { mkdirSync, renameSync, rmSync, statSync } from 'node:fs'
 import { dirname, join, relative } from 'node:path'
 import type { NodeSpec } from '../../../api/jobs'
 import { PeerError, type PeerClient } from '../../../api/peers'
@@ -77,7 +77,7 @@ export function openSink(node: NodeSpec, spec: TaskSpec, dataDir: string, temps:
           n += b.length
           writer.write(text)
         },
-        finish: async () => { await writer.end(); return { node_id: node.id, op: node.op, records: n } },
+        finish: async () => { await writer.end(); return { node_id: node.id, op: node.op, records: n, part, bytes: statSync(temp).size } },
       }
     }
     default:
