@@ -7,6 +7,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { WorkerInfo } from '../../src/api/heartbeat'
 import type { JobRequest, JobResult, JobStatus, JobSummary, TaskInfo } from '../../src/api/jobs'
+import type { OutputInfo } from '../../src/api/outputs'
 import { CLI, waitUntil } from '../support/cluster'
 import type { HostProc, Result, TestBed } from './netns'
 
@@ -87,13 +88,15 @@ export class MultiHostCluster {
   jobs = (): Promise<JobSummary[]> => this.cliJson<JobSummary[]>(['status', '--json'])
   workerList = (): Promise<WorkerInfo[]> => this.cliJson<WorkerInfo[]>(['workers', '--json'])
 
-  private async api<T>(what: 'tasks' | 'result', id: string): Promise<T> {
+  private async api<T>(what: 'tasks' | 'result' | 'outputs', id: string): Promise<T> {
     const r = await this.bed.run(this.masterHost, [BUN, API, what, id], { env: { MINISPARK_TOKEN: this.token, MINISPARK_MASTER: this.masterUrl } })
     if (r.code !== 0) throw new Error(`api.ts ${what} ${id} exited ${r.code}: ${r.stderr.trim()}`)
     return JSON.parse(r.stdout) as T
   }
   tasks = (id: string): Promise<TaskInfo[]> => this.api<TaskInfo[]>('tasks', id)
   result = (id: string): Promise<JobResult> => this.api<JobResult>('result', id)
+  /** GET /outputs?path=P: the catalog's view of an output */
+  output = async (path: string): Promise<OutputInfo> => (await this.api<OutputInfo[]>('outputs', path))[0]!
 
   /** Starts a watch of GET /workers on the master's host (every 100 ms, one long-lived process):
    *  answers accumulate, each bracketed by the times its request was sent and answered. */
@@ -121,6 +124,8 @@ export type Collected = {
   parts: Map<number, string[]>
   /** hosts whose output dir holds _SUCCESS */
   success: string[]
+  /** what each of those _SUCCESS files says: the parts on that disk and the total */
+  successOf: Map<string, { job_id: string; parts: number[]; total: number }>
   /** anything else found in an output dir, as HOST:NAME */
   stray: string[]
   /** every line of every part found, part by part */
@@ -129,7 +134,7 @@ export type Collected = {
 
 /** Reads an output dir on every worker host's disk: each worker holds the parts it committed. */
 export function collectOutput(c: MultiHostCluster, out: string): Collected {
-  const got: Collected = { parts: new Map(), success: [], stray: [], lines: [] }
+  const got: Collected = { parts: new Map(), success: [], successOf: new Map(), stray: [], lines: [] }
   for (const host of c.workerHosts) {
     const dir = join(c.dataDir(host), out)
     if (!existsSync(dir)) continue
@@ -142,7 +147,10 @@ export function collectOutput(c: MultiHostCluster, out: string): Collected {
         const ls = text === '' ? [] : text.split('\n')
         if (ls[ls.length - 1] === '') ls.pop()
         got.lines.push(...ls)
-      } else if (name === '_SUCCESS') got.success.push(host)
+      } else if (name === '_SUCCESS') {
+        got.success.push(host)
+        got.successOf.set(host, JSON.parse(readFileSync(join(dir, name), 'utf8')) as { job_id: string; parts: number[]; total: number })
+      }
       else got.stray.push(`${host}:${name}`)
     }
   }

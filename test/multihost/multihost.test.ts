@@ -89,15 +89,62 @@ function keyedOutput(lines: readonly string[]): Map<string, number> {
   return m
 }
 
-/** Every part 0..n-1 exactly once over all the workers' disks, _SUCCESS on one of them, nothing
- *  else left. Returns the hosts that hold parts. */
-function expectPartsOnce(got: Collected, n: number): string[] {
+/** Every part 0..n-1 on exactly `copies` of the workers' disks, nothing else left, and on every
+ *  disk that holds parts a _SUCCESS naming those parts and the total. Returns the hosts that hold
+ *  parts. */
+function expectPartsOnce(got: Collected, n: number, copies = 1): string[] {
   const where = [...got.parts.entries()].sort(([a], [b]) => a - b)
   expect(where.map(([p]) => p)).toEqual(Array.from({ length: n }, (_, i) => i))
-  expect(where.filter(([, hosts]) => hosts.length !== 1)).toEqual([])
-  expect(got.success.length).toBe(1)
+  expect(where.filter(([, hosts]) => hosts.length !== copies)).toEqual([])
   expect(got.stray).toEqual([])
-  return [...new Set(where.flatMap(([, hosts]) => hosts))].sort()
+  const holders = [...new Set(where.flatMap(([, hosts]) => hosts))].sort()
+  expect([...got.success].sort()).toEqual(holders)
+  for (const h of holders) {
+    expect({ host: h, parts: got.successOf.get(h)?.parts, total: got.successOf.get(h)?.total })
+      .toEqual({ host: h, parts: where.filter(([, hosts]) => hosts.includes(h)).map(([p]) => p), total: n })
+  }
+  return holders
+}
+
+/** The word count of every log file born on every worker (each holds a different set). */
+const logsCount = (out: string, o: { replicas?: number; slowEvery?: number; partitions?: number } = {}): JobRequest => ({
+  name: 'logs-wordcount', partitions: o.partitions ?? PARTS,
+  ...(o.slowEvery !== undefined ? { params: { every: o.slowEvery, ms: 40 } } : {}),
+  nodes: [
+    { id: 'lines', op: 'read_text', path: 'logs/*/*.txt' },
+    { id: 'words', op: 'flat_map', input: 'lines', fn: 'l => l.toLowerCase().split(/[^a-z0-9]+/).filter(w => w)' },
+    { id: 'pairs', op: 'map', input: 'words', fn: 'w => [w, 1]' },
+    { id: 'counts', op: 'reduce_by_key', input: 'pairs', fn: '(a, b) => a + b' },
+    ...(o.slowEvery !== undefined ? [{ id: 'slow', op: 'map' as const, input: 'counts', fn: 'r => { if (r[1] % params.every === 0) { const t = Date.now() + params.ms; while (Date.now() < t) {} } return r }' }] : []),
+    { id: 'out', op: 'write_jsonl', input: o.slowEvery !== undefined ? 'slow' : 'counts', path: out, ...(o.replicas !== undefined ? { replicas: o.replicas } : {}) },
+  ],
+})
+
+/** A second job over a word count's output: the total count of the words of each length. */
+const byLength = (input: string, out: string): JobRequest => ({
+  name: 'by-length', partitions: 3,
+  nodes: [
+    { id: 'counts', op: 'read_jsonl', path: input },
+    { id: 'len', op: 'map', input: 'counts', fn: '([w, n]) => [w.length, n]' },
+    { id: 'sum', op: 'reduce_by_key', input: 'len', fn: '(a, b) => a + b' },
+    { id: 'out', op: 'write_jsonl', input: 'sum', path: out },
+  ],
+})
+
+function lengthReference(wc: ReadonlyMap<string, number>): Map<number, number> {
+  const m = new Map<number, number>()
+  for (const [w, n] of wc) m.set(w.length, (m.get(w.length) ?? 0) + n)
+  return m
+}
+
+function lengthOutput(lines: readonly string[]): Map<number, number> {
+  const m = new Map<number, number>()
+  for (const line of lines) {
+    const [k, v] = JSON.parse(line) as [number, number]
+    if (m.has(k)) throw new Error(`length ${k} appears twice in the output`)
+    m.set(k, v)
+  }
+  return m
 }
 
 // ---- the suite ----
@@ -112,6 +159,7 @@ if (!probe.ok) {
     let c: MultiHostCluster | undefined
     let wcReference = new Map<string, number>()
     let joinReference: { totals: Map<string, number>; pairs: number } = { totals: new Map(), pairs: 0 }
+    let logsReference = new Map<string, number>()
     const hostLinksBefore = hostLinks()
     const firstJobs: string[] = []
 
@@ -128,10 +176,13 @@ if (!probe.ok) {
         generate('gen-text.mjs', ['--out', join(cluster().dataDir(w), 'books'), '--mb', '4', '--files', '8', '--seed', '3']),
         generate('gen-join.mjs', ['--out', join(cluster().dataDir(w), 'shop'), '--orders', '20000', '--customers', '500', '--seed', '42']),
       ]))
+      // And a different set of log files of its own, born there (seeds differ by worker).
+      await Promise.all(WORKERS.map((w, i) => generate('gen-text.mjs', ['--out', join(cluster().dataDir(w), 'logs', w), '--mb', '1', '--files', String(2 + i), '--seed', String(20 + i)])))
+      logsReference = plainWordcount(WORKERS.flatMap(w => textFiles(join(cluster().dataDir(w), 'logs', w))))
       wcReference = plainWordcount(textFiles(join(cluster().dataDir('w1'), 'books')))
       joinReference = plainJoin(join(cluster().dataDir('w1'), 'shop'))
       await cluster().start()
-    }, 60_000)
+    }, 180_000)
 
     afterAll(async () => { await bed?.destroy() })
 
@@ -145,7 +196,7 @@ if (!probe.ok) {
       const ls = async (host: string, dir: string): Promise<string> => (await bed!.run(host, ['ls', '-A', dir])).stdout.trim()
       expect(await ls('master', cluster().dataDir('w1'))).toBe('')
       expect(await ls('w1', cluster().dataDir('w2'))).toBe('')
-      expect((await ls('w1', cluster().dataDir('w1'))).split('\n').sort()).toEqual(['books', 'shop'])
+      expect((await ls('w1', cluster().dataDir('w1'))).split('\n').sort()).toEqual(['.minispark-disk', 'books', 'logs', 'shop'])
       // Every worker's disk holds the same input, byte for byte, as a shared volume would.
       const inputOf = (w: string): string[] => ['books', 'shop'].flatMap(d => readdirSync(join(cluster().dataDir(w), d)).sort()
         .map(f => `${d}/${f} ${Bun.hash(readFileSync(join(cluster().dataDir(w), d, f)))}`))
@@ -296,8 +347,7 @@ if (!probe.ok) {
       expectPartsOnce(got, PARTS)                       // the first job's parts on w3 are gone
     }, 150_000)
 
-    // Inputs are listed on one worker, but an output that must not exist is looked for on every
-    // live worker's disk (MasterCore.checkOutputsOnEveryWorker).
+    // Every disk lists the inputs and checks the outputs (MasterCore.listOnEveryDisk).
     test('an output that exists on one worker\'s disk only is refused at submit whichever worker plans the job', async () => {
       mkdirSync(join(cluster().dataDir('w1'), 'out/taken'), { recursive: true })
       writeFileSync(join(cluster().dataDir('w1'), 'out/taken', 'part-00000'), 'old\n')
@@ -305,8 +355,124 @@ if (!probe.ok) {
       writeFileSync(join(bed!.host('master').dir, 'taken.json'), JSON.stringify(job))
       const codes: (number | null)[] = []
       for (let i = 0; i < WORKERS.length; i++) codes.push((await cluster().cli(['submit', join(bed!.host('master').dir, 'taken.json')])).code)
-      expect(codes).toEqual([2, 2, 2])                  // whichever worker lists the inputs
+      expect(codes).toEqual([2, 2, 2])                  // every disk is asked
     }, 60_000)
+
+    // ---- separate disks: each worker's data is its own (CONTRACT section 6) ----
+
+    test('inputs where they are: a word count over log files born on each host (a different set on each) equals the count of their union', async () => {
+      const id = await cluster().submit(logsCount('out/logs-wc'), 'logs-wc')
+      const final = await cluster().waitDone(id, 60_000)
+      expect({ state: final.state, error: final.error }).toEqual({ state: 'SUCCEEDED', error: null })
+      // Each map task ran on the host that holds its file, never elsewhere.
+      const maps = (await cluster().tasks(id)).filter(t => t.stage_id === 0 && t.state === 'SUCCEEDED')
+      expect(maps.length).toBe(2 + 3 + 4)
+      const got = await collectSettled(cluster(), 'out/logs-wc')
+      expectPartsOnce(got, PARTS)
+      expect(keyedOutput(got.lines)).toEqual(logsReference)
+      // The catalog says where each part is, as the disks do.
+      const info = await cluster().output('out/logs-wc')
+      expect(info.parts).toBe(PARTS)
+      expect(info.records).toBe(logsReference.size)
+      for (const f of info.files!) expect({ part: f.part, workers: f.workers as string[] | undefined }).toEqual({ part: f.part, workers: got.parts.get(f.part) })
+    }, 90_000)
+
+    test('the same path with different sizes on two hosts is refused at submit (INPUT_CONFLICT) naming the file and the workers', async () => {
+      for (const [w, text] of [['w1', 'a b c\n'], ['w2', 'a b c d e\n']] as const) {
+        mkdirSync(join(cluster().dataDir(w), 'conflict'), { recursive: true })
+        writeFileSync(join(cluster().dataDir(w), 'conflict', 'x.txt'), text)
+      }
+      const job = { ...logsCount('out/conflict'), nodes: logsCount('out/conflict').nodes.map(n => n.id === 'lines' ? { ...n, path: 'conflict/*.txt' } : n) }
+      writeFileSync(join(bed!.host('master').dir, 'conflict.json'), JSON.stringify(job))
+      const r = await cluster().cli(['submit', join(bed!.host('master').dir, 'conflict.json')])
+      expect(r.code).toBe(2)
+      expect(r.stderr).toContain('INPUT_CONFLICT')
+      expect(r.stderr).toContain('conflict/x.txt')
+      expect(r.stderr).toMatch(/w1.*w2|w2.*w1/s)
+    }, 30_000)
+
+    test('a two-job chain across separate disks: the second job reads each part of the first\'s output where it is, exactly', async () => {
+      expect(collectOutput(cluster(), 'out/logs-wc').parts.size).toBe(PARTS)
+      const id = await cluster().submit(byLength('out/logs-wc', 'out/logs-by-length'), 'chain')
+      const final = await cluster().waitDone(id, 60_000)
+      expect({ state: final.state, error: final.error }).toEqual({ state: 'SUCCEEDED', error: null })
+      const got = await collectSettled(cluster(), 'out/logs-by-length')
+      expectPartsOnce(got, 3)
+      expect(lengthOutput(got.lines)).toEqual(lengthReference(logsReference))
+    }, 90_000)
+
+    test('the master killed (-9) and restarted between the two jobs of a chain: the catalog is kept, and the second job is exact', async () => {
+      const before = await cluster().output('out/logs-wc')
+      await bed!.kill(cluster().master.proc)
+      await cluster().startMaster('master-3')
+      await waitUntil('the 3 workers live under the new master', async () =>
+        (await cluster().workerList()).filter(w => w.status !== 'DEAD').length === 3 ? true : undefined, { timeoutMs: 15_000, pollMs: 100 })
+      expect(await cluster().output('out/logs-wc')).toEqual(before)
+      const id = await cluster().submit(byLength('out/logs-wc', 'out/logs-by-length-2'), 'chain-2')
+      expect((await cluster().waitDone(id, 60_000)).state).toBe('SUCCEEDED')
+      expect(lengthOutput((await collectSettled(cluster(), 'out/logs-by-length-2')).lines)).toEqual(lengthReference(logsReference))
+    }, 90_000)
+
+    test('replicas: 2 puts each part on two disks before _SUCCESS; with one host cut off, a job reading that output is still exact', async () => {
+      const id = await cluster().submit(logsCount('out/logs-replicated', { replicas: 2 }), 'replicated')
+      expect((await cluster().waitDone(id, 90_000)).state).toBe('SUCCEEDED')
+      const got = await collectSettled(cluster(), 'out/logs-replicated')
+      expectPartsOnce(got, PARTS, 2)
+      // The two copies of a part are the same bytes, and one copy of each is the exact count.
+      const one: string[] = []
+      for (const [part, hosts] of got.parts) {
+        const copies = hosts.map(h => readFileSync(join(cluster().dataDir(h), 'out/logs-replicated', `part-0000${part}`), 'utf8'))
+        expect(copies[1]).toBe(copies[0]!)
+        one.push(...copies[0]!.split('\n').filter(l => l !== ''))
+      }
+      expect(keyedOutput(one)).toEqual(logsReference)
+      const info = await cluster().output('out/logs-replicated')
+      expect(info.replicas).toBe(2)
+      for (const f of info.files!) expect([...f.workers].sort()).toEqual([...got.parts.get(f.part)!].sort())
+      bed!.cut('w1')
+      try {
+        await waitUntil('w1 to be DEAD', async () => (await worker('w1'))?.status === 'DEAD' ? true : undefined, { timeoutMs: 20_000, pollMs: 100 })
+        const next = await cluster().submit(byLength('out/logs-replicated', 'out/replicated-by-length'), 'replicated-read')
+        const final = await cluster().waitDone(next, 60_000)
+        expect({ state: final.state, error: final.error }).toEqual({ state: 'SUCCEEDED', error: null })
+        // Read on the two hosts left; its own output is on their disks.
+        const out = collectOutput(cluster(), 'out/replicated-by-length')
+        expect(out.parts.size).toBe(3)
+        expect(lengthOutput(out.lines)).toEqual(lengthReference(logsReference))
+      } finally {
+        bed!.restore('w1')
+      }
+      await waitUntil('w1 to rejoin', async () => (await worker('w1'))?.status !== 'DEAD' ? true : undefined, { timeoutMs: 15_000, pollMs: 100 })
+    }, 150_000)
+
+    test('a host lost after committing parts: they are written again elsewhere, and its copies, back online, are removed', async () => {
+      const id = await cluster().submit(logsCount('out/logs-lost', { slowEvery: 7, partitions: 9 }), 'lost-after-commit')
+      // The victim: a worker with a committed part, while parts remain to be written.
+      const victim = await waitUntil('a worker with a committed part, with parts still to write', async () => {
+        const write = (await cluster().tasks(id)).filter(t => t.stage_id === 1)
+        const done = write.filter(t => t.state === 'SUCCEEDED')
+        return done.length > 0 && done.length < 7 ? done[0]!.worker_id! : undefined
+      }, { timeoutMs: 60_000, pollMs: 0 })
+      bed!.cut(victim)
+      try {
+        const final = await cluster().waitDone(id, 90_000)
+        expect({ state: final.state, error: final.error }).toEqual({ state: 'SUCCEEDED', error: null })
+        // Every part counts once, on a live host, and the catalog agrees.
+        const info = await cluster().output('out/logs-lost')
+        expect(info.files!.filter(f => f.workers.includes(victim))).toEqual([])
+      } finally {
+        bed!.restore(victim)
+      }
+      await waitUntil(`${victim} to rejoin and settle`, async () => {
+        const live = (await worker(victim))?.status !== 'DEAD'
+        const got = collectOutput(cluster(), 'out/logs-lost')
+        return live && [...got.parts.values()].every(h => h.length === 1) ? got : undefined
+      }, { timeoutMs: 30_000, pollMs: 200 })
+      const got = await collectSettled(cluster(), 'out/logs-lost')
+      const holders = expectPartsOnce(got, 9)
+      expect(holders).not.toContain(victim)
+      expect(keyedOutput(got.lines)).toEqual(logsReference)
+    }, 180_000)
 
     test('the test bed removes every namespace and link it made, and never touched the machine\'s own links', async () => {
       const b = bed!
