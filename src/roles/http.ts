@@ -9,6 +9,7 @@ import { tokenMatches } from '../api/auth'
 import { completeDocument, type RouteInfo } from './openapi-doc'
 import { swaggerPage } from './swagger-page'
 import { explainNodeError, suggestProperty } from '../api/job-errors'
+import type { ProcessMetrics } from './process-metrics'
 
 export const MAX_BODY_BYTES = 16 * 1024 * 1024
 export const VERSION = '0.1.0'
@@ -159,14 +160,30 @@ const PUBLIC_PATHS: ReadonlySet<string> = new Set([
   '/swagger', '/swagger/assets/swagger-ui-bundle.js', '/swagger/assets/swagger-ui.css',
 ])
 
-/** A role's root app: error mapping first so it covers every route mounted after it. */
-export function roleApp(title: string, description: string, token: string | undefined) {
+/** A role's root app: error mapping first so it covers every route mounted after it. With
+ *  `metrics`, every request is counted and timed, refused ones and unknown routes included. */
+export function roleApp(title: string, description: string, token: string | undefined, metrics?: ProcessMetrics) {
   // normalize: false, so a field the schema does not know (a typo such as "partition") is a 400
   // naming it instead of being dropped in silence.
   const app = new Elysia({ normalize: false })
   const swaggerHtml = swaggerPage(title)
+  // An error's answer is made in onError, which Elysia does not show to onAfterResponse.
+  const errorStatus = new WeakMap<Request, number>()
+  const refuse = (request: Request, answer: Response | undefined): Response | undefined => {
+    if (answer !== undefined) metrics?.requestEnded(request, undefined, answer.status)
+    return answer
+  }
   return app
-    .onError(({ code, error }) => errorResponse(code, error))
+    .onError(({ code, error, request }) => {
+      const answer = errorResponse(code, error)
+      errorStatus.set(request, answer.status)
+      return answer
+    })
+    .onAfterResponse({ as: 'global' }, ({ request, route, responseValue, set }) => {
+      if (metrics === undefined) return
+      const status = responseValue instanceof Response ? responseValue.status : errorStatus.get(request) ?? (typeof set.status === 'number' ? set.status : 200)
+      metrics.requestEnded(request, route, status)
+    })
     // Runs after every handler, so it only compares a string unless this is the document.
     .onAfterHandle({ as: 'global' }, ({ request, response }) => {
       if (request.url.endsWith('/swagger/json') && new URL(request.url).pathname === '/swagger/json') {
@@ -176,10 +193,11 @@ export function roleApp(title: string, description: string, token: string | unde
     .onParse({ as: 'global' }, ({ request }, contentType) => contentType.startsWith('application/json') ? readJsonBody(request) : undefined)
     // Before routing, so an unknown path without the token is a 401 too.
     .onRequest(({ request, server }) => {
-      if (token === undefined) return refuseRebinding(request, server?.hostname)
+      metrics?.requestStarted(request)
+      if (token === undefined) return refuse(request, refuseRebinding(request, server?.hostname))
       if ((request.method === 'GET' || request.method === 'HEAD') && PUBLIC_PATHS.has(new URL(request.url).pathname)) return
       if (!tokenMatches(request.headers.get('authorization'), token)) {
-        return json(401, errorBody('UNAUTHORIZED', 'missing or wrong token: send Authorization: Bearer TOKEN (the CLI reads MINISPARK_TOKEN)'))
+        return refuse(request, json(401, errorBody('UNAUTHORIZED', 'missing or wrong token: send Authorization: Bearer TOKEN (the CLI reads MINISPARK_TOKEN)')))
       }
     })
     .use(openapi({
