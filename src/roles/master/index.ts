@@ -65,7 +65,7 @@ export function createMaster(o: MasterOptions) {
 export function startMaster(o: MasterOptions): { url: string; stop(): void } {
   const m = createMaster(o)
   const { url } = listen(m.app as unknown as Elysia, 'master', o.host, o.port)
-  o.logger?.info({ event: 'listening', url, state_db: resolve(o.stateDb) }, `master listening on ${url}`)
+  o.logger?.info({ event: 'listening', url, state_db: resolve(o.stateDb) }, `listening on ${url}`)
   return { url, stop: m.stop }
 }
 

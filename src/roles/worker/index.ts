@@ -81,7 +81,7 @@ export async function startWorker(o: WorkerOptions): Promise<{ url: string; id: 
   const address = o.advertise ?? `${o.host.includes(':') ? `[${o.host}]` : o.host}:${port}`
   if (id === '') id = `${hostname()}-${port}`
   logger = logger.child({ worker: id })
-  logger.info({ event: 'listening', url, address, master: o.masterUrl, slots: o.slots, max_mem_bytes: o.maxMemBytes }, `worker ${id} listening on ${url}`)
+  logger.info({ event: 'listening', url, address, master: o.masterUrl, slots: o.slots, max_mem_bytes: o.maxMemBytes }, `listening on ${url} as ${id}`)
   // Each worker has its own folder in the work dir, so workers sharing one --work-dir never
   // delete each other's files; stale files of an earlier run of this worker go at start-up.
   // The stale folder is renamed aside at once (its name has a ".", which no worker folder has) and
