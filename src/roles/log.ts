@@ -37,3 +37,10 @@ export function createLogger(o: LoggerOptions): Logger {
 
 /** A logger that writes nothing: for parts built in tests without a role around them. */
 export const silentLogger = (): Logger => pino({ level: 'silent' })
+
+/** User text (an error, a record) for a line's message: control characters (a newline could fake
+ *  a line on a terminal) become spaces, and it is cut at `max` characters. */
+export function oneLine(text: string, max = 300): string {
+  const flat = text.replace(/[\u0000-\u001f\u007f]+/g, ' ')
+  return flat.length > max ? `${flat.slice(0, max)}…` : flat
+}

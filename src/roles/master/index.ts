@@ -42,7 +42,7 @@ export function createMaster(o: MasterOptions) {
   const logger = o.logger ?? silentLogger()
   const recovered = recoveryLine(state)
   if (recovered !== null) logger[recovered.level]({ event: recovered.event, ...recovered.fields }, recovered.msg)
-  const stepLog = new StepLog(state)
+  const stepLog = new StepLog(state, logger.isLevelEnabled('debug'))
   const onStep: Parameters<typeof startDriver>[0]['onStep'] = (e, out) => {
     for (const l of stepLog.linesOf(e, out, state)) logger[l.level]({ event: l.event, ...l.fields }, l.msg)
   }

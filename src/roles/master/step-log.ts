@@ -10,18 +10,21 @@ import type { JobState } from '../../api/jobs'
 import type { MasterEvent, Step } from './events'
 import { FINAL_JOB_STATES } from '../../api/jobs'
 import type { AttemptRun, MasterState } from './state'
+import { oneLine } from '../log'
 
 export type LogLine = { level: 'debug' | 'info' | 'warn' | 'error'; event: string; msg: string; fields: Record<string, unknown> }
 
-/** A record quoted in a log line is cut here: the line is for finding it, not for holding it. */
+/** A record or error quoted in a log line is cut here: the line is for finding it, not for holding it. */
 const RECORD_CHARS = 200
+const ERROR_CHARS = 1000
 
 export class StepLog {
   private readonly jobs = new Map<JobId, JobState>()
   private readonly workers = new Map<WorkerId, { incarnation: string; dead: boolean }>()
 
-  /** `s`: the state the driver starts from (recovered after a restart: nothing in it is news). */
-  constructor(s: MasterState) {
+  /** `s`: the state the driver starts from (recovered after a restart: nothing in it is news).
+   *  `debug`: also a line per attempt launched and ended (else none is built). */
+  constructor(s: MasterState, private readonly debug = true) {
     for (const j of s.jobs.values()) this.jobs.set(j.id, j.state)
     for (const w of s.workers.values()) this.workers.set(w.id, { incarnation: w.incarnation, dead: w.status === 'DEAD' })
   }
@@ -57,9 +60,9 @@ export class StepLog {
     } else if (FINAL_JOB_STATES.includes(j.state)) {
       this.jobs.delete(id)
       const err = j.error
-      lines.push({ level: 'info', event: 'job-finished', msg: `job ${id} ${j.state}${err ? `: ${err.message}` : ''}`,
+      lines.push({ level: 'info', event: 'job-finished', msg: `job ${id} ${j.state}${err ? `: ${oneLine(err.message)}` : ''}`,
         fields: { job: id, name: j.name, state: j.state, duration_ms: (j.finishedMs ?? j.submittedMs) - j.submittedMs,
-          ...(err ? { error: err.message, node: err.node_id, task: err.task_id } : {}) } })
+          ...(err ? { error: err.message.slice(0, ERROR_CHARS), node: err.node_id, task: err.task_id } : {}) } })
     }
   }
 
@@ -77,7 +80,7 @@ export class StepLog {
       lines.push({ level: 'info', event: 'worker-rejoined', msg: `worker ${id} rejoined (it was ${was}) as a new incarnation`, fields: { ...fields, slots: w.slots, was } })
     } else if (dead && !before.dead) {
       const lost = out.changes.filter(c => c.kind === 'attempt' && c.attempt.worker === id && c.attempt.state === 'LOST').length
-      const reason = e.kind === 'lease-check-due' ? `no heartbeat for ${s.timeoutMs} ms` : e.kind === 'worker-unreachable' ? 'it refuses connections' : e.kind
+      const reason = e.kind === 'lease-check-due' ? `no heartbeat for ${s.timeoutMs} ms` : 'it refuses connections'
       lines.push({ level: 'info', event: 'worker-dead', msg: `worker ${id} DEAD: ${reason}`, fields: { ...fields, reason, lost_attempts: lost } })
     }
   }
@@ -85,7 +88,7 @@ export class StepLog {
   private attempt(s: MasterState, a: AttemptRun, nowMs: number, udf: { node_id?: string | undefined; record?: string | undefined; message: string } | undefined, lines: LogLine[]): void {
     const fields = { job: a.job, stage: a.stage, task: a.task, attempt: a.id, worker: a.worker }
     if (a.state === 'RUNNING') {
-      if (a.startedMs === nowMs && a.committed !== true) lines.push({ level: 'debug', event: 'task-launched', msg: `attempt ${a.id} launched on ${a.worker}`, fields })
+      if (this.debug && a.startedMs === nowMs && a.committed !== true) lines.push({ level: 'debug', event: 'task-launched', msg: `attempt ${a.id} launched on ${a.worker}`, fields })
       return
     }
     if (a.finishedMs !== nowMs) return
@@ -96,17 +99,17 @@ export class StepLog {
     const again = job !== undefined && (job.state === 'RUNNING' || job.state === 'QUEUED') && task !== undefined && task.state !== 'FAILED'
     const duration_ms = nowMs - a.startedMs
     if (udf !== undefined) {
-      lines.push({ level: 'warn', event: 'udf-failed', msg: `node ${udf.node_id ?? '?'} threw in attempt ${a.id}: ${udf.message}${again ? '; the task runs again' : ''}`,
-        fields: { ...fields, node: udf.node_id ?? null, record: udf.record === undefined ? null : udf.record.slice(0, RECORD_CHARS), error: udf.message,
+      lines.push({ level: 'warn', event: 'udf-failed', msg: `node ${udf.node_id ?? '?'} threw in attempt ${a.id}: ${oneLine(udf.message)}${again ? '; the task runs again' : ''}`,
+        fields: { ...fields, node: udf.node_id ?? null, record: udf.record === undefined ? null : udf.record.slice(0, RECORD_CHARS), error: udf.message.slice(0, ERROR_CHARS),
           failures: task?.failures ?? null, max_attempts: job?.maxAttempts ?? null, retry: again } })
       return
     }
     if ((a.state === 'FAILED' || a.state === 'LOST') && again) {
-      lines.push({ level: 'warn', event: 'task-retry', msg: `attempt ${a.id} ${a.state} on ${a.worker}: ${a.error ?? 'no reason given'}; the task runs again`,
+      lines.push({ level: 'warn', event: 'task-retry', msg: `attempt ${a.id} ${a.state} on ${a.worker}: ${oneLine(a.error ?? 'no reason given')}; the task runs again`,
         fields: { ...fields, state: a.state, reason: a.error, counted: a.counted === true, failures: task?.failures ?? null, max_attempts: job?.maxAttempts ?? null, duration_ms } })
       return
     }
-    lines.push({ level: 'debug', event: 'task-ended', msg: `attempt ${a.id} ${a.state}`, fields: { ...fields, state: a.state, duration_ms, ...(a.error ? { reason: a.error } : {}) } })
+    if (this.debug) lines.push({ level: 'debug', event: 'task-ended', msg: `attempt ${a.id} ${a.state}`, fields: { ...fields, state: a.state, duration_ms, ...(a.error ? { reason: a.error } : {}) } })
   }
 }
 

@@ -11,10 +11,12 @@ import { activeTasks, attemptsHere, hasAttempt, newWorkerState, type ThreadId, t
 import { step, type WorkerAction, type WorkerEvent } from './step'
 import { partitionSizes, type ThreadEnv, type ThreadRequest, type ThreadResult } from './thread-protocol'
 import { threadEntry } from './threads'
+import { oneLine } from '../log'
 
 const SMALL_HEAP_BELOW_BYTES = 256 * 1024 * 1024
-/** A record quoted in a log line is cut here: the line is for finding it, not for holding it. */
+/** A record or error quoted in a log line is cut here: the line is for finding it, not for holding it. */
 const RECORD_CHARS = 200
+const ERROR_CHARS = 1000
 
 const idsOf = (spec: TaskSpec) => ({ job: spec.job_id, stage: spec.stage_id, task: spec.task_id, attempt: spec.attempt_id })
 const TASK_ENTRY = threadEntry('task/entry.ts')
@@ -162,10 +164,10 @@ export class WorkerDriver {
     if (f === undefined) {
       this.d.log({ level: 'debug', cause: 'task-ended', message: `attempt ${spec.attempt_id} ${r.state}`, ...ids, state: r.state, records_in: r.metrics.records_in, records_out: r.metrics.records_out })
     } else if (f.reason === 'udf-error') {
-      this.d.log({ level: 'warn', cause: 'udf-failed', message: `node ${f.node_id ?? '?'} threw in attempt ${spec.attempt_id}: ${f.message}`, ...ids,
-        node: f.node_id ?? null, record: f.record === undefined ? null : f.record.slice(0, RECORD_CHARS), error: f.message })
+      this.d.log({ level: 'warn', cause: 'udf-failed', message: `node ${f.node_id ?? '?'} threw in attempt ${spec.attempt_id}: ${oneLine(f.message)}`, ...ids,
+        node: f.node_id ?? null, record: f.record === undefined ? null : f.record.slice(0, RECORD_CHARS), error: f.message.slice(0, ERROR_CHARS) })
     } else {
-      this.d.log({ level: 'warn', cause: 'task-failed', message: `attempt ${spec.attempt_id} failed (${f.reason}): ${f.message}`, ...ids, reason: f.reason, error: f.message,
+      this.d.log({ level: 'warn', cause: 'task-failed', message: `attempt ${spec.attempt_id} failed (${f.reason}): ${oneLine(f.message)}`, ...ids, reason: f.reason, error: f.message.slice(0, ERROR_CHARS),
         ...(f.from_worker === undefined ? {} : { from_worker: f.from_worker }) })
     }
   }

@@ -114,3 +114,25 @@ test('a cancelled job ends once; a restarted master says what it recovered and d
   expect(names(end)).toEqual(['info job-finished'])
   expect(end.find(l => l.event === 'job-finished')!.fields).toMatchObject({ job: 'j1', state: 'CANCELLED', duration_ms: 50 })
 })
+
+test('user text in a message stays on one line and is cut; debug lines are built only when asked for', () => {
+  const c = cluster()
+  c.post({ kind: 'heartbeat-received', nowMs: 0, hb: hb('w1', '') })
+  const inc = c.s.workers.get('w1' as never)!.incarnation
+  c.post({ kind: 'job-submitted', nowMs: 10, job: job('j1', 1) })
+  const forged = 'bad\n{"level":"info","event":"job-finished"}' + 'x'.repeat(5000)
+  const lines = c.post({ kind: 'task-reported', nowMs: 20, report: {
+    worker_id: 'w1', incarnation: inc, attempt_id: 'j1:0:0#0', state: 'FAILED', metrics: zeroMetrics(), shuffle_outputs: [], sinks: [],
+    failure: { reason: 'udf-error', message: forged, node_id: 'boom', record: 'r'.repeat(5000) } } })
+  for (const l of lines) { expect(l.msg).not.toContain('\n'); expect(l.msg.length).toBeLessThan(500) }
+  const udf = lines.find(l => l.event === 'udf-failed')!
+  expect(String(udf.fields.record)).toHaveLength(200)
+  expect(String(udf.fields.error).length).toBeLessThanOrEqual(1000)
+  const s = newState(1000)
+  const q = new StepLog(s, false)
+  const out1 = step(s, { kind: 'heartbeat-received', nowMs: 0, hb: hb('w1', '') })
+  q.linesOf({ kind: 'heartbeat-received', nowMs: 0, hb: hb('w1', '') }, out1, s)
+  const e: MasterEvent = { kind: 'job-submitted', nowMs: 10, job: job('j2') }
+  const got = q.linesOf(e, step(s, e), s)
+  expect(got.map(l => l.event)).toEqual(['job-submitted', 'job-started'])
+})
