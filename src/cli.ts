@@ -105,7 +105,7 @@ async function runWorker(p: Parsed): Promise<number> {
   const refused = new Promise<string>(resolve => { refuse = resolve })
   const slots = parseInteger('slots', str(p, 'slots', String(availableParallelism())), 1, 1024)
   const floor = floorWarning(maxMemBytes, slots)
-  if (floor !== null) console.error(`minispark worker: ${floor}`)
+  if (floor !== null) logger.warn({ event: 'max-mem-below-floor', max_mem_bytes: maxMemBytes, slots }, floor)
   const w = await startWorker({
     masterUrl: master, host, port: parseInteger('port', str(p, 'port', '8081'), 0, 65535),
     ...(advertise === undefined ? {} : { advertise }), ...(id === undefined ? {} : { id }),
