@@ -10,12 +10,14 @@ import { completeDocument, type RouteInfo } from './openapi-doc'
 import { swaggerPage } from './swagger-page'
 import { explainNodeError, suggestProperty } from '../api/job-errors'
 import type { ProcessMetrics } from './process-metrics'
+import type { Logger } from './log'
 
 export const MAX_BODY_BYTES = 16 * 1024 * 1024
 export const VERSION = '0.1.0'
 
-/** Turns any thrown error into the contract's JSON error shape and status. */
-export function errorResponse(code: string | number, error: unknown): Response {
+/** Turns any thrown error into the contract's JSON error shape and status; an error that is not
+ *  the client's (a bug) goes to `logger` with its stack. */
+export function errorResponse(code: string | number, error: unknown, logger?: Logger): Response {
   // Elysia wraps what a body parser throws; our parser throws ApiErrors that say what to fix.
   const cause = (error as { cause?: unknown }).cause
   if (code === 'PARSE' && cause instanceof ApiError) error = cause
@@ -33,7 +35,9 @@ export function errorResponse(code: string | number, error: unknown): Response {
   if (code === 'NOT_FOUND') return json(404, errorBody('NOT_FOUND', 'no such route: see /swagger for the routes'))
   if (code === 'PARSE') return json(400, errorBody('INVALID_REQUEST', 'the body is not valid JSON: send Content-Type application/json with a JSON body'))
   const message = error instanceof Error ? error.message : String(error)
-  console.error(JSON.stringify({ level: 'error', cause: 'unhandled', message, stack: error instanceof Error ? error.stack : undefined }))
+  const stack = error instanceof Error ? error.stack : undefined
+  if (logger !== undefined) logger.error({ event: 'unhandled', error: message, stack }, `internal error: ${message}`)
+  else console.error(JSON.stringify({ level: 'error', event: 'unhandled', message, stack }))
   return json(500, errorBody('INTERNAL', `internal error: ${message}`))
 }
 
@@ -161,8 +165,9 @@ const PUBLIC_PATHS: ReadonlySet<string> = new Set([
 ])
 
 /** A role's root app: error mapping first so it covers every route mounted after it. With
- *  `metrics`, every request is counted and timed, refused ones and unknown routes included. */
-export function roleApp(title: string, description: string, token: string | undefined, metrics?: ProcessMetrics) {
+ *  `metrics`, every request is counted and timed, refused ones and unknown routes included;
+ *  `logger` hears of internal errors. */
+export function roleApp(title: string, description: string, token: string | undefined, metrics?: ProcessMetrics, logger?: Logger) {
   // normalize: false, so a field the schema does not know (a typo such as "partition") is a 400
   // naming it instead of being dropped in silence.
   const app = new Elysia({ normalize: false })
@@ -175,7 +180,7 @@ export function roleApp(title: string, description: string, token: string | unde
   }
   return app
     .onError(({ code, error, request }) => {
-      const answer = errorResponse(code, error)
+      const answer = errorResponse(code, error, logger)
       errorStatus.set(request, answer.status)
       return answer
     })

@@ -75,7 +75,8 @@ export async function startWorker(o: WorkerOptions): Promise<{ url: string; id: 
   const processMetrics = new ProcessMetrics()
   const metrics = new WorkerMetrics({ workerId: () => id, slots: o.slots, active: () => driver?.active ?? 0, process: processMetrics, budgetBytes: () => reservedBytes(budget) })
 
-  const app = workerApp({ tasks: () => driver!, blocks: () => blocks, files: () => files, dataDir }, o.token, processMetrics).use(workerMetricsRoutes(metrics))
+  // The app's logger is the root one: the worker's id is not known before it listens.
+  const app = workerApp({ tasks: () => driver!, blocks: () => blocks, files: () => files, dataDir }, o.token, processMetrics, logger).use(workerMetricsRoutes(metrics))
 
   const { url, port } = listen(app as unknown as Elysia, 'worker', o.host, o.port)
   const address = o.advertise ?? `${o.host.includes(':') ? `[${o.host}]` : o.host}:${port}`
