@@ -74,7 +74,7 @@ export class StepLog {
     this.workers.set(id, { incarnation: w.incarnation, dead })
     const fields = { worker: id, address: w.address, incarnation: w.incarnation }
     if (before === undefined) {
-      lines.push({ level: 'info', event: 'worker-registered', msg: `worker ${id} registered at ${w.address}`, fields: { ...fields, slots: w.slots } })
+      lines.push({ level: 'info', event: 'worker-registered', msg: `worker ${id} registered at ${oneLine(w.address, 100)}`, fields: { ...fields, slots: w.slots } })
     } else if (before.incarnation !== w.incarnation) {
       const was = before.dead ? 'DEAD' : 'restarted'
       lines.push({ level: 'info', event: 'worker-rejoined', msg: `worker ${id} rejoined (it was ${was}) as a new incarnation`, fields: { ...fields, slots: w.slots, was } })
