@@ -9,7 +9,8 @@ import type { JobRequest } from './api/jobs'
 import { finish, follow, jobUiUrl, showResult, submitJob } from './cli/jobs'
 import { HELP } from './cli/help'
 import { opsOf, progressPrinter } from './cli/progress'
-import { UsageError, bool, opt, parseDurationMs, parseFlags, parseInteger, parseKeepJobs, parseMasterUrl, parseSizeBytes, str, type FlagSpec, type Parsed } from './cli/flags'
+import { UsageError, bool, opt, parseDurationMs, parseFlags, parseInteger, parseKeepJobs, parseLogLevel, parseMasterUrl, parseSizeBytes, str, type FlagSpec, type Parsed } from './cli/flags'
+import { createLogger } from './roles/log'
 import { table } from './cli/table'
 import { nearest } from './api/nearest'
 import { VERSION } from './roles/http'
@@ -23,14 +24,14 @@ import { floorWarning } from './roles/memory-floor'
 const COMMON: FlagSpec = { help: 'boolean', version: 'boolean' }
 const CLIENT: FlagSpec = { ...COMMON, master: 'string', 'token-file': 'string', json: 'boolean' }
 const SPECS: Record<string, FlagSpec> = {
-  master: { ...COMMON, host: 'string', port: 'string', 'state-db': 'string', 'heartbeat-timeout': 'string', 'token-file': 'string', insecure: 'boolean', 'keep-jobs': 'string' },
+  master: { ...COMMON, host: 'string', port: 'string', 'state-db': 'string', 'heartbeat-timeout': 'string', 'token-file': 'string', insecure: 'boolean', 'keep-jobs': 'string', 'log-level': 'string' },
   worker: { ...COMMON, master: 'string', host: 'string', port: 'string', advertise: 'string', id: 'string', slots: 'string', 'max-mem': 'string',
-    'data-dir': 'string', 'work-dir': 'string', 'heartbeat-interval': 'string', 'token-file': 'string', insecure: 'boolean' },
+    'data-dir': 'string', 'work-dir': 'string', 'heartbeat-interval': 'string', 'token-file': 'string', insecure: 'boolean', 'log-level': 'string' },
   submit: { ...CLIENT, follow: 'boolean', 'cancel-on-interrupt': 'boolean' },
   wait: { ...CLIENT, 'cancel-on-interrupt': 'boolean' },
   result: CLIENT,
   status: CLIENT, cancel: CLIENT, workers: CLIENT,
-  local: { ...COMMON, workers: 'string', slots: 'string', 'max-mem': 'string', 'data-dir': 'string', keep: 'boolean', json: 'boolean', 'heartbeat-timeout': 'string' },
+  local: { ...COMMON, workers: 'string', slots: 'string', 'max-mem': 'string', 'data-dir': 'string', keep: 'boolean', json: 'boolean', 'heartbeat-timeout': 'string', 'log-level': 'string' },
 }
 
 const masterUrl = (p: Parsed): string => {
@@ -78,7 +79,9 @@ function checkBind(role: string, host: string, p: Parsed): void {
 function runMaster(p: Parsed): Promise<number> {
   const host = str(p, 'host', '127.0.0.1')
   checkBind('master', host, p)
+  const logger = createLogger({ role: 'master', level: parseLogLevel('log-level', str(p, 'log-level', 'info')) })
   const m = startMaster({
+    logger,
     host, port: parseInteger('port', str(p, 'port', '8080'), 0, 65535), stateDb: str(p, 'state-db', 'minispark-master.db'),
     heartbeatTimeoutMs: parseDurationMs('heartbeat-timeout', str(p, 'heartbeat-timeout', '10s')),
     retention: parseKeepJobs('keep-jobs', str(p, 'keep-jobs', DEFAULT_KEEP_JOBS)),
@@ -95,13 +98,14 @@ async function runWorker(p: Parsed): Promise<number> {
   checkBind('worker', host, p)
   if (opt(p, 'master') === undefined && process.env.MINISPARK_MASTER === undefined) throw new UsageError('worker needs --master HOST:PORT (or MINISPARK_MASTER)')
   const master = masterUrl(p)
+  const logger = createLogger({ role: 'worker', level: parseLogLevel('log-level', str(p, 'log-level', 'info')) })
   const id = opt(p, 'id')
   const advertise = opt(p, 'advertise')
   let refuse: (message: string) => void = () => {}
   const refused = new Promise<string>(resolve => { refuse = resolve })
   const slots = parseInteger('slots', str(p, 'slots', String(availableParallelism())), 1, 1024)
   const floor = floorWarning(maxMemBytes, slots)
-  if (floor !== null) console.error(`minispark worker: ${floor}`)
+  if (floor !== null) logger.warn({ event: 'max-mem-below-floor', max_mem_bytes: maxMemBytes, slots }, floor)
   const w = await startWorker({
     masterUrl: master, host, port: parseInteger('port', str(p, 'port', '8081'), 0, 65535),
     ...(advertise === undefined ? {} : { advertise }), ...(id === undefined ? {} : { id }),
@@ -110,6 +114,7 @@ async function runWorker(p: Parsed): Promise<number> {
     dataDir: str(p, 'data-dir', '.'), workDir: opt(p, 'work-dir') ?? defaultWorkDir(),
     heartbeatIntervalMs: parseDurationMs('heartbeat-interval', str(p, 'heartbeat-interval', '3s')),
     ...withToken(readToken(p)),
+    logger,
     // A wrong token is a setting to fix, not an outage to wait out: say so and exit 2.
     onRefused: message => refuse(message),
   })
@@ -264,6 +269,8 @@ async function local(p: Parsed): Promise<number> {
   // Checked here, so a bad value is a usage error rather than a role that fails to start.
   parseSizeBytes('max-mem', str(p, 'max-mem', '1GiB'))
   if (hbTimeout !== undefined) parseDurationMs('heartbeat-timeout', hbTimeout)
+  // The roles' lines share the terminal with the progress bars: only problems, unless asked.
+  const logLevel = parseLogLevel('log-level', str(p, 'log-level', 'warn'))
   const json = bool(p, 'json')
   const draw = json && process.stderr.isTTY !== true ? undefined : progressPrinter({ ops: opsOf(job) })
   const { status: s, result, url, kept } = await runLocal(job, {
@@ -271,6 +278,7 @@ async function local(p: Parsed): Promise<number> {
     slots: parseInteger('slots', str(p, 'slots', String(Math.max(1, Math.floor(availableParallelism() / 2)))), 1, 1024),
     maxMem: str(p, 'max-mem', '1GiB'), dataDir: str(p, 'data-dir', '.'), keep: bool(p, 'keep'), json,
     ...(hbTimeout ? { heartbeatTimeout: hbTimeout } : {}),
+    logLevel,
     ...(draw === undefined ? {} : { onStatus: draw }),
     onSubmitted: (id, client) => console.error(`job ${id} running on a local cluster: ${jobUiUrl(client, id)}` +
       (bool(p, 'keep') ? '' : ' (until it ends; --keep leaves the cluster up)')),

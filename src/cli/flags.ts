@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util'
 import { nearest } from '../api/nearest'
 
 import { parseRetention, type Retention } from '../roles/master/retention'
+import { LOG_LEVELS, type LogLevel } from '../roles/log'
 
 export class UsageError extends Error {}
 
@@ -83,6 +84,14 @@ export function parseKeepJobs(flag: string, text: string): Retention {
   const r = parseRetention(text)
   if ('error' in r) throw new UsageError(`--${flag} ${text}: ${r.error}`)
   return r
+}
+
+/** `--log-level`: the least severe lines written (debug adds every task attempt's start and end). */
+export function parseLogLevel(flag: string, text: string): LogLevel {
+  const level = text.trim().toLowerCase()
+  if ((LOG_LEVELS as readonly string[]).includes(level)) return level as LogLevel
+  const near = nearest(level, LOG_LEVELS)
+  throw new UsageError(`--${flag} ${text}: give one of ${LOG_LEVELS.join(', ')}${near === null ? '' : ` (did you mean ${near}?)`}`)
 }
 
 export function parseInteger(flag: string, text: string, min: number, max: number): number {

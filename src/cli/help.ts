@@ -26,15 +26,20 @@ Exit codes: 0 success, 1 the job failed or was cancelled, 2 usage error, 3 maste
 130 interrupted.`,
   master: `usage: minispark master [--host 127.0.0.1] [--port 8080] [--state-db minispark-master.db]
                         [--heartbeat-timeout 10s] [--keep-jobs 7d,10000] [--token-file FILE] [--insecure]
+                        [--log-level info]
   --port 0 takes a free port. Prints "minispark master listening on URL" when ready.
+  --log-level: debug, info (the default: jobs submitted, started and ended, workers registered, DEAD
+  and back, recovery after a restart), warn (task retries, user functions that threw), error or
+  silent. Lines go to stderr: JSON, one a line, or readable text on a terminal.
   --keep-jobs: how long ended jobs (status, result, task attempts) stay in the state file: an age
   (7d, 36h), a count of the newest (500), both (7d,10000: the default, whichever is hit first), or
   "all". Checked at start and every minute; unfinished jobs are always kept.`,
   worker: `usage: minispark worker --master HOST:PORT [--host 127.0.0.1] [--port 8081]
                         [--advertise HOST:PORT] [--id NAME] [--slots N] [--max-mem 1GiB]
                         [--data-dir .] [--work-dir $TMPDIR/minispark-work-$USER] [--heartbeat-interval 3s]
-                        [--token-file FILE] [--insecure]
-  --slots defaults to the number of CPU cores. No job may read or write the work dir (nor the
+                        [--token-file FILE] [--insecure] [--log-level info]
+  --slots defaults to the number of CPU cores. --log-level as for the master (stderr, JSON lines
+  unless a terminal). No job may read or write the work dir (nor the
   master's --state-db): keep the work dir out of --data-dir, as the default is.`,
   submit: `usage: minispark submit JOB.json|- [--master HOST:PORT] [--token-file FILE] [--follow] [--cancel-on-interrupt] [--json]
   Prints the job id and (on stderr) its page in the web UI. --follow shows progress until the job
@@ -51,6 +56,8 @@ Exit codes: 0 success, 1 the job failed or was cancelled, 2 usage error, 3 maste
   cancel: `usage: minispark cancel JOB_ID [--master HOST:PORT] [--token-file FILE]`,
   workers: `usage: minispark workers [--master HOST:PORT] [--token-file FILE] [--json]`,
   local: `usage: minispark local JOB.json|- [--workers 2] [--slots N] [--max-mem 1GiB] [--data-dir .] [--keep] [--json]
+                       [--log-level warn]
   Starts a master and N workers on loopback, runs the job with progress and a link to its page in
-  the web UI, prints its result and stops them (--keep leaves them up).`,
+  the web UI, prints its result and stops them (--keep leaves them up). The roles' log lines go to
+  stderr, from warn up by default (--log-level info shows jobs and workers too).`,
 }

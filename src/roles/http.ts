@@ -9,12 +9,15 @@ import { tokenMatches } from '../api/auth'
 import { completeDocument, type RouteInfo } from './openapi-doc'
 import { swaggerPage } from './swagger-page'
 import { explainNodeError, suggestProperty } from '../api/job-errors'
+import type { ProcessMetrics } from './process-metrics'
+import type { Logger } from './log'
 
 export const MAX_BODY_BYTES = 16 * 1024 * 1024
 export const VERSION = '0.1.0'
 
-/** Turns any thrown error into the contract's JSON error shape and status. */
-export function errorResponse(code: string | number, error: unknown): Response {
+/** Turns any thrown error into the contract's JSON error shape and status; an error that is not
+ *  the client's (a bug) goes to `logger` with its stack. */
+export function errorResponse(code: string | number, error: unknown, logger?: Logger): Response {
   // Elysia wraps what a body parser throws; our parser throws ApiErrors that say what to fix.
   const cause = (error as { cause?: unknown }).cause
   if (code === 'PARSE' && cause instanceof ApiError) error = cause
@@ -32,7 +35,9 @@ export function errorResponse(code: string | number, error: unknown): Response {
   if (code === 'NOT_FOUND') return json(404, errorBody('NOT_FOUND', 'no such route: see /swagger for the routes'))
   if (code === 'PARSE') return json(400, errorBody('INVALID_REQUEST', 'the body is not valid JSON: send Content-Type application/json with a JSON body'))
   const message = error instanceof Error ? error.message : String(error)
-  console.error(JSON.stringify({ level: 'error', cause: 'unhandled', message, stack: error instanceof Error ? error.stack : undefined }))
+  const stack = error instanceof Error ? error.stack : undefined
+  if (logger !== undefined) logger.error({ event: 'unhandled', error: message, stack }, `internal error: ${message}`)
+  else console.error(JSON.stringify({ level: 'error', event: 'unhandled', message, stack }))
   return json(500, errorBody('INTERNAL', `internal error: ${message}`))
 }
 
@@ -159,14 +164,31 @@ const PUBLIC_PATHS: ReadonlySet<string> = new Set([
   '/swagger', '/swagger/assets/swagger-ui-bundle.js', '/swagger/assets/swagger-ui.css',
 ])
 
-/** A role's root app: error mapping first so it covers every route mounted after it. */
-export function roleApp(title: string, description: string, token: string | undefined) {
+/** A role's root app: error mapping first so it covers every route mounted after it. With
+ *  `metrics`, every request is counted and timed, refused ones and unknown routes included;
+ *  `logger` hears of internal errors. */
+export function roleApp(title: string, description: string, token: string | undefined, metrics?: ProcessMetrics, logger?: Logger) {
   // normalize: false, so a field the schema does not know (a typo such as "partition") is a 400
   // naming it instead of being dropped in silence.
   const app = new Elysia({ normalize: false })
   const swaggerHtml = swaggerPage(title)
+  // An error's answer is made in onError, which Elysia does not show to onAfterResponse.
+  const errorStatus = new WeakMap<Request, number>()
+  const refuse = (request: Request, answer: Response | undefined): Response | undefined => {
+    if (answer !== undefined) metrics?.requestEnded(request, undefined, answer.status)
+    return answer
+  }
   return app
-    .onError(({ code, error }) => errorResponse(code, error))
+    .onError(({ code, error, request }) => {
+      const answer = errorResponse(code, error, logger)
+      errorStatus.set(request, answer.status)
+      return answer
+    })
+    .onAfterResponse({ as: 'global' }, ({ request, route, responseValue, set }) => {
+      if (metrics === undefined) return
+      const status = responseValue instanceof Response ? responseValue.status : errorStatus.get(request) ?? (typeof set.status === 'number' ? set.status : 200)
+      metrics.requestEnded(request, route, status)
+    })
     // Runs after every handler, so it only compares a string unless this is the document.
     .onAfterHandle({ as: 'global' }, ({ request, response }) => {
       if (request.url.endsWith('/swagger/json') && new URL(request.url).pathname === '/swagger/json') {
@@ -176,10 +198,11 @@ export function roleApp(title: string, description: string, token: string | unde
     .onParse({ as: 'global' }, ({ request }, contentType) => contentType.startsWith('application/json') ? readJsonBody(request) : undefined)
     // Before routing, so an unknown path without the token is a 401 too.
     .onRequest(({ request, server }) => {
-      if (token === undefined) return refuseRebinding(request, server?.hostname)
+      metrics?.requestStarted(request)
+      if (token === undefined) return refuse(request, refuseRebinding(request, server?.hostname))
       if ((request.method === 'GET' || request.method === 'HEAD') && PUBLIC_PATHS.has(new URL(request.url).pathname)) return
       if (!tokenMatches(request.headers.get('authorization'), token)) {
-        return json(401, errorBody('UNAUTHORIZED', 'missing or wrong token: send Authorization: Bearer TOKEN (the CLI reads MINISPARK_TOKEN)'))
+        return refuse(request, json(401, errorBody('UNAUTHORIZED', 'missing or wrong token: send Authorization: Bearer TOKEN (the CLI reads MINISPARK_TOKEN)')))
       }
     })
     .use(openapi({

@@ -11,6 +11,8 @@ import { LOCAL_DIR_ENV, selfCommand, spawnRole, type Role } from './spawn'
 export type LocalOptions = {
   workers: number; slots: number; maxMem: string; dataDir: string; keep: boolean; json: boolean
   heartbeatTimeout?: string; onStatus?: (s: JobStatus) => void
+  /** the roles' --log-level (their lines go to this process's stderr) */
+  logLevel?: string
   /** called once the job is accepted, e.g. to show where to watch it */
   onSubmitted?: (id: string, client: MasterClient) => void
 }
@@ -68,13 +70,14 @@ export async function startLocalCluster(o: Omit<LocalOptions, 'keep' | 'json'> &
     try { rmSync(dir, { recursive: true, force: true }) } catch { /* the roles' master removes it when it notices this process is gone */ }
   }
   const env = { MINISPARK_TOKEN: token }
+  const logLevel = o.logLevel === undefined ? [] : ['--log-level', o.logLevel]
   try {
     const master = await spawnRole(selfCommand(['master', '--port', '0', '--state-db', join(dir, 'master.db'),
-      ...(o.heartbeatTimeout ? ['--heartbeat-timeout', o.heartbeatTimeout] : [])]), { env: { ...env, [LOCAL_DIR_ENV]: dir }, onSpawn })
+      ...(o.heartbeatTimeout ? ['--heartbeat-timeout', o.heartbeatTimeout] : []), ...logLevel]), { env: { ...env, [LOCAL_DIR_ENV]: dir }, onSpawn })
     roles.push(master)
     const started = await Promise.allSettled(Array.from({ length: o.workers }, (_, i) => spawnRole(selfCommand([
       'worker', '--master', master.url, '--port', '0', '--id', `local-${i + 1}`, '--slots', String(o.slots),
-      '--max-mem', o.maxMem, '--data-dir', resolve(o.dataDir), '--work-dir', join(dir, 'work')]), { env, onSpawn })))
+      '--max-mem', o.maxMem, '--data-dir', resolve(o.dataDir), '--work-dir', join(dir, 'work'), ...logLevel]), { env, onSpawn })))
     for (const s of started) if (s.status === 'fulfilled') roles.push(s.value)
     const failed = started.find(s => s.status === 'rejected')
     if (failed !== undefined) throw (failed as PromiseRejectedResult).reason

@@ -43,7 +43,11 @@ export function removeTempDir(d: string): void {
 
 // ---- processes ----
 
-export type RoleProc = { name: string; proc: Subprocess<'ignore', 'pipe', 'pipe'>; url: string; pid: number; log(): string }
+export type RoleProc = {
+  name: string; proc: Subprocess<'ignore', 'pipe', 'pipe'>; url: string; pid: number; log(): string
+  /** everything on stderr so far (the last LOG_KEEP characters at least) */
+  stderr(): string
+}
 
 const LOG_KEEP = 64 * 1024
 
@@ -77,7 +81,7 @@ export async function spawnRoleProc(name: string, args: readonly string[], o: { 
       drain(proc.stderr, err)
       void proc.exited.then(code => rej(new Error(`${name} exited with ${code} before listening\n${log()}`)))
     })
-    return { name, proc, url, pid: proc.pid, log }
+    return { name, proc, url, pid: proc.pid, log, stderr: () => err.text }
   } catch (e) {
     proc.kill('SIGKILL')
     liveProcs.delete(proc)

@@ -13,7 +13,8 @@ import type { AttemptRun, JobRun, Overwrite, Replica } from './state'
 import type { OutputRecord } from './catalog'
 import { overwritesKept } from './worker-events'
 import type { Clock } from '../clock'
-import { step, type MasterAction, type MasterEvent, type StoreChange } from './scheduler'
+import { silentLogger, type Logger } from '../log'
+import { step, type MasterAction, type MasterEvent, type Step, type StoreChange } from './scheduler'
 import type { MasterState } from './state'
 import { jobStatus } from './status'
 import type { Store } from './store'
@@ -34,8 +35,14 @@ export type Driver = {
 
 const STORE_RETRY_MS = 1_000
 
-export function startDriver(deps: { clock: Clock; store: Store; send: Sender; state: MasterState; leaseCheckMs: number }): Driver {
+export function startDriver(deps: {
+  clock: Clock; store: Store; send: Sender; state: MasterState; leaseCheckMs: number
+  /** told of each step as it is taken, with its event (for the log); must not change the state */
+  onStep?: (e: MasterEvent, out: Step) => void
+  logger?: Logger
+}): Driver {
   const state = deps.state
+  const logger = deps.logger ?? silentLogger()
   let changes: StoreChange[] = []
   let actions: MasterAction[] = []
   let waiters: (() => void)[] = []
@@ -59,7 +66,7 @@ export function startDriver(deps: { clock: Clock; store: Store; send: Sender; st
       changes = [...c, ...changes]
       actions = [...a, ...actions]
       waiters = [...w, ...waiters]
-      console.error(JSON.stringify({ level: 'error', cause: 'store-write-failed', message: (e as Error).message }))
+      logger.error({ event: 'store-write-failed', error: (e as Error).message, retry_ms: STORE_RETRY_MS }, `cannot write the state file: ${(e as Error).message}; trying again`)
       if (!stopped) setTimeout(later, STORE_RETRY_MS)
       return
     }
@@ -74,6 +81,7 @@ export function startDriver(deps: { clock: Clock; store: Store; send: Sender; st
   const post = (e: PendingEvent): void => {
     const event = { ...e, nowMs: deps.clock.now() } as MasterEvent
     const out = step(state, event)
+    deps.onStep?.(event, out)
     for (const c of out.changes) changes.push(c)
     for (const a of out.actions) actions.push(a)
     if (out.changes.length > 0 || out.actions.length > 0) later()

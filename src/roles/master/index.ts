@@ -3,6 +3,9 @@ import { resolve } from 'node:path'
 import type { Elysia } from 'elysia'
 import { realClock } from '../clock'
 import { listen, roleApp } from '../http'
+import { silentLogger, type Logger } from '../log'
+import { ProcessMetrics } from '../process-metrics'
+import { StepLog, recoveryLine } from './step-log'
 import { MasterCore } from './core'
 import { startDriver, type PendingEvent, type Sender } from './driver'
 import type { AttemptId } from '../../api/ids'
@@ -25,6 +28,8 @@ export type MasterOptions = {
   host: string; port: number; stateDb: string; heartbeatTimeoutMs: number; token?: string
   /** how long ended jobs stay in the store (`--keep-jobs`); default 7 days or 10 000 jobs */
   retention?: Retention
+  /** where the master tells what happens (jobs, workers, retries); default: nowhere */
+  logger?: Logger
 }
 
 /** The master's parts and its app, not yet listening: tests drive `app.handle` directly. */
@@ -35,17 +40,25 @@ export function createMaster(o: MasterOptions) {
   const launcher = new Launcher(workers)
   const send: Sender = action => perform(workers, launcher, action)
   const state = recoverState(store, clock.now(), o.heartbeatTimeoutMs)
-  const driver = startDriver({ clock, store, send, state, leaseCheckMs: 250 })
-  const pruner = startPruner({ store, clock, retention: o.retention ?? DEFAULT_RETENTION })
+  const logger = o.logger ?? silentLogger()
+  const recovered = recoveryLine(state)
+  if (recovered !== null) logger[recovered.level]({ event: recovered.event, ...recovered.fields }, recovered.msg)
+  const stepLog = new StepLog(state, logger.isLevelEnabled('debug'))
+  const onStep: Parameters<typeof startDriver>[0]['onStep'] = (e, out) => {
+    for (const l of stepLog.linesOf(e, out, state)) logger[l.level]({ event: l.event, ...l.fields }, l.msg)
+  }
+  const driver = startDriver({ clock, store, send, state, leaseCheckMs: 250, onStep, logger })
+  const pruner = startPruner({ store, clock, retention: o.retention ?? DEFAULT_RETENTION, logger })
+  const processMetrics = new ProcessMetrics()
   // No job may touch the state db or its SQLite journals: the workers check it when they list.
   const reserved = ['', '-wal', '-shm', '-journal'].map(suffix => ({ path: resolve(o.stateDb) + suffix, what: "the master's state db (--state-db)" }))
   const core = new MasterCore(driver, store, clock, workers, o.heartbeatTimeoutMs, reserved)
-  const app = roleApp('Mini-Spark master', 'Submit jobs, follow them, read their results; workers register by heartbeat.', o.token)
+  const app = roleApp('Mini-Spark master', 'Submit jobs, follow them, read their results; workers register by heartbeat.', o.token, processMetrics, logger)
     .use(jobRoutes(core))
     .use(clusterRoutes(core))
     .use(outputRoutes(driver.state))
     .use(dagRoutes(core, store, driver.state))
-    .use(metricsRoutes({ state: driver.state, store, clock, flush: driver.flush }))
+    .use(metricsRoutes({ state: driver.state, store, clock, process: processMetrics, flush: driver.flush }))
     .use(uiRoutes(clock))
     .use(schemaRoutes())
   return { app, core, store, pruner, stop() { pruner.stop(); driver.stop(); if (app.server) void app.stop(); store.close() } }
@@ -54,6 +67,7 @@ export function createMaster(o: MasterOptions) {
 export function startMaster(o: MasterOptions): { url: string; stop(): void } {
   const m = createMaster(o)
   const { url } = listen(m.app as unknown as Elysia, 'master', o.host, o.port)
+  o.logger?.info({ event: 'listening', url, state_db: resolve(o.stateDb) }, `listening on ${url}`)
   return { url, stop: m.stop }
 }
 

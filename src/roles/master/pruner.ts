@@ -3,6 +3,7 @@
 // while a large backlog (a first start on an old state file) goes. Decides nothing itself; a run
 // that fails (a locked or full disk) is logged and tried again at the next tick.
 import type { Clock } from '../clock'
+import { silentLogger, type Logger } from '../log'
 import { pruneCut, PRUNE_EVERY_MS, type Retention } from './retention'
 import type { Store } from './store'
 
@@ -18,7 +19,8 @@ export type Pruner = {
   stop(): void
 }
 
-export function startPruner(deps: { store: Store; clock: Clock; retention: Retention; everyMs?: number }): Pruner {
+export function startPruner(deps: { store: Store; clock: Clock; retention: Retention; everyMs?: number; logger?: Logger }): Pruner {
+  const logger = deps.logger ?? silentLogger()
   let running: Promise<PruneTotals> | null = null
   let stopped = false
   const runOnce = async (): Promise<PruneTotals> => {
@@ -32,13 +34,13 @@ export function startPruner(deps: { store: Store; clock: Clock; retention: Reten
       if (!r.more) break
       await new Promise(resolve => setImmediate(resolve))
     }
-    if (totals.jobs > 0) console.error(JSON.stringify({ level: 'info', cause: 'jobs-pruned', jobs: totals.jobs, attempts: totals.attempts }))
+    if (totals.jobs > 0) logger.info({ event: 'jobs-pruned', jobs: totals.jobs, attempts: totals.attempts }, `pruned ${totals.jobs} ended job(s) past --keep-jobs`)
     return totals
   }
   const run = (): Promise<PruneTotals> => {
     running ??= runOnce()
       .catch(e => {
-        console.error(JSON.stringify({ level: 'error', cause: 'prune-failed', message: (e as Error).message }))
+        logger.error({ event: 'prune-failed', error: (e as Error).message }, `pruning ended jobs failed: ${(e as Error).message}; trying again at the next run`)
         return { jobs: 0, attempts: 0 }
       })
       .finally(() => { running = null })

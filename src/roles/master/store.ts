@@ -170,9 +170,9 @@ export class Store {
     }
   }
 
-  /** Each job's id and state, without its status, request, plan and result (those can be large). */
-  jobStates(): { job_id: string; state: string }[] {
-    return this.db.query('SELECT job_id, state FROM jobs').all() as { job_id: string; state: string }[]
+  /** Each job's id, state and times, without its status, request, plan and result (those can be large). */
+  jobStates(): { job_id: string; state: string; submitted_ms: number; finished_ms: number | null }[] {
+    return this.db.query('SELECT job_id, state, submitted_ms, finished_ms FROM jobs').all() as { job_id: string; state: string; submitted_ms: number; finished_ms: number | null }[]
   }
 
   /** One page of jobs, newest first: those of sequence number below `before` (or above `after`),

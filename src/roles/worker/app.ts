@@ -6,6 +6,8 @@ import { t } from 'elysia'
 import { ApiError, ErrorBody } from '../../api/errors'
 import { FinalizeRequest, ListAnswer, ListRequest, ShuffleFetch, TaskBatch, TaskBatchAnswer, TaskSpec } from '../../api/tasks'
 import { roleApp } from '../http'
+import type { ProcessMetrics } from '../process-metrics'
+import type { Logger } from '../log'
 import type { BlockStore } from './block-store'
 import type { WorkerDriver } from './driver'
 import type { FileWork } from './files/work'
@@ -23,8 +25,8 @@ export type WorkerContext = {
   peers: PeerClient
 }
 
-export function workerApp(ctx: WorkerContext, token: string | undefined) {
-  return roleApp('Mini-Spark worker', 'Task dispatch, the shuffle data service and file listing of a Mini-Spark worker. Internal: used by the master and by peer workers.', token)
+export function workerApp(ctx: WorkerContext, token: string | undefined, metrics?: ProcessMetrics, logger?: Logger) {
+  return roleApp('Mini-Spark worker', 'Task dispatch, the shuffle data service and file listing of a Mini-Spark worker. Internal: used by the master and by peer workers.', token, metrics, logger)
     .post('/tasks', ({ body, set }) => {
       // A task for an older incarnation of this worker, or of a job that has ended, is refused.
       const refused = ctx.tasks().submit(body)

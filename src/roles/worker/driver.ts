@@ -11,8 +11,14 @@ import { activeTasks, attemptsHere, hasAttempt, newWorkerState, type ThreadId, t
 import { step, type WorkerAction, type WorkerEvent } from './step'
 import { partitionSizes, type ThreadEnv, type ThreadRequest, type ThreadResult } from './thread-protocol'
 import { threadEntry } from './threads'
+import { oneLine } from '../log'
 
 const SMALL_HEAP_BELOW_BYTES = 256 * 1024 * 1024
+/** A record or error quoted in a log line is cut here: the line is for finding it, not for holding it. */
+const RECORD_CHARS = 200
+const ERROR_CHARS = 1000
+
+const idsOf = (spec: TaskSpec) => ({ job: spec.job_id, stage: spec.stage_id, task: spec.task_id, attempt: spec.attempt_id })
 const TASK_ENTRY = threadEntry('task/entry.ts')
 
 /** An event before the driver stamps it with the time. */
@@ -107,6 +113,7 @@ export class WorkerDriver {
     switch (a.kind) {
       case 'spawn-thread': this.spawn(a.thread); break
       case 'run': {
+        this.d.log({ level: 'debug', cause: 'task-started', message: `attempt ${a.spec.attempt_id} started`, ...idsOf(a.spec) })
         const msg: ThreadRequest = { kind: 'run', spec: a.spec, env: this.d.env, lane: a.lane }
         this.threads.get(a.thread)?.postMessage(msg)
         break
@@ -140,12 +147,29 @@ export class WorkerDriver {
 
   private report(spec: TaskSpec, r: ThreadResult): void {
     this.d.taskEnded(r)
+    this.logEnd(spec, r)
     for (const b of r.blocks) this.d.blocks.register(spec.job_id, spec.attempt_id, b)
     this.d.report({
       worker_id: this.d.workerId(), incarnation: spec.incarnation, attempt_id: r.attempt_id, state: r.state, metrics: r.metrics,
       shuffle_outputs: r.blocks.map(b => ({ shuffle_id: b.shuffle_id, sizes: partitionSizes(b) })),
       sinks: r.sinks, ...(r.failure ? { failure: r.failure } : {}),
     })
+  }
+
+  /** A user function that threw is a warning with its node and record; other failures too, with
+   *  their reason; a success is for debugging. */
+  private logEnd(spec: TaskSpec, r: ThreadResult): void {
+    const ids = idsOf(spec)
+    const f = r.failure
+    if (f === undefined) {
+      this.d.log({ level: 'debug', cause: 'task-ended', message: `attempt ${spec.attempt_id} ${r.state}`, ...ids, state: r.state, records_in: r.metrics.records_in, records_out: r.metrics.records_out })
+    } else if (f.reason === 'udf-error') {
+      this.d.log({ level: 'warn', cause: 'udf-failed', message: `node ${f.node_id ?? '?'} threw in attempt ${spec.attempt_id}: ${oneLine(f.message)}`, ...ids,
+        node: f.node_id ?? null, record: f.record === undefined ? null : f.record.slice(0, RECORD_CHARS), error: f.message.slice(0, ERROR_CHARS) })
+    } else {
+      this.d.log({ level: 'warn', cause: 'task-failed', message: `attempt ${spec.attempt_id} failed (${f.reason}): ${oneLine(f.message)}`, ...ids, reason: f.reason, error: f.message.slice(0, ERROR_CHARS),
+        ...(f.from_worker === undefined ? {} : { from_worker: f.from_worker }) })
+    }
   }
 
   private spawn(id: ThreadId): void {

@@ -31,6 +31,7 @@ export function startHeartbeats(deps: HeartbeatDeps): { stop(): void; beatNow():
       const ack = await deps.peers.heartbeat(deps.masterUrl, hb, deps.intervalMs)
       const previous = incarnation
       incarnation = ack.incarnation
+      if (failures > 0) deps.log({ level: 'info', cause: 'heartbeat-restored', message: `the master answers again after ${failures} failed heartbeat(s)`, failed: failures })
       failures = 0
       deps.onAck(ack, previous)
     } catch (e) {
@@ -41,7 +42,7 @@ export function startHeartbeats(deps: HeartbeatDeps): { stop(): void; beatNow():
         return
       }
       // Keep beating: the master may be restarting; log once per outage, not every beat.
-      if (failures++ === 0) deps.log({ level: 'warn', cause: 'heartbeat-failed', message: (e as Error).message })
+      if (failures++ === 0) deps.log({ level: 'warn', cause: 'heartbeat-failed', message: `heartbeat to the master failed: ${(e as Error).message}; beating on`, error: (e as Error).message })
     }
   }
   const loop = async (): Promise<void> => {

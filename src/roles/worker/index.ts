@@ -9,6 +9,8 @@ import type { Elysia } from 'elysia'
 import { PeerClient } from '../../api/peers'
 import { newBudgetBuffer, reservedBytes } from '../../engine/spill/budget'
 import { listen } from '../http'
+import { silentLogger, type Logger } from '../log'
+import { ProcessMetrics } from '../process-metrics'
 import { workerApp } from './app'
 import { BlockStore } from './block-store'
 import { WorkerDriver } from './driver'
@@ -35,9 +37,19 @@ export type WorkerOptions = {
   token?: string
   /** the master refused the token: the worker can never join */
   onRefused?: (message: string) => void
+  /** where the worker tells what happens (joining, failed tasks, memory); default: nowhere */
+  logger?: Logger
 }
 
-const log = (m: Record<string, unknown>): void => console.error(JSON.stringify({ role: 'worker', ...m }))
+type LogLevel = 'debug' | 'info' | 'warn' | 'error'
+
+/** The parts' log calls (`{ level, cause, message, ...ids }`) as lines of `logger`: `cause` is the
+ *  line's event name. */
+const logTo = (logger: () => Logger) => (m: Record<string, unknown>): void => {
+  const { level, cause, message, ...fields } = m
+  const lvl: LogLevel = level === 'debug' || level === 'warn' || level === 'error' ? level : 'info'
+  logger()[lvl]({ event: cause, ...fields }, typeof message === 'string' ? message : String(cause))
+}
 
 /** How often memory is sampled and task time limits are checked. */
 const SAMPLE_MS = 100
@@ -47,6 +59,9 @@ export async function startWorker(o: WorkerOptions): Promise<{ url: string; id: 
   mkdirSync(dataDir, { recursive: true })
   const diskId = diskIdOf(dataDir)
   let id = o.id ?? ''
+  // Every line names the worker once its id is known (it may come from the port it got).
+  let logger = o.logger ?? silentLogger()
+  const log = logTo(() => logger)
   let driver: WorkerDriver | undefined
   const blocks = new BlockStore()
   // No job may read, write or contain the work dir (every worker's folder in it): the file work judges it.
@@ -60,13 +75,17 @@ export async function startWorker(o: WorkerOptions): Promise<{ url: string; id: 
   // master does not take them for lost.
   const unreported = new Set<string>()
   const reporter = new Reporter({ masterUrl: o.masterUrl, peers, onSettled: a => unreported.delete(a), log })
-  const metrics = new WorkerMetrics({ workerId: () => id, slots: o.slots, active: () => driver?.active ?? 0, startedMs: Date.now(), budgetBytes: () => reservedBytes(budget) })
+  const processMetrics = new ProcessMetrics()
+  const metrics = new WorkerMetrics({ workerId: () => id, slots: o.slots, active: () => driver?.active ?? 0, process: processMetrics, budgetBytes: () => reservedBytes(budget) })
 
-  const app = workerApp({ tasks: () => driver!, blocks: () => blocks, files: () => files, dataDir, own, peers }, o.token).use(workerMetricsRoutes(metrics))
+  // The app's logger is the root one: the worker's id is not known before it listens.
+  const app = workerApp({ tasks: () => driver!, blocks: () => blocks, files: () => files, dataDir, own, peers }, o.token, processMetrics, logger).use(workerMetricsRoutes(metrics))
 
   const { url, port } = listen(app as unknown as Elysia, 'worker', o.host, o.port)
   const address = o.advertise ?? `${o.host.includes(':') ? `[${o.host}]` : o.host}:${port}`
   if (id === '') id = `${hostname()}-${port}`
+  logger = logger.child({ worker: id })
+  logger.info({ event: 'listening', url, address, master: o.masterUrl, slots: o.slots, max_mem_bytes: o.maxMemBytes }, `listening on ${url} as ${id}`)
   // Each worker has its own folder in the work dir, so workers sharing one --work-dir never
   // delete each other's files; stale files of an earlier run of this worker go at start-up.
   // The stale folder is renamed aside at once (its name has a ".", which no worker folder has) and
@@ -102,8 +121,10 @@ export async function startWorker(o: WorkerOptions): Promise<{ url: string; id: 
         running: [...driver!.runningAttempts(), ...unreported],
       }
     },
-    onAck: ack => {
+    onAck: (ack, previous) => {
       metrics.heartbeatAcked(Date.now())
+      // A later new incarnation is told by step (it drops what the old one held).
+      if (previous === undefined) logger.info({ event: 'registered', incarnation: ack.incarnation, master: o.masterUrl }, `registered with the master at ${o.masterUrl}`)
       // A new incarnation (the master declared us DEAD, or we restarted): step drops what we hold.
       driver!.post({ kind: 'incarnation-given', incarnation: ack.incarnation })
     },

@@ -1,18 +1,21 @@
 // What a worker's GET /metrics tells Prometheus: its task attempts by how they ended, the records,
-// shuffle and spilled bytes they handled, its running tasks, memory, and how long ago the master
-// last acknowledged its heartbeat. Counts what it is told; decides nothing.
+// shuffle and spilled bytes they handled, its running tasks, its memory budget, and how long ago the
+// master last acknowledged its heartbeat; then its process and HTTP metrics (process-metrics.ts).
+// Counts what it is told; decides nothing. Its own names all start with minispark_worker_, which
+// the master never uses: a sum over every target never adds the master's view of a worker to the
+// worker's own.
 import { MetricsText } from '../../api/metrics'
 import type { TaskMetrics } from '../../api/tasks'
 import { VERSION } from '../http'
+import type { ProcessMetrics } from '../process-metrics'
 
 export type WorkerMetricsDeps = {
   workerId: () => string
   slots: number
   /** task attempts running or queued here now */
   active: () => number
-  startedMs: number
-  /** resident memory of this process, bytes: a seam for tests */
-  rssBytes?: () => number
+  /** CPU, memory, heap, start time, HTTP requests of this process */
+  process: ProcessMetrics
   /** bytes of the memory budget its tasks hold now */
   budgetBytes?: () => number
 }
@@ -33,11 +36,10 @@ export class WorkerMetrics {
   /** The master answered a heartbeat. */
   heartbeatAcked(nowMs: number): void { this.lastAckMs = nowMs }
 
-  render(nowMs: number): string {
+  async render(nowMs: number): Promise<string> {
     const worker = this.deps.workerId()
-    return new MetricsText()
+    const own = new MetricsText()
       .gauge('minispark_build_info', 'the running Mini-Spark version', [[{ version: VERSION, role: 'worker', worker }, 1]])
-      .gauge('minispark_worker_start_time_seconds', 'when this worker process started, unix seconds', this.deps.startedMs / 1000)
       .counter('minispark_worker_task_attempts_total', 'task attempts that ended on this worker, by how', [...this.ended].map(([s, n]) => [{ state: s }, n]))
       .gauge('minispark_worker_active_tasks', 'task attempts running or queued on this worker', this.deps.active())
       .gauge('minispark_worker_slots', 'task threads of this worker', this.deps.slots)
@@ -50,7 +52,7 @@ export class WorkerMetrics {
       .gauge('minispark_worker_heartbeat_age_seconds', 'seconds since the master last acknowledged a heartbeat of this worker',
         this.lastAckMs === null ? NaN : Math.max(0, nowMs - this.lastAckMs) / 1000)
       .gauge('minispark_worker_budget_reserved_bytes', 'bytes of the memory budget (spill accounting) held by task threads now', (this.deps.budgetBytes ?? (() => 0))())
-      .gauge('process_resident_memory_bytes', 'resident memory of the worker process', (this.deps.rssBytes ?? (() => process.memoryUsage.rss()))())
       .toString()
+    return own + await this.deps.process.text()
   }
 }
