@@ -28,6 +28,7 @@ export const NodeSpec = t.Object({
   multiline: t.Optional(t.Boolean()),
   allow_empty: t.Optional(t.Boolean()),
   overwrite: t.Optional(t.Boolean()),
+  replicas: t.Optional(t.Integer({ minimum: 1, maximum: 16 })),
   partitions: t.Optional(t.Integer({ minimum: 1, maximum: 100000 })),
   how: t.Optional(t.Union([t.Literal('inner'), t.Literal('left'), t.Literal('right'), t.Literal('full')])),
   descending: t.Optional(t.Boolean()),
