@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import type { OutputSettle } from '../../api/tasks'
 import { checkOutputFolder, type Reserved } from './listing'
 import { removeEmptyUpTo } from './output-swap'
+import { pathName } from './layout'
 
 const PART = /^part-\d+$/
 
@@ -25,6 +26,15 @@ export function markSettled(dataDir: string, jobId: string, o: OutputSettle, own
   checkOutputFolder(dataDir, o.path, own)
   const dir = join(dataDir, o.path)
   if (o.success === undefined) {
+    // The job's own temporary folders (its attempts', and its staged parts) go: a worker lost
+    // mid-write leaves them, and the job that would have removed them has ended. Another job's stay.
+    const job = o.job_id ?? jobId
+    const temporary = join(dir, '_temporary')
+    if (job !== '' && existsSync(temporary)) {
+      for (const name of readdirSync(temporary)) {
+        if (name === job || name.startsWith(pathName(`${job}:`))) rmSync(join(temporary, name), { recursive: true, force: true })
+      }
+    }
     if (o.dir !== o.path) removeEmptyUpTo(dataDir, o.dir)
     removeEmptyUpTo(dataDir, o.path)
     return

@@ -71,10 +71,13 @@ describe('settling an output on a disk', () => {
   })
 
   test('a disk that holds no part of it loses its strays and the folders they leave empty, and gets no _SUCCESS', async () => {
-    mkdirSync(join(diskA, 'out/t/_temporary/attempt-1'), { recursive: true })
+    // the job's attempts' folders (a worker lost mid-write), and another job's
+    mkdirSync(join(diskA, 'out/t/_temporary/j8_3a1_3a0_23', 'x'), { recursive: true })
+    mkdirSync(join(diskA, 'out/u/_temporary/j9_3a1_3a0_23'), { recursive: true })
     writeFileSync(join(diskA, 'out/t/part-00001'), 'stray\n')
-    expect((await finalize({ job_id: 'j8', paths: [], settle: [{ path: 'out/t', dir: 'out/t', keep: [] }] })).status).toBe(200)
-    expect(existsSync(join(diskA, 'out/t/part-00001'))).toBe(false)
+    expect((await finalize({ job_id: 'j8', paths: [], settle: [{ path: 'out/t', dir: 'out/t', keep: [] }, { path: 'out/u', dir: 'out/u', keep: [], job_id: 'j1' }] })).status).toBe(200)
+    expect(existsSync(join(diskA, 'out/t'))).toBe(false)
+    expect(existsSync(join(diskA, 'out/u/_temporary/j9_3a1_3a0_23'))).toBe(true)
   })
 })
 
