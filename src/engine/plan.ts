@@ -34,6 +34,7 @@ export const SUPPORTED_OPS: ReadonlySet<Op> = new Set<Op>([
   'map', 'flat_map', 'filter', 'map_values', 'key_by', 'union',
   'reduce_by_key', 'group_by_key', 'join', 'distinct', 'sort',
   'write_text', 'write_jsonl', 'collect', 'count',
+  'words', 'grep', 'key_by_field', 'count_by_value', 'agg_by_key',
 ])
 
 /** Reduce partitions of one wide op (or a job's default): each is a task whose spec lists every
