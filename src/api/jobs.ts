@@ -40,6 +40,10 @@ export const NodeSpec = t.Object({
   lowercase: t.Optional(t.Boolean()),
   field: t.Optional(t.String({ minLength: 1, maxLength: 1024 })),
   agg: t.Optional(t.Union([t.Literal('sum'), t.Literal('count'), t.Literal('min'), t.Literal('max')])),
+  by: t.Optional(t.Union([
+    t.Object({ field: t.String({ minLength: 1, maxLength: 1024 }) }, { additionalProperties: false }),
+    t.Object({ slice: t.Tuple([t.Integer({ minimum: 0 }), t.Integer({ minimum: 0 })]) }, { additionalProperties: false }),
+  ])),
 }, { additionalProperties: false })
 export type NodeSpec = Static<typeof NodeSpec>
 
@@ -91,6 +95,10 @@ export const NODE_SCHEMAS = {
   sort: node('sort', 'a total order across parts (part 0 first)', {
     input,
     key: t.Optional(fn('record => sort key (default: the key of [k, v], else the record)')),
+    by: t.Optional(t.Union([
+      t.Object({ field: t.String({ minLength: 1, maxLength: 1024, description: 'sort objects by this field (twin: "key": "r => r[field]")' }) }, { additionalProperties: false }),
+      t.Object({ slice: t.Tuple([t.Integer({ minimum: 0 }), t.Integer({ minimum: 0 })], { description: '[start, end]: sort strings by these characters (twin: "key": "r => r.slice(start, end)")' }) }, { additionalProperties: false }),
+    ], { description: 'a built-in sort key instead of "key"' })),
     descending: t.Optional(t.Boolean()),
     partitions,
   }),

@@ -143,7 +143,7 @@ function planSort(node: NodeSpec, input: string, partitions: number, job: ValidJ
   const hosts = hostsOf(input)
   let sampleId = `${node.id}#sample`
   while (job.nodes.has(sampleId)) sampleId += '_'
-  const sampleNode: NodeSpec = { id: sampleId, op: SAMPLE_OP, input, partitions, ...(node.key === undefined ? {} : { key: node.key }) }
+  const sampleNode: NodeSpec = { id: sampleId, op: SAMPLE_OP, input, partitions, ...(node.key === undefined ? {} : { key: node.key }), ...(node.by === undefined ? {} : { by: node.by }) }
   const samples = hosts.map(h => {
     const s = newStage(h.root, h.partitions)
     s.nodes = [...pathTo(h, input), sampleNode]

@@ -18,6 +18,10 @@ export function checkBuiltin(n: NodeSpec): string | null {
       return n.field === undefined ? 'needs "field": the field to key by' : null
     case 'agg_by_key':
       return n.agg === undefined || !(AGGS as readonly string[]).includes(n.agg) ? `needs "agg": one of ${AGGS.join(', ')}` : null
+    case 'sort':
+      if (n.by !== undefined && n.key !== undefined) return 'give the sort key as "key" (a function) or "by" (built-in), not both'
+      if (n.by !== undefined && 'slice' in n.by && n.by.slice[1] < n.by.slice[0]) return '"by": {"slice": [start, end]} needs start <= end'
+      return null
     default:
       return null
   }
