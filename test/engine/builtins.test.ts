@@ -22,6 +22,8 @@ import { parseWordPattern } from '../../src/engine/builtins/words'
 import { ApiError } from '../../src/api/errors'
 import { readSourceSplit } from '../../src/roles/worker/task/inputs'
 import { bag, seeded } from '../support/oracle'
+import { hashAsciiBytes } from '../../src/engine/builtins/byte-counts'
+import { hashKey } from '../../src/engine/keys'
 
 const dir = mkdtempSync(join(tmpdir(), 'builtins-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -344,6 +346,17 @@ describe('sort by a built-in key = sort with the twin key function', () => {
       expect(c.out).toEqual(d.out)
       expect((c.out as unknown[]).length).toBe(200)
     })
+  }
+})
+
+test('a word counted as bytes goes to the partition of the same word counted as a string', () => {
+  const r = seeded(3)
+  const enc = new TextEncoder()
+  for (let i = 0; i < 2000; i++) {
+    let w = ''
+    for (let n = r.int(20); n > 0; n--) w += String.fromCharCode(0x20 + r.int(0x5f))
+    const b = enc.encode(w)
+    expect(hashAsciiBytes(b, 0, b.length)).toBe(hashKey(w))
   }
 })
 
