@@ -68,6 +68,7 @@ export class ShuffleWriter implements Consumer {
     }
     this.table = op === 'reduce_by_key' || op === 'distinct' || op === 'agg_by_key' || op === 'count_by_value' ? new CombineTable(this.parts) : null
     this.byteCounts = op === 'count_by_value' ? new ByteCountTable() : null
+    if (op === 'count_by_value') this.pushToken = (buf, start, end) => this.countToken(buf, start, end)
     for (let p = 0; p < this.parts; p++) {
       this.sinks.push(new ByteSink())
       this.pending.push([])
@@ -88,8 +89,11 @@ export class ShuffleWriter implements Consumer {
     }
   }
 
-  /** count_by_value: one word, as bytes (builtins/words.ts), counted without making a string. */
-  pushToken(buf: Uint8Array, start: number, end: number): void {
+  /** count_by_value: one word, as bytes (builtins/words.ts), counted without making a string.
+   *  Only a count_by_value writer has it: an operator hands bytes only to consumers that take them. */
+  readonly pushToken?: (buf: Uint8Array, start: number, end: number) => void
+
+  private countToken(buf: Uint8Array, start: number, end: number): void {
     this.records++
     if (this.byteCounts!.add(buf, start, end, 1) && !this.reservation.grow(entryBytes(end - start)) && this.reservation.bytes >= this.minRun) this.spillSegment()
   }

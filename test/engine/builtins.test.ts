@@ -4,7 +4,7 @@
 // same records. Inputs hold non-ASCII text (the two letters whose toLowerCase is ASCII among
 // them), invalid UTF-8, empty lines, CRLF and lone CR, a BOM, and lines longer than a read chunk;
 // splits fall anywhere.
-import { afterAll, describe, expect, test } from 'bun:test'
+import { afterAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -24,6 +24,9 @@ import { readSourceSplit } from '../../src/roles/worker/task/inputs'
 import { bag, seeded } from '../support/oracle'
 import { hashAsciiBytes } from '../../src/engine/builtins/byte-counts'
 import { hashKey } from '../../src/engine/keys'
+
+// Each case runs two small jobs; a busy machine can take seconds.
+setDefaultTimeout(30_000)
 
 const dir = mkdtempSync(join(tmpdir(), 'builtins-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -201,6 +204,28 @@ describe('words + count_by_value = flat_map + map + reduce_by_key', () => {
       expect(a.out).toEqual(b.out)
       expect(a.up).toEqual(b.up)
       expect(sortPairs(a.c as unknown[])).toEqual(sortPairs(b.c as unknown[]))
+    }
+  })
+
+  test('words straight into other wide ops (distinct, sort) and a UDF shuffle', async () => {
+    for (const seed of SEEDS.slice(0, 6)) {
+      const text = randomText(seeded(seed))
+      // each words node with one consumer: the shuffle write itself is downstream
+      const job = (words: NodeSpec): JobRequest => ({ nodes: [
+        { id: 'lines', op: 'read_text', path: 't.txt' },
+        { ...words, id: 'w1' }, { ...words, id: 'w2' }, { ...words, id: 'w3' },
+        { id: 'd', op: 'distinct', input: 'w1' },
+        { id: 's', op: 'sort', input: 'w2' },
+        { id: 'k', op: 'key_by', input: 'w3', fn: 'w => w.length' },
+        { id: 'g', op: 'group_by_key', input: 'k' },
+        { id: 'sizes', op: 'map', input: 'g', fn: '([n, ws]) => [n, ws.length]' },
+        { id: 'out_d', op: 'collect', input: 'd' }, { id: 'out_s', op: 'collect', input: 's' }, { id: 'out_g', op: 'collect', input: 'sizes' },
+      ] })
+      const a = await runJob(job({ id: 'words', op: 'words', input: 'lines' }), { 't.txt': text }, seeded(seed))
+      const b = await runJob(job({ id: 'words', op: 'flat_map', input: 'lines', fn: 'l => l.toLowerCase().match(/[a-z0-9]+/g) ?? []' }), { 't.txt': text }, seeded(seed))
+      expect(bag(a.out_d as unknown[])).toEqual(bag(b.out_d as unknown[]))
+      expect(a.out_s).toEqual(b.out_s)
+      expect(bag(a.out_g as unknown[])).toEqual(bag(b.out_g as unknown[]))
     }
   })
 
