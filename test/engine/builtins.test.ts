@@ -24,6 +24,7 @@ import { readSourceSplit } from '../../src/roles/worker/task/inputs'
 import { bag, seeded } from '../support/oracle'
 import { hashAsciiBytes } from '../../src/engine/builtins/byte-counts'
 import { hashKey } from '../../src/engine/keys'
+import { LineCutter } from '../../src/engine/lines'
 
 // Each case runs two small jobs; a busy machine can take seconds.
 setDefaultTimeout(30_000)
@@ -371,6 +372,31 @@ describe('sort by a built-in key = sort with the twin key function', () => {
       expect(c.out).toEqual(d.out)
       expect((c.out as unknown[]).length).toBe(200)
     })
+  }
+})
+
+test('LineCutter.pushBytes gives the lines push gives, as bytes, for any split and chunking', () => {
+  const dec = new TextDecoder('utf-8', { ignoreBOM: true })
+  for (let seed = 0; seed < 300; seed++) {
+    const r = seeded(seed)
+    const text = randomText(r, 1 + r.int(12))
+    const start = r.int(text.length + 1)
+    const split = { start, end: start + r.int(text.length + 1 - start) }
+    const strings = new LineCutter(split)
+    const bytes = new LineCutter(split)
+    const want: string[] = []
+    const got: string[] = []
+    const chunk = 1 + r.int(r.chance(0.5) ? 8 : 200)
+    for (let pos = strings.readFrom; pos < text.length; pos += chunk) {
+      const c = text.slice(pos, pos + chunk)
+      want.push(...strings.push(c))
+      for (const region of bytes.pushBytes(c)) for (const l of dec.decode(region).split('\n')) got.push(l.endsWith('\r') ? l.slice(0, -1) : l)
+    }
+    want.push(...strings.finish())
+    const last = bytes.finishBytes()
+    if (last !== null) { const l = dec.decode(last); got.push(l.endsWith('\r') ? l.slice(0, -1) : l) }
+    expect(got).toEqual(want)
+    expect(bytes.bytesRead).toBe(strings.bytesRead)
   }
 })
 
