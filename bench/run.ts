@@ -1,7 +1,8 @@
 // `bun run bench [--workloads W1,W2,W3,W4,CP,FLEET] [--size small|standard]`
 //
 // The standard workloads of ../shared/bench (W1 word count, W2 grep, W3 join + aggregate, W4 sort)
-// on the compiled binary as `local --workers 2`, each beside, in the same run:
+// on the compiled binary as `local --workers 2`, written with UDFs (bench/jobs/wN-*.json) and with
+// the built-in operators (wN-*-builtin.json), each beside, in the same run:
 //  - an idiomatic single-thread Bun program doing what the job's functions do in a plain loop, run
 //    as 2 processes over halves of the input (and for W1/W2 a tuned one on bytes: the per-core
 //    limit of this runtime), plus coreutils where it does the job (grep for W2, sort for W4);
@@ -177,35 +178,62 @@ function parts(dir: string, re = /^part-/): string[] {
 // ---- Mini-Spark ----------------------------------------------------------------------------
 
 const JOBS: Record<string, string> = { W1: 'w1-wordcount.json', W2: 'w2-grep.json', W3: 'w3-join-aggregate.json', W4: 'w4-sort.json' }
+/** The same workloads written with the engine's built-in operators (words, grep, key_by_field,
+ *  count_by_value, agg_by_key, sort "by"), UDFs only where no built-in says it. */
+const BUILTIN_JOBS: Record<string, string> = { W1: 'w1-wordcount-builtin.json', W2: 'w2-grep-builtin.json', W3: 'w3-join-aggregate-builtin.json', W4: 'w4-sort-builtin.json' }
 
-async function runEngine(w: string, bin: string, inputBytes: number): Promise<Row> {
+/** What `local --keep` says once the job has ended: the cluster's URL and its token's file. */
+const KEPT = /still up: (\S+) \(its token: MINISPARK_TOKEN=\$\(cat (\S+)\)\)/
+
+/** Done once `local` says the cluster is kept and has printed the job's result (a JSON line), or
+ *  a second after it says so without one (the job failed). */
+function keptAndPrinted(): (stdout: string, stderr: string) => boolean {
+  let keptAt: number | undefined
+  return (out, err) => {
+    if (!KEPT.test(err)) return false
+    keptAt ??= Date.now()
+    return /^\{/m.test(out) || Date.now() - keptAt > 1000
+  }
+}
+
+async function runEngine(w: string, bin: string, inputBytes: number, builtin = false): Promise<Row> {
   const tmp = join(tmpRoot, `local-${w}`)
   rmSync(tmp, { recursive: true, force: true })
   mkdirSync(tmp, { recursive: true })
-  const job = join(benchDir, 'jobs', JOBS[w]!)
-  say(`${w}: Mini-Spark local --workers 2`)
+  const job = join(benchDir, 'jobs', (builtin ? BUILTIN_JOBS : JOBS)[w]!)
+  const system = builtin ? 'Mini-Spark built-ins, local --workers 2' : 'Mini-Spark local --workers 2'
+  say(`${w}: ${system}`)
   // --keep leaves the cluster up after the job, so its task metrics and final VmHWM can be read.
   const r = await measure([[bin, 'local', job, '--workers', '2', '--max-mem', MAX_MEM, '--data-dir', dataDir, '--keep', '--json']],
-    { cwd: dataDir, env: { TMPDIR: tmp, MINISPARK_TOKEN: undefined }, timeoutMs: S.timeoutMs })
+    { cwd: dataDir, env: { TMPDIR: tmp, MINISPARK_TOKEN: undefined }, timeoutMs: S.timeoutMs, doneWhen: keptAndPrinted() })
   const rss = Object.fromEntries(r.peaks)
   for (const [name, pid] of r.pids) { const h = hwmBytes(pid); if (h !== null) rss[name] = Math.max(rss[name] ?? 0, h) }
-  const row: Row = { workload: w, system: 'Mini-Spark local --workers 2', kind: 'engine', seconds: r.code === 0 ? r.seconds : null, input_bytes: inputBytes, rss, spilled_bytes: null, verdict: 'unchecked', fingerprint: null, verify_note: '', other_cpus: r.otherCpus }
-  const url = /still up: (\S+)/.exec(r.stderr)?.[1]
+  const row: Row = { workload: w, system, kind: builtin ? 'builtin' : 'engine', seconds: r.code === 0 ? r.seconds : null, input_bytes: inputBytes, rss, spilled_bytes: null, verdict: 'unchecked', fingerprint: null, verify_note: '', other_cpus: r.otherCpus }
+  const kept = KEPT.exec(r.stderr)
+  const url = kept?.[1]
   if (url !== undefined) {
     try {
-      const jobs = await (await fetch(`${url}/jobs`)).json() as { job_id: string }[]
+      // the token `local` gave the cluster it started for this run
+      const headers = { authorization: `Bearer ${readFileSync(kept![2]!, 'utf8').trim()}` }
+      const get = async <T>(path: string): Promise<T> => await (await fetch(`${url}${path}`, { headers })).json() as T
+      const jobs = await get<{ job_id: string }[]>('/jobs')
       const id = jobs[0]!.job_id
-      const tasks = await (await fetch(`${url}/jobs/${id}/tasks`)).json() as TaskRow[]
-      const status = await (await fetch(`${url}/jobs/${id}`)).json() as { stages: { stage_id: number; node_ids: string[] }[] }
+      const tasks = await get<TaskRow[]>(`/jobs/${id}/tasks`)
+      const status = await get<{ stages: { stage_id: number; node_ids: string[] }[] }>(`/jobs/${id}`)
       row.spilled_bytes = tasks.reduce((n, t) => n + t.spilled_bytes, 0)
       row.stages = stageTimes(status.stages, tasks)
     } catch (e) { row.note = `task metrics unavailable: ${(e as Error).message}` }
   }
+  // `local` last: it stops its cluster when signalled, and the roles are stopped by pid anyway.
   await stopPids([...r.pids].filter(([n]) => n !== 'local').map(([, pid]) => pid))
+  const localPid = r.pids.get('local')
+  if (localPid !== undefined) await stopPids([localPid])
   rmSync(tmp, { recursive: true, force: true })
+  // `local --json` prints the result only for a job that succeeded
+  if (r.code === 0 && lastJson(r.stdout) === null) r.code = 1
   if (r.code !== 0) {
     // The whole story of a failed run is kept: every role's stderr went through `local`.
-    const log = join(benchDir, 'results', `${startedAt.replace(/:/g, '-')}-${size}-${w}-failed.log`)
+    const log = join(benchDir, 'results', `${startedAt.replace(/:/g, '-')}-${size}-${w}${builtin ? '-builtin' : ''}-failed.log`)
     mkdirSync(join(benchDir, 'results'), { recursive: true })
     writeFileSync(log, r.stderr)
     row.error = `exit ${r.code}: ${tail(r.stderr)}`
@@ -544,7 +572,7 @@ if (dask === null) say(flag('no-peers') ? 'Dask peer skipped (--no-peers)' : 'Da
 const rows: Row[] = []
 for (const w of workloads) {
   const inputBytes = w === 'W1' || w === 'W2' ? bytesOf(filesIn('text', /\.txt$/)) : w === 'W3' ? bytesOf(filesIn('join', /\.csv$/)) : bytesOf(filesIn('sort', /\.dat$/))
-  const these: Row[] = [await runEngine(w, bin, inputBytes), ...await baselines(w, inputBytes)]
+  const these: Row[] = [await runEngine(w, bin, inputBytes), await runEngine(w, bin, inputBytes, true), ...await baselines(w, inputBytes)]
   if (dask !== null) these.push(await daskRow(w, dask, inputBytes))
   verify(w, these)
   rows.push(...these)

@@ -146,6 +146,9 @@ export type RunOptions = {
   env?: Record<string, string | undefined>
   /** stop waiting after this long: the tree is killed and the run reported as timed out (code 124) */
   timeoutMs?: number
+  /** the run is over when stderr matches this, though the processes live on (`local --keep`
+   *  stays in the foreground, holding its cluster, until it is signalled) */
+  doneWhen?: (stdout: string, stderr: string) => boolean
 }
 
 /** Runs several commands at once (e.g. the two halves of a baseline) and waits for all of them. */
@@ -165,7 +168,19 @@ export async function measure(cmds: string[][], o: RunOptions): Promise<Run> {
   // that still hold the pipe (`local --keep`).
   const outs = procs.map(p => collect(p.stdout))
   const errs = procs.map(p => collect(p.stderr))
-  const codes = await Promise.all(procs.map(p => p.exited))
+  const exited = Promise.all(procs.map(p => p.exited))
+  let codes: (number | null)[]
+  if (o.doneWhen === undefined) codes = await exited
+  else {
+    const done = o.doneWhen
+    const said = new Promise<(number | null)[]>(resolve => {
+      const check = setInterval(() => {
+        if (done(outs.map(c => c.text()).join(''), errs.map(c => c.text()).join(''))) { clearInterval(check); resolve(procs.map(() => 0)) }
+      }, 20)
+      void exited.then(c => { clearInterval(check); resolve(c) })
+    })
+    codes = await said
+  }
   const seconds = (performance.now() - t0) / 1000
   if (timer) clearTimeout(timer)
   const peaks = watch.stop()

@@ -8,6 +8,8 @@ export const OPS = [
   'map', 'flat_map', 'filter', 'map_values', 'key_by', 'union',
   'reduce_by_key', 'group_by_key', 'join', 'distinct', 'sort',
   'write_text', 'write_jsonl', 'collect', 'count',
+  // built-ins: the engine's own operators, run on bytes where they can (src/engine/builtins)
+  'words', 'grep', 'key_by_field', 'count_by_value', 'agg_by_key',
 ] as const
 export type Op = (typeof OPS)[number]
 
@@ -33,6 +35,16 @@ export const NodeSpec = t.Object({
   how: t.Optional(t.Union([t.Literal('inner'), t.Literal('left'), t.Literal('right'), t.Literal('full')])),
   descending: t.Optional(t.Boolean()),
   limit: t.Optional(t.Integer({ minimum: 0 })),
+  // built-ins
+  pattern: t.Optional(t.String({ minLength: 1, maxLength: 4096 })),
+  flags: t.Optional(t.String({ maxLength: 8 })),
+  lowercase: t.Optional(t.Boolean()),
+  field: t.Optional(t.String({ minLength: 1, maxLength: 1024 })),
+  agg: t.Optional(t.Union([t.Literal('sum'), t.Literal('count'), t.Literal('min'), t.Literal('max')])),
+  by: t.Optional(t.Union([
+    t.Object({ field: t.String({ minLength: 1, maxLength: 1024 }) }, { additionalProperties: false }),
+    t.Object({ slice: t.Tuple([t.Integer({ minimum: 0 }), t.Integer({ minimum: 0 })]) }, { additionalProperties: false }),
+  ])),
 }, { additionalProperties: false })
 export type NodeSpec = Static<typeof NodeSpec>
 
@@ -85,6 +97,10 @@ export const NODE_SCHEMAS = {
   sort: node('sort', 'a total order across parts (part 0 first)', {
     input,
     key: t.Optional(fn('record => sort key (default: the key of [k, v], else the record)')),
+    by: t.Optional(t.Union([
+      t.Object({ field: t.String({ minLength: 1, maxLength: 1024, description: 'sort objects by this field (twin: "key": "r => r[field]")' }) }, { additionalProperties: false }),
+      t.Object({ slice: t.Tuple([t.Integer({ minimum: 0 }), t.Integer({ minimum: 0 })], { description: '[start, end]: sort strings by these characters (twin: "key": "r => r.slice(start, end)")' }) }, { additionalProperties: false }),
+    ], { description: 'a built-in sort key instead of "key"' })),
     descending: t.Optional(t.Boolean()),
     partitions,
   }),
@@ -98,6 +114,28 @@ export const NODE_SCHEMAS = {
     input, limit: t.Optional(t.Integer({ minimum: 0, description: 'at most this many records (default 100000)' })),
   }),
   count: node('count', 'the number of records', { input }),
+  // Built-ins: each does what a UDF twin does (named in its description), with identical results,
+  // without a JS value per line or word where it can avoid one.
+  words: node('words', 'text → each maximal run of the pattern\'s characters (ASCII), lowercased first by default; twin: flat_map "l => l.toLowerCase().match(/[a-z0-9]+/g) ?? []"', {
+    input,
+    lowercase: t.Optional(t.Boolean({ description: 'lowercase the text first, as toLowerCase() does (default true)' })),
+    pattern: t.Optional(t.String({ minLength: 3, maxLength: 1024, description: 'one bracket class of printable ASCII characters and ranges, then "+" (default "[a-z0-9]+")' })),
+  }),
+  grep: node('grep', 'the lines (strings) a regular expression matches; twin: filter "l => new RegExp(pattern, flags).test(l)"', {
+    input,
+    pattern: t.String({ minLength: 1, maxLength: 4096, description: 'a JavaScript regular expression' }),
+    flags: t.Optional(t.String({ maxLength: 4, pattern: '^[imsu]*$', description: 'any of i, m, s, u (default none)' })),
+  }),
+  key_by_field: node('key_by_field', 'object → [object[field], object]; twin: key_by "r => r[field]" (a record without the field fails the task)', {
+    input,
+    field: t.String({ minLength: 1, maxLength: 1024, description: 'the field (a read_csv column, a JSON property) to key by' }),
+  }),
+  count_by_value: node('count_by_value', 'each distinct record with its number of occurrences, [record, n]; twin: map "x => [x, 1]" then reduce_by_key "(a, b) => a + b"', { input, partitions }),
+  agg_by_key: node('agg_by_key', 'one [k, agg of the values] per key of [k, v] records; twin: reduce_by_key with "(a, b) => a + b" (sum), Math.min, Math.max, or map_values "v => 1" first (count)', {
+    input,
+    agg: t.Union([t.Literal('sum'), t.Literal('count'), t.Literal('min'), t.Literal('max')], { description: 'sum, min, max (of numbers) or count (of records)' }),
+    partitions,
+  }),
 } satisfies Record<Op, TObject>
 
 const N = NODE_SCHEMAS
@@ -105,6 +143,7 @@ const N = NODE_SCHEMAS
 export const JobNode = t.Union([
   N.read_text, N.read_jsonl, N.read_csv, N.map, N.flat_map, N.filter, N.map_values, N.key_by, N.union,
   N.reduce_by_key, N.group_by_key, N.join, N.distinct, N.sort, N.write_text, N.write_jsonl, N.collect, N.count,
+  N.words, N.grep, N.key_by_field, N.count_by_value, N.agg_by_key,
 ], {
   discriminator: { propertyName: 'op' },
   description: 'a node of the DAG; `op` says which fields it takes',

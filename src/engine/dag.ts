@@ -5,10 +5,11 @@ import { ApiError } from '../api/errors'
 import { OPS, type JobRequest, type NodeSpec, type Op } from '../api/jobs'
 import { checkFunctionSource } from './udf'
 import { checkFunctionScope } from './udf-scope'
+import { checkBuiltin } from './builtins/check'
 
 export const SOURCE_OPS: ReadonlySet<Op> = new Set(['read_text', 'read_jsonl', 'read_csv'])
 export const SINK_OPS: ReadonlySet<Op> = new Set(['write_text', 'write_jsonl', 'collect', 'count'])
-export const WIDE_OPS: ReadonlySet<Op> = new Set(['reduce_by_key', 'group_by_key', 'join', 'distinct', 'sort'])
+export const WIDE_OPS: ReadonlySet<Op> = new Set(['reduce_by_key', 'group_by_key', 'join', 'distinct', 'sort', 'count_by_value', 'agg_by_key'])
 const MULTI_INPUT_OPS: ReadonlySet<Op> = new Set(['union', 'join'])
 const FN_OPS: ReadonlySet<Op> = new Set(['map', 'flat_map', 'filter', 'map_values', 'key_by', 'reduce_by_key'])
 const PATH_OPS: ReadonlySet<Op> = new Set(['read_text', 'read_jsonl', 'read_csv', 'write_text', 'write_jsonl'])
@@ -101,6 +102,8 @@ function checkNodeFields(n: NodeSpec, supported: ReadonlySet<Op>): void {
     const problem = checkFunctionScope(src) ?? checkFunctionSource(src)
     if (problem !== null) throw new ApiError('BAD_FUNCTION', `${where}, field "${field}": ${problem}`, { node_id: n.id })
   }
+  const builtin = checkBuiltin(n)
+  if (builtin !== null) throw new ApiError('INVALID_JOB', `${where} (${op}): ${builtin}`, { node_id: n.id })
   // allow_empty is a source's field (read here whether or not the schema lists it yet).
   const allowEmpty = (n as { allow_empty?: unknown }).allow_empty
   if (allowEmpty !== undefined && (!SOURCE_OPS.has(op) || typeof allowEmpty !== 'boolean')) {

@@ -60,18 +60,66 @@ export class LineCutter {
    * should copy them, or one 40-byte key can pin a chunk-sized string.
    */
   push(chunk: Uint8Array): string[] {
-    if (this.finished || chunk.length === 0) return []
+    const r = this.cut(chunk)
+    if (r === null) return []
+    const [from, last] = r
+    const lines = this.cutLines(chunk, from, last)
+    if (!this.finished) this.appendCarry(chunk.subarray(last + 1))
+    return lines
+  }
+
+  /**
+   * push() without decoding, for operators that work on bytes (builtins/): the split's complete
+   * lines in the chunk as at most two regions of lines joined by '\n' (no final '\n'; a line may
+   * end with the '\r' of CRLF). The first region is a copy when it joins a line carried over from
+   * earlier chunks; the other is a view of `chunk`, valid until the caller reuses it.
+   */
+  pushBytes(chunk: Uint8Array): Uint8Array[] {
+    const r = this.cut(chunk)
+    if (r === null) return []
+    const [from, last] = r
+    this.consumed += this.carryLen + (last + 1 - from)
+    const regions: Uint8Array[] = []
+    let rest = from
+    if (this.carryLen > 0) {
+      const firstNl = chunk.indexOf(NL, from)
+      this.appendCarry(chunk.subarray(from, firstNl))
+      regions.push(this.carry.slice(0, this.carryLen))
+      this.carryLen = 0
+      rest = firstNl + 1
+    }
+    // rest > last: the carried line was the chunk's only one.
+    if (rest <= last) regions.push(chunk.subarray(rest, last))
+    if (!this.finished) this.appendCarry(chunk.subarray(last + 1))
+    return regions
+  }
+
+  /** finish() without decoding: the last, unterminated line's bytes, or null. */
+  finishBytes(): Uint8Array | null {
+    if (this.finished) return null
+    this.finished = true
+    if (this.skipping || this.carryLen === 0) return null
+    this.consumed += this.carryLen
+    const line = this.carry.slice(0, this.carryLen)
+    this.carryLen = 0
+    return line
+  }
+
+  /** The region [from, last) of complete lines in the chunk (chunk[last] is '\n'), or null when
+   *  the chunk completes none (its bytes are then carried). */
+  private cut(chunk: Uint8Array): [number, number] | null {
+    if (this.finished || chunk.length === 0) return null
     const chunkPos = this.pos
     this.pos += chunk.length
     let from = 0
     if (this.skipping) {
       const nl = chunk.indexOf(NL)
-      if (nl < 0) return []
+      if (nl < 0) return null
       this.skipping = false
       from = nl + 1
       if (chunkPos + from >= this.end) {
         this.finished = true // the straddling line ran past `end`: no line starts in the split
-        return []
+        return null
       }
     }
     // From here the current line starts before `end`. The split's last line is the one ended
@@ -85,11 +133,9 @@ export class LineCutter {
     if (last < 0) last = chunk.lastIndexOf(NL)
     if (last < from) {
       this.appendCarry(chunk.subarray(from))
-      return []
+      return null
     }
-    const lines = this.cutLines(chunk, from, last)
-    if (!this.finished) this.appendCarry(chunk.subarray(last + 1))
-    return lines
+    return [from, last]
   }
 
   /** Call at end of file: returns the last, unterminated line if it belongs to the split. */

@@ -10,6 +10,7 @@ import type { ShuffleWrite, StagePlan } from '../api/tasks'
 import { compileUdf, type Udf } from './udf'
 import { UdfError, isPair, notAPair, udfError } from './records'
 import type { HashJoin } from './operators/join'
+import { BUILTIN_NARROW_OPS, builtinOperator, takesRegions, takesTokens } from './builtins/operators'
 
 export interface Consumer { push(batch: unknown[]): void }
 
@@ -32,6 +33,8 @@ export function buildStagePipeline(stage: StagePlan, params: Readonly<Record<str
       built.set(node.id, downstream(node.id, stage, built, out))
     } else if (node.op === 'join') {
       built.set(node.id, broadcastJoin(node, stage, out, downstream(node.id, stage, built, out)))
+    } else if (BUILTIN_NARROW_OPS.has(node.op)) {
+      built.set(node.id, builtinOperator(node, downstream(node.id, stage, built, out)))
     } else {
       built.set(node.id, narrowOperator(node, params, downstream(node.id, stage, built, out)))
     }
@@ -61,11 +64,18 @@ const NOTHING: Consumer = { push() {} }
 // object record, and what a branch sees never depends on its siblings nor on whether the plan
 // put a shuffle between them (where every consumer decodes its own copy). Strings, numbers and
 // the other primitives are shared as they are.
+// Bytes (regions of lines, a word's bytes: see builtins/operators.ts) are only read, so every
+// consumer gets the same ones; the fan-out passes them on only when all its consumers take them.
 function fanOut(next: Consumer[]): Consumer {
   if (next.length === 0) return NOTHING
   if (next.length === 1) return next[0]!
   const last = next.length - 1
-  return { push(batch) { for (let i = 0; i < last; i++) next[i]!.push(copyBatch(batch)); next[last]!.push(batch) } }
+  const c: Consumer & { pushRegion?(r: Uint8Array): void; pushToken?(b: Uint8Array, s: number, e: number): void } = {
+    push(batch) { for (let i = 0; i < last; i++) next[i]!.push(copyBatch(batch)); next[last]!.push(batch) },
+  }
+  if (next.every(takesRegions)) c.pushRegion = region => { for (const n of next) (n as typeof c).pushRegion!(region) }
+  if (next.every(takesTokens)) c.pushToken = (b, s, e) => { for (const n of next) (n as typeof c).pushToken!(b, s, e) }
+  return c
 }
 
 /** The batch with each object record deep-copied; the batch itself when it holds none. */

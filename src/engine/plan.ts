@@ -34,6 +34,7 @@ export const SUPPORTED_OPS: ReadonlySet<Op> = new Set<Op>([
   'map', 'flat_map', 'filter', 'map_values', 'key_by', 'union',
   'reduce_by_key', 'group_by_key', 'join', 'distinct', 'sort',
   'write_text', 'write_jsonl', 'collect', 'count',
+  'words', 'grep', 'key_by_field', 'count_by_value', 'agg_by_key',
 ])
 
 /** Reduce partitions of one wide op (or a job's default): each is a task whose spec lists every
@@ -142,7 +143,7 @@ function planSort(node: NodeSpec, input: string, partitions: number, job: ValidJ
   const hosts = hostsOf(input)
   let sampleId = `${node.id}#sample`
   while (job.nodes.has(sampleId)) sampleId += '_'
-  const sampleNode: NodeSpec = { id: sampleId, op: SAMPLE_OP, input, partitions, ...(node.key === undefined ? {} : { key: node.key }) }
+  const sampleNode: NodeSpec = { id: sampleId, op: SAMPLE_OP, input, partitions, ...(node.key === undefined ? {} : { key: node.key }), ...(node.by === undefined ? {} : { by: node.by }) }
   const samples = hosts.map(h => {
     const s = newStage(h.root, h.partitions)
     s.nodes = [...pathTo(h, input), sampleNode]

@@ -19,6 +19,9 @@ import { minRunBytes, SpillingAggregator, SpillingSorter, type SpillContext } fr
 import { SpillingGrouper } from './spill/group'
 import { SpillingJoin } from './spill/join'
 import { MemoryRunStore, type RunFile } from './spill/runs'
+import { aggCombine, aggValue, type Agg } from './builtins/aggregate'
+import { ByteCountTable, entryBytes } from './builtins/byte-counts'
+import { tokenString } from './builtins/words'
 
 /** One part of a map output: reduce partition p is bytes [offsets[p], offsets[p+1]) of the file. */
 export type BlockSegment = { path: string; offsets: number[] }
@@ -37,6 +40,8 @@ export class ShuffleWriter implements Consumer {
   private readonly combine: Udf | null
   /** reduce_by_key and distinct: what the task combined so far, for every reduce partition */
   private readonly table: CombineTable | null
+  /** count_by_value fed words as bytes (builtins/): their counts, keyed by the bytes */
+  private readonly byteCounts: ByteCountTable | null
   private readonly pending: unknown[][] = []
   private readonly sinks: ByteSink[] = []
   private readonly sortKey: SortKeyOf | null = null
@@ -55,13 +60,15 @@ export class ShuffleWriter implements Consumer {
     this.minRun = minRunBytes(spill)
     this.parts = write.partitions
     const op = write.node.op
-    this.combine = op === 'reduce_by_key' ? compileCombiner(write.node, params) : null
+    this.combine = op === 'reduce_by_key' || op === 'agg_by_key' || op === 'count_by_value' ? combinerOf(write.node, params) : null
     if (op === 'sort') {
       if (bounds === undefined) throw new Error(`the task has no range bounds for sort "${write.node.id}": the master must send them`)
       if (bounds.length >= this.parts) throw new Error(`sort "${write.node.id}": ${bounds.length} range bounds for ${this.parts} partitions`)
       this.sortKey = sortKeyFunction(write.node, params)
     }
-    this.table = op === 'reduce_by_key' || op === 'distinct' ? new CombineTable(this.parts) : null
+    this.table = op === 'reduce_by_key' || op === 'distinct' || op === 'agg_by_key' || op === 'count_by_value' ? new CombineTable(this.parts) : null
+    this.byteCounts = op === 'count_by_value' ? new ByteCountTable() : null
+    if (op === 'count_by_value') this.pushToken = (buf, start, end) => this.countToken(buf, start, end)
     for (let p = 0; p < this.parts; p++) {
       this.sinks.push(new ByteSink())
       this.pending.push([])
@@ -76,7 +83,49 @@ export class ShuffleWriter implements Consumer {
       case 'reduce_by_key': return this.pushCombining(batch)
       case 'distinct': return this.pushDistinct(batch)
       case 'sort': return this.pushRanged(batch)
+      case 'agg_by_key': return this.pushAggregating(batch)
+      case 'count_by_value': return this.pushCounting(batch)
       default: return this.pushPairs(batch)
+    }
+  }
+
+  /** count_by_value: one word, as bytes (builtins/words.ts), counted without making a string.
+   *  Only a count_by_value writer has it: an operator hands bytes only to consumers that take them. */
+  readonly pushToken?: (buf: Uint8Array, start: number, end: number) => void
+
+  private countToken(buf: Uint8Array, start: number, end: number): void {
+    this.records++
+    if (this.byteCounts!.add(buf, start, end, 1) && !this.reservation.grow(entryBytes(end - start)) && this.reservation.bytes >= this.minRun) this.spillSegment()
+  }
+
+  private pushCounting(batch: unknown[]): void {
+    const table = this.table!
+    for (let i = 0; i < batch.length; i++) {
+      const r = batch[i]
+      const e = table.find(r)
+      if (e !== undefined) (e.value as number)++
+      else {
+        table.insert(r, 1)
+        if (!this.reservation.grow(ENTRY_OVERHEAD + estimateBytes(r)) && this.reservation.bytes >= this.minRun) this.spillSegment()
+      }
+    }
+  }
+
+  private pushAggregating(batch: unknown[]): void {
+    const node = this.write.node
+    const agg = node.agg as Agg
+    const fn = this.combine!
+    const table = this.table!
+    for (let i = 0; i < batch.length; i++) {
+      const r = batch[i]
+      if (!isPair(r)) throw notAPair(node.id, 'agg_by_key', r)
+      const v = aggValue(node.id, agg, r, r[1])
+      const e = table.find(r[0])
+      if (e !== undefined) e.value = fn(e.value, v)
+      else {
+        table.insert(r[0], v)
+        if (!this.reservation.grow(ENTRY_OVERHEAD + estimateBytes(r[0])) && this.reservation.bytes >= this.minRun) this.spillSegment()
+      }
     }
   }
 
@@ -177,9 +226,12 @@ export class ShuffleWriter implements Consumer {
   private encodeHeld(): Uint8Array[] {
     const combined = this.table?.byPartition()
     this.table?.clear()
+    const counted = this.byteCounts !== null && this.byteCounts.size > 0 ? this.byteCounts.drain(this.parts, tokenString) : undefined
     const distinct = this.write.node.op === 'distinct'
     for (let p = 0; p < this.parts; p++) {
       const sink = this.sinks[p]!
+      const words = counted?.[p]
+      if (words !== undefined) for (let at = 0; at < words.length; at += FRAME_RECORDS) sink.append(encodeFrame(words.slice(at, at + FRAME_RECORDS)))
       if (combined !== undefined) {
         const entries = combined[p]!
         for (let at = 0; at < entries.length; at += FRAME_RECORDS) {
@@ -265,8 +317,8 @@ export class ShuffleReducer {
 
   constructor(private readonly node: NodeSpec, params: Readonly<Record<string, unknown>>, spill: SpillContext | null = null) {
     switch (node.op) {
-      case 'reduce_by_key': {
-        const fn = compileCombiner(node, params)
+      case 'reduce_by_key': case 'agg_by_key': case 'count_by_value': {
+        const fn = combinerOf(node, params)
         // A sum keeps its size; a combine that builds strings or lists grows with what it adds.
         this.agg = new SpillingAggregator<unknown>((a, b) => fn(a, b), v => typeof v === 'number' ? 0 : estimateBytes(v), spill)
         break
@@ -292,7 +344,7 @@ export class ShuffleReducer {
     let i = 0
     try {
       switch (this.node.op) {
-        case 'reduce_by_key':
+        case 'reduce_by_key': case 'agg_by_key': case 'count_by_value':
           for (; i < batch.length; i++) { const r = batch[i] as [unknown, unknown]; agg.add(r[0], r[1]) }
           return
         default:
@@ -321,7 +373,10 @@ export function partitionOfOutput(store: MemoryRunStore, segments: readonly Bloc
   return out
 }
 
-function compileCombiner(node: NodeSpec, params: Readonly<Record<string, unknown>>): Udf {
+/** The combine function of a keyed aggregation: the user's, or a built-in's (builtins/aggregate.ts). */
+function combinerOf(node: NodeSpec, params: Readonly<Record<string, unknown>>): Udf {
+  if (node.op === 'count_by_value') return aggCombine('count') as Udf
+  if (node.op === 'agg_by_key') return aggCombine(node.agg as Agg) as Udf
   try {
     return compileUdf(node.fn ?? '', params)
   } catch (e) {

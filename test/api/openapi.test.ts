@@ -76,7 +76,7 @@ describe('the OpenAPI documents of master and worker', () => {
     expect(fields('read_text')).toEqual(['allow_empty', 'id', 'op', 'path', 'with_path'])
     expect(fields('read_csv')).toContain('allow_empty')
     expect(fields('join')).toEqual(['how', 'id', 'inputs', 'op', 'partitions'])
-    expect(fields('sort')).toEqual(['descending', 'id', 'input', 'key', 'op', 'partitions'])
+    expect(fields('sort')).toEqual(['by', 'descending', 'id', 'input', 'key', 'op', 'partitions'])
     expect(fields('count')).toEqual(['id', 'input', 'op'])
     for (const op of OPS) expect(fields(op)).not.toContain('cache')
   })

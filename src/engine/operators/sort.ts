@@ -8,7 +8,7 @@
 // Pure: no I/O, and the sampler's randomness is seeded, so a re-run samples the same keys.
 import type { NodeSpec } from '../../api/jobs'
 import { compareKeys } from '../keys'
-import { isPair, UdfError, udfError } from '../records'
+import { describeRecord, isPair, UdfError, udfError } from '../records'
 import { compileUdf, type Udf } from '../udf'
 
 /** The key a record sorts by: `key(record)` when the sort has a key function, else the key of a
@@ -16,6 +16,7 @@ import { compileUdf, type Udf } from '../udf'
 export type SortKeyOf = (r: unknown) => unknown
 
 export function sortKeyFunction(node: NodeSpec, params: Readonly<Record<string, unknown>>): SortKeyOf {
+  if (node.by !== undefined) return builtinSortKey(node.id, node.by)
   if (node.key === undefined) return r => isPair(r) ? r[0] : r
   let fn: Udf
   try {
@@ -24,6 +25,23 @@ export function sortKeyFunction(node: NodeSpec, params: Readonly<Record<string, 
     throw new UdfError(node.id, `key of node "${node.id}" cannot be compiled: ${(e as Error).message}`, '')
   }
   return r => fn(r)
+}
+
+/** A built-in key ("by"): a field of an object, or characters of a string, read with no user
+ *  function; the same value the twin key function returns. */
+function builtinSortKey(nodeId: string, by: NonNullable<NodeSpec['by']>): SortKeyOf {
+  if ('field' in by) {
+    const field = by.field
+    return r => {
+      if (typeof r !== 'object' || r === null || !Object.hasOwn(r, field)) throw new UdfError(nodeId, `sort by field: the record has no field "${field}": ${describeRecord(r).slice(0, 80)}`, describeRecord(r))
+      return (r as Record<string, unknown>)[field]
+    }
+  }
+  const [start, end] = by.slice
+  return r => {
+    if (typeof r !== 'string') throw new UdfError(nodeId, `sort by slice needs strings (lines), but got ${describeRecord(r).slice(0, 80)}`, describeRecord(r))
+    return r.slice(start, end)
+  }
 }
 
 /** Keys of a batch, with the failing record named when the key function throws. */

@@ -10,6 +10,7 @@ import { csvHeader, InputLineError, sourceDecoder } from '../../../engine/operat
 import type { Consumer } from '../../../engine/pipeline'
 import { describeRecord, UdfError } from '../../../engine/records'
 import { InputChanged } from './failures'
+import { linesIn, takesRegions } from '../../../engine/builtins/operators'
 
 export const READ_CHUNK_BYTES = 4 * 1024 * 1024
 
@@ -35,6 +36,14 @@ export async function readSourceSplit(node: NodeSpec, split: SplitWire, dataDir:
   checkInput(node, split, dataDir, workerId)
   const path = join(dataDir, split.path)
   let records = 0
+  // Built-ins that read lines as bytes (words, grep) get them undecoded: no string per line.
+  if (node.op === 'read_text' && node.with_path !== true && takesRegions(root)) {
+    const onRegion = (region: Uint8Array): void => { records += linesIn(region); root.pushRegion(region) }
+    const chunkBytes = Math.max(64 * 1024, Math.min(READ_CHUNK_BYTES, Math.floor(spillAtBytes / 32)))
+    const short = await readRegions(path, split, onRegion, chunkBytes)
+    if (short !== null) throw sizeChanged(node, split, workerId, short)
+    return records
+  }
   try {
     const header = node.op === 'read_csv' && node.header !== false && split.start > 0 ? await readCsvHeader(node, path, split.file_size) : null
     const decoder = sourceDecoder(node, { path: split.path, atFileStart: split.start === 0, header })
@@ -71,6 +80,25 @@ async function readLines(path: string, split: SplitWire, onLines: (lines: string
   if (!cutter.done) {
     const last = cutter.finish()
     if (last.length > 0) onLines(last)
+  }
+  return null
+}
+
+/** readLines without decoding: regions of whole lines (see LineCutter.pushBytes). */
+async function readRegions(path: string, split: SplitWire, onRegion: (region: Uint8Array) => void, chunkBytes: number): Promise<number | null> {
+  const file = Bun.file(path)
+  const cutter = new LineCutter(split)
+  let pos = cutter.readFrom
+  const size = split.file_size
+  while (!cutter.done && pos < size) {
+    const chunk = await file.slice(pos, Math.min(size, pos + chunkBytes)).bytes()
+    if (chunk.length === 0) return pos
+    pos += chunk.length
+    for (const region of cutter.pushBytes(chunk)) onRegion(region)
+  }
+  if (!cutter.done) {
+    const last = cutter.finishBytes()
+    if (last !== null) onRegion(last)
   }
   return null
 }
