@@ -5,7 +5,7 @@
 import { ClientError, MasterClient } from '../api/client'
 import type { JobError, JobRequest, JobResult, JobState, JobStatus } from '../api/jobs'
 import { opsOf, progressPrinter } from '../cli/progress'
-import { startLocalCluster, type LocalCluster } from '../roles/local'
+import { startLocalCluster } from '../roles/local'
 import { DatasetImpl, asDataset, type Runner } from './dataset'
 import type { ActionOptions, Dataset, DatasetOf, KeyedDataset } from './types'
 
@@ -39,12 +39,18 @@ export type LocalOptions = SessionOptions & {
   dataDir?: string
   /** how long a silent worker stays alive, such as "10s" (default: the master's) */
   heartbeatTimeout?: string
+  /** the minispark executable that runs the master and workers (default: MINISPARK_BIN, else
+   *  `minispark` on the PATH; inside the Mini-Spark repository, its own CLI) */
+  bin?: string
 }
+
+/** What a session owns of a local cluster: its token, and how to stop it. */
+export type OwnedCluster = { readonly token: string; stop(): Promise<void> }
 
 export type CsvOptions = { delimiter?: string; multiline?: boolean }
 
 export class Session implements Runner {
-  constructor(readonly client: MasterClient, private readonly o: SessionOptions, private readonly cluster: LocalCluster | null) {}
+  constructor(readonly client: MasterClient, private readonly o: SessionOptions, private readonly cluster: OwnedCluster | null) {}
 
   /** The master's URL: its web UI is there, Swagger at /swagger. */
   get url(): string { return this.client.base }
@@ -91,8 +97,14 @@ export class Session implements Runner {
   async stop(): Promise<void> {
     await this.cluster?.stop()
   }
+}
 
-  async [Symbol.asyncDispose](): Promise<void> { await this.stop() }
+// `await using ms = await local()` stops the cluster at the end of the block where the runtime
+// has the symbol (Bun, Node 20.4+). Set here rather than declared in the class: a declared
+// [Symbol.asyncDispose] would make the SDK's types need lib "esnext.disposable" in every project.
+const asyncDispose = (Symbol as { asyncDispose?: symbol }).asyncDispose
+if (asyncDispose !== undefined) {
+  Object.defineProperty(Session.prototype, asyncDispose, { value(this: Session) { return this.stop() }, configurable: true, writable: true })
 }
 
 /** A session on a running master. Checks that the master answers (and accepts the token). */
@@ -110,7 +122,16 @@ export async function connect(url: string, o: SessionOptions = {}): Promise<Sess
 
 /** Starts a master and worker processes on loopback, and a session on them; stop() ends them. */
 export async function local(o: LocalOptions = {}): Promise<Session> {
+  // The roles are started with Bun's process API (their stdin pipe ends them with this program).
+  if (typeof Bun === 'undefined') {
+    throw new Error('local() starts its cluster under Bun only: under Node, start one (`minispark local JOB --keep`, ' +
+      'or `minispark master` and `minispark worker`) and use connect(url, { token })')
+  }
+  const bin = o.bin ?? (process.env.MINISPARK_BIN?.trim() || undefined)
+  // The published package has no CLI source beside it: it runs the minispark executable.
+  const command = bin !== undefined ? [bin] : process.env.MINISPARK_SDK_BUNDLE === '1' ? ['minispark'] : undefined
   const cluster = await startLocalCluster({
+    ...(command === undefined ? {} : { command }),
     workers: o.workers ?? 2, slots: o.slots ?? 1, maxMem: o.maxMem ?? '1GiB', dataDir: o.dataDir ?? '.',
     ...(o.heartbeatTimeout === undefined ? {} : { heartbeatTimeout: o.heartbeatTimeout }),
     ...(o.token === undefined ? {} : { token: o.token }),
@@ -120,6 +141,6 @@ export async function local(o: LocalOptions = {}): Promise<Session> {
   for (const r of cluster.roles) r.proc.unref()
   process.once('exit', cluster.killNow)
   const stop = cluster.stop
-  const owned: LocalCluster = { ...cluster, stop: async () => { process.off('exit', cluster.killNow); await stop() } }
+  const owned: OwnedCluster = { token: cluster.token, stop: async () => { process.off('exit', cluster.killNow); await stop() } }
   return new Session(cluster.client, o, owned)
 }
