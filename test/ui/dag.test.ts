@@ -4,6 +4,10 @@ import { describe, expect, test } from 'bun:test'
 import type { JobRequest } from '../../src/api/jobs'
 import { validateJob } from '../../src/engine/dag'
 import { planStages } from '../../src/engine/plan'
+import type { StagePlan } from '../../src/api/tasks'
+import type { JobDag } from '../../src/api/dag'
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { jobDag } from '../../src/roles/master/routes/dag'
 
 const view = (req: JobRequest) => jobDag('job-1', req, planStages(validateJob(req), 4))
@@ -22,7 +26,7 @@ describe('the DAG view', () => {
     const v = view(req)
     expect(v.stages.map(s => [s.stage_id, s.kind, s.nodes.map(n => n.id)])).toEqual([
       [0, 'source', ['lines', 'words', 'pairs']], [1, 'shuffle', ['counts', 'out']]])
-    expect(edges(req)).toEqual(['0:lines -narrow-> 0:words', '0:words -narrow-> 0:pairs', '0:pairs -shuffle-> 1:counts', '1:counts -narrow-> 1:out'])
+    expect(edges(req).sort()).toEqual(['0:lines -narrow-> 0:words', '0:words -narrow-> 0:pairs', '0:pairs -shuffle-> 1:counts', '1:counts -narrow-> 1:out'].sort())
     expect(v.nodes.find(n => n.id === 'counts')).toEqual({ id: 'counts', op: 'reduce_by_key', inputs: ['pairs'], stage_ids: [1], detail: '(a, b) => a + b · 8 partitions' })
     expect(v.nodes.find(n => n.id === 'lines')?.detail).toBe('books')
   })
@@ -57,8 +61,9 @@ describe('the DAG view', () => {
     const sample = v.stages.find(s => s.sample_of === 'sorted')
     expect(sample).toBeDefined()
     expect(sample!.nodes.map(n => n.op)).toEqual(['read_text', 'sample'])
-    const sortStage = v.stages.find(s => s.nodes[0]?.id === 'sorted')!
-    expect(v.edges).toContainEqual({ from_stage: sample!.stage_id, from: sample!.nodes[1]!.id, to_stage: sortStage.stage_id, to: 'sorted', kind: 'bounds' })
+    // the ranges are used by the stage that writes the sort's shuffle (here the source stage)
+    const writer = v.stages.find(s => s.sample_of === null && s.nodes[0]?.id === 'lines')!
+    expect(v.edges).toContainEqual({ from_stage: sample!.stage_id, from: sample!.nodes[1]!.id, to_stage: writer.stage_id, to: 'lines', kind: 'bounds' })
     expect(v.edges.filter(e => e.kind === 'shuffle' && e.to === 'sorted')).toHaveLength(1)
     expect(v.nodes.find(n => n.id === 'sorted')?.detail).toBe('key l => l.length · descending')
   })
@@ -67,4 +72,77 @@ describe('the DAG view', () => {
     const v = jobDag('job-2', { nodes: [{ id: 'a', op: 'read_text', path: 'x' }] }, [])
     expect(v).toEqual({ job_id: 'job-2', nodes: [{ id: 'a', op: 'read_text', inputs: [], stage_ids: [], detail: 'x' }], stages: [], edges: [] })
   })
+
+  // A broadcast join (customers is small), a union (orders and more) and a sort: every edge the
+  // plan has, by hand, in the order of the stages.
+  const BROADCAST_UNION_SORT: JobRequest = { nodes: [
+    { id: 'orders', op: 'read_text', path: 'orders' },
+    { id: 'customers', op: 'read_text', path: 'customers' },
+    { id: 'more', op: 'read_text', path: 'more' },
+    { id: 'ko', op: 'key_by', input: 'orders', fn: 'l => l' },
+    { id: 'km', op: 'key_by', input: 'more', fn: 'l => l' },
+    { id: 'all', op: 'union', inputs: ['ko', 'km'] },
+    { id: 'kc', op: 'key_by', input: 'customers', fn: 'l => l' },
+    { id: 'j', op: 'join', inputs: ['all', 'kc'] },
+    { id: 'sums', op: 'reduce_by_key', input: 'j', fn: '(a, b) => a' },
+    { id: 'sorted', op: 'sort', input: 'sums' },
+    { id: 'out', op: 'collect', input: 'sorted' },
+  ] }
+  const SIZES = { sourceBytes: new Map([['orders', 1e9], ['more', 1e9], ['customers', 100]]), maxBytes: 1000 }
+
+  test('a broadcast join, a union and a sort: the broadcast edges and where the sampled ranges go', () => {
+    const plans = planStages(validateJob(BROADCAST_UNION_SORT), 4, SIZES)
+    const v = jobDag('job-3', BROADCAST_UNION_SORT, plans)
+    const got = v.edges.map(e => `${e.from_stage}:${e.from} -${e.kind}-> ${e.to_stage}:${e.to}`).sort()
+    expect(got).toEqual([
+      '0:all -narrow-> 0:j', '0:j -shuffle-> 3:sums', '0:j -shuffle-> 4:sums', '0:ko -narrow-> 0:all', '0:orders -narrow-> 0:ko',
+      '1:customers -narrow-> 1:kc', '1:kc -broadcast-> 0:j', '1:kc -broadcast-> 2:j',
+      '2:all -narrow-> 2:j', '2:j -shuffle-> 3:sums', '2:j -shuffle-> 4:sums', '2:km -narrow-> 2:all', '2:more -narrow-> 2:km',
+      '3:sums -shuffle-> 5:sorted', '4:sorted#sample -bounds-> 3:sums', '4:sums -narrow-> 4:sorted#sample', '5:sorted -narrow-> 5:out',
+    ].sort())
+    expectPlanEdges(v, plans)
+  })
+
+  test('every example job and more shapes: the DAG\'s edges between stages are exactly the plan\'s', () => {
+    const dir = join(import.meta.dir, '../../examples')
+    const jobs: JobRequest[] = readdirSync(dir).filter(f => f.endsWith('.json')).map(f => JSON.parse(readFileSync(join(dir, f), 'utf8')) as JobRequest)
+    jobs.push(BROADCAST_UNION_SORT)
+    // a sort after a broadcast join whose large side is a union: the sample and the writer copy the join
+    jobs.push({ nodes: [...BROADCAST_UNION_SORT.nodes.filter(n => n.id !== 'sums' && n.id !== 'sorted' && n.id !== 'out'),
+      { id: 'sorted', op: 'sort', input: 'j' }, { id: 'w', op: 'write_text', input: 'sorted', path: 'o' }] })
+    expect(jobs.length).toBeGreaterThan(5)
+    for (const job of jobs) {
+      const valid = validateJob(job)
+      const sources = new Map(job.nodes.filter(n => n.op.startsWith('read_')).map(n => [n.id, n.id === 'customers' || n.path?.includes('customers') ? 100 : 1e9]))
+      for (const plans of [planStages(valid, 3), planStages(valid, 3, { sourceBytes: sources, maxBytes: 1000 })]) {
+        expectPlanEdges(jobDag('j', job, plans), plans)
+      }
+    }
+  })
 })
+
+/** Independent of dag.ts: each stage dependency of the plan is drawn (and nothing else between
+ *  stages), each shuffle a stage writes reaches each stage that reads it, and each broadcast the
+ *  join that holds it. */
+function expectPlanEdges(v: JobDag, plans: readonly StagePlan[]): void {
+  const across = new Set(v.edges.filter(e => e.from_stage !== e.to_stage).map(e => `${e.from_stage}->${e.to_stage}`))
+  const deps = new Set(plans.flatMap(p => p.depends_on.map(d => `${d}->${p.stage_id}`)))
+  expect([...across].sort()).toEqual([...deps].sort())
+  const has = (from: number, node: string, to: number, target: string, kind: string): boolean =>
+    v.edges.some(e => e.from_stage === from && e.from === node && e.to_stage === to && e.to === target && e.kind === kind)
+  for (const p of plans) {
+    for (const w of p.shuffle_writes) {
+      for (const r of plans) {
+        if (r.root.kind === 'shuffle' && r.root.shuffle_ids.includes(w.shuffle_id)) expect(has(p.stage_id, w.from, r.stage_id, r.root.node.id, 'shuffle')).toBe(true)
+        for (const b of r.broadcasts ?? []) if (b.shuffle_id === w.shuffle_id) expect(has(p.stage_id, w.from, r.stage_id, b.node_id, 'broadcast')).toBe(true)
+      }
+    }
+    // inside a stage: an edge for each input computed in the same stage
+    for (const n of p.nodes) {
+      for (const i of n.inputs ?? (n.input === undefined ? [] : [n.input])) {
+        const here = p.root.node.id === i || p.nodes.slice(0, p.nodes.indexOf(n)).some(m => m.id === i)
+        if (here) expect(has(p.stage_id, i, p.stage_id, n.id, 'narrow')).toBe(true)
+      }
+    }
+  }
+}
