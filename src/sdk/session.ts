@@ -47,7 +47,7 @@ export type LocalOptions = SessionOptions & {
 /** What a session owns of a local cluster: its token, and how to stop it. */
 export type OwnedCluster = { readonly token: string; stop(): Promise<void> }
 
-export type CsvOptions = { delimiter?: string; multiline?: boolean }
+export type CsvOptions = { delimiter?: string; multiline?: boolean; name?: string }
 
 export class Session implements Runner {
   constructor(readonly client: MasterClient, private readonly o: SessionOptions, private readonly cluster: OwnedCluster | null) {}
@@ -60,26 +60,32 @@ export class Session implements Runner {
   get token(): string | undefined { return this.cluster?.token ?? this.o.token }
 
   /** Every line of the files a path, directory or glob names (relative to the workers' data dir). */
-  textFile(path: string): Dataset<string>
-  textFile(path: string, opts: { withPath: true }): KeyedDataset<string, string>
-  textFile(path: string, opts: { withPath?: boolean } = {}): Dataset<string> | KeyedDataset<string, string> {
-    return asDataset(DatasetImpl.source(this, 'read_text', 'textFile', { path, ...(opts.withPath ? { with_path: true } : {}) }))
+  textFile(path: string, opts?: { withPath?: false; name?: string }): Dataset<string>
+  textFile(path: string, opts: { withPath: true; name?: string }): KeyedDataset<string, string>
+  textFile(path: string, opts: { withPath?: boolean; name?: string } = {}): Dataset<string> | KeyedDataset<string, string> {
+    return asDataset(DatasetImpl.source(this, 'read_text', 'textFile', { path, ...(opts.withPath ? { with_path: true } : {}) }, opts.name))
   }
 
   /** Each line of JSON Lines files, parsed. Give the record type: `ms.jsonl<Order>('orders/*.jsonl')`. */
-  jsonl<T = unknown>(path: string): DatasetOf<T> {
-    return asDataset(DatasetImpl.source(this, 'read_jsonl', 'jsonl', { path }))
+  jsonl<T = unknown>(path: string, opts: { name?: string } = {}): DatasetOf<T> {
+    return asDataset(DatasetImpl.source(this, 'read_jsonl', 'jsonl', { path }, opts.name))
   }
 
-  /** Rows of CSV files: an object keyed by the header, or (header: false) an array; every value a string. */
-  csv(path: string, opts?: CsvOptions & { header?: true }): Dataset<Record<string, string>>
+  /**
+   * Rows of CSV files: an object keyed by the header, or (header: false) an array; every value a
+   * string. Give the header's columns for typed rows: `ms.csv<'id' | 'country'>('shop/customers.csv')`
+   * is a Dataset<{ id: string; country: string }>. Every row has every column of its file's header
+   * (a row of another width fails the job with its file and line); the type trusts the columns
+   * named here to be in the header.
+   */
+  csv<C extends string = string>(path: string, opts?: CsvOptions & { header?: true }): Dataset<{ [K in C]: string }>
   csv(path: string, opts: CsvOptions & { header: false }): Dataset<string[]>
   csv(path: string, opts: CsvOptions & { header?: boolean } = {}): Dataset<Record<string, string>> | Dataset<string[]> {
     return asDataset(DatasetImpl.source(this, 'read_csv', 'csv', {
       path, ...(opts.header === false ? { header: false } : {}),
       ...(opts.delimiter === undefined ? {} : { delimiter: opts.delimiter }),
       ...(opts.multiline === undefined ? {} : { multiline: opts.multiline }),
-    }))
+    }, opts.name))
   }
 
   /** Submits the job, waits for its end and returns its result; throws JobFailedError if it failed. */
@@ -130,6 +136,10 @@ export async function local(o: LocalOptions = {}): Promise<Session> {
   const bin = o.bin ?? (process.env.MINISPARK_BIN?.trim() || undefined)
   // The published package has no CLI source beside it: it runs the minispark executable.
   const command = bin !== undefined ? [bin] : process.env.MINISPARK_SDK_BUNDLE === '1' ? ['minispark'] : undefined
+  if (command !== undefined && Bun.which(command[0]!) === null) {
+    throw new Error(`local() runs the minispark executable, and "${command[0]}" was not found: build it (npm run build in the ` +
+      'Mini-Spark repository gives dist/minispark) and pass local({ bin }) or set MINISPARK_BIN, or put it on the PATH')
+  }
   const cluster = await startLocalCluster({
     ...(command === undefined ? {} : { command }),
     workers: o.workers ?? 2, slots: o.slots ?? 1, maxMem: o.maxMem ?? '1GiB', dataDir: o.dataDir ?? '.',
