@@ -28,7 +28,9 @@ function callSite(): string | undefined {
     if (m === null) continue
     const file = m[1]!.startsWith('/') && m[0].includes('file://') ? decodeURIComponent(m[1]!) : m[1]!
     if (dirname(file) === SDK_DIR || file.includes('/node_modules/')) continue
-    return `${basename(file)}:${m[2]}`
+    // a node id is at most 128 characters: keep the end of a long file name
+    const name = basename(file)
+    return `${name.length > 80 ? `…${name.slice(-79)}` : name}:${m[2]}`
   }
   return undefined
 }

@@ -28,7 +28,7 @@ afterAll(async () => {
 })
 
 // Written by the test into the fresh project; compiled by tsc there, then run by node and bun.
-const MAIN = `import { connect, JobFailedError, type Dataset } from 'minispark'
+const MAIN = `import { connect, local, JobFailedError, type Dataset } from 'minispark'
 
 declare const process: { env: Record<string, string | undefined>; exitCode?: number }
 
@@ -48,8 +48,14 @@ try {
 } catch (e) {
   failed = e instanceof JobFailedError ? e.state : String(e)
 }
+// A constant of the program (in a module with top-level await: Bun's transpiler folds none there).
+const limit = 3
+let folded = ''
+try { lines.filter(l => l.length > limit).toJobRequest(); folded = 'sent' } catch (e) { folded = String(e).includes('withParams({ limit })') ? 'refused' : String(e) }
+const ids = lines.map(l => l.length).toJobRequest({ op: 'count' }).nodes.map(n => n.id)
+const started = await local().then(() => 'started', (e: unknown) => String(e))
 const runtime = 'Bun' in globalThis ? 'bun' : 'node'
-console.log(JSON.stringify({ runtime, total, counts, failed }))
+console.log(JSON.stringify({ runtime, total, counts, failed, folded, ids, local: started }))
 `
 
 test('npm pack holds only the built SDK; installed offline it type-checks with NodeNext and runs from Node and Bun', async () => {
@@ -59,7 +65,7 @@ test('npm pack holds only the built SDK; installed offline it type-checks with N
   let t0 = performance.now()
   const lap = (what: string): void => { took.push(`${what} ${((performance.now() - t0) / 1000).toFixed(1)} s`); t0 = performance.now() }
   // ---- pack ----
-  const packed = await runCommand(['npm', 'pack', '--json', '--pack-destination', work], { cwd: SDK_DIR, timeoutMs: 120_000 })
+  const packed = await runCommand(['npm', 'pack', '--json', '--pack-destination', work], { cwd: SDK_DIR, timeoutMs: 240_000 })
   expect(packed.code, packed.stderr).toBe(0)
   const info = JSON.parse(packed.stdout.slice(packed.stdout.indexOf('['))) as { filename: string; size: number; files: { path: string }[] }[]
   const files = info[0]!.files.map(f => f.path).sort()
@@ -94,16 +100,23 @@ test('npm pack holds only the built SDK; installed offline it type-checks with N
   // ---- run the compiled program from Node and from Bun against the cluster ----
   const books = textFiles(join(data, 'books'))
   const reference = plainWordcount(books)
-  const env = { MS_URL: ms!.url, MINISPARK_TOKEN: ms!.token! }
+  const env = { MS_URL: ms!.url, MINISPARK_TOKEN: ms!.token!, MINISPARK_BIN: '/nonexistent/minispark' }
   for (const runtime of [NODE!, process.execPath]) {
     const r = await runCommand([runtime, join(app, 'out/main.js')], { cwd: app, env, timeoutMs: 60_000 })
     expect(r.code, r.stderr).toBe(0)
-    const got = JSON.parse(r.stdout) as { runtime: string; total: number; counts: [string, number][]; failed: string }
+    const got = JSON.parse(r.stdout) as { runtime: string; total: number; counts: [string, number][]; failed: string; folded: string; ids: string[]; local: string }
     expect(got.runtime).toBe(runtime === NODE ? 'node' : 'bun')
     expect(got.total).toBe(plainLines(books).length)
     expect(new Map(got.counts)).toEqual(reference)
     expect(got.failed).toBe('FAILED')
+    // what the README says of constants: a module with top-level await gets no folding, under
+    // Node nor Bun, so the const is a variable of the program like any other
+    expect(got.folded).toBe('refused')
+    // local(): under Node it says to connect(); under Bun it needs the minispark executable
+    expect(got.local).toMatch(runtime === NODE ? /under Bun only.*connect\(url/ : /"\/nonexistent\/minispark" was not found.*local\(\{ bin \}\)/)
+    // default step names point at the program's line, from the bundle too
+    expect(got.ids).toEqual(['read_text:books/*.txt', expect.stringMatching(/^map@main\.js:\d+$/), expect.stringMatching(/^count@main\.js:\d+$/)])
     lap(got.runtime)
   }
   console.log(`packed SDK: ${took.join(', ')}`)
-}, 180_000)
+}, 360_000)
