@@ -5,3 +5,4 @@ declare module 'swagger-ui-dist/swagger-ui.css' { const text: string; export def
 declare module '*/ui/index.html' { const text: string; export default text }
 declare module '*/ui/app.js' { const text: string; export default text }
 declare module '*/ui/style.css' { const text: string; export default text }
+declare module '*/dagre.min.js' { const text: string; export default text }

@@ -45,7 +45,8 @@ export class MasterClient {
       o.onStatus?.(s)
       if (FINAL_JOB_STATES.includes(s.state)) return s
       if (Date.now() > deadline) throw new ClientError('TIMEOUT', `job ${id} still ${s.state} after ${o.timeoutMs} ms`, 0)
-      await Bun.sleep(o.pollMs ?? 100)
+      // setTimeout, not Bun.sleep: the SDK runs this under Node too.
+      await new Promise(resolve => setTimeout(resolve, o.pollMs ?? 100))
     }
   }
 

@@ -31,8 +31,10 @@ export const DagEdge = t.Object({
   from: t.String(),
   to_stage: t.Integer(),
   to: t.String(),
-  /** narrow: inside a stage; shuffle: map output of one stage read by the next; bounds: a sample sets a sort's ranges */
-  kind: t.Union([t.Literal('narrow'), t.Literal('shuffle'), t.Literal('bounds')]),
+  /** narrow: inside a stage; shuffle: map output of one stage read by another; broadcast: a join's
+   *  small side, written whole once and held by every task of the join's stage; bounds: a sort's
+   *  sample sets the ranges its writer stage sends records to; dependency: any other wait */
+  kind: t.Union([t.Literal('narrow'), t.Literal('shuffle'), t.Literal('broadcast'), t.Literal('bounds'), t.Literal('dependency')]),
 })
 export type DagEdge = Static<typeof DagEdge>
 

@@ -37,7 +37,12 @@ const STOP_GRACE_MS = 3000
  * exit code, unless the program listens to that signal itself), and the roles leave by themselves
  * when this process is gone, however it ended (their stdin pipe closes).
  */
-export async function startLocalCluster(o: Omit<LocalOptions, 'keep' | 'json'> & { token?: string }): Promise<LocalCluster> {
+export async function startLocalCluster(o: Omit<LocalOptions, 'keep' | 'json'> & {
+  token?: string
+  /** the program that runs the roles, such as ['/usr/local/bin/minispark'] (default: this one) */
+  command?: readonly string[]
+}): Promise<LocalCluster> {
+  const role = (args: string[]): string[] => o.command === undefined ? selfCommand(args) : [...o.command, ...args]
   const dir = mkdtempSync(join(tmpdir(), 'minispark-local-'))
   const token = o.token ?? randomBytes(32).toString('base64url')
   writeFileSync(join(dir, 'token'), token + '\n', { mode: 0o600 })
@@ -72,10 +77,10 @@ export async function startLocalCluster(o: Omit<LocalOptions, 'keep' | 'json'> &
   const env = { MINISPARK_TOKEN: token }
   const logLevel = o.logLevel === undefined ? [] : ['--log-level', o.logLevel]
   try {
-    const master = await spawnRole(selfCommand(['master', '--port', '0', '--state-db', join(dir, 'master.db'),
+    const master = await spawnRole(role(['master', '--port', '0', '--state-db', join(dir, 'master.db'),
       ...(o.heartbeatTimeout ? ['--heartbeat-timeout', o.heartbeatTimeout] : []), ...logLevel]), { env: { ...env, [LOCAL_DIR_ENV]: dir }, onSpawn })
     roles.push(master)
-    const started = await Promise.allSettled(Array.from({ length: o.workers }, (_, i) => spawnRole(selfCommand([
+    const started = await Promise.allSettled(Array.from({ length: o.workers }, (_, i) => spawnRole(role([
       'worker', '--master', master.url, '--port', '0', '--id', `local-${i + 1}`, '--slots', String(o.slots),
       '--max-mem', o.maxMem, '--data-dir', resolve(o.dataDir), '--work-dir', join(dir, 'work'), ...logLevel]), { env, onSpawn })))
     for (const s of started) if (s.status === 'fulfilled') roles.push(s.value)

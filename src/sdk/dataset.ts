@@ -2,10 +2,12 @@
 // dataset over a new lineage node; actions build the JobRequest and hand it to the session.
 // What a type allows is decided in types.ts; at run time every method exists, and the workers
 // refuse records of the wrong shape with node and record.
+import { basename, dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import type { JobRequest, JobResult, Op, SinkResult } from '../api/jobs'
-import type { Arity } from './functions'
-import { buildJob, type NodeFields, type PlanNode } from './plan'
-import type { ActionOptions, JoinHow, Key, KeyedDataset, Params, SinkSpec, SortOptions, WideOptions, WriteOptions, Written } from './types'
+import type { Arity, Helpers } from './functions'
+import { buildJob, checkName, type NodeFields, type PlanNode } from './plan'
+import type { ActionOptions, JoinHow, Key, KeyedDataset, Params, SinkSpec, SortOptions, StepOptions, WideOptions, WriteOptions, Written } from './types'
 
 /** What actions need from the session: run a job to its end and return its result. */
 export interface Runner {
@@ -14,36 +16,59 @@ export interface Runner {
 
 type Fn = (...args: never[]) => unknown
 
+// The SDK's own files: a step's call site is the first frame of the stack outside them (in the
+// published package they are one file, dist/index.js).
+const SDK_DIR = dirname(fileURLToPath(import.meta.url))
+
+/** "file.ts:12" of the program's line that made a step, or undefined when the stack does not say. */
+function callSite(): string | undefined {
+  const stack = new Error().stack ?? ''
+  for (const line of stack.split('\n').slice(1)) {
+    const m = /(?:\(|at )(?:file:\/\/)?(\/[^()\s]*|[A-Za-z]:\\[^()\s]*):(\d+):\d+\)?\s*$/.exec(line)
+    if (m === null) continue
+    const file = m[1]!.startsWith('/') && m[0].includes('file://') ? decodeURIComponent(m[1]!) : m[1]!
+    if (dirname(file) === SDK_DIR || file.includes('/node_modules/')) continue
+    // a node id is at most 128 characters: keep the end of a long file name
+    const name = basename(file)
+    return `${name.length > 80 ? `…${name.slice(-79)}` : name}:${m[2]}`
+  }
+  return undefined
+}
+
 export class DatasetImpl {
-  constructor(private readonly runner: Runner, readonly node: PlanNode, private readonly params: Params) {}
+  constructor(private readonly runner: Runner, readonly node: PlanNode, private readonly params: Params, private readonly helpers: Helpers = {}) {}
 
   /** A source dataset (read_text, read_jsonl, read_csv). */
-  static source(runner: Runner, op: Op, method: string, fields: NodeFields): DatasetImpl {
-    return new DatasetImpl(runner, { op, inputs: [], fields, method, params: {} }, {})
+  static source(runner: Runner, op: Op, method: string, fields: NodeFields, name?: string): DatasetImpl {
+    return new DatasetImpl(runner, { op, inputs: [], fields, method, params: {}, ...(name === undefined ? {} : { id: checkName(name) }) }, {})
   }
 
-  private next(op: Op, method: string, o: { fn?: unknown; arity?: Arity; field?: 'fn' | 'key'; fields?: NodeFields; others?: readonly DatasetImpl[] } = {}): DatasetImpl {
+  private next(op: Op, method: string, o: { fn?: unknown; arity?: Arity; field?: 'fn' | 'key'; fields?: NodeFields; others?: readonly DatasetImpl[]; name?: string | undefined } = {}): DatasetImpl {
     const others = o.others ?? []
     const params = Object.assign({}, ...others.map(d => d.params), this.params) as Params
+    const helpers = Object.assign({}, ...others.map(d => d.helpers), this.helpers) as Helpers
+    const site = callSite()
     const node: PlanNode = {
-      op, method, inputs: [this.node, ...others.map(d => d.node)], fields: o.fields ?? {}, params,
+      op, method, inputs: [this.node, ...others.map(d => d.node)], fields: o.fields ?? {}, params, helpers,
+      ...(o.name === undefined ? {} : { id: checkName(o.name) }),
+      ...(site === undefined ? {} : { site }),
       ...(o.fn === undefined ? {} : { fn: { value: o.fn, arity: o.arity ?? 1, field: o.field ?? 'fn' } }),
     }
-    return new DatasetImpl(this.runner, node, params)
+    return new DatasetImpl(this.runner, node, params, helpers)
   }
 
-  map(fn: Fn) { return this.next('map', 'map', { fn }) }
-  flatMap(fn: Fn) { return this.next('flat_map', 'flatMap', { fn }) }
-  filter(fn: Fn) { return this.next('filter', 'filter', { fn }) }
-  keyBy(fn: Fn) { return this.next('key_by', 'keyBy', { fn }) }
-  mapValues(fn: Fn) { return this.next('map_values', 'mapValues', { fn }) }
-  reduceByKey(fn: Fn, opts: WideOptions = {}) { return this.next('reduce_by_key', 'reduceByKey', { fn, arity: 2, fields: wide(opts) }) }
-  groupByKey(opts: WideOptions = {}) { return this.next('group_by_key', 'groupByKey', { fields: wide(opts) }) }
-  distinct(opts: WideOptions = {}) { return this.next('distinct', 'distinct', { fields: wide(opts) }) }
+  map(fn: Fn, o: StepOptions = {}) { return this.next('map', 'map', { fn, name: o.name }) }
+  flatMap(fn: Fn, o: StepOptions = {}) { return this.next('flat_map', 'flatMap', { fn, name: o.name }) }
+  filter(fn: Fn, o: StepOptions = {}) { return this.next('filter', 'filter', { fn, name: o.name }) }
+  keyBy(fn: Fn, o: StepOptions = {}) { return this.next('key_by', 'keyBy', { fn, name: o.name }) }
+  mapValues(fn: Fn, o: StepOptions = {}) { return this.next('map_values', 'mapValues', { fn, name: o.name }) }
+  reduceByKey(fn: Fn, opts: WideOptions = {}) { return this.next('reduce_by_key', 'reduceByKey', { fn, arity: 2, fields: wide(opts), name: opts.name }) }
+  groupByKey(opts: WideOptions = {}) { return this.next('group_by_key', 'groupByKey', { fields: wide(opts), name: opts.name }) }
+  distinct(opts: WideOptions = {}) { return this.next('distinct', 'distinct', { fields: wide(opts), name: opts.name }) }
 
   sortBy(fn?: Fn | null, opts: SortOptions = {}) {
     const fields: NodeFields = { ...wide(opts), ...(opts.descending === undefined ? {} : { descending: opts.descending }) }
-    return this.next('sort', 'sortBy', fn == null ? { fields } : { fn, field: 'key', fields })
+    return this.next('sort', 'sortBy', fn == null ? { fields, name: opts.name } : { fn, field: 'key', fields, name: opts.name })
   }
   sortByKey(opts: SortOptions = {}) { return this.sortBy(null, opts) }
 
@@ -54,7 +79,7 @@ export class DatasetImpl {
 
   join(other: DatasetImpl, opts: WideOptions & { how?: JoinHow } = {}) {
     const how = opts.how ?? 'inner'
-    return this.next('join', 'join', { others: [other], fields: { ...wide(opts), ...(how === 'inner' ? {} : { how }) } })
+    return this.next('join', 'join', { others: [other], fields: { ...wide(opts), ...(how === 'inner' ? {} : { how }) }, name: opts.name })
   }
   leftOuterJoin(other: DatasetImpl, opts: WideOptions = {}) { return this.join(other, { ...opts, how: 'left' }) }
   rightOuterJoin(other: DatasetImpl, opts: WideOptions = {}) { return this.join(other, { ...opts, how: 'right' }) }
@@ -64,13 +89,21 @@ export class DatasetImpl {
     if (params === null || typeof params !== 'object' || Array.isArray(params)) throw new TypeError('withParams takes an object: .withParams({ minCount: 2 })')
     // The params ride on the nodes made from here on (and on the sink), not on this node: a
     // dataset used with and without them stays one node of the job.
-    return new DatasetImpl(this.runner, this.node, { ...this.params, ...params })
+    return new DatasetImpl(this.runner, this.node, { ...this.params, ...params }, this.helpers)
+  }
+
+  withHelpers(helpers: Helpers) {
+    if (helpers === null || typeof helpers !== 'object' || Array.isArray(helpers)) throw new TypeError('withHelpers takes an object of functions: .withHelpers({ tokensOf })')
+    for (const [k, v] of Object.entries(helpers)) {
+      if (typeof v !== 'function') throw new TypeError(`withHelpers: "${k}" is ${v === null ? 'null' : typeof v}, not a function: pass values with .withParams({ ${k} })`)
+    }
+    // Like params: on the nodes made from here on, so the function that calls a helper has it.
+    return new DatasetImpl(this.runner, this.node, this.params, { ...this.helpers, ...helpers })
   }
 
   /** Like Spark's setName, names this very node, so every dataset that shares it sees the name. */
   named(id: string) {
-    if (typeof id !== 'string' || id.length === 0 || id.length > 128) throw new TypeError('named() takes a node id of 1 to 128 characters')
-    this.node.id = id
+    this.node.id = checkName(id)
     return this
   }
 
@@ -111,7 +144,8 @@ export class DatasetImpl {
   }
 
   private sinkNode(op: Op, method: string, fields: NodeFields): PlanNode {
-    return { op, method, inputs: [this.node], fields, params: this.params }
+    const site = callSite()
+    return { op, method, inputs: [this.node], fields, params: this.params, ...(site === undefined ? {} : { site }) }
   }
 }
 

@@ -1,9 +1,10 @@
 // The TypeScript SDK: `import { connect, local } from 'minispark'`. Wiring and re-exports only.
 export { connect, local, Session, JobFailedError, type SessionOptions, type LocalOptions, type CsvOptions } from './session'
-export { FunctionSourceError } from './functions'
+export { FunctionSourceError, type Helpers } from './functions'
 export { PlanError } from './plan'
 export type {
   Dataset, KeyedDataset, DatasetOf, Key, Params, ActionOptions, WriteOptions, Written, WideOptions, SortOptions, JoinHow, SinkSpec,
+  StepOptions, AsJson,
 } from './types'
 export type { JobRequest, JobStatus, JobResult, JobError } from '../api/jobs'
 export { ClientError } from '../api/client'

@@ -2,7 +2,7 @@
 // Pure: builds JSON, submits nothing. Function sources are made and checked here, so a closure
 // over a program variable is refused before the job reaches the master.
 import type { JobRequest, NodeSpec, Op } from '../api/jobs'
-import { functionSource, type Arity } from './functions'
+import { functionSource, type Arity, type Helpers } from './functions'
 import type { Params } from './types'
 
 /** The fields of a node besides its id, op and inputs. */
@@ -18,9 +18,14 @@ export type PlanNode = {
   readonly fn?: { readonly value: unknown; readonly arity: Arity; readonly field: 'fn' | 'key' }
   /** the SDK method that made this node, for messages */
   readonly method: string
-  /** set by .named(); otherwise the op name, numbered when it repeats */
+  /** set by .named() or a step's { name }; otherwise made from the op and where the step was
+   *  written (see defaultName) */
   id?: string
+  /** where the program made this step, "file.ts:12", when the stack says */
+  readonly site?: string
   readonly params: Params
+  /** functions of the program this node's function (and those after it) may call */
+  readonly helpers?: Helpers
 }
 
 export class PlanError extends Error {
@@ -39,7 +44,7 @@ export function buildJob(sink: PlanNode, o: JobOptions = {}): { job: JobRequest;
     const spec: NodeSpec = { id, op: n.op, ...n.fields }
     if (n.inputs.length === 1 && n.op !== 'union') spec.input = ids.get(n.inputs[0]!)!
     else if (n.inputs.length > 0) spec.inputs = n.inputs.map(i => ids.get(i)!)
-    if (n.fn !== undefined) spec[n.fn.field] = functionSource(n.fn.value, n.fn.arity, `${n.method} (node "${id}")`)
+    if (n.fn !== undefined) spec[n.fn.field] = functionSource(n.fn.value, n.fn.arity, `${n.method} (node "${id}")`, n.helpers)
     return spec
   })
   const last = sink.inputs[0]
@@ -71,23 +76,43 @@ function topoOrder(sink: PlanNode): PlanNode[] {
   return order
 }
 
-/** Named nodes keep their names; the others are called by their op, numbered from the second on. */
+/** A node id names a step in the web UI, the status and errors; the master takes 1 to 128 characters. */
+export function checkName(name: unknown): string {
+  if (typeof name !== 'string' || name.length === 0 || name.length > 128) throw new TypeError('a step\'s name is a string of 1 to 128 characters')
+  return name
+}
+
+/**
+ * The id of a node the program did not name: what it reads for a source (`read_text:books/*.txt`),
+ * the name of a named function (`flat_map:tokensOf`), else the op and where the step was written
+ * (`map@wordcount.ts:14`), as Spark calls an RDD "map at WordCount.scala:14".
+ */
+function defaultName(n: PlanNode): string {
+  const path = n.fields.path
+  if (n.inputs.length === 0 && typeof path === 'string') return `${n.op}:${path.length > 100 ? `${path.slice(0, 99)}…` : path}`
+  const fnName = n.fn !== undefined && typeof n.fn.value === 'function' ? n.fn.value.name : ''
+  if (/^[A-Za-z_$][\w$]*$/.test(fnName)) return `${n.op}:${fnName}`
+  return n.site === undefined ? n.op : `${n.op}@${n.site}`
+}
+
+/** Named nodes keep their names; the others get a default name, numbered (#2...) when it repeats. */
 function assignIds(order: readonly PlanNode[]): Map<PlanNode, string> {
   const ids = new Map<PlanNode, string>()
   const taken = new Set<string>()
   for (const n of order) {
     if (n.id === undefined) continue
-    if (taken.has(n.id)) throw new PlanError(`two nodes are named "${n.id}": give each .named() node its own name`)
+    if (taken.has(n.id)) throw new PlanError(`two steps are named "${n.id}": give each named step its own name`)
     taken.add(n.id)
     ids.set(n, n.id)
   }
   const seen = new Map<string, number>()
   for (const n of order) {
     if (ids.has(n)) continue
-    let k = seen.get(n.op) ?? 0
+    const base = defaultName(n)
+    let k = seen.get(base) ?? 0
     let id: string
-    do { k++; id = k === 1 ? n.op : `${n.op}_${k}` } while (taken.has(id))
-    seen.set(n.op, k)
+    do { k++; id = k === 1 ? base : `${base}#${k}` } while (taken.has(id))
+    seen.set(base, k)
     taken.add(id)
     ids.set(n, id)
   }

@@ -5,7 +5,7 @@
 import { ClientError, MasterClient } from '../api/client'
 import type { JobError, JobRequest, JobResult, JobState, JobStatus } from '../api/jobs'
 import { opsOf, progressPrinter } from '../cli/progress'
-import { startLocalCluster, type LocalCluster } from '../roles/local'
+import { startLocalCluster } from '../roles/local'
 import { DatasetImpl, asDataset, type Runner } from './dataset'
 import type { ActionOptions, Dataset, DatasetOf, KeyedDataset } from './types'
 
@@ -39,12 +39,18 @@ export type LocalOptions = SessionOptions & {
   dataDir?: string
   /** how long a silent worker stays alive, such as "10s" (default: the master's) */
   heartbeatTimeout?: string
+  /** the minispark executable that runs the master and workers (default: MINISPARK_BIN, else
+   *  `minispark` on the PATH; inside the Mini-Spark repository, its own CLI) */
+  bin?: string
 }
 
-export type CsvOptions = { delimiter?: string; multiline?: boolean }
+/** What a session owns of a local cluster: its token, and how to stop it. */
+export type OwnedCluster = { readonly token: string; stop(): Promise<void> }
+
+export type CsvOptions = { delimiter?: string; multiline?: boolean; name?: string }
 
 export class Session implements Runner {
-  constructor(readonly client: MasterClient, private readonly o: SessionOptions, private readonly cluster: LocalCluster | null) {}
+  constructor(readonly client: MasterClient, private readonly o: SessionOptions, private readonly cluster: OwnedCluster | null) {}
 
   /** The master's URL: its web UI is there, Swagger at /swagger. */
   get url(): string { return this.client.base }
@@ -54,26 +60,32 @@ export class Session implements Runner {
   get token(): string | undefined { return this.cluster?.token ?? this.o.token }
 
   /** Every line of the files a path, directory or glob names (relative to the workers' data dir). */
-  textFile(path: string): Dataset<string>
-  textFile(path: string, opts: { withPath: true }): KeyedDataset<string, string>
-  textFile(path: string, opts: { withPath?: boolean } = {}): Dataset<string> | KeyedDataset<string, string> {
-    return asDataset(DatasetImpl.source(this, 'read_text', 'textFile', { path, ...(opts.withPath ? { with_path: true } : {}) }))
+  textFile(path: string, opts?: { withPath?: false; name?: string }): Dataset<string>
+  textFile(path: string, opts: { withPath: true; name?: string }): KeyedDataset<string, string>
+  textFile(path: string, opts: { withPath?: boolean; name?: string } = {}): Dataset<string> | KeyedDataset<string, string> {
+    return asDataset(DatasetImpl.source(this, 'read_text', 'textFile', { path, ...(opts.withPath ? { with_path: true } : {}) }, opts.name))
   }
 
   /** Each line of JSON Lines files, parsed. Give the record type: `ms.jsonl<Order>('orders/*.jsonl')`. */
-  jsonl<T = unknown>(path: string): DatasetOf<T> {
-    return asDataset(DatasetImpl.source(this, 'read_jsonl', 'jsonl', { path }))
+  jsonl<T = unknown>(path: string, opts: { name?: string } = {}): DatasetOf<T> {
+    return asDataset(DatasetImpl.source(this, 'read_jsonl', 'jsonl', { path }, opts.name))
   }
 
-  /** Rows of CSV files: an object keyed by the header, or (header: false) an array; every value a string. */
-  csv(path: string, opts?: CsvOptions & { header?: true }): Dataset<Record<string, string>>
+  /**
+   * Rows of CSV files: an object keyed by the header, or (header: false) an array; every value a
+   * string. Give the header's columns for typed rows: `ms.csv<'id' | 'country'>('shop/customers.csv')`
+   * is a Dataset<{ id: string; country: string }>. Every row has every column of its file's header
+   * (a row of another width fails the job with its file and line); the type trusts the columns
+   * named here to be in the header.
+   */
+  csv<C extends string = string>(path: string, opts?: CsvOptions & { header?: true }): Dataset<{ [K in C]: string }>
   csv(path: string, opts: CsvOptions & { header: false }): Dataset<string[]>
   csv(path: string, opts: CsvOptions & { header?: boolean } = {}): Dataset<Record<string, string>> | Dataset<string[]> {
     return asDataset(DatasetImpl.source(this, 'read_csv', 'csv', {
       path, ...(opts.header === false ? { header: false } : {}),
       ...(opts.delimiter === undefined ? {} : { delimiter: opts.delimiter }),
       ...(opts.multiline === undefined ? {} : { multiline: opts.multiline }),
-    }))
+    }, opts.name))
   }
 
   /** Submits the job, waits for its end and returns its result; throws JobFailedError if it failed. */
@@ -91,8 +103,14 @@ export class Session implements Runner {
   async stop(): Promise<void> {
     await this.cluster?.stop()
   }
+}
 
-  async [Symbol.asyncDispose](): Promise<void> { await this.stop() }
+// `await using ms = await local()` stops the cluster at the end of the block where the runtime
+// has the symbol (Bun, Node 20.4+). Set here rather than declared in the class: a declared
+// [Symbol.asyncDispose] would make the SDK's types need lib "esnext.disposable" in every project.
+const asyncDispose = (Symbol as { asyncDispose?: symbol }).asyncDispose
+if (asyncDispose !== undefined) {
+  Object.defineProperty(Session.prototype, asyncDispose, { value(this: Session) { return this.stop() }, configurable: true, writable: true })
 }
 
 /** A session on a running master. Checks that the master answers (and accepts the token). */
@@ -110,7 +128,20 @@ export async function connect(url: string, o: SessionOptions = {}): Promise<Sess
 
 /** Starts a master and worker processes on loopback, and a session on them; stop() ends them. */
 export async function local(o: LocalOptions = {}): Promise<Session> {
+  // The roles are started with Bun's process API (their stdin pipe ends them with this program).
+  if (typeof Bun === 'undefined') {
+    throw new Error('local() starts its cluster under Bun only: under Node, start one (`minispark local JOB --keep`, ' +
+      'or `minispark master` and `minispark worker`) and use connect(url, { token })')
+  }
+  const bin = o.bin ?? (process.env.MINISPARK_BIN?.trim() || undefined)
+  // The published package has no CLI source beside it: it runs the minispark executable.
+  const command = bin !== undefined ? [bin] : process.env.MINISPARK_SDK_BUNDLE === '1' ? ['minispark'] : undefined
+  if (command !== undefined && Bun.which(command[0]!) === null) {
+    throw new Error(`local() runs the minispark executable, and "${command[0]}" was not found: build it (npm run build in the ` +
+      'Mini-Spark repository gives dist/minispark) and pass local({ bin }) or set MINISPARK_BIN, or put it on the PATH')
+  }
   const cluster = await startLocalCluster({
+    ...(command === undefined ? {} : { command }),
     workers: o.workers ?? 2, slots: o.slots ?? 1, maxMem: o.maxMem ?? '1GiB', dataDir: o.dataDir ?? '.',
     ...(o.heartbeatTimeout === undefined ? {} : { heartbeatTimeout: o.heartbeatTimeout }),
     ...(o.token === undefined ? {} : { token: o.token }),
@@ -120,6 +151,6 @@ export async function local(o: LocalOptions = {}): Promise<Session> {
   for (const r of cluster.roles) r.proc.unref()
   process.once('exit', cluster.killNow)
   const stop = cluster.stop
-  const owned: LocalCluster = { ...cluster, stop: async () => { process.off('exit', cluster.killNow); await stop() } }
+  const owned: OwnedCluster = { token: cluster.token, stop: async () => { process.off('exit', cluster.killNow); await stop() } }
   return new Session(cluster.client, o, owned)
 }

@@ -22,7 +22,10 @@ export type Widen<T> = T extends string ? string : T extends number ? number : T
 export type DatasetOf<T, P extends Params = {}> =
   [T] extends [readonly [infer K extends Key, infer V]] ? KeyedDataset<Widen<K>, Widen<V>, P> : Dataset<T, P>
 
-export type WideOptions = { partitions?: number }
+/** Options of every step: `name` is its node id (shown in the web UI, the status and errors),
+ *  unique in a job; without one a step is called by its op and where the program made it. */
+export type StepOptions = { name?: string }
+export type WideOptions = StepOptions & { partitions?: number }
 export type SortOptions = WideOptions & { descending?: boolean }
 export type JoinHow = 'inner' | 'left' | 'right' | 'full'
 
@@ -44,6 +47,23 @@ export type ActionOptions = {
 
 export type WriteOptions = ActionOptions & { overwrite?: boolean }
 
+/**
+ * What a record becomes on its way back from the workers: results travel as JSON, so a value
+ * reads back as `JSON.parse(JSON.stringify(value))` would give it. A `Date` is its ISO string,
+ * a `Map` or `Set` an empty object, an `undefined` field is gone (null in an array), and a
+ * function or symbol is dropped; for the plain values records usually are (strings, numbers,
+ * booleans, null, arrays, tuples and plain objects of them) it is the record's own type.
+ */
+export type AsJson<T> =
+  T extends string | number | boolean | null ? T
+  : T extends bigint ? never
+  : T extends undefined | symbol | ((...a: never[]) => unknown) ? never
+  : T extends { toJSON(...a: never[]): infer J } ? AsJson<J>
+  : T extends ReadonlyMap<unknown, unknown> | ReadonlySet<unknown> ? Record<string, never>
+  : T extends readonly unknown[] ? { -readonly [I in keyof T]: undefined extends T[I] ? AsJson<T[I]> | null : AsJson<T[I]> }
+  : T extends object ? { -readonly [K in keyof T as T[K] extends ((...a: never[]) => unknown) | symbol ? never : K]: AsJson<T[K]> }
+  : never
+
 /** What a write action returns: where the files are and how many records they hold. */
 export type Written = { path: string; files: number; records: number }
 
@@ -54,13 +74,13 @@ export type Written = { path: string; files: number; records: number }
  */
 export interface Dataset<T, P extends Params = {}> {
   /** One record out per record in. */
-  map<U extends RecordOut>(fn: (x: T, params: P) => U): DatasetOf<U, P>
+  map<U extends RecordOut>(fn: (x: T, params: P) => U, opts?: StepOptions): DatasetOf<U, P>
   /** Any number of records out per record in (an array, or any iterable such as a generator). */
-  flatMap<U extends RecordOut>(fn: (x: T, params: P) => Iterable<U>): DatasetOf<U, P>
+  flatMap<U extends RecordOut>(fn: (x: T, params: P) => Iterable<U>, opts?: StepOptions): DatasetOf<U, P>
   /** Keeps the records the function accepts. */
-  filter(fn: (x: T, params: P) => boolean): this
+  filter(fn: (x: T, params: P) => boolean, opts?: StepOptions): this
   /** `x` becomes `[fn(x), x]`. */
-  keyBy<K extends Key>(fn: (x: T, params: P) => K): KeyedDataset<Widen<K>, T, P>
+  keyBy<K extends Key>(fn: (x: T, params: P) => K, opts?: StepOptions): KeyedDataset<Widen<K>, T, P>
   /** Each distinct record once (a shuffle). */
   distinct(opts?: WideOptions): this
   /** A total order by the key the function gives (by the record itself without one). */
@@ -69,11 +89,15 @@ export interface Dataset<T, P extends Params = {}> {
   union<Q extends Params = {}>(...others: Dataset<T, Q>[]): DatasetOf<T, P & Q>
   /** Adds values the functions can read as `params` (or as their last parameter). */
   withParams<Q extends Params>(params: Q): DatasetOf<T, P & Q>
+  /** Ships functions of the program with the steps made from here on, which may call them by
+   *  name: `.withHelpers({ tokensOf }).flatMap(l => tokensOf(l))`. Each travels as its source,
+   *  so it may use its parameters, globals, `params` and other helpers, nothing else. */
+  withHelpers(helpers: Record<string, (...args: never[]) => unknown>): this
   /** Names this node (the id shown in the web UI, the status and errors); must be unique in a job. */
   named(id: string): this
 
-  /** All the records, in partition order (sorted after sortBy). */
-  collect(opts?: ActionOptions & { limit?: number }): Promise<T[]>
+  /** All the records, in partition order (sorted after sortBy), as they come back through JSON (AsJson). */
+  collect(opts?: ActionOptions & { limit?: number }): Promise<AsJson<T>[]>
   /** The number of records. */
   count(opts?: ActionOptions): Promise<number>
   /** A directory of part files, one record a line (strings as they are, the rest as JSON), and _SUCCESS. */
@@ -96,7 +120,7 @@ export interface KeyedDataset<K extends Key, V, P extends Params = {}> extends D
   /** [key, [values...]] per key. */
   groupByKey(opts?: WideOptions): KeyedDataset<K, V[], P>
   /** [k, v] becomes [k, fn(v)]. */
-  mapValues<W extends RecordOut>(fn: (v: V, params: P) => W): KeyedDataset<K, W, P>
+  mapValues<W extends RecordOut>(fn: (v: V, params: P) => W, opts?: StepOptions): KeyedDataset<K, W, P>
   /** [key, [left, right]] for every matching pair; `how` keeps unmatched keys of one side or both, with null. */
   join<W, Q extends Params>(other: KeyedDataset<K, W, Q>, opts?: WideOptions & { how?: 'inner' }): KeyedDataset<K, [V, W], P & Q>
   join<W, Q extends Params>(other: KeyedDataset<K, W, Q>, opts: WideOptions & { how: 'left' }): KeyedDataset<K, [V, W | null], P & Q>

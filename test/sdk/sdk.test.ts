@@ -145,6 +145,19 @@ describe('the SDK on a local cluster', () => {
     expect((await session().client.status(f.jobId)).state).toBe('FAILED')
   }, 30_000)
 
+  test('helpers and named steps on the cluster: the words through a shipped helper equal the reference; a failure names the step', async () => {
+    const books = textFiles(join(data, 'books'))
+    const got = await session().textFile('books/*.txt').withHelpers({ tokensOf })
+      .flatMap(l => tokensOf(l), { name: 'words' })
+      .map(w => [w, 1])
+      .reduceByKey((a, b) => a + b)
+      .collect()
+    expect(new Map(got)).toEqual(plainWordcount(books))
+    const failed = await session().textFile('books/*.txt').map(l => { if (l.length >= 0) throw new Error('no'); return l }, { name: 'refuse' })
+      .count({ maxTaskAttempts: 1 }).catch((e: unknown) => e)
+    expect((failed as JobFailedError).error?.node_id).toBe('refuse')
+  }, 30_000)
+
   test('connect() reaches the same master; a bad URL fails with the reason', async () => {
     const other = await connect(session().url, { token: session().token! })
     expect(await other.textFile('join/left.txt').count()).toBe(LEFT.length)
@@ -169,35 +182,75 @@ describe('the JobRequest the SDK builds, for every operator of the contract', ()
     validateJob(job)
   }
 
-  test('word count: the contract example, node for node', () => {
-    const job = s.textFile('books/*.txt')
-      .flatMap(line => line.toLowerCase().split(/[^a-z0-9]+/).filter(w => w))
-      .map(w => [w, 1] as const)
-      .reduceByKey((a, b) => a + b)
+  test('word count: the contract example, node for node, its steps named as in the contract', () => {
+    const job = s.textFile('books/*.txt', { name: 'lines' })
+      .flatMap(line => line.toLowerCase().split(/[^a-z0-9]+/).filter(w => w), { name: 'words' })
+      .map(w => [w, 1] as const, { name: 'pairs' })
+      .reduceByKey((a, b) => a + b, { name: 'counts' })
       .toJobRequest({ op: 'write_text', path: 'out/wc', overwrite: true }, { name: 'wordcount', partitions: 8, maxTaskAttempts: 2 })
     valid(job)
     expect(job).toEqual({
       name: 'wordcount', partitions: 8, max_task_attempts: 2,
       nodes: [
-        { id: 'read_text', op: 'read_text', path: 'books/*.txt' },
-        { id: 'flat_map', op: 'flat_map', input: 'read_text', fn: '(line) => line.toLowerCase().split(/[^a-z0-9]+/).filter((w) => w)' },
-        { id: 'map', op: 'map', input: 'flat_map', fn: '(w) => [w, 1]' },
-        { id: 'reduce_by_key', op: 'reduce_by_key', input: 'map', fn: '(a, b) => a + b' },
-        { id: 'write_text', op: 'write_text', input: 'reduce_by_key', path: 'out/wc', overwrite: true },
+        { id: 'lines', op: 'read_text', path: 'books/*.txt' },
+        { id: 'words', op: 'flat_map', input: 'lines', fn: '(line) => line.toLowerCase().split(/[^a-z0-9]+/).filter((w) => w)' },
+        { id: 'pairs', op: 'map', input: 'words', fn: '(w) => [w, 1]' },
+        { id: 'counts', op: 'reduce_by_key', input: 'pairs', fn: '(a, b) => a + b' },
+        { id: expect.stringMatching(/^write_text@sdk\.test\.ts:\d+$/), op: 'write_text', input: 'counts', path: 'out/wc', overwrite: true },
       ],
     })
   })
 
+  test('steps the program does not name are called by what they read, their function\'s name, or their op and line', () => {
+    const here = Number(/sdk\.test\.ts:(\d+)/.exec(new Error().stack ?? '')![1]) // this line
+    const job = s.textFile('books/*.txt')
+      .flatMap(tokensOf)
+      .map(w => [w, 1] as const)
+      .map(p => p).map(p => p)
+      .reduceByKey((a, b) => a + b)
+      .toJobRequest({ op: 'count' })
+    expect(job.nodes.map(n => n.id)).toEqual([
+      'read_text:books/*.txt', 'flat_map:tokensOf', `map@sdk.test.ts:${here + 3}`, `map@sdk.test.ts:${here + 4}`,
+      `map@sdk.test.ts:${here + 4}#2`, `reduce_by_key@sdk.test.ts:${here + 5}`, `count@sdk.test.ts:${here + 6}`])
+    valid(job)
+    // a name must be unique in its job, and a string of 1 to 128 characters
+    expect(() => s.textFile('a').map(l => l, { name: 'x' }).union(s.textFile('b').filter(l => !!l, { name: 'x' })).toJobRequest()).toThrow(/two steps are named "x"/)
+    expect(() => s.textFile('a').map(l => l, { name: '' })).toThrow(/1 to 128 characters/)
+  })
+
+  test('helpers: a function of the program ships with .withHelpers and runs as the program\'s does; without it the error says so', () => {
+    const lines = s.textFile('a.txt')
+    const shout = (w: string): string => `${w.toUpperCase()}${params.cut > 0 ? '!' : ''}`
+    const job = lines.withParams({ cut: 1 }).withHelpers({ tokensOf, shout })
+      .flatMap(l => tokensOf(l).map(w => shout(w)), { name: 'loud' })
+      .toJobRequest()
+    valid(job)
+    const src = job.nodes.find(n => n.id === 'loud')!.fn!
+    const loud = new Function('params', `return (${src})`)({ cut: 1 }) as (l: string) => string[]
+    expect(loud('Hello, big World')).toEqual(['HELLO!', 'BIG!', 'WORLD!'])
+    // a helper that calls a function it was not given is refused, naming the helper
+    const caller = (l: string): string[] => tokensOf(l)
+    expect(() => lines.withHelpers({ caller }).flatMap(l => caller(l)).toJobRequest()).toThrow(/helper "caller" uses "tokensOf".*withHelpers\(\{ tokensOf \}\)/s)
+    // without withHelpers: the message says withHelpers for the function, withParams for the value
+    const limit = lines === undefined ? 0 : 3
+    let message = ''
+    try { lines.filter(l => tokensOf(l).length > limit).toJobRequest() } catch (e) { message = (e as Error).message }
+    expect(message).toContain('.withHelpers({ tokensOf })')
+    expect(message).toContain('.withParams({ limit })')
+    expect(message).not.toContain('withParams({ tokensOf')
+    expect(() => lines.withHelpers({ limit } as never)).toThrow(/"limit" is number, not a function: pass values with \.withParams/)
+  })
+
   test('join, union, sort, distinct, group, csv and jsonl sources; a shared node appears once', () => {
-    const users = s.csv('users.csv', { delimiter: ';' }).keyBy(u => u.id ?? '').named('users')
-    const orders = s.jsonl<{ user: string; total: number }>('orders/*.jsonl').map(o => [o.user, o.total])
-    const more = s.csv('more.csv', { header: false, multiline: true }).map(r => [r[0] ?? '', Number(r[1])])
+    const users = s.csv<'id' | 'name'>('users.csv', { delimiter: ';', name: 'read_csv' }).keyBy(u => u.id).named('users')
+    const orders = s.jsonl<{ user: string; total: number }>('orders/*.jsonl', { name: 'read_jsonl' }).map(o => [o.user, o.total], { name: 'map' })
+    const more = s.csv('more.csv', { header: false, multiline: true, name: 'read_csv_2' }).map(r => [r[0] ?? '', Number(r[1])], { name: 'map_2' })
     const all = orders.union(more).named('all_orders')
-    const totals = all.reduceByKey((a, b) => a + b, { partitions: 3 })
-    const job = users.join(totals, { how: 'left', partitions: 4 })
-      .sortBy(([, [, total]]) => total ?? 0, { descending: true })
-      .union(users.fullOuterJoin(all.groupByKey()).map(([k, [u]]): [string, [Record<string, string>, number | null]] => [k, [u ?? {}, null]]))
-      .distinct()
+    const totals = all.reduceByKey((a, b) => a + b, { partitions: 3, name: 'reduce_by_key' })
+    const job = users.join(totals, { how: 'left', partitions: 4, name: 'join' })
+      .sortBy(([, [, total]]) => total ?? 0, { descending: true, name: 'sort' })
+      .union(users.fullOuterJoin(all.groupByKey({ name: 'group_by_key' }), { name: 'join_2' }).map(([k, [u]]): [string, [{ id: string; name: string }, number | null]] => [k, [u ?? { id: k, name: '' }, null]]))
+      .distinct({ name: 'distinct' })
       .toJobRequest({ op: 'write_jsonl', path: 'out/report' })
     valid(job)
     const byId = new Map(job.nodes.map(n => [n.id, n]))
@@ -210,7 +263,7 @@ describe('the JobRequest the SDK builds, for every operator of the contract', ()
     expect(byId.get('join')).toEqual({ id: 'join', op: 'join', inputs: ['users', 'reduce_by_key'], how: 'left', partitions: 4 })
     expect(byId.get('join_2')).toEqual({ id: 'join_2', op: 'join', inputs: ['users', 'group_by_key'], how: 'full' })
     expect(byId.get('sort')).toMatchObject({ op: 'sort', input: 'join', descending: true, key: '([, [, total]]) => total ?? 0' })
-    expect(byId.get('write_jsonl')).toEqual({ id: 'write_jsonl', op: 'write_jsonl', input: 'distinct', path: 'out/report' })
+    expect(job.nodes.find(n => n.op === 'write_jsonl')).toMatchObject({ op: 'write_jsonl', input: 'distinct', path: 'out/report' })
     // users and all_orders feed two nodes each, yet are one node each
     expect(job.nodes.filter(n => n.op === 'key_by')).toHaveLength(1)
     expect(job.nodes.filter(n => n.op === 'union')).toHaveLength(2)
@@ -219,10 +272,10 @@ describe('the JobRequest the SDK builds, for every operator of the contract', ()
   test('params: merged from every branch; a last parameter receives them; sortBy without a key', () => {
     const job = s.textFile('a.txt').withParams({ min: 2 })
       .map(l => [l, l.length])
-      .filter(([, n], p) => n >= p.min)
+      .filter(([, n], p) => n >= p.min, { name: 'filter' })
       .union(s.textFile('b.txt').withParams({ max: 9 }).map(l => [l, 0]))
-      .reduceByKey((a, b, p) => Math.min(a + b, p.max))
-      .sortByKey()
+      .reduceByKey((a, b, p) => Math.min(a + b, p.max), { name: 'reduce_by_key' })
+      .sortByKey({ name: 'sort' })
       .toJobRequest({ op: 'count' })
     valid(job)
     expect(job.params).toEqual({ min: 2, max: 9 })
@@ -241,7 +294,7 @@ describe('the JobRequest the SDK builds, for every operator of the contract', ()
     expect(() => lines.filter(l => l.length > limit).toJobRequest()).toThrow(/"limit".*withParams\(\{ limit \}\)/s)
     expect(() => lines.map(String.prototype.trim.call.bind(String.prototype.trim) as (l: string) => string).toJobRequest()).toThrow(/built-in or bound/)
     expect(() => lines.map((async (l: string) => l) as unknown as (l: string) => string).toJobRequest()).toThrow(/async/)
-    expect(() => lines.map(l => l).named('x').union(lines.map(l => l).named('x')).toJobRequest()).toThrow(/two nodes are named "x"/)
+    expect(() => lines.map(l => l).named('x').union(lines.map(l => l).named('x')).toJobRequest()).toThrow(/two steps are named "x"/)
     // globals and the function's own names are fine; so is a generator for flatMap
     const ok = lines.flatMap(function* (l) { for (const w of l.split(' ')) yield JSON.stringify({ w, n: Math.max(1, w.length) }) })
     valid(ok.toJobRequest())

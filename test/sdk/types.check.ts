@@ -1,7 +1,7 @@
 // Type tests of the SDK, checked by `tsc --noEmit` (npm test, and test/sdk/types.test.ts on this
 // file alone). Each `@ts-expect-error` line must be an error: if the SDK ever accepted it, tsc
 // would fail with "Unused '@ts-expect-error' directive". Nothing here runs.
-import type { Dataset, KeyedDataset, Session } from 'minispark'
+import type { AsJson, Dataset, KeyedDataset, Session } from 'minispark'
 
 type Equal<A, B> = (<X>() => X extends A ? 1 : 2) extends (<X>() => X extends B ? 1 : 2) ? true : false
 const same = <A, B>(_proof: Equal<A, B>): void => {}
@@ -82,4 +82,29 @@ export function typeTests(ms: Session): void {
   same<typeof both, KeyedDataset<string, number, { a: number } & { b: string }>>(true)
   // @ts-expect-error union takes datasets of the same record type
   lines.union(counts)
+
+  // Results come back through JSON, and their type says so: a Date is a string, a Map an empty
+  // object, an undefined field optional; plain records keep their own type.
+  type Event = { at: Date; tags: Map<string, number>; note?: string; n: number; f: () => void }
+  const events = ms.jsonl<Event>('events.jsonl').collect()
+  same<typeof events, Promise<{ at: string; tags: Record<string, never>; note?: string; n: number }[]>>(true)
+  // @ts-expect-error a collected Date is a string, not a Date
+  const dates: Promise<Date[]> = ms.jsonl<Date>('d.jsonl').collect()
+  void dates
+  same<AsJson<[string, number]>, [string, number]>(true)
+  same<AsJson<readonly [string, { a: number[] }]>, [string, { a: number[] }]>(true)
+
+  // csv rows typed by their header's columns
+  const people = ms.csv<'id' | 'country'>('people.csv')
+  same<typeof people, Dataset<{ id: string; country: string }>>(true)
+  people.map(p => p.country.toUpperCase())
+  // @ts-expect-error "age" is not a column of the header given
+  people.map(p => p.age)
+
+  // a step takes its name; so do sources
+  same<ReturnType<typeof lines.map<number>>, Dataset<number>>(true)
+  lines.map(l => l.length, { name: 'lengths' }).filter(n => n > 0, { name: 'nonEmpty' })
+  ms.textFile('x', { name: 'input' }).count()
+  // @ts-expect-error a name is a string
+  lines.map(l => l, { name: 3 })
 }

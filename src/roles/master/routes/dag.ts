@@ -52,6 +52,7 @@ export function jobDag(jobId: string, request: Pick<JobRequest, 'nodes'>, plans:
 
 function edgesOf(plans: readonly StagePlan[]): DagEdge[] {
   const edges: DagEdge[] = []
+  const byId = new Map(plans.map(p => [p.stage_id, p]))
   for (const p of plans) {
     // Inside a stage: each node from those of its inputs computed in the same stage (after a
     // union, the other inputs are computed in other stages that run the union too).
@@ -60,21 +61,31 @@ function edgesOf(plans: readonly StagePlan[]): DagEdge[] {
       for (const i of inputsOf(n)) if (here.has(i)) edges.push({ from_stage: p.stage_id, from: i, to_stage: p.stage_id, to: n.id, kind: 'narrow' })
       here.add(n.id)
     }
-    // Across stages: a shuffle written here is read by the stage rooted at its wide node.
-    for (const w of p.shuffle_writes) {
-      for (const r of plans) {
-        if (r.root.kind === 'shuffle' && r.root.shuffle_ids.includes(w.shuffle_id) && r.depends_on.includes(p.stage_id)) {
+  }
+  for (const r of plans) {
+    // Across stages, by what the reading stage waits for: the shuffles its root reads, the small
+    // sides of its broadcast joins, and a sort's sampled ranges (its writers wait for the sample).
+    for (const d of r.depends_on) {
+      const p = byId.get(d)
+      if (p === undefined) continue
+      const before = edges.length
+      for (const w of p.shuffle_writes) {
+        if (r.root.kind === 'shuffle' && r.root.shuffle_ids.includes(w.shuffle_id)) {
           edges.push({ from_stage: p.stage_id, from: w.from, to_stage: r.stage_id, to: r.root.node.id, kind: 'shuffle' })
         }
-      }
-    }
-    // A sort's sample stage sets the ranges of the sort.
-    if (p.sample_of !== undefined) {
-      const last = p.nodes[p.nodes.length - 1]
-      for (const r of plans) {
-        if (r.root.kind === 'shuffle' && r.root.node.id === p.sample_of && last !== undefined) {
-          edges.push({ from_stage: p.stage_id, from: last.id, to_stage: r.stage_id, to: r.root.node.id, kind: 'bounds' })
+        for (const b of r.broadcasts ?? []) {
+          if (b.shuffle_id === w.shuffle_id) edges.push({ from_stage: p.stage_id, from: w.from, to_stage: r.stage_id, to: b.node_id, kind: 'broadcast' })
         }
+      }
+      const last = p.nodes[p.nodes.length - 1]
+      if (p.sample_of !== undefined && last !== undefined) {
+        for (const w of r.shuffle_writes) {
+          if (w.node.id === p.sample_of) edges.push({ from_stage: p.stage_id, from: last.id, to_stage: r.stage_id, to: w.from, kind: 'bounds' })
+        }
+      }
+      // A dependency none of these explains is still drawn: the page never hides why a stage waits.
+      if (edges.length === before) {
+        edges.push({ from_stage: p.stage_id, from: (last ?? p.root.node).id, to_stage: r.stage_id, to: r.root.node.id, kind: 'dependency' })
       }
     }
   }

@@ -224,7 +224,7 @@
       <div id="job-error"></div>
       <h2>DAG</h2>
       <div class="legend"><span><b class="k-source"></b>source</span><span><b class="k-narrow"></b>narrow</span><span><b class="k-wide"></b>wide (shuffle)</span>
-        <span><b class="k-sink"></b>sink</span><span><b class="k-internal"></b>internal</span><span><i></i>in a stage</span><span><i class="dash"></i>shuffle</span><span><i class="dot"></i>sort ranges</span></div>
+        <span><b class="k-sink"></b>sink</span><span><b class="k-internal"></b>internal</span><span><i></i>in a stage</span><span><i class="dash"></i>shuffle</span><span><i class="bcast"></i>broadcast</span><span><i class="dot"></i>sort ranges</span><span><i class="wait"></i>waits for</span></div>
       <div id="dag" class="scroll"></div>
       <h2>Stages</h2>
       <table id="stages-table"><thead><tr><th>Stage</th><th>Nodes</th><th>Depends on</th><th>State</th><th>Tasks</th>
@@ -358,60 +358,72 @@
     return 'narrow'
   }
 
+  const EDGE_TITLES = { shuffle: 'shuffle', broadcast: 'broadcast (the small side, whole, to every task)', bounds: 'sampled ranges', dependency: 'waits for' }
+
+  /** The path through dagre's points, rounded at each bend. */
+  function curve(points) {
+    if (points.length < 2) return ''
+    let d = `M${points[0].x},${points[0].y}`
+    for (let i = 1; i < points.length - 1; i++) {
+      const p = points[i], q = points[i + 1]
+      d += ` Q${p.x},${p.y} ${(p.x + q.x) / 2},${(p.y + q.y) / 2}`
+    }
+    const z = points[points.length - 1]
+    return `${d} L${z.x},${z.y}`
+  }
+
+  // Laid out by dagre (bundled ahead of this script): each stage is a cluster holding a header
+  // (title, state, progress) and its nodes; every edge is a dagre edge, so the layers follow the
+  // dependencies and dagre orders each layer to cross as few edges as it can. Top to bottom: a
+  // deep job grows the page, and a wide one is scaled to the page's width (never cut off).
   function drawDag(dag, status) {
     if (!dag || dag.stages.length === 0) return '<p class="muted">no plan for this job</p>'
-    const W = 250, HEAD = 46, NH = 34, GAP = 12, PAD = 12, COLGAP = 90, ROWGAP = 28
+    const NW = 226, NH = 34, HH = 36
     const info = new Map(dag.nodes.map(n => [n.id, n]))
     const counts = new Map(status.stages.map(s => [s.stage_id, s]))
-    const level = new Map()
-    const levelOf = s => {
-      if (level.has(s.stage_id)) return level.get(s.stage_id)
-      level.set(s.stage_id, 0)
-      let l = 0
-      for (const d of s.depends_on) { const ds = dag.stages.find(x => x.stage_id === d); if (ds) l = Math.max(l, levelOf(ds) + 1) }
-      level.set(s.stage_id, l)
-      return l
+    const g = new dagre.graphlib.Graph({ compound: true, multigraph: true })
+    g.setGraph({ rankdir: 'TB', align: 'UL', nodesep: 28, ranksep: 26, edgesep: 14, marginx: 8, marginy: 8 })
+    g.setDefaultEdgeLabel(() => ({}))
+    const key = (stage, id) => `n ${stage} ${id}`
+    const head = stage => `h ${stage}`
+    for (const s of dag.stages) {
+      const cluster = `s ${s.stage_id}`
+      g.setNode(cluster, {})
+      g.setNode(head(s.stage_id), { width: NW, height: HH })
+      g.setParent(head(s.stage_id), cluster)
+      for (const n of s.nodes) { g.setNode(key(s.stage_id, n.id), { width: NW, height: NH }); g.setParent(key(s.stage_id, n.id), cluster) }
     }
-    const columns = []
-    for (const s of dag.stages) { const l = levelOf(s); (columns[l] = columns[l] || []).push(s) }
-    const pos = new Map()
-    const boxes = []
-    let width = 0, height = 0
-    columns.forEach((col, l) => {
-      let y = 10
-      const x = 10 + l * (W + COLGAP)
-      for (const s of col || []) {
-        const h = HEAD + s.nodes.length * (NH + GAP) + PAD - GAP + 4
-        boxes.push({ s, x, y, h })
-        s.nodes.forEach((n, i) => pos.set(`${s.stage_id}:${n.id}`, { x: x + PAD, y: y + HEAD + i * (NH + GAP), w: W - 2 * PAD, h: NH, i }))
-        y += h + ROWGAP
-        width = Math.max(width, x + W + 10)
-        height = Math.max(height, y)
+    const fed = new Set(dag.edges.filter(e => e.kind === 'narrow').map(e => key(e.to_stage, e.to)))
+    const feeds = new Set(dag.edges.filter(e => e.kind === 'narrow').map(e => key(e.from_stage, e.from)))
+    for (const s of dag.stages) {
+      // the header above the nodes that start the stage
+      for (const n of s.nodes) if (!fed.has(key(s.stage_id, n.id))) g.setEdge(head(s.stage_id), key(s.stage_id, n.id), { weight: 8 }, 'head')
+      // a stage starts below every stage it waits for
+      for (const d of s.depends_on) {
+        const ds = dag.stages.find(x => x.stage_id === d)
+        if (!ds) continue
+        for (const n of ds.nodes) if (!feeds.has(key(d, n.id))) g.setEdge(key(d, n.id), head(s.stage_id), { weight: 0 }, `after ${d}`)
       }
+    }
+    dag.edges.forEach((e, i) => {
+      const v = key(e.from_stage, e.from), w = key(e.to_stage, e.to)
+      if (g.hasNode(v) && g.hasNode(w)) g.setEdge(v, w, { weight: e.kind === 'narrow' ? 4 : 1 }, `e${i}`)
     })
-    const edgeSvg = dag.edges.map(e => {
-      const a = pos.get(`${e.from_stage}:${e.from}`)
-      const b = pos.get(`${e.to_stage}:${e.to}`)
-      if (!a || !b) return ''
-      if (e.kind === 'narrow') {
-        if (b.i === a.i + 1) return `<path class="edge" marker-end="url(#arrow)" d="M${a.x + a.w / 2},${a.y + a.h} L${b.x + b.w / 2},${b.y - 1}"/>`
-        const x = a.x + a.w
-        return `<path class="edge" marker-end="url(#arrow)" d="M${x},${a.y + a.h / 2} C${x + 26},${a.y + a.h / 2} ${x + 26},${b.y + b.h / 2} ${x + 1},${b.y + b.h / 2}"/>`
-      }
-      const x1 = a.x + a.w, y1 = a.y + a.h / 2, x2 = b.x - 1, y2 = b.y + b.h / 2
-      const dx = Math.max(40, (x2 - x1) / 2)
-      return `<path class="edge ${e.kind}" marker-end="url(#arrow)" d="M${x1},${y1} C${x1 + dx},${y1} ${x2 - dx},${y2} ${x2},${y2}"><title>${e.kind === 'shuffle' ? 'shuffle' : 'sampled ranges'}: ${esc(e.from)} (stage ${e.from_stage}) → ${esc(e.to)} (stage ${e.to_stage})</title></path>`
-    }).join('')
-    const boxSvg = boxes.map(({ s, x, y, h }) => {
+    dagre.layout(g)
+    const box = id => { const n = g.node(id); return { x: n.x - n.width / 2, y: n.y - n.height / 2, w: n.width, h: n.height } }
+    const width = Math.ceil(g.graph().width), height = Math.ceil(g.graph().height)
+
+    const boxSvg = dag.stages.map(s => {
       const c = counts.get(s.stage_id)
       const st = c ? c.state : 'WAITING'
       const t = c ? c.tasks : { total: 0, succeeded: 0, running: 0, pending: 0, failed: 0 }
-      const bw = W - 2 * PAD
+      const b = box(`s ${s.stage_id}`), hb = box(head(s.stage_id))
+      const bw = hb.w
       const dw = t.total ? (bw * t.succeeded) / t.total : 0
       const rw = t.total ? (bw * t.running) / t.total : 0
       const title = `Stage ${s.stage_id}${s.sample_of ? ' (sample)' : ''}`
       const nodes = s.nodes.map(n => {
-        const p = pos.get(`${s.stage_id}:${n.id}`)
+        const p = box(key(s.stage_id, n.id))
         const d = info.get(n.id)
         const tip = `${n.id} (${n.op})${d && d.detail ? `\n${d.detail}` : ''}${d && d.stage_ids.length > 1 ? `\nin stages ${d.stage_ids.join(', ')}` : ''}`
         const label = n.id.length > 28 ? n.id.slice(0, 27) + '…' : n.id
@@ -420,12 +432,19 @@
           <text class="id" x="${p.x + 10}" y="${p.y + 14}">${esc(label)}</text><text class="op" x="${p.x + 10}" y="${p.y + 27}">${esc(n.op)}</text></g>`
       }).join('')
       return `<g class="stage s-${esc(st)}" data-stage="${s.stage_id}"><title>${esc(`${title}: ${st}, ${t.succeeded}/${t.total} tasks${s.sample_of ? `\nsamples the keys of sort ${s.sample_of} to cut its ranges` : ''}`)}</title>
-        <rect class="box" x="${x}" y="${y}" width="${W}" height="${h}" rx="8"/>
-        <text class="title" x="${x + PAD}" y="${y + 18}">${esc(title)}</text>
-        <text class="count" x="${x + W - PAD}" y="${y + 18}" text-anchor="end">${esc(st)} ${t.succeeded}/${t.total}${t.running ? ` (+${t.running})` : ''}</text>
-        <rect class="track" x="${x + PAD}" y="${y + 26}" width="${bw}" height="6" rx="3"/>
-        <rect class="run" x="${x + PAD}" y="${y + 26}" width="${dw + rw}" height="6" rx="3"/>
-        <rect class="done" x="${x + PAD}" y="${y + 26}" width="${dw}" height="6" rx="3"/>${nodes}</g>`
+        <rect class="box" x="${b.x}" y="${b.y}" width="${b.w}" height="${b.h}" rx="8"/>
+        <text class="title" x="${hb.x}" y="${hb.y + 16}">${esc(title)}</text>
+        <text class="count" x="${hb.x + hb.w}" y="${hb.y + 16}" text-anchor="end">${esc(st)} ${t.succeeded}/${t.total}${t.running ? ` (+${t.running})` : ''}</text>
+        <rect class="track" x="${hb.x}" y="${hb.y + 24}" width="${bw}" height="6" rx="3"/>
+        <rect class="run" x="${hb.x}" y="${hb.y + 24}" width="${dw + rw}" height="6" rx="3"/>
+        <rect class="done" x="${hb.x}" y="${hb.y + 24}" width="${dw}" height="6" rx="3"/>${nodes}</g>`
+    }).join('')
+    const edgeSvg = dag.edges.map((e, i) => {
+      const v = key(e.from_stage, e.from), w = key(e.to_stage, e.to)
+      const le = g.hasNode(v) && g.hasNode(w) ? g.edge(v, w, `e${i}`) : undefined
+      if (!le || !le.points) return ''
+      const tip = e.kind === 'narrow' ? '' : `<title>${esc(EDGE_TITLES[e.kind] || e.kind)}: ${esc(e.from)} (stage ${e.from_stage}) → ${esc(e.to)} (stage ${e.to_stage})</title>`
+      return `<path class="edge ${esc(e.kind)}" data-from="${e.from_stage}" data-to="${e.to_stage}" marker-end="url(#arrow)" d="${curve(le.points)}">${tip}</path>`
     }).join('')
     return `<svg class="dag" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" xmlns="http://www.w3.org/2000/svg">
       <defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#6b7482"/></marker></defs>
