@@ -84,6 +84,14 @@ export function settleFor(job: JobRun, parts: ReadonlyMap<string, readonly Outpu
 /** The same for an output already recorded, for a worker back from an absence. */
 export const settleRecorded = (o: OutputRecord, disk: string): OutputSettle => ({ ...settleOf(o.path, o.path, o.parts, disk, false), job_id: o.job })
 
+/** For an output a job replaced while the worker was away: its staged folder on this disk may
+ *  hold copies committed there and then run again elsewhere; those go before the swap moves the
+ *  rest in (the copies that count here are kept, as in the output itself). */
+export const settleStaged = (o: OutputRecord, disk: string): OutputSettle => {
+  const { success: _, ...staged } = settleOf(o.path, stagedPath(o.path, o.job), o.parts, disk, false)
+  return { ...staged, job_id: o.job }
+}
+
 function settleOf(path: string, dir: string, list: readonly OutputPart[], disk: string, emptyHere: boolean): OutputSettle {
   const here = list.filter(p => p != null && p.copies.some(c => c.disk === disk))
   const keep = here.map(p => `part-${String(p.part).padStart(5, '0')}`)

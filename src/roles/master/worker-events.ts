@@ -9,7 +9,7 @@ import { LAUNCH_GRACE_MS, type Step } from './events'
 import { endAttempt, requeue } from './attempts'
 import { retryLost } from './retries'
 import { swapOf } from './swap'
-import { liveDisks, outputsSince, settleRecorded } from './catalog'
+import { liveDisks, outputsSince, settleRecorded, settleStaged } from './catalog'
 import { forgetReplicasTo } from './replicas'
 import { isLive, type JobRun, type MasterState, type Overwrite, type StageRun, type WorkerRun } from './state'
 
@@ -97,7 +97,12 @@ function askToClear(s: MasterState, w: WorkerRun, nowMs: number, out: Step): voi
   if ((w.staleOutputs === undefined && w.staleSettle === undefined) || w.clearing === true) return
   w.clearing = true
   const swaps = (w.staleOutputs ?? []).map(o => swapOf(o.path, o.job, o.submittedMs, nowMs))
-  const settle = (w.staleSettle ?? []).flatMap(path => { const o = s.outputs.get(path); return o === undefined ? [] : [settleRecorded(o, w.disk)] })
+  const settle = (w.staleSettle ?? []).flatMap(path => {
+    const o = s.outputs.get(path)
+    if (o === undefined) return []
+    const replaced = (w.staleOutputs ?? []).some(x => x.path === path && x.job === o.job)
+    return replaced ? [settleRecorded(o, w.disk), settleStaged(o, w.disk)] : [settleRecorded(o, w.disk)]
+  })
   out.actions.push({ kind: 'clear-stale-outputs', address: w.address, worker: w.id, incarnation: w.incarnation, swaps, settle })
 }
 
