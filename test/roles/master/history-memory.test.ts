@@ -3,6 +3,7 @@
 // successful report, a finalize its answer). Once a job's end is stored it is read from the store
 // (status, result, attempts) and the scheduler's events no longer walk it; a job whose end could
 // not be stored stays in memory until it is.
+import { createLogger } from '../../../src/roles/log'
 import { afterEach, describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
 import type { JobId } from '../../../src/api/ids'
@@ -111,7 +112,9 @@ describe('ended jobs leave memory', () => {
     try {
       // The driver retries a failed write after a second: run that retry by hand.
       globalThis.setTimeout = ((fn: () => void) => { timers.push(fn); return 0 }) as unknown as typeof setTimeout
-      const d = startDriver({ clock, store, send: worker(hold).send, state: newState(60_000), leaseCheckMs: 250 })
+      // The driver's log, captured: it says why the write failed.
+      const logger = createLogger({ role: 'master', level: 'info', destination: { write: (line: string) => { errors.push(line) } } })
+      const d = startDriver({ clock, store, send: worker(hold).send, state: newState(60_000), leaseCheckMs: 250, logger })
       d.post({ kind: 'heartbeat-received', hb: { worker_id: 'w1', address: 'w1.test:1', status: 'IDLE', active_tasks: 0, mem_usage_mb: 1, last_heartbeat: 0, slots: 4 } })
       d.post({ kind: 'job-submitted', job: buildJobRun({ id: 'job-1' as JobId, seq: 1, request, valid, listing, defaultPartitions: 2, nowMs: 5_000 }) })
       await d.persisted()
