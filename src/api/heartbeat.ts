@@ -16,6 +16,8 @@ export const Heartbeat = t.Object({
   slots: t.Optional(t.Integer({ minimum: 1, maximum: 1024, description: 'task threads of this worker' })),
   incarnation: t.Optional(t.String({ maxLength: 64, description: 'the incarnation the master gave this worker; "" on the first heartbeat of a process' })),
   running: t.Optional(t.Array(t.String({ maxLength: 256 }), { maxItems: 4096, description: 'attempt ids queued, running, or finished with their report not yet acknowledged' })),
+  cached_memory_bytes: t.Optional(t.Integer({ minimum: 0, description: 'bytes of cached partitions held in memory (counted against --max-mem)' })),
+  cached_disk_bytes: t.Optional(t.Integer({ minimum: 0, description: 'bytes of cached partitions held in the work dir' })),
 })
 export type Heartbeat = Static<typeof Heartbeat>
 
@@ -33,5 +35,7 @@ export const WorkerInfo = t.Object({
   slots: t.Integer(),
   mem_usage_mb: t.Number(),
   last_heartbeat: t.Number({ description: 'master receive time, unix milliseconds' }),
+  cached_memory_bytes: t.Optional(t.Integer({ description: 'bytes of cached partitions the worker holds in memory, as of its last heartbeat' })),
+  cached_disk_bytes: t.Optional(t.Integer({ description: 'bytes of cached partitions the worker holds in its work dir' })),
 })
 export type WorkerInfo = Static<typeof WorkerInfo>

@@ -18,6 +18,7 @@ import { endJob } from './job-end'
 import { finishIfAnswered, onFinalizeFailed, onFinalized, startFinalize } from './finalize'
 import { ringOf, zeroMetrics, type AttemptRun, type JobRun, type MasterState, type StageRun, type TaskRun, type WorkerRun } from './state'
 import { allSucceeded, peekPending, setTaskState, takePending } from './task-index'
+import { cachedBlockOf, cachedHolder, localityChoice } from './locality'
 import type { WorkerId } from '../../api/ids'
 
 export type { MasterAction, MasterEvent, Step, StoreChange } from './events'
@@ -65,9 +66,13 @@ function schedule(s: MasterState, nowMs: number, out: Step): void {
         const task = peekPending(stage)
         if (task === undefined) break
         ring ??= ringOf(s)
+        const placed = placeTask(s, ring, job, stage, task, nowMs)
+        // The task waits for the holder of its cached partition: so do the stage's others, for now.
+        if (placed === 'wait') break
         // Undefined only when no worker has a free slot (the avoid list is a preference).
-        const w = pickWorker(s, ring, task.failedOn)
+        const w = placed ?? pickWorker(s, ring, task.failedOn)
         if (w === undefined) { full = true; break }
+        delete task.localityWaitFromMs
         takePending(stage, task)
         out.actions.push(launch(s, job, stage, task, w, nowMs, out))
       }
@@ -92,6 +97,18 @@ function pickWorker(s: MasterState, ring: readonly WorkerRun[], avoid: readonly 
   return undefined
 }
 
+/** The holder of the task's cached partition when it has a free slot; 'wait' while the task may
+ *  still wait for it; undefined: any worker (no holder, or it waited long enough). */
+function placeTask(s: MasterState, ring: readonly WorkerRun[], job: JobRun, stage: StageRun, task: TaskRun, nowMs: number): WorkerRun | 'wait' | undefined {
+  const holderId = cachedHolder(job, stage, task)
+  if (holderId === undefined) return undefined
+  const holder = s.workers.get(holderId)
+  const free = holder !== undefined && ring.includes(holder) && holder.running.size < holder.slots && !(task.failedOn ?? []).includes(holderId)
+  task.localityWaitFromMs ??= nowMs
+  const choice = localityChoice(free, nowMs - task.localityWaitFromMs)
+  return choice === 'holder' ? holder : choice === 'wait' ? 'wait' : undefined
+}
+
 function launch(s: MasterState, job: JobRun, stage: StageRun, task: TaskRun, w: WorkerRun, nowMs: number, out: Step): MasterAction {
   const attemptNo = task.attempts++
   const id = attemptIdOf(task.id, attemptNo)
@@ -110,6 +127,7 @@ function launch(s: MasterState, job: JobRun, stage: StageRun, task: TaskRun, w: 
     split: stage.plan.root.kind === 'source' ? stage.splits[task.partition] ?? null : null,
     shuffle_inputs: [
       ...(stage.plan.root.kind === 'shuffle' ? stage.plan.root.shuffle_ids.map(sid => ({ shuffle_id: sid, map_outputs: mapOutputs(job, sid, task.partition) })) : []),
+      ...(stage.plan.root.kind === 'cached' ? [{ shuffle_id: stage.plan.root.cache_id, map_outputs: cachedOutput(job, stage.plan.root.cache_id, task.partition) }] : []),
       // A broadcast join's small side is all in partition 0 of its shuffle, for every task.
       ...(stage.plan.broadcasts ?? []).map(b => ({ shuffle_id: b.shuffle_id, map_outputs: mapOutputs(job, b.shuffle_id, 0) })),
     ],
@@ -138,6 +156,16 @@ function mapOutputs(job: JobRun, shuffleId: string, reduce: number): MapOutput[]
     base += writer.tasks.length
   }
   return refs
+}
+
+/** The one kept block a cached stage's task reads (reduce partition 0 of one map output); none
+ *  when that partition is empty. Its writers have all succeeded before the task is launched. */
+function cachedOutput(job: JobRun, cacheId: string, partition: number): MapOutput[] {
+  const t = cachedBlockOf(job, cacheId, partition)
+  const o = t?.output
+  if (t === undefined || o === null || o === undefined) return []
+  const bytes = o.sizes.get(cacheId)?.[0] ?? 0
+  return bytes === 0 ? [] : [{ map_partition: partition, attempt_id: o.attempt, worker_id: o.worker, address: o.address, bytes }]
 }
 
 export const isSinkOp = (op: string): boolean => SINK_OPS.has(op as Op)

@@ -20,6 +20,8 @@ export type WorkerRun = {
   lastSeenMs: number
   memMb: number
   activeTasks: number
+  /** cached partitions it holds, as its last heartbeat said */
+  cached?: { memoryBytes: number; diskBytes: number }
   running: Set<AttemptId>
   /** when this incarnation joined: a report about a peer written before then is about an older one */
   joinedMs: number
@@ -49,6 +51,9 @@ export type TaskRun = {
   sinks: SinkOutput[]
   /** the attempt the master let move its output into place */
   committer: AttemptId | null
+  /** when the task was first passed over because the holder of its cached partition had no free
+   *  slot (locality.ts); cleared at launch */
+  localityWaitFromMs?: number
   /** workers where an attempt failed: a re-run goes elsewhere when it can */
   failedOn?: WorkerId[]
   /** attempts in a row that ended for a reason not the task's fault (MAX_UNCOUNTED_RETRIES) */

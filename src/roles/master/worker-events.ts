@@ -9,7 +9,8 @@ import { LAUNCH_GRACE_MS, type Step } from './events'
 import { endAttempt, requeue } from './attempts'
 import { retryLost } from './retries'
 import { swapOf } from './swap'
-import { isLive, type JobRun, type MasterState, type Overwrite, type StageRun, type WorkerRun } from './state'
+import { isLive, type AttemptRun, type JobRun, type MasterState, type Overwrite, type StageRun, type WorkerRun } from './state'
+import { cachedBlockOf } from './locality'
 
 export function onHeartbeat(s: MasterState, hb: Heartbeat, nowMs: number, out: Step): void {
   const id = hb.worker_id as WorkerId
@@ -45,6 +46,7 @@ export function onHeartbeat(s: MasterState, hb: Heartbeat, nowMs: number, out: S
   w.lastSeenMs = nowMs
   w.memMb = hb.mem_usage_mb
   w.activeTasks = hb.active_tasks
+  if (hb.cached_memory_bytes !== undefined || hb.cached_disk_bytes !== undefined) w.cached = { memoryBytes: hb.cached_memory_bytes ?? 0, diskBytes: hb.cached_disk_bytes ?? 0 }
   if (hb.running !== undefined) reconcile(s, w, new Set(hb.running), nowMs, out)
 }
 
@@ -160,6 +162,19 @@ function stopReadersOf(s: MasterState, job: JobRun, lost: WorkerRun, why: string
   }
   if (held.size === 0) return
   for (const stage of job.stages) {
+    const root = stage.plan.root
+    if (root.kind === 'cached') {
+      if (!held.has(root.cache_id)) continue
+      // Task p of a cached stage reads the one block map task p kept.
+      for (const t of stage.tasks) {
+        const a = t.current === null ? undefined : s.attempts.get(t.current)
+        const o = cachedBlockOf(job, root.cache_id, t.partition)?.output
+        if (a === undefined || a.worker === lost.id || o?.worker !== lost.id || o.atMs > a.startedMs) continue
+        stopReader(s, job, a, why, nowMs, out)
+        if (job.state !== 'RUNNING') return
+      }
+      continue
+    }
     const reads: [string, number | null][] = [
       ...(stage.plan.root.kind === 'shuffle' ? stage.plan.root.shuffle_ids.map((sid): [string, null] => [sid, null]) : []),
       ...(stage.plan.broadcasts ?? []).map((b): [string, number] => [b.shuffle_id, 0]),
@@ -174,14 +189,18 @@ function stopReadersOf(s: MasterState, job: JobRun, lost: WorkerRun, why: string
         return h !== undefined && h.firstAtMs <= a.startedMs && h.parts.has(fixed ?? t.partition)
       })
       if (!readsLost) continue
-      const address = s.workers.get(a.worker)?.address
-      if (address !== undefined) out.actions.push({ kind: 'kill', address, attempt: a.id })
-      const reason = `it read shuffle data from a lost worker (${why})`
-      endAttempt(s, a.id, 'LOST', reason, nowMs, out)
-      retryLost(s, a, reason, nowMs, out, 'loss')
+      stopReader(s, job, a, why, nowMs, out)
       if (job.state !== 'RUNNING') return
     }
   }
+}
+
+function stopReader(s: MasterState, job: JobRun, a: AttemptRun, why: string, nowMs: number, out: Step): void {
+  const address = s.workers.get(a.worker)?.address
+  if (address !== undefined) out.actions.push({ kind: 'kill', address, attempt: a.id })
+  const reason = `it read shuffle data from a lost worker (${why})`
+  endAttempt(s, a.id, 'LOST', reason, nowMs, out)
+  retryLost(s, a, reason, nowMs, out, 'loss')
 }
 
 function neededByUnfinished(job: JobRun, stage: StageRun): boolean {
