@@ -67,8 +67,9 @@ function schedule(s: MasterState, nowMs: number, out: Step): void {
         if (task === undefined) break
         ring ??= ringOf(s)
         const placed = placeTask(s, ring, job, stage, task, nowMs)
-        // The task waits for the holder of its cached partition: so do the stage's others, for now.
-        if (placed === 'wait') break
+        // The task waits for the holder of its cached partition; others behind it whose holders
+        // have a free slot go there meanwhile.
+        if (placed === 'wait') { launchLocalBehind(s, ring, job, stage, task, nowMs, out); break }
         // Undefined only when no worker has a free slot (the avoid list is a preference).
         const w = placed ?? pickWorker(s, ring, task.failedOn)
         if (w === undefined) { full = true; break }
@@ -107,6 +108,26 @@ function placeTask(s: MasterState, ring: readonly WorkerRun[], job: JobRun, stag
   task.localityWaitFromMs ??= nowMs
   const choice = localityChoice(free, nowMs - task.localityWaitFromMs)
   return choice === 'holder' ? holder : choice === 'wait' ? 'wait' : undefined
+}
+
+/** How far behind a waiting task the scheduler looks for tasks whose holder is free: bounded, so
+ *  that an event costs what it launches, not the size of the stage. */
+const LOCAL_LOOKAHEAD = 1024
+
+/** Launches PENDING tasks after `head` (in partition order, at most LOCAL_LOOKAHEAD of them) on
+ *  the holders of their cached partitions that have a free slot. They stay in the stage's queue,
+ *  which drops them when it reaches them (task-index.ts checks each entry's state when read). */
+function launchLocalBehind(s: MasterState, ring: readonly WorkerRun[], job: JobRun, stage: StageRun, head: TaskRun, nowMs: number, out: Step): void {
+  if (!ring.some(w => w.running.size < w.slots)) return
+  const end = Math.min(stage.tasks.length, head.partition + 1 + LOCAL_LOOKAHEAD)
+  for (let p = head.partition + 1; p < end; p++) {
+    const t = stage.tasks[p]!
+    if (t.state !== 'PENDING') continue
+    const holder = s.workers.get(cachedHolder(job, stage, t) ?? ('' as WorkerId))
+    if (holder === undefined || !ring.includes(holder) || holder.running.size >= holder.slots || (t.failedOn ?? []).includes(holder.id)) continue
+    delete t.localityWaitFromMs
+    out.actions.push(launch(s, job, stage, t, holder, nowMs, out))
+  }
 }
 
 function launch(s: MasterState, job: JobRun, stage: StageRun, task: TaskRun, w: WorkerRun, nowMs: number, out: Step): MasterAction {

@@ -84,6 +84,23 @@ describe('delay scheduling of cached partitions', () => {
     expect(spec.shuffle_inputs).toEqual([{ shuffle_id: 'words#cache', map_outputs: [{ map_partition: 2, attempt_id: 'j1:0:2#0', worker_id: 'w1', address: 'w1:1', bytes: 7 }] }])
   })
 
+  test('while the first pending task waits for its holder, a task behind it whose holder is free runs there', () => {
+    const m = new Master()
+    m.heartbeat('w1', 0)
+    m.heartbeat('w2', 0)
+    m.post({ kind: 'job-submitted', nowMs: 0, job: cachedJob(4) })
+    // Writers: p0, p2 on w1; p1, p3 on w2.
+    m.report('j1:0:0#0', 10)
+    m.report('j1:0:1#0', 20)
+    m.report('j1:0:2#0', 30)
+    expect(placed(m.report('j1:0:3#0', 40))).toEqual(['j1:1:0#0@w1', 'j1:1:1#0@w2'])
+    // r1 ends: r2 (holder w1, busy) waits at the head of the queue, r3 (holder w2) goes to w2.
+    expect(placed(m.report('j1:1:1#0', 50))).toEqual(['j1:1:3#0@w2'])
+    // r2 is still taken from the queue later, on its holder, and r3 is not launched twice.
+    expect(placed(m.report('j1:1:0#0', 60))).toEqual(['j1:1:2#0@w1'])
+    expect(placed(m.report('j1:1:3#0', 70))).toEqual([])
+  })
+
   test('a holder that frees up within the bound gets the task', () => {
     const { m } = writersDone()
     expect(placed(m.report('j1:1:0#0', 2_000))).toEqual(['j1:1:2#0@w1'])
