@@ -3,7 +3,7 @@
 // still gives exact results (dropped blocks are recomputed), and a worker holding cached partitions
 // SIGKILLed mid-job costs only the partitions it held.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { JobRequest, TaskInfo } from '../../src/api/jobs'
 import { killAll, removeTempDir, startCluster, tempDir, waitUntil, type Cluster } from '../support/cluster'
@@ -104,9 +104,19 @@ describe('cache within a job', () => {
     }
   }, 90_000)
 
-  test('GET /workers reports cached bytes', async () => {
-    const ws = await c.client.workers()
-    for (const w of ws) expect(w.cached_memory_bytes).toBeNumber()
+  test('once the jobs have ended, no cached byte is left: GET /workers and /metrics say 0, and no job folder stays in the work dir', async () => {
+    await waitUntil('cached bytes back to 0 on every worker', async () => {
+      const ws = await c.client.workers()
+      return ws.every(w => w.cached_memory_bytes === 0 && w.cached_disk_bytes === 0) ? true : undefined
+    }, { timeoutMs: 10_000 })
+    for (const w of await c.client.workers()) {
+      const metrics = await (await fetch(`http://${w.address}/metrics`)).text()
+      expect(metrics).toContain('minispark_worker_cached_bytes{where="memory"} 0')
+      expect(metrics).toContain('minispark_worker_cached_bytes{where="disk"} 0')
+    }
+    await waitUntil('job folders removed', () => c.workerIds.every(id => {
+      try { return readdirSync(join(c.dir, 'work', id)).length === 0 } catch { return true }
+    }) ? true : undefined, { timeoutMs: 10_000 })
   })
 })
 
@@ -150,7 +160,7 @@ describe('a worker holding cached partitions is SIGKILLed mid-job', () => {
         { id: 'lines', op: 'read_text', path: 'text' },
         { id: 'words', op: 'flat_map', input: 'lines', fn: 'l => l.split(" ")', cache: 'memory' },
         // Slow readers: the kill lands while the cached stage runs.
-        { id: 'slow', op: 'map', input: 'words', fn: 'w => { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 0.05); return [w, 1] }' },
+        { id: 'slow', op: 'map', input: 'words', fn: 'w => { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 0.02); return [w, 1] }' },
         { id: 'counts', op: 'reduce_by_key', input: 'slow', fn: '(a, b) => a + b' },
         { id: 'c', op: 'collect', input: 'counts' },
       ],
@@ -164,6 +174,9 @@ describe('a worker holding cached partitions is SIGKILLed mid-job', () => {
       const held = tasks.filter(t => t.stage_id === sourceStage && t.state === 'SUCCEEDED').map(t => t.worker_id!)
       return held[held.length - 1]
     }, { timeoutMs: 60_000, pollMs: 100 })
+    // The victim says it holds cached memory.
+    await waitUntil('the victim reporting cached bytes', async () =>
+      ((await c.client.workers()).find(w => w.worker_id === victim)?.cached_memory_bytes ?? 0) > 0 ? true : undefined, { timeoutMs: 10_000 })
     const before = await c.client.tasks(id)
     const heldByVictim = new Set(before.filter(t => t.stage_id === sourceStage && t.state === 'SUCCEEDED' && t.worker_id === victim).map(t => t.partition))
     expect(heldByVictim.size).toBeGreaterThan(0)
