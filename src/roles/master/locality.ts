@@ -20,11 +20,13 @@ export function cachedBlockOf(job: JobRun, cacheId: string, partition: number): 
   return undefined
 }
 
-/** The worker holding the cached partition `task` reads, if its stage reads one and it is kept. */
+/** The worker holding the cached partition `task` reads, if its stage reads one and it is kept;
+ *  none for an empty partition (there is nothing to read, so anywhere will do). */
 export function cachedHolder(job: JobRun, stage: StageRun, task: TaskRun): WorkerId | undefined {
   const root = stage.plan.root
   if (root.kind !== 'cached') return undefined
-  return cachedBlockOf(job, root.cache_id, task.partition)?.output?.worker
+  const o = cachedBlockOf(job, root.cache_id, task.partition)?.output
+  return o === null || o === undefined || (o.sizes.get(root.cache_id)?.[0] ?? 0) === 0 ? undefined : o.worker
 }
 
 export type LocalityChoice = 'holder' | 'wait' | 'any'

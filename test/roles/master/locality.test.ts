@@ -101,6 +101,18 @@ describe('delay scheduling of cached partitions', () => {
     expect(placed(m.report('j1:1:3#0', 70))).toEqual([])
   })
 
+  test('an empty cached partition has no holder to wait for: its reader runs on any free worker', () => {
+    const m = new Master()
+    m.heartbeat('w1', 0)
+    m.heartbeat('w2', 0)
+    m.post({ kind: 'job-submitted', nowMs: 0, job: cachedJob(3) })
+    m.report('j1:0:0#0', 100)
+    m.report('j1:0:1#0', 200)
+    // r2's block (written on w1) is empty: it goes to w2 at once instead of waiting for w1.
+    expect(placed(m.report('j1:0:2#0', 300, { bytes: 0 }))).toEqual(['j1:1:0#0@w1', 'j1:1:1#0@w2'])
+    expect(placed(m.report('j1:1:1#0', 400))).toEqual(['j1:1:2#0@w2'])
+  })
+
   test('a holder that frees up within the bound gets the task', () => {
     const { m } = writersDone()
     expect(placed(m.report('j1:1:0#0', 2_000))).toEqual(['j1:1:2#0@w1'])
