@@ -114,6 +114,7 @@ export async function startWorker(o: WorkerOptions): Promise<{ url: string; id: 
   const keeper = new CacheKeeper({ blocks, workDir, spillAtBytes, log })
   const marks = pauseMarks(o.maxMemBytes, o.slots)
   let wasPaused = false
+  let lastEarlyBeatMs = 0
   const sampler = setInterval(() => {
     const rss = process.memoryUsage.rss()
     // Cached data gives way first: to the tasks' budget, and before the worker pauses.
@@ -124,7 +125,9 @@ export async function startWorker(o: WorkerOptions): Promise<{ url: string; id: 
     if (driver!.paused !== wasPaused) {
       wasPaused = driver!.paused
       log({ level: 'info', cause: wasPaused ? 'paused' : 'resumed', rss_mib: Math.round(rss / 1048576) })
-      void heartbeats.beatNow()
+      // At most one extra beat a second, however often the worker pauses and resumes.
+      const now = Date.now()
+      if (now - lastEarlyBeatMs >= 1000) { lastEarlyBeatMs = now; void heartbeats.beatNow() }
     }
   }, SAMPLE_MS)
   return {

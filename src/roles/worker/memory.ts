@@ -32,8 +32,14 @@ export type PauseMarks = { pauseAtBytes: number; resumeAtBytes: number }
  */
 export function pauseMarks(maxMemBytes: number, slots: number): PauseMarks {
   const runtime = (RUNTIME_BASE_MIB + PER_SLOT_MIB * slots) * 1024 * 1024
-  return { pauseAtBytes: runtime + PAUSE_FRACTION * maxMemBytes, resumeAtBytes: runtime + RESUME_FRACTION * maxMemBytes }
+  const pauseAtBytes = runtime + PAUSE_FRACTION * maxMemBytes
+  // The resident size moves by a few MiB at rest (collections, the allocator): under a small budget
+  // a gap of 10 % of it would let the worker flap.
+  return { pauseAtBytes, resumeAtBytes: Math.min(runtime + RESUME_FRACTION * maxMemBytes, pauseAtBytes - MIN_RESUME_GAP_BYTES) }
 }
+
+/** The least distance between the pause and resume marks. */
+export const MIN_RESUME_GAP_BYTES = 16 * 1024 * 1024
 
 /**
  * Backpressure from the measured resident size, with hysteresis: paused above the pause mark,
