@@ -104,7 +104,10 @@ function onFetchFailed(s: MasterState, job: JobRun, stage: StageRun, task: TaskR
     replanned = forgetOutputsOn(job, from.id, a.startedMs, missing)
   }
   if (job.state !== 'RUNNING') return
-  if (replanned && !countFetchFailureRound(s, job, stage, why, nowMs, out)) return
+  // A block its holder dropped on purpose (a memory-level cached partition) is an expected
+  // recompute, not a peer in doubt: several readers may meet one in a row. It is bounded by the
+  // reader's own retries in a row instead.
+  if (replanned && missing === undefined && !countFetchFailureRound(s, job, stage, why, nowMs, out)) return
   // A peer that is gone (lost now or before) is a loss; one that answers badly is bounded by the
   // fetch-failure rounds above and by the retry count.
   if (task.current === a.id) retryTask(s, job, stage, task, why, nowMs, out, unreachable || !isLive(from) ? 'loss' : 'other')

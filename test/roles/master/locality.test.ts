@@ -128,6 +128,27 @@ describe('delay scheduling of cached partitions', () => {
     expect(placed(m.report('j1:0:0#1', 1_100))).toEqual(['j1:1:0#1@w1'])
   })
 
+  test('readers meeting dropped blocks in a row do not fail the job as a peer in doubt would; each reader is bounded by its own retries', () => {
+    const m = new Master()
+    m.heartbeat('w1', 0, 8)
+    m.post({ kind: 'job-submitted', nowMs: 0, job: cachedJob(6) })
+    for (let p = 0; p < 6; p++) m.report(`j1:0:${p}#0`, 10 + p)
+    // Six readers in a row find their block dropped: six producers re-run, the job goes on.
+    for (let p = 0; p < 6; p++) m.report(`j1:1:${p}#0`, 100 + p, { failure: { reason: 'fetch-failed', message: '404', from_worker: 'w1', missing_attempt: `j1:0:${p}#0` } })
+    expect(m.s.jobs.get('j1' as JobId)!.state).toBe('RUNNING')
+    expect(m.s.jobs.get('j1' as JobId)!.stages[0]!.tasks.every(t => t.state === 'RUNNING')).toBe(true)
+    // One reader whose block is dropped every time fails the job after its bound, saying why.
+    let now = 1_000
+    for (let round = 1; m.s.jobs.get('j1' as JobId)!.state === 'RUNNING' && round < 20; round++) {
+      for (let p = 0; p < 6; p++) { const t = m.s.jobs.get('j1' as JobId)!.stages[0]!.tasks[p]!; if (t.current !== null) m.report(t.current, now++) }
+      const r0 = m.s.jobs.get('j1' as JobId)!.stages[1]!.tasks[0]!
+      if (r0.current !== null) m.report(r0.current, now++, { failure: { reason: 'fetch-failed', message: '404', from_worker: 'w1', missing_attempt: m.s.jobs.get('j1' as JobId)!.stages[0]!.tasks[0]!.output!.attempt } })
+    }
+    const job = m.s.jobs.get('j1' as JobId)!
+    expect(job.state).toBe('FAILED')
+    expect(job.error?.message).toContain('times in a row')
+  })
+
   test('a lost holder: its blocks are recomputed and the readers it served are stopped; the others are left alone', () => {
     const { m } = writersDone()
     // w1 dies (no heartbeat past the timeout); w2 beats on.
