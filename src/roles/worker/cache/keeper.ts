@@ -16,11 +16,15 @@ export type KeeperDeps = {
 
 export class CacheKeeper {
   private lastRssEvictionMs = -Infinity
+  private collectSoon = false
 
   constructor(private readonly d: KeeperDeps) {}
 
   /** `tasksBytes`: what the tasks hold (the budget less the cache's lane). */
   sample(tasksBytes: number, rssBytes: number, pauseAtBytes: number, nowMs: number): void {
+    // An evicted block's memory goes back at the main thread's next collection, which a quiet main
+    // thread may not have for a long while: one quick collection (its heap is small) per sample.
+    if (this.collectSoon) { this.collectSoon = false; Bun.gc(false) }
     const held = this.d.blocks.inMemory()
     if (held.length === 0) return
     const cacheBytes = held.reduce((n, b) => n + b.bytes, 0)
@@ -34,8 +38,7 @@ export class CacheKeeper {
       if (e.action === 'drop') { this.d.blocks.drop(e.key); dropped++ } else this.spill(e.key)
     }
     this.d.log({ level: 'info', cause: free.rss ? 'cache-evicted-rss' : 'cache-evicted', blocks: evictions.length, dropped, bytes: free.bytes })
-    // The dropped blocks' memory goes back at the next collection; under RSS pressure, now.
-    if (free.rss && dropped > 0) Bun.gc(false)
+    if (dropped > 0) this.collectSoon = true
   }
 
   private spill(key: string): void {
@@ -51,6 +54,7 @@ export class CacheKeeper {
         await Bun.write(path, bytes)
         // Its job ended meanwhile (its folder may be gone already): nothing may stay behind.
         if (!this.d.blocks.movedToFile(key, path)) rmSync(jobDir(this.d.workDir, c.job), { recursive: true, force: true })
+        else this.collectSoon = true
       } catch (e) {
         // A full disk: the block stays in memory, and is tried again at a later sample.
         c.spilling = false
