@@ -1,6 +1,7 @@
 // Caching within a job, on a real local cluster: a node with `cache` is computed once and read where
 // it is kept, results are exact against plain loops, a memory-level cache larger than the budget
-// still gives exact results (dropped blocks are recomputed), and a worker holding cached partitions
+// still gives exact results (dropped blocks are recomputed; memory_and_disk ones move to the work
+// dir and nothing is recomputed), and a worker holding cached partitions
 // SIGKILLed mid-job costs only the partitions it held.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs'
@@ -120,23 +121,25 @@ describe('cache within a job', () => {
   })
 })
 
-describe('a memory-level cache larger than the budget', () => {
+describe('a cache larger than the budget', () => {
   let c: Cluster
   beforeAll(async () => { c = await startCluster({ workers: 2, slots: 1, dataDir, maxMem: '2MiB' }) }, 30_000)
   afterAll(async () => { await c.stop() })
 
-  test('gives exact results: blocks dropped under pressure are recomputed when read', async () => {
-    // Records several times their text in memory, in many small blocks: together past the budget.
-    const { result, tasks, status } = await run(c, {
-      split_bytes: 16 * 1024, partitions: 2,
-      nodes: [
-        { id: 'lines', op: 'read_text', path: 'text' },
-        { id: 'recs', op: 'map', input: 'lines', fn: 'l => ({ line: l, words: l.split(" "), pad: l.repeat(3) })', cache: 'memory' },
-        { id: 's', op: 'sort', input: 'recs', key: 'r => r.line' },
-        { id: 'out', op: 'collect', input: 's' },
-        { id: 'n', op: 'count', input: 'recs' },
-      ],
-    }, 120_000)
+  // Records several times their text in memory, in many small blocks: together past the budget.
+  const job = (cache: 'memory' | 'memory_and_disk'): JobRequest => ({
+    split_bytes: 16 * 1024, partitions: 2,
+    nodes: [
+      { id: 'lines', op: 'read_text', path: 'text' },
+      { id: 'recs', op: 'map', input: 'lines', fn: 'l => ({ line: l, words: l.split(" "), pad: l.repeat(3) })', cache },
+      { id: 's', op: 'sort', input: 'recs', key: 'r => r.line' },
+      { id: 'out', op: 'collect', input: 's' },
+      { id: 'n', op: 'count', input: 'recs' },
+    ],
+  })
+
+  test('memory: exact results; blocks dropped under pressure are recomputed when read', async () => {
+    const { result, tasks, status } = await run(c, job('memory'), 120_000)
     const got = (result.sinks.out as { values: { line: string; words: string[]; pad: string }[] }).values
     expect(got.map(r => r.line)).toEqual([...LINES].sort((a, b) => a < b ? -1 : a > b ? 1 : 0))
     for (const r of got.slice(0, 50)) expect(r.pad).toBe(r.line.repeat(3))
@@ -145,6 +148,14 @@ describe('a memory-level cache larger than the budget', () => {
     const reruns = tasks.filter(t => t.stage_id === source.stage_id).length - source.tasks.total
     // Blocks were dropped and recomputed: the case this test is about happened.
     expect(reruns).toBeGreaterThan(0)
+  }, 150_000)
+
+  test('memory_and_disk, the same pressure: exact, and nothing recomputed (blocks moved to the work dir instead)', async () => {
+    const { result, tasks, status } = await run(c, job('memory_and_disk'), 120_000)
+    const got = (result.sinks.out as { values: { line: string }[] }).values
+    expect(got.map(r => r.line)).toEqual([...LINES].sort((a, b) => a < b ? -1 : a > b ? 1 : 0))
+    const source = rootedAt(status.stages, 'lines')[0]!
+    expect(tasks.filter(t => t.stage_id === source.stage_id).length).toBe(source.tasks.total)
   }, 150_000)
 })
 
