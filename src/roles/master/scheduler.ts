@@ -73,7 +73,6 @@ function schedule(s: MasterState, nowMs: number, out: Step): void {
         // Undefined only when no worker has a free slot (the avoid list is a preference).
         const w = placed ?? pickWorker(s, ring, task.failedOn)
         if (w === undefined) { full = true; break }
-        delete task.localityWaitFromMs
         takePending(stage, task)
         out.actions.push(launch(s, job, stage, task, w, nowMs, out))
       }
@@ -98,17 +97,21 @@ function pickWorker(s: MasterState, ring: readonly WorkerRun[], avoid: readonly 
   return undefined
 }
 
-/** The holder of the task's cached partition when it has a free slot; 'wait' while the task may
- *  still wait for it; undefined: any worker (no holder, or it waited long enough). */
+/** The holder of the task's cached partition when it has a free slot; 'wait' while the stage may
+ *  still wait for it; undefined: any worker (no holder, or the stage waited long enough). The wait
+ *  is the stage's, from its first task kept waiting until one runs on its holder (Spark's delay
+ *  scheduling): once it is over, the tasks after it do not each wait again. */
 function placeTask(s: MasterState, ring: readonly WorkerRun[], job: JobRun, stage: StageRun, task: TaskRun, nowMs: number): WorkerRun | 'wait' | undefined {
-  const holderId = cachedHolder(job, stage, task)
-  if (holderId === undefined) return undefined
-  const holder = s.workers.get(holderId)
-  const free = holder !== undefined && ring.includes(holder) && holder.running.size < holder.slots && !(task.failedOn ?? []).includes(holderId)
-  task.localityWaitFromMs ??= nowMs
-  const choice = localityChoice(free, nowMs - task.localityWaitFromMs)
+  const holder = s.workers.get(cachedHolder(job, stage, task) ?? ('' as WorkerId))
+  if (holder === undefined) return undefined
+  const free = holderFree(ring, holder, task)
+  const choice = localityChoice(free, free ? 0 : nowMs - (stage.localityWaitFromMs ??= nowMs))
+  if (choice === 'holder') delete stage.localityWaitFromMs
   return choice === 'holder' ? holder : choice === 'wait' ? 'wait' : undefined
 }
+
+const holderFree = (ring: readonly WorkerRun[], holder: WorkerRun, task: TaskRun): boolean =>
+  ring.includes(holder) && holder.running.size < holder.slots && !(task.failedOn ?? []).includes(holder.id)
 
 /** How far behind a waiting task the scheduler looks for tasks whose holder is free: bounded, so
  *  that an event costs what it launches, not the size of the stage. */
@@ -124,8 +127,7 @@ function launchLocalBehind(s: MasterState, ring: readonly WorkerRun[], job: JobR
     const t = stage.tasks[p]!
     if (t.state !== 'PENDING') continue
     const holder = s.workers.get(cachedHolder(job, stage, t) ?? ('' as WorkerId))
-    if (holder === undefined || !ring.includes(holder) || holder.running.size >= holder.slots || (t.failedOn ?? []).includes(holder.id)) continue
-    delete t.localityWaitFromMs
+    if (holder === undefined || !holderFree(ring, holder, t)) continue
     out.actions.push(launch(s, job, stage, t, holder, nowMs, out))
   }
 }

@@ -51,9 +51,6 @@ export type TaskRun = {
   sinks: SinkOutput[]
   /** the attempt the master let move its output into place */
   committer: AttemptId | null
-  /** when the task was first passed over because the holder of its cached partition had no free
-   *  slot (locality.ts); cleared at launch */
-  localityWaitFromMs?: number
   /** workers where an attempt failed: a re-run goes elsewhere when it can */
   failedOn?: WorkerId[]
   /** attempts in a row that ended for a reason not the task's fault (MAX_UNCOUNTED_RETRIES) */
@@ -75,6 +72,9 @@ export type StageRun = {
   splits: SplitWire[]
   /** counts kept when a finished job's tasks are dropped from memory */
   finalCounts: StageCounts | null
+  /** since when a task of this stage has waited for the holder of its cached partition (locality.ts);
+   *  cleared when a task is launched on its holder, as Spark's delay scheduling resets its timer */
+  localityWaitFromMs?: number
   /** fetch failures in a row that re-planned map outputs this stage reads (MAX_FETCH_FAILURE_ROUNDS) */
   fetchFailureRounds?: number
 }

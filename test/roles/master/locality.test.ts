@@ -113,6 +113,18 @@ describe('delay scheduling of cached partitions', () => {
     expect(placed(m.report('j1:1:1#0', 400))).toEqual(['j1:1:2#0@w2'])
   })
 
+  test('the wait is the stage\'s: once it is over, the tasks after the first do not each wait again', () => {
+    const m = new Master()
+    m.heartbeat('w1', 0)
+    m.post({ kind: 'job-submitted', nowMs: 0, job: cachedJob(3) })
+    for (let p = 0; p < 3; p++) m.report(`j1:0:${p}#0`, 10 + p)   // w1 holds every block, runs r0
+    expect(m.s.jobs.get('j1' as JobId)!.stages[1]!.state).toBe('RUNNING')
+    m.heartbeat('w2', 100, 2)                                         // a worker with two free slots joins
+    expect(placed(m.post({ kind: 'lease-check-due', nowMs: 12 + LOCALITY_WAIT_MS - 1 }))).toEqual([])
+    // Past the bound: r1 and r2 both go to w2 at once.
+    expect(placed(m.post({ kind: 'lease-check-due', nowMs: 12 + LOCALITY_WAIT_MS }))).toEqual(['j1:1:1#0@w2', 'j1:1:2#0@w2'])
+  })
+
   test('a holder that frees up within the bound gets the task', () => {
     const { m } = writersDone()
     expect(placed(m.report('j1:1:0#0', 2_000))).toEqual(['j1:1:2#0@w1'])
