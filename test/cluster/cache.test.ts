@@ -105,6 +105,22 @@ describe('cache within a job', () => {
     }
   }, 90_000)
 
+  test('a union of a cached node and the node it is computed from: each record once', async () => {
+    // `some` is computed (for its cache write) in the stage that reads `pairs`, where the union runs
+    // too: only the stage reading the kept blocks may feed `some` to the union.
+    const { result } = await run(c, {
+      split_bytes: 64 * 1024,
+      nodes: [
+        { id: 'lines', op: 'read_text', path: 'text' },
+        { id: 'pairs', op: 'map', input: 'lines', fn: 'l => [l.length, 1]', cache: 'disk' },
+        { id: 'some', op: 'filter', input: 'pairs', fn: '([n]) => n % 3 === 0', cache: 'memory' },
+        { id: 'both', op: 'union', inputs: ['pairs', 'some'] },
+        { id: 'n', op: 'count', input: 'both' },
+      ],
+    })
+    expect(result.sinks.n).toEqual({ op: 'count', value: LINES.length + LINES.filter(l => l.length % 3 === 0).length })
+  }, 60_000)
+
   test('once the jobs have ended, no cached byte is left: GET /workers and /metrics say 0, and no job folder stays in the work dir', async () => {
     await waitUntil('cached bytes back to 0 on every worker', async () => {
       const ws = await c.client.workers()
