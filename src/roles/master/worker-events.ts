@@ -136,10 +136,22 @@ export function loseWorker(s: MasterState, w: WorkerRun, why: string, nowMs: num
     if (job.state !== 'RUNNING' && job.state !== 'QUEUED') continue
     stopReadersOf(s, job, w, why, nowMs, out)
     if (job.state !== 'RUNNING' && job.state !== 'QUEUED') continue
-    for (const stage of job.stages) {
+    forgetLostOutputs(job, w)
+  }
+}
+
+/** Requeues the map outputs (shuffle and cache writes) `lost` held that an unfinished stage needs.
+ *  A reader whose own output was lost runs again, and then needs its input again though it had
+ *  finished reading it: readers are judged first (they come after what they read), and again until
+ *  nothing changes. */
+function forgetLostOutputs(job: JobRun, lost: WorkerRun): void {
+  for (let changed = true; changed;) {
+    changed = false
+    for (let i = job.stages.length - 1; i >= 0; i--) {
+      const stage = job.stages[i]!
       if (stage.plan.shuffle_writes.length === 0 || !neededByUnfinished(job, stage)) continue
       for (const t of stage.tasks) {
-        if (t.state === 'SUCCEEDED' && t.output?.worker === w.id) { requeue(stage, t); stage.state = 'RUNNING' }
+        if (t.state === 'SUCCEEDED' && t.output?.worker === lost.id) { requeue(stage, t); stage.state = 'RUNNING'; changed = true }
       }
     }
   }

@@ -161,6 +161,39 @@ describe('delay scheduling of cached partitions', () => {
     expect(job.error?.message).toContain('times in a row')
   })
 
+  for (const [what, first] of [
+    ['cached', { id: 'words', op: 'flat_map', input: 'lines', fn: 'l => l.split(" ")', cache: 'memory' }],
+    // The same chain through a plain shuffle had the same gap.
+    ['shuffled', { id: 'words', op: 'group_by_key', input: 'lines', partitions: 2 }],
+  ] as const) test(`a worker lost after the readers of its ${what} outputs finished, while a later stage runs: the outputs they will read again are recomputed too`, () => {
+    const m = new Master()
+    m.heartbeat('w1', 0, 2)
+    m.heartbeat('w2', 0, 2)
+    const request: JobRequest = { nodes: [
+      { id: 'lines', op: 'read_text', path: 'in/*.txt' },
+      first,
+      { id: 'pairs', op: 'map', input: 'words', fn: 'w => [w, 1]' },
+      { id: 'counts', op: 'reduce_by_key', input: 'pairs', fn: '(a, b) => a + b', partitions: 2 },
+      { id: 'c', op: 'collect', input: 'counts' },
+    ] }
+    const listing: ListAnswer = { inputs: [{ node_id: 'lines', files: [0, 1].map(i => ({ path: `in/${i}.txt`, size: 100 })) }], errors: [] }
+    m.post({ kind: 'job-submitted', nowMs: 0, job: buildJobRun({ id: 'j1' as JobId, seq: 1, request, valid: validateJob(request, SUPPORTED_OPS), listing, defaultPartitions: 2, nowMs: 0 }) })
+    const sized = (attempt: string, nowMs: number): void => {
+      const a = m.s.attempts.get(attempt as AttemptId)!
+      const plan = m.s.jobs.get(a.job)!.stages[a.stage]!.plan
+      m.post({ kind: 'task-reported', nowMs, report: { worker_id: a.worker, incarnation: a.incarnation, attempt_id: attempt, state: 'SUCCEEDED', metrics: zeroMetrics(), shuffle_outputs: plan.shuffle_writes.map(w => ({ shuffle_id: w.shuffle_id, sizes: Array<number>(w.partitions).fill(5) })), sinks: [] } })
+    }
+    sized('j1:0:0#0', 10); sized('j1:0:1#0', 11)   // outputs: 0 on w1, 1 on w2
+    sized('j1:1:0#0', 20); sized('j1:1:1#0', 21)   // their readers: 0 on w1, 1 on w2
+    const job = m.s.jobs.get('j1' as JobId)!
+    expect(job.stages.map(st => st.state)).toEqual(['SUCCEEDED', 'SUCCEEDED', 'RUNNING'])
+    m.heartbeat('w2', 9_000, 2)
+    m.post({ kind: 'lease-check-due', nowMs: 10_001 })
+    // Reader 0's shuffle output was on w1: it runs again, so block 0 (on w1 too) must be recomputed
+    // first; what w2 holds stays.
+    expect(job.stages.map(st => st.tasks.map(t => t.state).join(','))).toEqual(['RUNNING,SUCCEEDED', 'PENDING,SUCCEEDED', 'PENDING,PENDING'])
+  })
+
   test('a lost holder: its blocks are recomputed and the readers it served are stopped; the others are left alone', () => {
     const { m } = writersDone()
     // w1 dies (no heartbeat past the timeout); w2 beats on.
