@@ -16,8 +16,9 @@ export type DagNode = Static<typeof DagNode>
 
 export const DagStage = t.Object({
   stage_id: t.Integer(),
-  /** a source stage reads input splits; a shuffle stage reads the partitions of a wide node */
-  kind: t.Union([t.Literal('source'), t.Literal('shuffle')]),
+  /** a source stage reads input splits; a shuffle stage reads the partitions of a wide node; a
+   *  cached stage reads the kept partitions of a node with `cache` */
+  kind: t.Union([t.Literal('source'), t.Literal('shuffle'), t.Literal('cached')]),
   /** a sort's sample stage: the sort node whose range bounds it samples */
   sample_of: t.Union([t.String(), t.Null()]),
   depends_on: t.Array(t.Integer()),

@@ -17,6 +17,8 @@ export const Heartbeat = t.Object({
   incarnation: t.Optional(t.String({ maxLength: 64, description: 'the incarnation the master gave this worker; "" on the first heartbeat of a process' })),
   running: t.Optional(t.Array(t.String({ maxLength: 256 }), { maxItems: 4096, description: 'attempt ids queued, running, or finished with their report not yet acknowledged' })),
   disk_id: t.Optional(t.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._-]+$', description: 'the id of the worker\'s --data-dir: workers that share a folder share it; without one, the worker is taken to have a disk of its own' })),
+  cached_memory_bytes: t.Optional(t.Integer({ minimum: 0, description: 'bytes of cached partitions held in memory (counted against --max-mem)' })),
+  cached_disk_bytes: t.Optional(t.Integer({ minimum: 0, description: 'bytes of cached partitions held in the work dir' })),
 })
 export type Heartbeat = Static<typeof Heartbeat>
 
@@ -35,5 +37,7 @@ export const WorkerInfo = t.Object({
   mem_usage_mb: t.Number(),
   last_heartbeat: t.Number({ description: 'master receive time, unix milliseconds' }),
   disk_id: t.Optional(t.String({ description: 'the id of its --data-dir; workers that share a folder share it' })),
+  cached_memory_bytes: t.Optional(t.Integer({ description: 'bytes of cached partitions the worker holds in memory, as of its last heartbeat' })),
+  cached_disk_bytes: t.Optional(t.Integer({ description: 'bytes of cached partitions the worker holds in its work dir' })),
 })
 export type WorkerInfo = Static<typeof WorkerInfo>

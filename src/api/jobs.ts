@@ -45,6 +45,7 @@ export const NodeSpec = t.Object({
     t.Object({ field: t.String({ minLength: 1, maxLength: 1024 }) }, { additionalProperties: false }),
     t.Object({ slice: t.Tuple([t.Integer({ minimum: 0 }), t.Integer({ minimum: 0 })]) }, { additionalProperties: false }),
   ])),
+  cache: t.Optional(t.Union([t.Literal('memory'), t.Literal('memory_and_disk'), t.Literal('disk')])),
 }, { additionalProperties: false })
 export type NodeSpec = Static<typeof NodeSpec>
 
@@ -58,6 +59,12 @@ const partitions = t.Optional(t.Integer({ minimum: 1, maximum: 100000, descripti
 const allowEmpty = t.Optional(t.Boolean({ description: 'accept a path or glob that matches no file (an empty input); default false: refused at submit' }))
 const overwrite = t.Optional(t.Boolean({ description: 'replace an existing output; default false: refused at submit' }))
 const replicas = t.Optional(t.Integer({ minimum: 1, maximum: 16, description: 'copies of each part, each on a different worker\'s disk, made before _SUCCESS (default 1): with 2, losing one machine loses no output' }))
+/** Where a cached node's partitions are kept (CONTRACT section 8). */
+export const CacheLevel = t.Union([t.Literal('memory'), t.Literal('memory_and_disk'), t.Literal('disk')])
+export type CacheLevel = Static<typeof CacheLevel>
+const cache = t.Optional(t.Union([t.Literal('memory'), t.Literal('memory_and_disk'), t.Literal('disk')], {
+  description: 'compute this node once and keep its partitions on the workers that computed them, for every consumer in the job: memory (dropped under memory pressure and recomputed), memory_and_disk (moved to the work dir under pressure), disk (written to the work dir)',
+}))
 
 const node = <O extends Op, P extends TProperties>(op: O, description: string, props: P): TObject<{ id: typeof NodeIdT; op: TLiteral<O> } & P> =>
   t.Object({ id: NodeIdT, op: t.Literal(op), ...props }, { additionalProperties: false, title: op, description })
@@ -66,34 +73,35 @@ export const NODE_SCHEMAS = {
   read_text: node('read_text', 'each line of the files a path, directory or glob names', {
     path: path('a file, a directory or a glob (*, **)'),
     with_path: t.Optional(t.Boolean({ description: 'give [path, line] instead of the line' })),
-    allow_empty: allowEmpty,
+    allow_empty: allowEmpty, cache,
   }),
   read_jsonl: node('read_jsonl', 'each line parsed as JSON; blank lines skipped', {
-    path: path('a file, a directory or a glob (*, **)'), allow_empty: allowEmpty,
+    path: path('a file, a directory or a glob (*, **)'), allow_empty: allowEmpty, cache,
   }),
   read_csv: node('read_csv', 'an object per row keyed by the header (arrays without one), values as strings', {
     path: path('a file, a directory or a glob (*, **)'),
     header: t.Optional(t.Boolean({ description: 'the first line names the columns (default true)' })),
     delimiter: t.Optional(t.String({ minLength: 1, maxLength: 1, description: 'one character (default ",")' })),
     multiline: t.Optional(t.Boolean({ description: 'quoted fields may hold line breaks; reads each file whole in one task' })),
-    allow_empty: allowEmpty,
+    allow_empty: allowEmpty, cache,
   }),
-  map: node('map', 'one record out per record in', { input, fn: fn('record => record') }),
-  flat_map: node('flat_map', 'an iterable out per record in', { input, fn: fn('record => iterable') }),
-  filter: node('filter', 'keeps the records the function accepts', { input, fn: fn('record => boolean') }),
-  map_values: node('map_values', '[k, v] → [k, fn(v)]', { input, fn: fn('value => value') }),
-  key_by: node('key_by', 'x → [fn(x), x]', { input, fn: fn('record => key') }),
+  map: node('map', 'one record out per record in', { input, fn: fn('record => record'), cache }),
+  flat_map: node('flat_map', 'an iterable out per record in', { input, fn: fn('record => iterable'), cache }),
+  filter: node('filter', 'keeps the records the function accepts', { input, fn: fn('record => boolean'), cache }),
+  map_values: node('map_values', '[k, v] → [k, fn(v)]', { input, fn: fn('value => value'), cache }),
+  key_by: node('key_by', 'x → [fn(x), x]', { input, fn: fn('record => key'), cache }),
   union: node('union', 'the records of all its inputs (no shuffle)', {
     inputs: t.Array(NodeIdT, { minItems: 1, maxItems: 64, description: 'the ids of the nodes to concatenate' }),
+    cache,
   }),
-  reduce_by_key: node('reduce_by_key', 'one [k, v] per key, combined on the map side first', { input, fn: fn('(a, b) => c'), partitions }),
-  group_by_key: node('group_by_key', '[k, [values...]] per key', { input, partitions }),
+  reduce_by_key: node('reduce_by_key', 'one [k, v] per key, combined on the map side first', { input, fn: fn('(a, b) => c'), partitions, cache }),
+  group_by_key: node('group_by_key', '[k, [values...]] per key', { input, partitions, cache }),
   join: node('join', '[k, [left, right]] per matching pair', {
     inputs: t.Array(NodeIdT, { minItems: 2, maxItems: 2, description: '[left, right]' }),
     how: t.Optional(t.Union([t.Literal('inner'), t.Literal('left'), t.Literal('right'), t.Literal('full')], { description: 'default inner; null stands for a missing side' })),
-    partitions,
+    partitions, cache,
   }),
-  distinct: node('distinct', 'each distinct record once', { input, partitions }),
+  distinct: node('distinct', 'each distinct record once', { input, partitions, cache }),
   sort: node('sort', 'a total order across parts (part 0 first)', {
     input,
     key: t.Optional(fn('record => sort key (default: the key of [k, v], else the record)')),
@@ -102,7 +110,7 @@ export const NODE_SCHEMAS = {
       t.Object({ slice: t.Tuple([t.Integer({ minimum: 0 }), t.Integer({ minimum: 0 })], { description: '[start, end]: sort strings by these characters (twin: "key": "r => r.slice(start, end)")' }) }, { additionalProperties: false }),
     ], { description: 'a built-in sort key instead of "key"' })),
     descending: t.Optional(t.Boolean()),
-    partitions,
+    partitions, cache,
   }),
   write_text: node('write_text', 'part files of one record a line (strings as they are, other values as JSON) and _SUCCESS', {
     input, path: path('the output directory'), overwrite, replicas,

@@ -12,6 +12,9 @@ const Int = Type.Integer
 export const StageRoot = t.Union([
   t.Object({ kind: t.Literal('source'), node: NodeSpec }),
   t.Object({ kind: t.Literal('shuffle'), node: NodeSpec, shuffle_ids: t.Array(t.String()) }),
+  /** the partitions of a cached node (`cache_id` is the cache write of every stage that computes
+   *  it): task p reads the block that map task p of those stages kept, numbered across them */
+  t.Object({ kind: t.Literal('cached'), node: NodeSpec, cache_id: t.String() }),
 ])
 export type StageRoot = Static<typeof StageRoot>
 
@@ -22,6 +25,9 @@ export const ShuffleWrite = t.Object({
   /** the node of this stage whose records are written */
   from: t.String(),
   partitions: Int({ minimum: 1 }),
+  /** a cache write: the task keeps all its records of `from` as one block (reduce partition 0, so
+   *  `partitions` is 1), at this level, on the worker that ran it; no wide node reads it */
+  cache: t.Optional(t.Union([t.Literal('memory'), t.Literal('memory_and_disk'), t.Literal('disk')])),
 })
 export type ShuffleWrite = Static<typeof ShuffleWrite>
 
@@ -107,6 +113,9 @@ export const TaskFailureWire = t.Object({
   from_worker: t.Optional(t.String()),
   /** fetch-failed: that worker refused the connection (its process is gone) */
   unreachable: t.Optional(t.Boolean()),
+  /** fetch-failed: the one map attempt whose block that worker does not hold (a cached block it
+   *  dropped under memory pressure): only that output is recomputed */
+  missing_attempt: t.Optional(t.String()),
 })
 export type TaskFailureWire = Static<typeof TaskFailureWire>
 

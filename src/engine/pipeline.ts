@@ -43,6 +43,11 @@ export function buildStagePipeline(stage: StagePlan, params: Readonly<Record<str
 }
 
 function downstream(id: string, stage: StagePlan, built: ReadonlyMap<string, Consumer>, out: StageOutputs): Consumer {
+  // A node this stage computes for its cache write feeds that write alone: its consumers are
+  // planned after the stage that reads the kept blocks (a union listed here for another of its
+  // inputs would otherwise get this one's records twice, here and there).
+  const cache = stage.shuffle_writes.find(w => w.from === id && w.cache !== undefined)
+  if (cache !== undefined) return out.shuffle(cache)
   const next: Consumer[] = []
   for (const n of stage.nodes) {
     if (n.input === id) next.push(built.get(n.id)!)

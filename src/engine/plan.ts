@@ -24,6 +24,13 @@
 // one-partition shuffle, and the join runs as a narrow node in the stage(s) of the other input,
 // each task holding the small side in a hash table (Spark's broadcast hash join). Only where the
 // large side is streamed: inner joins, and left (right) joins whose right (left) side is small.
+//
+// cache: a node with `cache` is computed once. Each stage that computes it ends with a cache write
+// (a shuffle write of one partition per task, kept by the worker that ran the task), and a new stage
+// rooted at the cached node (`{kind: 'cached'}`, one task per cached partition, numbered across the
+// writing stages) becomes the node's only host: every consumer (narrow or wide, a sort's sample, a
+// union) is planned after it and reads the kept blocks instead of computing the node again. As a
+// shuffle write, a lost block is recomputed the way a lost map output is: only its task.
 import type { NodeSpec, Op } from '../api/jobs'
 import type { ShuffleWrite, StagePlan } from '../api/tasks'
 import { SINK_OPS, SOURCE_OPS, WIDE_OPS, type ValidJob } from './dag'
@@ -91,8 +98,34 @@ export function planStages(job: ValidJob, defaultPartitions: number, broadcasts?
       }
       hosts.set(id, own)
     }
+    if (node.cache !== undefined && !SINK_OPS.has(op)) planCache(node, stages, hostsOf, hosts, newStage)
   }
   return stages
+}
+
+/** The shuffle id of `node`'s cache write: its id and a suffix no other write of the plan has. */
+export const cacheIdOf = (nodeId: string): string => `${nodeId}#cache`
+
+function planCache(node: NodeSpec, stages: readonly StagePlan[], hostsOf: (id: string) => StagePlan[], hosts: Map<string, StagePlan[]>,
+  newStage: (root: StagePlan['root'], partitions: number) => StagePlan): void {
+  let cacheId = cacheIdOf(node.id)
+  while (stages.some(s => s.shuffle_writes.some(w => w.shuffle_id === cacheId))) cacheId += '_'
+  const writers = hostsOf(node.id)
+  for (const h of writers) h.shuffle_writes.push({ shuffle_id: cacheId, node, from: node.id, partitions: 1, cache: node.cache! })
+  const reader = newStage({ kind: 'cached', node, cache_id: cacheId }, 0)
+  for (const h of writers) addDependency(reader, h)
+  setCachedCount(reader, stages)
+  hosts.set(node.id, [reader])
+}
+
+/** A stage reading a cached node has one task per task of the stages that write it. Call after
+ *  those stages are sized (setSplitCount), in stage order; other stages are left as they are. */
+export function setCachedCount(stage: StagePlan, stages: readonly StagePlan[]): void {
+  const root = stage.root
+  if (root.kind !== 'cached') return
+  let n = 0
+  for (const s of stages) if (s.shuffle_writes.some(w => w.shuffle_id === root.cache_id)) n += s.partitions
+  stage.partitions = n
 }
 
 /** Plans `node` (a join) as a broadcast join if one side qualifies; false leaves it to the shuffle. */
@@ -189,7 +222,8 @@ function pathTo(stage: StagePlan, id: string): NodeSpec[] {
 function rootWriters(stage: StagePlan, stages: readonly StagePlan[]): StagePlan[] {
   const root = stage.root
   if (root.kind === 'source') return []
-  return stages.filter(s => s.shuffle_writes.some(w => root.shuffle_ids.includes(w.shuffle_id)))
+  const ids = root.kind === 'cached' ? [root.cache_id] : root.shuffle_ids
+  return stages.filter(s => s.shuffle_writes.some(w => ids.includes(w.shuffle_id)))
 }
 
 /** Whether `stage` waits, directly or not, for `target`. */
@@ -236,8 +270,9 @@ export function numberSinkParts(stages: readonly StagePlan[]): void {
 /** Text rendering of a plan, for golden tests and logs. */
 export function renderPlan(stages: readonly StagePlan[]): string {
   return stages.map(s => {
-    const root = s.root.kind === 'source' ? `source ${s.root.node.id}` : `shuffle ${s.root.node.id}(${s.root.shuffle_ids.join(',')})`
-    const writes = s.shuffle_writes.map(w => `${w.from}=>${w.shuffle_id}[${w.partitions}]`)
+    const root = s.root.kind === 'source' ? `source ${s.root.node.id}`
+      : s.root.kind === 'cached' ? `cached ${s.root.node.id}(${s.root.cache_id})` : `shuffle ${s.root.node.id}(${s.root.shuffle_ids.join(',')})`
+    const writes = s.shuffle_writes.map(w => `${w.from}=>${w.shuffle_id}[${w.cache ?? w.partitions}]`)
     return `stage ${s.stage_id} <- [${s.depends_on.join(',')}] ${root} | ${s.nodes.map(n => n.id).join(' ')}` +
       (writes.length ? ` | writes ${writes.join(' ')}` : '') + (s.sinks.length ? ` | sinks ${s.sinks.join(' ')}` : '') +
       (s.sample_of !== undefined ? ` | samples ${s.sample_of}` : '') +

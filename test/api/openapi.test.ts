@@ -71,14 +71,15 @@ describe('the OpenAPI documents of master and worker', () => {
     expect([...members.keys()].sort()).toEqual([...OPS].sort())
     for (const notYet of ['persist', 'read_dataset']) expect(members.has(notYet)).toBe(false)
     const fields = (op: string) => Object.keys(members.get(op)!.properties!).sort()
-    expect(fields('map')).toEqual(['fn', 'id', 'input', 'op'])
+    expect(fields('map')).toEqual(['cache', 'fn', 'id', 'input', 'op'])
     expect(members.get('map')!.required!.sort()).toEqual(['fn', 'id', 'input', 'op'])
-    expect(fields('read_text')).toEqual(['allow_empty', 'id', 'op', 'path', 'with_path'])
+    expect(fields('read_text')).toEqual(['allow_empty', 'cache', 'id', 'op', 'path', 'with_path'])
     expect(fields('read_csv')).toContain('allow_empty')
-    expect(fields('join')).toEqual(['how', 'id', 'inputs', 'op', 'partitions'])
-    expect(fields('sort')).toEqual(['by', 'descending', 'id', 'input', 'key', 'op', 'partitions'])
+    expect(fields('join')).toEqual(['cache', 'how', 'id', 'inputs', 'op', 'partitions'])
+    expect(fields('sort')).toEqual(['by', 'cache', 'descending', 'id', 'input', 'key', 'op', 'partitions'])
     expect(fields('count')).toEqual(['id', 'input', 'op'])
-    for (const op of OPS) expect(fields(op)).not.toContain('cache')
+    // Every node but a sink may be cached (CONTRACT section 8).
+    for (const op of OPS) expect(fields(op).includes('cache')).toBe(!['write_text', 'write_jsonl', 'collect', 'count'].includes(op))
   })
 
   test('with a token: a bearer security scheme, so Swagger UI has an Authorize button', async () => {

@@ -91,7 +91,7 @@ async function runJob(req: JobRequest, files: Record<string, Uint8Array>, r: Ret
         const split = { path: root.node.path!, start: cuts[i]!, end: cuts[i + 1]!, file_size: bytes.length }
         await runTask(stage, async rootConsumer => { await readSourceSplit(root.node, split, sub, 'w', 64 * 32 * 1024, rootConsumer) })
       }
-    } else {
+    } else if (root.kind === 'shuffle') {
       for (let p = 0; p < stage.partitions; p++) {
         await runTask(stage, async next => {
           const reducer = createReducer(root.node, params, inMemory())
@@ -101,6 +101,8 @@ async function runJob(req: JobRequest, files: Record<string, Uint8Array>, r: Ret
           reducer.emit(next)
         })
       }
+    } else {
+      throw new Error(`a ${root.kind} stage: the jobs here cache nothing`)
     }
   }
   rmSync(sub, { recursive: true, force: true })

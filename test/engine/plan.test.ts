@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import type { JobRequest, NodeSpec } from '../../src/api/jobs'
 import type { StagePlan } from '../../src/api/tasks'
 import { validateJob } from '../../src/engine/dag'
-import { numberSinkParts, planStages, renderPlan, setSplitCount, SUPPORTED_OPS } from '../../src/engine/plan'
+import { numberSinkParts, planStages, renderPlan, setCachedCount, setSplitCount, SUPPORTED_OPS } from '../../src/engine/plan'
 
 const plan = (nodes: NodeSpec[], defaultPartitions = 4): StagePlan[] =>
   planStages(validateJob({ nodes }, SUPPORTED_OPS), defaultPartitions)
@@ -305,5 +305,89 @@ describe('planStages: broadcast joins', () => {
       expect(s.broadcasts).toEqual([{ shuffle_id: 'j#broadcast', node_id: 'j', side: 0 }])
       expect(s.depends_on).toContain(0)
     }
+  })
+})
+
+describe('planStages: cache', () => {
+  const CACHED: NodeSpec[] = [
+    { id: 'lines', op: 'read_text', path: 'a.txt' },
+    { id: 'pairs', op: 'map', input: 'lines', fn: 'l => [l, 1]', cache: 'memory' },
+    { id: 'counts', op: 'reduce_by_key', input: 'pairs', fn: '(a, b) => a + b' },
+    { id: 'groups', op: 'group_by_key', input: 'pairs' },
+    { id: 'n1', op: 'count', input: 'counts' },
+    { id: 'n2', op: 'count', input: 'groups' },
+  ]
+
+  test('a cached node with two wide consumers is computed in one stage and read by one cached stage that writes both shuffles', () => {
+    const stages = plan(CACHED)
+    expect(renderPlan(stages)).toBe([
+      'stage 0 <- [] source lines | pairs | writes pairs=>pairs#cache[memory]',
+      'stage 1 <- [0] cached pairs(pairs#cache) |  | writes pairs=>counts[4] pairs=>groups[4]',
+      'stage 2 <- [1] shuffle counts(counts) | n1 | sinks n1',
+      'stage 3 <- [1] shuffle groups(groups) | n2 | sinks n2',
+    ].join('\n'))
+    expect(stages[0]!.shuffle_writes[0]).toEqual({ shuffle_id: 'pairs#cache', node: CACHED[1]!, from: 'pairs', partitions: 1, cache: 'memory' })
+    // Sized by its writers once their splits are known.
+    setSplitCount(stages[0]!, 7)
+    setCachedCount(stages[1]!, stages)
+    expect(stages[1]!.partitions).toBe(7)
+  })
+
+  test('without cache: the same node in one stage writes both shuffles (a cache adds a stage, not a computation)', () => {
+    const uncached = CACHED.map(n => n.id === 'pairs' ? { id: 'pairs', op: 'map', input: 'lines', fn: 'l => [l, 1]' } : n)
+    expect(renderPlan(plan(uncached)).split('\n')[0]).toBe('stage 0 <- [] source lines | pairs | writes pairs=>counts[4] pairs=>groups[4]')
+  })
+
+  test('a sort of a cached node: the sample stage and the writer read the kept blocks, the node is computed once', () => {
+    const stages = plan([
+      { id: 'lines', op: 'read_text', path: 'a.txt' },
+      { id: 'm', op: 'map', input: 'lines', fn: 'l => l.length', cache: 'memory_and_disk' },
+      { id: 's', op: 'sort', input: 'm' },
+      { id: 'out', op: 'collect', input: 's' },
+    ])
+    expect(renderPlan(stages)).toBe([
+      'stage 0 <- [] source lines | m | writes m=>m#cache[memory_and_disk]',
+      'stage 1 <- [0,2] cached m(m#cache) |  | writes m=>s[4]',
+      'stage 2 <- [0] cached m(m#cache) | s#sample | samples s',
+      'stage 3 <- [1] shuffle s(s) | out | sinks out',
+    ].join('\n'))
+    expect(stages.filter(s => s.nodes.some(n => n.id === 'm') || (s.root.kind === 'source'))).toHaveLength(1)
+    setSplitCount(stages[0]!, 3)
+    for (const s of stages) setCachedCount(s, stages)
+    expect([stages[1]!.partitions, stages[2]!.partitions]).toEqual([3, 3])
+  })
+
+  test('a cached union of two stages: one cache id written by both, read as one stage with their tasks numbered across them', () => {
+    const stages = plan([
+      { id: 'a', op: 'read_text', path: 'a.txt' },
+      { id: 'b', op: 'read_text', path: 'b.txt' },
+      { id: 'u', op: 'union', inputs: ['a', 'b'], cache: 'disk' },
+      { id: 'f', op: 'filter', input: 'u', fn: 'x => x' },
+      { id: 'n', op: 'count', input: 'f' },
+    ])
+    expect(renderPlan(stages)).toBe([
+      'stage 0 <- [] source a | u | writes u=>u#cache[disk]',
+      'stage 1 <- [] source b | u | writes u=>u#cache[disk]',
+      'stage 2 <- [0,1] cached u(u#cache) | f n | sinks n',
+    ].join('\n'))
+    setSplitCount(stages[0]!, 2)
+    setSplitCount(stages[1]!, 5)
+    setCachedCount(stages[2]!, stages)
+    expect(stages[2]!.partitions).toBe(7)
+  })
+
+  test('a cached wide node: kept after its reduce, and a cached source', () => {
+    expect(renderPlan(plan([
+      { id: 'lines', op: 'read_text', path: 'a.txt', cache: 'memory' },
+      { id: 'pairs', op: 'map', input: 'lines', fn: 'l => [l, 1]' },
+      { id: 'counts', op: 'reduce_by_key', input: 'pairs', fn: '(a, b) => a + b', cache: 'memory', partitions: 3 },
+      { id: 'n', op: 'count', input: 'counts' },
+      { id: 'c', op: 'collect', input: 'counts' },
+    ]))).toBe([
+      'stage 0 <- [] source lines |  | writes lines=>lines#cache[memory]',
+      'stage 1 <- [0] cached lines(lines#cache) | pairs | writes pairs=>counts[3]',
+      'stage 2 <- [1] shuffle counts(counts) |  | writes counts=>counts#cache[memory]',
+      'stage 3 <- [2] cached counts(counts#cache) | n c | sinks n c',
+    ].join('\n'))
   })
 })

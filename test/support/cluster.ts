@@ -118,6 +118,8 @@ export type ClusterOptions = {
   slots?: number
   heartbeatTimeout?: string
   heartbeatInterval?: string
+  /** each worker's --max-mem (default: the worker's default) */
+  maxMem?: string
   dataDir: string
 }
 
@@ -150,7 +152,7 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
     const workerIds = Array.from({ length: o.workers }, (_, i) => `w${i + 1}`)
     const started = await Promise.allSettled(workerIds.map(id => spawnRoleProc(id, ['worker', '--master', master.url, '--port', '0',
       '--id', id, '--slots', String(o.slots ?? 1), '--data-dir', o.dataDir, '--work-dir', join(dir, 'work'),
-      '--heartbeat-interval', o.heartbeatInterval ?? '500ms'])))
+      '--heartbeat-interval', o.heartbeatInterval ?? '500ms', ...(o.maxMem === undefined ? [] : ['--max-mem', o.maxMem])])))
     for (const s of started) if (s.status === 'fulfilled') procs.push(s.value)
     const failed = started.find(s => s.status === 'rejected')
     if (failed) throw (failed as PromiseRejectedResult).reason

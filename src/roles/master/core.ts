@@ -137,6 +137,7 @@ export class MasterCore {
     return [...this.driver.state.workers.values()].map(w => ({
       worker_id: w.id, address: w.address, status: w.status, active_tasks: isLive(w) ? w.activeTasks : 0,
       slots: w.slots, mem_usage_mb: w.memMb, last_heartbeat: w.lastSeenMs, disk_id: w.disk,
+      ...(w.cached === undefined ? {} : { cached_memory_bytes: w.cached.memoryBytes, cached_disk_bytes: w.cached.diskBytes }),
     }))
   }
 

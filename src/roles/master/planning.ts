@@ -7,7 +7,7 @@ import type { JobRequest, NodeSpec, Op } from '../../api/jobs'
 import type { ListAnswer, ListRequest, StagePlan } from '../../api/tasks'
 import { ApiError, type ErrorCode } from '../../api/errors'
 import type { ValidJob } from '../../engine/dag'
-import { DEFAULT_BROADCAST_BYTES, MAX_PARTITIONS, numberSinkParts, planStages, setSplitCount } from '../../engine/plan'
+import { DEFAULT_BROADCAST_BYTES, MAX_PARTITIONS, numberSinkParts, planStages, setCachedCount, setSplitCount } from '../../engine/plan'
 import { countSplits, DEFAULT_SPLIT_BYTES, MAX_SPLITS_PER_JOB, planSplits } from '../../engine/splits'
 import { MAX_BODY_BYTES } from '../http'
 import { stagedPath, type JobRun, type StageRun } from './state'
@@ -72,6 +72,8 @@ export function buildJobRun(o: {
       if (files.every(f => f.disks !== undefined)) holders = splits.map(sp => disks.get(sp.path) ?? [])
       setSplitCount(plan, splits.length)
     }
+    // A cached node's readers: one task per task of its writers, sized above (they come first).
+    setCachedCount(plan, plans)
     stageOverwrites(plan, o.id, overwrites)
     const tasks = Array.from({ length: plan.partitions }, (_, p) => ({
       id: taskIdOf(o.id, plan.stage_id, p), stage: plan.stage_id, partition: p, state: 'PENDING' as const,

@@ -20,6 +20,7 @@ import { askReplicas, onReplicaFailed, onReplicaMade } from './replicas'
 import { finishIfAnswered, onFinalizeFailed, onFinalized, startFinalize } from './finalize'
 import { ringOf, zeroMetrics, type AttemptRun, type JobRun, type MasterState, type StageRun, type TaskRun, type WorkerRun } from './state'
 import { allSucceeded, peekPending, setTaskState, takePending } from './task-index'
+import { cachedBlockOf, cachedHolder, localityChoice } from './locality'
 import type { WorkerId } from '../../api/ids'
 
 export type { MasterAction, MasterEvent, Step, StoreChange } from './events'
@@ -75,8 +76,12 @@ function schedule(s: MasterState, nowMs: number, out: Step, checkHolders: boolea
         const task = peekPending(stage)
         if (task === undefined) break
         ring ??= ringOf(s)
+        const placed = placeTask(s, ring, job, stage, task, nowMs)
+        // The task waits for the holder of its cached partition; others behind it whose holders
+        // have a free slot go there meanwhile.
+        if (placed === 'wait') { launchLocalBehind(s, ring, job, stage, task, nowMs, out); break }
         // Undefined only when no worker has a free slot (the avoid list is a preference).
-        const w = pickWorker(s, ring, task.failedOn)
+        const w = placed ?? pickWorker(s, ring, task.failedOn)
         if (w === undefined) { full = true; break }
         takePending(stage, task)
         out.actions.push(launch(s, job, stage, task, w, nowMs, out))
@@ -130,6 +135,41 @@ function pickWorker(s: MasterState, ring: readonly WorkerRun[], avoid: readonly 
   return undefined
 }
 
+/** The holder of the task's cached partition when it has a free slot; 'wait' while the stage may
+ *  still wait for it; undefined: any worker (no holder, or the stage waited long enough). The wait
+ *  is the stage's, from its first task kept waiting until one runs on its holder (Spark's delay
+ *  scheduling): once it is over, the tasks after it do not each wait again. */
+function placeTask(s: MasterState, ring: readonly WorkerRun[], job: JobRun, stage: StageRun, task: TaskRun, nowMs: number): WorkerRun | 'wait' | undefined {
+  const holder = s.workers.get(cachedHolder(job, stage, task) ?? ('' as WorkerId))
+  if (holder === undefined) return undefined
+  const free = holderFree(ring, holder, task)
+  const choice = localityChoice(free, free ? 0 : nowMs - (stage.localityWaitFromMs ??= nowMs))
+  if (choice === 'holder') delete stage.localityWaitFromMs
+  return choice === 'holder' ? holder : choice === 'wait' ? 'wait' : undefined
+}
+
+const holderFree = (ring: readonly WorkerRun[], holder: WorkerRun, task: TaskRun): boolean =>
+  ring.includes(holder) && holder.running.size < holder.slots && !(task.failedOn ?? []).includes(holder.id)
+
+/** How far behind a waiting task the scheduler looks for tasks whose holder is free: bounded, so
+ *  that an event costs what it launches, not the size of the stage. */
+const LOCAL_LOOKAHEAD = 1024
+
+/** Launches PENDING tasks after `head` (in partition order, at most LOCAL_LOOKAHEAD of them) on
+ *  the holders of their cached partitions that have a free slot. They stay in the stage's queue,
+ *  which drops them when it reaches them (task-index.ts checks each entry's state when read). */
+function launchLocalBehind(s: MasterState, ring: readonly WorkerRun[], job: JobRun, stage: StageRun, head: TaskRun, nowMs: number, out: Step): void {
+  if (!ring.some(w => w.running.size < w.slots)) return
+  const end = Math.min(stage.tasks.length, head.partition + 1 + LOCAL_LOOKAHEAD)
+  for (let p = head.partition + 1; p < end; p++) {
+    const t = stage.tasks[p]!
+    if (t.state !== 'PENDING') continue
+    const holder = s.workers.get(cachedHolder(job, stage, t) ?? ('' as WorkerId))
+    if (holder === undefined || !holderFree(ring, holder, t)) continue
+    out.actions.push(launch(s, job, stage, t, holder, nowMs, out))
+  }
+}
+
 function launch(s: MasterState, job: JobRun, stage: StageRun, task: TaskRun, w: WorkerRun, nowMs: number, out: Step): MasterAction {
   const attemptNo = task.attempts++
   const id = attemptIdOf(task.id, attemptNo)
@@ -148,6 +188,7 @@ function launch(s: MasterState, job: JobRun, stage: StageRun, task: TaskRun, w: 
     split: stage.plan.root.kind === 'source' ? stage.splits[task.partition] ?? null : null,
     shuffle_inputs: [
       ...(stage.plan.root.kind === 'shuffle' ? stage.plan.root.shuffle_ids.map(sid => ({ shuffle_id: sid, map_outputs: mapOutputs(job, sid, task.partition) })) : []),
+      ...(stage.plan.root.kind === 'cached' ? [{ shuffle_id: stage.plan.root.cache_id, map_outputs: cachedOutput(job, stage.plan.root.cache_id, task.partition) }] : []),
       // A broadcast join's small side is all in partition 0 of its shuffle, for every task.
       ...(stage.plan.broadcasts ?? []).map(b => ({ shuffle_id: b.shuffle_id, map_outputs: mapOutputs(job, b.shuffle_id, 0) })),
     ],
@@ -176,6 +217,16 @@ function mapOutputs(job: JobRun, shuffleId: string, reduce: number): MapOutput[]
     base += writer.tasks.length
   }
   return refs
+}
+
+/** The one kept block a cached stage's task reads (reduce partition 0 of one map output); none
+ *  when that partition is empty. Its writers have all succeeded before the task is launched. */
+function cachedOutput(job: JobRun, cacheId: string, partition: number): MapOutput[] {
+  const t = cachedBlockOf(job, cacheId, partition)
+  const o = t?.output
+  if (t === undefined || o === null || o === undefined) return []
+  const bytes = o.sizes.get(cacheId)?.[0] ?? 0
+  return bytes === 0 ? [] : [{ map_partition: partition, attempt_id: o.attempt, worker_id: o.worker, address: o.address, bytes }]
 }
 
 export const isSinkOp = (op: string): boolean => SINK_OPS.has(op as Op)

@@ -23,6 +23,8 @@ export type WorkerRun = {
   lastSeenMs: number
   memMb: number
   activeTasks: number
+  /** cached partitions it holds, as its last heartbeat said */
+  cached?: { memoryBytes: number; diskBytes: number }
   running: Set<AttemptId>
   /** when this incarnation joined: a report about a peer written before then is about an older one */
   joinedMs: number
@@ -92,6 +94,9 @@ export type StageRun = {
   unavailableSinceMs?: number
   /** counts kept when a finished job's tasks are dropped from memory */
   finalCounts: StageCounts | null
+  /** since when a task of this stage has waited for the holder of its cached partition (locality.ts);
+   *  cleared when a task is launched on its holder, as Spark's delay scheduling resets its timer */
+  localityWaitFromMs?: number
   /** fetch failures in a row that re-planned map outputs this stage reads (MAX_FETCH_FAILURE_ROUNDS) */
   fetchFailureRounds?: number
 }

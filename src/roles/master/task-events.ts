@@ -26,7 +26,7 @@ export function onReport(s: MasterState, r: TaskReport, nowMs: number, out: Step
   const f = { ...reported, message: reported.message.slice(0, MAX_ERROR_CHARS), ...(reported.record === undefined ? {} : { record: reported.record.slice(0, 1024) }) }
   endAttempt(s, a.id, 'FAILED', f.message, nowMs, out)
   const from = s.workers.get((f.from_worker ?? '') as WorkerId)
-  if (f.reason === 'fetch-failed' && from !== undefined) { onFetchFailed(s, job, stage, task, a, from.id, f.unreachable === true, f.message, nowMs, out); return }
+  if (f.reason === 'fetch-failed' && from !== undefined) { onFetchFailed(s, job, stage, task, a, from.id, f.unreachable === true, f.message, nowMs, out, f.missing_attempt); return }
   // Not the task's fault: it does not count (but it is bounded: retries.ts).
   if (f.reason === 'killed' || f.reason === 'interrupted') { retryLost(s, a, `${f.reason}: ${f.message}`, nowMs, out); return }
   task.current = null
@@ -94,7 +94,7 @@ function collectBytes(sinks: readonly SinkOutput[]): { bytes: number; node: stri
 // incarnation that has since been replaced changes nothing but the task: the new incarnation
 // holds none of what the attempt was told to fetch, and must not be declared lost for it.
 function onFetchFailed(s: MasterState, job: JobRun, stage: StageRun, task: TaskRun, a: AttemptRun, fromId: WorkerId, unreachable: boolean,
-  message: string, nowMs: number, out: Step): void {
+  message: string, nowMs: number, out: Step, missing?: string): void {
   const from = s.workers.get(fromId)!
   const why = `fetching from worker ${from.id} failed: ${message}`
   const sameIncarnation = isLive(from) && from.joinedMs <= a.startedMs
@@ -103,21 +103,28 @@ function onFetchFailed(s: MasterState, job: JobRun, stage: StageRun, task: TaskR
     loseWorker(s, from, `worker ${from.id} refuses connections`, nowMs, out)
     replanned = true
   } else if (sameIncarnation) {
-    replanned = forgetOutputsOn(job, from.id, a.startedMs)
+    // A worker that answers but lacks one block (a cached partition it dropped under memory
+    // pressure) still holds the others: only that one is recomputed.
+    replanned = forgetOutputsOn(job, from.id, a.startedMs, missing)
   }
   if (job.state !== 'RUNNING') return
-  if (replanned && !countFetchFailureRound(s, job, stage, why, nowMs, out)) return
+  // A block its holder dropped on purpose (a memory-level cached partition) is an expected
+  // recompute, not a peer in doubt: several readers may meet one in a row. It is bounded by the
+  // reader's own retries in a row instead.
+  if (replanned && missing === undefined && !countFetchFailureRound(s, job, stage, why, nowMs, out)) return
   // A peer that is gone (lost now or before) is a loss; one that answers badly is bounded by the
   // fetch-failure rounds above and by the retry count.
   if (task.current === a.id) retryTask(s, job, stage, task, why, nowMs, out, unreachable || !isLive(from) ? 'loss' : 'other')
 }
 
-/** Map outputs on `worker` that an attempt started at `beforeMs` was told of; true if any. */
-function forgetOutputsOn(job: JobRun, worker: WorkerId, beforeMs: number): boolean {
+/** Map outputs on `worker` that an attempt started at `beforeMs` was told of (only the one of
+ *  attempt `only`, when given); true if any. */
+function forgetOutputsOn(job: JobRun, worker: WorkerId, beforeMs: number, only?: string): boolean {
   let any = false
   for (const stage of job.stages) {
     if (stage.plan.shuffle_writes.length === 0) continue
     for (const t of stage.tasks) {
+      if (only !== undefined && t.output?.attempt !== only) continue
       if (t.state === 'SUCCEEDED' && t.output?.worker === worker && t.output.atMs <= beforeMs) {
         requeue(stage, t)
         stage.state = 'RUNNING'

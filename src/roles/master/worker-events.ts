@@ -11,7 +11,8 @@ import { retryLost } from './retries'
 import { swapOf } from './swap'
 import { liveDisks, outputsSince, settleRecorded, settleStaged } from './catalog'
 import { forgetReplicasTo } from './replicas'
-import { isLive, type JobRun, type MasterState, type Overwrite, type StageRun, type WorkerRun } from './state'
+import { isLive, type AttemptRun, type JobRun, type MasterState, type Overwrite, type StageRun, type WorkerRun } from './state'
+import { cachedBlockOf } from './locality'
 
 export function onHeartbeat(s: MasterState, hb: Heartbeat, nowMs: number, out: Step): void {
   const id = hb.worker_id as WorkerId
@@ -53,6 +54,7 @@ export function onHeartbeat(s: MasterState, hb: Heartbeat, nowMs: number, out: S
   w.lastSeenMs = nowMs
   w.memMb = hb.mem_usage_mb
   w.activeTasks = hb.active_tasks
+  if (hb.cached_memory_bytes !== undefined || hb.cached_disk_bytes !== undefined) w.cached = { memoryBytes: hb.cached_memory_bytes ?? 0, diskBytes: hb.cached_disk_bytes ?? 0 }
   if (hb.running !== undefined) reconcile(s, w, new Set(hb.running), nowMs, out)
 }
 
@@ -164,10 +166,22 @@ export function loseWorker(s: MasterState, w: WorkerRun, why: string, nowMs: num
     if (job.state !== 'RUNNING' && job.state !== 'QUEUED') continue
     job.replicaDirty = true
     if (!live.has(w.disk)) requeueLostParts(s, job, w.disk, live)
-    for (const stage of job.stages) {
+    forgetLostOutputs(job, w)
+  }
+}
+
+/** Requeues the map outputs (shuffle and cache writes) `lost` held that an unfinished stage needs.
+ *  A reader whose own output was lost runs again, and then needs its input again though it had
+ *  finished reading it: readers are judged first (they come after what they read), and again until
+ *  nothing changes. */
+function forgetLostOutputs(job: JobRun, lost: WorkerRun): void {
+  for (let changed = true; changed;) {
+    changed = false
+    for (let i = job.stages.length - 1; i >= 0; i--) {
+      const stage = job.stages[i]!
       if (stage.plan.shuffle_writes.length === 0 || !neededByUnfinished(job, stage)) continue
       for (const t of stage.tasks) {
-        if (t.state === 'SUCCEEDED' && t.output?.worker === w.id) { requeue(stage, t); stage.state = 'RUNNING' }
+        if (t.state === 'SUCCEEDED' && t.output?.worker === lost.id) { requeue(stage, t); stage.state = 'RUNNING'; changed = true }
       }
     }
   }
@@ -211,6 +225,19 @@ function stopReadersOf(s: MasterState, job: JobRun, lost: WorkerRun, why: string
   }
   if (held.size === 0) return
   for (const stage of job.stages) {
+    const root = stage.plan.root
+    if (root.kind === 'cached') {
+      if (!held.has(root.cache_id)) continue
+      // Task p of a cached stage reads the one block map task p kept.
+      for (const t of stage.tasks) {
+        const a = t.current === null ? undefined : s.attempts.get(t.current)
+        const o = cachedBlockOf(job, root.cache_id, t.partition)?.output
+        if (a === undefined || a.worker === lost.id || o?.worker !== lost.id || o.atMs > a.startedMs) continue
+        stopReader(s, job, a, why, nowMs, out)
+        if (job.state !== 'RUNNING') return
+      }
+      continue
+    }
     const reads: [string, number | null][] = [
       ...(stage.plan.root.kind === 'shuffle' ? stage.plan.root.shuffle_ids.map((sid): [string, null] => [sid, null]) : []),
       ...(stage.plan.broadcasts ?? []).map((b): [string, number] => [b.shuffle_id, 0]),
@@ -225,14 +252,18 @@ function stopReadersOf(s: MasterState, job: JobRun, lost: WorkerRun, why: string
         return h !== undefined && h.firstAtMs <= a.startedMs && h.parts.has(fixed ?? t.partition)
       })
       if (!readsLost) continue
-      const address = s.workers.get(a.worker)?.address
-      if (address !== undefined) out.actions.push({ kind: 'kill', address, attempt: a.id })
-      const reason = `it read shuffle data from a lost worker (${why})`
-      endAttempt(s, a.id, 'LOST', reason, nowMs, out)
-      retryLost(s, a, reason, nowMs, out, 'loss')
+      stopReader(s, job, a, why, nowMs, out)
       if (job.state !== 'RUNNING') return
     }
   }
+}
+
+function stopReader(s: MasterState, job: JobRun, a: AttemptRun, why: string, nowMs: number, out: Step): void {
+  const address = s.workers.get(a.worker)?.address
+  if (address !== undefined) out.actions.push({ kind: 'kill', address, attempt: a.id })
+  const reason = `it read shuffle data from a lost worker (${why})`
+  endAttempt(s, a.id, 'LOST', reason, nowMs, out)
+  retryLost(s, a, reason, nowMs, out, 'loss')
 }
 
 function neededByUnfinished(job: JobRun, stage: StageRun): boolean {

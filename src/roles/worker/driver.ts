@@ -89,12 +89,12 @@ export class WorkerDriver {
   }
 
   /** Reads the resident size and the budget, for the pause and runaway decisions. */
-  sampleMemory(): void {
+  sampleMemory(rssBytes = process.memoryUsage.rss(), cachedBytes = 0): void {
     const sab = this.d.env.budget
     const lanes = budgetLanes(sab)
     this.post({
-      kind: 'memory-sampled', rssBytes: process.memoryUsage.rss(), reservedBytes: reservedBytes(sab),
-      laneBytes: Array.from({ length: lanes }, (_, i) => laneBytes(sab, i)),
+      kind: 'memory-sampled', rssBytes, reservedBytes: reservedBytes(sab),
+      laneBytes: Array.from({ length: lanes }, (_, i) => laneBytes(sab, i)), cachedBytes,
     })
     this.post({ kind: 'tick' })
   }

@@ -7,7 +7,8 @@ import { diskIdOf } from './disk-id'
 import { join, resolve } from 'node:path'
 import type { Elysia } from 'elysia'
 import { PeerClient } from '../../api/peers'
-import { newBudgetBuffer, reservedBytes } from '../../engine/spill/budget'
+import { SharedBudget, laneBytes, newBudgetBuffer, reservedBytes } from '../../engine/spill/budget'
+import { CacheKeeper } from './cache/keeper'
 import { listen } from '../http'
 import { silentLogger, type Logger } from '../log'
 import { ProcessMetrics } from '../process-metrics'
@@ -17,7 +18,7 @@ import { WorkerDriver } from './driver'
 import { FileWork } from './files/work'
 import { startHeartbeats } from './heartbeat'
 import { pathName } from './layout'
-import { SPILL_FRACTION } from './memory'
+import { SPILL_FRACTION, pauseMarks } from './memory'
 import { WorkerMetrics } from './metrics'
 import { Reporter } from './reporter'
 import { workerMetricsRoutes } from './routes/metrics'
@@ -63,20 +64,24 @@ export async function startWorker(o: WorkerOptions): Promise<{ url: string; id: 
   let logger = o.logger ?? silentLogger()
   const log = logTo(() => logger)
   let driver: WorkerDriver | undefined
-  const blocks = new BlockStore()
+  // One memory counter for all task threads, with a lane per thread: tasks spill past
+  // SPILL_FRACTION of --max-mem together, and each may always hold a small working set. Cached
+  // blocks kept in memory are counted on one more lane, the last, never refused: the cache gives
+  // way by eviction (cache/keeper.ts), not by refusal.
+  const cacheLane = o.slots * LANES_PER_SLOT
+  const budget = newBudgetBuffer(cacheLane + 1)
+  const blocks = new BlockStore(new SharedBudget(budget, 2 ** 40, 0, cacheLane))
   // No job may read, write or contain the work dir (every worker's folder in it): the file work judges it.
   const own = [{ path: resolve(o.workDir), what: "the worker's work dir (--work-dir)" }]
   const files = new FileWork(own)
   const peers = new PeerClient(o.token)
-  // One memory counter for all task threads, with a lane per thread: tasks spill past
-  // SPILL_FRACTION of --max-mem together, and each may always hold a small working set.
-  const budget = newBudgetBuffer(o.slots * LANES_PER_SLOT)
   // Attempts whose report the master has not acknowledged yet: still listed in heartbeats, so the
   // master does not take them for lost.
   const unreported = new Set<string>()
   const reporter = new Reporter({ masterUrl: o.masterUrl, peers, onSettled: a => unreported.delete(a), log })
   const processMetrics = new ProcessMetrics()
-  const metrics = new WorkerMetrics({ workerId: () => id, slots: o.slots, active: () => driver?.active ?? 0, process: processMetrics, budgetBytes: () => reservedBytes(budget) })
+  const metrics = new WorkerMetrics({ workerId: () => id, slots: o.slots, active: () => driver?.active ?? 0, process: processMetrics,
+    budgetBytes: () => reservedBytes(budget) - laneBytes(budget, cacheLane), cachedBytes: () => blocks.cachedBytes(), paused: () => driver?.paused ?? false })
 
   // The app's logger is the root one: the worker's id is not known before it listens.
   const app = workerApp({ tasks: () => driver!, blocks: () => blocks, files: () => files, dataDir, own, peers }, o.token, processMetrics, logger).use(workerMetricsRoutes(metrics))
@@ -119,6 +124,7 @@ export async function startWorker(o: WorkerOptions): Promise<{ url: string; id: 
         mem_usage_mb: Math.round(process.memoryUsage.rss() / 1048576), last_heartbeat: Math.floor(Date.now() / 1000),
         slots: o.slots, disk_id: diskId,
         running: [...driver!.runningAttempts(), ...unreported],
+        cached_memory_bytes: blocks.cachedBytes().memory, cached_disk_bytes: blocks.cachedBytes().disk,
       }
     },
     onAck: (ack, previous) => {
@@ -129,7 +135,25 @@ export async function startWorker(o: WorkerOptions): Promise<{ url: string; id: 
       driver!.post({ kind: 'incarnation-given', incarnation: ack.incarnation })
     },
   })
-  const sampler = setInterval(() => driver!.sampleMemory(), SAMPLE_MS)
+  const keeper = new CacheKeeper({ blocks, workDir, spillAtBytes, log })
+  const marks = pauseMarks(o.maxMemBytes, o.slots)
+  let wasPaused = false
+  let lastEarlyBeatMs = 0
+  const sampler = setInterval(() => {
+    const rss = process.memoryUsage.rss()
+    // Cached data gives way first: to the tasks' budget, and before the worker pauses.
+    keeper.sample(reservedBytes(budget) - laneBytes(budget, cacheLane), rss, marks.pauseAtBytes, Date.now())
+    driver!.sampleMemory(rss, blocks.cachedBytes().memory)
+    // The master hears of a pause (and of its end) at once, not at the next beat: it sends no task
+    // to a PAUSED worker, and the sooner it knows, the fewer wait in this worker's queue.
+    if (driver!.paused !== wasPaused) {
+      wasPaused = driver!.paused
+      log({ level: 'info', cause: wasPaused ? 'paused' : 'resumed', rss_mib: Math.round(rss / 1048576) })
+      // At most one extra beat a second, however often the worker pauses and resumes.
+      const now = Date.now()
+      if (now - lastEarlyBeatMs >= 1000) { lastEarlyBeatMs = now; void heartbeats.beatNow() }
+    }
+  }, SAMPLE_MS)
   return {
     url, id,
     async stop() {

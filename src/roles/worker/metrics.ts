@@ -18,6 +18,10 @@ export type WorkerMetricsDeps = {
   process: ProcessMetrics
   /** bytes of the memory budget its tasks hold now */
   budgetBytes?: () => number
+  /** bytes of cached partitions held here, in memory and in the work dir */
+  cachedBytes?: () => { memory: number; disk: number }
+  /** whether the worker is PAUSED now */
+  paused?: () => boolean
 }
 
 export class WorkerMetrics {
@@ -52,6 +56,8 @@ export class WorkerMetrics {
       .gauge('minispark_worker_heartbeat_age_seconds', 'seconds since the master last acknowledged a heartbeat of this worker',
         this.lastAckMs === null ? NaN : Math.max(0, nowMs - this.lastAckMs) / 1000)
       .gauge('minispark_worker_budget_reserved_bytes', 'bytes of the memory budget (spill accounting) held by task threads now', (this.deps.budgetBytes ?? (() => 0))())
+      .gauge('minispark_worker_cached_bytes', 'bytes of cached partitions held by this worker, by where', Object.entries((this.deps.cachedBytes ?? (() => ({ memory: 0, disk: 0 })))()).map(([where, n]) => [{ where }, n]))
+      .gauge('minispark_worker_paused', '1 while the worker is PAUSED (its resident memory past the pause mark), else 0', (this.deps.paused?.() ?? false) ? 1 : 0)
       .toString()
     return own + await this.deps.process.text()
   }

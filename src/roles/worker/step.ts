@@ -2,7 +2,7 @@
 // with the time; actions are what the driver (driver.ts) must do with threads, files and sockets.
 // No await, no clock, no I/O here. step() changes `s` in place; nothing else may.
 import type { TaskFailureWire, TaskSpec } from '../../api/tasks'
-import { RUNAWAY_GRACE_MS, RUNAWAY_MARGIN_BYTES, pauseDecision } from './memory'
+import { RUNAWAY_GRACE_MS, RUNAWAY_MARGIN_BYTES, pauseDecision, pauseMarks } from './memory'
 import { ENDED_JOBS_KEPT, PARKED_PER_SLOT, PARKED_PER_SLOT_SMALL, SPARES_FROM_BYTES, sparesWanted, type SlotRun, type ThreadId, type WorkerState } from './state'
 import type { ThreadResult } from './thread-protocol'
 
@@ -17,7 +17,7 @@ export type WorkerEvent =
   | { kind: 'kill-requested'; nowMs: number; attempt: string }
   | { kind: 'job-dropped'; nowMs: number; job: string }
   /** `laneBytes[i]`: what the thread on budget lane i holds */
-  | { kind: 'memory-sampled'; nowMs: number; rssBytes: number; reservedBytes: number; laneBytes: readonly number[] }
+  | { kind: 'memory-sampled'; nowMs: number; rssBytes: number; reservedBytes: number; laneBytes: readonly number[]; cachedBytes?: number }
   | { kind: 'tick'; nowMs: number }
   /** the master answered a heartbeat with this incarnation */
   | { kind: 'incarnation-given'; nowMs: number; incarnation: string }
@@ -133,13 +133,14 @@ function onJobDropped(s: WorkerState, job: string, out: WorkerAction[]): void {
 }
 
 /**
- * Backpressure from what the tasks hold (see memory.ts), and the last resort against a task that
+ * Backpressure from the measured resident size (see memory.ts), and the last resort against a task that
  * allocates without bound: past --max-mem plus a margin, one task is stopped (the one holding the
  * most of the budget; among equals the one running longest), then the heap is given time to come
  * back before judging again. Other tasks, other jobs' included, go on.
  */
 function onMemory(s: WorkerState, e: Extract<WorkerEvent, { kind: 'memory-sampled' }>, out: WorkerAction[]): void {
-  s.paused = pauseDecision(e.reservedBytes, s.maxMemBytes, s.paused)
+  const relievable = s.slots.some(x => x.running !== null) || (e.cachedBytes ?? 0) > 0
+  s.paused = pauseDecision(e.rssBytes, pauseMarks(s.maxMemBytes, s.slots.length), s.paused, relievable)
   if (e.nowMs - s.lastStopMs < RUNAWAY_GRACE_MS || e.rssBytes <= s.maxMemBytes + RUNAWAY_MARGIN_BYTES) return
   let victim: SlotRun | undefined
   for (const slot of s.slots) {
@@ -265,6 +266,8 @@ function newThread(s: WorkerState, out: WorkerAction[]): { thread: ThreadId; lan
  * job's next task): a job never sees another job's globals.
  */
 function pump(s: WorkerState, nowMs: number, out: WorkerAction[]): void {
+  // Paused: what the master sent before it heard of the pause waits until the worker resumes.
+  if (s.paused) return
   for (let i = 0; i < s.queue.length;) {
     const spec = s.queue[i]!
     const idle = s.slots.filter(x => x.thread !== null && x.running === null)

@@ -1,4 +1,5 @@
 // Messages between a worker's main thread and its task threads (Bun Workers).
+import type { CacheLevel } from '../../api/jobs'
 import type { SinkOutput, TaskFailureWire, TaskMetrics, TaskSpec } from '../../api/tasks'
 
 export type ThreadEnv = {
@@ -16,11 +17,18 @@ export type ThreadEnv = {
 export type ThreadRequest = { kind: 'run'; spec: TaskSpec; env: ThreadEnv; lane: number }
 
 /** A map task's output for one shuffle: one segment or more (one more per spill); in each,
- *  reduce partition p is bytes [offsets[p], offsets[p+1]). */
-export type BlockFile = { shuffle_id: string; segments: { path: string; offsets: number[] }[] }
+ *  reduce partition p is bytes [offsets[p], offsets[p+1]). A cache write's block has one partition,
+ *  in files (`segments`) or in memory (`cache.memory`, transferred from the task thread, then no
+ *  segment). */
+export type BlockFile = {
+  shuffle_id: string
+  segments: { path: string; offsets: number[] }[]
+  cache?: { level: CacheLevel; memory?: Uint8Array }
+}
 
 /** Bytes per reduce partition over all segments. */
 export function partitionSizes(b: BlockFile): number[] {
+  if (b.cache !== undefined) return [(b.cache.memory?.length ?? 0) + b.segments.reduce((n, s) => n + (s.offsets.at(-1) ?? 0), 0)]
   const n = (b.segments[0]?.offsets.length ?? 1) - 1
   const sizes = new Array<number>(n).fill(0)
   for (const s of b.segments) for (let p = 0; p < n; p++) sizes[p]! += s.offsets[p + 1]! - s.offsets[p]!

@@ -4,7 +4,7 @@
 // thread's budget lane comes back once the thread is gone, and the slot gets a new thread.
 import { describe, expect, test } from 'bun:test'
 import type { TaskSpec } from '../../../src/api/tasks'
-import { RUNAWAY_GRACE_MS, RUNAWAY_MARGIN_BYTES } from '../../../src/roles/worker/memory'
+import { RUNAWAY_GRACE_MS, RUNAWAY_MARGIN_BYTES, SPILL_FRACTION, pauseMarks } from '../../../src/roles/worker/memory'
 import { LANES_PER_SLOT, activeTasks, newWorkerState, type WorkerState } from '../../../src/roles/worker/state'
 import type { PendingEvent } from '../../../src/roles/worker/driver'
 import { step, type WorkerAction, type WorkerEvent } from '../../../src/roles/worker/step'
@@ -133,8 +133,8 @@ describe('worker step', () => {
     go({ kind: 'task-received', spec: t1 })
     go({ kind: 'task-received', spec: t2 })
     go({ kind: 'thread-finished', thread: 2, result: ok(t2.attempt_id) })   // slot 2 idle, its thread ran j1
-    // The tasks held most of the budget: the worker is paused.
-    go({ kind: 'memory-sampled', rssBytes: 100 * MiB, reservedBytes: 900 * MiB, laneBytes: [900 * MiB] })
+    // The process's memory is past the pause mark while a task runs: the worker is paused.
+    go({ kind: 'memory-sampled', rssBytes: 1400 * MiB, reservedBytes: 700 * MiB, laneBytes: [700 * MiB] })
     expect(s.paused).toBe(true)
     const a = go({ kind: 'job-dropped', job: 'j1' })
     expect(of(a, 'terminate-thread').map(x => x.thread).sort()).toEqual([1, 2])
@@ -292,5 +292,47 @@ describe('worker step', () => {
     expect(activeTasks(s)).toBe(0)
     // Tasks of the old incarnation are refused from now on.
     expect(of(go({ kind: 'task-received', spec: spec('j1', 4) }), 'refuse')[0]?.code).toBe('STALE_INCARNATION')
+  })
+})
+
+describe('worker step: pause from the measured resident size', () => {
+  const maxMem = 1024 * MiB
+  // What spilling leaves the accounted bytes at, whatever the process holds.
+  const capped = SPILL_FRACTION * maxMem
+
+  test('PAUSED past ~80 % of --max-mem resident (beyond the runtime) while the accounted bytes sit at the spill threshold; back under the low mark', () => {
+    const { s, go } = worker(1, maxMem)
+    const marks = pauseMarks(maxMem, 1)
+    expect(marks.pauseAtBytes).toBeGreaterThan(marks.resumeAtBytes)
+    go({ kind: 'task-received', spec: spec('j1', 1) })
+    go({ kind: 'memory-sampled', rssBytes: marks.pauseAtBytes - MiB, reservedBytes: capped, laneBytes: [capped] })
+    expect(s.paused).toBe(false)
+    go({ kind: 'memory-sampled', rssBytes: marks.pauseAtBytes + MiB, reservedBytes: capped, laneBytes: [capped] })
+    expect(s.paused).toBe(true)
+    // Between the marks it stays paused (no flapping), and a task sent meanwhile waits.
+    go({ kind: 'memory-sampled', rssBytes: marks.resumeAtBytes + MiB, reservedBytes: capped, laneBytes: [capped] })
+    expect(s.paused).toBe(true)
+    const queued = spec('j1', 2)
+    expect(of(go({ kind: 'task-received', spec: queued }), 'run')).toEqual([])
+    const back = go({ kind: 'memory-sampled', rssBytes: marks.resumeAtBytes - MiB, reservedBytes: capped, laneBytes: [capped] })
+    expect(s.paused).toBe(false)
+    // The first task still runs: the queued one waits for a slot, not for the pause.
+    expect(of(back, 'run')).toEqual([])
+    expect(s.queue.map(q => q.attempt_id)).toEqual([queued.attempt_id])
+  })
+
+  test('nothing to relieve (no task running, no cached memory): a high resident size does not stall the worker', () => {
+    const { s, go } = worker(1, maxMem)
+    const marks = pauseMarks(maxMem, 1)
+    go({ kind: 'memory-sampled', rssBytes: marks.pauseAtBytes * 2, reservedBytes: 0, laneBytes: [0] })
+    expect(s.paused).toBe(false)
+    // Cached data in memory can be evicted: the worker pauses while it is.
+    go({ kind: 'memory-sampled', rssBytes: marks.pauseAtBytes * 2, reservedBytes: 0, laneBytes: [0], cachedBytes: 10 * MiB })
+    expect(s.paused).toBe(true)
+    const t = spec('j1', 1)
+    expect(of(go({ kind: 'task-received', spec: t }), 'run')).toEqual([])
+    // Evicted, memory still high: it resumes and runs the task rather than wait for ever.
+    expect(of(go({ kind: 'memory-sampled', rssBytes: marks.pauseAtBytes * 2, reservedBytes: 0, laneBytes: [0], cachedBytes: 0 }), 'run').map(r => r.spec)).toEqual([t])
+    expect(s.paused).toBe(false)
   })
 })

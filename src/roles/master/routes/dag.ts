@@ -70,7 +70,8 @@ function edgesOf(plans: readonly StagePlan[]): DagEdge[] {
       if (p === undefined) continue
       const before = edges.length
       for (const w of p.shuffle_writes) {
-        if (r.root.kind === 'shuffle' && r.root.shuffle_ids.includes(w.shuffle_id)) {
+        const reads = r.root.kind === 'shuffle' ? r.root.shuffle_ids.includes(w.shuffle_id) : r.root.kind === 'cached' && r.root.cache_id === w.shuffle_id
+        if (reads) {
           edges.push({ from_stage: p.stage_id, from: w.from, to_stage: r.stage_id, to: r.root.node.id, kind: 'shuffle' })
         }
         for (const b of r.broadcasts ?? []) {
@@ -101,6 +102,7 @@ function detailOf(n: NodeSpec): string | null {
   if (n.descending) parts.push('descending')
   if (n.partitions !== undefined) parts.push(`${n.partitions} partitions`)
   if (n.limit !== undefined) parts.push(`limit ${n.limit}`)
+  if (n.cache !== undefined) parts.push(`cache ${n.cache}`)
   const text = parts.join(' · ')
   return text === '' ? null : text.length > DETAIL_CHARS ? `${text.slice(0, DETAIL_CHARS - 1)}…` : text
 }

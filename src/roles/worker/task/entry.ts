@@ -9,5 +9,7 @@ declare const self: Worker
 
 self.onmessage = async (e: MessageEvent<ThreadRequest>) => {
   const result: ThreadResult = await runTask(e.data.spec, e.data.env, e.data.lane)
-  self.postMessage(result)
+  // A block kept in memory moves to the main thread without a copy.
+  const memory = result.blocks.flatMap(b => b.cache?.memory === undefined ? [] : [b.cache.memory.buffer as ArrayBuffer])
+  self.postMessage(result, memory)
 }

@@ -11,7 +11,7 @@ export class FatalTaskError extends Error {
 
 /** A peer could not serve its shuffle blocks: the master recomputes them, the task is not at fault. */
 export class FetchFailed extends Error {
-  constructor(readonly fromWorker: string, message: string, readonly unreachable = false) { super(message) }
+  constructor(readonly fromWorker: string, message: string, readonly unreachable = false, readonly missingAttempt?: string) { super(message) }
 }
 
 /** The input is not what was planned (a file gone, or of another size): retrying reads the same
@@ -26,7 +26,9 @@ export function toFailure(e: unknown): TaskFailureWire {
   if (e instanceof UdfError) return { reason: 'udf-error', message: e.message, node_id: e.nodeId, record: e.record }
   if (e instanceof DiskFullError) return { reason: 'task-error', message: e.message }
   if (e instanceof FatalTaskError) return { reason: 'fatal', message: e.message, node_id: e.nodeId }
-  if (e instanceof FetchFailed) return { reason: 'fetch-failed', message: e.message, from_worker: e.fromWorker, unreachable: e.unreachable }
+  if (e instanceof FetchFailed) {
+    return { reason: 'fetch-failed', message: e.message, from_worker: e.fromWorker, unreachable: e.unreachable, ...(e.missingAttempt === undefined ? {} : { missing_attempt: e.missingAttempt }) }
+  }
   if (e instanceof Interrupted) return { reason: 'interrupted', message: e.message }
   const message = e instanceof Error ? e.message : String(e)
   return { reason: 'task-error', message }

@@ -60,6 +60,17 @@ export async function reduceShuffle(spec: TaskSpec, f: Fetcher, root: Consumer, 
   return counts
 }
 
+/** A cached stage's input: the one block its partition kept (reduce partition 0 of one map
+ *  output), fetched from its holder (this worker's own shuffle service when it runs there), its
+ *  records pushed through the stage as they are decoded. */
+export async function readCached(spec: TaskSpec, f: Fetcher, root: Consumer): Promise<Counts> {
+  if (spec.stage.root.kind !== 'cached') throw new Error('not a cached stage')
+  const id = spec.stage.root.cache_id
+  const counts = { records: 0, bytes: 0 }
+  await fetchAll(spec, f, fetchRequests(spec, f, spec.shuffle_inputs.filter(i => i.shuffle_id === id), 0), (_side, batch) => root.push(batch), counts)
+  return counts
+}
+
 /**
  * A join reads its smaller input first (by the bytes the map outputs report) into a hash table,
  * then streams the other past it: joined records flow on while the larger input is still being
@@ -135,6 +146,9 @@ async function fetchBlocks(spec: TaskSpec, f: Fetcher, r: FetchRequest, onBatch:
   } catch (e) {
     if (e === downstream || e instanceof UdfError) throw e
     const unreachable = e instanceof PeerError && e.kind === 'unreachable'
-    throw new FetchFailed(r.worker, `shuffle ${r.shuffle} from worker ${r.worker} at ${r.address} failed: ${(e as Error).message}`, unreachable)
+    // A peer that answers 404 to a request for one attempt's block lacks just that block (a cached
+    // partition dropped under memory pressure): only it needs recomputing.
+    const missing = e instanceof PeerError && e.status === 404 && r.attempts.length === 1 ? r.attempts[0] : undefined
+    throw new FetchFailed(r.worker, `shuffle ${r.shuffle} from worker ${r.worker} at ${r.address} failed: ${(e as Error).message}`, unreachable, missing)
   }
 }

@@ -9,9 +9,10 @@ import { ShuffleWriter } from '../../../engine/shuffle'
 import { SharedBudget } from '../../../engine/spill/budget'
 import type { SpillContext } from '../../../engine/spill/external'
 import { attemptDir, shuffleDir } from '../layout'
-import type { BlockFile, ThreadEnv, ThreadResult } from '../thread-protocol'
+import { partitionSizes, type BlockFile, type ThreadEnv, type ThreadResult } from '../thread-protocol'
 import { toFailure } from './failures'
-import { fetchBroadcasts, reduceShuffle } from './fetch'
+import { fetchBroadcasts, readCached, reduceShuffle } from './fetch'
+import { CacheWriter } from '../cache/writer'
 import { readSourceSplit } from './inputs'
 import { FileRunStore } from './run-store'
 import { commitOutputs, openSink, type SinkRun } from './sinks'
@@ -21,6 +22,7 @@ import { pathName } from '../layout'
 export async function runTask(spec: TaskSpec, env: ThreadEnv, lane?: number): Promise<ThreadResult> {
   const metrics = { records_in: 0, records_out: 0, shuffle_bytes_written: 0, shuffle_bytes_read: 0, spilled_bytes: 0 }
   const writers: ShuffleWriter[] = []
+  const caches: CacheWriter[] = []
   const sinks: SinkRun[] = []
   const temps: string[] = []
   const peers = new PeerClient(env.token)
@@ -43,6 +45,11 @@ export async function runTask(spec: TaskSpec, env: ThreadEnv, lane?: number): Pr
     metrics.shuffle_bytes_read = read.bytes
     const root = buildStagePipeline(spec.stage, spec.params, {
       shuffle: w => {
+        if (w.cache !== undefined) {
+          const c = new CacheWriter(w, new FileRunStore(shuffleDir(env.workDir, spec.job_id, w.shuffle_id), pathName(spec.attempt_id)), budget)
+          caches.push(c)
+          return c
+        }
         const s = new ShuffleWriter(w, spec.params, spillIn(shuffleDir(env.workDir, spec.job_id, w.shuffle_id)), spec.range_bounds?.[w.shuffle_id])
         writers.push(s)
         return s
@@ -53,6 +60,10 @@ export async function runTask(spec: TaskSpec, env: ThreadEnv, lane?: number): Pr
     if (spec.stage.root.kind === 'source') {
       if (spec.split === null) throw new Error('a source task needs a split')
       metrics.records_in = await readSourceSplit(spec.stage.root.node, spec.split, env.dataDir, env.workerId, env.spillAtBytes, root)
+    } else if (spec.stage.root.kind === 'cached') {
+      const read = await readCached(spec, fetcher, root)
+      metrics.records_in = read.records
+      metrics.shuffle_bytes_read += read.bytes
     } else {
       const reduced = await reduceShuffle(spec, fetcher, root, spillIn(scratch))
       metrics.records_in = reduced.records
@@ -64,6 +75,12 @@ export async function runTask(spec: TaskSpec, env: ThreadEnv, lane?: number): Pr
       blocks.push({ shuffle_id: w.shuffleId, segments })
       for (const seg of segments) metrics.shuffle_bytes_written += seg.offsets.at(-1)!
       metrics.records_out += w.records
+    }
+    for (const c of caches) {
+      const block = c.finish()
+      blocks.push(block)
+      metrics.shuffle_bytes_written += partitionSizes(block)[0] ?? 0
+      metrics.records_out += c.records
     }
     const outputs: SinkOutput[] = []
     for (const s of sinks) {
