@@ -128,21 +128,25 @@ export const NODE_SCHEMAS = {
     input,
     lowercase: t.Optional(t.Boolean({ description: 'lowercase the text first, as toLowerCase() does (default true)' })),
     pattern: t.Optional(t.String({ minLength: 3, maxLength: 1024, description: 'one bracket class of printable ASCII characters and ranges, then "+" (default "[a-z0-9]+")' })),
+    cache,
   }),
   grep: node('grep', 'the lines (strings) a regular expression matches; twin: filter "l => new RegExp(pattern, flags).test(l)"', {
     input,
     pattern: t.String({ minLength: 1, maxLength: 4096, description: 'a JavaScript regular expression' }),
     flags: t.Optional(t.String({ maxLength: 4, pattern: '^[imsu]*$', description: 'any of i, m, s, u (default none)' })),
+    cache,
   }),
   key_by_field: node('key_by_field', 'object → [object[field], object]; twin: key_by "r => r[field]" (a record without the field fails the task)', {
     input,
     field: t.String({ minLength: 1, maxLength: 1024, description: 'the field (a read_csv column, a JSON property) to key by' }),
+    cache,
   }),
-  count_by_value: node('count_by_value', 'each distinct record with its number of occurrences, [record, n]; twin: map "x => [x, 1]" then reduce_by_key "(a, b) => a + b"', { input, partitions }),
+  count_by_value: node('count_by_value', 'each distinct record with its number of occurrences, [record, n]; twin: map "x => [x, 1]" then reduce_by_key "(a, b) => a + b"', { input, partitions, cache }),
   agg_by_key: node('agg_by_key', 'one [k, agg of the values] per key of [k, v] records; twin: reduce_by_key with "(a, b) => a + b" (sum), Math.min, Math.max, or map_values "v => 1" first (count)', {
     input,
     agg: t.Union([t.Literal('sum'), t.Literal('count'), t.Literal('min'), t.Literal('max')], { description: 'sum, min, max (of numbers) or count (of records)' }),
     partitions,
+    cache,
   }),
 } satisfies Record<Op, TObject>
 

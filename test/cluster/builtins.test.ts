@@ -43,6 +43,22 @@ async function run(job: JobRequest): Promise<unknown> {
 }
 
 describe('built-ins on a 2-worker cluster', () => {
+  test('a cached built-in (words, cache memory) feeding a built-in count and a UDF count equals a plain loop', async () => {
+    const sinks = await run({ nodes: [
+      { id: 'lines', op: 'read_text', path: 'text/*.txt' },
+      { id: 'words', op: 'words', input: 'lines', cache: 'memory' },
+      { id: 'counts', op: 'count_by_value', input: 'words', partitions: 3 },
+      { id: 'top', op: 'collect', input: 'counts' },
+      { id: 'n', op: 'count', input: 'words' },
+    ] }) as { top: { values: [string, number][] }; n: { value: number } }
+    const want = new Map<string, number>()
+    let total = 0
+    for (const line of plainLines(textFiles(join(data, 'text')))) for (const w of line.toLowerCase().match(/[a-z0-9]+/g) ?? []) { want.set(w, (want.get(w) ?? 0) + 1); total++ }
+    expect(sinks.n.value).toBe(total)
+    expect(new Map(sinks.top.values)).toEqual(want)
+    expect(sinks.top.values.length).toBe(want.size)
+  })
+
   test('word count: read_text → words → count_by_value equals a plain loop', async () => {
     await run({ nodes: [
       { id: 'lines', op: 'read_text', path: 'text/*.txt' },

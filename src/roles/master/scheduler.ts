@@ -68,7 +68,7 @@ function schedule(s: MasterState, nowMs: number, out: Step, checkHolders: boolea
       if (allSucceeded(stage)) { stage.state = 'SUCCEEDED'; continue }
       if (stage.byDisk !== undefined) {
         ring ??= ringOf(s)
-        placeHeld(s, job, stage, ring, nowMs, out)
+        if (!full) placeHeld(s, job, stage, ring, nowMs, out)
         if (checkHolders) checkUnavailable(s, job, stage, nowMs, out)
         continue
       }
