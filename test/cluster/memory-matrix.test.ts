@@ -52,13 +52,9 @@ describe(`--max-mem ${MAX_MEM_MIB}MiB, 2 workers × 2 slots, ${MB} MB inputs`, (
       console.log(`${shape.name}: peak RSS ${peaks.map(p => p.toFixed(0)).join(' / ')} MiB, spilled ${(spilled / 2 ** 20).toFixed(1)} MiB`)
       const result = await client.result(id)
       shape.check(dataDir, out, node => { const r = result.sinks[node]; return r?.op === 'count' ? [r.value] : r?.op === 'collect' ? r.values : [] })
-      // The mix of every shape in one job still passes the bound by a few MiB (about 226-238 MiB
-      // here): an open defect, listed as a todo below rather than hidden by a looser bound.
-      if (shape.name !== 'mix') for (const p of peaks) expect(p).toBeLessThan(MAX_MEM_MIB + 200)
+      for (const p of peaks) expect(p).toBeLessThan(MAX_MEM_MIB + 200)
       // At this size the aggregations spill; the join and the sort of long records fit.
       if (['reduce_by_key', 'distinct', 'group_by_key hot', 'mix'].includes(shape.name)) expect(spilled).toBeGreaterThan(0)
     }, 150_000)
   }
 })
-
-test.todo(`mix: every worker's peak RSS under --max-mem + 200 MiB (today some 226-238 MiB against ${MAX_MEM_MIB + 200})`)
