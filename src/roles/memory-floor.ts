@@ -31,7 +31,7 @@ export function floorWarning(maxMemBytes: number, slots: number): string | null 
  * 8× the budget a task's heap doubled up to twice the budget, so garbage piled up to as much as
  * the live data again: a word count and a sort in one job peaked at 224-236 MiB resident at
  * --max-mem 32MiB (bound 232), a 1 GiB sort at 1285 MiB at 1GiB (bound 1224). At 4× a heap
- * doubles only while under the budget: 184-187 MiB and about 1 070 MiB. Below the budget nothing
+ * doubles only while under the budget: 180-190 MiB and 1061-1110 MiB. Below the budget nothing
  * changes, so a job whose heap stays under it (most) collects no more often than before.
  */
 export const JSC_RAM_PER_BUDGET = 4
