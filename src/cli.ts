@@ -19,7 +19,7 @@ import { DEFAULT_KEEP_JOBS } from './roles/master/retention'
 import { startWorker } from './roles/worker/index'
 import { renderResult, runLocal } from './roles/local'
 import { EXIT_WITH_STDIN_ENV, LOCAL_DIR_ENV, selfCommand, stdinClosed } from './roles/spawn'
-import { floorWarning } from './roles/memory-floor'
+import { floorWarning, jscRamBytes } from './roles/memory-floor'
 
 const COMMON: FlagSpec = { help: 'boolean', version: 'boolean' }
 const CLIENT: FlagSpec = { ...COMMON, master: 'string', 'token-file': 'string', json: 'boolean' }
@@ -145,12 +145,12 @@ function defaultWorkDir(): string {
  * JavaScriptCore sizes its heaps from the machine's memory: on a large machine it lets garbage
  * pile up far past a small --max-mem before collecting. Its options are read once, at process
  * start, from the environment; so a worker re-executes itself (same pid, same arguments) with the
- * machine's memory stated as 8× its budget, unless the variable is set already.
+ * machine's memory stated as a few times its budget (jscRamBytes), unless the variable is set already.
  */
 function sizeHeapsToBudget(maxMemBytes: number): void {
   if (process.env.BUN_JSC_forceRAMSize !== undefined) return
-  const ram = Math.min(totalmem(), Math.max(64 << 20, 8 * maxMemBytes))
-  if (ram >= totalmem() || typeof process.execve !== 'function') return
+  const ram = jscRamBytes(maxMemBytes, totalmem())
+  if (ram === null || typeof process.execve !== 'function') return
   process.execve(process.execPath, selfCommand(process.argv.slice(2)), { ...process.env, BUN_JSC_forceRAMSize: String(ram) })
 }
 

@@ -23,3 +23,23 @@ export function floorWarning(maxMemBytes: number, slots: number): string | null 
   if (maxMemBytes >= floor * 1024 * 1024) return null
   return `--max-mem below ${floor}MiB is not honoured: the runtime needs about ${floor} MiB with --slots ${slots} (its peak resident size may pass --max-mem + ${MARGIN_MIB} MiB; give it more --max-mem or fewer --slots)`
 }
+
+/**
+ * What a worker states to JavaScriptCore as the machine's memory (BUN_JSC_forceRAMSize). JSC lets
+ * each VM's heap (the main thread's and every task thread's) double after a collection while it
+ * is under a quarter of that figure, grow by half under a half of it, and by a quarter beyond. At
+ * 8× the budget a task's heap doubled up to twice the budget, so garbage piled up to as much as
+ * the live data again: a word count and a sort in one job peaked at 224-236 MiB resident at
+ * --max-mem 32MiB (bound 232), a 1 GiB sort at 1285 MiB at 1GiB (bound 1224). At 4× a heap
+ * doubles only while under the budget: 180-190 MiB and 1061-1110 MiB. Below the budget nothing
+ * changes, so a job whose heap stays under it (most) collects no more often than before.
+ */
+export const JSC_RAM_PER_BUDGET = 4
+/** Never less: JSC's own structures want some room however small the budget. */
+export const JSC_RAM_MIN_BYTES = 64 * 1024 * 1024
+
+/** BUN_JSC_forceRAMSize for a --max-mem, or null when the machine has no more than that anyway. */
+export function jscRamBytes(maxMemBytes: number, machineBytes: number): number | null {
+  const ram = Math.max(JSC_RAM_MIN_BYTES, JSC_RAM_PER_BUDGET * maxMemBytes)
+  return ram >= machineBytes ? null : ram
+}

@@ -1,7 +1,7 @@
 // The smallest --max-mem a worker honours grows with its task slots, and a worker below it says so
 // at start instead of passing the budget silently.
 import { describe, expect, test } from 'bun:test'
-import { MARGIN_MIB, PER_SLOT_MIB, RUNTIME_BASE_MIB, floorWarning, maxMemFloorMiB } from '../../src/roles/memory-floor'
+import { JSC_RAM_MIN_BYTES, MARGIN_MIB, PER_SLOT_MIB, RUNTIME_BASE_MIB, floorWarning, jscRamBytes, maxMemFloorMiB } from '../../src/roles/memory-floor'
 import { cliCommand } from '../support/cluster'
 
 describe('the --max-mem floor', () => {
@@ -39,4 +39,22 @@ describe('the --max-mem floor', () => {
       Bun.spawnSync(['rm', '-rf', `/tmp/ms-floor-${process.pid}`])
     }
   }, 20_000)
+})
+
+describe('the memory a worker states to JavaScriptCore', () => {
+  const MiB = 2 ** 20
+  const machine = 24 * 1024 * MiB
+  test('a heap doubles after a collection only while under the budget (JSC: under a quarter of its RAM)', () => {
+    for (const budget of [32 * MiB, 256 * MiB, 1024 * MiB, 4096 * MiB]) {
+      const ram = jscRamBytes(budget, machine)!
+      expect(ram / 4).toBeLessThanOrEqual(budget)
+      // not so small that a heap under the budget collects more often than it used to
+      expect(ram / 4).toBeGreaterThanOrEqual(budget)
+    }
+  })
+  test('never below a floor, and nothing stated when the machine has no more', () => {
+    expect(jscRamBytes(1 * MiB, machine)).toBe(JSC_RAM_MIN_BYTES)
+    expect(jscRamBytes(8 * 1024 * MiB, machine)).toBeNull()
+    expect(jscRamBytes(32 * MiB, 100 * MiB)).toBeNull()
+  })
 })
