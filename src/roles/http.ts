@@ -219,11 +219,17 @@ export function roleApp(title: string, description: string, token: string | unde
     .get('/health', () => ({ ok: true as const }), { detail: { summary: 'liveness', tags: ['health'] } })
 }
 
+/** Seconds a connection may stay idle (Bun's limit is 255): above every client's own idle limit. */
+export const SERVER_IDLE_SECONDS = 120
+
 /** Starts listening and returns the URL, printing the contract's "listening on" line. */
 export function listen(app: Elysia, role: 'master' | 'worker', host: string, port: number): { url: string; port: number } {
   // Bun's own cap answers 413 with no body; it stays far above ours so readJsonBody can answer
   // with the contract's error shape.
-  app.listen({ hostname: host, port, maxRequestBodySize: 4 * MAX_BODY_BYTES })
+  // A connection idle this long is closed. Bun's default, 10 s, cut shuffle streams whose reader was
+  // busy (a reduce task spilling or merging on a loaded machine does not read for a while), and the
+  // job failed after its fetch retries; the reader bounds its own waits (api/peers.ts).
+  app.listen({ hostname: host, port, maxRequestBodySize: 4 * MAX_BODY_BYTES, idleTimeout: SERVER_IDLE_SECONDS })
   const actualPort = app.server?.port ?? port
   const shownHost = host.includes(':') ? `[${host}]` : host
   const url = `http://${shownHost}:${actualPort}`
