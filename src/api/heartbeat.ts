@@ -19,6 +19,9 @@ export const Heartbeat = t.Object({
   disk_id: t.Optional(t.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._-]+$', description: 'the id of the worker\'s --data-dir: workers that share a folder share it; without one, the worker is taken to have a disk of its own' })),
   cached_memory_bytes: t.Optional(t.Integer({ minimum: 0, description: 'bytes of cached partitions held in memory (counted against --max-mem)' })),
   cached_disk_bytes: t.Optional(t.Integer({ minimum: 0, description: 'bytes of cached partitions held in the work dir' })),
+  datasets: t.Optional(t.Array(t.Object({
+    owner: t.String({ maxLength: 512 }), attempt: t.String({ maxLength: 256 }), where: t.Union([t.Literal('memory'), t.Literal('disk')]),
+  }), { maxItems: 65536, description: 'the blocks of persisted datasets this worker holds: the master marks the ones it does not hold any more as lost' })),
 })
 export type Heartbeat = Static<typeof Heartbeat>
 

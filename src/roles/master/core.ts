@@ -45,7 +45,7 @@ export class MasterCore {
     const slots = live.reduce((n, w) => n + w.slots, 0)
     const peerChars = live.reduce((n, w) => Math.max(n, w.id.length + w.address.length), 64)
     const id = newJobId(this.clock.now())
-    const job = buildJobRun({ id, seq: ++this.seq, request: req, valid, listing: { inputs }, defaultPartitions: Math.max(1, 2 * slots), nowMs: this.clock.now(), peerChars })
+    const job = buildJobRun({ id, seq: ++this.seq, request: req, valid, listing: { inputs }, defaultPartitions: Math.max(1, 2 * slots), nowMs: this.clock.now(), peerChars, datasets: this.driver.state.datasets })
     this.driver.post({ kind: 'job-submitted', job })
     // Accepted means stored: a master that dies now finds the job when it restarts.
     await this.driver.persisted()
@@ -119,6 +119,14 @@ export class MasterCore {
     const row = this.store.job(id as JobId)
     if (row?.result) return JSON.parse(row.result) as JobResult
     return { sinks: {} }
+  }
+
+  /** DELETE /datasets/:name: gone from the catalog once stored; the workers free it meanwhile. */
+  async deleteDataset(name: string): Promise<boolean> {
+    if (!this.driver.state.datasets.has(name)) return false
+    this.driver.post({ kind: 'dataset-delete-requested', name })
+    await this.driver.persisted()
+    return true
   }
 
   cancel(id: string): JobStatus {

@@ -55,6 +55,9 @@ const logTo = (logger: () => Logger) => (m: Record<string, unknown>): void => {
 /** How often memory is sampled and task time limits are checked. */
 const SAMPLE_MS = 100
 
+/** At most this many persisted blocks are listed in a heartbeat (the schema's bound). */
+const HELD_BLOCKS_LISTED = 65_536
+
 export async function startWorker(o: WorkerOptions): Promise<{ url: string; id: string; stop(): Promise<void> }> {
   const dataDir = resolve(o.dataDir)
   mkdirSync(dataDir, { recursive: true })
@@ -125,6 +128,7 @@ export async function startWorker(o: WorkerOptions): Promise<{ url: string; id: 
         slots: o.slots, disk_id: diskId,
         running: [...driver!.runningAttempts(), ...unreported],
         cached_memory_bytes: blocks.cachedBytes().memory, cached_disk_bytes: blocks.cachedBytes().disk,
+        datasets: blocks.datasetBlocks(HELD_BLOCKS_LISTED),
       }
     },
     onAck: (ack, previous) => {
