@@ -148,3 +148,29 @@ describe('persisted datasets', () => {
     expect(gone.status).toBe(400)
   }, 120_000)
 })
+
+describe('a persisted partition lost', () => {
+  let c: Cluster
+  beforeAll(async () => { c = await startCluster({ workers: 2, slots: 1, dataDir, heartbeatTimeout: '2s', heartbeatInterval: '250ms' }) }, 30_000)
+  afterAll(async () => { await c.stop() })
+
+  test('its holder SIGKILLed: GET /datasets says LOST with the partitions, and a job reading it fails at once naming them', async () => {
+    await run(c, persistCounts('lost-one'))
+    const ds = (await get(c.url, '/datasets/lost-one')).body as DatasetInfo
+    const victim = ds.locations[0]!.worker_id
+    const held = ds.locations.filter(l => l.worker_id === victim).map(l => l.partition).sort()
+    const proc = c.workers.find(w => w.name === victim)!.proc
+    proc.kill('SIGKILL')
+    await proc.exited
+    await waitUntil('the holder DEAD', async () => (await c.client.workers()).find(w => w.worker_id === victim)?.status === 'DEAD' ? true : undefined, { timeoutMs: 10_000 })
+    const after = (await get(c.url, '/datasets/lost-one')).body as DatasetInfo
+    expect(after.state).toBe('LOST')
+    expect(after.lost_partitions).toEqual(held)
+    const id = await c.client.submit(readCounts('lost-one'))
+    const status = await c.client.waitDone(id, { timeoutMs: 10_000 })
+    expect(status.state).toBe('FAILED')
+    expect(status.error!.message).toContain(`dataset "lost-one" lost partition${held.length === 1 ? '' : 's'} ${held.join(', ')} `)
+    // Nothing was read: no task of it ran.
+    expect((await c.client.tasks(id)).filter(t => t.state === 'SUCCEEDED')).toHaveLength(0)
+  }, 60_000)
+})
