@@ -34,7 +34,7 @@ function plainCounts(): Map<string, number> {
   return m
 }
 
-const persistCounts = (name: string, extra: Partial<Record<'level' | 'replace', unknown>> = {}): JobRequest => ({
+const persistCounts = (name: string, extra: { level?: 'memory' | 'memory_and_disk' | 'disk'; replace?: boolean } = {}): JobRequest => ({
   partitions: 4,
   nodes: [
     { id: 'lines', op: 'read_text', path: 'text' },
@@ -42,6 +42,8 @@ const persistCounts = (name: string, extra: Partial<Record<'level' | 'replace', 
     { id: 'pairs', op: 'map', input: 'words', fn: 'w => [w, 1]' },
     { id: 'counts', op: 'reduce_by_key', input: 'pairs', fn: '(a, b) => a + b' },
     { id: 'keep', op: 'persist', input: 'counts', name, ...extra },
+    // Another consumer of the persisted node, in the same stage: it gets every record too.
+    { id: 'n', op: 'count', input: 'counts' },
   ],
 })
 const readCounts = (name: string): JobRequest => ({
@@ -79,6 +81,7 @@ describe('persisted datasets', () => {
   test('persist, then read in a later job on the holders, exact; catalog fields; names checked at submit; restart; delete', async () => {
     const want = plainCounts()
     const a = await run(c, persistCounts('wc'))
+    expect(a.result.sinks.n).toEqual({ op: 'count', value: want.size })
     // The persisting job's end does not free the blocks: they are listed, with where they are.
     const listed = (await get(c.url, '/datasets')).body as DatasetInfo[]
     expect(listed).toHaveLength(1)

@@ -42,6 +42,8 @@ export class BlockStore {
   private readonly cached = new Map<string, CachedEntry>()
   private memoryBytes = 0
   private diskBytes = 0
+  /** counts every change to the persisted blocks held (kept, moved to a file, dropped, freed) */
+  datasetChanges = 0
 
   /** `cacheBudget`: the budget lane that cached memory is counted on (never refused). */
   constructor(private readonly cacheBudget?: MemoryBudget, private readonly now: () => number = Date.now) {}
@@ -58,6 +60,7 @@ export class BlockStore {
     const bytes = memory?.length ?? block.segments.reduce((n, s) => n + (s.offsets.at(-1) ?? 0), 0)
     this.forgetCached(key)
     this.cached.set(key, { key, job, shuffleId: block.shuffle_id, attempt, level: cache.level, memory, bytes, lastUsedMs: this.now(), ...(block.owner === undefined ? {} : { dataset: true }) })
+    if (block.owner !== undefined) this.datasetChanges++
     if (memory !== null) { this.memoryBytes += bytes; this.cacheBudget?.tryReserve(bytes) } else this.diskBytes += bytes
   }
 
@@ -120,6 +123,7 @@ export class BlockStore {
     this.releaseMemory(c)
     this.byJob.get(c.job)?.delete(`${c.shuffleId}\u0000${c.attempt}`)
     this.cached.delete(key)
+    if (c.dataset === true) this.datasetChanges++
   }
 
   /** A memory block moved to a file (written by the caller): served from there from now on. */
@@ -132,6 +136,7 @@ export class BlockStore {
     this.releaseMemory(c)
     this.diskBytes += c.bytes
     c.spilling = false
+    if (c.dataset === true) this.datasetChanges++
     return true
   }
 
@@ -148,6 +153,7 @@ export class BlockStore {
     if (c.memory !== null) this.releaseMemory(c)
     else this.diskBytes -= c.bytes
     this.cached.delete(key)
+    if (c.dataset === true) this.datasetChanges++
   }
 
   /** The job's blocks are no longer served; their files are removed by the file thread, and the

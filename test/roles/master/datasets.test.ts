@@ -129,7 +129,7 @@ describe('persisted datasets in the catalog', () => {
       { owner: datasetOwner('j0', 'gone'), attempt: 'x', where: 'disk' },
       { owner: datasetOwner('j9', 'other'), attempt: 'y', where: 'disk' },
     ])
-    expect(ofKind(out, 'drop-job-data').map(a => a.job)).toEqual([datasetOwner('j0', 'gone')])
+    expect(ofKind(out, 'drop-job-data').map(a => a.job as string)).toEqual([datasetOwner('j0', 'gone')])
     expect(s.datasets.get('ds')!.blocks[1]!.where).toBe('memory')
   })
 
@@ -146,10 +146,10 @@ describe('persisted datasets in the catalog', () => {
   test('replace: the new dataset takes the name once complete, and the old one is freed on every live worker', () => {
     persisted()
     const maps = ofKind(submit('j5', { nodes: [persistJob.nodes[0]!, { ...persistJob.nodes[1]!, replace: true }] }, 200), 'launch')
-    expect(s.datasets.get('ds')!.job).toBe('j1')
+    expect(s.datasets.get('ds')!.job as string).toBe('j1')
     report(maps[0]!, 210)
     const done = report(maps[1]!, 220)
-    expect(s.datasets.get('ds')!.job).toBe('j5')
+    expect(s.datasets.get('ds')!.job as string).toBe('j5')
     expect(ofKind(done, 'drop-job-data').filter(a => a.job === datasetOwner('j1', 'ds')).map(a => a.address).sort()).toEqual(['w1:1', 'w2:1'])
   })
 
