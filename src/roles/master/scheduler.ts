@@ -7,7 +7,7 @@
 // each kind of event is decided in its own file: worker-events, task-events, finalize, job-end.
 import { attemptIdOf } from '../../api/ids'
 import { taskTimeoutMs } from '../../api/jobs'
-import type { MapOutput, TaskSpec } from '../../api/tasks'
+import type { MapOutput, StagePlan, TaskSpec } from '../../api/tasks'
 import { SINK_OPS } from '../../engine/dag'
 import type { Op } from '../../api/jobs'
 import type { MasterAction, MasterEvent, Step } from './events'
@@ -200,7 +200,7 @@ function launch(s: MasterState, job: JobRun, stage: StageRun, task: TaskRun, w: 
   out.changes.push({ kind: 'attempt', attempt: a })
   const spec: TaskSpec = {
     job_id: job.id, task_id: task.id, attempt_id: id, attempt: attemptNo, stage_id: stage.plan.stage_id,
-    partition: task.partition, params: job.params, stage: stage.plan,
+    partition: task.partition, params: job.params, stage: specPlan(stage.plan),
     split: stage.plan.root.kind === 'source' ? stage.splits[task.partition] ?? null : null,
     shuffle_inputs: [
       ...(stage.plan.root.kind === 'shuffle' ? stage.plan.root.shuffle_ids.map(sid => ({ shuffle_id: sid, map_outputs: mapOutputs(job, sid, task.partition) })) : []),
@@ -233,6 +233,17 @@ function mapOutputs(job: JobRun, shuffleId: string, reduce: number): MapOutput[]
     base += writer.tasks.length
   }
   return refs
+}
+
+/** A read_dataset stage's plan without its blocks (every task would carry all of them): a task
+ *  is told of its own block in its shuffle inputs. Made once per stage plan. */
+const lightPlans = new WeakMap<StagePlan, StagePlan>()
+function specPlan(plan: StagePlan): StagePlan {
+  const root = plan.root
+  if (root.kind !== 'cached' || root.dataset === undefined) return plan
+  let light = lightPlans.get(plan)
+  if (light === undefined) lightPlans.set(plan, light = { ...plan, root: { ...root, dataset: { ...root.dataset, blocks: [] } } })
+  return light
 }
 
 /** Why a read_dataset stage cannot run: partitions of its dataset are lost (holder dead or a new

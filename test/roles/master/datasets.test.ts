@@ -86,6 +86,8 @@ describe('persisted datasets in the catalog', () => {
     for (const r of reads) {
       expect(r.worker).toBe(maps[r.spec.partition]!.worker)
       expect(r.spec.stage.root.kind === 'cached' && r.spec.stage.root.dataset?.owner).toBe(datasetOwner('j1', 'ds'))
+      // Each spec carries its own block only, not every block of the dataset.
+      expect(r.spec.stage.root.kind === 'cached' && r.spec.stage.root.dataset?.blocks).toEqual([])
       expect(r.spec.shuffle_inputs[0]!.map_outputs).toEqual([{ map_partition: r.spec.partition, attempt_id: maps[r.spec.partition]!.spec.attempt_id,
         worker_id: r.worker, address: `${r.worker}:1`, bytes: 100 + r.spec.partition }])
     }
