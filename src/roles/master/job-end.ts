@@ -6,7 +6,7 @@ import { COLLECT_LIMIT_BYTES, type Step } from './events'
 import { endAttempt } from './attempts'
 import { isLive, stagedPath, type JobRun, type MasterState } from './state'
 import { countsOf, indexTasks, setTaskState } from './task-index'
-import { jobDatasets, type DatasetRecord } from './catalog'
+import { datasetOwner, jobDatasets, persistNodes, type DatasetRecord } from './catalog'
 
 /** Every live worker drops a dataset's blocks, memory and files (a worker away now drops them
  *  when it reports holding an owner the catalog does not know: catalog.ts reconcileHeld). */
@@ -50,6 +50,12 @@ export function endJob(s: MasterState, id: JobId, state: 'FAILED' | 'CANCELLED' 
   const drop = dropPaths(job, state === 'SUCCEEDED')
   for (const w of s.workers.values()) {
     if (isLive(w)) out.actions.push({ kind: 'drop-job-data', address: w.address, job: id, outputs: drop, keepOutputs: state === 'SUCCEEDED' })
+  }
+  // A job that did not succeed leaves no dataset: what its persist writes kept goes too.
+  if (state !== 'SUCCEEDED') {
+    for (const n of persistNodes(job.request.nodes)) {
+      for (const w of s.workers.values()) if (isLive(w)) out.actions.push({ kind: 'drop-job-data', address: w.address, job: datasetOwner(id, n.name!) as JobId, outputs: [], keepOutputs: true })
+    }
   }
   out.changes.push({ kind: 'job', job: id })
 }

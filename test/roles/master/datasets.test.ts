@@ -135,6 +135,17 @@ describe('persisted datasets in the catalog', () => {
     expect(s.datasets.get('ds')!.blocks[1]!.where).toBe('memory')
   })
 
+  test('a persisting job that fails leaves nothing: every live worker drops what its persist writes kept', () => {
+    s = newState(10_000)
+    hb('w1', 0)
+    hb('w2', 0)
+    const maps = ofKind(submit('j1', persistJob, 0), 'launch')
+    report(maps[0]!, 50)
+    const out = step(s, { kind: 'job-cancel-requested', nowMs: 60, job: 'j1' as JobId })
+    expect(ofKind(out, 'drop-job-data').filter(a => (a.job as string) === datasetOwner('j1', 'ds')).map(a => a.address).sort()).toEqual(['w1:1', 'w2:1'])
+    expect(s.datasets.size).toBe(0)
+  })
+
   test('names are checked at submit: unknown read, existing persist without replace, one name twice', () => {
     persisted()
     const code = (id: string, r: JobRequest): string | undefined => { try { build(id, r, 300); return undefined } catch (e) { return e instanceof ApiError ? e.message : String(e) } }
