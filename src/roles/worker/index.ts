@@ -14,6 +14,7 @@ import { silentLogger, type Logger } from '../log'
 import { ProcessMetrics } from '../process-metrics'
 import { workerApp } from './app'
 import { BlockStore } from './block-store'
+import { HELD_BLOCKS_MAX } from '../../api/heartbeat'
 import { WorkerDriver } from './driver'
 import { FileWork } from './files/work'
 import { startHeartbeats } from './heartbeat'
@@ -56,7 +57,7 @@ const logTo = (logger: () => Logger) => (m: Record<string, unknown>): void => {
 const SAMPLE_MS = 100
 
 /** At most this many persisted blocks are listed in a heartbeat (the schema's bound). */
-const HELD_BLOCKS_LISTED = 65_536
+const HELD_BLOCKS_LISTED = HELD_BLOCKS_MAX
 const HELD_LISTING_EVERY = 10
 
 export async function startWorker(o: WorkerOptions): Promise<{ url: string; id: string; stop(): Promise<void> }> {
