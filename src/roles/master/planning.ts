@@ -57,10 +57,12 @@ export function buildJobRun(o: {
   peerChars?: number
   /** the catalog's datasets, for read_dataset and persist (checkDatasets) */
   datasets?: ReadonlyMap<string, DatasetRecord>
+  /** dataset names that unfinished jobs persist, with the job */
+  persisting?: ReadonlyMap<string, string>
 }): JobRun {
   checkPartitions(o.valid, o.request)
   const datasets = o.datasets ?? new Map<string, DatasetRecord>()
-  checkDatasets(o.valid, datasets)
+  checkDatasets(o.valid, datasets, o.persisting)
   const sourceBytes = new Map(o.listing.inputs.map(i => [i.node_id, i.files.reduce((n: number, f) => n + f.size, 0)]))
   const plans = planStages(o.valid, o.request.partitions ?? Math.min(o.defaultPartitions, MAX_PARTITIONS),
     { sourceBytes, maxBytes: o.request.broadcast_bytes ?? DEFAULT_BROADCAST_BYTES })
@@ -114,7 +116,7 @@ function stageOverwrites(plan: StagePlan, job: JobId, overwrites: readonly strin
 
 /** read_dataset names a dataset the catalog holds; persist a name it does not hold (unless
  *  `replace`), once per job: a 400 at submit, not a job that fails later. */
-export function checkDatasets(v: ValidJob, datasets: ReadonlyMap<string, DatasetRecord>): void {
+export function checkDatasets(v: ValidJob, datasets: ReadonlyMap<string, DatasetRecord>, persisting: ReadonlyMap<string, string> = new Map()): void {
   const persisted = new Map<string, string>()
   for (const n of v.nodes.values()) {
     if (n.op === 'read_dataset' && !datasets.has(n.name!)) {
@@ -127,6 +129,11 @@ export function checkDatasets(v: ValidJob, datasets: ReadonlyMap<string, Dataset
     persisted.set(n.name!, n.id)
     if (datasets.has(n.name!) && n.replace !== true) {
       throw new ApiError('INVALID_JOB', `node "${n.id}" persists dataset "${n.name}", which exists: add "replace": true to replace it once this one is complete, or DELETE /datasets/${n.name}`, { node_id: n.id })
+    }
+    // Two jobs making one new name at once: the one to end last would replace the other unasked.
+    const by = persisting.get(n.name!)
+    if (by !== undefined && n.replace !== true) {
+      throw new ApiError('INVALID_JOB', `node "${n.id}" persists dataset "${n.name}", which job ${by} is persisting now: add "replace": true to replace it, or wait for that job`, { node_id: n.id })
     }
   }
 }

@@ -154,6 +154,17 @@ describe('persisted datasets in the catalog', () => {
     expect(code('c', { nodes: [persistJob.nodes[0]!, { ...persistJob.nodes[1]!, replace: true }] })).toBeUndefined()
     expect(code('d', { nodes: [persistJob.nodes[0]!, { id: 'k1', op: 'persist', input: 'lines', name: 'x' }, { id: 'k2', op: 'persist', input: 'lines', name: 'x' }] }))
       .toContain('both persist dataset "x"')
+    // A name another unfinished job is persisting: refused unless replace.
+    const other: JobRequest = { nodes: [persistJob.nodes[0]!, { id: 'k', op: 'persist', input: 'lines', name: 'y' }] }
+    const byOther = (id: string, r: JobRequest): string | undefined => {
+      try {
+        buildJobRun({ id: id as JobId, seq: 1, request: r, valid: validateJob(r, SUPPORTED_OPS), defaultPartitions: 2, nowMs: 300, datasets: s.datasets, persisting: new Map([['y', 'j7']]),
+          listing: { inputs: [{ node_id: 'lines', files: [{ path: 'in/a', size: 10 }] }] } })
+        return undefined
+      } catch (e) { return (e as Error).message }
+    }
+    expect(byOther('e', other)).toContain('job j7 is persisting now')
+    expect(byOther('f', { nodes: [persistJob.nodes[0]!, { id: 'k', op: 'persist', input: 'lines', name: 'y', replace: true }] })).toBeUndefined()
   })
 
   test('replace: the new dataset takes the name once complete, and the old one is freed on every live worker', () => {
