@@ -5,6 +5,10 @@ import { WorkerIdT } from './ids'
 export const WorkerStatus = t.Union([t.Literal('IDLE'), t.Literal('BUSY'), t.Literal('PAUSED'), t.Literal('DEAD')])
 export type WorkerStatus = Static<typeof WorkerStatus>
 
+/** At most this many persisted blocks in one heartbeat: a full list may be cut short, and is not
+ *  taken as saying which blocks are gone. */
+export const HELD_BLOCKS_MAX = 65_536
+
 export const Heartbeat = t.Object({
   worker_id: WorkerIdT,
   address: t.String({ minLength: 3, maxLength: 300, description: 'HOST:PORT where the worker serves tasks and shuffle data' }),
@@ -19,6 +23,9 @@ export const Heartbeat = t.Object({
   disk_id: t.Optional(t.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._-]+$', description: 'the id of the worker\'s --data-dir: workers that share a folder share it; without one, the worker is taken to have a disk of its own' })),
   cached_memory_bytes: t.Optional(t.Integer({ minimum: 0, description: 'bytes of cached partitions held in memory (counted against --max-mem)' })),
   cached_disk_bytes: t.Optional(t.Integer({ minimum: 0, description: 'bytes of cached partitions held in the work dir' })),
+  datasets: t.Optional(t.Array(t.Object({
+    owner: t.String({ maxLength: 512 }), attempt: t.String({ maxLength: 256 }), where: t.Union([t.Literal('memory'), t.Literal('disk')]),
+  }), { maxItems: HELD_BLOCKS_MAX, description: 'the blocks of persisted datasets this worker holds: the master marks the ones it does not hold any more as lost' })),
 })
 export type Heartbeat = Static<typeof Heartbeat>
 

@@ -8,10 +8,15 @@ export const OPS = [
   'map', 'flat_map', 'filter', 'map_values', 'key_by', 'union',
   'reduce_by_key', 'group_by_key', 'join', 'distinct', 'sort',
   'write_text', 'write_jsonl', 'collect', 'count',
+  // datasets kept on the workers across jobs (CONTRACT section 8)
+  'persist', 'read_dataset',
   // built-ins: the engine's own operators, run on bytes where they can (src/engine/builtins)
   'words', 'grep', 'key_by_field', 'count_by_value', 'agg_by_key',
 ] as const
 export type Op = (typeof OPS)[number]
+
+/** A dataset's name: it is a path component of GET /datasets/:name. */
+export const DATASET_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]*$'
 
 // One node as the engine reads it: every field of every op, optional. Plans add internal ops
 // (a sort's sample) and task specs carry nodes in this shape; submissions are checked against the
@@ -46,6 +51,10 @@ export const NodeSpec = t.Object({
     t.Object({ slice: t.Tuple([t.Integer({ minimum: 0 }), t.Integer({ minimum: 0 })]) }, { additionalProperties: false }),
   ])),
   cache: t.Optional(t.Union([t.Literal('memory'), t.Literal('memory_and_disk'), t.Literal('disk')])),
+  // persist / read_dataset
+  name: t.Optional(t.String({ minLength: 1, maxLength: 128, pattern: DATASET_NAME_PATTERN })),
+  level: t.Optional(t.Union([t.Literal('memory'), t.Literal('memory_and_disk'), t.Literal('disk')])),
+  replace: t.Optional(t.Boolean()),
 }, { additionalProperties: false })
 export type NodeSpec = Static<typeof NodeSpec>
 
@@ -141,6 +150,18 @@ export const NODE_SCHEMAS = {
     field: t.String({ minLength: 1, maxLength: 1024, description: 'the field (a read_csv column, a JSON property) to key by' }),
     cache,
   }),
+  persist: node('persist', 'keeps the records of its input on the workers after the job ends, as the dataset `name`, for read_dataset in later jobs', {
+    input,
+    name: t.String({ minLength: 1, maxLength: 128, pattern: DATASET_NAME_PATTERN, description: 'the dataset\'s name (letters, digits, _ . -)' }),
+    level: t.Optional(t.Union([t.Literal('memory'), t.Literal('memory_and_disk'), t.Literal('disk')], {
+      description: 'memory (dropped under memory pressure), memory_and_disk (moved to the work dir under pressure; the default), disk (written to the work dir)',
+    })),
+    replace: t.Optional(t.Boolean({ description: 'replace a dataset of that name once this one is complete; default false: an existing name is refused at submit' })),
+  }),
+  read_dataset: node('read_dataset', 'the records of a dataset a previous job persisted, one task per partition, run where the partition is held', {
+    name: t.String({ minLength: 1, maxLength: 128, pattern: DATASET_NAME_PATTERN, description: 'the name given to persist' }),
+    cache,
+  }),
   count_by_value: node('count_by_value', 'each distinct record with its number of occurrences, [record, n]; twin: map "x => [x, 1]" then reduce_by_key "(a, b) => a + b"', { input, partitions, cache }),
   agg_by_key: node('agg_by_key', 'one [k, agg of the values] per key of [k, v] records; twin: reduce_by_key with "(a, b) => a + b" (sum), Math.min, Math.max, or map_values "v => 1" first (count)', {
     input,
@@ -155,7 +176,7 @@ const N = NODE_SCHEMAS
 export const JobNode = t.Union([
   N.read_text, N.read_jsonl, N.read_csv, N.map, N.flat_map, N.filter, N.map_values, N.key_by, N.union,
   N.reduce_by_key, N.group_by_key, N.join, N.distinct, N.sort, N.write_text, N.write_jsonl, N.collect, N.count,
-  N.words, N.grep, N.key_by_field, N.count_by_value, N.agg_by_key,
+  N.words, N.grep, N.key_by_field, N.count_by_value, N.agg_by_key, N.persist, N.read_dataset,
 ], {
   discriminator: { propertyName: 'op' },
   description: 'a node of the DAG; `op` says which fields it takes',

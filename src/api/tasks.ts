@@ -14,7 +14,15 @@ export const StageRoot = t.Union([
   t.Object({ kind: t.Literal('shuffle'), node: NodeSpec, shuffle_ids: t.Array(t.String()) }),
   /** the partitions of a cached node (`cache_id` is the cache write of every stage that computes
    *  it): task p reads the block that map task p of those stages kept, numbered across them */
-  t.Object({ kind: t.Literal('cached'), node: NodeSpec, cache_id: t.String() }),
+  t.Object({
+    kind: t.Literal('cached'), node: NodeSpec, cache_id: t.String(),
+    /** a persisted dataset (read_dataset): its blocks are held under `owner` on the workers, not
+     *  under this job; task p reads `blocks[p]` (from the master's catalog at submit) */
+    dataset: t.Optional(t.Object({
+      name: t.String(), owner: t.String(),
+      blocks: t.Array(t.Object({ attempt: t.String(), worker: t.String(), incarnation: t.String(), bytes: Int({ minimum: 0 }) })),
+    })),
+  }),
 ])
 export type StageRoot = Static<typeof StageRoot>
 
@@ -28,6 +36,9 @@ export const ShuffleWrite = t.Object({
   /** a cache write: the task keeps all its records of `from` as one block (reduce partition 0, so
    *  `partitions` is 1), at this level, on the worker that ran it; no wide node reads it */
   cache: t.Optional(t.Union([t.Literal('memory'), t.Literal('memory_and_disk'), t.Literal('disk')])),
+  /** a persist sink's write (with `cache`): the block is kept under the dataset of this name, in a
+   *  folder of its own, and outlives the job (`node` is the persist node) */
+  persist: t.Optional(t.String()),
 })
 export type ShuffleWrite = Static<typeof ShuffleWrite>
 
@@ -98,6 +109,8 @@ export const SinkOutput = t.Object({
   /** write sinks: the part number written, and its size in bytes */
   part: t.Optional(Int({ minimum: 0 })),
   bytes: t.Optional(Int({ minimum: 0 })),
+  /** persist: where the block is kept as the task ends */
+  kept: t.Optional(t.Union([t.Literal('memory'), t.Literal('disk')])),
 })
 export type SinkOutput = Static<typeof SinkOutput>
 

@@ -7,8 +7,8 @@ import { checkFunctionSource } from './udf'
 import { checkFunctionScope } from './udf-scope'
 import { checkBuiltin } from './builtins/check'
 
-export const SOURCE_OPS: ReadonlySet<Op> = new Set(['read_text', 'read_jsonl', 'read_csv'])
-export const SINK_OPS: ReadonlySet<Op> = new Set(['write_text', 'write_jsonl', 'collect', 'count'])
+export const SOURCE_OPS: ReadonlySet<Op> = new Set(['read_text', 'read_jsonl', 'read_csv', 'read_dataset'])
+export const SINK_OPS: ReadonlySet<Op> = new Set(['write_text', 'write_jsonl', 'collect', 'count', 'persist'])
 export const WIDE_OPS: ReadonlySet<Op> = new Set(['reduce_by_key', 'group_by_key', 'join', 'distinct', 'sort', 'count_by_value', 'agg_by_key'])
 const MULTI_INPUT_OPS: ReadonlySet<Op> = new Set(['union', 'join'])
 const FN_OPS: ReadonlySet<Op> = new Set(['map', 'flat_map', 'filter', 'map_values', 'key_by', 'reduce_by_key'])

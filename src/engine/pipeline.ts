@@ -46,7 +46,7 @@ function downstream(id: string, stage: StagePlan, built: ReadonlyMap<string, Con
   // A node this stage computes for its cache write feeds that write alone: its consumers are
   // planned after the stage that reads the kept blocks (a union listed here for another of its
   // inputs would otherwise get this one's records twice, here and there).
-  const cache = stage.shuffle_writes.find(w => w.from === id && w.cache !== undefined)
+  const cache = stage.shuffle_writes.find(w => w.from === id && w.cache !== undefined && w.persist === undefined)
   if (cache !== undefined) return out.shuffle(cache)
   const next: Consumer[] = []
   for (const n of stage.nodes) {

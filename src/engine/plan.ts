@@ -42,6 +42,7 @@ export const SUPPORTED_OPS: ReadonlySet<Op> = new Set<Op>([
   'reduce_by_key', 'group_by_key', 'join', 'distinct', 'sort',
   'write_text', 'write_jsonl', 'collect', 'count',
   'words', 'grep', 'key_by_field', 'count_by_value', 'agg_by_key',
+  'persist', 'read_dataset',
 ])
 
 /** Reduce partitions of one wide op (or a job's default): each is a task whose spec lists every
@@ -70,7 +71,17 @@ export function planStages(job: ValidJob, defaultPartitions: number, broadcasts?
     const node = job.nodes.get(id)!
     const op = node.op as Op
     const inputs = job.inputsOf.get(id) ?? []
-    if (SOURCE_OPS.has(op)) {
+    if (op === 'read_dataset') {
+      // Its partitions are blocks a previous job kept: a stage rooted at them, one task per
+      // block, whose count and holders the master fills in from its catalog (`root.dataset`).
+      hosts.set(id, [newStage({ kind: 'cached', node, cache_id: datasetIdOf(node.name!) }, 0)])
+    } else if (op === 'persist') {
+      // A cache write of its input, kept under the dataset's own owner on the workers: no stage
+      // reads it in this job, and the input's other consumers in the stage go on as they are.
+      const input = inputs[0]!
+      for (const h of hostsOf(input)) h.shuffle_writes.push({ shuffle_id: datasetIdOf(node.name!), node, from: input, partitions: 1, cache: node.level ?? 'memory_and_disk', persist: node.name! })
+      hosts.set(id, hostsOf(input))
+    } else if (SOURCE_OPS.has(op)) {
       // Tasks are counted once the inputs are listed (setSplitCount).
       hosts.set(id, [newStage({ kind: 'source', node }, 0)])
     } else if (op === 'sort') {
@@ -118,11 +129,15 @@ function planCache(node: NodeSpec, stages: readonly StagePlan[], hostsOf: (id: s
   hosts.set(node.id, [reader])
 }
 
+/** The shuffle id of a persisted dataset's blocks (a dataset name has no "#"). */
+export const datasetIdOf = (name: string): string => `${name}#dataset`
+
 /** A stage reading a cached node has one task per task of the stages that write it. Call after
- *  those stages are sized (setSplitCount), in stage order; other stages are left as they are. */
+ *  those stages are sized (setSplitCount), in stage order; other stages are left as they are (a
+ *  read_dataset stage is sized from the catalog). */
 export function setCachedCount(stage: StagePlan, stages: readonly StagePlan[]): void {
   const root = stage.root
-  if (root.kind !== 'cached') return
+  if (root.kind !== 'cached' || root.node.op === 'read_dataset') return
   let n = 0
   for (const s of stages) if (s.shuffle_writes.some(w => w.shuffle_id === root.cache_id)) n += s.partitions
   stage.partitions = n

@@ -28,6 +28,9 @@ export const OPERATION_IDS: Readonly<Record<string, string>> = {
   // master: from workers
   'POST /heartbeat': 'heartbeat',
   'GET /outputs': 'listOutputs',
+  'GET /datasets': 'listDatasets',
+  'GET /datasets/{name}': 'getDataset',
+  'DELETE /datasets/{name}': 'deleteDataset',
   'POST /tasks/report': 'reportTask',
   'POST /tasks/reports': 'reportTasks',
   'POST /tasks/commit': 'askCommit',

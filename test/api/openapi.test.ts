@@ -69,7 +69,7 @@ describe('the OpenAPI documents of master and worker', () => {
     expect(nodes.discriminator).toEqual({ propertyName: 'op' })
     const members = new Map(nodes.anyOf!.map(m => [m.properties!.op!.const as string, m]))
     expect([...members.keys()].sort()).toEqual([...OPS].sort())
-    for (const notYet of ['persist', 'read_dataset']) expect(members.has(notYet)).toBe(false)
+    for (const op of ['persist', 'read_dataset']) expect(members.has(op)).toBe(true)
     const fields = (op: string) => Object.keys(members.get(op)!.properties!).sort()
     expect(fields('map')).toEqual(['cache', 'fn', 'id', 'input', 'op'])
     expect(members.get('map')!.required!.sort()).toEqual(['fn', 'id', 'input', 'op'])
@@ -79,7 +79,9 @@ describe('the OpenAPI documents of master and worker', () => {
     expect(fields('sort')).toEqual(['by', 'cache', 'descending', 'id', 'input', 'key', 'op', 'partitions'])
     expect(fields('count')).toEqual(['id', 'input', 'op'])
     // Every node but a sink may be cached (CONTRACT section 8).
-    for (const op of OPS) expect(fields(op).includes('cache')).toBe(!['write_text', 'write_jsonl', 'collect', 'count'].includes(op))
+    for (const op of OPS) expect(fields(op).includes('cache')).toBe(!['write_text', 'write_jsonl', 'collect', 'count', 'persist'].includes(op))
+    expect(fields('persist')).toEqual(['id', 'input', 'level', 'name', 'op', 'replace'])
+    expect(fields('read_dataset')).toEqual(['cache', 'id', 'name', 'op'])
   })
 
   test('with a token: a bearer security scheme, so Swagger UI has an Authorize button', async () => {

@@ -391,3 +391,20 @@ describe('planStages: cache', () => {
     ].join('\n'))
   })
 })
+
+describe('persist and read_dataset', () => {
+  test('persist is a write of its input kept under the dataset, in the input\'s stage, beside its other consumers; read_dataset roots a stage sized later', () => {
+    const stages = plan([
+      { id: 'ds', op: 'read_dataset', name: 'in' },
+      { id: 'kv', op: 'map', input: 'ds', fn: 'x => x' },
+      { id: 'keep', op: 'persist', input: 'kv', name: 'out', level: 'disk' },
+      { id: 'n', op: 'count', input: 'kv' },
+    ])
+    expect(renderPlan(stages)).toBe('stage 0 <- [] cached ds(in#dataset) | kv n | writes kv=>out#dataset[disk] | sinks n')
+    expect(stages[0]!.shuffle_writes[0]).toMatchObject({ persist: 'out', cache: 'disk', partitions: 1, from: 'kv' })
+    // Its task count is the catalog's to set: setCachedCount leaves it as it is.
+    stages[0]!.partitions = 3
+    setCachedCount(stages[0]!, stages)
+    expect(stages[0]!.partitions).toBe(3)
+  })
+})

@@ -9,6 +9,8 @@
 // that committed and then lost its worker, and ran again elsewhere) and is removed.
 import type { JobId, WorkerId } from '../../api/ids'
 import type { OutputSettle } from '../../api/tasks'
+import type { CacheLevel, NodeSpec } from '../../api/jobs'
+import { datasetOwner } from '../../api/datasets'
 import type { HeldFile, TrackedParts } from './inputs'
 import { isLive, stagedPath, type JobRun, type MasterState } from './state'
 
@@ -147,3 +149,106 @@ export function outputsSince(s: MasterState, sinceMs: number): OutputRecord[] {
 
 /** At most this many outputs are settled on a worker's return (the newest). */
 const OUTPUTS_SETTLED_ON_RETURN = 1_000
+
+// Persisted datasets (persist / read_dataset): each partition is one block a persist write kept on
+// the worker that ran its task, under an owner of its own (`datasetOwner`) so that the job's end
+// does not free it. The catalog says who holds each block; the workers' heartbeats say what they
+// still hold, and a block they no longer hold is lost for good (a job reading it fails naming it).
+
+export type DatasetBlock = {
+  partition: number; attempt: string; worker: WorkerId; incarnation: string
+  where: 'memory' | 'disk'; bytes: number; records: number; lost?: boolean
+}
+export type DatasetRecord = { name: string; job: JobId; owner: string; atMs: number; level: CacheLevel; blocks: DatasetBlock[] }
+
+export { datasetOwner }
+/** The job an owner key belongs to. */
+const jobOfOwner = (owner: string): string => owner.slice(0, Math.max(0, owner.indexOf('~')))
+
+/** The persist nodes of a job. */
+export const persistNodes = (nodes: readonly NodeSpec[]): NodeSpec[] => nodes.filter(n => n.op === 'persist')
+
+/** The blocks of each persist node of a job that just succeeded, from its tasks: map tasks are
+ *  numbered across the stages that write it, in stage order, as a cached node's are. */
+export function jobDatasets(s: MasterState, job: JobRun, nowMs: number): DatasetRecord[] {
+  const out: DatasetRecord[] = []
+  for (const node of persistNodes(job.request.nodes)) {
+    const name = node.name!
+    const blocks: DatasetBlock[] = []
+    for (const stage of job.stages) {
+      const w = stage.plan.shuffle_writes.find(x => x.persist === name)
+      if (w === undefined) continue
+      for (const t of stage.tasks) {
+        const o = t.output
+        const sink = t.sinks.find(x => x.node_id === node.id)
+        const worker = o === null ? undefined : s.workers.get(o.worker)
+        blocks.push({
+          partition: blocks.length, attempt: o?.attempt ?? '', worker: o?.worker ?? ('' as WorkerId), incarnation: worker?.incarnation ?? '',
+          where: sink?.kept ?? 'memory', bytes: o?.sizes.get(w.shuffle_id)?.[0] ?? 0, records: sink?.records ?? 0,
+          ...(o === null ? { lost: true } : {}),
+        })
+      }
+    }
+    out.push({ name, job: job.id, owner: datasetOwner(job.id, name), atMs: nowMs, level: node.level ?? 'memory_and_disk', blocks })
+  }
+  return out
+}
+
+/** Whether a block can be read now: not known lost, and its holder is the live incarnation that
+ *  kept it (a worker that rejoined as a new incarnation dropped all its work). An empty block
+ *  needs no holder. */
+export function blockHeld(s: MasterState, b: DatasetBlock): boolean {
+  if (b.lost === true) return false
+  if (b.bytes === 0) return true
+  const w = s.workers.get(b.worker)
+  return w !== undefined && isLive(w) && w.incarnation === b.incarnation
+}
+
+/** The partitions of a dataset that cannot be read now. */
+export const lostPartitions = (s: MasterState, d: DatasetRecord): number[] => d.blocks.filter(b => !blockHeld(s, b)).map(b => b.partition)
+
+/** A block recorded this recently may be missing from a heartbeat that left its worker before the
+ *  block was registered there: it is not judged lost by that heartbeat. */
+export const HELD_GRACE_MS = 15_000
+
+/**
+ * A worker's heartbeat lists the dataset blocks it holds: a recorded block on it that is not listed
+ * is lost (marked, never unmarked), a listed one's place (memory or disk) is updated, and an owner
+ * the catalog does not know and no running job is producing (a deleted or replaced dataset whose
+ * worker was away, a failed job's) is returned, for the worker to drop. Changed datasets are
+ * returned to be stored.
+ */
+export function reconcileHeld(s: MasterState, worker: WorkerId, held: readonly { owner: string; attempt: string; where: 'memory' | 'disk' }[], nowMs: number):
+  { changed: DatasetRecord[]; drop: string[] } {
+  const here = new Map(held.map(h => [`${h.owner}\u0000${h.attempt}`, h.where]))
+  const owners = new Set<string>()
+  const changed: DatasetRecord[] = []
+  for (const d of s.datasets.values()) {
+    owners.add(d.owner)
+    if (nowMs - d.atMs < HELD_GRACE_MS) continue
+    let touched = false
+    for (const b of d.blocks) {
+      if (b.worker !== worker || b.lost === true || b.bytes === 0) continue
+      const where = here.get(`${d.owner}\u0000${b.attempt}`)
+      if (where === undefined) { b.lost = true; touched = true } else if (where !== b.where) { b.where = where; touched = true }
+    }
+    if (touched) changed.push(d)
+  }
+  const drop = new Set<string>()
+  for (const h of held) {
+    if (owners.has(h.owner)) continue
+    const job = s.jobs.get(jobOfOwner(h.owner) as JobId)
+    if (job !== undefined && (job.state === 'RUNNING' || job.state === 'QUEUED')) continue
+    drop.add(h.owner)
+  }
+  return { changed, drop: [...drop] }
+}
+
+/** A read_dataset stage's root, from the catalog at submit: where each partition's block is. */
+export const datasetRoot = (d: DatasetRecord): { name: string; owner: string; blocks: { attempt: string; worker: string; incarnation: string; bytes: number }[] } =>
+  ({ name: d.name, owner: d.owner, blocks: d.blocks.map(b => ({ attempt: b.attempt, worker: b.worker, incarnation: b.incarnation, bytes: b.bytes })) })
+
+/** Why a job reading dataset `name` cannot run: the partitions that are gone, named. */
+export const lostMessage = (name: string, lost: readonly number[]): string =>
+  `dataset "${name}" lost partition${lost.length === 1 ? '' : 's'} ${lost.slice(0, 20).join(', ')}${lost.length > 20 ? ` and ${lost.length - 20} more` : ''} ` +
+  '(their worker died, or a memory-level block was dropped under memory pressure): persist it again'

@@ -14,8 +14,8 @@ import { commitAllowed } from './task-events'
 import type { Driver } from './driver'
 import { buildJobRun, checkReplicas, listingRequest } from './planning'
 import { mergeListings, type DiskListing } from './inputs'
-import { trackedParts } from './catalog'
-import { isLive, type WorkerRun } from './state'
+import { persistNodes, trackedParts } from './catalog'
+import { isLive, type MasterState, type WorkerRun } from './state'
 import { jobStatus, summaryOf } from './status'
 import type { Store } from './store'
 import type { WorkerClient } from './worker-client'
@@ -45,7 +45,7 @@ export class MasterCore {
     const slots = live.reduce((n, w) => n + w.slots, 0)
     const peerChars = live.reduce((n, w) => Math.max(n, w.id.length + w.address.length), 64)
     const id = newJobId(this.clock.now())
-    const job = buildJobRun({ id, seq: ++this.seq, request: req, valid, listing: { inputs }, defaultPartitions: Math.max(1, 2 * slots), nowMs: this.clock.now(), peerChars })
+    const job = buildJobRun({ id, seq: ++this.seq, request: req, valid, listing: { inputs }, defaultPartitions: Math.max(1, 2 * slots), nowMs: this.clock.now(), peerChars, datasets: this.driver.state.datasets, persisting: persistingNow(this.driver.state) })
     this.driver.post({ kind: 'job-submitted', job })
     // Accepted means stored: a master that dies now finds the job when it restarts.
     await this.driver.persisted()
@@ -119,6 +119,14 @@ export class MasterCore {
     const row = this.store.job(id as JobId)
     if (row?.result) return JSON.parse(row.result) as JobResult
     return { sinks: {} }
+  }
+
+  /** DELETE /datasets/:name: gone from the catalog once stored; the workers free it meanwhile. */
+  async deleteDataset(name: string): Promise<boolean> {
+    if (!this.driver.state.datasets.has(name)) return false
+    this.driver.post({ kind: 'dataset-delete-requested', name })
+    await this.driver.persisted()
+    return true
   }
 
   cancel(id: string): JobStatus {
@@ -217,6 +225,16 @@ const bothCursors = (): ApiError =>
   new ApiError('INVALID_REQUEST', 'give `before` or `after`, not both: each is a cursor from the X-Next-Cursor or X-Prev-Cursor header of the page before')
 
 const unknownJob = (id: string): ApiError => new ApiError('UNKNOWN_JOB', `no job ${id}: list jobs with GET /jobs`, { job_id: id })
+
+/** The dataset names unfinished jobs persist, with the job. */
+function persistingNow(s: MasterState): Map<string, string> {
+  const m = new Map<string, string>()
+  for (const j of s.jobs.values()) {
+    if (j.state !== 'QUEUED' && j.state !== 'RUNNING') continue
+    for (const n of persistNodes(j.request.nodes)) m.set(n.name!, j.id)
+  }
+  return m
+}
 
 function newJobId(nowMs: number): JobId {
   const rand = crypto.getRandomValues(new Uint32Array(1))[0]!.toString(36).padStart(7, '0')

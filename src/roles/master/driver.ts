@@ -10,7 +10,7 @@
 import type { AttemptId, JobId, WorkerId } from '../../api/ids'
 import { FINAL_JOB_STATES } from '../../api/jobs'
 import type { AttemptRun, JobRun, Overwrite, Replica } from './state'
-import type { OutputRecord } from './catalog'
+import type { DatasetRecord, OutputRecord } from './catalog'
 import { overwritesKept } from './worker-events'
 import type { Clock } from '../clock'
 import { silentLogger, type Logger } from '../log'
@@ -110,6 +110,7 @@ function persist(store: Store, s: MasterState, changes: readonly StoreChange[]):
   const overwrites: Overwrite[] = []
   const outputs = new Map<string, OutputRecord>()
   const replicas = new Map<string, Replica[]>()
+  const datasets = new Map<string, DatasetRecord | null>()
   for (const c of changes) {
     if (c.kind === 'job-created') created.add(c.job)
     else if (c.kind === 'job') jobs.add(c.job)
@@ -117,6 +118,7 @@ function persist(store: Store, s: MasterState, changes: readonly StoreChange[]):
     else if (c.kind === 'overwrite') overwrites.push(c.overwrite)
     else if (c.kind === 'output') outputs.set(c.output.path, c.output)
     else if (c.kind === 'replicas') replicas.set(c.task, c.replicas)
+    else if (c.kind === 'dataset') datasets.set(c.name, c.dataset)
     else workers.add(c.worker)
   }
   const live = (ids: Set<JobId>): JobRun[] => [...ids].flatMap(id => { const j = s.jobs.get(id); return j ? [j] : [] })
@@ -127,7 +129,7 @@ function persist(store: Store, s: MasterState, changes: readonly StoreChange[]):
     [...attempts.values()],
     [...workers].flatMap(id => { const w = s.workers.get(id as WorkerId); return w ? [w] : [] }),
     overwrites, overwrites.length > 0 ? overwritesKept(overwrites[overwrites.length - 1]!.atMs) : undefined,
-    [...outputs.values()], replicas,
+    [...outputs.values()], replicas, datasets,
   )
   // An ended job leaves memory once its final status and result are stored: from then on it is
   // read from the store, and no event walks it. Never before: a failed write keeps it here.

@@ -6,7 +6,7 @@ import type { AttemptId, JobId, TaskId, WorkerId } from '../../api/ids'
 import type { Heartbeat } from '../../api/heartbeat'
 import type { OutputSettle, TaskReport, TaskSpec } from '../../api/tasks'
 import type { AttemptRun, JobRun, MasterState, Overwrite, Replica } from './state'
-import type { OutputRecord } from './catalog'
+import type { DatasetRecord, OutputRecord } from './catalog'
 
 export type MasterEvent =
   | { kind: 'heartbeat-received'; nowMs: number; hb: Heartbeat }
@@ -21,6 +21,8 @@ export type MasterEvent =
   | { kind: 'output-finalized'; nowMs: number; job: JobId; worker: WorkerId; incarnation: string }
   | { kind: 'finalize-failed'; nowMs: number; job: JobId; message: string; worker: WorkerId; incarnation: string; unreachable?: boolean }
   | { kind: 'job-cancel-requested'; nowMs: number; job: JobId }
+  /** DELETE /datasets/:name */
+  | { kind: 'dataset-delete-requested'; nowMs: number; name: string }
   | { kind: 'worker-unreachable'; nowMs: number; worker: WorkerId; incarnation: string }
   | { kind: 'stale-outputs-cleared'; nowMs: number; worker: WorkerId; incarnation: string; ok: boolean }
   | { kind: 'replica-made'; nowMs: number; job: JobId; stage: number; partition: number; node: string; worker: WorkerId; incarnation: string }
@@ -48,6 +50,8 @@ export type MasterAction =
 // An attempt change carries the row itself: a finished job's attempts leave memory in the same step.
 export type StoreChange = { kind: 'job'; job: JobId } | { kind: 'job-created'; job: JobId } | { kind: 'attempt'; attempt: AttemptRun }
   | { kind: 'worker'; worker: WorkerId } | { kind: 'overwrite'; overwrite: Overwrite } | { kind: 'output'; output: OutputRecord }
+  /** a persisted dataset recorded or changed; null: deleted */
+  | { kind: 'dataset'; name: string; dataset: DatasetRecord | null }
   /** copies of a task's committed parts, kept with its committed attempt's row */
   | { kind: 'replicas'; task: TaskId; replicas: Replica[] }
 

@@ -19,6 +19,7 @@ import { Launcher } from './launcher'
 import { jobRoutes } from './routes/jobs'
 import { clusterRoutes } from './routes/cluster'
 import { outputRoutes } from './routes/outputs'
+import { datasetRoutes } from './routes/datasets'
 import { dagRoutes } from './routes/dag'
 import { metricsRoutes } from './routes/metrics'
 import { uiRoutes } from './routes/ui'
@@ -57,6 +58,7 @@ export function createMaster(o: MasterOptions) {
     .use(jobRoutes(core))
     .use(clusterRoutes(core))
     .use(outputRoutes(driver.state))
+    .use(datasetRoutes(driver.state, core))
     .use(dagRoutes(core, store, driver.state))
     .use(metricsRoutes({ state: driver.state, store, clock, process: processMetrics, flush: driver.flush }))
     .use(uiRoutes(clock))

@@ -6,6 +6,15 @@ import { COLLECT_LIMIT_BYTES, type Step } from './events'
 import { endAttempt } from './attempts'
 import { isLive, stagedPath, type JobRun, type MasterState } from './state'
 import { countsOf, indexTasks, setTaskState } from './task-index'
+import { datasetOwner, jobDatasets, persistNodes, type DatasetRecord } from './catalog'
+
+/** Every live worker drops a dataset's blocks, memory and files (a worker away now drops them
+ *  when it reports holding an owner the catalog does not know: catalog.ts reconcileHeld). */
+export function freeDataset(s: MasterState, d: DatasetRecord, out: Step): void {
+  for (const w of s.workers.values()) {
+    if (isLive(w)) out.actions.push({ kind: 'drop-job-data', address: w.address, job: d.owner as JobId, outputs: [], keepOutputs: true })
+  }
+}
 
 export function failJob(s: MasterState, job: JobId, error: JobError, nowMs: number, out: Step): void {
   endJob(s, job, 'FAILED', error, nowMs, out)
@@ -42,6 +51,12 @@ export function endJob(s: MasterState, id: JobId, state: 'FAILED' | 'CANCELLED' 
   for (const w of s.workers.values()) {
     if (isLive(w)) out.actions.push({ kind: 'drop-job-data', address: w.address, job: id, outputs: drop, keepOutputs: state === 'SUCCEEDED' })
   }
+  // A job that did not succeed leaves no dataset: what its persist writes kept goes too.
+  if (state !== 'SUCCEEDED') {
+    for (const n of persistNodes(job.request.nodes)) {
+      for (const w of s.workers.values()) if (isLive(w)) out.actions.push({ kind: 'drop-job-data', address: w.address, job: datasetOwner(id, n.name!) as JobId, outputs: [], keepOutputs: true })
+    }
+  }
   out.changes.push({ kind: 'job', job: id })
 }
 
@@ -61,6 +76,13 @@ export function completeJob(s: MasterState, id: JobId, nowMs: number, out: Step)
   const result = assembleResult(job)
   if ('error' in result) { failJob(s, id, { message: result.error, node_id: result.node, task_id: null, record: null }, nowMs, out); return }
   job.result = result
+  // Its persisted datasets are recorded; one it replaces is freed now that the new one is complete.
+  for (const d of jobDatasets(s, job, nowMs)) {
+    const old = s.datasets.get(d.name)
+    s.datasets.set(d.name, d)
+    out.changes.push({ kind: 'dataset', name: d.name, dataset: d })
+    if (old !== undefined) freeDataset(s, old, out)
+  }
   endJob(s, id, 'SUCCEEDED', null, nowMs, out)
 }
 

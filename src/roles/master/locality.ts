@@ -25,6 +25,11 @@ export function cachedBlockOf(job: JobRun, cacheId: string, partition: number): 
 export function cachedHolder(job: JobRun, stage: StageRun, task: TaskRun): WorkerId | undefined {
   const root = stage.plan.root
   if (root.kind !== 'cached') return undefined
+  // A persisted dataset's block: its holder is the catalog's, as of submit.
+  if (root.dataset !== undefined) {
+    const b = root.dataset.blocks[task.partition]
+    return b === undefined || b.bytes === 0 ? undefined : b.worker as WorkerId
+  }
   const o = cachedBlockOf(job, root.cache_id, task.partition)?.output
   return o === null || o === undefined || (o.sizes.get(root.cache_id)?.[0] ?? 0) === 0 ? undefined : o.worker
 }

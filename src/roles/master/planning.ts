@@ -13,6 +13,7 @@ import { MAX_BODY_BYTES } from '../http'
 import { stagedPath, type JobRun, type StageRun } from './state'
 import { indexTasks } from './task-index'
 import { indexHolders } from './placement'
+import { datasetRoot, persistNodes, type DatasetRecord } from './catalog'
 
 /** Each source's files, with the disks that hold each (from mergeListings); without disks, any
  *  worker may read a file (a plan made from one worker's listing, as benchmarks of the master do). */
@@ -54,8 +55,14 @@ export function buildJobRun(o: {
   id: JobId; seq: number; request: JobRequest; valid: ValidJob; listing: PlannedInputs; defaultPartitions: number; nowMs: number; splitBytes?: number
   /** the longest worker id and address now: map-output entries in reduce specs name them */
   peerChars?: number
+  /** the catalog's datasets, for read_dataset and persist (checkDatasets) */
+  datasets?: ReadonlyMap<string, DatasetRecord>
+  /** dataset names that unfinished jobs persist, with the job */
+  persisting?: ReadonlyMap<string, string>
 }): JobRun {
   checkPartitions(o.valid, o.request)
+  const datasets = o.datasets ?? new Map<string, DatasetRecord>()
+  checkDatasets(o.valid, datasets, o.persisting)
   const sourceBytes = new Map(o.listing.inputs.map(i => [i.node_id, i.files.reduce((n: number, f) => n + f.size, 0)]))
   const plans = planStages(o.valid, o.request.partitions ?? Math.min(o.defaultPartitions, MAX_PARTITIONS),
     { sourceBytes, maxBytes: o.request.broadcast_bytes ?? DEFAULT_BROADCAST_BYTES })
@@ -74,6 +81,12 @@ export function buildJobRun(o: {
     }
     // A cached node's readers: one task per task of its writers, sized above (they come first).
     setCachedCount(plan, plans)
+    // A dataset's readers: one task per block the catalog knows, each to run where it is held.
+    if (plan.root.kind === 'cached' && plan.root.node.op === 'read_dataset') {
+      const d = datasets.get(plan.root.node.name!)!
+      plan.root.dataset = datasetRoot(d)
+      plan.partitions = d.blocks.length
+    }
     stageOverwrites(plan, o.id, overwrites)
     const tasks = Array.from({ length: plan.partitions }, (_, p) => ({
       id: taskIdOf(o.id, plan.stage_id, p), stage: plan.stage_id, partition: p, state: 'PENDING' as const,
@@ -99,6 +112,30 @@ function stageOverwrites(plan: StagePlan, job: JobId, overwrites: readonly strin
   if (overwrites.length === 0) return
   plan.nodes = plan.nodes.map(n => (n.op === 'write_text' || n.op === 'write_jsonl') && n.path !== undefined && overwrites.includes(n.path)
     ? { ...n, path: stagedPath(n.path, job) } : n)
+}
+
+/** read_dataset names a dataset the catalog holds; persist a name it does not hold (unless
+ *  `replace`), once per job: a 400 at submit, not a job that fails later. */
+export function checkDatasets(v: ValidJob, datasets: ReadonlyMap<string, DatasetRecord>, persisting: ReadonlyMap<string, string> = new Map()): void {
+  const persisted = new Map<string, string>()
+  for (const n of v.nodes.values()) {
+    if (n.op === 'read_dataset' && !datasets.has(n.name!)) {
+      throw new ApiError('INVALID_JOB', `node "${n.id}" reads dataset "${n.name}", which no job persisted (or it was deleted): GET /datasets lists them`, { node_id: n.id })
+    }
+  }
+  for (const n of persistNodes([...v.nodes.values()])) {
+    const other = persisted.get(n.name!)
+    if (other !== undefined) throw new ApiError('INVALID_JOB', `nodes "${other}" and "${n.id}" both persist dataset "${n.name}": give each its own name`, { node_id: n.id })
+    persisted.set(n.name!, n.id)
+    if (datasets.has(n.name!) && n.replace !== true) {
+      throw new ApiError('INVALID_JOB', `node "${n.id}" persists dataset "${n.name}", which exists: add "replace": true to replace it once this one is complete, or DELETE /datasets/${n.name}`, { node_id: n.id })
+    }
+    // Two jobs making one new name at once: the one to end last would replace the other unasked.
+    const by = persisting.get(n.name!)
+    if (by !== undefined && n.replace !== true) {
+      throw new ApiError('INVALID_JOB', `node "${n.id}" persists dataset "${n.name}", which job ${by} is persisting now: add "replace": true to replace it, or wait for that job`, { node_id: n.id })
+    }
+  }
 }
 
 function checkPartitions(v: ValidJob, req: JobRequest): void {

@@ -27,6 +27,8 @@ export function recoverState(store: Store, nowMs: number, timeoutMs: number): Ma
   }
   s.overwrites = store.overwrites()
   for (const o of store.outputs()) s.outputs.set(o.path, o)
+  // Datasets as recorded; the workers' heartbeats then say which blocks they still hold.
+  for (const d of store.datasets()) s.datasets.set(d.name, d)
   for (const row of store.unfinishedJobs()) {
     if (row.plan === null) continue
     const job = rebuildJob(row, JSON.parse(row.plan) as StoredPlan)

@@ -7,20 +7,21 @@
 // each kind of event is decided in its own file: worker-events, task-events, finalize, job-end.
 import { attemptIdOf } from '../../api/ids'
 import { taskTimeoutMs } from '../../api/jobs'
-import type { MapOutput, TaskSpec } from '../../api/tasks'
+import type { MapOutput, StagePlan, TaskSpec } from '../../api/tasks'
 import { SINK_OPS } from '../../engine/dag'
 import type { Op } from '../../api/jobs'
 import type { MasterAction, MasterEvent, Step } from './events'
 import { rangeBounds } from './range-bounds'
 import { expireLeases, onHeartbeat, onStaleOutputsCleared, onWorkerUnreachable } from './worker-events'
 import { onCommitRequested, onLaunchFailed, onReport } from './task-events'
-import { endJob, failJob } from './job-end'
+import { endJob, failJob, freeDataset } from './job-end'
 import { takeHeld, unavailableAfterMs, unavailableError, unavailableSplit } from './placement'
 import { askReplicas, onReplicaFailed, onReplicaMade } from './replicas'
 import { finishIfAnswered, onFinalizeFailed, onFinalized, startFinalize } from './finalize'
 import { ringOf, zeroMetrics, type AttemptRun, type JobRun, type MasterState, type StageRun, type TaskRun, type WorkerRun } from './state'
 import { allSucceeded, peekPending, setTaskState, takePending } from './task-index'
 import { cachedBlockOf, cachedHolder, localityChoice } from './locality'
+import { blockHeld, lostMessage } from './catalog'
 import type { WorkerId } from '../../api/ids'
 
 export type { MasterAction, MasterEvent, Step, StoreChange } from './events'
@@ -39,6 +40,7 @@ export function step(s: MasterState, e: MasterEvent): Step {
     case 'output-finalized': onFinalized(s, e, out); break
     case 'finalize-failed': onFinalizeFailed(s, e, out); break
     case 'job-cancel-requested': endJob(s, e.job, 'CANCELLED', null, e.nowMs, out); break
+    case 'dataset-delete-requested': deleteDataset(s, e.name, out); break
     case 'worker-unreachable': onWorkerUnreachable(s, e.worker, e.incarnation, e.nowMs, out); break
     case 'stale-outputs-cleared': onStaleOutputsCleared(s, e.worker, e.incarnation, e.ok); break
     case 'replica-made': onReplicaMade(s, e, out); break
@@ -47,6 +49,16 @@ export function step(s: MasterState, e: MasterEvent): Step {
   }
   schedule(s, e.nowMs, out, e.kind === 'lease-check-due')
   return out
+}
+
+/** A dataset leaves the catalog, and every live worker frees its memory and files. A job already
+ *  reading it fails at its next launch (it was deleted), not with a partial read. */
+function deleteDataset(s: MasterState, name: string, out: Step): void {
+  const d = s.datasets.get(name)
+  if (d === undefined) return
+  s.datasets.delete(name)
+  out.changes.push({ kind: 'dataset', name, dataset: null })
+  freeDataset(s, d, out)
 }
 
 // ---- scheduling ----------------------------------------------------------------------------
@@ -75,6 +87,10 @@ function schedule(s: MasterState, nowMs: number, out: Step, checkHolders: boolea
       while (!full) {
         const task = peekPending(stage)
         if (task === undefined) break
+        // A persisted partition that is gone is not recomputed here (its lineage is another
+        // job's): the job fails at once naming it, rather than read less.
+        const lost = lostDatasetBlocks(s, stage, task)
+        if (lost !== undefined) { failJob(s, job.id, { message: lost, node_id: stage.plan.root.node.id, task_id: null, record: null }, nowMs, out); break }
         ring ??= ringOf(s)
         const placed = placeTask(s, ring, job, stage, task, nowMs)
         // The task waits for the holder of its cached partition; others behind it whose holders
@@ -184,11 +200,11 @@ function launch(s: MasterState, job: JobRun, stage: StageRun, task: TaskRun, w: 
   out.changes.push({ kind: 'attempt', attempt: a })
   const spec: TaskSpec = {
     job_id: job.id, task_id: task.id, attempt_id: id, attempt: attemptNo, stage_id: stage.plan.stage_id,
-    partition: task.partition, params: job.params, stage: stage.plan,
+    partition: task.partition, params: job.params, stage: specPlan(stage.plan),
     split: stage.plan.root.kind === 'source' ? stage.splits[task.partition] ?? null : null,
     shuffle_inputs: [
       ...(stage.plan.root.kind === 'shuffle' ? stage.plan.root.shuffle_ids.map(sid => ({ shuffle_id: sid, map_outputs: mapOutputs(job, sid, task.partition) })) : []),
-      ...(stage.plan.root.kind === 'cached' ? [{ shuffle_id: stage.plan.root.cache_id, map_outputs: cachedOutput(job, stage.plan.root.cache_id, task.partition) }] : []),
+      ...(stage.plan.root.kind === 'cached' ? [{ shuffle_id: stage.plan.root.cache_id, map_outputs: cachedOutput(s, job, stage, stage.plan.root.cache_id, task.partition) }] : []),
       // A broadcast join's small side is all in partition 0 of its shuffle, for every task.
       ...(stage.plan.broadcasts ?? []).map(b => ({ shuffle_id: b.shuffle_id, map_outputs: mapOutputs(job, b.shuffle_id, 0) })),
     ],
@@ -219,9 +235,46 @@ function mapOutputs(job: JobRun, shuffleId: string, reduce: number): MapOutput[]
   return refs
 }
 
+/** A read_dataset stage's plan without its blocks (every task would carry all of them): a task
+ *  is told of its own block in its shuffle inputs. Made once per stage plan. */
+const lightPlans = new WeakMap<StagePlan, StagePlan>()
+function specPlan(plan: StagePlan): StagePlan {
+  const root = plan.root
+  if (root.kind !== 'cached' || root.dataset === undefined) return plan
+  let light = lightPlans.get(plan)
+  if (light === undefined) lightPlans.set(plan, light = { ...plan, root: { ...root, dataset: { ...root.dataset, blocks: [] } } })
+  return light
+}
+
+/** Why a read_dataset stage cannot run: partitions of its dataset are lost (holder dead or a new
+ *  incarnation, the block not held any more, or the dataset deleted or replaced since submit). */
+function lostDatasetBlocks(s: MasterState, stage: StageRun, task: TaskRun): string | undefined {
+  const root = stage.plan.root
+  if (root.kind !== 'cached' || root.dataset === undefined) return undefined
+  const d = s.datasets.get(root.dataset.name)
+  if (d === undefined || d.owner !== root.dataset.owner) return `dataset "${root.dataset.name}" was deleted or replaced while this job waited to read it`
+  // The task's own block is checked at each launch; the others only once one is found lost, to
+  // name them all.
+  const own = d.blocks[task.partition]
+  if (own !== undefined && blockHeld(s, own)) return undefined
+  const lost: number[] = []
+  for (const t of stage.tasks) {
+    if (t.state === 'SUCCEEDED') continue
+    const b = d.blocks[t.partition]
+    if (b === undefined || !blockHeld(s, b)) lost.push(t.partition)
+  }
+  return lost.length === 0 ? undefined : lostMessage(root.dataset.name, lost)
+}
+
 /** The one kept block a cached stage's task reads (reduce partition 0 of one map output); none
  *  when that partition is empty. Its writers have all succeeded before the task is launched. */
-function cachedOutput(job: JobRun, cacheId: string, partition: number): MapOutput[] {
+function cachedOutput(s: MasterState, job: JobRun, stage: StageRun, cacheId: string, partition: number): MapOutput[] {
+  const root = stage.plan.root
+  if (root.kind === 'cached' && root.dataset !== undefined) {
+    const b = root.dataset.blocks[partition]
+    if (b === undefined || b.bytes === 0) return []
+    return [{ map_partition: partition, attempt_id: b.attempt, worker_id: b.worker, address: s.workers.get(b.worker as WorkerId)?.address ?? '', bytes: b.bytes }]
+  }
   const t = cachedBlockOf(job, cacheId, partition)
   const o = t?.output
   if (t === undefined || o === null || o === undefined) return []

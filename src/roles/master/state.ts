@@ -10,7 +10,7 @@ import type { AttemptState, JobError, JobRequest, JobResult, JobState, StageStat
 import type { WorkerStatus } from '../../api/heartbeat'
 import type { SinkOutput, SplitWire, StagePlan, TaskMetrics } from '../../api/tasks'
 import type { TaskIndex } from './task-index'
-import type { OutputPart, OutputRecord } from './catalog'
+import type { DatasetRecord, OutputPart, OutputRecord } from './catalog'
 
 export type WorkerRun = {
   id: WorkerId
@@ -187,10 +187,12 @@ export type MasterState = {
   overwrites: Overwrite[]
   /** the catalog: every output a job wrote, by path (catalog.ts) */
   outputs: Map<string, OutputRecord>
+  /** persisted datasets by name (catalog.ts) */
+  datasets: Map<string, DatasetRecord>
 }
 
 export const newState = (timeoutMs: number): MasterState =>
-  ({ workers: new Map(), jobs: new Map(), attempts: new Map(), timeoutMs, rr: 0, ring: null, incarnations: 0, overwrites: [], outputs: new Map() })
+  ({ workers: new Map(), jobs: new Map(), attempts: new Map(), timeoutMs, rr: 0, ring: null, incarnations: 0, overwrites: [], outputs: new Map(), datasets: new Map() })
 
 export const mayGetTasks = (w: WorkerRun): boolean => isLive(w) && w.status !== 'PAUSED' && w.staleOutputs === undefined && w.staleSettle === undefined
 

@@ -7,9 +7,9 @@ import type { JobId } from '../../api/ids'
 import type { AttemptState, JobState, TaskInfo } from '../../api/jobs'
 import type { PruneCut } from './retention'
 import type { AttemptRun, JobRun, Overwrite, Replica, WorkerRun } from './state'
-import type { OutputPart, OutputRecord } from './catalog'
+import type { DatasetRecord, OutputPart, OutputRecord } from './catalog'
 
-const SCHEMA_VERSION = 2
+const SCHEMA_VERSION = 3
 
 export type StoredJob = {
   job_id: string; seq: number; name: string; state: string; request: string; plan: string | null; submitted_ms: number
@@ -61,6 +61,8 @@ export class Store {
   private readonly upsertWorker
   private readonly upsertOutput
   private readonly setReplicas
+  private readonly upsertDataset
+  private readonly deleteDataset
   private readonly insertOverwrite
   private readonly pruneOverwrites
   private readonly deleteAttempts
@@ -99,6 +101,8 @@ export class Store {
         status TEXT NOT NULL, last_seen_ms INTEGER NOT NULL, disk TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS outputs (
         path TEXT PRIMARY KEY, job_id TEXT NOT NULL, at_ms INTEGER NOT NULL, replicas INTEGER NOT NULL, parts TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS datasets (
+        name TEXT PRIMARY KEY, job_id TEXT NOT NULL, at_ms INTEGER NOT NULL, record TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS overwrites (
         path TEXT NOT NULL, job_id TEXT NOT NULL, submitted_ms INTEGER NOT NULL, at_ms INTEGER NOT NULL);
       PRAGMA user_version = ${SCHEMA_VERSION};`)
@@ -114,6 +118,8 @@ export class Store {
     this.setReplicas = this.db.prepare(`UPDATE attempts SET result = json_set(result, '$.replicas', json($replicas))
       WHERE task_id = $task_id AND committed = 1 AND state = 'SUCCEEDED' AND result IS NOT NULL`)
     this.upsertOutput = this.db.prepare('INSERT OR REPLACE INTO outputs VALUES ($path, $job_id, $at_ms, $replicas, $parts)')
+    this.upsertDataset = this.db.prepare('INSERT OR REPLACE INTO datasets VALUES ($name, $job_id, $at_ms, $record)')
+    this.deleteDataset = this.db.prepare('DELETE FROM datasets WHERE name = ?')
     this.insertOverwrite = this.db.prepare('INSERT INTO overwrites VALUES ($path, $job_id, $submitted_ms, $at_ms)')
     this.pruneOverwrites = this.db.prepare('DELETE FROM overwrites WHERE at_ms < $since_ms OR rowid <= (SELECT MAX(rowid) FROM overwrites) - $keep')
     this.deleteAttempts = this.db.prepare('DELETE FROM attempts WHERE job_id = ?')
@@ -130,8 +136,8 @@ export class Store {
   /** Writes one step's changes in one transaction. `status` is the job's JobStatus snapshot. */
   commit(created: readonly JobRun[], jobs: readonly { job: JobRun; status: string }[], attempts: readonly AttemptRun[], workers: readonly WorkerRun[],
     overwrites: readonly Overwrite[] = [], keepOverwrites?: { sinceMs: number; count: number }, outputs: readonly OutputRecord[] = [],
-    replicas: ReadonlyMap<string, readonly Replica[]> = new Map()): void {
-    if (created.length + jobs.length + attempts.length + workers.length + overwrites.length + outputs.length + replicas.size === 0) return
+    replicas: ReadonlyMap<string, readonly Replica[]> = new Map(), datasets: ReadonlyMap<string, DatasetRecord | null> = new Map()): void {
+    if (created.length + jobs.length + attempts.length + workers.length + overwrites.length + outputs.length + replicas.size + datasets.size === 0) return
     this.begin.run()
     try {
       for (const j of created) {
@@ -160,6 +166,11 @@ export class Store {
       }
       // An output's parts as one JSON text: read and written whole, never queried part by part.
       for (const o of outputs) this.upsertOutput.run({ path: o.path, job_id: o.job, at_ms: o.atMs, replicas: o.replicas, parts: JSON.stringify(o.parts) })
+      // A dataset's blocks as one JSON text, like an output's parts.
+      for (const [name, d] of datasets) {
+        if (d === null) this.deleteDataset.run(name)
+        else this.upsertDataset.run({ name, job_id: d.job, at_ms: d.atMs, record: JSON.stringify(d) })
+      }
       for (const [task, r] of replicas) this.setReplicas.run({ task_id: task, replicas: JSON.stringify(r) })
       for (const o of overwrites) this.insertOverwrite.run({ path: o.path, job_id: o.job, submitted_ms: o.submittedMs, at_ms: o.atMs })
       if (overwrites.length > 0 && keepOverwrites !== undefined) this.pruneOverwrites.run({ since_ms: keepOverwrites.sinceMs, keep: keepOverwrites.count })
@@ -228,6 +239,11 @@ export class Store {
   outputs(): OutputRecord[] {
     return (this.db.query('SELECT * FROM outputs').all() as { path: string; job_id: string; at_ms: number; replicas: number; parts: string }[])
       .map(r => ({ path: r.path, job: r.job_id as JobId, atMs: r.at_ms, replicas: r.replicas, parts: JSON.parse(r.parts) as OutputPart[] }))
+  }
+
+  /** The catalog of persisted datasets (catalog.ts). */
+  datasets(): DatasetRecord[] {
+    return (this.db.query('SELECT record FROM datasets').all() as { record: string }[]).map(r => JSON.parse(r.record) as DatasetRecord)
   }
 
   /** The highest job sequence number ever given, pruned jobs included. */

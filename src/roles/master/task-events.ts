@@ -97,6 +97,14 @@ function onFetchFailed(s: MasterState, job: JobRun, stage: StageRun, task: TaskR
   message: string, nowMs: number, out: Step, missing?: string): void {
   const from = s.workers.get(fromId)!
   const why = `fetching from worker ${from.id} failed: ${message}`
+  // A persisted block its holder does not have any more is lost for good: the task's next launch
+  // fails the job naming it (scheduler.ts), instead of asking again.
+  const root = stage.plan.root
+  if (root.kind === 'cached' && root.dataset !== undefined && missing !== undefined) {
+    const d = s.datasets.get(root.dataset.name)
+    const b = d?.owner === root.dataset.owner ? d.blocks.find(x => x.attempt === missing && x.worker === fromId) : undefined
+    if (d !== undefined && b !== undefined && b.lost !== true) { b.lost = true; out.changes.push({ kind: 'dataset', name: d.name, dataset: d }) }
+  }
   const sameIncarnation = isLive(from) && from.joinedMs <= a.startedMs
   let replanned = false
   if (sameIncarnation && unreachable) {

@@ -3,13 +3,13 @@
 //  (first beat) ──> IDLE/BUSY/PAUSED ──silent > timeout, refuses connections, or restarted──> DEAD
 //                        ^                                                                    │
 //                        └──────────── heartbeat: a new incarnation, nothing old counts ──────┘
-import type { WorkerId } from '../../api/ids'
-import type { Heartbeat } from '../../api/heartbeat'
+import type { JobId, WorkerId } from '../../api/ids'
+import { HELD_BLOCKS_MAX, type Heartbeat } from '../../api/heartbeat'
 import { LAUNCH_GRACE_MS, type Step } from './events'
 import { endAttempt, requeue } from './attempts'
 import { retryLost } from './retries'
 import { swapOf } from './swap'
-import { liveDisks, outputsSince, settleRecorded, settleStaged } from './catalog'
+import { liveDisks, outputsSince, reconcileHeld, settleRecorded, settleStaged } from './catalog'
 import { forgetReplicasTo } from './replicas'
 import { isLive, type AttemptRun, type JobRun, type MasterState, type Overwrite, type StageRun, type WorkerRun } from './state'
 import { cachedBlockOf } from './locality'
@@ -56,6 +56,12 @@ export function onHeartbeat(s: MasterState, hb: Heartbeat, nowMs: number, out: S
   w.activeTasks = hb.active_tasks
   if (hb.cached_memory_bytes !== undefined || hb.cached_disk_bytes !== undefined) w.cached = { memoryBytes: hb.cached_memory_bytes ?? 0, diskBytes: hb.cached_disk_bytes ?? 0 }
   if (hb.running !== undefined) reconcile(s, w, new Set(hb.running), nowMs, out)
+  // A list at the bound may have been cut short: it says nothing of what is gone.
+  if (hb.datasets !== undefined && hb.datasets.length < HELD_BLOCKS_MAX) {
+    const held = reconcileHeld(s, w.id, hb.datasets, nowMs)
+    for (const d of held.changed) out.changes.push({ kind: 'dataset', name: d.name, dataset: d })
+    for (const owner of held.drop) out.actions.push({ kind: 'drop-job-data', address: w.address, job: owner as JobId, outputs: [], keepOutputs: true })
+  }
 }
 
 /** Since when a disk has had no live worker, if a worker of it is known to have been lost. */

@@ -26,6 +26,8 @@ export type CachedEntry = {
   lastUsedMs: number
   /** being written to a file by an eviction: not chosen again meanwhile */
   spilling?: boolean
+  /** a persisted dataset's block (`job` is the dataset's owner) */
+  dataset?: boolean
 }
 
 export type Range = { path: string; start: number; end: number } | { bytes: Uint8Array }
@@ -40,21 +42,25 @@ export class BlockStore {
   private readonly cached = new Map<string, CachedEntry>()
   private memoryBytes = 0
   private diskBytes = 0
+  /** counts every change to the persisted blocks held (kept, moved to a file, dropped, freed) */
+  datasetChanges = 0
 
   /** `cacheBudget`: the budget lane that cached memory is counted on (never refused). */
   constructor(private readonly cacheBudget?: MemoryBudget, private readonly now: () => number = Date.now) {}
 
-  register(job: string, attempt: string, block: BlockFile): void {
+  register(taskJob: string, attempt: string, block: BlockFile): void {
+    const job = block.owner ?? taskJob
     let m = this.byJob.get(job)
     if (m === undefined) this.byJob.set(job, m = new Map())
-    const { cache, ...files } = block
+    const { cache, owner: _, ...files } = block
     m.set(`${block.shuffle_id}\u0000${attempt}`, { ...files, job, attempt })
     if (cache === undefined) return
     const key = blockKey(job, block.shuffle_id, attempt)
     const memory = cache.memory ?? null
     const bytes = memory?.length ?? block.segments.reduce((n, s) => n + (s.offsets.at(-1) ?? 0), 0)
     this.forgetCached(key)
-    this.cached.set(key, { key, job, shuffleId: block.shuffle_id, attempt, level: cache.level, memory, bytes, lastUsedMs: this.now() })
+    this.cached.set(key, { key, job, shuffleId: block.shuffle_id, attempt, level: cache.level, memory, bytes, lastUsedMs: this.now(), ...(block.owner === undefined ? {} : { dataset: true }) })
+    if (block.owner !== undefined) this.datasetChanges++
     if (memory !== null) { this.memoryBytes += bytes; this.cacheBudget?.tryReserve(bytes) } else this.diskBytes += bytes
   }
 
@@ -117,6 +123,7 @@ export class BlockStore {
     this.releaseMemory(c)
     this.byJob.get(c.job)?.delete(`${c.shuffleId}\u0000${c.attempt}`)
     this.cached.delete(key)
+    if (c.dataset === true) this.datasetChanges++
   }
 
   /** A memory block moved to a file (written by the caller): served from there from now on. */
@@ -129,6 +136,7 @@ export class BlockStore {
     this.releaseMemory(c)
     this.diskBytes += c.bytes
     c.spilling = false
+    if (c.dataset === true) this.datasetChanges++
     return true
   }
 
@@ -145,6 +153,7 @@ export class BlockStore {
     if (c.memory !== null) this.releaseMemory(c)
     else this.diskBytes -= c.bytes
     this.cached.delete(key)
+    if (c.dataset === true) this.datasetChanges++
   }
 
   /** The job's blocks are no longer served; their files are removed by the file thread, and the
@@ -155,4 +164,16 @@ export class BlockStore {
   }
 
   jobs(): string[] { return [...this.byJob.keys()] }
+
+  /** The persisted datasets' blocks held here, for the heartbeat: the master marks the ones it
+   *  recorded and no longer finds here as lost. */
+  datasetBlocks(limit: number): { owner: string; attempt: string; where: 'memory' | 'disk' }[] {
+    const out: { owner: string; attempt: string; where: 'memory' | 'disk' }[] = []
+    for (const c of this.cached.values()) {
+      if (c.dataset !== true) continue
+      if (out.length >= limit) break
+      out.push({ owner: c.job, attempt: c.attempt, where: c.memory !== null ? 'memory' : 'disk' })
+    }
+    return out
+  }
 }

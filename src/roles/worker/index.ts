@@ -14,6 +14,7 @@ import { silentLogger, type Logger } from '../log'
 import { ProcessMetrics } from '../process-metrics'
 import { workerApp } from './app'
 import { BlockStore } from './block-store'
+import { HELD_BLOCKS_MAX } from '../../api/heartbeat'
 import { WorkerDriver } from './driver'
 import { FileWork } from './files/work'
 import { startHeartbeats } from './heartbeat'
@@ -54,6 +55,10 @@ const logTo = (logger: () => Logger) => (m: Record<string, unknown>): void => {
 
 /** How often memory is sampled and task time limits are checked. */
 const SAMPLE_MS = 100
+
+/** At most this many persisted blocks are listed in a heartbeat (the schema's bound). */
+const HELD_BLOCKS_LISTED = HELD_BLOCKS_MAX
+const HELD_LISTING_EVERY = 10
 
 export async function startWorker(o: WorkerOptions): Promise<{ url: string; id: string; stop(): Promise<void> }> {
   const dataDir = resolve(o.dataDir)
@@ -112,6 +117,16 @@ export async function startWorker(o: WorkerOptions): Promise<{ url: string; id: 
     taskEnded: r => metrics.taskEnded(r),
     report: r => { unreported.add(r.attempt_id); reporter.add(r) },
   })
+  // The persisted blocks held go in a heartbeat when they changed, and in every HELD_LISTING_EVERY-th
+  // one whatever happened (a master that restarted, or missed one, learns them): not in all, where a
+  // worker holding many would send them twice a second.
+  let beats = 0
+  let listedChanges = -1
+  const heldListing = (): { datasets?: ReturnType<BlockStore['datasetBlocks']> } => {
+    if (blocks.datasetChanges === listedChanges && beats++ % HELD_LISTING_EVERY !== 0) return {}
+    listedChanges = blocks.datasetChanges
+    return { datasets: blocks.datasetBlocks(HELD_BLOCKS_LISTED) }
+  }
   const heartbeats = startHeartbeats({
     masterUrl: o.masterUrl, peers, intervalMs: o.heartbeatIntervalMs, rng: Math.random, log,
     ...(o.onRefused === undefined ? {} : { onRefused: o.onRefused }), hasToken: o.token !== undefined,
@@ -125,6 +140,7 @@ export async function startWorker(o: WorkerOptions): Promise<{ url: string; id: 
         slots: o.slots, disk_id: diskId,
         running: [...driver!.runningAttempts(), ...unreported],
         cached_memory_bytes: blocks.cachedBytes().memory, cached_disk_bytes: blocks.cachedBytes().disk,
+        ...heldListing(),
       }
     },
     onAck: (ack, previous) => {

@@ -24,6 +24,8 @@ export type BlockFile = {
   shuffle_id: string
   segments: { path: string; offsets: number[] }[]
   cache?: { level: CacheLevel; memory?: Uint8Array }
+  /** a persisted dataset's block: held under this owner (not the job), so the job's end keeps it */
+  owner?: string
 }
 
 /** Bytes per reduce partition over all segments. */

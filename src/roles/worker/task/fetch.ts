@@ -67,7 +67,9 @@ export async function readCached(spec: TaskSpec, f: Fetcher, root: Consumer): Pr
   if (spec.stage.root.kind !== 'cached') throw new Error('not a cached stage')
   const id = spec.stage.root.cache_id
   const counts = { records: 0, bytes: 0 }
-  await fetchAll(spec, f, fetchRequests(spec, f, spec.shuffle_inputs.filter(i => i.shuffle_id === id), 0), (_side, batch) => root.push(batch), counts)
+  // A persisted dataset's blocks are held under its owner, not under this job.
+  const owner = spec.stage.root.dataset?.owner
+  await fetchAll(owner === undefined ? spec : { ...spec, job_id: owner }, f, fetchRequests(spec, f, spec.shuffle_inputs.filter(i => i.shuffle_id === id), 0), (_side, batch) => root.push(batch), counts)
   return counts
 }
 

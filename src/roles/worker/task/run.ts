@@ -17,6 +17,7 @@ import { readSourceSplit } from './inputs'
 import { FileRunStore } from './run-store'
 import { commitOutputs, openSink, type SinkRun } from './sinks'
 import { pathName } from '../layout'
+import { datasetOwner } from '../../../api/datasets'
 
 /** `lane`: this thread's counter in the worker's shared budget (see engine/spill/budget.ts). */
 export async function runTask(spec: TaskSpec, env: ThreadEnv, lane?: number): Promise<ThreadResult> {
@@ -46,7 +47,9 @@ export async function runTask(spec: TaskSpec, env: ThreadEnv, lane?: number): Pr
     const root = buildStagePipeline(spec.stage, spec.params, {
       shuffle: w => {
         if (w.cache !== undefined) {
-          const c = new CacheWriter(w, new FileRunStore(shuffleDir(env.workDir, spec.job_id, w.shuffle_id), pathName(spec.attempt_id)), budget)
+          // A persisted block lives in its dataset's folder, which the job's end does not remove.
+          const owner = w.persist === undefined ? spec.job_id : datasetOwner(spec.job_id, w.persist)
+          const c = new CacheWriter(w, new FileRunStore(shuffleDir(env.workDir, owner, w.shuffle_id), pathName(spec.attempt_id)), budget)
           caches.push(c)
           return c
         }
@@ -76,13 +79,18 @@ export async function runTask(spec: TaskSpec, env: ThreadEnv, lane?: number): Pr
       for (const seg of segments) metrics.shuffle_bytes_written += seg.offsets.at(-1)!
       metrics.records_out += w.records
     }
+    const outputs: SinkOutput[] = []
     for (const c of caches) {
       const block = c.finish()
+      const bytes = partitionSizes(block)[0] ?? 0
+      if (c.persist !== undefined) {
+        block.owner = datasetOwner(spec.job_id, c.persist.name)
+        outputs.push({ node_id: c.persist.nodeId, op: 'persist', records: c.records, bytes, kept: block.cache?.memory !== undefined ? 'memory' : 'disk' })
+      }
       blocks.push(block)
-      metrics.shuffle_bytes_written += partitionSizes(block)[0] ?? 0
+      metrics.shuffle_bytes_written += bytes
       metrics.records_out += c.records
     }
-    const outputs: SinkOutput[] = []
     for (const s of sinks) {
       const o = await s.finish()
       if (o.op !== 'sample') metrics.records_out += o.records

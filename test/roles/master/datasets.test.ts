@@ -1,0 +1,194 @@
+// Persisted datasets in the master's catalog (catalog.ts), through step() with a fake clock: a
+// persisting job records where each block is; a reading job runs each task on its block's holder;
+// a worker's heartbeat that no longer lists a block marks it lost (not within the grace after it
+// was recorded), and a job reading it fails at once naming the dataset and partition; owners the
+// catalog does not know are dropped unless a running job is producing them; names are checked at
+// submit; the store keeps the catalog.
+import { afterAll, describe, expect, test } from 'bun:test'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { JobId, WorkerId } from '../../../src/api/ids'
+import type { Heartbeat } from '../../../src/api/heartbeat'
+import type { JobRequest } from '../../../src/api/jobs'
+import { datasetOwner } from '../../../src/api/datasets'
+import { ApiError } from '../../../src/api/errors'
+import { validateJob } from '../../../src/engine/dag'
+import { SUPPORTED_OPS } from '../../../src/engine/plan'
+import { HELD_GRACE_MS } from '../../../src/roles/master/catalog'
+import { buildJobRun } from '../../../src/roles/master/planning'
+import { step, type MasterAction, type Step } from '../../../src/roles/master/scheduler'
+import { newState, type MasterState } from '../../../src/roles/master/state'
+import { Store } from '../../../src/roles/master/store'
+import { recoverState } from '../../../src/roles/master/recovery'
+
+const W = (id: string) => id as WorkerId
+let s: MasterState
+type Held = NonNullable<Heartbeat['datasets']>
+const hb = (id: string, nowMs: number, datasets?: Held): Step => {
+  const h: Heartbeat = { worker_id: id, address: `${id}:1`, status: 'IDLE', active_tasks: 0, mem_usage_mb: 1, last_heartbeat: 0, slots: 1,
+    incarnation: s.workers.get(W(id))?.incarnation ?? '', ...(datasets === undefined ? {} : { datasets }) }
+  return step(s, { kind: 'heartbeat-received', nowMs, hb: h })
+}
+type Launch = Extract<MasterAction, { kind: 'launch' }>
+const ofKind = <K extends MasterAction['kind']>(out: Step, kind: K) => out.actions.filter((a): a is Extract<MasterAction, { kind: K }> => a.kind === kind)
+
+const persistJob: JobRequest = { nodes: [
+  { id: 'lines', op: 'read_text', path: 'in' },
+  { id: 'keep', op: 'persist', input: 'lines', name: 'ds', level: 'memory' },
+] }
+const readJob: JobRequest = { nodes: [{ id: 'r', op: 'read_dataset', name: 'ds' }, { id: 'n', op: 'count', input: 'r' }] }
+
+function build(id: string, request: JobRequest, nowMs: number) {
+  return buildJobRun({ id: id as JobId, seq: 1, request, valid: validateJob(request, SUPPORTED_OPS), defaultPartitions: 2, nowMs, datasets: s.datasets,
+    listing: { inputs: [{ node_id: 'lines', files: [{ path: 'in/a', size: 10 }, { path: 'in/b', size: 10 }] }] } })
+}
+const submit = (id: string, request: JobRequest, nowMs: number): Step => step(s, { kind: 'job-submitted', nowMs, job: build(id, request, nowMs) })
+const report = (l: Launch, nowMs: number): Step => {
+  const a = l.spec
+  const persist = a.stage.shuffle_writes.find(w => w.persist !== undefined)
+  return step(s, { kind: 'task-reported', nowMs, report: {
+    worker_id: l.worker, incarnation: a.incarnation, attempt_id: a.attempt_id, state: 'SUCCEEDED',
+    metrics: { records_in: 1, records_out: 1, shuffle_bytes_written: 0, shuffle_bytes_read: 0, spilled_bytes: 0 },
+    shuffle_outputs: a.stage.shuffle_writes.map(w => ({ shuffle_id: w.shuffle_id, sizes: [100 + a.partition] })),
+    sinks: persist === undefined ? [] : [{ node_id: 'keep', op: 'persist', records: 10 + a.partition, bytes: 100 + a.partition, kept: a.partition === 0 ? 'memory' : 'disk' }],
+  } })
+}
+
+/** Two workers; job j1 persists "ds" (2 partitions, one on each worker) at time 100. */
+function persisted(): Launch[] {
+  s = newState(10_000)
+  hb('w1', 0)
+  hb('w2', 0)
+  const maps = ofKind(submit('j1', persistJob, 0), 'launch')
+  expect(maps).toHaveLength(2)
+  report(maps[0]!, 50)
+  const done = report(maps[1]!, 100)
+  expect(s.jobs.get('j1' as JobId)?.state ?? 'gone').toBe('SUCCEEDED')
+  expect(done.changes.filter(c => c.kind === 'dataset')).toHaveLength(1)
+  return maps
+}
+
+describe('persisted datasets in the catalog', () => {
+  test('a persisting job records each block: holder, incarnation, where, bytes, records; its end does not drop them', () => {
+    const maps = persisted()
+    const d = s.datasets.get('ds')!
+    expect(d).toMatchObject({ name: 'ds', job: 'j1', owner: datasetOwner('j1', 'ds'), level: 'memory', atMs: 100 })
+    expect(d.blocks.map(b => [b.partition, b.worker, b.attempt, b.where, b.bytes, b.records])).toEqual(
+      maps.map(m => [m.spec.partition, m.worker, m.spec.attempt_id, m.spec.partition === 0 ? 'memory' : 'disk', 100 + m.spec.partition, 10 + m.spec.partition]))
+    expect(d.blocks.every(b => b.incarnation === s.workers.get(b.worker)!.incarnation)).toBe(true)
+  })
+
+  test('a reading job: one task per block, each launched on its holder, fetching it under the dataset\'s owner', () => {
+    const maps = persisted()
+    const reads = ofKind(submit('j2', readJob, 200), 'launch')
+    expect(reads).toHaveLength(2)
+    for (const r of reads) {
+      expect(r.worker).toBe(maps[r.spec.partition]!.worker)
+      expect(r.spec.stage.root.kind === 'cached' && r.spec.stage.root.dataset?.owner).toBe(datasetOwner('j1', 'ds'))
+      // Each spec carries its own block only, not every block of the dataset.
+      expect(r.spec.stage.root.kind === 'cached' && r.spec.stage.root.dataset?.blocks).toEqual([])
+      expect(r.spec.shuffle_inputs[0]!.map_outputs).toEqual([{ map_partition: r.spec.partition, attempt_id: maps[r.spec.partition]!.spec.attempt_id,
+        worker_id: r.worker, address: `${r.worker}:1`, bytes: 100 + r.spec.partition }])
+    }
+  })
+
+  test('a block missing from its holder\'s heartbeat is lost (not within the grace); a job reading it fails at once naming it', () => {
+    const maps = persisted()
+    const holder0 = maps[0]!.worker
+    const owner = datasetOwner('j1', 'ds')
+    const held1 = [{ owner, attempt: maps[1]!.spec.attempt_id, where: 'disk' as const }]
+    // Within the grace: a heartbeat that left before the block was registered changes nothing.
+    hb(holder0, 100 + HELD_GRACE_MS - 1, holder0 === maps[1]!.worker ? held1 : [])
+    expect(s.datasets.get('ds')!.blocks.some(b => b.lost === true)).toBe(false)
+    const later = 100 + HELD_GRACE_MS + 10
+    const out = hb(holder0, later, holder0 === maps[1]!.worker ? held1 : [])
+    expect(out.changes.filter(c => c.kind === 'dataset')).toHaveLength(1)
+    expect(s.datasets.get('ds')!.blocks.map(b => b.lost === true)).toEqual([true, false])
+    const sub = submit('j3', readJob, later + 1)
+    const failed = s.jobs.get('j3' as JobId)!
+    expect(ofKind(sub, 'launch')).toHaveLength(0)
+    expect(failed.state).toBe('FAILED')
+    expect(failed.error!.message).toContain('dataset "ds" lost partition 0 ')
+  })
+
+  test('a holder lost (lease expired): a reading job fails at once, naming the partition it held', () => {
+    const maps = persisted()
+    step(s, { kind: 'lease-check-due', nowMs: 100 })
+    hb(maps[1]!.worker, 20_000)
+    step(s, { kind: 'lease-check-due', nowMs: 20_001 })
+    expect(s.workers.get(maps[0]!.worker)!.status).toBe('DEAD')
+    submit('j3', readJob, 20_002)
+    expect(s.jobs.get('j3' as JobId)!.error!.message).toContain(`dataset "ds" lost partition ${maps[0]!.spec.partition} `)
+  })
+
+  test('owners the catalog does not know are dropped, unless a running job is producing them; a where change is recorded', () => {
+    const maps = persisted()
+    const w = maps[1]!.worker
+    submit('j9', { nodes: [{ id: 'lines', op: 'read_text', path: 'in' }, { id: 'keep', op: 'persist', input: 'lines', name: 'other' }] }, 200)
+    const out = hb(w, 100 + HELD_GRACE_MS + 1, [
+      { owner: datasetOwner('j1', 'ds'), attempt: maps[1]!.spec.attempt_id, where: 'memory' },
+      { owner: datasetOwner('j0', 'gone'), attempt: 'x', where: 'disk' },
+      { owner: datasetOwner('j9', 'other'), attempt: 'y', where: 'disk' },
+    ])
+    expect(ofKind(out, 'drop-job-data').map(a => a.job as string)).toEqual([datasetOwner('j0', 'gone')])
+    expect(s.datasets.get('ds')!.blocks[1]!.where).toBe('memory')
+  })
+
+  test('a persisting job that fails leaves nothing: every live worker drops what its persist writes kept', () => {
+    s = newState(10_000)
+    hb('w1', 0)
+    hb('w2', 0)
+    const maps = ofKind(submit('j1', persistJob, 0), 'launch')
+    report(maps[0]!, 50)
+    const out = step(s, { kind: 'job-cancel-requested', nowMs: 60, job: 'j1' as JobId })
+    expect(ofKind(out, 'drop-job-data').filter(a => (a.job as string) === datasetOwner('j1', 'ds')).map(a => a.address).sort()).toEqual(['w1:1', 'w2:1'])
+    expect(s.datasets.size).toBe(0)
+  })
+
+  test('names are checked at submit: unknown read, existing persist without replace, one name twice', () => {
+    persisted()
+    const code = (id: string, r: JobRequest): string | undefined => { try { build(id, r, 300); return undefined } catch (e) { return e instanceof ApiError ? e.message : String(e) } }
+    expect(code('a', { nodes: [{ id: 'r', op: 'read_dataset', name: 'nope' }, { id: 'n', op: 'count', input: 'r' }] })).toContain('dataset "nope"')
+    expect(code('b', persistJob)).toContain('"replace": true')
+    expect(code('c', { nodes: [persistJob.nodes[0]!, { ...persistJob.nodes[1]!, replace: true }] })).toBeUndefined()
+    expect(code('d', { nodes: [persistJob.nodes[0]!, { id: 'k1', op: 'persist', input: 'lines', name: 'x' }, { id: 'k2', op: 'persist', input: 'lines', name: 'x' }] }))
+      .toContain('both persist dataset "x"')
+    // A name another unfinished job is persisting: refused unless replace.
+    const other: JobRequest = { nodes: [persistJob.nodes[0]!, { id: 'k', op: 'persist', input: 'lines', name: 'y' }] }
+    const byOther = (id: string, r: JobRequest): string | undefined => {
+      try {
+        buildJobRun({ id: id as JobId, seq: 1, request: r, valid: validateJob(r, SUPPORTED_OPS), defaultPartitions: 2, nowMs: 300, datasets: s.datasets, persisting: new Map([['y', 'j7']]),
+          listing: { inputs: [{ node_id: 'lines', files: [{ path: 'in/a', size: 10 }] }] } })
+        return undefined
+      } catch (e) { return (e as Error).message }
+    }
+    expect(byOther('e', other)).toContain('job j7 is persisting now')
+    expect(byOther('f', { nodes: [persistJob.nodes[0]!, { id: 'k', op: 'persist', input: 'lines', name: 'y', replace: true }] })).toBeUndefined()
+  })
+
+  test('replace: the new dataset takes the name once complete, and the old one is freed on every live worker', () => {
+    persisted()
+    const maps = ofKind(submit('j5', { nodes: [persistJob.nodes[0]!, { ...persistJob.nodes[1]!, replace: true }] }, 200), 'launch')
+    expect(s.datasets.get('ds')!.job as string).toBe('j1')
+    report(maps[0]!, 210)
+    const done = report(maps[1]!, 220)
+    expect(s.datasets.get('ds')!.job as string).toBe('j5')
+    expect(ofKind(done, 'drop-job-data').filter(a => a.job === datasetOwner('j1', 'ds')).map(a => a.address).sort()).toEqual(['w1:1', 'w2:1'])
+  })
+
+  test('delete: gone from the catalog, freed on every live worker; the store keeps the catalog across a restart', () => {
+    persisted()
+    const dir = mkdtempSync(join(tmpdir(), 'ms-datasets-'))
+    afterAll(() => rmSync(dir, { recursive: true, force: true }))
+    const store = new Store(join(dir, 'm.db'))
+    store.commit([], [], [], [], [], undefined, [], new Map(), new Map([['ds', s.datasets.get('ds')!]]))
+    expect(recoverState(store, 1_000, 10_000).datasets.get('ds')).toEqual(s.datasets.get('ds'))
+    const out = step(s, { kind: 'dataset-delete-requested', nowMs: 300, name: 'ds' })
+    expect(s.datasets.has('ds')).toBe(false)
+    expect(ofKind(out, 'drop-job-data').map(a => a.address).sort()).toEqual(['w1:1', 'w2:1'])
+    store.commit([], [], [], [], [], undefined, [], new Map(), new Map([['ds', null]]))
+    expect(recoverState(store, 1_000, 10_000).datasets.size).toBe(0)
+    store.close()
+  })
+})
