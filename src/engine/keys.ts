@@ -22,8 +22,8 @@ const HASH_FALSE = 0x66616c73
 const HASH_TRUE = 0x74727565
 const HASH_NAN = 0x7ff80000
 
-const FNV_OFFSET = 0x811c9dc5
-const FNV_PRIME = 0x01000193
+export const FNV_OFFSET = 0x811c9dc5
+export const FNV_PRIME = 0x01000193
 
 // One shared view to read a double's bits without allocating. The word order of the
 // Uint32Array depends on the host's endianness, so pick the indices once: the hash must be
@@ -35,7 +35,7 @@ const LO = LITTLE_ENDIAN ? 0 : 1
 const HI = LITTLE_ENDIAN ? 1 : 0
 
 /** murmur3's finalizer: FNV's low bits are weak, and partitionOf uses exactly the low bits. */
-function fmix32(h: number): number {
+export function fmix32(h: number): number {
   h ^= h >>> 16
   h = Math.imul(h, 0x85ebca6b)
   h ^= h >>> 13

@@ -6,17 +6,8 @@
 // keys.ts's hashString computed on bytes, and a word goes to the same reduce partition as the
 // same word counted as a string anywhere else (a UDF upstream, another stage of a union).
 
-const FNV_OFFSET = 0x811c9dc5
-const FNV_PRIME = 0x01000193
-
-function fmix32(h: number): number {
-  h ^= h >>> 16
-  h = Math.imul(h, 0x85ebca6b)
-  h ^= h >>> 13
-  h = Math.imul(h, 0xc2b2ae35)
-  h ^= h >>> 16
-  return h >>> 0
-}
+// The constants and finalizer are keys.ts's own: one definition, so the two hashes cannot drift.
+import { FNV_OFFSET, FNV_PRIME, fmix32 } from '../keys'
 
 /** keys.ts's hashKey of the string whose code units are these bytes. */
 export function hashAsciiBytes(buf: Uint8Array, start: number, end: number): number {

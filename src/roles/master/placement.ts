@@ -8,7 +8,8 @@
 // when read, like the stage's own queue in task-index.ts): a free worker takes the next split its
 // disk holds without scanning the splits of other disks.
 import type { JobError } from '../../api/jobs'
-import { isLive, type JobRun, type MasterState, type StageRun, type TaskRun, type WorkerRun } from './state'
+import type { JobRun, MasterState, StageRun, TaskRun, WorkerRun } from './state'
+import { liveDisks } from './catalog'
 import { heapPop, heapPush } from './task-index'
 
 /** How long a split may wait with no live holder before its job fails: three leases, time enough
@@ -49,8 +50,7 @@ export function takeHeld(stage: StageRun, w: WorkerRun): TaskRun | undefined {
  *  cost is that of the queues of the disks with no live worker; it runs once per lease check. */
 export function unavailableSplit(s: MasterState, stage: StageRun): { partition: number; file: string; disks: string[] } | undefined {
   if (stage.byDisk === undefined || stage.index.pending === 0) return undefined
-  const live = new Set<string>()
-  for (const w of s.workers.values()) if (isLive(w)) live.add(w.disk)
+  const live = liveDisks(s)
   for (const [disk, h] of stage.byDisk) {
     if (live.has(disk)) continue
     for (const p of h) {
