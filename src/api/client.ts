@@ -23,8 +23,14 @@ function check<S extends TSchema>(schema: S, value: unknown, what: string): Stat
   return value as Static<S>
 }
 
+/** How long one request may take before the client gives up (a master that accepts the connection
+ *  and never answers would otherwise hang the CLI, the SDK and every wait loop forever). A submit
+ *  asks every disk for its listing, so this is generous. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 120_000
+
 export class MasterClient {
-  constructor(readonly base: string, private readonly token?: string) {}
+  constructor(readonly base: string, private readonly token?: string,
+    private readonly requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS) {}
 
   submit = async (job: JobRequest): Promise<string> =>
     check(JobAccepted, await this.call('POST', '/jobs', job), 'POST /jobs').job_id
@@ -73,13 +79,21 @@ export class MasterClient {
     const headers: Record<string, string> = {}
     if (body !== undefined) headers['content-type'] = 'application/json'
     if (this.token !== undefined) headers.authorization = `Bearer ${this.token}`
+    // One deadline for the whole exchange, the body included: a master can stall mid-answer too.
+    const signal = AbortSignal.timeout(this.requestTimeoutMs)
+    const timedOut = () => new ClientError('TIMEOUT', `${method} ${path}: the master at ${this.base} did not answer within ${this.requestTimeoutMs} ms`, 0)
     let res: Response
     try {
-      res = await fetch(this.base + path, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) })
+      res = await fetch(this.base + path, { method, headers, signal, ...(body === undefined ? {} : { body: JSON.stringify(body) }) })
     } catch (e) {
+      if (signal.aborted) throw timedOut()
       throw new ClientError('UNREACHABLE', `cannot reach the master at ${this.base}: ${(e as Error).message}`, 0)
     }
-    const text = await res.text()
+    let text: string
+    try { text = await res.text() } catch (e) {
+      if (signal.aborted) throw timedOut()
+      throw new ClientError('UNREACHABLE', `the master at ${this.base} broke off its answer: ${(e as Error).message}`, 0)
+    }
     let json: unknown
     try { json = JSON.parse(text) } catch { throw new ClientError('PROTOCOL_MISMATCH', `${method} ${path} answered ${res.status} with non-JSON: ${text.slice(0, 200)}`, res.status) }
     if (!res.ok) {
