@@ -39,6 +39,9 @@ export const ShuffleWrite = t.Object({
   /** a persist sink's write (with `cache`): the block is kept under the dataset of this name, in a
    *  folder of its own, and outlives the job (`node` is the persist node) */
   persist: t.Optional(t.String()),
+  /** a persist write that recomputes lost partitions of a dataset another job persisted: the block
+   *  is kept under that dataset's owner (absent: the dataset this job persists) */
+  owner: t.Optional(t.String()),
 })
 export type ShuffleWrite = Static<typeof ShuffleWrite>
 

@@ -11,6 +11,7 @@ import { allSucceeded, indexTasks } from './task-index'
 import { indexHolders } from './placement'
 import { liveDisks } from './catalog'
 import { requeueLostParts } from './worker-events'
+import { refreshDatasetRoots } from './recompute'
 
 export function recoverState(store: Store, nowMs: number, timeoutMs: number): MasterState {
   const s = newState(timeoutMs)
@@ -32,6 +33,7 @@ export function recoverState(store: Store, nowMs: number, timeoutMs: number): Ma
   for (const row of store.unfinishedJobs()) {
     if (row.plan === null) continue
     const job = rebuildJob(row, JSON.parse(row.plan) as StoredPlan)
+    refreshDatasetRoots(s, job)
     s.jobs.set(job.id, job)
     for (const a of store.attemptsOf(job.id)) restoreAttempt(s, job, a)
     // Parts committed on a disk whose workers were all DEAD before the restart run again.

@@ -93,7 +93,7 @@ describe('persisted datasets in the catalog', () => {
     }
   })
 
-  test('a block missing from its holder\'s heartbeat is lost (not within the grace); a job reading it fails at once naming it', () => {
+  test('a block missing from its holder\'s heartbeat is lost (not within the grace); a reading job recomputes only that partition from its lineage and reads it', () => {
     const maps = persisted()
     const holder0 = maps[0]!.worker
     const owner = datasetOwner('j1', 'ds')
@@ -106,20 +106,91 @@ describe('persisted datasets in the catalog', () => {
     expect(out.changes.filter(c => c.kind === 'dataset')).toHaveLength(1)
     expect(s.datasets.get('ds')!.blocks.map(b => b.lost === true)).toEqual([true, false])
     const sub = submit('j3', readJob, later + 1)
-    const failed = s.jobs.get('j3' as JobId)!
-    expect(ofKind(sub, 'launch')).toHaveLength(0)
-    expect(failed.state).toBe('FAILED')
-    expect(failed.error!.message).toContain('dataset "ds" lost partition 0 ')
+    const job = s.jobs.get('j3' as JobId)!
+    expect(job.state).toBe('RUNNING')
+    const launched = ofKind(sub, 'launch')
+    // Partition 0 is recomputed from split 0 of the lineage only, kept under the dataset's owner,
+    // with none of the persisting job's other sinks; the reading stage waits for it.
+    expect(launched).toHaveLength(1)
+    const recompute = launched[0]!
+    expect(recompute.spec.stage.shuffle_writes.map(w => [w.persist, w.owner])).toEqual([['ds', owner]])
+    expect(recompute.spec.split).toMatchObject({ path: 'in/a' })
+    expect(recompute.spec.stage.sinks).toEqual([])
+    expect(job.stages.map(st => st.tasks.map(t => t.state))).toEqual([['PENDING', 'PENDING'], ['RUNNING', 'SUCCEEDED']])
+    // Once recomputed, the block is the dataset's partition 0 again, and read where it now is.
+    const after = report(recompute, later + 50)
+    const b0 = s.datasets.get('ds')!.blocks[0]!
+    expect(b0).toMatchObject({ partition: 0, attempt: recompute.spec.attempt_id, worker: recompute.worker, bytes: 100, records: 10, recomputedMs: later + 50 })
+    expect(b0.lost).toBeUndefined()
+    expect(after.changes.some(c => c.kind === 'dataset' && c.name === 'ds')).toBe(true)
+    const reads = ofKind(after, 'launch')
+    expect(reads.map(r => [r.spec.partition, r.worker]).sort()).toEqual([[0, recompute.worker], [1, maps[1]!.worker]])
+    expect(reads.find(r => r.spec.partition === 0)!.spec.shuffle_inputs[0]!.map_outputs).toEqual([{ map_partition: 0, attempt_id: recompute.spec.attempt_id, worker_id: recompute.worker, address: `${recompute.worker}:1`, bytes: 100 }])
+    report(reads[0]!, later + 60)
+    report(reads[1]!, later + 70)
+    expect(job.state).toBe('SUCCEEDED')
+    // A later job reads it whole, with nothing to recompute.
+    const next = ofKind(submit('j4', readJob, later + 100), 'launch')
+    expect(next.map(l => [l.spec.partition, l.spec.stage.root.kind])).toEqual([[0, 'cached'], [1, 'cached']])
   })
 
-  test('a holder lost (lease expired): a reading job fails at once, naming the partition it held', () => {
+  test('a holder lost (lease expired): the reading job recomputes the partition it held on the live worker', () => {
     const maps = persisted()
     step(s, { kind: 'lease-check-due', nowMs: 100 })
-    hb(maps[1]!.worker, 20_000)
+    const live = maps[1]!.worker
+    hb(live, 20_000)
     step(s, { kind: 'lease-check-due', nowMs: 20_001 })
     expect(s.workers.get(maps[0]!.worker)!.status).toBe('DEAD')
-    submit('j3', readJob, 20_002)
+    const launched = ofKind(submit('j3', readJob, 20_002), 'launch')
+    expect(s.jobs.get('j3' as JobId)!.state).toBe('RUNNING')
+    const all = [...launched]
+    for (let t = 20_010, i = 0; i < all.length && i < 10; i++, t += 10) all.push(...ofKind(report(all[i]!, t), 'launch'))
+    expect(all.filter(l => l.spec.stage.shuffle_writes.some(w => w.persist === 'ds')).map(l => [l.spec.partition, l.worker])).toEqual([[maps[0]!.spec.partition, live]])
+    expect(all.every(l => l.worker === live)).toBe(true)
+    expect(s.jobs.get('j3' as JobId)!.state).toBe('SUCCEEDED')
+    expect(s.jobs.get('j3' as JobId)!.result).toEqual({ sinks: { n: { op: 'count', value: 0 } } })
+  })
+
+  test('a holder lost while the reading job reads it: the partition is recomputed, and the job goes on', () => {
+    const maps = persisted()
+    const reads = ofKind(submit('j3', readJob, 200), 'launch')
+    expect(reads).toHaveLength(2)
+    const victim = maps[0]!.worker
+    const live = maps[1]!.worker
+    hb(live, 9_000)
+    const readLive = reads.find(r => r.worker === live)!
+    report(readLive, 9_100)
+    const out = step(s, { kind: 'worker-unreachable', nowMs: 9_200, worker: victim, incarnation: s.workers.get(victim)!.incarnation })
+    const recompute = ofKind(out, 'launch')
+    expect(recompute.map(l => [l.spec.partition, l.worker, l.spec.stage.shuffle_writes[0]?.owner])).toEqual([[maps[0]!.spec.partition, live, datasetOwner('j1', 'ds')]])
+    const read = ofKind(report(recompute[0]!, 9_300), 'launch')
+    expect(read.map(l => [l.spec.partition, l.worker, l.spec.stage.root.kind])).toEqual([[maps[0]!.spec.partition, live, 'cached']])
+    report(read[0]!, 9_400)
+    expect(s.jobs.get('j3' as JobId)!.state).toBe('SUCCEEDED')
+  })
+
+  test('without a lineage (persisted by an older version), or with an input changed since: the reading job fails at once naming the dataset', () => {
+    let maps = persisted()
+    delete s.datasets.get('ds')!.lineage
+    step(s, { kind: 'worker-unreachable', nowMs: 200, worker: maps[0]!.worker, incarnation: s.workers.get(maps[0]!.worker)!.incarnation })
+    let sub = submit('j3', readJob, 300)
+    expect(ofKind(sub, 'launch').filter(l => l.spec.stage.shuffle_writes.length > 0)).toHaveLength(0)
     expect(s.jobs.get('j3' as JobId)!.error!.message).toContain(`dataset "ds" lost partition ${maps[0]!.spec.partition} `)
+
+    maps = persisted()
+    step(s, { kind: 'worker-unreachable', nowMs: 200, worker: maps[0]!.worker, incarnation: s.workers.get(maps[0]!.worker)!.incarnation })
+    const job = build('j4', readJob, 300)
+    job.inputProblems = new Map([['in/a', 'input file "in/a" changed since it was persisted (12 bytes now, 10 then)']])
+    sub = step(s, { kind: 'job-submitted', nowMs: 300, job })
+    expect(job.state).toBe('FAILED')
+    expect(job.error!.message).toBe(`DATASET_LOST: dataset "ds" partition ${maps[0]!.spec.partition} cannot be recomputed: input file "in/a" changed since it was persisted (12 bytes now, 10 then): persist it again from its inputs`)
+    // A changed file the lost partition does not come from is not in the way.
+    maps = persisted()
+    step(s, { kind: 'worker-unreachable', nowMs: 200, worker: maps[1]!.worker, incarnation: s.workers.get(maps[1]!.worker)!.incarnation })
+    const ok = build('j5', readJob, 300)
+    ok.inputProblems = new Map([['in/a', 'input file "in/a" changed since it was persisted (12 bytes now, 10 then)']])
+    step(s, { kind: 'job-submitted', nowMs: 300, job: ok })
+    expect(ok.state).toBe('RUNNING')
   })
 
   test('owners the catalog does not know are dropped, unless a running job is producing them; a where change is recorded', () => {
