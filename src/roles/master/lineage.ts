@@ -219,7 +219,9 @@ export function planRecompute(o: {
     const plan: StagePlan = {
       ...s.plan, stage_id: renumber.get(id)!, root: newRoot, partitions,
       depends_on: s.plan.depends_on.map(d => renumber.get(d)!),
-      shuffle_writes: s.plan.shuffle_writes.map(w => w.persist !== undefined ? { ...w, owner: o.owner } : { ...w, shuffle_id: rename(w.shuffle_id) }),
+      // A stage that writes none of the lost partitions (it runs for another stage) keeps no block.
+      shuffle_writes: s.plan.shuffle_writes.filter(w => w.persist === undefined || own !== undefined)
+        .map(w => w.persist !== undefined ? { ...w, owner: o.owner } : { ...w, shuffle_id: rename(w.shuffle_id) }),
       ...(s.plan.broadcasts === undefined ? {} : { broadcasts: s.plan.broadcasts.map(b => ({ ...b, shuffle_id: rename(b.shuffle_id) })) }),
     }
     const bounds = s.bounds === undefined ? undefined : Object.fromEntries(Object.entries(s.bounds).map(([sid, b]) => [rename(sid), b]))
