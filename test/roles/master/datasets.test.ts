@@ -169,6 +169,29 @@ describe('persisted datasets in the catalog', () => {
     expect(s.jobs.get('j3' as JobId)!.state).toBe('SUCCEEDED')
   })
 
+  test('a dataset computed from another, both lost with their holder: recomputing it recomputes the other first', () => {
+    const maps = persisted()
+    const derive: JobRequest = { nodes: [{ id: 'r', op: 'read_dataset', name: 'ds' }, { id: 'm', op: 'map', input: 'r', fn: 'x => x' }, { id: 'keep', op: 'persist', input: 'm', name: 'ds2' }] }
+    const mid = ofKind(submit('j2', derive, 200), 'launch')
+    expect(mid.map(l => l.worker)).toEqual(mid.map(l => maps[l.spec.partition]!.worker))
+    for (const l of mid) report(l, 300)
+    expect(s.datasets.get('ds2')!.lineage!.datasets).toEqual([{ name: 'ds', owner: datasetOwner('j1', 'ds') }])
+    const victim = maps[0]!.worker
+    step(s, { kind: 'worker-unreachable', nowMs: 400, worker: victim, incarnation: s.workers.get(victim)!.incarnation })
+    const read2: JobRequest = { nodes: [{ id: 'r', op: 'read_dataset', name: 'ds2' }, { id: 'n', op: 'count', input: 'r' }] }
+    const all = ofKind(submit('j3', read2, 500), 'launch')
+    for (let i = 0, t = 600; i < all.length && i < 20; i++, t += 10) all.push(...ofKind(report(all[i]!, t), 'launch'))
+    const job = s.jobs.get('j3' as JobId)!
+    expect(job.state).toBe('SUCCEEDED')
+    // ds partition 0 from its file, then ds2 partition 0 from it, then the read: in that order.
+    const kinds = all.map(l => l.spec.stage.root.kind === 'source' ? 'file' : l.spec.stage.shuffle_writes.some(w => w.persist === 'ds2') ? 'ds2' : 'read')
+    expect(kinds.slice(0, 2)).toEqual(['file', 'ds2'])
+    expect(all.filter(l => l.spec.stage.shuffle_writes.some(w => w.persist !== undefined)).map(l => [l.spec.partition, l.spec.stage.shuffle_writes[0]!.owner]))
+      .toEqual([[0, datasetOwner('j1', 'ds')], [0, datasetOwner('j2', 'ds2')]])
+    expect(job.stages.map(st => st.lineage?.dataset)).toEqual([undefined, 'ds2', 'ds'])
+    for (const name of ['ds', 'ds2']) expect(s.datasets.get(name)!.blocks.every(b => b.worker !== victim)).toBe(true)
+  })
+
   test('without a lineage (persisted by an older version), or with an input changed since: the reading job fails at once naming the dataset', () => {
     let maps = persisted()
     delete s.datasets.get('ds')!.lineage
