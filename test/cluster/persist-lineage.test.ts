@@ -175,3 +175,42 @@ describe('a lineage whose input changed', () => {
     expect(await dataset(c, 'wc-changed')).toMatchObject({ state: 'LOST', lost_partitions: lost })
   }, 60_000)
 })
+
+describe('a memory-level dataset whose blocks were dropped under memory pressure', () => {
+  let c: Cluster
+  beforeAll(async () => {
+    writeText('mem', 14)
+    c = await startCluster({ workers: 2, slots: 1, dataDir, maxMem: '8MiB', heartbeatInterval: '250ms' })
+  }, 30_000)
+  afterAll(async () => { await c.stop() })
+
+  test('the dropped partitions are recomputed by the job that reads them, exact', async () => {
+    const want = plainCounts('mem')
+    await run(c, { ...persistCounts('mem', 'wc-mem'), nodes: persistCounts('mem', 'wc-mem').nodes.map(n => n.op === 'persist' ? { ...n, level: 'memory' } : n) })
+    const kept = await dataset(c, 'wc-mem')
+    expect(kept).toMatchObject({ level: 'memory', state: 'AVAILABLE', bytes_disk: 0 })
+    expect(kept.locations.every(l => l.where === 'memory')).toBe(true)
+    // Another job's cached records, several times the budget: the least recently used go first,
+    // and the dataset's blocks are the oldest.
+    const heavy = await run(c, {
+      partitions: 2, split_bytes: 16 * 1024,
+      nodes: [
+        { id: 'lines', op: 'read_text', path: 'mem' },
+        { id: 'recs', op: 'map', input: 'lines', fn: 'l => ({ line: l, pad: l.repeat(120) })', cache: 'memory' },
+        { id: 'k', op: 'key_by', input: 'recs', fn: 'r => r.line.length' },
+        { id: 'g', op: 'reduce_by_key', input: 'k', fn: '(a, b) => a' },
+        { id: 'n', op: 'count', input: 'recs' },
+        { id: 'm', op: 'count', input: 'g' },
+      ],
+    })
+    expect(heavy.status.state).toBe('SUCCEEDED')
+    const b = await run(c, readCounts('wc-mem'))
+    expect(new Map(b.values)).toEqual(want)
+    expect(b.values).toHaveLength(want.size)
+    const after = await dataset(c, 'wc-mem')
+    // Dropped and recomputed: the case this test is about happened.
+    expect(after.recomputed_partitions?.length ?? 0).toBeGreaterThan(0)
+    expect(b.status.stages.filter(s => s.recomputes === 'wc-mem').length).toBeGreaterThan(0)
+    expect(after).toMatchObject({ state: 'AVAILABLE', records: want.size })
+  }, 90_000)
+})
