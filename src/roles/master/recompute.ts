@@ -64,7 +64,8 @@ export function checkDatasetRead(s: MasterState, job: JobRun, stage: StageRun, t
       if (!reader.plan.depends_on.includes(st.plan.stage_id)) reader.plan.depends_on.push(st.plan.stage_id)
     }
   }
-  out.changes.push({ kind: 'job', job: job.id })
+  // Its plan is stored again, with the stages added: a restarted master goes on with them.
+  out.changes.push({ kind: 'job-created', job: job.id }, { kind: 'job', job: job.id })
   return 'wait'
 }
 
@@ -89,7 +90,10 @@ function addRecompute(s: MasterState, job: JobRun, d: DatasetRecord, lost: reado
     const stage: StageRun = {
       plan: r.plan, state: 'WAITING', tasks, index: indexTasks(tasks), splits: r.splits, finalCounts: null,
       ...(r.holders === undefined ? {} : { holders: r.holders }),
-      lineage: { params: lineage.params, dataset: d.name, owner: d.owner, ...(r.bounds === undefined ? {} : { bounds: r.bounds }), ...(r.writes === undefined ? {} : { writes: r.writes }) },
+      lineage: {
+        params: lineage.params, dataset: d.name, owner: d.owner, ...(r.bounds === undefined ? {} : { bounds: r.bounds }), ...(r.writes === undefined ? {} : { writes: r.writes }),
+        ...(r.skip.some(x => x) ? { skipped: r.skip.flatMap((x, p) => x ? [p] : []) } : {}),
+      },
     }
     indexHolders(stage)
     job.stages.push(stage)

@@ -52,12 +52,14 @@ export function recoverState(store: Store, nowMs: number, timeoutMs: number): Ma
 
 function rebuildJob(row: StoredJob, plan: StoredPlan): JobRun {
   const request = JSON.parse(row.request) as JobRequest
-  const stages: StageRun[] = plan.stages.map(({ plan: p, splits, holders }) => {
+  const stages: StageRun[] = plan.stages.map(({ plan: p, splits, holders, lineage }) => {
+    // A stage recomputing a dataset's lost partitions does not run the tasks of those it holds.
+    const skipped = new Set(lineage?.skipped ?? [])
     const tasks = Array.from({ length: p.partitions }, (_, i): TaskRun => ({
-      id: `${row.job_id}:${p.stage_id}:${i}` as TaskRun['id'], stage: p.stage_id, partition: i, state: 'PENDING',
+      id: `${row.job_id}:${p.stage_id}:${i}` as TaskRun['id'], stage: p.stage_id, partition: i, state: skipped.has(i) ? 'SUCCEEDED' : 'PENDING',
       attempts: 0, failures: 0, current: null, output: null, sinks: [], committer: null,
     }))
-    return { plan: p, splits, state: 'WAITING', finalCounts: null, tasks, index: indexTasks(tasks), ...(holders === undefined ? {} : { holders }) }
+    return { plan: p, splits, state: 'WAITING', finalCounts: null, tasks, index: indexTasks(tasks), ...(holders === undefined ? {} : { holders }), ...(lineage === undefined ? {} : { lineage }) }
   })
   return {
     id: row.job_id as JobId, seq: row.seq, name: row.name, state: row.state as JobRun['state'], request,

@@ -101,7 +101,11 @@ export type StageRun = {
   fetchFailureRounds?: number
   /** a stage recomputing lost partitions of a persisted dataset (recompute.ts): the persisting
    *  job's params, its sort bounds, and, for a stage that writes the dataset, which partitions */
-  lineage?: { params: Record<string, unknown>; bounds?: Record<string, unknown[]>; dataset: string; owner: string; writes?: { base: number; partitions: number[] } }
+  lineage?: {
+    params: Record<string, unknown>; bounds?: Record<string, unknown[]>; dataset: string; owner: string; writes?: { base: number; partitions: number[] }
+    /** its tasks that do not run (their partitions of the dataset are held) */
+    skipped?: number[]
+  }
 }
 
 export type JobRun = {

@@ -192,6 +192,57 @@ describe('persisted datasets in the catalog', () => {
     for (const name of ['ds', 'ds2']) expect(s.datasets.get(name)!.blocks.every(b => b.worker !== victim)).toBe(true)
   })
 
+  test('a master restarted while a job recomputes goes on with the stages added: their plan, their skipped tasks and the blocks already recomputed are stored', () => {
+    s = newState(10_000)
+    hb('w1', 0)
+    hb('w2', 0)
+    // Three splits, two on w1: losing w1 loses two partitions.
+    const three = (id: string, request: JobRequest, nowMs: number) => buildJobRun({ id: id as JobId, seq: 1, request, valid: validateJob(request, SUPPORTED_OPS), defaultPartitions: 2, nowMs, datasets: s.datasets,
+      listing: { inputs: [{ node_id: 'lines', files: [{ path: 'in/a', size: 10 }, { path: 'in/b', size: 10 }, { path: 'in/c', size: 10 }] }] } })
+    const maps: Launch[] = []
+    const j1 = three('j1', persistJob, 0)
+    maps.push(...ofKind(step(s, { kind: 'job-submitted', nowMs: 0, job: j1 }), 'launch'))
+    for (let i = 0; i < maps.length && i < 5; i++) maps.push(...ofKind(report(maps[i]!, 50 + i), 'launch'))
+    expect(s.jobs.get('j1' as JobId)?.state ?? 'gone').toBe('SUCCEEDED')
+    const blocks = s.datasets.get('ds')!.blocks
+    const victim = blocks.filter(b => b.worker === 'w1').length === 2 ? 'w1' : 'w2'
+    const lost = blocks.filter(b => b.worker === victim).map(b => b.partition)
+    expect(lost).toHaveLength(2)
+    step(s, { kind: 'worker-unreachable', nowMs: 200, worker: W(victim), incarnation: s.workers.get(W(victim))!.incarnation })
+    const dir = mkdtempSync(join(tmpdir(), 'ms-lineage-'))
+    afterAll(() => rmSync(dir, { recursive: true, force: true }))
+    const store = new Store(join(dir, 'm.db'))
+    const save = (out: Step): void => {
+      const created = out.changes.flatMap(c => c.kind === 'job-created' ? [s.jobs.get(c.job)!] : [])
+      const attempts = out.changes.flatMap(c => c.kind === 'attempt' ? [c.attempt] : [])
+      const datasets = new Map(out.changes.flatMap(c => c.kind === 'dataset' ? [[c.name, c.dataset] as const] : []))
+      store.commit(created, [], attempts, [...s.workers.values()], [], undefined, [], new Map(), datasets)
+    }
+    save({ state: s, actions: [], changes: [{ kind: 'dataset', name: 'ds', dataset: s.datasets.get('ds')! }] })
+    const job = build('j3', readJob, 300)
+    const first = step(s, { kind: 'job-submitted', nowMs: 300, job })
+    save(first)
+    const recompute = ofKind(first, 'launch')
+    // One live worker, one slot: one at a time.
+    expect(recompute).toHaveLength(1)
+    expect(lost).toContain(recompute[0]!.spec.partition)
+    // The first recomputed partition is reported and stored; then the master restarts.
+    const done = report(recompute[0]!, 400)
+    save(done)
+    expect(ofKind(done, 'launch').map(l => l.spec.partition)).toEqual(lost.filter(p => p !== recompute[0]!.spec.partition))
+    const r = recoverState(store, 500, 10_000)
+    const back = r.jobs.get('j3' as JobId)!
+    expect(back.stages).toHaveLength(2)
+    expect(back.stages[1]!.lineage).toMatchObject({ dataset: 'ds', owner: datasetOwner('j1', 'ds'), writes: { base: 0, partitions: lost } })
+    expect(back.stages[0]!.plan.depends_on).toEqual([1])
+    expect(back.stages[1]!.tasks.map(t => t.state)).toEqual([0, 1, 2].map(p => p === recompute[0]!.spec.partition ? 'SUCCEEDED' : lost.includes(p) ? 'RUNNING' : 'SUCCEEDED'))
+    expect(r.datasets.get('ds')!.blocks[recompute[0]!.spec.partition]).toMatchObject({ attempt: recompute[0]!.spec.attempt_id, recomputedMs: 400 })
+    // The reading stage reads that block where it was recomputed.
+    const root = back.stages[0]!.plan.root
+    expect(root.kind === 'cached' && root.dataset?.blocks[recompute[0]!.spec.partition]?.attempt).toBe(recompute[0]!.spec.attempt_id)
+    store.close()
+  })
+
   test('without a lineage (persisted by an older version), or with an input changed since: the reading job fails at once naming the dataset', () => {
     let maps = persisted()
     delete s.datasets.get('ds')!.lineage
