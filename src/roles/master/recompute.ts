@@ -144,3 +144,26 @@ export function refreshDatasetRoots(s: MasterState, job: JobRun): void {
     if (d !== undefined && d.owner === root.dataset.owner && d.blocks.length === root.dataset.blocks.length) root.dataset.blocks = datasetRoot(d).blocks
   }
 }
+
+/** A failed report of a recompute task, taken before the report is applied (a job that fails
+ *  forgets its attempts): the job, the task, and the dataset and partitions it recomputes. */
+export type RecomputeFailure = { job: JobRun; task: TaskId; dataset: string; partitions: number[] }
+
+export function recomputeFailure(s: MasterState, r: TaskReport): RecomputeFailure | undefined {
+  if (r.state !== 'FAILED') return undefined
+  const a = s.attempts.get(r.attempt_id as AttemptId)
+  const job = a === undefined ? undefined : s.jobs.get(a.job)
+  const lin = job?.stages[a!.stage]?.lineage
+  if (job === undefined || lin === undefined) return undefined
+  const partitions = [...new Set(job.stages.flatMap(st => st.lineage?.owner === lin.owner ? st.lineage.writes?.partitions ?? [] : []))].sort((x, y) => x - y)
+  return { job, task: a!.task, dataset: lin.dataset, partitions }
+}
+
+/** After it: if that task failed its job (an input file changed between the submit and its read,
+ *  say: the worker's INPUT_CHANGED), the job's error says which dataset could not be recomputed. */
+export function explainRecomputeFailure(f: RecomputeFailure | undefined): void {
+  const job = f?.job
+  if (f === undefined || job === undefined || job.state !== 'FAILED' || job.error === null || job.error.task_id !== f.task) return
+  if (job.error.message.startsWith('DATASET_LOST')) return
+  job.error = { ...job.error, message: cannotRecompute(f.dataset, f.partitions, job.error.message) }
+}

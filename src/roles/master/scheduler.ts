@@ -21,7 +21,7 @@ import { finishIfAnswered, onFinalizeFailed, onFinalized, startFinalize } from '
 import { ringOf, zeroMetrics, type AttemptRun, type JobRun, type MasterState, type StageRun, type TaskRun, type WorkerRun } from './state'
 import { allSucceeded, peekPending, setTaskState, takePending } from './task-index'
 import { cachedBlockOf, cachedHolder, localityChoice } from './locality'
-import { checkDatasetRead, keepRecomputed } from './recompute'
+import { checkDatasetRead, explainRecomputeFailure, keepRecomputed, recomputeFailure } from './recompute'
 import type { WorkerId } from '../../api/ids'
 
 export type { MasterAction, MasterEvent, Step, StoreChange } from './events'
@@ -34,7 +34,13 @@ export function step(s: MasterState, e: MasterEvent): Step {
     case 'heartbeat-received': onHeartbeat(s, e.hb, e.nowMs, out); break
     case 'lease-check-due': expireLeases(s, e.nowMs, out); break
     case 'job-submitted': s.jobs.set(e.job.id, e.job); out.changes.push({ kind: 'job-created', job: e.job.id }, { kind: 'job', job: e.job.id }); break
-    case 'task-reported': onReport(s, e.report, e.nowMs, out); keepRecomputed(s, e.report, e.nowMs, out); break
+    case 'task-reported': {
+      const failed = recomputeFailure(s, e.report)
+      onReport(s, e.report, e.nowMs, out)
+      keepRecomputed(s, e.report, e.nowMs, out)
+      explainRecomputeFailure(failed)
+      break
+    }
     case 'launch-failed': onLaunchFailed(s, e.attempt, e.message, e.unreachable, e.permanent === true, e.nowMs, out); break
     case 'commit-requested': onCommitRequested(s, e.attempt, out); break
     case 'output-finalized': onFinalized(s, e, out); break

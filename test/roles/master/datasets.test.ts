@@ -267,6 +267,22 @@ describe('persisted datasets in the catalog', () => {
     expect(ok.state).toBe('RUNNING')
   })
 
+  test('a recompute task that finds its input changed when it reads it fails the job naming the dataset', () => {
+    const maps = persisted()
+    step(s, { kind: 'worker-unreachable', nowMs: 200, worker: maps[0]!.worker, incarnation: s.workers.get(maps[0]!.worker)!.incarnation })
+    const [l] = ofKind(submit('j3', readJob, 300), 'launch')
+    expect(l!.spec.stage.shuffle_writes[0]!.owner).toBe(datasetOwner('j1', 'ds'))
+    const why = 'INPUT_CHANGED: input file "in/a" of node "lines" is 12 bytes on worker w2, but 10 bytes when the job was planned'
+    step(s, { kind: 'task-reported', nowMs: 310, report: {
+      worker_id: l!.worker, incarnation: l!.spec.incarnation, attempt_id: l!.spec.attempt_id, state: 'FAILED',
+      metrics: { records_in: 0, records_out: 0, shuffle_bytes_written: 0, shuffle_bytes_read: 0, spilled_bytes: 0 },
+      shuffle_outputs: [], sinks: [], failure: { reason: 'fatal', message: why, node_id: 'lines' },
+    } })
+    const job = s.jobs.get('j3' as JobId)!
+    expect(job.state).toBe('FAILED')
+    expect(job.error!.message).toBe(`DATASET_LOST: dataset "ds" partition ${maps[0]!.spec.partition} cannot be recomputed: ${why}: persist it again from its inputs`)
+  })
+
   test('owners the catalog does not know are dropped, unless a running job is producing them; a where change is recorded', () => {
     const maps = persisted()
     const w = maps[1]!.worker
