@@ -181,7 +181,9 @@ export type ListRequest = Static<typeof ListRequest>
 export const ListAnswer = t.Object({
   inputs: t.Array(t.Object({
     node_id: t.String(),
-    files: t.Array(t.Object({ path: t.String(), size: Int() })),
+    /** `mtime_ms`: when the file was last modified, on this worker's disk (a dataset's lineage
+     *  keeps it, and recomputes a lost partition only from a file modified no later) */
+    files: t.Array(t.Object({ path: t.String(), size: Int(), mtime_ms: t.Optional(Int()) })),
   })),
   /** problems found, each a message that says what to fix */
   errors: t.Array(t.Object({ node_id: t.String(), code: t.String(), message: t.String() })),

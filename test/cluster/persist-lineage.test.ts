@@ -5,11 +5,11 @@
 // needs); the dataset is whole again for later jobs. An input changed since it was persisted fails
 // job B naming the dataset and the file; a memory-level block dropped under pressure is recomputed.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs'
+import { appendFileSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { JobRequest, JobStatus, TaskInfo } from '../../src/api/jobs'
 import type { DatasetInfo } from '../../src/api/datasets'
-import { killAll, removeTempDir, startCluster, tempDir, waitUntil, type Cluster } from '../support/cluster'
+import { killAll, removeTempDir, spawnRoleProc, startCluster, tempDir, waitUntil, type Cluster } from '../support/cluster'
 import { seeded } from '../support/oracle'
 
 let dataDir = ''
@@ -34,6 +34,7 @@ beforeAll(() => {
   writeText('before', 11)
   writeText('during', 12)
   writeText('changed', 13)
+  writeText('same-size', 15)
 })
 afterAll(() => { killAll(); removeTempDir(dataDir) })
 
@@ -173,6 +174,32 @@ describe('a lineage whose input changed', () => {
     // Nothing was read, nothing recomputed.
     expect((await c.client.tasks(id)).filter(t => t.state === 'SUCCEEDED')).toHaveLength(0)
     expect(await dataset(c, 'wc-changed')).toMatchObject({ state: 'LOST', lost_partitions: lost })
+  }, 60_000)
+
+  test('an input file rewritten to the same size since: the reading job fails naming it too, never reading other data silently', async () => {
+    await run(c, persistCounts('same-size', 'wc-same'))
+    const file = join(dataDir, 'same-size', 'part-2.txt')
+    const text = readFileSync(file, 'utf8')
+    writeFileSync(file, text.replace(/w/g, 'v'))
+    utimesSync(file, new Date(), new Date(Date.now() + 5_000))
+    expect(readFileSync(file).length).toBe(Buffer.byteLength(text))
+    const ds = await dataset(c, 'wc-same')
+    const live = (await c.client.workers()).filter(w => w.status !== 'DEAD').map(w => w.worker_id)
+    const held = ds.locations.filter(l => live.includes(l.worker_id))
+    expect(held.length).toBeGreaterThan(0)
+    // The holder restarts under its id: a new incarnation, which dropped every block it held.
+    const victim = held[0]!.worker_id
+    const lost = ds.locations.filter(l => l.worker_id === victim).map(l => l.partition).sort()
+    const port = (await c.client.workers()).find(w => w.worker_id === victim)!.address.split(':')[1]!
+    await kill(c, victim)
+    const again = await spawnRoleProc(`${victim}-again`, ['worker', '--master', c.url, '--port', port, '--id', victim, '--slots', '1', '--data-dir', dataDir,
+      '--work-dir', join(c.dir, 'work'), '--heartbeat-interval', '250ms'])
+    c.procs.push(again)
+    await waitUntil('the holder back as a new incarnation', async () => (await dataset(c, 'wc-same')).state === 'LOST' ? true : undefined, { timeoutMs: 15_000 })
+    const id = await c.client.submit(readCounts('wc-same'))
+    const status = await c.client.waitDone(id, { timeoutMs: 20_000 })
+    expect(status.state).toBe('FAILED')
+    expect(status.error!.message).toContain(`DATASET_LOST: dataset "wc-same" partition${lost.length === 1 ? '' : 's'} ${lost.join(', ')} cannot be recomputed: input file "same-size/part-2.txt" changed since it was persisted (modified at`)
   }, 60_000)
 })
 

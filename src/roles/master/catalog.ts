@@ -195,7 +195,7 @@ export function jobDatasets(s: MasterState, job: JobRun, nowMs: number): Dataset
         })
       }
     }
-    const lineage = lineageOf(job.stages.map(st => ({ plan: st.plan, splits: st.splits, ...(st.holders === undefined ? {} : { holders: st.holders }), ...(st.lineage === undefined ? { bounds: rangeBounds(job, st) } : { recompute: true }) })), name, job.params)
+    const lineage = lineageOf(job.stages.map(st => ({ plan: st.plan, splits: st.splits, ...(st.holders === undefined ? {} : { holders: st.holders }), ...(st.lineage === undefined ? { bounds: rangeBounds(job, st) } : { recompute: true }) })), name, job.params, job.inputMtimes)
     out.push({ name, job: job.id, owner: datasetOwner(job.id, name), atMs: nowMs, level: node.level ?? 'memory_and_disk', blocks, ...(lineage === undefined ? {} : { lineage }) })
   }
   return out

@@ -24,11 +24,14 @@ export type LineageStage = {
   bounds?: Record<string, unknown[]>
 }
 
+export type LineageFile = { path: string; size: number; mtimes?: Record<string, number> }
+
 export type Lineage = {
   params: Record<string, unknown>
   stages: LineageStage[]
-  /** every input file the source stages read, with its size when the persisting job was planned */
-  files: { path: string; size: number }[]
+  /** every input file the source stages read, with its size when the persisting job was planned,
+   *  and when it was last modified then on each disk that had it (absent: not known) */
+  files: LineageFile[]
   /** the datasets it was computed from, with the owner it read (a replaced one is another) */
   datasets: { name: string; owner: string }[]
 }
@@ -59,7 +62,7 @@ const writesDataset = (w: ShuffleWrite, name: string): boolean => w.persist === 
  * Each is trimmed to what leads to the writes that lineage reads: another sink of the job (a write,
  * a collect) must never run again. Undefined when no stage writes it.
  */
-export function lineageOf(stages: readonly RanStage[], name: string, params: Record<string, unknown>): Lineage | undefined {
+export function lineageOf(stages: readonly RanStage[], name: string, params: Record<string, unknown>, mtimes?: ReadonlyMap<string, Record<string, number>>): Lineage | undefined {
   const hosts = stages.filter(st => st.plan.shuffle_writes.some(w => writesDataset(w, name)))
   if (hosts.length === 0) return undefined
   const keep = new Set<number>()
@@ -97,7 +100,7 @@ export function lineageOf(stages: readonly RanStage[], name: string, params: Rec
       ...(Object.keys(bounds).length > 0 ? { bounds } : {}),
     }
   })
-  return { params, stages: out, files: [...files].map(([path, size]) => ({ path, size })), datasets }
+  return { params, stages: out, files: [...files].map(([path, size]) => ({ path, size, ...(mtimes?.get(path) === undefined ? {} : { mtimes: { ...mtimes.get(path)! } }) })), datasets }
 }
 
 /** The nodes of a stage that lead to `ids` (themselves included), in the stage's order. */
@@ -115,17 +118,21 @@ function leadingTo(nodes: readonly NodeSpec[], ids: readonly string[]): NodeSpec
   return nodes.filter(n => need.has(n.id))
 }
 
+/** A lineage file as a live worker's disk lists it now. */
+export type SeenFile = { disk: string; size: number; mtimeMs?: number }
+
 /** Why input files of a lineage cannot be read as they were: path → reason. `seen` is what the
- *  live workers' disks list now: the sizes of each path found (one per disk that has it). */
-export function inputProblems(files: readonly { path: string; size: number }[], seen: ReadonlyMap<string, readonly number[]>): Map<string, string> {
+ *  live workers' disks list now (one entry per disk that has the path). A file is changed when
+ *  its size differs, or when a disk that had it then says it was modified since. */
+export function inputProblems(files: readonly LineageFile[], seen: ReadonlyMap<string, readonly SeenFile[]>): Map<string, string> {
   const problems = new Map<string, string>()
   for (const f of files) {
-    const sizes = seen.get(f.path) ?? []
-    if (sizes.length === 0) problems.set(f.path, `input file "${f.path}" is gone (no live worker's disk has it)`)
-    else {
-      const other = sizes.find(n => n !== f.size)
-      if (other !== undefined) problems.set(f.path, `input file "${f.path}" changed since it was persisted (${other} bytes now, ${f.size} then)`)
-    }
+    const now = seen.get(f.path) ?? []
+    if (now.length === 0) { problems.set(f.path, `input file "${f.path}" is gone (no live worker's disk has it)`); continue }
+    const resized = now.find(n => n.size !== f.size)
+    if (resized !== undefined) { problems.set(f.path, `input file "${f.path}" changed since it was persisted (${resized.size} bytes now, ${f.size} then)`); continue }
+    const touched = now.find(n => n.mtimeMs !== undefined && f.mtimes?.[n.disk] !== undefined && n.mtimeMs !== f.mtimes[n.disk])
+    if (touched !== undefined) problems.set(f.path, `input file "${f.path}" changed since it was persisted (modified at ${new Date(touched.mtimeMs!).toISOString()}, after it was read)`)
   }
   return problems
 }
@@ -239,8 +246,8 @@ export const LINEAGE_LISTING = '~lineage~'
 /** The input files of the lineages of datasets `names` and of the datasets those were computed
  *  from, each once. A name with a glob character is listed by the task that reads it (which checks
  *  its size) rather than here, where it would be taken as a pattern. */
-export function lineageFiles(names: Iterable<string>, datasets: ReadonlyMap<string, { owner: string; lineage?: Lineage }>): { path: string; size: number }[] {
-  const files = new Map<string, number>()
+export function lineageFiles(names: Iterable<string>, datasets: ReadonlyMap<string, { owner: string; lineage?: Lineage }>): LineageFile[] {
+  const files = new Map<string, LineageFile>()
   const seen = new Set<string>()
   const stack = [...names]
   while (stack.length > 0) {
@@ -248,20 +255,21 @@ export function lineageFiles(names: Iterable<string>, datasets: ReadonlyMap<stri
     const d = datasets.get(name)
     if (d?.lineage === undefined || seen.has(d.owner)) continue
     seen.add(d.owner)
-    for (const f of d.lineage.files) if (!/[*?[{]/.test(f.path)) files.set(f.path, f.size)
+    for (const f of d.lineage.files) if (!/[*?[{]/.test(f.path)) files.set(f.path, f)
     for (const up of d.lineage.datasets) stack.push(up.name)
   }
-  return [...files].map(([path, size]) => ({ path, size }))
+  return [...files.values()]
 }
 
-/** The sizes each lineage file has on the disks that listed it (node ids LINEAGE_LISTING + i). */
-export function listedSizes(files: readonly { path: string }[], answers: readonly { inputs: readonly { node_id: string; files: readonly { path: string; size: number }[] }[] }[]): Map<string, number[]> {
-  const seen = new Map<string, number[]>()
-  for (const a of answers) {
-    for (const i of a.inputs) {
+/** Each lineage file as the disks that listed it have it (node ids LINEAGE_LISTING + i). */
+export function listedFiles(files: readonly { path: string }[],
+  listings: readonly { disk: string; answer: { inputs: readonly { node_id: string; files: readonly { path: string; size: number; mtime_ms?: number }[] }[] } }[]): Map<string, SeenFile[]> {
+  const seen = new Map<string, SeenFile[]>()
+  for (const { disk, answer } of listings) {
+    for (const i of answer.inputs) {
       if (!i.node_id.startsWith(LINEAGE_LISTING)) continue
       const want = files[Number(i.node_id.slice(LINEAGE_LISTING.length))]?.path
-      for (const f of i.files) if (f.path === want) seen.set(f.path, [...seen.get(f.path) ?? [], f.size])
+      for (const f of i.files) if (f.path === want) seen.set(f.path, [...seen.get(f.path) ?? [], { disk, size: f.size, ...(f.mtime_ms === undefined ? {} : { mtimeMs: f.mtime_ms }) }])
     }
   }
   return seen

@@ -151,6 +151,9 @@ export type JobRun = {
   /** input files of the lineage of the datasets it reads that cannot be read as they were, found
    *  at submit (lineage.ts inputProblems): path → why */
   inputProblems?: Map<string, string>
+  /** when each input file was last modified, per disk, as listed at submit (kept in the lineage of
+   *  the datasets it persists; not stored: a job restarted by a new master records sizes only) */
+  inputMtimes?: Map<string, Record<string, number>>
   /** recomputes planned per dataset it reads (bounded: recompute.ts) */
   recomputes?: Map<string, number>
 }

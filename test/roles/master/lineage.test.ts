@@ -165,12 +165,25 @@ describe('what recomputes lost partitions', () => {
 })
 
 describe('whether an input file is as it was', () => {
+  const at = (disk: string, size: number, mtimeMs?: number) => ({ disk, size, ...(mtimeMs === undefined ? {} : { mtimeMs }) })
   test('missing on every live disk, another size on one of them, or unchanged', () => {
-    const got = inputProblems(FILES, new Map([['in/a', [100, 100]], ['in/b', [200, 201]]]))
+    const got = inputProblems(FILES, new Map([['in/a', [at('d1', 100), at('d2', 100)]], ['in/b', [at('d1', 200), at('d2', 201)]]]))
     expect([...got]).toEqual([
       ['in/b', 'input file "in/b" changed since it was persisted (201 bytes now, 200 then)'],
       ['in/c', 'input file "in/c" is gone (no live worker\'s disk has it)'],
     ])
-    expect(inputProblems(FILES, new Map(FILES.map(f => [f.path, [f.size]]))).size).toBe(0)
+    expect(inputProblems(FILES, new Map(FILES.map(f => [f.path, [at('d1', f.size)]]))).size).toBe(0)
+  })
+
+  test('the same size but modified since on a disk that had it then: changed; a disk it was not known on says nothing of when', () => {
+    const files = [{ path: 'in/a', size: 100, mtimes: { d1: 1_000, d2: 5_000 } }]
+    expect(inputProblems(files, new Map([['in/a', [at('d1', 100, 1_000), at('d2', 100, 5_000), at('d3', 100, 9_999)]]])).size).toBe(0)
+    expect([...inputProblems(files, new Map([['in/a', [at('d1', 100, 1_000), at('d2', 100, 6_000)]]]))]).toEqual([
+      ['in/a', `input file "in/a" changed since it was persisted (modified at ${new Date(6_000).toISOString()}, after it was read)`],
+    ])
+    // Recorded from the persisting job's listing, per disk.
+    const l = lineageOf(stagesOf(wordCount()), 'wc', {}, new Map([['in/a', { d1: 1_000 }]]))!
+    expect(l.files[0]).toEqual({ path: 'in/a', size: 100, mtimes: { d1: 1_000 } })
+    expect(l.files[1]).toEqual({ path: 'in/b', size: 200 })
   })
 })
