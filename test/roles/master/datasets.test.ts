@@ -123,6 +123,9 @@ describe('persisted datasets in the catalog', () => {
     expect(b0).toMatchObject({ partition: 0, attempt: recompute.spec.attempt_id, worker: recompute.worker, bytes: 100, records: 10, recomputedMs: later + 50 })
     expect(b0.lost).toBeUndefined()
     expect(after.changes.some(c => c.kind === 'dataset' && c.name === 'ds')).toBe(true)
+    // A heartbeat that left its worker before the new block was registered there does not lose it.
+    hb(recompute.worker, later + 60, recompute.worker === maps[1]!.worker ? held1 : [])
+    expect(s.datasets.get('ds')!.blocks[0]!.lost).toBeUndefined()
     const reads = ofKind(after, 'launch')
     expect(reads.map(r => [r.spec.partition, r.worker]).sort()).toEqual([[0, recompute.worker], [1, maps[1]!.worker]])
     expect(reads.find(r => r.spec.partition === 0)!.spec.shuffle_inputs[0]!.map_outputs).toEqual([{ map_partition: 0, attempt_id: recompute.spec.attempt_id, worker_id: recompute.worker, address: `${recompute.worker}:1`, bytes: 100 }])
