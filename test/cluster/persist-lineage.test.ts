@@ -241,3 +241,32 @@ describe('a memory-level dataset whose blocks were dropped under memory pressure
     expect(after).toMatchObject({ state: 'AVAILABLE', records: want.size })
   }, 90_000)
 })
+
+describe('a sorted dataset', () => {
+  let c: Cluster
+  beforeAll(async () => {
+    writeText('sorted', 16)
+    c = await startCluster({ workers: 2, slots: 1, dataDir, heartbeatTimeout: '2s', heartbeatInterval: '250ms' })
+  }, 30_000)
+  afterAll(async () => { await c.stop() })
+
+  test('a lost range partition is recomputed with the bounds it was cut by: the dataset read in order is the sorted input, each line once', async () => {
+    const want = [...LINES.get('sorted')!].sort((a, b) => a < b ? -1 : a > b ? 1 : 0)
+    await run(c, { nodes: [
+      { id: 'lines', op: 'read_text', path: 'sorted' },
+      { id: 's', op: 'sort', input: 'lines', key: 'l => l', partitions: 3 },
+      { id: 'keep', op: 'persist', input: 's', name: 'sorted' },
+    ] })
+    const ds = await dataset(c, 'sorted')
+    const victim = ds.locations[0]!.worker_id
+    const lost = ds.locations.filter(l => l.worker_id === victim).map(l => l.partition).sort()
+    await kill(c, victim)
+    const id = await c.client.submit({ nodes: [{ id: 'ds', op: 'read_dataset', name: 'sorted' }, { id: 'c', op: 'collect', input: 'ds', limit: 1_000_000 }] })
+    const b = await finish(c, id)
+    expect(b.values as unknown as string[]).toEqual(want)
+    const write = b.status.stages.find(s => s.recomputes === 'sorted' && s.node_ids[0] === 's')!
+    expect(b.tasks.filter(t => t.stage_id === write.stage_id && t.state === 'SUCCEEDED').map(t => t.partition).sort()).toEqual(lost)
+    // No sample stage ran again: the bounds came with the lineage.
+    expect(b.status.stages.filter(s => s.recomputes === 'sorted').map(s => s.node_ids.some(n => n.includes('#sample')))).not.toContain(true)
+  }, 60_000)
+})
