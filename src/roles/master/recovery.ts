@@ -66,6 +66,7 @@ function rebuildJob(row: StoredJob, plan: StoredPlan): JobRun {
     params: request.params ?? {}, maxAttempts: request.max_task_attempts ?? 4, stages, outputs: plan.outputs,
     overwrites: request.nodes.filter(n => (n.op === 'write_text' || n.op === 'write_jsonl') && n.overwrite === true && n.path !== undefined).map(n => n.path!),
     submittedMs: row.submitted_ms, startedMs: row.started_ms, finishedMs: null, error: null, result: null, finalizing: false,
+    ...(plan.inputProblems === undefined ? {} : { inputProblems: new Map(plan.inputProblems) }),
   }
 }
 

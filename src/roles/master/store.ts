@@ -51,7 +51,9 @@ const taskInfo = (r: StoredAttempt): TaskInfo => ({
 export type StoredWorker = { worker_id: string; address: string; incarnation: string; slots: number; status: string; last_seen_ms: number; disk: string }
 
 /** What a job's stages were planned as: kept at submit, since listing the inputs again could differ. */
-export type StoredPlan = { stages: { plan: JobRun['stages'][number]['plan']; splits: JobRun['stages'][number]['splits']; holders?: string[][]; lineage?: JobRun['stages'][number]['lineage'] }[]; outputs: string[] }
+export type StoredPlan = { stages: { plan: JobRun['stages'][number]['plan']; splits: JobRun['stages'][number]['splits']; holders?: string[][]; lineage?: JobRun['stages'][number]['lineage'] }[]; outputs: string[]
+  /** lineage input files found gone or changed at submit (JobRun.inputProblems) */
+  inputProblems?: [string, string][] }
 
 export class Store {
   private readonly db: Database
@@ -142,7 +144,8 @@ export class Store {
     this.begin.run()
     try {
       for (const j of created) {
-        const plan: StoredPlan = { stages: j.stages.map(s => ({ plan: s.plan, splits: s.splits, ...(s.holders === undefined ? {} : { holders: s.holders }), ...(s.lineage === undefined ? {} : { lineage: s.lineage }) })), outputs: j.outputs }
+        const plan: StoredPlan = { stages: j.stages.map(s => ({ plan: s.plan, splits: s.splits, ...(s.holders === undefined ? {} : { holders: s.holders }), ...(s.lineage === undefined ? {} : { lineage: s.lineage }) })), outputs: j.outputs,
+          ...(j.inputProblems === undefined ? {} : { inputProblems: [...j.inputProblems] }) }
         this.insertJob.run({
           job_id: j.id, seq: j.seq, name: j.name, state: j.state, request: JSON.stringify(j.request),
           plan: JSON.stringify(plan), submitted_ms: j.submittedMs,

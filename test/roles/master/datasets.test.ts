@@ -223,6 +223,7 @@ describe('persisted datasets in the catalog', () => {
     }
     save({ state: s, actions: [], changes: [{ kind: 'dataset', name: 'ds', dataset: s.datasets.get('ds')! }] })
     const job = build('j3', readJob, 300)
+    job.inputProblems = new Map([['elsewhere/x', 'input file "elsewhere/x" is gone (no live worker\'s disk has it)']])
     const first = step(s, { kind: 'job-submitted', nowMs: 300, job })
     save(first)
     const recompute = ofKind(first, 'launch')
@@ -236,6 +237,7 @@ describe('persisted datasets in the catalog', () => {
     const r = recoverState(store, 500, 10_000)
     const back = r.jobs.get('j3' as JobId)!
     expect(back.stages).toHaveLength(2)
+    expect(back.inputProblems).toEqual(job.inputProblems)
     expect(back.stages[1]!.lineage).toMatchObject({ dataset: 'ds', owner: datasetOwner('j1', 'ds'), writes: { base: 0, partitions: lost } })
     expect(back.stages[0]!.plan.depends_on).toEqual([1])
     expect(back.stages[1]!.tasks.map(t => t.state)).toEqual([0, 1, 2].map(p => p === recompute[0]!.spec.partition ? 'SUCCEEDED' : lost.includes(p) ? 'RUNNING' : 'SUCCEEDED'))
