@@ -35,13 +35,17 @@ export function checkDatasetRead(s: MasterState, job: JobRun, stage: StageRun, t
   // The task's own block is checked at each launch; the others only once one is found lost.
   const own = d.blocks[task.partition]
   if (own !== undefined && blockHeld(s, own)) return undefined
-  // Partitions a recompute of this job is writing now: the stage waits for it too.
+  // Partitions a recompute is writing now: this job's (the stage waits for it too), or another
+  // running job's (its task waits until that block is kept; recomputed once, not per reader).
   const inFlight = new Set<number>()
-  for (const st of job.stages) {
-    const w = st.lineage?.writes
-    if (w === undefined || st.lineage!.owner !== d.owner || st.state === 'SUCCEEDED') continue
-    for (const p of w.partitions) inFlight.add(p)
-    if (w.partitions.includes(task.partition) && !stage.plan.depends_on.includes(st.plan.stage_id)) stage.plan.depends_on.push(st.plan.stage_id)
+  for (const other of s.jobs.values()) {
+    if (other.state !== 'RUNNING' && other !== job) continue
+    for (const st of other.stages) {
+      const w = st.lineage?.writes
+      if (w === undefined || st.lineage!.owner !== d.owner || st.state === 'SUCCEEDED' || st.state === 'FAILED' || st.state === 'CANCELLED') continue
+      for (const p of w.partitions) inFlight.add(p)
+      if (other === job && w.partitions.includes(task.partition) && !stage.plan.depends_on.includes(st.plan.stage_id)) stage.plan.depends_on.push(st.plan.stage_id)
+    }
   }
   const lost = lostPartitions(s, d).filter(p => !inFlight.has(p))
   if (lost.length === 0) return inFlight.has(task.partition) ? 'wait' : undefined

@@ -172,6 +172,24 @@ describe('persisted datasets in the catalog', () => {
     expect(s.jobs.get('j3' as JobId)!.state).toBe('SUCCEEDED')
   })
 
+  test('two jobs reading a lost partition at once: it is recomputed once, and both read that block', () => {
+    const maps = persisted()
+    const victim = maps[0]!.worker
+    step(s, { kind: 'worker-unreachable', nowMs: 200, worker: victim, incarnation: s.workers.get(victim)!.incarnation })
+    const first = ofKind(submit('j3', readJob, 300), 'launch')
+    const second = ofKind(submit('j4', readJob, 301), 'launch')
+    expect(first.map(l => l.spec.stage.shuffle_writes[0]?.persist)).toEqual(['ds'])
+    expect(second.filter(l => l.spec.stage.shuffle_writes.length > 0)).toHaveLength(0)
+    expect(s.jobs.get('j4' as JobId)!.stages).toHaveLength(1)
+    const all = [...first, ...second]
+    for (let i = 0, t = 400; i < all.length && i < 20; i++, t += 10) all.push(...ofKind(report(all[i]!, t), 'launch'))
+    expect(all.filter(l => l.spec.stage.shuffle_writes.some(w => w.persist === 'ds'))).toHaveLength(1)
+    for (const id of ['j3', 'j4']) expect(s.jobs.get(id as JobId)!.state).toBe('SUCCEEDED')
+    const reads0 = all.filter(l => l.spec.stage.root.kind === 'cached' && l.spec.partition === maps[0]!.spec.partition)
+    expect(reads0).toHaveLength(2)
+    for (const r of reads0) expect(r.spec.shuffle_inputs[0]!.map_outputs[0]!.attempt_id).toBe(first[0]!.spec.attempt_id)
+  })
+
   test('a dataset computed from another, both lost with their holder: recomputing it recomputes the other first', () => {
     const maps = persisted()
     const derive: JobRequest = { nodes: [{ id: 'r', op: 'read_dataset', name: 'ds' }, { id: 'm', op: 'map', input: 'r', fn: 'x => x' }, { id: 'keep', op: 'persist', input: 'm', name: 'ds2' }] }
