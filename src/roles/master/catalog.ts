@@ -155,7 +155,8 @@ const OUTPUTS_SETTLED_ON_RETURN = 1_000
 // Persisted datasets (persist / read_dataset): each partition is one block a persist write kept on
 // the worker that ran its task, under an owner of its own (`datasetOwner`) so that the job's end
 // does not free it. The catalog says who holds each block; the workers' heartbeats say what they
-// still hold, and a block they no longer hold is lost for good (a job reading it fails naming it).
+// still hold, and a block they no longer hold is lost: the next job reading it recomputes it from
+// the dataset's lineage, kept here with it (recompute.ts), or fails naming it.
 
 export type DatasetBlock = {
   partition: number; attempt: string; worker: WorkerId; incarnation: string

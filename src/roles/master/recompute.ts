@@ -27,7 +27,7 @@ export const MAX_RECOMPUTES = 4
  * no dataset), 'wait' its stage now waits for recompute stages added to the job, or why the job
  * must fail (the dataset was deleted or replaced, or its lost partitions cannot be recomputed).
  */
-export function checkDatasetRead(s: MasterState, job: JobRun, stage: StageRun, task: TaskRun, nowMs: number, out: Step): 'wait' | string | undefined {
+export function checkDatasetRead(s: MasterState, job: JobRun, stage: StageRun, task: TaskRun, out: Step): 'wait' | string | undefined {
   const root = stage.plan.root
   if (root.kind !== 'cached' || root.dataset === undefined) return undefined
   const d = s.datasets.get(root.dataset.name)
@@ -55,7 +55,7 @@ export function checkDatasetRead(s: MasterState, job: JobRun, stage: StageRun, t
   }
   const rounds = (job.recomputes ??= new Map()).get(d.name) ?? 0
   if (rounds >= MAX_RECOMPUTES) return cannotRecompute(d.name, lost, `its partitions were lost ${rounds} times while this job recomputed them`)
-  const why = addRecompute(s, job, d, lost, nowMs)
+  const why = addRecompute(s, job, d, lost)
   if (why !== undefined) return why
   job.recomputes.set(d.name, rounds + 1)
   // Every stage of this job reading the dataset waits for the partitions it reads.
@@ -74,7 +74,7 @@ export function checkDatasetRead(s: MasterState, job: JobRun, stage: StageRun, t
 }
 
 /** Adds the stages that recompute `lost` partitions of `d` to the job; why not, if it cannot. */
-function addRecompute(s: MasterState, job: JobRun, d: DatasetRecord, lost: readonly number[], _nowMs: number): string | undefined {
+function addRecompute(s: MasterState, job: JobRun, d: DatasetRecord, lost: readonly number[]): string | undefined {
   const lineage = d.lineage!
   const base = job.stages.length
   const plan = planRecompute({

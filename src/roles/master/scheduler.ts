@@ -95,7 +95,7 @@ function schedule(s: MasterState, nowMs: number, out: Step, checkHolders: boolea
         if (task === undefined) break
         // A persisted partition that is gone is recomputed from its lineage first (the stage
         // waits for it), or the job fails at once naming it, rather than read less.
-        const lost = checkDatasetRead(s, job, stage, task, nowMs, out)
+        const lost = checkDatasetRead(s, job, stage, task, out)
         if (lost === 'wait') break
         if (lost !== undefined) { failJob(s, job.id, { message: lost, node_id: stage.plan.root.node.id, task_id: null, record: null }, nowMs, out); break }
         ring ??= ringOf(s)
