@@ -240,6 +240,8 @@ export const StageStatus = t.Object({
   stage_id: t.Integer(),
   node_ids: t.Array(t.String()),
   depends_on: t.Array(t.Integer()),
+  /** a stage added while the job ran to recompute lost partitions of this persisted dataset from its lineage */
+  recomputes: t.Optional(t.String()),
   state: StageState,
   tasks: t.Object({
     total: t.Integer(), pending: t.Integer(), running: t.Integer(), succeeded: t.Integer(), failed: t.Integer(),

@@ -39,6 +39,9 @@ export const ShuffleWrite = t.Object({
   /** a persist sink's write (with `cache`): the block is kept under the dataset of this name, in a
    *  folder of its own, and outlives the job (`node` is the persist node) */
   persist: t.Optional(t.String()),
+  /** a persist write that recomputes lost partitions of a dataset another job persisted: the block
+   *  is kept under that dataset's owner (absent: the dataset this job persists) */
+  owner: t.Optional(t.String()),
 })
 export type ShuffleWrite = Static<typeof ShuffleWrite>
 
@@ -178,7 +181,9 @@ export type ListRequest = Static<typeof ListRequest>
 export const ListAnswer = t.Object({
   inputs: t.Array(t.Object({
     node_id: t.String(),
-    files: t.Array(t.Object({ path: t.String(), size: Int() })),
+    /** `mtime_ms`: when the file was last modified, on this worker's disk (a dataset's lineage
+     *  keeps it, and recomputes a lost partition only from a file modified no later) */
+    files: t.Array(t.Object({ path: t.String(), size: Int(), mtime_ms: t.Optional(Int()) })),
   })),
   /** problems found, each a message that says what to fix */
   errors: t.Array(t.Object({ node_id: t.String(), code: t.String(), message: t.String() })),

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { Database } from 'bun:sqlite'
 import type { JobRequest } from '../../src/api/jobs'
 import type { DatasetInfo } from '../../src/api/datasets'
 import { MasterClient } from '../../src/api/client'
@@ -157,23 +158,47 @@ describe('a persisted partition lost', () => {
   beforeAll(async () => { c = await startCluster({ workers: 2, slots: 1, dataDir, heartbeatTimeout: '2s', heartbeatInterval: '250ms' }) }, 30_000)
   afterAll(async () => { await c.stop() })
 
-  test('its holder SIGKILLed: GET /datasets says LOST with the partitions, and a job reading it fails at once naming them', async () => {
+  test('its holder SIGKILLed: GET /datasets says LOST; a restarted master kept the lineage and recomputes it; one persisted without a lineage fails the reader at once naming the partitions', async () => {
+    const want = plainCounts()
     await run(c, persistCounts('lost-one'))
-    const ds = (await get(c.url, '/datasets/lost-one')).body as DatasetInfo
+    await run(c, persistCounts('old-one'))
+    // The master restarts; "old-one" is made a dataset of a version that recorded no lineage.
+    const port = new URL(c.url).port
+    c.master.proc.kill('SIGKILL')
+    await c.master.proc.exited
+    const db = new Database(join(c.dir, 'm.db'))
+    const row = db.query('SELECT record FROM datasets WHERE name = ?').get('old-one') as { record: string }
+    const { lineage: _, ...old } = JSON.parse(row.record) as { lineage?: unknown }
+    db.run('UPDATE datasets SET record = ? WHERE name = ?', [JSON.stringify(old), 'old-one'])
+    db.close()
+    const m2 = await spawnRoleProc('master-2', ['master', '--port', port, '--state-db', join(c.dir, 'm.db'), '--heartbeat-timeout', '2s'])
+    c.procs.push(m2)
+    const client = new MasterClient(m2.url)
+    await waitUntil('both workers back', async () => (await client.workers()).filter(w => w.status !== 'DEAD').length === 2 ? true : undefined, { timeoutMs: 15_000 })
+    const c2 = { client, logs: () => c.logs() }
+
+    const ds = (await get(m2.url, '/datasets/old-one')).body as DatasetInfo
+    expect(ds.recomputable).toBe(false)
+    expect((await get(m2.url, '/datasets/lost-one')).body).toMatchObject({ recomputable: true })
     const victim = ds.locations[0]!.worker_id
     const held = ds.locations.filter(l => l.worker_id === victim).map(l => l.partition).sort()
     const proc = c.workers.find(w => w.name === victim)!.proc
     proc.kill('SIGKILL')
     await proc.exited
-    await waitUntil('the holder DEAD', async () => (await c.client.workers()).find(w => w.worker_id === victim)?.status === 'DEAD' ? true : undefined, { timeoutMs: 10_000 })
-    const after = (await get(c.url, '/datasets/lost-one')).body as DatasetInfo
+    await waitUntil('the holder DEAD', async () => (await client.workers()).find(w => w.worker_id === victim)?.status === 'DEAD' ? true : undefined, { timeoutMs: 10_000 })
+    const after = (await get(m2.url, '/datasets/old-one')).body as DatasetInfo
     expect(after.state).toBe('LOST')
     expect(after.lost_partitions).toEqual(held)
-    const id = await c.client.submit(readCounts('lost-one'))
-    const status = await c.client.waitDone(id, { timeoutMs: 10_000 })
+    const id = await client.submit(readCounts('old-one'))
+    const status = await client.waitDone(id, { timeoutMs: 10_000 })
     expect(status.state).toBe('FAILED')
-    expect(status.error!.message).toContain(`dataset "lost-one" lost partition${held.length === 1 ? '' : 's'} ${held.join(', ')} `)
+    expect(status.error!.message).toContain(`dataset "old-one" lost partition${held.length === 1 ? '' : 's'} ${held.join(', ')} `)
     // Nothing was read: no task of it ran.
-    expect((await c.client.tasks(id)).filter(t => t.state === 'SUCCEEDED')).toHaveLength(0)
-  }, 60_000)
+    expect((await client.tasks(id)).filter(t => t.state === 'SUCCEEDED')).toHaveLength(0)
+    // The one with a lineage is recomputed, exact (the lineage came through the restart).
+    expect((await get(m2.url, '/datasets/lost-one')).body).toMatchObject({ state: 'LOST' })
+    const b = await run(c2, readCounts('lost-one'))
+    expect(new Map((b.result.sinks.c as { values: [string, number][] }).values)).toEqual(want)
+    expect((await get(m2.url, '/datasets/lost-one')).body).toMatchObject({ state: 'AVAILABLE', records: want.size })
+  }, 90_000)
 })

@@ -13,6 +13,8 @@ import type { CacheLevel, NodeSpec } from '../../api/jobs'
 import { datasetOwner } from '../../api/datasets'
 import type { HeldFile, TrackedParts } from './inputs'
 import { isLive, stagedPath, type JobRun, type MasterState } from './state'
+import { lineageOf, type Lineage } from './lineage'
+import { rangeBounds } from './range-bounds'
 
 export type PartCopy = { disk: string; worker: WorkerId }
 export type OutputPart = { part: number; file: string; bytes: number; records: number; copies: PartCopy[] }
@@ -153,13 +155,18 @@ const OUTPUTS_SETTLED_ON_RETURN = 1_000
 // Persisted datasets (persist / read_dataset): each partition is one block a persist write kept on
 // the worker that ran its task, under an owner of its own (`datasetOwner`) so that the job's end
 // does not free it. The catalog says who holds each block; the workers' heartbeats say what they
-// still hold, and a block they no longer hold is lost for good (a job reading it fails naming it).
+// still hold, and a block they no longer hold is lost: the next job reading it recomputes it from
+// the dataset's lineage, kept here with it (recompute.ts), or fails naming it.
 
 export type DatasetBlock = {
   partition: number; attempt: string; worker: WorkerId; incarnation: string
   where: 'memory' | 'disk'; bytes: number; records: number; lost?: boolean
+  /** recomputed from the lineage by a later job, at this time */
+  recomputedMs?: number
 }
-export type DatasetRecord = { name: string; job: JobId; owner: string; atMs: number; level: CacheLevel; blocks: DatasetBlock[] }
+/** `lineage`: how a lost partition is recomputed (lineage.ts); absent for a dataset persisted by
+ *  a version that did not record it, whose lost partitions cannot be. */
+export type DatasetRecord = { name: string; job: JobId; owner: string; atMs: number; level: CacheLevel; blocks: DatasetBlock[]; lineage?: Lineage }
 
 export { datasetOwner }
 /** The job an owner key belongs to. */
@@ -176,7 +183,7 @@ export function jobDatasets(s: MasterState, job: JobRun, nowMs: number): Dataset
     const name = node.name!
     const blocks: DatasetBlock[] = []
     for (const stage of job.stages) {
-      const w = stage.plan.shuffle_writes.find(x => x.persist === name)
+      const w = stage.plan.shuffle_writes.find(x => x.persist === name && x.owner === undefined)
       if (w === undefined) continue
       for (const t of stage.tasks) {
         const o = t.output
@@ -189,7 +196,8 @@ export function jobDatasets(s: MasterState, job: JobRun, nowMs: number): Dataset
         })
       }
     }
-    out.push({ name, job: job.id, owner: datasetOwner(job.id, name), atMs: nowMs, level: node.level ?? 'memory_and_disk', blocks })
+    const lineage = lineageOf(job.stages.map(st => ({ plan: st.plan, splits: st.splits, ...(st.holders === undefined ? {} : { holders: st.holders }), ...(st.lineage === undefined ? { bounds: rangeBounds(job, st) } : { recompute: true }) })), name, job.params, job.inputMtimes)
+    out.push({ name, job: job.id, owner: datasetOwner(job.id, name), atMs: nowMs, level: node.level ?? 'memory_and_disk', blocks, ...(lineage === undefined ? {} : { lineage }) })
   }
   return out
 }
@@ -228,7 +236,7 @@ export function reconcileHeld(s: MasterState, worker: WorkerId, held: readonly {
     if (nowMs - d.atMs < HELD_GRACE_MS) continue
     let touched = false
     for (const b of d.blocks) {
-      if (b.worker !== worker || b.lost === true || b.bytes === 0) continue
+      if (b.worker !== worker || b.lost === true || b.bytes === 0 || nowMs - (b.recomputedMs ?? 0) < HELD_GRACE_MS) continue
       const where = here.get(`${d.owner}\u0000${b.attempt}`)
       if (where === undefined) { b.lost = true; touched = true } else if (where !== b.where) { b.where = where; touched = true }
     }

@@ -15,6 +15,7 @@ import type { Driver } from './driver'
 import { buildJobRun, checkReplicas, listingRequest } from './planning'
 import { mergeListings, type DiskListing } from './inputs'
 import { persistNodes, trackedParts } from './catalog'
+import { inputProblems, LINEAGE_LISTING, lineageFiles, listedFiles } from './lineage'
 import { isLive, type MasterState, type WorkerRun } from './state'
 import { jobStatus, summaryOf } from './status'
 import type { Store } from './store'
@@ -34,9 +35,17 @@ export class MasterCore {
   async submit(req: JobRequest): Promise<JobAccepted> {
     const valid = validateJob(req, SUPPORTED_OPS)
     const request = { ...listingRequest(valid), reserved: this.reserved }
+    // The input files of the datasets it reads are listed too: a lost partition is recomputed
+    // only from the files it came from, unchanged.
+    const reads = [...valid.nodes.values()].filter(n => n.op === 'read_dataset').map(n => n.name!)
+    const lineage = lineageFiles(reads, this.driver.state.datasets)
     // Every disk lists the inputs (each holds its own files) and checks the outputs (a link out
     // of the data dir, or an existing output, may be on one disk only).
-    const listings = await this.listOnEveryDisk(request)
+    // (apart: they are not the job's inputs, and its outputs may be where they were)
+    const [listings, lineageListings] = await Promise.all([this.listOnEveryDisk(request), lineage.length === 0 ? [] : this.listOnEveryDisk({
+      inputs: lineage.map((f, i) => ({ node_id: `${LINEAGE_LISTING}${i}`, path: f.path, allow_empty: true })), outputs: [], reserved: this.reserved,
+    })])
+    const problems = inputProblems(lineage, listedFiles(lineage, lineageListings))
     const inputs = mergeListings(listings, request.inputs, trackedParts(this.driver.state))
     checkReplicas(valid, listings.length)
     // Nothing is removed here: an output the job overwrites stays whole until the job's own is
@@ -46,6 +55,7 @@ export class MasterCore {
     const peerChars = live.reduce((n, w) => Math.max(n, w.id.length + w.address.length), 64)
     const id = newJobId(this.clock.now())
     const job = buildJobRun({ id, seq: ++this.seq, request: req, valid, listing: { inputs }, defaultPartitions: Math.max(1, 2 * slots), nowMs: this.clock.now(), peerChars, datasets: this.driver.state.datasets, persisting: persistingNow(this.driver.state) })
+    if (problems.size > 0) job.inputProblems = problems
     this.driver.post({ kind: 'job-submitted', job })
     // Accepted means stored: a master that dies now finds the job when it restarts.
     await this.driver.persisted()

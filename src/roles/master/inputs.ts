@@ -14,7 +14,8 @@ import { ApiError, type ErrorCode } from '../../api/errors'
 /** One disk's answer, and the live workers that mount it (the first answered). */
 export type DiskListing = { disk: string; workers: readonly WorkerId[]; answer: ListAnswer }
 
-export type HeldFile = { path: string; size: number; disks: string[] }
+/** `mtimes`: per disk that listed it, when the file was last modified there */
+export type HeldFile = { path: string; size: number; disks: string[]; mtimes?: Record<string, number> }
 export type HeldInputs = { node_id: string; files: HeldFile[] }[]
 
 /** The tracked outputs' part files, as the catalog has them. */
@@ -38,7 +39,7 @@ export function mergeListings(listings: readonly DiskListing[], inputs: readonly
   }
   const out: HeldInputs = []
   for (const input of inputs) {
-    const files = new Map<string, { size: number; disks: string[]; workers: string[] }>()
+    const files = new Map<string, { size: number; disks: string[]; workers: string[]; mtimes: Record<string, number> }>()
     let listed = false
     for (const l of listings) {
       const answer = l.answer.inputs.find(i => i.node_id === input.node_id)
@@ -46,16 +47,17 @@ export function mergeListings(listings: readonly DiskListing[], inputs: readonly
       listed = true
       for (const f of answer.files) {
         const held = files.get(f.path)
-        if (held === undefined) { files.set(f.path, { size: f.size, disks: [l.disk], workers: [l.workers[0]!] }); continue }
+        if (held === undefined) { files.set(f.path, { size: f.size, disks: [l.disk], workers: [l.workers[0]!], mtimes: f.mtime_ms === undefined ? {} : { [l.disk]: f.mtime_ms } }); continue }
         if (held.size !== f.size) throw conflict(input.node_id, f.path, held, f.size, l.workers[0]!)
         if (!held.disks.includes(l.disk)) { held.disks.push(l.disk); held.workers.push(l.workers[0]!) }
+        if (f.mtime_ms !== undefined) held.mtimes[l.disk] = f.mtime_ms
       }
     }
     const held: HeldFile[] = []
     for (const [path, f] of files) {
       const committed = tracked.holders(path)
       const disks = committed === undefined ? f.disks : f.disks.filter(d => committed.includes(d))
-      if (disks.length > 0) held.push({ path, size: f.size, disks: disks.sort() })
+      if (disks.length > 0) held.push({ path, size: f.size, disks: disks.sort(), ...(Object.keys(f.mtimes).length > 0 ? { mtimes: f.mtimes } : {}) })
     }
     for (const part of tracked.readBy(input.path)) {
       if (!held.some(h => h.path === part.path)) { held.push({ ...part, disks: [...part.disks].sort() }); listed = true }

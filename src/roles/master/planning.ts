@@ -17,7 +17,7 @@ import { datasetRoot, persistNodes, type DatasetRecord } from './catalog'
 
 /** Each source's files, with the disks that hold each (from mergeListings); without disks, any
  *  worker may read a file (a plan made from one worker's listing, as benchmarks of the master do). */
-export type PlannedInputs = { inputs: { node_id: string; files: { path: string; size: number; disks?: string[] }[] }[] }
+export type PlannedInputs = { inputs: { node_id: string; files: { path: string; size: number; disks?: string[]; mtimes?: Record<string, number> }[] }[] }
 
 export function listingRequest(v: ValidJob): ListRequest {
   const req: ListRequest = { inputs: [], outputs: [] }
@@ -99,10 +99,13 @@ export function buildJobRun(o: {
   numberSinkParts(plans)
   checkSpecSizes(o.id, o.request, stages, o.peerChars ?? 64)
   const outputs = [...o.valid.nodes.values()].filter(n => n.op === 'write_text' || n.op === 'write_jsonl').map(n => n.path!)
+  // When each input file was last modified, per disk: the lineage of a dataset it persists keeps it.
+  const inputMtimes = new Map<string, Record<string, number>>()
+  if (persistNodes([...o.valid.nodes.values()]).length > 0) for (const i of o.listing.inputs) for (const f of i.files) if (f.mtimes !== undefined) inputMtimes.set(f.path, f.mtimes)
   return {
     id: o.id, seq: o.seq, name: o.request.name ?? 'job', state: 'QUEUED', request: o.request, params: o.request.params ?? {},
     maxAttempts: o.request.max_task_attempts ?? 4, stages, outputs, overwrites, submittedMs: o.nowMs, startedMs: null, finishedMs: null,
-    error: null, result: null, finalizing: false,
+    error: null, result: null, finalizing: false, ...(inputMtimes.size > 0 ? { inputMtimes } : {}),
   }
 }
 

@@ -11,6 +11,7 @@ import { allSucceeded, indexTasks } from './task-index'
 import { indexHolders } from './placement'
 import { liveDisks } from './catalog'
 import { requeueLostParts } from './worker-events'
+import { refreshDatasetRoots } from './recompute'
 
 export function recoverState(store: Store, nowMs: number, timeoutMs: number): MasterState {
   const s = newState(timeoutMs)
@@ -32,6 +33,7 @@ export function recoverState(store: Store, nowMs: number, timeoutMs: number): Ma
   for (const row of store.unfinishedJobs()) {
     if (row.plan === null) continue
     const job = rebuildJob(row, JSON.parse(row.plan) as StoredPlan)
+    refreshDatasetRoots(s, job)
     s.jobs.set(job.id, job)
     for (const a of store.attemptsOf(job.id)) restoreAttempt(s, job, a)
     // Parts committed on a disk whose workers were all DEAD before the restart run again.
@@ -50,18 +52,21 @@ export function recoverState(store: Store, nowMs: number, timeoutMs: number): Ma
 
 function rebuildJob(row: StoredJob, plan: StoredPlan): JobRun {
   const request = JSON.parse(row.request) as JobRequest
-  const stages: StageRun[] = plan.stages.map(({ plan: p, splits, holders }) => {
+  const stages: StageRun[] = plan.stages.map(({ plan: p, splits, holders, lineage }) => {
+    // A stage recomputing a dataset's lost partitions does not run the tasks of those it holds.
+    const skipped = new Set(lineage?.skipped ?? [])
     const tasks = Array.from({ length: p.partitions }, (_, i): TaskRun => ({
-      id: `${row.job_id}:${p.stage_id}:${i}` as TaskRun['id'], stage: p.stage_id, partition: i, state: 'PENDING',
+      id: `${row.job_id}:${p.stage_id}:${i}` as TaskRun['id'], stage: p.stage_id, partition: i, state: skipped.has(i) ? 'SUCCEEDED' : 'PENDING',
       attempts: 0, failures: 0, current: null, output: null, sinks: [], committer: null,
     }))
-    return { plan: p, splits, state: 'WAITING', finalCounts: null, tasks, index: indexTasks(tasks), ...(holders === undefined ? {} : { holders }) }
+    return { plan: p, splits, state: 'WAITING', finalCounts: null, tasks, index: indexTasks(tasks), ...(holders === undefined ? {} : { holders }), ...(lineage === undefined ? {} : { lineage }) }
   })
   return {
     id: row.job_id as JobId, seq: row.seq, name: row.name, state: row.state as JobRun['state'], request,
     params: request.params ?? {}, maxAttempts: request.max_task_attempts ?? 4, stages, outputs: plan.outputs,
     overwrites: request.nodes.filter(n => (n.op === 'write_text' || n.op === 'write_jsonl') && n.overwrite === true && n.path !== undefined).map(n => n.path!),
     submittedMs: row.submitted_ms, startedMs: row.started_ms, finishedMs: null, error: null, result: null, finalizing: false,
+    ...(plan.inputProblems === undefined ? {} : { inputProblems: new Map(plan.inputProblems) }),
   }
 }
 

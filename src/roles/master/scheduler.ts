@@ -21,7 +21,7 @@ import { finishIfAnswered, onFinalizeFailed, onFinalized, startFinalize } from '
 import { ringOf, zeroMetrics, type AttemptRun, type JobRun, type MasterState, type StageRun, type TaskRun, type WorkerRun } from './state'
 import { allSucceeded, peekPending, setTaskState, takePending } from './task-index'
 import { cachedBlockOf, cachedHolder, localityChoice } from './locality'
-import { blockHeld, lostMessage } from './catalog'
+import { checkDatasetRead, explainRecomputeFailure, keepRecomputed, recomputeFailure } from './recompute'
 import type { WorkerId } from '../../api/ids'
 
 export type { MasterAction, MasterEvent, Step, StoreChange } from './events'
@@ -34,7 +34,13 @@ export function step(s: MasterState, e: MasterEvent): Step {
     case 'heartbeat-received': onHeartbeat(s, e.hb, e.nowMs, out); break
     case 'lease-check-due': expireLeases(s, e.nowMs, out); break
     case 'job-submitted': s.jobs.set(e.job.id, e.job); out.changes.push({ kind: 'job-created', job: e.job.id }, { kind: 'job', job: e.job.id }); break
-    case 'task-reported': onReport(s, e.report, e.nowMs, out); break
+    case 'task-reported': {
+      const failed = recomputeFailure(s, e.report)
+      onReport(s, e.report, e.nowMs, out)
+      keepRecomputed(s, e.report, e.nowMs, out)
+      explainRecomputeFailure(failed)
+      break
+    }
     case 'launch-failed': onLaunchFailed(s, e.attempt, e.message, e.unreachable, e.permanent === true, e.nowMs, out); break
     case 'commit-requested': onCommitRequested(s, e.attempt, out); break
     case 'output-finalized': onFinalized(s, e, out); break
@@ -87,9 +93,10 @@ function schedule(s: MasterState, nowMs: number, out: Step, checkHolders: boolea
       while (!full) {
         const task = peekPending(stage)
         if (task === undefined) break
-        // A persisted partition that is gone is not recomputed here (its lineage is another
-        // job's): the job fails at once naming it, rather than read less.
-        const lost = lostDatasetBlocks(s, stage, task)
+        // A persisted partition that is gone is recomputed from its lineage first (the stage
+        // waits for it), or the job fails at once naming it, rather than read less.
+        const lost = checkDatasetRead(s, job, stage, task, out)
+        if (lost === 'wait') break
         if (lost !== undefined) { failJob(s, job.id, { message: lost, node_id: stage.plan.root.node.id, task_id: null, record: null }, nowMs, out); break }
         ring ??= ringOf(s)
         const placed = placeTask(s, ring, job, stage, task, nowMs)
@@ -200,7 +207,7 @@ function launch(s: MasterState, job: JobRun, stage: StageRun, task: TaskRun, w: 
   out.changes.push({ kind: 'attempt', attempt: a })
   const spec: TaskSpec = {
     job_id: job.id, task_id: task.id, attempt_id: id, attempt: attemptNo, stage_id: stage.plan.stage_id,
-    partition: task.partition, params: job.params, stage: specPlan(stage.plan),
+    partition: task.partition, params: stage.lineage?.params ?? job.params, stage: specPlan(stage.plan),
     split: stage.plan.root.kind === 'source' ? stage.splits[task.partition] ?? null : null,
     shuffle_inputs: [
       ...(stage.plan.root.kind === 'shuffle' ? stage.plan.root.shuffle_ids.map(sid => ({ shuffle_id: sid, map_outputs: mapOutputs(job, sid, task.partition) })) : []),
@@ -210,7 +217,7 @@ function launch(s: MasterState, job: JobRun, stage: StageRun, task: TaskRun, w: 
     ],
     incarnation: w.incarnation,
   }
-  const bounds = rangeBounds(job, stage)
+  const bounds = stage.lineage !== undefined ? stage.lineage.bounds : rangeBounds(job, stage)
   if (bounds !== undefined) spec.range_bounds = bounds
   const limit = taskTimeoutMs(job.request)
   if (limit !== undefined) spec.task_timeout_ms = limit
@@ -244,26 +251,6 @@ function specPlan(plan: StagePlan): StagePlan {
   let light = lightPlans.get(plan)
   if (light === undefined) lightPlans.set(plan, light = { ...plan, root: { ...root, dataset: { ...root.dataset, blocks: [] } } })
   return light
-}
-
-/** Why a read_dataset stage cannot run: partitions of its dataset are lost (holder dead or a new
- *  incarnation, the block not held any more, or the dataset deleted or replaced since submit). */
-function lostDatasetBlocks(s: MasterState, stage: StageRun, task: TaskRun): string | undefined {
-  const root = stage.plan.root
-  if (root.kind !== 'cached' || root.dataset === undefined) return undefined
-  const d = s.datasets.get(root.dataset.name)
-  if (d === undefined || d.owner !== root.dataset.owner) return `dataset "${root.dataset.name}" was deleted or replaced while this job waited to read it`
-  // The task's own block is checked at each launch; the others only once one is found lost, to
-  // name them all.
-  const own = d.blocks[task.partition]
-  if (own !== undefined && blockHeld(s, own)) return undefined
-  const lost: number[] = []
-  for (const t of stage.tasks) {
-    if (t.state === 'SUCCEEDED') continue
-    const b = d.blocks[t.partition]
-    if (b === undefined || !blockHeld(s, b)) lost.push(t.partition)
-  }
-  return lost.length === 0 ? undefined : lostMessage(root.dataset.name, lost)
 }
 
 /** The one kept block a cached stage's task reads (reduce partition 0 of one map output); none

@@ -99,6 +99,13 @@ export type StageRun = {
   localityWaitFromMs?: number
   /** fetch failures in a row that re-planned map outputs this stage reads (MAX_FETCH_FAILURE_ROUNDS) */
   fetchFailureRounds?: number
+  /** a stage recomputing lost partitions of a persisted dataset (recompute.ts): the persisting
+   *  job's params, its sort bounds, and, for a stage that writes the dataset, which partitions */
+  lineage?: {
+    params: Record<string, unknown>; bounds?: Record<string, unknown[]>; dataset: string; owner: string; writes?: { base: number; partitions: number[] }
+    /** its tasks that do not run (their partitions of the dataset are held) */
+    skipped?: number[]
+  }
 }
 
 export type JobRun = {
@@ -141,6 +148,14 @@ export type JobRun = {
   replicaDirty?: boolean
   /** since when a part has lacked a disk to be copied to (bounded: replicas.ts) */
   replicaWaitSinceMs?: number
+  /** input files of the lineage of the datasets it reads that cannot be read as they were, found
+   *  at submit (lineage.ts inputProblems): path → why */
+  inputProblems?: Map<string, string>
+  /** when each input file was last modified, per disk, as listed at submit (kept in the lineage of
+   *  the datasets it persists; not stored: a job restarted by a new master records sizes only) */
+  inputMtimes?: Map<string, Record<string, number>>
+  /** recomputes planned per dataset it reads (bounded: recompute.ts) */
+  recomputes?: Map<string, number>
 }
 
 /** An output replaced by a job that succeeded: a worker away when it was swapped in swaps it on

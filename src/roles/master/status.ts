@@ -16,6 +16,7 @@ export function jobStatus(job: JobRun): JobStatus {
       stage_id: st.plan.stage_id,
       node_ids: [st.plan.root.node.id, ...st.plan.nodes.map(n => n.id)],
       depends_on: st.plan.depends_on,
+      ...(st.lineage === undefined ? {} : { recomputes: st.lineage.dataset }),
       state: st.state,
       tasks,
     }

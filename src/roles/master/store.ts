@@ -51,7 +51,9 @@ const taskInfo = (r: StoredAttempt): TaskInfo => ({
 export type StoredWorker = { worker_id: string; address: string; incarnation: string; slots: number; status: string; last_seen_ms: number; disk: string }
 
 /** What a job's stages were planned as: kept at submit, since listing the inputs again could differ. */
-export type StoredPlan = { stages: { plan: JobRun['stages'][number]['plan']; splits: JobRun['stages'][number]['splits']; holders?: string[][] }[]; outputs: string[] }
+export type StoredPlan = { stages: { plan: JobRun['stages'][number]['plan']; splits: JobRun['stages'][number]['splits']; holders?: string[][]; lineage?: JobRun['stages'][number]['lineage'] }[]; outputs: string[]
+  /** lineage input files found gone or changed at submit (JobRun.inputProblems) */
+  inputProblems?: [string, string][] }
 
 export class Store {
   private readonly db: Database
@@ -106,8 +108,9 @@ export class Store {
       CREATE TABLE IF NOT EXISTS overwrites (
         path TEXT NOT NULL, job_id TEXT NOT NULL, submitted_ms INTEGER NOT NULL, at_ms INTEGER NOT NULL);
       PRAGMA user_version = ${SCHEMA_VERSION};`)
-    this.insertJob = this.db.prepare(`INSERT OR IGNORE INTO jobs (job_id, seq, name, state, request, plan, submitted_ms)
-      VALUES ($job_id, $seq, $name, $state, $request, $plan, $submitted_ms)`)
+    // A job's plan is written again when stages are added to it while it runs (recompute.ts).
+    this.insertJob = this.db.prepare(`INSERT INTO jobs (job_id, seq, name, state, request, plan, submitted_ms)
+      VALUES ($job_id, $seq, $name, $state, $request, $plan, $submitted_ms) ON CONFLICT(job_id) DO UPDATE SET plan = excluded.plan`)
     this.updateJob = this.db.prepare(`UPDATE jobs SET state = $state, started_ms = $started_ms, finished_ms = $finished_ms,
       error = $error, result = $result, status = $status WHERE job_id = $job_id`)
     this.upsertAttempt = this.db.prepare(`INSERT OR REPLACE INTO attempts VALUES ($attempt_id, $job_id, $task_id,
@@ -141,7 +144,8 @@ export class Store {
     this.begin.run()
     try {
       for (const j of created) {
-        const plan: StoredPlan = { stages: j.stages.map(s => ({ plan: s.plan, splits: s.splits, ...(s.holders === undefined ? {} : { holders: s.holders }) })), outputs: j.outputs }
+        const plan: StoredPlan = { stages: j.stages.map(s => ({ plan: s.plan, splits: s.splits, ...(s.holders === undefined ? {} : { holders: s.holders }), ...(s.lineage === undefined ? {} : { lineage: s.lineage }) })), outputs: j.outputs,
+          ...(j.inputProblems === undefined ? {} : { inputProblems: [...j.inputProblems] }) }
         this.insertJob.run({
           job_id: j.id, seq: j.seq, name: j.name, state: j.state, request: JSON.stringify(j.request),
           plan: JSON.stringify(plan), submitted_ms: j.submittedMs,

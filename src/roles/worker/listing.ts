@@ -32,7 +32,7 @@ export function answerListing(dataDir: string, req: ListRequest, own: readonly R
         if (r !== undefined) throw coded('RESERVED_PATH', `input file "${f.path}" lies in ${r.what}, which jobs may not read`)
         inputFiles.push({ node_id: input.node_id, real: f.real })
       }
-      answer.inputs.push({ node_id: input.node_id, files: files.map(f => ({ path: f.path, size: f.size })) })
+      answer.inputs.push({ node_id: input.node_id, files: files.map(f => ({ path: f.path, size: f.size, mtime_ms: f.mtimeMs })) })
     } catch (e) {
       const err = e as Error & { code?: string }
       answer.errors.push({ node_id: input.node_id, code: err.code ?? 'INPUT_NOT_FOUND', message: `node "${input.node_id}": ${err.message}` })
@@ -171,7 +171,7 @@ function realReserved(list: readonly Reserved[]): RealReserved[] {
   return list.map(r => ({ ...r, real: realOf(r.path) ?? r.path }))
 }
 
-type Listed = { path: string; size: number; real: string }
+type Listed = { path: string; size: number; mtimeMs: number; real: string }
 
 function listInput(root: string, path: string): Listed[] {
   let names: string[]
@@ -199,7 +199,10 @@ function listInput(root: string, path: string): Listed[] {
     if (!inside(root, real)) throw coded('PATH_OUTSIDE_DATA_DIR', `input file "${p}" is a link that leaves the data dir`)
     const rel = relative(root, full)
     const seen = byReal.get(real)
-    if (seen === undefined || rel === relative(root, real)) byReal.set(real, { path: rel, size: statSync(full).size, real })
+    if (seen === undefined || rel === relative(root, real)) {
+      const st = statSync(full)
+      byReal.set(real, { path: rel, size: st.size, mtimeMs: Math.floor(st.mtimeMs), real })
+    }
   }
   return [...byReal.values()].sort((a, b) => a.path < b.path ? -1 : a.path > b.path ? 1 : 0)
 }

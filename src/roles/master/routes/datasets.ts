@@ -47,7 +47,10 @@ export function datasetInfo(state: MasterState, d: DatasetRecord): DatasetInfo {
     bytes_disk: held.filter(b => b.where === 'disk').reduce((n, b) => n + b.bytes, 0),
     locations: held.filter(b => b.bytes > 0).map(b => ({ partition: b.partition, worker_id: b.worker, where: b.where })),
     persisted_at: new Date(d.atMs).toISOString(),
+    recomputable: d.lineage !== undefined,
   }
   if (lost.size > 0) info.lost_partitions = [...lost]
+  const recomputed = d.blocks.filter(b => b.recomputedMs !== undefined).map(b => b.partition)
+  if (recomputed.length > 0) info.recomputed_partitions = recomputed
   return info
 }

@@ -35,8 +35,8 @@ export class CacheWriter implements Consumer {
   get shuffleId(): string { return this.write.shuffle_id }
   get level(): CacheLevel { return this.write.cache ?? 'memory_and_disk' }
   /** a persist sink's write: the dataset's name and the persist node */
-  get persist(): { name: string; nodeId: string } | undefined {
-    return this.write.persist === undefined ? undefined : { name: this.write.persist, nodeId: this.write.node.id }
+  get persist(): { name: string; nodeId: string; owner?: string } | undefined {
+    return this.write.persist === undefined ? undefined : { name: this.write.persist, nodeId: this.write.node.id, ...(this.write.owner === undefined ? {} : { owner: this.write.owner }) }
   }
 
   push(batch: unknown[]): void {

@@ -48,7 +48,7 @@ export async function runTask(spec: TaskSpec, env: ThreadEnv, lane?: number): Pr
       shuffle: w => {
         if (w.cache !== undefined) {
           // A persisted block lives in its dataset's folder, which the job's end does not remove.
-          const owner = w.persist === undefined ? spec.job_id : datasetOwner(spec.job_id, w.persist)
+          const owner = w.persist === undefined ? spec.job_id : w.owner ?? datasetOwner(spec.job_id, w.persist)
           const c = new CacheWriter(w, new FileRunStore(shuffleDir(env.workDir, owner, w.shuffle_id), pathName(spec.attempt_id)), budget)
           caches.push(c)
           return c
@@ -84,7 +84,7 @@ export async function runTask(spec: TaskSpec, env: ThreadEnv, lane?: number): Pr
       const block = c.finish()
       const bytes = partitionSizes(block)[0] ?? 0
       if (c.persist !== undefined) {
-        block.owner = datasetOwner(spec.job_id, c.persist.name)
+        block.owner = c.persist.owner ?? datasetOwner(spec.job_id, c.persist.name)
         outputs.push({ node_id: c.persist.nodeId, op: 'persist', records: c.records, bytes, kept: block.cache?.memory !== undefined ? 'memory' : 'disk' })
       }
       blocks.push(block)
