@@ -25,8 +25,8 @@ export type PageRankOptions = {
   cache?: boolean
   /** partitions of the wide steps (default: the cluster's) */
   partitions?: number
-  /** called after each iteration's job with its wall time */
-  onIteration?: (i: number, seconds: number) => void
+  /** called after each iteration's job with its wall time (awaited before the next) */
+  onIteration?: (i: number, seconds: number) => void | Promise<void>
 }
 
 /** The ranks after `o.iterations` iterations, a persisted dataset (unpersist() it when done). */
@@ -54,7 +54,7 @@ export async function pageRank(ms: Session, input: string, o: PageRankOptions): 
     await next.count({ name: `pagerank iteration ${i}` })
     await ranks.unpersist()
     ranks = next
-    o.onIteration?.(i, (performance.now() - t0) / 1000)
+    await o.onIteration?.(i, (performance.now() - t0) / 1000)
   }
   if (!(o.cache ?? true)) return ranks
   // links stay kept for the session otherwise; the caller keeps only the ranks.

@@ -19,12 +19,14 @@ export interface Runner {
   persisted(kept: readonly Persisting[]): void
   /** DELETE /datasets/:name; a name the master does not know is not an error */
   unpersist(name: string): Promise<void>
+  /** the state of every dataset the cluster knows (GET /datasets) */
+  datasetStates(): Promise<Map<string, 'AVAILABLE' | 'LOST'>>
 }
 
 const LEVELS: readonly StorageLevel[] = ['memory', 'memory_and_disk', 'disk']
 
-/** The message the master fails a job with when a dataset it reads lost partitions (catalog.ts). */
-const LOST = /dataset "([A-Za-z0-9][A-Za-z0-9_.-]*)" lost partition/
+/** How the master names a dataset in a job's error (catalog.ts, planning.ts). */
+const NAMED = /dataset "([A-Za-z0-9][A-Za-z0-9_.-]*)"/g
 
 type Fn = (...args: never[]) => unknown
 
@@ -197,7 +199,9 @@ export class DatasetImpl {
     // under its name: at most once per kept node of the job, so this ends.
     const recomputed = new Set<Keep>()
     for (;;) {
-      await settled(node)
+      // Checked right before the job is built, with no await in between: two actions at once
+      // must not both persist a kept node.
+      for (let p = pendingUpstream(node); p.length > 0; p = pendingUpstream(node)) await Promise.allSettled(p)
       const { job, ids, persisting } = buildJob(node, { ...jobOptions(opts), datasetName: id => this.runner.datasetName(id) })
       const run = this.runner.run(job, opts)
       for (const p of persisting) p.keep.pending = run
@@ -206,8 +210,7 @@ export class DatasetImpl {
         result = await run
       } catch (e) {
         for (const p of persisting) delete p.keep.pending
-        const lost = relost(e, node, recomputed)
-        if (lost === undefined) throw e
+        if (!await this.relost(e, node, recomputed)) throw e
         continue
       }
       for (const p of persisting) { delete p.keep.pending; p.keep.dataset = p.name; delete p.keep.replace }
@@ -218,34 +221,39 @@ export class DatasetImpl {
     }
   }
 
+  /**
+   * When a job failed naming a kept dataset of this program: every kept dataset the job read that
+   * the cluster no longer holds whole (LOST, or deleted) is forgotten as persisted, so that the
+   * next job computes it from the lineage the program holds and keeps it again under its name.
+   * Once per dataset per action, so the retries end.
+   */
+  private async relost(e: unknown, node: PlanNode, recomputed: Set<Keep>): Promise<boolean> {
+    const message = e instanceof Error ? e.message : ''
+    const named = new Set([...message.matchAll(NAMED)].map(m => m[1]!))
+    const ours = keptUpstream(node).filter(n => n.op !== 'read_dataset' && n.keep?.dataset !== undefined && !recomputed.has(n.keep))
+    if (!ours.some(n => named.has(n.keep!.dataset!))) return false
+    const states = await this.runner.datasetStates()
+    let any = false
+    for (const n of ours) {
+      const k = n.keep!
+      if (states.get(k.dataset!) === 'AVAILABLE') continue
+      recomputed.add(k)
+      delete k.dataset
+      k.replace = true
+      any = true
+    }
+    return any
+  }
+
   private sinkNode(op: Op, method: string, fields: NodeFields): PlanNode {
     const site = callSite()
     return { op, method, inputs: [this.node], fields, params: this.params, ...(site === undefined ? {} : { site }) }
   }
 }
 
-/** Waits for the jobs that are persisting kept nodes upstream of `node` (one job per kept node). */
-async function settled(node: PlanNode): Promise<void> {
-  for (;;) {
-    const pending = keptUpstream(node).map(n => n.keep?.pending).filter(p => p !== undefined)
-    if (pending.length === 0) return
-    await Promise.allSettled(pending)
-  }
-}
-
-/** When a job failed because a kept dataset of this program lost partitions: forget that it was
- *  persisted (the next job computes it from its lineage and replaces it), once per dataset. */
-function relost(e: unknown, node: PlanNode, recomputed: Set<Keep>): Keep | undefined {
-  const m = LOST.exec(e instanceof Error ? e.message : '')
-  if (m === null) return undefined
-  const n = keptUpstream(node).find(k => k.keep?.dataset === m[1] && k.op !== 'read_dataset')
-  const k = n?.keep
-  if (k === undefined || recomputed.has(k)) return undefined
-  recomputed.add(k)
-  delete k.dataset
-  k.replace = true
-  return k
-}
+/** The jobs persisting kept nodes upstream of `node` right now. */
+const pendingUpstream = (node: PlanNode): Promise<unknown>[] =>
+  keptUpstream(node).flatMap(n => n.keep?.pending === undefined ? [] : [n.keep.pending])
 
 const wide = (o: WideOptions): NodeFields => o.partitions === undefined ? {} : { partitions: o.partitions }
 

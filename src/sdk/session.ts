@@ -132,6 +132,10 @@ export class Session implements Runner {
     }
   }
 
+  async datasetStates(): Promise<Map<string, 'AVAILABLE' | 'LOST'>> {
+    return new Map((await this.client.datasets()).map(d => [d.name, d.state]))
+  }
+
   /** Submits the job, waits for its end and returns its result; throws JobFailedError if it failed. */
   async run(job: JobRequest, o: ActionOptions = {}): Promise<JobResult> {
     const id = await this.client.submit(job)

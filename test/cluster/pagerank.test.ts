@@ -80,7 +80,7 @@ describe('PageRank through the SDK', () => {
     const s = ms!
     const before = new Set((await s.client.jobs()).map(j => j.job_id))
     const seconds: number[] = []
-    const ranks = await pageRank(s, 'graph/*.txt', { iterations: ITERATIONS, partitions: 4, onIteration: (_, t) => seconds.push(t) })
+    const ranks = await pageRank(s, 'graph/*.txt', { iterations: ITERATIONS, partitions: 4, onIteration: (_, t) => { seconds.push(t) } })
     expect(seconds).toHaveLength(ITERATIONS)
     // While they are kept, the final ranks are a dataset of the cluster; links are freed already.
     const kept = await s.datasets()
