@@ -3,7 +3,6 @@
 // datasets and runs the jobs that actions build: submit, follow, fetch the result. Between jobs it
 // keeps the cluster it talks to and the names of the datasets its jobs persisted without a name
 // from the program (freed when it stops, as Spark frees cached RDDs with its context).
-import { randomBytes } from 'node:crypto'
 import { ClientError, MasterClient } from '../api/client'
 import type { DatasetInfo } from '../api/datasets'
 import type { JobError, JobRequest, JobResult, JobState, JobStatus } from '../api/jobs'
@@ -58,7 +57,7 @@ export class Session implements Runner {
 
   // Unnamed kept datasets are called "<node id>.<tag>-<n>": the tag tells this session's apart
   // from another program's on the same cluster, n the iterations of a loop that keeps one node.
-  private readonly tag = randomBytes(3).toString('hex')
+  private readonly tag = globalThis.crypto.randomUUID().slice(0, 6)
   private seq = 0
   private readonly unnamed = new Set<string>()
 
