@@ -71,7 +71,8 @@ async function miniSpark(ctx: W5Context, cached: boolean, inputBytes: number): P
     { cwd: ctx.root, namer: procNamer, timeoutMs: ctx.timeoutMs, env: { MINISPARK_TOKEN: undefined } })
     row.other_cpus = r.otherCpus
     // VmHWM of each role: its peak over this mode's run (the cluster is this mode's own).
-    const roles: [string, number][] = [['master', cluster.master.proc.pid], ...cluster.workers.map((w, i) => [`worker-${i + 1}`, w.proc.pid] as [string, number])]
+    // Workers named as `local` names them, which the report's RSS target looks for.
+    const roles: [string, number][] = [['master', cluster.master.proc.pid], ...cluster.workers.map((w, i) => [`local-${i + 1}`, w.proc.pid] as [string, number])]
     for (const [name, pid] of roles) { const h = hwmBytes(pid); if (h !== null) row.rss[name] = h }
     const program = r.peaks.get('program')
     if (program !== undefined) row.rss.program = program

@@ -8,7 +8,8 @@
 //
 // Paths are the workers' (relative to their data dir; with no --master, an embedded cluster of
 // --workers workers over --data-dir, default the current directory). Input lines are "SRC DST"
-// (bench/gen/gen-graph.mjs); the output is "node<TAB>rank" part files (bench/gen/verify.sh W5).
+// (bench/gen/gen-graph.mjs); the output is "node<TAB>rank" part files, ranks to 9 significant
+// digits (bench/gen/verify.sh W5).
 //
 // Every iteration is a job of its own (so that each is timed): its ranks are persisted and the
 // previous ones freed. links are cached: the first iteration computes them from the input files
@@ -96,7 +97,9 @@ async function main(): Promise<void> {
       },
     })
     const iterated = performance.now()
-    const written = await ranks.map(([n, r]) => `${n}\t${r}`, { name: 'lines' }).saveAsTextFile(out, { overwrite: true, name: 'pagerank output' })
+    // 9 significant digits, as bench/gen/ref-pagerank.mjs writes them: verify.sh W5 rounds to 4
+    // decimals, and rounding the full doubles instead could tip a tie the other way.
+    const written = await ranks.map(([n, r]) => `${n}\t${r.toPrecision(9)}`, { name: 'lines' }).saveAsTextFile(out, { overwrite: true, name: 'pagerank output' })
     await ranks.unpersist()
     const total = (performance.now() - t0) / 1000
     process.stderr.write(`${written.records} ranks in ${written.path} (${written.files} files), ${total.toFixed(2)} s\n`)

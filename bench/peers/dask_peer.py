@@ -158,7 +158,8 @@ def w5(client, data, dest, iterations):
         times.append(time.perf_counter() - t)
     with open(f'{dest}/part-00000.txt', 'w') as f:
         for node, rank in ranks.items():
-            f.write(f'{node}\t{rank!r}\n')
+            # 9 significant digits, as ref-pagerank.mjs writes them (verify.sh W5 rounds to 4 decimals)
+            f.write(f'{node}\t{rank:.9g}\n')
     return {'iterations_s': times, 'nodes': len(ranks)}
 
 
