@@ -5,8 +5,8 @@
 // a plain loop with its points read from the files once; two actions at once persist a dataset
 // once; a named dataset is read from another session and outlives the session, an unnamed one is
 // freed when its session stops; unpersist frees memory and files and later actions compute the
-// dataset again; a SIGKILLed worker holding kept partitions between iterations of PageRank leaves
-// the result exact.
+// dataset again; a worker holding kept partitions SIGKILLed between iterations of PageRank, or
+// while one runs, leaves the result exact.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
@@ -239,6 +239,40 @@ describe('kept datasets on a cluster', () => {
     await ranks.unpersist()
   }, 120_000)
 })
+
+test('a worker holding kept partitions SIGKILLed while an iteration runs: PageRank still exact', async () => {
+  const s = ms!
+  const before = await jobIds(s)
+  const lines = readdirSync(join(data, 'graph')).sort().flatMap(f => readFileSync(join(data, 'graph', f), 'utf8').split('\n'))
+  let killed: string | undefined
+  let watcher: Promise<void> | undefined
+  const ranks = await pageRank(s, 'graph/*.txt', {
+    iterations: 4, partitions: 3,
+    onIteration: i => {
+      if (i !== 1) return
+      // Once iteration 2's job runs, kill a live worker that holds kept partitions.
+      watcher = (async () => {
+        const job = await waitUntil('iteration 2 running', async () => (await s.client.jobs()).find(j => j.name === 'pagerank iteration 2' && j.state === 'RUNNING'), { timeoutMs: 30_000, pollMs: 20 })
+        const live = new Set((await s.client.workers()).filter(w => w.status !== 'DEAD').map(w => w.worker_id))
+        const held = (await s.datasets()).flatMap(d => d.locations.map(l => l.worker_id)).filter(w => live.has(w))
+        killed = held[0]
+        if (killed !== undefined) c!.workers[c!.workerIds.indexOf(killed)]!.proc.kill('SIGKILL')
+        void job
+      })()
+    },
+  })
+  await watcher
+  expect(killed).toBeDefined()
+  const after = await jobsSince(s, before)
+  const failed = after.filter(j => j.state !== 'SUCCEEDED')
+  expect(failed.every(j => /dataset "[^"]+" lost partition/.test(j.error ?? ''))).toBe(true)
+  expect(failed.length).toBeLessThanOrEqual(1)
+  const got = new Map(await ranks.collect())
+  const want = plainPageRankOf(lines, 4)
+  expect(got.size).toBe(want.size)
+  expect([...want].filter(([n, r]) => Math.abs((got.get(n) ?? NaN) - r) > 1e-9 * r).slice(0, 5)).toEqual([])
+  await ranks.unpersist()
+}, 120_000)
 
 function plainPageRankOf(lines: readonly string[], iterations: number): Map<number, number> {
   const seen = new Set<string>()
