@@ -110,6 +110,23 @@ describe('PageRank through the SDK', () => {
   }, 120_000)
 })
 
+test('the example as a program: --timings JSON, and output whose W5 fingerprint equals ref-pagerank.mjs', async () => {
+  const timings = join(data, 'timings.json')
+  const r = await runCommand([process.execPath, join(ROOT, 'examples/pagerank.ts'), '--workers', '2', '--data-dir', data,
+    '--input', 'graph/*.txt', '--out', 'out/pr', '--iterations', '3', '--timings', timings], { cwd: ROOT, timeoutMs: 90_000 })
+  expect(r.code).toBe(0)
+  const t = JSON.parse(readFileSync(timings, 'utf8')) as { cached: boolean; iterations: { i: number; seconds: number }[]; total_s: number }
+  expect(t.cached).toBe(true)
+  expect(t.iterations.map(x => x.i)).toEqual([1, 2, 3])
+  expect(t.iterations.every(x => x.seconds > 0 && x.seconds <= t.total_s)).toBe(true)
+  const parts = readdirSync(join(data, 'out', 'pr')).filter(f => f.startsWith('part-')).map(f => join(data, 'out', 'pr', f))
+  const ours = await runCommand(['bash', join(ROOT, 'bench/gen/verify.sh'), 'W5', ...parts], { timeoutMs: 30_000 })
+  const graph = readdirSync(join(data, 'graph')).sort().map(f => join(data, 'graph', f))
+  const ref = await runCommand([process.execPath, join(ROOT, 'bench/gen/ref-pagerank.mjs'), '--iterations', '3', '--out', join(data, 'ref.tsv'), ...graph], { timeoutMs: 30_000 })
+  expect(ours.stdout).toMatch(/^nodes=\d+ sum=[\d.]+ top100=[0-9a-f]{64}$/m)
+  expect(ours.stdout.trim()).toBe(ref.stdout.trim())
+}, 120_000)
+
 /** Every worker reports no cached bytes (as of a heartbeat after the delete). */
 async function expectFreed(s: Session): Promise<void> {
   const deadline = Date.now() + 10_000
