@@ -97,7 +97,7 @@ beforeAll(async () => {
   if (pts.code !== 0) throw new Error(pts.stderr)
   const graph = await runCommand([process.execPath, join(ROOT, 'bench/gen/gen-graph.mjs'), '--out', join(data, 'graph'), '--nodes', '500', '--edges', '5000', '--files', '2', '--seed', '3'], { timeoutMs: 30_000 })
   if (graph.code !== 0) throw new Error(graph.stderr)
-  c = await startCluster({ workers: 3, slots: 1, dataDir: data, heartbeatTimeout: '2s', heartbeatInterval: '300ms' })
+  c = await startCluster({ workers: 3, slots: 1, dataDir: data, heartbeatTimeout: '3s', heartbeatInterval: '300ms' })
   ms = await connect(c.url)
 }, 60_000)
 
@@ -157,9 +157,16 @@ describe('kept datasets on a cluster', () => {
     const want = plainKMeans(points, r.initial, 6)
     const off = r.centroids.flatMap((c, j) => c.filter((x, d) => Math.abs(x - want[j]![d]!) > 1e-9 * Math.max(1, Math.abs(want[j]![d]!))))
     expect(off).toEqual([])
+    // One job reads the files and keeps the points; the 6 iterations read them where kept. (On a
+    // machine so loaded that a worker misses its heartbeats, its partitions are lost: the job
+    // fails naming them and the program computes them again, reading the files once more.)
     const jobs = await jobsSince(s, before)
-    expect(jobs).toHaveLength(7)
-    expect(jobs.map(j => j.nodes.includes('lines'))).toEqual([true, false, false, false, false, false, false])
+    const failed = jobs.filter(j => j.state !== 'SUCCEEDED')
+    expect(failed.every(j => /dataset "[^"]+" lost partition/.test(j.error ?? ''))).toBe(true)
+    const ok = jobs.filter(j => j.state === 'SUCCEEDED')
+    expect(ok).toHaveLength(7)
+    expect(ok[0]!.nodes.includes('lines')).toBe(true)
+    expect(ok.filter(j => j.nodes.includes('lines'))).toHaveLength(1 + failed.length)
     expect(await s.datasets()).toEqual([])
     await expectNoCachedBytes(s)
   }, 90_000)
