@@ -1,4 +1,4 @@
-// `bun run bench [--workloads W1,W2,W3,W4,CP,FLEET] [--size small|standard]`
+// `bun run bench [--workloads W1,W2,W3,W4,W5,CP,FLEET] [--size small|standard]`
 //
 // The standard workloads of ../shared/bench (W1 word count, W2 grep, W3 join + aggregate, W4 sort)
 // on the compiled binary as `local --workers 2`, written with UDFs (bench/jobs/wN-*.json) and with
@@ -8,6 +8,8 @@
 //    limit of this runtime), plus coreutils where it does the job (grep for W2, sort for W4);
 //  - Dask distributed on LocalCluster(n_workers=2, threads_per_worker=1), when python3-distributed
 //    is installed (skipped with one line otherwise).
+// W5 (PageRank, bench/pagerank.ts): examples/pagerank.ts through the SDK with links cached and
+// not, against Dask (dask.bag, persist) and the sequential reference, per iteration.
 // Then the control plane (CP): a job of 10 000 tiny tasks and one-task jobs on a real 2-worker
 // cluster, against Dask's client.map and submit/result; and (FLEET) a simulated fleet of fake
 // workers (bench/fleet.ts) against a real master.
@@ -29,6 +31,7 @@ import { cpus, loadavg, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { startCluster, startRole, submit, waitJob } from './lib/cluster'
 import { cpuTicks, hwmBytes, measure, run, stopPids, TreeWatch, type Namer, type Run } from './lib/proc'
+import { w5Rows } from './pagerank'
 import { controlTable, merge, readResults, stageTable, targetTable, targets, workloadTable, writeBenchmarksMd, type ControlPlane, type Machine, type Results, type Row, type StageTime } from './lib/report'
 
 const root = new URL('..', import.meta.url).pathname.replace(/\/$/, '')
@@ -40,8 +43,8 @@ const arg = (name: string, fallback: string): string => {
 const flag = (name: string): boolean => process.argv.includes(`--${name}`)
 
 const SIZES = {
-  small: { textMb: 128, orders: 500_000, customers: 20_000, sortMb: 128, tinyTasks: 10_000, oneTaskRuns: 30, fleetWorkers: 200, fleetTasks: 10_000, fleetIdleS: 5, timeoutMs: 20 * 60_000 },
-  standard: { textMb: 1024, orders: 5_000_000, customers: 200_000, sortMb: 1024, tinyTasks: 10_000, oneTaskRuns: 50, fleetWorkers: 1000, fleetTasks: 50_000, fleetIdleS: 10, timeoutMs: 90 * 60_000 },
+  small: { graphNodes: 100_000, graphEdges: 1_000_000, textMb: 128, orders: 500_000, customers: 20_000, sortMb: 128, tinyTasks: 10_000, oneTaskRuns: 30, fleetWorkers: 200, fleetTasks: 10_000, fleetIdleS: 5, timeoutMs: 20 * 60_000 },
+  standard: { graphNodes: 500_000, graphEdges: 5_000_000, textMb: 1024, orders: 5_000_000, customers: 200_000, sortMb: 1024, tinyTasks: 10_000, oneTaskRuns: 50, fleetWorkers: 1000, fleetTasks: 50_000, fleetIdleS: 10, timeoutMs: 90 * 60_000 },
 } as const
 type Size = keyof typeof SIZES
 
@@ -51,6 +54,7 @@ const EXPECTED_STANDARD: Record<string, string> = {
   W2: '301935',
   W3: 'ebac9b629eb50f3d4efae3def0ff8e6e479d56ca8181ddcc15b1c89354528a65',
   W4: 'records=10737418 sorted=yes sha256=e8c26f034273236d97cb2ed08ee07ee68b8cc45b99cef6b95844b8232d5a65a2',
+  W5: 'nodes=332227 sum=368841.06 top100=ee4856d16c124446a9f20b545d3311be9d7543f4055528d758921e4987f08c85',
 }
 
 if (flag('render-only')) {
@@ -68,7 +72,7 @@ if (flag('render-only')) {
 const size = arg('size', 'small') as Size
 if (!(size in SIZES)) { console.error(`bench: --size must be small or standard, not ${size}`); process.exit(2) }
 const S = SIZES[size]
-const ALL = ['W1', 'W2', 'W3', 'W4', 'CP', 'FLEET']
+const ALL = ['W1', 'W2', 'W3', 'W4', 'W5', 'CP', 'FLEET']
 const selected = arg('workloads', ALL.join(',')).split(',').map(w => w.trim().toUpperCase()).filter(Boolean)
 const unknown = selected.filter(w => !ALL.includes(w))
 if (unknown.length > 0) { console.error(`bench: unknown workloads ${unknown.join(', ')}; choose from ${ALL.join(', ')}`); process.exit(2) }
@@ -399,11 +403,13 @@ async function daskRow(w: string, dask: { python: string }, inputBytes: number):
   return row
 }
 
+const W5_REFERENCE = 'sequential ref-pagerank.mjs (node, 1 process)'
+
 /** Each row against the expected value: the standard checksum, or else the reference baseline. */
 function verify(w: string, rows: Row[]): void {
   const expected = size === 'standard' ? EXPECTED_STANDARD[w]! : null
   // At other sizes, an independent computation is the reference: coreutils where it does the job.
-  const refSystem = w === 'W2' ? 'coreutils grep -ciE' : w === 'W4' ? 'coreutils sort (LC_ALL=C)' : 'idiomatic Bun, 2 processes'
+  const refSystem = w === 'W2' ? 'coreutils grep -ciE' : w === 'W4' ? 'coreutils sort (LC_ALL=C)' : w === 'W5' ? W5_REFERENCE : 'idiomatic Bun, 2 processes'
   const ref = expected ?? rows.find(r => r.system === refSystem && r.fingerprint !== null)?.fingerprint ?? null
   for (const r of rows) {
     if (r.fingerprint === null) {
@@ -564,6 +570,7 @@ const workloads = selected.filter(w => w.startsWith('W'))
 if (workloads.some(w => w === 'W1' || w === 'W2')) generate('text', ['--mb', String(S.textMb), '--files', '8', '--seed', '42'])
 if (workloads.includes('W3')) generate('join', ['--orders', String(S.orders), '--customers', String(S.customers), '--seed', '42'])
 if (workloads.includes('W4')) generate('sort', ['--mb', String(S.sortMb), '--files', '8', '--seed', '42'])
+if (workloads.includes('W5')) generate('graph', ['--nodes', String(S.graphNodes), '--edges', String(S.graphEdges), '--files', '4', '--seed', '42'])
 if (flag('gen-only')) process.exit(0)
 const { bin, engine } = buildBinary()
 const dask = flag('no-peers') ? null : findDask()
@@ -571,6 +578,16 @@ if (dask === null) say(flag('no-peers') ? 'Dask peer skipped (--no-peers)' : 'Da
 
 const rows: Row[] = []
 for (const w of workloads) {
+  if (w === 'W5') {
+    const these = await w5Rows({
+      root, bin, dataDir, tmpRoot, maxMem: MAX_MEM, iterations: 10, timeoutMs: S.timeoutMs, dask, say,
+      fingerprint: files => fingerprint('W5', files), parts, daskNamer,
+    })
+    verify(w, these)
+    rows.push(...these)
+    console.error(workloadTable(these))
+    continue
+  }
   const inputBytes = w === 'W1' || w === 'W2' ? bytesOf(filesIn('text', /\.txt$/)) : w === 'W3' ? bytesOf(filesIn('join', /\.csv$/)) : bytesOf(filesIn('sort', /\.dat$/))
   const these: Row[] = [await runEngine(w, bin, inputBytes), await runEngine(w, bin, inputBytes, true), ...await baselines(w, inputBytes)]
   if (dask !== null) these.push(await daskRow(w, dask, inputBytes))

@@ -4,6 +4,7 @@
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { TSchema, Static } from '@sinclair/typebox'
 import { t } from 'elysia'
+import { DatasetInfo } from './datasets'
 import { WorkerInfo } from './heartbeat'
 import { MAX_PAGE, NEXT_CURSOR } from './paging'
 import { JobAccepted, JobResult, JobStatus, JobSummary, TaskInfo, FINAL_JOB_STATES, type JobRequest, type JobState } from './jobs'
@@ -42,6 +43,8 @@ export class MasterClient {
   result = async (id: string) => check(JobResult, await this.call('GET', `/jobs/${id}/result`), 'GET /jobs/:id/result')
   cancel = async (id: string) => check(JobStatus, await this.call('DELETE', `/jobs/${id}`), 'DELETE /jobs/:id')
   workers = async () => check(t.Array(WorkerInfo), await this.call('GET', '/workers'), 'GET /workers')
+  datasets = async () => check(t.Array(DatasetInfo), await this.call('GET', '/datasets'), 'GET /datasets')
+  deleteDataset = async (name: string) => { await this.call('DELETE', `/datasets/${encodeURIComponent(name)}`) }
 
   /** Polls until the job has finished or the time is up; calls onStatus with each status seen. */
   async waitDone(id: string, o: { timeoutMs: number; pollMs?: number; onStatus?: (s: JobStatus) => void }): Promise<JobStatus> {

@@ -6,13 +6,27 @@ import { basename, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { JobRequest, JobResult, Op, SinkResult } from '../api/jobs'
 import type { Arity, Helpers } from './functions'
-import { buildJob, checkName, type NodeFields, type PlanNode } from './plan'
-import type { ActionOptions, JoinHow, Key, KeyedDataset, Params, SinkSpec, SortOptions, StepOptions, WideOptions, WriteOptions, Written } from './types'
+import { buildJob, checkName, keptUpstream, type Keep, type NodeFields, type Persisting, type PlanNode } from './plan'
+import type { ActionOptions, JoinHow, Key, KeyedDataset, Params, PersistOptions, SinkSpec, SortOptions, StepOptions, StorageLevel, WideOptions, WriteOptions, Written } from './types'
 
-/** What actions need from the session: run a job to its end and return its result. */
+/** What actions need from the session: run a job to its end and return its result, and keep
+ *  track of the datasets its jobs persist. */
 export interface Runner {
   run(job: JobRequest, o: ActionOptions): Promise<JobResult>
+  /** a name for an unnamed kept dataset, unique in the session, from its node's id */
+  datasetName(nodeId: string): string
+  /** a job persisted these datasets (the session frees the unnamed ones when it stops) */
+  persisted(kept: readonly Persisting[]): void
+  /** DELETE /datasets/:name; a name the master does not know is not an error */
+  unpersist(name: string): Promise<void>
+  /** the state of every dataset the cluster knows (GET /datasets) */
+  datasetStates(): Promise<Map<string, 'AVAILABLE' | 'LOST'>>
 }
+
+const LEVELS: readonly StorageLevel[] = ['memory', 'memory_and_disk', 'disk']
+
+/** How the master names a dataset in a job's error (catalog.ts, planning.ts). */
+const NAMED = /dataset "([A-Za-z0-9][A-Za-z0-9_.-]*)"/g
 
 type Fn = (...args: never[]) => unknown
 
@@ -107,6 +121,50 @@ export class DatasetImpl {
     return this
   }
 
+  // ---- keeping a dataset across the jobs of a session ---------------------------------------
+
+  /** persist('memory_and_disk'), as Spark's Dataset.cache(). */
+  cache() { return this.persist('memory_and_disk') }
+
+  /**
+   * Marks this node to be kept on the workers by the first job that computes it (lazily, as in
+   * Spark); every later job reads the kept partitions instead of computing it again. Marks the
+   * node, so every dataset made from it sees the mark.
+   */
+  persist(how: StorageLevel | PersistOptions = 'memory_and_disk') {
+    const o: PersistOptions = typeof how === 'string' ? { level: how } : how ?? {}
+    if (o === null || typeof o !== 'object' || Array.isArray(o)) throw new TypeError("persist takes a level ('memory', 'memory_and_disk', 'disk') or { name?, level?, replace? }")
+    const level = o.level ?? 'memory_and_disk'
+    if (!LEVELS.includes(level)) throw new TypeError(`persist: level "${String(level)}" is not one of ${LEVELS.join(', ')}`)
+    if (o.name !== undefined && (typeof o.name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(o.name) || o.name.length > 128)) {
+      throw new TypeError(`persist: the name "${String(o.name)}" is not a dataset name (1 to 128 letters, digits, _ . -, not starting with _ . -)`)
+    }
+    // A dataset of session.dataset(name) is kept already, by whoever persisted it.
+    if (this.node.op === 'read_dataset') return this
+    const k = this.node.keep
+    if (k !== undefined && (k.dataset !== undefined || k.pending !== undefined)) {
+      // Kept already: only the same request is not a change (Spark refuses a new level too).
+      if (k.level === level && (o.name === undefined || o.name === k.name)) return this
+      throw new TypeError(`persist: this dataset is kept already (as "${k.dataset ?? k.name}", level ${k.level}): unpersist() it first`)
+    }
+    this.node.keep = { level, named: o.name !== undefined, ...(o.name === undefined ? {} : { name: o.name }), ...(o.replace ? { replace: true } : {}) }
+    return this
+  }
+
+  /**
+   * Forgets the mark, and frees the kept partitions on every worker (DELETE /datasets/:name) if a
+   * job kept them; later jobs compute the node again from its lineage. On a dataset of
+   * session.dataset(name), deletes that dataset.
+   */
+  async unpersist(): Promise<void> {
+    const k = this.node.keep
+    if (k === undefined) return
+    if (k.pending !== undefined) await k.pending.catch(() => undefined)
+    if (this.node.keep !== k) return
+    if (this.node.op !== 'read_dataset') delete this.node.keep
+    if (k.dataset !== undefined) await this.runner.unpersist(k.dataset)
+  }
+
   // ---- actions ---------------------------------------------------------------------------
 
   async collect(opts: ActionOptions & { limit?: number } = {}): Promise<unknown[]> {
@@ -125,7 +183,7 @@ export class DatasetImpl {
   /** The JobRequest an action would submit, without submitting it. */
   toJobRequest(sink: SinkSpec = { op: 'collect' }, opts: ActionOptions = {}): JobRequest {
     const { op, ...fields } = sink
-    return buildJob(this.sinkNode(op, op, fields), jobOptions(opts)).job
+    return buildJob(this.sinkNode(op, op, fields), { ...jobOptions(opts), datasetName: id => this.runner.datasetName(id) }).job
   }
 
   private async write(op: 'write_text' | 'write_jsonl', method: string, path: string, opts: WriteOptions): Promise<Written> {
@@ -136,11 +194,55 @@ export class DatasetImpl {
   private async action(sink: { op: Op } & NodeFields, method: string, opts: ActionOptions): Promise<SinkResult> {
     const { op, ...fields } = sink
     const node = this.sinkNode(op, method, fields)
-    const { job, ids } = buildJob(node, jobOptions(opts))
-    const result = await this.runner.run(job, opts)
-    const r = result.sinks[ids.get(node)!]
-    if (r === undefined) throw new Error(`the job's result has no sink "${ids.get(node)}": the master answered ${JSON.stringify(Object.keys(result.sinks))}`)
-    return r
+    // A kept dataset lost on the cluster (a worker died with its partitions and the master could
+    // not recompute them) is computed again from the lineage the program holds, and kept again
+    // under its name: at most once per kept node of the job, so this ends.
+    const recomputed = new Set<Keep>()
+    for (;;) {
+      // Checked right before the job is built, with no await in between: two actions at once
+      // must not both persist a kept node.
+      for (let p = pendingUpstream(node); p.length > 0; p = pendingUpstream(node)) await Promise.allSettled(p)
+      const { job, ids, persisting } = buildJob(node, { ...jobOptions(opts), datasetName: id => this.runner.datasetName(id) })
+      const run = this.runner.run(job, opts)
+      for (const p of persisting) p.keep.pending = run
+      let result: JobResult
+      try {
+        result = await run
+      } catch (e) {
+        for (const p of persisting) delete p.keep.pending
+        if (!await this.relost(e, node, recomputed)) throw e
+        continue
+      }
+      for (const p of persisting) { delete p.keep.pending; p.keep.dataset = p.name; delete p.keep.replace }
+      if (persisting.length > 0) this.runner.persisted(persisting)
+      const r = result.sinks[ids.get(node)!]
+      if (r === undefined) throw new Error(`the job's result has no sink "${ids.get(node)}": the master answered ${JSON.stringify(Object.keys(result.sinks))}`)
+      return r
+    }
+  }
+
+  /**
+   * When a job failed naming a kept dataset of this program: every kept dataset the job read that
+   * the cluster no longer holds whole (LOST, or deleted) is forgotten as persisted, so that the
+   * next job computes it from the lineage the program holds and keeps it again under its name.
+   * Once per dataset per action, so the retries end.
+   */
+  private async relost(e: unknown, node: PlanNode, recomputed: Set<Keep>): Promise<boolean> {
+    const message = e instanceof Error ? e.message : ''
+    const named = new Set([...message.matchAll(NAMED)].map(m => m[1]!))
+    const ours = keptUpstream(node).filter(n => n.op !== 'read_dataset' && n.keep?.dataset !== undefined && !recomputed.has(n.keep))
+    if (!ours.some(n => named.has(n.keep!.dataset!))) return false
+    const states = await this.runner.datasetStates()
+    let any = false
+    for (const n of ours) {
+      const k = n.keep!
+      if (states.get(k.dataset!) === 'AVAILABLE') continue
+      recomputed.add(k)
+      delete k.dataset
+      k.replace = true
+      any = true
+    }
+    return any
   }
 
   private sinkNode(op: Op, method: string, fields: NodeFields): PlanNode {
@@ -148,6 +250,10 @@ export class DatasetImpl {
     return { op, method, inputs: [this.node], fields, params: this.params, ...(site === undefined ? {} : { site }) }
   }
 }
+
+/** The jobs persisting kept nodes upstream of `node` right now. */
+const pendingUpstream = (node: PlanNode): Promise<unknown>[] =>
+  keptUpstream(node).flatMap(n => n.keep?.pending === undefined ? [] : [n.keep.pending])
 
 const wide = (o: WideOptions): NodeFields => o.partitions === undefined ? {} : { partitions: o.partitions }
 

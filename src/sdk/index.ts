@@ -4,7 +4,8 @@ export { FunctionSourceError, type Helpers } from './functions'
 export { PlanError } from './plan'
 export type {
   Dataset, KeyedDataset, DatasetOf, Key, Params, ActionOptions, WriteOptions, Written, WideOptions, SortOptions, JoinHow, SinkSpec,
-  StepOptions, AsJson,
+  StepOptions, AsJson, StorageLevel, PersistOptions,
 } from './types'
+export type { DatasetInfo } from '../api/datasets'
 export type { JobRequest, JobStatus, JobResult, JobError } from '../api/jobs'
 export { ClientError } from '../api/client'

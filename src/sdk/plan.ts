@@ -3,7 +3,26 @@
 // over a program variable is refused before the job reaches the master.
 import type { JobRequest, NodeSpec, Op } from '../api/jobs'
 import { functionSource, type Arity, type Helpers } from './functions'
-import type { Params } from './types'
+import type { Params, StorageLevel } from './types'
+
+/**
+ * A dataset marked with persist() or cache(), shared by every dataset made from the same node (as
+ * a Spark RDD's storage level is). The first job that computes the node keeps it on the workers as
+ * a persisted dataset (a persist sink on the node, CONTRACT section 8); from then on `dataset` is
+ * set and every job reads it with read_dataset instead of computing the node again.
+ */
+export type Keep = {
+  level: StorageLevel
+  /** the dataset's name: the user's, or one the session made when the node was first planned */
+  name?: string
+  /** the user named it: it outlives the session (an unnamed one goes at session.stop()) */
+  named: boolean
+  replace?: boolean
+  /** set once a job that persisted it succeeded: the name the workers hold it under */
+  dataset?: string
+  /** a job that persists it is running: other actions wait for it rather than persist it twice */
+  pending?: Promise<unknown>
+}
 
 /** The fields of a node besides its id, op and inputs. */
 export type NodeFields = Omit<NodeSpec, 'id' | 'op' | 'input' | 'inputs' | 'fn' | 'key'>
@@ -26,21 +45,50 @@ export type PlanNode = {
   readonly params: Params
   /** functions of the program this node's function (and those after it) may call */
   readonly helpers?: Helpers
+  /** persist() / cache(): kept on the workers by the first job that computes it */
+  keep?: Keep
 }
 
 export class PlanError extends Error {
   override readonly name = 'PlanError'
 }
 
-export type JobOptions = { name?: string; maxTaskAttempts?: number; partitions?: number }
+export type JobOptions = {
+  name?: string; maxTaskAttempts?: number; partitions?: number
+  /** the name of an unnamed kept dataset, from its node's id (the session makes it unique) */
+  datasetName?: (nodeId: string) => string
+}
 
-/** The JobRequest that computes `sink` (a sink node) and everything upstream of it. */
-export function buildJob(sink: PlanNode, o: JobOptions = {}): { job: JobRequest; ids: Map<PlanNode, string> } {
-  const order = topoOrder(sink)
-  const ids = assignIds(order)
+/** A persist sink the job adds for a kept node it computes. */
+export type Persisting = { keep: Keep; name: string }
+
+/**
+ * The JobRequest that computes `sink` (a sink node) and everything upstream of it. A kept node
+ * already persisted is read with read_dataset (its lineage is not planned); one not yet persisted
+ * gets a persist sink beside its other consumers, listed in `persisting`.
+ */
+export function buildJob(sink: PlanNode, o: JobOptions = {}): { job: JobRequest; ids: Map<PlanNode, string>; persisting: Persisting[] } {
+  const reached = topoOrder([sink])
+  const ids0 = assignIds(reached)
+  const persisting: Persisting[] = []
+  const extra: PlanNode[] = []
+  for (const n of reached) {
+    const k = n.keep
+    if (k === undefined || k.dataset !== undefined) continue
+    k.name ??= (o.datasetName ?? defaultDatasetName)(ids0.get(n)!)
+    persisting.push({ keep: k, name: k.name })
+    extra.push({
+      op: 'persist', method: 'persist', inputs: [n], params: {},
+      fields: { name: k.name, ...(k.level === 'memory_and_disk' ? {} : { level: k.level }), ...(k.replace ? { replace: true } : {}) },
+    })
+  }
+  const order = extra.length === 0 ? reached : topoOrder([sink, ...extra])
+  const ids = extra.length === 0 ? ids0 : assignIds(order)
   const params = mergeParams(order, ids)
   const nodes: NodeSpec[] = order.map(n => {
     const id = ids.get(n)!
+    const read = readsKept(n)
+    if (read !== undefined) return { id, op: 'read_dataset', name: read }
     const spec: NodeSpec = { id, op: n.op, ...n.fields }
     if (n.inputs.length === 1 && n.op !== 'union') spec.input = ids.get(n.inputs[0]!)!
     else if (n.inputs.length > 0) spec.inputs = n.inputs.map(i => ids.get(i)!)
@@ -55,19 +103,34 @@ export function buildJob(sink: PlanNode, o: JobOptions = {}): { job: JobRequest;
   if (Object.keys(params).length > 0) job.params = params
   if (o.maxTaskAttempts !== undefined) job.max_task_attempts = o.maxTaskAttempts
   if (o.partitions !== undefined) job.partitions = o.partitions
-  return { job, ids }
+  return { job, ids, persisting }
 }
 
-/** Every node upstream of `sink`, each once, inputs before their consumers. */
-function topoOrder(sink: PlanNode): PlanNode[] {
+/** The dataset a node is read from instead of computed: a kept node a job has persisted. */
+const readsKept = (n: PlanNode): string | undefined => n.op === 'read_dataset' ? undefined : n.keep?.dataset
+
+/** The kept nodes upstream of `sink`, as far as a job would plan them (not behind a persisted one). */
+export function keptUpstream(sink: PlanNode): PlanNode[] {
+  return topoOrder([sink]).filter(n => n.keep !== undefined)
+}
+
+/** A dataset name (letters, digits, _ . -, at most 128) made from a node id, when no session makes one. */
+export const defaultDatasetName = (nodeId: string): string => {
+  const s = nodeId.replace(/[^A-Za-z0-9_.-]+/g, '_').replace(/^[^A-Za-z0-9]+/, '').slice(0, 100)
+  return s === '' ? 'dataset' : s
+}
+
+/** Every node upstream of the sinks, each once, inputs before their consumers; a persisted kept
+ *  node ends the walk (the job reads it). */
+function topoOrder(sinks: readonly PlanNode[]): PlanNode[] {
   const order: PlanNode[] = []
   const done = new Set<PlanNode>()
   // Iterative post-order: lineages of thousands of narrow steps must not overflow the stack.
-  const stack: { node: PlanNode; next: number }[] = [{ node: sink, next: 0 }]
+  const stack: { node: PlanNode; next: number }[] = sinks.map(node => ({ node, next: 0 })).reverse()
   while (stack.length > 0) {
     const top = stack[stack.length - 1]!
     if (done.has(top.node)) { stack.pop(); continue }
-    const input = top.node.inputs[top.next++]
+    const input = readsKept(top.node) === undefined ? top.node.inputs[top.next++] : undefined
     if (input !== undefined) { if (!done.has(input)) stack.push({ node: input, next: 0 }); continue }
     stack.pop()
     done.add(top.node)
@@ -90,6 +153,8 @@ export function checkName(name: unknown): string {
 function defaultName(n: PlanNode): string {
   const path = n.fields.path
   if (n.inputs.length === 0 && typeof path === 'string') return `${n.op}:${path.length > 100 ? `${path.slice(0, 99)}…` : path}`
+  // read_dataset and persist: by the dataset's name
+  if ((n.op === 'read_dataset' || n.op === 'persist') && typeof n.fields.name === 'string') return `${n.op}:${n.fields.name}`
   const fnName = n.fn !== undefined && typeof n.fn.value === 'function' ? n.fn.value.name : ''
   if (/^[A-Za-z_$][\w$]*$/.test(fnName)) return `${n.op}:${fnName}`
   return n.site === undefined ? n.op : `${n.op}@${n.site}`

@@ -1,12 +1,15 @@
 // A session is the SDK's handle on a cluster: `await connect(url, { token })` for a running
 // master, `await local({ workers: 2 })` for an embedded one it starts and stops. It makes source
-// datasets and runs the jobs that actions build: submit, follow, fetch the result. It keeps no
-// state between jobs but the cluster it talks to.
+// datasets and runs the jobs that actions build: submit, follow, fetch the result. Between jobs it
+// keeps the cluster it talks to and the names of the datasets its jobs persisted without a name
+// from the program (freed when it stops, as Spark frees cached RDDs with its context).
 import { ClientError, MasterClient } from '../api/client'
+import type { DatasetInfo } from '../api/datasets'
 import type { JobError, JobRequest, JobResult, JobState, JobStatus } from '../api/jobs'
 import { opsOf, progressPrinter } from '../cli/progress'
 import { startLocalCluster } from '../roles/local'
 import { DatasetImpl, asDataset, type Runner } from './dataset'
+import { defaultDatasetName, type Persisting } from './plan'
 import type { ActionOptions, Dataset, DatasetOf, KeyedDataset } from './types'
 
 /** A job that ended FAILED or CANCELLED; `error` names the node, the message and the record. */
@@ -52,6 +55,12 @@ export type CsvOptions = { delimiter?: string; multiline?: boolean; name?: strin
 export class Session implements Runner {
   constructor(readonly client: MasterClient, private readonly o: SessionOptions, private readonly cluster: OwnedCluster | null) {}
 
+  // Unnamed kept datasets are called "<node id>.<tag>-<n>": the tag tells this session's apart
+  // from another program's on the same cluster, n the iterations of a loop that keeps one node.
+  private readonly tag = globalThis.crypto.randomUUID().slice(0, 6)
+  private seq = 0
+  private readonly unnamed = new Set<string>()
+
   /** The master's URL: its web UI is there, Swagger at /swagger. */
   get url(): string { return this.client.base }
 
@@ -88,6 +97,44 @@ export class Session implements Runner {
     }, opts.name))
   }
 
+  /**
+   * The dataset a job persisted under `name` (`ds.persist({ name })` in this program or another,
+   * or a persist sink of a job file), read where the workers hold it. Give the record type:
+   * `ms.dataset<[number, number[]]>('links')`. `unpersist()` on it deletes the dataset.
+   */
+  dataset<T = unknown>(name: string): DatasetOf<T> {
+    if (typeof name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name) || name.length > 128) {
+      throw new TypeError(`dataset: "${String(name)}" is not a dataset name (1 to 128 letters, digits, _ . -, not starting with _ . -)`)
+    }
+    const d = DatasetImpl.source(this, 'read_dataset', 'dataset', { name })
+    d.node.keep = { level: 'memory_and_disk', named: true, name, dataset: name }
+    return asDataset(d)
+  }
+
+  /** The datasets kept on the cluster (GET /datasets): where each partition is, bytes, state. */
+  datasets(): Promise<DatasetInfo[]> { return this.client.datasets() }
+
+  datasetName(nodeId: string): string {
+    return `${defaultDatasetName(nodeId).slice(0, 100)}.${this.tag}-${++this.seq}`
+  }
+
+  persisted(kept: readonly Persisting[]): void {
+    for (const p of kept) if (!p.keep.named) this.unnamed.add(p.name)
+  }
+
+  async unpersist(name: string): Promise<void> {
+    this.unnamed.delete(name)
+    try {
+      await this.client.deleteDataset(name)
+    } catch (e) {
+      if (!(e instanceof ClientError && e.status === 404)) throw e
+    }
+  }
+
+  async datasetStates(): Promise<Map<string, 'AVAILABLE' | 'LOST'>> {
+    return new Map((await this.client.datasets()).map(d => [d.name, d.state]))
+  }
+
   /** Submits the job, waits for its end and returns its result; throws JobFailedError if it failed. */
   async run(job: JobRequest, o: ActionOptions = {}): Promise<JobResult> {
     const id = await this.client.submit(job)
@@ -99,8 +146,19 @@ export class Session implements Runner {
     return this.client.result(id)
   }
 
-  /** Stops the processes of a local session; a connected session has nothing to stop. */
+  /** Frees the datasets this session kept without a name, and stops the processes of a local
+   *  session. Named ones (persist({ name })) stay on the cluster until DELETE /datasets/:name. */
   async stop(): Promise<void> {
+    if (this.cluster === null) {
+      // Best effort, one at a time: a master that is gone already has nothing to free.
+      for (const name of [...this.unnamed]) {
+        let timer: ReturnType<typeof setTimeout> | undefined
+        const late = new Promise<void>(resolve => { timer = setTimeout(resolve, 10_000) })
+        await Promise.race([this.unpersist(name).catch(() => undefined), late])
+        clearTimeout(timer)
+      }
+    }
+    this.unnamed.clear()
     await this.cluster?.stop()
   }
 }

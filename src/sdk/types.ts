@@ -48,6 +48,17 @@ export type ActionOptions = {
 export type WriteOptions = ActionOptions & { overwrite?: boolean }
 
 /**
+ * Where the workers keep a persisted dataset's partitions: `memory` (dropped under memory pressure,
+ * and then computed again), `memory_and_disk` (moved to the work dir under pressure; cache()'s),
+ * `disk` (written to the work dir).
+ */
+export type StorageLevel = 'memory' | 'memory_and_disk' | 'disk'
+
+/** persist({ name }): a dataset other programs can read with session.dataset(name), kept until
+ *  deleted; `replace` replaces one of that name (else its name taken is an error at the action). */
+export type PersistOptions = { name?: string; level?: StorageLevel; replace?: boolean }
+
+/**
  * What a record becomes on its way back from the workers: results travel as JSON, so a value
  * reads back as `JSON.parse(JSON.stringify(value))` would give it. A `Date` is its ISO string,
  * a `Map` or `Set` an empty object, an `undefined` field is gone (null in an array), and a
@@ -95,6 +106,22 @@ export interface Dataset<T, P extends Params = {}> {
   withHelpers(helpers: Record<string, (...args: never[]) => unknown>): this
   /** Names this node (the id shown in the web UI, the status and errors); must be unique in a job. */
   named(id: string): this
+
+  /** persist('memory_and_disk'), as Spark's Dataset.cache(). */
+  cache(): this
+  /**
+   * Keeps this dataset on the workers, lazily as in Spark: the first action that computes it keeps
+   * its partitions where they were computed, and every later action of the session reads them
+   * there instead of computing it again (`links.cache(); await links.count()` computes it now).
+   * Without a name the session frees it when it stops; with `{ name }` it stays on the cluster for
+   * session.dataset(name) until deleted. Marks the dataset itself: every dataset made from it, and
+   * it, see the mark.
+   */
+  persist(level?: StorageLevel): this
+  persist(opts: PersistOptions): this
+  /** Forgets persist() and frees the kept partitions on every worker (later actions compute the
+   *  dataset again); on a session.dataset(name), deletes that dataset. */
+  unpersist(): Promise<void>
 
   /** All the records, in partition order (sorted after sortBy), as they come back through JSON (AsJson). */
   collect(opts?: ActionOptions & { limit?: number }): Promise<AsJson<T>[]>

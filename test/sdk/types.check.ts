@@ -107,4 +107,20 @@ export function typeTests(ms: Session): void {
   ms.textFile('x', { name: 'input' }).count()
   // @ts-expect-error a name is a string
   lines.map(l => l, { name: 3 })
+
+  // cache and persist keep the dataset's type; unpersist is a promise; session.dataset takes the record type
+  same<ReturnType<typeof counts.cache>, KeyedDataset<string, number>>(true)
+  same<ReturnType<typeof counts.persist>, KeyedDataset<string, number>>(true)
+  const kept = lines.persist('disk').persist({ name: 'lines', level: 'memory', replace: true })
+  same<typeof kept, Dataset<string>>(true)
+  const freed: Promise<void> = kept.unpersist()
+  void freed
+  // @ts-expect-error a level is memory, memory_and_disk or disk
+  lines.persist('fast')
+  // @ts-expect-error persist's options are name, level and replace
+  lines.persist({ label: 'x' })
+  same<ReturnType<typeof ms.dataset<[string, number]>>, KeyedDataset<string, number>>(true)
+  same<ReturnType<typeof ms.dataset<string>>, Dataset<string>>(true)
+  const listed: Promise<{ name: string; state: 'AVAILABLE' | 'LOST' }[]> = ms.datasets()
+  void listed
 }
