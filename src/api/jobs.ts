@@ -197,7 +197,7 @@ export const JobRequest = t.Object({
     t.String({ pattern: '^[0-9]+(ms|s|m|h)$' }),
   ], { description: 'a task attempt running longer than this is stopped and fails (counted): milliseconds, or "500ms", "30s", "5m", "1h" (default: no limit)' })),
   split_bytes: t.Optional(t.Integer({ minimum: 1, maximum: 2 ** 40, description: 'input split size in bytes (default 64 MiB)' })),
-  broadcast_bytes: t.Optional(t.Integer({ minimum: 0, maximum: 2 ** 40, description: 'a join whose small input is read straight from files of at most this many bytes is computed without shuffling the large input (default 32 MiB; 0: never)' })),
+  broadcast_bytes: t.Optional(t.Integer({ minimum: 0, maximum: 2 ** 40, description: 'a join whose small input is read straight from files or a persisted dataset of at most this many bytes is computed without shuffling the large input (default 32 MiB; 0: never)' })),
 }, { additionalProperties: false, title: 'Mini-Spark job' })
 // The engine reads nodes through the wider NodeSpec (every JobNode is one), so code that builds
 // jobs (the SDK, tests) is not bound to the union's narrowing.

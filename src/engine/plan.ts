@@ -19,8 +19,8 @@
 // through a shuffle), waiting for the samples would be a cycle: the sort's map side then runs in a
 // copy of the host that only computes the sort's input.
 //
-// broadcast join: when one input of a join is read straight from files small enough
-// (`Broadcasts.sourceBytes` of its source at most `maxBytes`), its stage writes it whole as a
+// broadcast join: when one input of a join is read straight from files or from a persisted dataset
+// small enough (`Broadcasts.sourceBytes` of its source at most `maxBytes`), its stage writes it whole as a
 // one-partition shuffle, and the join runs as a narrow node in the stage(s) of the other input,
 // each task holding the small side in a hash table (Spark's broadcast hash join). Only where the
 // large side is streamed: inner joins, and left (right) joins whose right (left) side is small.
@@ -52,7 +52,8 @@ export const MAX_PARTITIONS = 10_000
 /** The op of the internal sink that samples a sort's keys (never in a job's result). */
 export const SAMPLE_OP = 'sample'
 
-/** What the planner needs to choose broadcast joins: the bytes each source node reads. */
+/** What the planner needs to choose broadcast joins: the bytes each source node reads (files, or a
+ *  persisted dataset's blocks). */
 export type Broadcasts = { sourceBytes: ReadonlyMap<string, number>; maxBytes: number }
 
 export const DEFAULT_BROADCAST_BYTES = 32 * 1024 * 1024
@@ -153,7 +154,10 @@ function planBroadcast(node: NodeSpec, inputs: readonly string[], stages: readon
     if (how === 'full' || (how === 'left' && side === 0) || (how === 'right' && side === 1)) continue
     const small = hostsOf(inputs[side]!)
     const large = hostsOf(inputs[1 - side]!)
-    if (small.length !== 1 || small[0]!.root.kind !== 'source') continue
+    // Read straight from files, or from a dataset an earlier job persisted: a size known at plan
+    // time (an iterative job's small per-iteration state, such as PageRank's ranks, joined with
+    // a large kept dataset is then a narrow pass over the kept blocks).
+    if (small.length !== 1 || !sizedRoot(small[0]!.root)) continue
     const host = small[0]!
     const bytes = b.sourceBytes.get(host.root.node.id)
     if (bytes === undefined || bytes > b.maxBytes) continue
@@ -174,6 +178,9 @@ function planBroadcast(node: NodeSpec, inputs: readonly string[], stages: readon
   hosts.set(node.id, large)
   return true
 }
+
+const sizedRoot = (root: StagePlan['root']): boolean =>
+  root.kind === 'source' || (root.kind === 'cached' && root.node.op === 'read_dataset')
 
 /** A copy of a stage's path (a sort's sample stage, or its writer) needs the broadcast joins on it. */
 function inheritBroadcasts(copy: StagePlan, from: StagePlan, stages: readonly StagePlan[]): void {

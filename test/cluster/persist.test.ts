@@ -153,6 +153,41 @@ describe('persisted datasets', () => {
   }, 120_000)
 })
 
+describe('a join of two persisted datasets', () => {
+  let c: Cluster
+  beforeAll(async () => { c = await startCluster({ workers: 2, slots: 1, dataDir }) }, 30_000)
+  afterAll(async () => { await c.stop() })
+
+  test('the small one is broadcast (no shuffle of the large one), exact either way', async () => {
+    const want = plainCounts()
+    await run(c, persistCounts('all'))
+    // A small dataset: the counts of the words that start with "w1", doubled.
+    await run(c, { nodes: [
+      { id: 'ds', op: 'read_dataset', name: 'all' },
+      { id: 'few', op: 'filter', input: 'ds', fn: 'kv => kv[0].startsWith("w1")' },
+      { id: 'twice', op: 'map_values', input: 'few', fn: 'n => n * 2' },
+      { id: 'keep', op: 'persist', input: 'twice', name: 'few' },
+    ] })
+    const join = (extra: Partial<JobRequest>): JobRequest => ({ ...extra, nodes: [
+      { id: 'big', op: 'read_dataset', name: 'all' },
+      { id: 'small', op: 'read_dataset', name: 'few' },
+      { id: 'j', op: 'join', inputs: ['big', 'small'] },
+      { id: 'c', op: 'collect', input: 'j' },
+    ] })
+    const expected: [string, unknown][] = [...want].filter(([w]) => w.startsWith('w1')).map(([w, n]): [string, unknown] => [w, [n, 2 * n]]).sort()
+    expect(expected.length).toBeGreaterThan(5)
+    const byKey = (v: unknown) => [...(v as { values: [string, unknown][] }).values].sort()
+    const broadcast = await run(c, join({}))
+    expect(byKey(broadcast.result.sinks.c)).toEqual(expected)
+    // Two stages (the small dataset written whole, the large one read where it is and joined),
+    // not a third that shuffles both sides.
+    expect(broadcast.status.stages).toHaveLength(2)
+    const shuffled = await run(c, join({ broadcast_bytes: 0 }))
+    expect(byKey(shuffled.result.sinks.c)).toEqual(expected)
+    expect(shuffled.status.stages).toHaveLength(3)
+  }, 90_000)
+})
+
 describe('a persisted partition lost', () => {
   let c: Cluster
   beforeAll(async () => { c = await startCluster({ workers: 2, slots: 1, dataDir, heartbeatTimeout: '2s', heartbeatInterval: '250ms' }) }, 30_000)

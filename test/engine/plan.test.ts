@@ -297,6 +297,25 @@ describe('planStages: broadcast joins', () => {
     expect(renderPlan(planStages(validateJob({ nodes: SHOP('inner') }, SUPPORTED_OPS), 4))).not.toContain('broadcast')
   })
 
+  test('a small side read from a persisted dataset is broadcast too; a cached node of this job is not (its size is unknown at plan time)', () => {
+    const nodes: NodeSpec[] = [
+      { id: 'links', op: 'read_dataset', name: 'links' },
+      { id: 'ranks', op: 'read_dataset', name: 'ranks' },
+      { id: 'j', op: 'join', inputs: ['links', 'ranks'] },
+      { id: 'out', op: 'write_jsonl', input: 'j', path: 'out/j' },
+    ]
+    const b = { sourceBytes: new Map([['links', 1_000_000], ['ranks', 10]]), maxBytes: 1000 }
+    expect(renderPlan(planStages(validateJob({ nodes }, SUPPORTED_OPS), 4, b))).toBe([
+      'stage 0 <- [1] cached links(links#dataset) | j out | sinks out | broadcast j<=j#broadcast(side 1)',
+      'stage 1 <- [] cached ranks(ranks#dataset) |  | writes ranks=>j#broadcast[1]',
+    ].join('\n'))
+    // The same small file cached within the job: read back from blocks whose size the plan does not know.
+    const cached = SHOP('inner').map(n => n.id === 'customers' ? { ...n, cache: 'memory' as const } : n)
+    const p = planB(cached)
+    expect(p).not.toContain('broadcast')
+    expect(p).toContain('shuffle j(j/0,j/1)')
+  })
+
   test('a sort after a broadcast join: its sample stage and writer get the broadcast too', () => {
     const p = planStages(validateJob({ nodes: SHOP('inner', [{ id: 's', op: 'sort', input: 'j', key: 'r => r[0]' }, { id: 'sorted', op: 'collect', input: 's' }]) }, SUPPORTED_OPS), 4, sizes(10, 1_000_000))
     const withJoin = p.filter(s => s.nodes.some(n => n.id === 'j'))

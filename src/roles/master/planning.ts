@@ -64,6 +64,10 @@ export function buildJobRun(o: {
   const datasets = o.datasets ?? new Map<string, DatasetRecord>()
   checkDatasets(o.valid, datasets, o.persisting)
   const sourceBytes = new Map(o.listing.inputs.map(i => [i.node_id, i.files.reduce((n: number, f) => n + f.size, 0)]))
+  for (const n of o.valid.nodes.values()) {
+    const d = n.op === 'read_dataset' ? datasets.get(n.name!) : undefined
+    if (d !== undefined) sourceBytes.set(n.id, d.blocks.reduce((sum, b) => sum + b.bytes, 0))
+  }
   const plans = planStages(o.valid, o.request.partitions ?? Math.min(o.defaultPartitions, MAX_PARTITIONS),
     { sourceBytes, maxBytes: o.request.broadcast_bytes ?? DEFAULT_BROADCAST_BYTES })
   checkSplitCount(plans, o.listing, o.request, o.splitBytes)
