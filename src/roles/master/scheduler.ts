@@ -22,6 +22,7 @@ import { ringOf, zeroMetrics, type AttemptRun, type JobRun, type MasterState, ty
 import { allSucceeded, peekPending, setTaskState, takePending } from './task-index'
 import { cachedBlockOf, cachedHolder, localityChoice } from './locality'
 import { blockHeld, lostMessage } from './catalog'
+import { hasRoom } from './queue-ahead'
 import type { WorkerId } from '../../api/ids'
 
 export type { MasterAction, MasterEvent, Step, StoreChange } from './events'
@@ -97,7 +98,7 @@ function schedule(s: MasterState, nowMs: number, out: Step, checkHolders: boolea
         // have a free slot go there meanwhile.
         if (placed === 'wait') { launchLocalBehind(s, ring, job, stage, task, nowMs, out); break }
         // Undefined only when no worker has a free slot (the avoid list is a preference).
-        const w = placed ?? pickWorker(s, ring, task.failedOn)
+        const w = placed ?? pickWorker(s, ring, stage, task.failedOn)
         if (w === undefined) { full = true; break }
         takePending(stage, task)
         out.actions.push(launch(s, job, stage, task, w, nowMs, out))
@@ -119,7 +120,7 @@ function placeHeld(s: MasterState, job: JobRun, stage: StageRun, ring: readonly 
     for (let i = 0; i < ring.length; i++) {
       const at = (s.rr + i) % ring.length
       const w = ring[at]!
-      if (w.running.size >= w.slots) continue
+      if (!hasRoom(w, stage)) continue
       const task = takeHeld(stage, w)
       if (task === undefined) continue
       s.rr = (at + 1) % ring.length
@@ -137,13 +138,13 @@ function checkUnavailable(s: MasterState, job: JobRun, stage: StageRun, nowMs: n
   if (nowMs - stage.unavailableSinceMs > unavailableAfterMs(s)) failJob(s, job.id, unavailableError(s, job, stage, u), nowMs, out)
 }
 
-/** Round-robin over live workers with a free slot, skipping those where this task failed unless
- *  no other has room. */
-function pickWorker(s: MasterState, ring: readonly WorkerRun[], avoid: readonly WorkerId[] = []): WorkerRun | undefined {
+/** Round-robin over live workers with room (a free slot, or a place in its queue: queue-ahead.ts),
+ *  skipping those where this task failed unless no other has room. */
+function pickWorker(s: MasterState, ring: readonly WorkerRun[], stage: StageRun, avoid: readonly WorkerId[] = []): WorkerRun | undefined {
   for (const strict of avoid.length > 0 ? [true, false] : [false]) {
     for (let i = 0; i < ring.length; i++) {
       const w = ring[(s.rr + i) % ring.length]!
-      if (w.running.size >= w.slots || (strict && avoid.includes(w.id))) continue
+      if (!hasRoom(w, stage) || (strict && avoid.includes(w.id))) continue
       s.rr = (s.rr + i + 1) % ring.length
       return w
     }
@@ -158,14 +159,14 @@ function pickWorker(s: MasterState, ring: readonly WorkerRun[], avoid: readonly 
 function placeTask(s: MasterState, ring: readonly WorkerRun[], job: JobRun, stage: StageRun, task: TaskRun, nowMs: number): WorkerRun | 'wait' | undefined {
   const holder = s.workers.get(cachedHolder(job, stage, task) ?? ('' as WorkerId))
   if (holder === undefined) return undefined
-  const free = holderFree(ring, holder, task)
+  const free = holderFree(ring, holder, stage, task)
   const choice = localityChoice(free, free ? 0 : nowMs - (stage.localityWaitFromMs ??= nowMs))
   if (choice === 'holder') delete stage.localityWaitFromMs
   return choice === 'holder' ? holder : choice === 'wait' ? 'wait' : undefined
 }
 
-const holderFree = (ring: readonly WorkerRun[], holder: WorkerRun, task: TaskRun): boolean =>
-  ring.includes(holder) && holder.running.size < holder.slots && !(task.failedOn ?? []).includes(holder.id)
+const holderFree = (ring: readonly WorkerRun[], holder: WorkerRun, stage: StageRun, task: TaskRun): boolean =>
+  ring.includes(holder) && hasRoom(holder, stage) && !(task.failedOn ?? []).includes(holder.id)
 
 /** How far behind a waiting task the scheduler looks for tasks whose holder is free: bounded, so
  *  that an event costs what it launches, not the size of the stage. */
@@ -175,13 +176,13 @@ const LOCAL_LOOKAHEAD = 1024
  *  the holders of their cached partitions that have a free slot. They stay in the stage's queue,
  *  which drops them when it reaches them (task-index.ts checks each entry's state when read). */
 function launchLocalBehind(s: MasterState, ring: readonly WorkerRun[], job: JobRun, stage: StageRun, head: TaskRun, nowMs: number, out: Step): void {
-  if (!ring.some(w => w.running.size < w.slots)) return
+  if (!ring.some(w => hasRoom(w, stage))) return
   const end = Math.min(stage.tasks.length, head.partition + 1 + LOCAL_LOOKAHEAD)
   for (let p = head.partition + 1; p < end; p++) {
     const t = stage.tasks[p]!
     if (t.state !== 'PENDING') continue
     const holder = s.workers.get(cachedHolder(job, stage, t) ?? ('' as WorkerId))
-    if (holder === undefined || !holderFree(ring, holder, t)) continue
+    if (holder === undefined || !holderFree(ring, holder, stage, t)) continue
     out.actions.push(launch(s, job, stage, t, holder, nowMs, out))
   }
 }

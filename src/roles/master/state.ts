@@ -99,6 +99,8 @@ export type StageRun = {
   localityWaitFromMs?: number
   /** fetch failures in a row that re-planned map outputs this stage reads (MAX_FETCH_FAILURE_ROUNDS) */
   fetchFailureRounds?: number
+  /** successful attempts and their total time, launch to report (queue-ahead.ts) */
+  runs?: { n: number; totalMs: number }
 }
 
 export type JobRun = {

@@ -82,7 +82,7 @@ function assertAttemptsAndWorkers(s: MasterState): void {
     check(task?.current === a.id && task.state === 'RUNNING', `${a.id} is RUNNING but not its task's current attempt`)
   }
   for (const w of s.workers.values()) {
-    check(w.running.size <= w.slots, `${w.id} runs ${w.running.size} attempts on ${w.slots} slots`)
+    check(w.running.size <= 2 * w.slots, `${w.id} holds ${w.running.size} attempts on ${w.slots} slots (one queued per slot at most)`)
     if (!isLive(w)) check(w.running.size === 0, `DEAD ${w.id} still runs ${[...w.running].join(', ')}`)
     for (const id of w.running) {
       const a = s.attempts.get(id)
