@@ -4,7 +4,7 @@
 // dropped at their worker.
 import { describe, expect, test } from 'bun:test'
 import type { AttemptId, JobId, WorkerId } from '../../../src/api/ids'
-import type { JobRequest, } from '../../../src/api/jobs'
+import type { JobRequest } from '../../../src/api/jobs'
 import type { ListAnswer, TaskReport } from '../../../src/api/tasks'
 import { validateJob } from '../../../src/engine/dag'
 import { SUPPORTED_OPS } from '../../../src/engine/plan'
@@ -94,7 +94,7 @@ describe('queue ahead', () => {
     // A new worker takes them first (partition order), and fresh attempts of them.
     const out = m.beat('w2', 11_000)
     expect(launches(out).map(l => l.spec.task_id).slice(0, 1)).toEqual([tasks[0]!])
-    expect(launches(out).every(l => l.worker === 'w2' && !queued.includes(l.spec.attempt_id))).toBe(true)
+    expect(launches(out).every(l => l.worker === 'w2' && !queued.includes(l.spec.attempt_id as AttemptId))).toBe(true)
   })
 
   test('a cancelled job: its worker is told to drop it (queued tasks included), and nothing of it is launched again', () => {
