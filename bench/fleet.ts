@@ -3,7 +3,8 @@
 // incarnation the master gives them, listing what they run), accept every task with a 202 (or, in
 // a batch, each one) and report it SUCCEEDED at once with empty outputs, and answer the master's
 // listing with a synthetic file. Like a real worker, each sends one report request at a time, and
-// what finished meanwhile goes in the next (POST /tasks/reports). Measures, from the workers' side,
+// what finished meanwhile goes in the next (POST /tasks/reports); the answer may carry its next
+// tasks (take_tasks), taken as a POST /tasks would be. Measures, from the workers' side,
 // heartbeat latency while idle and while a job of T no-op tasks runs, and how fast the master gets
 // through that job. One more worker, the probe, beats every 50 ms from its own process while the job
 // runs (PAUSED, so it gets no task; it joins once the job is planned, so it is never asked to list
@@ -40,6 +41,8 @@ const latencies: Record<Phase, number[]> = { join: [], idle: [], load: [], after
 let hbFailures = 0
 let reportFailures = 0
 let launches = 0
+/** of the launches, those that came with the answer to a report */
+let taken = 0
 let staleLaunches = 0
 const launchTimes: number[] = []
 let reportsAcked = 0
@@ -87,7 +90,8 @@ async function drain(f: Fake): Promise<void> {
   f.reporting = true
   while (f.outbox.length > 0) {
     const batch = f.outbox.splice(0, 256)
-    let ok = await send(batch.length === 1 ? '/tasks/report' : '/tasks/reports', JSON.stringify(batch.length === 1 ? batch[0] : { reports: batch }))
+    // As a real worker: the answer may carry the next tasks for this worker (take_tasks).
+    let ok = await send('/tasks/reports', JSON.stringify({ reports: batch, take_tasks: true }), tasks => { for (const spec of tasks) accept(f, spec) })
     // A master without the batch route (an older version) takes them one by one.
     if (ok === 404) ok = (await Promise.all(batch.map(r => send('/tasks/report', JSON.stringify(r))))).every(x => x === true)
     if (ok === true) reportsAcked += batch.length
@@ -97,12 +101,16 @@ async function drain(f: Fake): Promise<void> {
   f.reporting = false
 }
 
-async function send(path: string, body: string): Promise<boolean | 404> {
+async function send(path: string, body: string, onTasks?: (tasks: TaskSpec[]) => void): Promise<boolean | 404> {
   for (let attempt = 0; attempt < 5; attempt++) {
     try {
       const res = await fetch(`${master}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
-      await res.arrayBuffer()
-      if (res.ok) return true
+      const answer = await res.text()
+      if (res.ok) {
+        const tasks = onTasks === undefined ? undefined : (JSON.parse(answer) as { tasks?: TaskSpec[] }).tasks
+        if (tasks !== undefined) { taken += tasks.length; onTasks!(tasks) }
+        return true
+      }
       if (res.status === 404) return 404
     } catch { /* retried */ }
     await Bun.sleep(100 * 2 ** attempt)
@@ -265,7 +273,7 @@ const result = {
     state: status?.state ?? `not accepted: ${JSON.stringify(accepted.error ?? accepted).slice(0, 300)}`,
     submit_s: (submittedT - submitT) / 1000, seconds: jobS, tasks_per_s: TASKS / jobS,
     steady_tasks_per_s: a !== null && b !== null && b > a ? (0.8 * lt.length) / ((b - a) / 1000) : null,
-    launches, stale_launches: staleLaunches, reports_acked: reportsAcked, report_failures: reportFailures,
+    launches, launches_with_report_answers: taken, stale_launches: staleLaunches, reports_acked: reportsAcked, report_failures: reportFailures,
   },
 }
 clearInterval(lagTimer)
