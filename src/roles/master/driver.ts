@@ -3,8 +3,8 @@
 // JS runs one callback at a time and step() never awaits, so no lock is needed.
 //
 // Events are stepped at once, but what they change is written, and what they ask for is sent, once
-// per turn of the event loop (setImmediate): every event handled in that turn shares one SQLite
-// transaction. A job of many small tasks would otherwise pay a transaction per report and per
+// per turn of the event loop (setImmediate), and under load at most once per COMMIT_EVERY_MS:
+// every event handled meanwhile shares one SQLite transaction. A job of many small tasks would otherwise pay a transaction per report and per
 // launch. Callers that must not answer before the state is durable (a submitted job, a report, the
 // right to commit an output) wait for `persisted()`.
 import type { AttemptId, JobId, WorkerId } from '../../api/ids'
@@ -34,6 +34,12 @@ export type Driver = {
 }
 
 const STORE_RETRY_MS = 1_000
+/** Under load, at most one transaction per this long (group commit): a transaction's fixed cost
+ *  (its WAL frames, a checkpoint now and then) is a few hundred microseconds of blocked event loop
+ *  on a busy disk, and one per report request would cost more than the tasks themselves. An idle
+ *  master still writes in the very next turn; a busy one adds at most this to a report's answer,
+ *  which workers do not wait on idle (tasks are queued ahead: queue-ahead.ts). */
+export const COMMIT_EVERY_MS = 2
 
 export function startDriver(deps: {
   clock: Clock; store: Store; send: Sender; state: MasterState; leaseCheckMs: number
@@ -48,9 +54,11 @@ export function startDriver(deps: {
   let waiters: (() => void)[] = []
   let due = false
   let stopped = false
+  let lastFlushMs = -Infinity
 
   const flush = (): void => {
     due = false
+    lastFlushMs = performance.now()
     if (changes.length === 0 && actions.length === 0 && waiters.length === 0) return
     const [c, a, w] = [changes, actions, waiters]
     changes = []
@@ -76,7 +84,9 @@ export function startDriver(deps: {
   const later = (): void => {
     if (due || stopped) return
     due = true
-    setImmediate(flush)
+    const waitMs = lastFlushMs + COMMIT_EVERY_MS - performance.now()
+    if (waitMs <= 0) setImmediate(flush)
+    else setTimeout(flush, waitMs)
   }
   const post = (e: PendingEvent): void => {
     const event = { ...e, nowMs: deps.clock.now() } as MasterEvent

@@ -5,7 +5,7 @@ import { describe, expect, test } from 'bun:test'
 import type { Heartbeat } from '../../../src/api/heartbeat'
 import type { JobId } from '../../../src/api/ids'
 import type { Clock } from '../../../src/roles/clock'
-import { startDriver } from '../../../src/roles/master/driver'
+import { COMMIT_EVERY_MS, startDriver } from '../../../src/roles/master/driver'
 import type { MasterAction } from '../../../src/roles/master/scheduler'
 import { newState, type AttemptRun, type JobRun, type WorkerRun } from '../../../src/roles/master/state'
 import type { Store } from '../../../src/roles/master/store'
@@ -75,5 +75,30 @@ describe('driver', () => {
     expect(commits).toHaveLength(2)
     await turn()
     expect(log).toEqual(['commit', 'commit'])
+  })
+
+  test('under load, events of consecutive turns share one commit, at most one per COMMIT_EVERY_MS; an idle driver commits in the next turn', async () => {
+    const log: string[] = []
+    const { store, commits } = fakeStore(log)
+    const commitTimes: number[] = []
+    const timed = { commit: (...a: Parameters<Store['commit']>) => { commitTimes.push(performance.now()); store.commit(...a) } } as unknown as Store
+    const d = startDriver({ clock: fakeClock(), store: timed, state: newState(10_000), leaseCheckMs: 250, send: async () => null })
+    d.post({ kind: 'heartbeat-received', hb: hb('w1') })
+    await d.persisted()
+    expect(commits).toHaveLength(1)
+    // Three more workers, one per turn, right after that commit: one commit for the three.
+    const stored: Promise<void>[] = []
+    for (const w of ['w2', 'w3', 'w4']) { d.post({ kind: 'heartbeat-received', hb: hb(w) }); stored.push(d.persisted()); await turn() }
+    await Promise.all(stored)
+    expect(commits.map(c => c.workers)).toEqual([['w1'], ['w2', 'w3', 'w4']])
+    expect(commitTimes[1]! - commitTimes[0]!).toBeGreaterThanOrEqual(COMMIT_EVERY_MS - 0.5)
+    // Idle for a while: the next event is written in the very next turn.
+    await Bun.sleep(3 * COMMIT_EVERY_MS)
+    const before = performance.now()
+    d.post({ kind: 'heartbeat-received', hb: hb('w5') })
+    await turn()
+    expect(commits).toHaveLength(3)
+    expect(commitTimes[2]! - before).toBeLessThan(COMMIT_EVERY_MS + 50)
+    d.stop()
   })
 })
