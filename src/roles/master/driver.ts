@@ -46,8 +46,11 @@ export function startDriver(deps: {
   /** told of each step as it is taken, with its event (for the log); must not change the state */
   onStep?: (e: MasterEvent, out: Step) => void
   logger?: Logger
+  /** the group-commit pacing (default COMMIT_EVERY_MS) */
+  commitEveryMs?: number
 }): Driver {
   const state = deps.state
+  const commitEveryMs = deps.commitEveryMs ?? COMMIT_EVERY_MS
   const logger = deps.logger ?? silentLogger()
   let changes: StoreChange[] = []
   let actions: MasterAction[] = []
@@ -75,16 +78,22 @@ export function startDriver(deps: {
       actions = [...a, ...actions]
       waiters = [...w, ...waiters]
       logger.error({ event: 'store-write-failed', error: (e as Error).message, retry_ms: STORE_RETRY_MS }, `cannot write the state file: ${(e as Error).message}; trying again`)
-      if (!stopped) setTimeout(later, STORE_RETRY_MS)
+      if (!stopped) setTimeout(retry, STORE_RETRY_MS)
       return
     }
     for (const resolve of w) resolve()
     for (const action of a) void deps.send(action).then(next => { if (next !== null) post(next) })
   }
+  // The retry of a failed write is paced by STORE_RETRY_MS already.
+  const retry = (): void => {
+    if (due || stopped) return
+    due = true
+    flush()
+  }
   const later = (): void => {
     if (due || stopped) return
     due = true
-    const waitMs = lastFlushMs + COMMIT_EVERY_MS - performance.now()
+    const waitMs = lastFlushMs + commitEveryMs - performance.now()
     if (waitMs <= 0) setImmediate(flush)
     else setTimeout(flush, waitMs)
   }

@@ -99,8 +99,8 @@ export type StageRun = {
   localityWaitFromMs?: number
   /** fetch failures in a row that re-planned map outputs this stage reads (MAX_FETCH_FAILURE_ROUNDS) */
   fetchFailureRounds?: number
-  /** successful attempts and their total time, launch to report (queue-ahead.ts) */
-  runs?: { n: number; totalMs: number }
+  /** successful attempts, and their moving average time, launch to report (queue-ahead.ts) */
+  runs?: { n: number; avgMs: number }
 }
 
 export type JobRun = {
