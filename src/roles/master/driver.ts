@@ -104,6 +104,13 @@ export function startDriver(deps: {
     for (const c of out.changes) changes.push(c)
     for (const a of out.actions) actions.push(a)
     if (out.changes.length > 0 || out.actions.length > 0) later()
+    // A step that launched its most goes on in a later turn: what waits meanwhile is answered.
+    if (state.scheduleMore === true && !moreDue) { moreDue = true; setImmediate(more) }
+  }
+  let moreDue = false
+  const more = (): void => {
+    moreDue = false
+    if (!stopped && state.scheduleMore === true) post({ kind: 'schedule-due' })
   }
   const persisted = (): Promise<void> => {
     // Stopped: nothing more is written (the store may be closed), as after a crash.

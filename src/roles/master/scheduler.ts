@@ -10,7 +10,7 @@ import { taskTimeoutMs } from '../../api/jobs'
 import type { MapOutput, StagePlan, TaskSpec } from '../../api/tasks'
 import { SINK_OPS } from '../../engine/dag'
 import type { Op } from '../../api/jobs'
-import type { MasterAction, MasterEvent, Step } from './events'
+import { MAX_LAUNCHES_PER_STEP, type MasterAction, type MasterEvent, type Step } from './events'
 import { rangeBounds } from './range-bounds'
 import { expireLeases, onHeartbeat, onStaleOutputsCleared, onWorkerUnreachable } from './worker-events'
 import { onCommitRequested, onLaunchFailed, onReport } from './task-events'
@@ -34,6 +34,7 @@ export function step(s: MasterState, e: MasterEvent): Step {
   switch (e.kind) {
     case 'heartbeat-received': onHeartbeat(s, e.hb, e.nowMs, out); break
     case 'lease-check-due': expireLeases(s, e.nowMs, out); break
+    case 'schedule-due': break
     case 'job-submitted': s.jobs.set(e.job.id, e.job); out.changes.push({ kind: 'job-created', job: e.job.id }, { kind: 'job', job: e.job.id }); break
     case 'task-reported': onReport(s, e.report, e.nowMs, out); break
     case 'launch-failed': onLaunchFailed(s, e.attempt, e.message, e.unreachable, e.permanent === true, e.nowMs, out); break
@@ -70,6 +71,14 @@ function deleteDataset(s: MasterState, name: string, out: Step): void {
 function schedule(s: MasterState, nowMs: number, out: Step, checkHolders: boolean): void {
   let ring: WorkerRun[] | undefined   // built on first need: most events launch nothing
   let full = false                    // no live worker has a free slot
+  s.scheduleMore = false
+  // Launches beyond this step's bound wait for schedule-due (the driver posts it in a later turn).
+  const cap = out.actions.length + MAX_LAUNCHES_PER_STEP
+  const capped = (): boolean => {
+    if (out.actions.length < cap) return false
+    s.scheduleMore = true
+    return true
+  }
   for (const job of s.jobs.values()) {
     if (job.state !== 'QUEUED' && job.state !== 'RUNNING') continue
     if (job.state === 'QUEUED') { job.state = 'RUNNING'; job.startedMs = nowMs; out.changes.push({ kind: 'job', job: job.id }) }
@@ -81,11 +90,13 @@ function schedule(s: MasterState, nowMs: number, out: Step, checkHolders: boolea
       if (allSucceeded(stage)) { stage.state = 'SUCCEEDED'; continue }
       if (stage.byDisk !== undefined) {
         ring ??= ringOf(s)
-        if (!full) placeHeld(s, job, stage, ring, nowMs, out)
+        if (!full) placeHeld(s, job, stage, ring, nowMs, out, capped)
+        if (capped()) full = true
         if (checkHolders) checkUnavailable(s, job, stage, nowMs, out)
         continue
       }
       while (!full) {
+        if (capped()) { full = true; break }
         const task = peekPending(stage)
         if (task === undefined) break
         // A persisted partition that is gone is not recomputed here (its lineage is another
@@ -114,10 +125,11 @@ function schedule(s: MasterState, nowMs: number, out: Step, checkHolders: boolea
 
 /** Splits that must run where their files are: each worker with a free slot, in turn, takes the
  *  next split its disk holds, until none can take one. */
-function placeHeld(s: MasterState, job: JobRun, stage: StageRun, ring: readonly WorkerRun[], nowMs: number, out: Step): void {
+function placeHeld(s: MasterState, job: JobRun, stage: StageRun, ring: readonly WorkerRun[], nowMs: number, out: Step, capped: () => boolean): void {
   for (let progress = true; progress && job.state === 'RUNNING';) {
     progress = false
     for (let i = 0; i < ring.length; i++) {
+      if (capped()) return
       const at = (s.rr + i) % ring.length
       const w = ring[at]!
       if (!hasRoom(w, stage)) continue

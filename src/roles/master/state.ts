@@ -179,6 +179,9 @@ export type MasterState = {
   timeoutMs: number
   /** round-robin cursor over `ring` */
   rr: number
+  /** the last step stopped launching at MAX_LAUNCHES_PER_STEP with tasks and room left: the
+   *  driver posts schedule-due in a later turn to go on */
+  scheduleMore?: boolean
   /** live workers that are not PAUSED, in registration order: who may get a task. Null once a
    *  worker joins or its status changes, and rebuilt on the next need (ringOf), not per event. */
   ring: WorkerRun[] | null
