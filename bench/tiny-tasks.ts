@@ -6,7 +6,10 @@
 // `bun --cpu-prof` and writes its profile there at exit.
 //
 //   bun bench/tiny-tasks.ts [--src DIR | --bin FILE] [--tasks 10000] [--jobs 3] [--workers 2] [--slots 1]
-//                           [--prof DIR] [--json]
+//                           [--one-task N] [--prof DIR] [--json]
+//
+// `--one-task N` first runs N one-task jobs back to back (after 3 to warm up) and prints their
+// submit → SUCCEEDED latency.
 //
 // `--src` defaults to this checkout: give another checkout's root to compare two versions of the
 // engine, run after run (bench/compare-cp.sh alternates them).
@@ -24,6 +27,7 @@ const JOBS = Number(opt('jobs', '3'))
 const WORKERS = Number(opt('workers', '2'))
 const SLOTS = Number(opt('slots', '1'))
 const PROF = opt('prof', '')
+const ONE_TASK = Number(opt('one-task', '0'))
 const asJson = process.argv.includes('--json')
 
 const role = (args: string[], prof = false): string[] =>
@@ -50,6 +54,20 @@ try {
     if (live >= WORKERS) break
     if (Date.now() > deadline) throw new Error(`only ${live} of ${WORKERS} workers registered`)
     await Bun.sleep(50)
+  }
+  if (ONE_TASK > 0) {
+    // One-task jobs back to back: submit → SUCCEEDED as a client polling back to back sees it.
+    writeFileSync(join(data, 'tiny', 'one.txt'), 'one\n')
+    const one = { name: 'one-task', nodes: [{ id: 'line', op: 'read_text', path: 'tiny/one.txt' }, { id: 'n', op: 'count', input: 'line' }] }
+    const lat: number[] = []
+    for (let i = 0; i < ONE_TASK + 3; i++) {
+      const t0 = performance.now()
+      const s = await waitJob(master.url, await submit(master.url, one), 0, 60_000)
+      if (s.state !== 'SUCCEEDED') throw new Error(`one-task job ${s.state}`)
+      if (i >= 3) lat.push(performance.now() - t0)
+    }
+    lat.sort((a, b) => a - b)
+    console.log(`one-task jobs (${lat.length}): median ${lat[Math.floor(lat.length / 2)]!.toFixed(1)} ms, p90 ${lat[Math.floor(lat.length * 0.9)]!.toFixed(1)} ms, min ${lat[0]!.toFixed(1)} ms`)
   }
   const job = { name: 'tiny-tasks', split_bytes: 5, nodes: [{ id: 'line', op: 'read_text', path: 'tiny/lines.txt' }, { id: 'n', op: 'count', input: 'line' }] }
   for (let j = 0; j < JOBS; j++) {
