@@ -34,6 +34,10 @@ const SLOTS = Number(arg('slots', '2'))
 const INTERVAL_MS = Number(arg('interval-ms', '3000'))
 const IDLE_S = Number(arg('idle-s', '10'))
 const OUT = arg('out', '')
+/** The fakes share one data folder (one disk id): the master lists the input once and may place
+ *  any split on any of them, as on a shared file system. Without one, each fake would be a disk of
+ *  its own holding a copy of the input, and planning would weigh a thousand copies of every split. */
+const DISK = arg('disk-id', 'fleet-shared')
 
 type Phase = 'join' | 'idle' | 'load' | 'after'
 let phase: Phase = 'join'
@@ -157,7 +161,7 @@ function startFake(i: number): Fake {
 async function beat(f: Fake): Promise<void> {
   const hb: Heartbeat = {
     worker_id: f.id, address: f.address, status: f.running.size > 0 ? 'BUSY' : 'IDLE', active_tasks: f.running.size,
-    mem_usage_mb: 50, last_heartbeat: Math.floor(Date.now() / 1000), slots: SLOTS, incarnation: f.incarnation, running: [...f.running],
+    mem_usage_mb: 50, last_heartbeat: Math.floor(Date.now() / 1000), slots: SLOTS, incarnation: f.incarnation, running: [...f.running], disk_id: DISK,
   }
   const p = phase
   const t0 = performance.now()
