@@ -3,7 +3,8 @@
 // incarnation the master gives them, listing what they run), accept every task with a 202 (or, in
 // a batch, each one) and report it SUCCEEDED at once with empty outputs, and answer the master's
 // listing with a synthetic file. Like a real worker, each sends one report request at a time, and
-// what finished meanwhile goes in the next (POST /tasks/reports). Measures, from the workers' side,
+// what finished meanwhile goes in the next (POST /tasks/reports); the answer may carry its next
+// tasks (take_tasks), taken as a POST /tasks would be. Measures, from the workers' side,
 // heartbeat latency while idle and while a job of T no-op tasks runs, and how fast the master gets
 // through that job. One more worker, the probe, beats every 50 ms from its own process while the job
 // runs (PAUSED, so it gets no task; it joins once the job is planned, so it is never asked to list
@@ -33,6 +34,10 @@ const SLOTS = Number(arg('slots', '2'))
 const INTERVAL_MS = Number(arg('interval-ms', '3000'))
 const IDLE_S = Number(arg('idle-s', '10'))
 const OUT = arg('out', '')
+/** The fakes share one data folder (one disk id): the master lists the input once and may place
+ *  any split on any of them, as on a shared file system. Without one, each fake would be a disk of
+ *  its own holding a copy of the input, and planning would weigh a thousand copies of every split. */
+const DISK = arg('disk-id', 'fleet-shared')
 
 type Phase = 'join' | 'idle' | 'load' | 'after'
 let phase: Phase = 'join'
@@ -40,6 +45,8 @@ const latencies: Record<Phase, number[]> = { join: [], idle: [], load: [], after
 let hbFailures = 0
 let reportFailures = 0
 let launches = 0
+/** of the launches, those that came with the answer to a report */
+let taken = 0
 let staleLaunches = 0
 const launchTimes: number[] = []
 let reportsAcked = 0
@@ -87,7 +94,8 @@ async function drain(f: Fake): Promise<void> {
   f.reporting = true
   while (f.outbox.length > 0) {
     const batch = f.outbox.splice(0, 256)
-    let ok = await send(batch.length === 1 ? '/tasks/report' : '/tasks/reports', JSON.stringify(batch.length === 1 ? batch[0] : { reports: batch }))
+    // As a real worker: the answer may carry the next tasks for this worker (take_tasks).
+    let ok = await send('/tasks/reports', JSON.stringify({ reports: batch, take_tasks: true }), tasks => { for (const spec of tasks) accept(f, spec) })
     // A master without the batch route (an older version) takes them one by one.
     if (ok === 404) ok = (await Promise.all(batch.map(r => send('/tasks/report', JSON.stringify(r))))).every(x => x === true)
     if (ok === true) reportsAcked += batch.length
@@ -97,12 +105,16 @@ async function drain(f: Fake): Promise<void> {
   f.reporting = false
 }
 
-async function send(path: string, body: string): Promise<boolean | 404> {
+async function send(path: string, body: string, onTasks?: (tasks: TaskSpec[]) => void): Promise<boolean | 404> {
   for (let attempt = 0; attempt < 5; attempt++) {
     try {
       const res = await fetch(`${master}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
-      await res.arrayBuffer()
-      if (res.ok) return true
+      const answer = await res.text()
+      if (res.ok) {
+        const tasks = onTasks === undefined ? undefined : (JSON.parse(answer) as { tasks?: TaskSpec[] }).tasks
+        if (tasks !== undefined) { taken += tasks.length; onTasks!(tasks) }
+        return true
+      }
       if (res.status === 404) return 404
     } catch { /* retried */ }
     await Bun.sleep(100 * 2 ** attempt)
@@ -149,7 +161,7 @@ function startFake(i: number): Fake {
 async function beat(f: Fake): Promise<void> {
   const hb: Heartbeat = {
     worker_id: f.id, address: f.address, status: f.running.size > 0 ? 'BUSY' : 'IDLE', active_tasks: f.running.size,
-    mem_usage_mb: 50, last_heartbeat: Math.floor(Date.now() / 1000), slots: SLOTS, incarnation: f.incarnation, running: [...f.running],
+    mem_usage_mb: 50, last_heartbeat: Math.floor(Date.now() / 1000), slots: SLOTS, incarnation: f.incarnation, running: [...f.running], disk_id: DISK,
   }
   const p = phase
   const t0 = performance.now()
@@ -265,7 +277,7 @@ const result = {
     state: status?.state ?? `not accepted: ${JSON.stringify(accepted.error ?? accepted).slice(0, 300)}`,
     submit_s: (submittedT - submitT) / 1000, seconds: jobS, tasks_per_s: TASKS / jobS,
     steady_tasks_per_s: a !== null && b !== null && b > a ? (0.8 * lt.length) / ((b - a) / 1000) : null,
-    launches, stale_launches: staleLaunches, reports_acked: reportsAcked, report_failures: reportFailures,
+    launches, launches_with_report_answers: taken, stale_launches: staleLaunches, reports_acked: reportsAcked, report_failures: reportFailures,
   },
 }
 clearInterval(lagTimer)

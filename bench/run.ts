@@ -18,6 +18,7 @@
 // standard data or, at other sizes, against an independent baseline; the table says verified or
 // NOT VERIFIED. A benchmark never fails: whatever breaks is reported in the table.
 //
+// `--scaling [--sizes 0.25,0.5,1,2,4]`: the scaling curve instead (bench/scaling.ts).
 // Flags: --size small|standard (default small), --workloads (default all), --no-peers,
 // --bin PATH (a built binary; default: build the working tree into bench/.data/bin),
 // --ref GIT_REF (build that commit instead), --max-mem SIZE (default 1GiB), --fleet-workers N,
@@ -57,6 +58,11 @@ const EXPECTED_STANDARD: Record<string, string> = {
   W5: 'nodes=332227 sum=368841.06 top100=ee4856d16c124446a9f20b545d3311be9d7543f4055528d758921e4987f08c85',
 }
 
+if (flag('scaling')) {
+  // The scaling curve has its own harness (W1 and W4 by input size): bench/scaling.ts.
+  const r = Bun.spawnSync([process.execPath, join(benchDir, 'scaling.ts'), ...process.argv.slice(2).filter(a => a !== '--scaling')], { stdout: 'inherit', stderr: 'inherit' })
+  process.exit(r.exitCode ?? 1)
+}
 if (flag('render-only')) {
   // BENCHMARKS.md again from bench/latest/*.json, targets recomputed.
   for (const sz of ['small', 'standard']) {

@@ -59,14 +59,17 @@ export class PeerClient {
    * Sends reports (one, or a batch); asked again on transient failures within the policy.
    * Resolves 'ok', or 'refused' with the status of a 4xx; throws PeerError when it gave up.
    */
-  async reports(masterUrl: string, batch: readonly TaskReport[]): Promise<{ ok: true } | { ok: false; status: number }> {
-    const [path, body] = batch.length === 1 ? ['/tasks/report', batch[0]] : ['/tasks/reports', { reports: batch }]
+  async reports(masterUrl: string, batch: readonly TaskReport[], takeTasks = false): Promise<{ ok: true; tasks?: unknown[] } | { ok: false; status: number }> {
+    const [path, body] = batch.length === 1 && !takeTasks ? ['/tasks/report', batch[0]]
+      : ['/tasks/reports', takeTasks ? { reports: batch, take_tasks: true } : { reports: batch }]
     try {
-      await this.retried(this.p.report, async () => {
+      // With takeTasks, the answer carries the tasks the master launched here meanwhile (ReportsAnswer).
+      const answer = await this.retried(this.p.report, async () => {
         const res = await this.call(masterUrl, `${masterUrl}${path}`, body, this.p.report)
-        await drain(res, masterUrl, this.p.report)
+        if (!takeTasks) { await drain(res, masterUrl, this.p.report); return {} }
+        return (await readJson(res, masterUrl, this.p.report)) as { tasks?: unknown }
       })
-      return { ok: true }
+      return Array.isArray(answer.tasks) ? { ok: true, tasks: answer.tasks } : { ok: true }
     } catch (e) {
       if (e instanceof PeerError && e.kind === 'refused') return { ok: false, status: e.status ?? 400 }
       throw e

@@ -150,8 +150,15 @@ export type TaskReport = Static<typeof TaskReport>
 
 /** Several reports in one request (POST /tasks/reports): a worker sends what finished while its
  *  previous report was on its way, so a busy master gets fewer, larger requests. */
-export const TaskReports = t.Object({ reports: t.Array(TaskReport, { minItems: 1, maxItems: 1024 }) })
+export const TaskReports = t.Object({
+  reports: t.Array(TaskReport, { minItems: 1, maxItems: 1024 }),
+  take_tasks: t.Optional(t.Boolean({ description: 'the worker takes tasks the master decides for it meanwhile in the answer (ReportsAnswer.tasks), instead of each in a POST /tasks of its own' })),
+})
 export type TaskReports = Static<typeof TaskReports>
+/** The answer to POST /tasks/reports: with take_tasks, the tasks the master launched on this worker
+ *  while it stored the reports. Each is the worker's to run as if pushed by POST /tasks. */
+export const ReportsAnswer = t.Object({ ok: t.Literal(true), tasks: t.Optional(t.Array(TaskSpec)) })
+export type ReportsAnswer = Static<typeof ReportsAnswer>
 
 /** Several tasks in one request (POST /tasks/batch on a worker): the master sends what it has for a
  *  worker while its previous launch there is on its way. Each is accepted or refused on its own. */

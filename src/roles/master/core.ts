@@ -28,7 +28,9 @@ export class MasterCore {
   constructor(private readonly driver: Driver, private readonly store: Store, private readonly clock: Clock,
     private readonly workers: WorkerClient, private readonly waitForWorkerMs: number,
     /** paths no job may touch, checked by the workers that list (the state db) */
-    private readonly reserved: NonNullable<ListRequest['reserved']> = []) {
+    private readonly reserved: NonNullable<ListRequest['reserved']> = [],
+    /** holds the tasks launched on a worker for the answer to its report request (Launcher.hold) */
+    private readonly hold?: (address: string) => () => string[]) {
     this.seq = store.maxSeq()
   }
 
@@ -166,10 +168,22 @@ export class MasterCore {
     return { ok: true }
   }
 
-  async reports(rs: TaskReport[]): Promise<{ ok: true }> {
-    for (const r of rs) this.driver.post({ kind: 'task-reported', report: r })
-    await this.driver.persisted()
-    return { ok: true }
+  /** With `take`, the answer also carries (as JSON texts) the tasks launched on the reporting
+   *  worker while its reports were stored: the worker asked for them, and queues them at once. Only
+   *  for the worker's current incarnation: a report of an older one goes to a process that would
+   *  refuse them. */
+  async reports(rs: TaskReport[], take = false): Promise<{ ok: true; tasks?: string[] }> {
+    const w = take ? this.driver.state.workers.get(rs[0]!.worker_id as WorkerRun['id']) : undefined
+    const sameWorker = w !== undefined && isLive(w) && rs.every(r => r.worker_id === w.id && r.incarnation === w.incarnation)
+    const release = sameWorker && this.hold !== undefined ? this.hold(w.address) : undefined
+    let tasks: string[] = []
+    try {
+      for (const r of rs) this.driver.post({ kind: 'task-reported', report: r })
+      await this.driver.persisted()
+    } finally {
+      tasks = release?.() ?? []
+    }
+    return tasks.length > 0 ? { ok: true, tasks } : { ok: true }
   }
 
   /** The answer is stored before it is given: a restarted master must not let a second attempt commit. */

@@ -3,8 +3,8 @@
 // JS runs one callback at a time and step() never awaits, so no lock is needed.
 //
 // Events are stepped at once, but what they change is written, and what they ask for is sent, once
-// per turn of the event loop (setImmediate): every event handled in that turn shares one SQLite
-// transaction. A job of many small tasks would otherwise pay a transaction per report and per
+// per turn of the event loop (setImmediate), and under load at most once per COMMIT_EVERY_MS:
+// every event handled meanwhile shares one SQLite transaction. A job of many small tasks would otherwise pay a transaction per report and per
 // launch. Callers that must not answer before the state is durable (a submitted job, a report, the
 // right to commit an output) wait for `persisted()`.
 import type { AttemptId, JobId, WorkerId } from '../../api/ids'
@@ -34,23 +34,34 @@ export type Driver = {
 }
 
 const STORE_RETRY_MS = 1_000
+/** Under load, at most one transaction per this long (group commit): a transaction's fixed cost
+ *  (its WAL frames, a checkpoint now and then) is a few hundred microseconds of blocked event loop
+ *  on a busy disk, and one per report request would cost more than the tasks themselves. An idle
+ *  master still writes in the very next turn; a busy one adds at most this to a report's answer,
+ *  which workers do not wait on idle (tasks are queued ahead: queue-ahead.ts). */
+export const COMMIT_EVERY_MS = 2
 
 export function startDriver(deps: {
   clock: Clock; store: Store; send: Sender; state: MasterState; leaseCheckMs: number
   /** told of each step as it is taken, with its event (for the log); must not change the state */
   onStep?: (e: MasterEvent, out: Step) => void
   logger?: Logger
+  /** the group-commit pacing (default COMMIT_EVERY_MS) */
+  commitEveryMs?: number
 }): Driver {
   const state = deps.state
+  const commitEveryMs = deps.commitEveryMs ?? COMMIT_EVERY_MS
   const logger = deps.logger ?? silentLogger()
   let changes: StoreChange[] = []
   let actions: MasterAction[] = []
   let waiters: (() => void)[] = []
   let due = false
   let stopped = false
+  let lastFlushMs = -Infinity
 
   const flush = (): void => {
     due = false
+    lastFlushMs = performance.now()
     if (changes.length === 0 && actions.length === 0 && waiters.length === 0) return
     const [c, a, w] = [changes, actions, waiters]
     changes = []
@@ -67,16 +78,24 @@ export function startDriver(deps: {
       actions = [...a, ...actions]
       waiters = [...w, ...waiters]
       logger.error({ event: 'store-write-failed', error: (e as Error).message, retry_ms: STORE_RETRY_MS }, `cannot write the state file: ${(e as Error).message}; trying again`)
-      if (!stopped) setTimeout(later, STORE_RETRY_MS)
+      if (!stopped) setTimeout(retry, STORE_RETRY_MS)
       return
     }
     for (const resolve of w) resolve()
     for (const action of a) void deps.send(action).then(next => { if (next !== null) post(next) })
   }
+  // The retry of a failed write is paced by STORE_RETRY_MS already.
+  const retry = (): void => {
+    if (due || stopped) return
+    due = true
+    flush()
+  }
   const later = (): void => {
     if (due || stopped) return
     due = true
-    setImmediate(flush)
+    const waitMs = lastFlushMs + commitEveryMs - performance.now()
+    if (waitMs <= 0) setImmediate(flush)
+    else setTimeout(flush, waitMs)
   }
   const post = (e: PendingEvent): void => {
     const event = { ...e, nowMs: deps.clock.now() } as MasterEvent
@@ -85,6 +104,13 @@ export function startDriver(deps: {
     for (const c of out.changes) changes.push(c)
     for (const a of out.actions) actions.push(a)
     if (out.changes.length > 0 || out.actions.length > 0) later()
+    // A step that launched its most goes on in a later turn: what waits meanwhile is answered.
+    if (state.scheduleMore === true && !moreDue) { moreDue = true; setImmediate(more) }
+  }
+  let moreDue = false
+  const more = (): void => {
+    moreDue = false
+    if (!stopped && state.scheduleMore === true) post({ kind: 'schedule-due' })
   }
   const persisted = (): Promise<void> => {
     // Stopped: nothing more is written (the store may be closed), as after a crash.

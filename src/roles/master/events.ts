@@ -11,6 +11,8 @@ import type { DatasetRecord, OutputRecord } from './catalog'
 export type MasterEvent =
   | { kind: 'heartbeat-received'; nowMs: number; hb: Heartbeat }
   | { kind: 'lease-check-due'; nowMs: number }
+  /** the last step launched its most (MAX_LAUNCHES_PER_STEP): launch on */
+  | { kind: 'schedule-due'; nowMs: number }
   | { kind: 'job-submitted'; nowMs: number; job: JobRun }
   | { kind: 'task-reported'; nowMs: number; report: TaskReport }
   /** `unreachable`: that worker incarnation is gone (connection refused, or it answered that it is
@@ -72,5 +74,9 @@ export const MAX_UNCOUNTED_RETRIES = 8
 /** Consecutive fetch-failure rounds of one stage (each re-planning map outputs) before the job
  *  fails, as Spark's 4 consecutive stage attempts. A task of the stage succeeding resets it. */
 export const MAX_FETCH_FAILURE_ROUNDS = 4
+/** Launches one step makes at most: a burst (a stage that starts on a thousand workers, or whose
+ *  tasks just proved short enough to queue ahead) goes out over several turns of the event loop,
+ *  with heartbeats and reports answered between them, instead of in one turn that holds them all. */
+export const MAX_LAUNCHES_PER_STEP = 256
 /** Collected for at most 64 MiB (UTF-8 of the values' JSON), counted as reports arrive. */
 export const COLLECT_LIMIT_BYTES = 64 * 1024 * 1024

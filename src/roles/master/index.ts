@@ -53,7 +53,7 @@ export function createMaster(o: MasterOptions) {
   const processMetrics = new ProcessMetrics()
   // No job may touch the state db or its SQLite journals: the workers check it when they list.
   const reserved = ['', '-wal', '-shm', '-journal'].map(suffix => ({ path: resolve(o.stateDb) + suffix, what: "the master's state db (--state-db)" }))
-  const core = new MasterCore(driver, store, clock, workers, o.heartbeatTimeoutMs, reserved)
+  const core = new MasterCore(driver, store, clock, workers, o.heartbeatTimeoutMs, reserved, address => launcher.hold(address))
   const app = roleApp('Mini-Spark master', 'Submit jobs, follow them, read their results; workers register by heartbeat.', o.token, processMetrics, logger)
     .use(jobRoutes(core))
     .use(clusterRoutes(core))

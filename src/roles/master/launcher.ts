@@ -25,15 +25,42 @@ const PERMANENT_STATUS = new Set([400, 413, 422])
 /** The worker is there, but is another incarnation than the task was for. */
 const STALE_STATUS = 409
 
+/** Tasks that go with the answer to a worker's report request instead of a request of their own. */
+type Pickup = { json: string[]; bytes: number }
+
 export class Launcher {
   /** per worker address, while a request is in flight there: the tasks waiting for it to end */
   private readonly lanes = new Map<string, Waiting[]>()
+  /** per worker address, while its report request waits for the reports to be stored */
+  private readonly pickups = new Map<string, Pickup>()
 
   constructor(private readonly client: WorkerClient) {}
 
+  /**
+   * Tasks launched on the worker at `address` from now until the returned function is called go in
+   * the answer to its report request (which it awaits anyway), up to a batch's bounds; the function
+   * returns their JSON. Such a task is taken as delivered: if the answer is lost on its way, the
+   * worker's heartbeats do not list the attempt, and the master re-runs it after LAUNCH_GRACE_MS
+   * (worker-events.ts reconcile), as with any launch that never arrived.
+   */
+  hold(address: string): () => string[] {
+    const box: Pickup = { json: [], bytes: 0 }
+    this.pickups.set(address, box)
+    return () => {
+      if (this.pickups.get(address) === box) this.pickups.delete(address)
+      return box.json
+    }
+  }
+
   launch(address: string, spec: TaskSpec): Promise<LaunchOutcome> {
+    const json = JSON.stringify(spec)
+    const box = this.pickups.get(address)
+    if (box !== undefined && box.json.length < MAX_BATCH && (box.json.length === 0 || box.bytes + json.length <= MAX_BATCH_BYTES)) {
+      box.json.push(json)
+      box.bytes += json.length
+      return Promise.resolve({ ok: true })
+    }
     return new Promise(done => {
-      const json = JSON.stringify(spec)
       const w: Waiting = { json, attempt: spec.attempt_id, bytes: Buffer.byteLength(json), done }
       const waiting = this.lanes.get(address)
       if (waiting !== undefined) { waiting.push(w); return }

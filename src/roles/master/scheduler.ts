@@ -10,7 +10,7 @@ import { taskTimeoutMs } from '../../api/jobs'
 import type { MapOutput, StagePlan, TaskSpec } from '../../api/tasks'
 import { SINK_OPS } from '../../engine/dag'
 import type { Op } from '../../api/jobs'
-import type { MasterAction, MasterEvent, Step } from './events'
+import { MAX_LAUNCHES_PER_STEP, type MasterAction, type MasterEvent, type Step } from './events'
 import { rangeBounds } from './range-bounds'
 import { expireLeases, onHeartbeat, onStaleOutputsCleared, onWorkerUnreachable } from './worker-events'
 import { onCommitRequested, onLaunchFailed, onReport } from './task-events'
@@ -22,6 +22,7 @@ import { ringOf, zeroMetrics, type AttemptRun, type JobRun, type MasterState, ty
 import { allSucceeded, peekPending, setTaskState, takePending } from './task-index'
 import { cachedBlockOf, cachedHolder, localityChoice } from './locality'
 import { checkDatasetRead, explainRecomputeFailure, keepRecomputed, recomputeFailure } from './recompute'
+import { hasRoom } from './queue-ahead'
 import type { WorkerId } from '../../api/ids'
 
 export type { MasterAction, MasterEvent, Step, StoreChange } from './events'
@@ -33,6 +34,7 @@ export function step(s: MasterState, e: MasterEvent): Step {
   switch (e.kind) {
     case 'heartbeat-received': onHeartbeat(s, e.hb, e.nowMs, out); break
     case 'lease-check-due': expireLeases(s, e.nowMs, out); break
+    case 'schedule-due': break
     case 'job-submitted': s.jobs.set(e.job.id, e.job); out.changes.push({ kind: 'job-created', job: e.job.id }, { kind: 'job', job: e.job.id }); break
     case 'task-reported': {
       const failed = recomputeFailure(s, e.report)
@@ -75,6 +77,14 @@ function deleteDataset(s: MasterState, name: string, out: Step): void {
 function schedule(s: MasterState, nowMs: number, out: Step, checkHolders: boolean): void {
   let ring: WorkerRun[] | undefined   // built on first need: most events launch nothing
   let full = false                    // no live worker has a free slot
+  s.scheduleMore = false
+  // Launches beyond this step's bound wait for schedule-due (the driver posts it in a later turn).
+  const cap = out.actions.length + MAX_LAUNCHES_PER_STEP
+  const capped = (): boolean => {
+    if (out.actions.length < cap) return false
+    s.scheduleMore = true
+    return true
+  }
   for (const job of s.jobs.values()) {
     if (job.state !== 'QUEUED' && job.state !== 'RUNNING') continue
     if (job.state === 'QUEUED') { job.state = 'RUNNING'; job.startedMs = nowMs; out.changes.push({ kind: 'job', job: job.id }) }
@@ -86,11 +96,13 @@ function schedule(s: MasterState, nowMs: number, out: Step, checkHolders: boolea
       if (allSucceeded(stage)) { stage.state = 'SUCCEEDED'; continue }
       if (stage.byDisk !== undefined) {
         ring ??= ringOf(s)
-        if (!full) placeHeld(s, job, stage, ring, nowMs, out)
+        if (!full) placeHeld(s, job, stage, ring, nowMs, out, capped)
+        if (capped()) full = true
         if (checkHolders) checkUnavailable(s, job, stage, nowMs, out)
         continue
       }
       while (!full) {
+        if (capped()) { full = true; break }
         const task = peekPending(stage)
         if (task === undefined) break
         // A persisted partition that is gone is recomputed from its lineage first (the stage
@@ -104,7 +116,7 @@ function schedule(s: MasterState, nowMs: number, out: Step, checkHolders: boolea
         // have a free slot go there meanwhile.
         if (placed === 'wait') { launchLocalBehind(s, ring, job, stage, task, nowMs, out); break }
         // Undefined only when no worker has a free slot (the avoid list is a preference).
-        const w = placed ?? pickWorker(s, ring, task.failedOn)
+        const w = placed ?? pickWorker(s, ring, stage, task.failedOn)
         if (w === undefined) { full = true; break }
         takePending(stage, task)
         out.actions.push(launch(s, job, stage, task, w, nowMs, out))
@@ -120,13 +132,14 @@ function schedule(s: MasterState, nowMs: number, out: Step, checkHolders: boolea
 
 /** Splits that must run where their files are: each worker with a free slot, in turn, takes the
  *  next split its disk holds, until none can take one. */
-function placeHeld(s: MasterState, job: JobRun, stage: StageRun, ring: readonly WorkerRun[], nowMs: number, out: Step): void {
+function placeHeld(s: MasterState, job: JobRun, stage: StageRun, ring: readonly WorkerRun[], nowMs: number, out: Step, capped: () => boolean): void {
   for (let progress = true; progress && job.state === 'RUNNING';) {
     progress = false
     for (let i = 0; i < ring.length; i++) {
+      if (capped()) return
       const at = (s.rr + i) % ring.length
       const w = ring[at]!
-      if (w.running.size >= w.slots) continue
+      if (!hasRoom(w, stage)) continue
       const task = takeHeld(stage, w)
       if (task === undefined) continue
       s.rr = (at + 1) % ring.length
@@ -144,13 +157,13 @@ function checkUnavailable(s: MasterState, job: JobRun, stage: StageRun, nowMs: n
   if (nowMs - stage.unavailableSinceMs > unavailableAfterMs(s)) failJob(s, job.id, unavailableError(s, job, stage, u), nowMs, out)
 }
 
-/** Round-robin over live workers with a free slot, skipping those where this task failed unless
- *  no other has room. */
-function pickWorker(s: MasterState, ring: readonly WorkerRun[], avoid: readonly WorkerId[] = []): WorkerRun | undefined {
+/** Round-robin over live workers with room (a free slot, or a place in its queue: queue-ahead.ts),
+ *  skipping those where this task failed unless no other has room. */
+function pickWorker(s: MasterState, ring: readonly WorkerRun[], stage: StageRun, avoid: readonly WorkerId[] = []): WorkerRun | undefined {
   for (const strict of avoid.length > 0 ? [true, false] : [false]) {
     for (let i = 0; i < ring.length; i++) {
       const w = ring[(s.rr + i) % ring.length]!
-      if (w.running.size >= w.slots || (strict && avoid.includes(w.id))) continue
+      if (!hasRoom(w, stage) || (strict && avoid.includes(w.id))) continue
       s.rr = (s.rr + i + 1) % ring.length
       return w
     }
@@ -165,14 +178,14 @@ function pickWorker(s: MasterState, ring: readonly WorkerRun[], avoid: readonly 
 function placeTask(s: MasterState, ring: readonly WorkerRun[], job: JobRun, stage: StageRun, task: TaskRun, nowMs: number): WorkerRun | 'wait' | undefined {
   const holder = s.workers.get(cachedHolder(job, stage, task) ?? ('' as WorkerId))
   if (holder === undefined) return undefined
-  const free = holderFree(ring, holder, task)
+  const free = holderFree(ring, holder, stage, task)
   const choice = localityChoice(free, free ? 0 : nowMs - (stage.localityWaitFromMs ??= nowMs))
   if (choice === 'holder') delete stage.localityWaitFromMs
   return choice === 'holder' ? holder : choice === 'wait' ? 'wait' : undefined
 }
 
-const holderFree = (ring: readonly WorkerRun[], holder: WorkerRun, task: TaskRun): boolean =>
-  ring.includes(holder) && holder.running.size < holder.slots && !(task.failedOn ?? []).includes(holder.id)
+const holderFree = (ring: readonly WorkerRun[], holder: WorkerRun, stage: StageRun, task: TaskRun): boolean =>
+  ring.includes(holder) && hasRoom(holder, stage) && !(task.failedOn ?? []).includes(holder.id)
 
 /** How far behind a waiting task the scheduler looks for tasks whose holder is free: bounded, so
  *  that an event costs what it launches, not the size of the stage. */
@@ -182,13 +195,13 @@ const LOCAL_LOOKAHEAD = 1024
  *  the holders of their cached partitions that have a free slot. They stay in the stage's queue,
  *  which drops them when it reaches them (task-index.ts checks each entry's state when read). */
 function launchLocalBehind(s: MasterState, ring: readonly WorkerRun[], job: JobRun, stage: StageRun, head: TaskRun, nowMs: number, out: Step): void {
-  if (!ring.some(w => w.running.size < w.slots)) return
+  if (!ring.some(w => hasRoom(w, stage))) return
   const end = Math.min(stage.tasks.length, head.partition + 1 + LOCAL_LOOKAHEAD)
   for (let p = head.partition + 1; p < end; p++) {
     const t = stage.tasks[p]!
     if (t.state !== 'PENDING') continue
     const holder = s.workers.get(cachedHolder(job, stage, t) ?? ('' as WorkerId))
-    if (holder === undefined || !holderFree(ring, holder, t)) continue
+    if (holder === undefined || !holderFree(ring, holder, stage, t)) continue
     out.actions.push(launch(s, job, stage, t, holder, nowMs, out))
   }
 }

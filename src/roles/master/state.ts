@@ -106,6 +106,8 @@ export type StageRun = {
     /** its tasks that do not run (their partitions of the dataset are held) */
     skipped?: number[]
   }
+  /** successful attempts, and their moving average time, launch to report (queue-ahead.ts) */
+  runs?: { n: number; avgMs: number }
 }
 
 export type JobRun = {
@@ -192,6 +194,9 @@ export type MasterState = {
   timeoutMs: number
   /** round-robin cursor over `ring` */
   rr: number
+  /** the last step stopped launching at MAX_LAUNCHES_PER_STEP with tasks and room left: the
+   *  driver posts schedule-due in a later turn to go on */
+  scheduleMore?: boolean
   /** live workers that are not PAUSED, in registration order: who may get a task. Null once a
    *  worker joins or its status changes, and rebuilt on the next need (ringOf), not per event. */
   ring: WorkerRun[] | null

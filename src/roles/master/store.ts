@@ -113,9 +113,16 @@ export class Store {
       VALUES ($job_id, $seq, $name, $state, $request, $plan, $submitted_ms) ON CONFLICT(job_id) DO UPDATE SET plan = excluded.plan`)
     this.updateJob = this.db.prepare(`UPDATE jobs SET state = $state, started_ms = $started_ms, finished_ms = $finished_ms,
       error = $error, result = $result, status = $status WHERE job_id = $job_id`)
-    this.upsertAttempt = this.db.prepare(`INSERT OR REPLACE INTO attempts VALUES ($attempt_id, $job_id, $task_id,
+    // An update in place, not INSERT OR REPLACE: a REPLACE deletes the row and inserts it again,
+    // rewriting both its indexes' entries, at every state change of every attempt. Same result.
+    this.upsertAttempt = this.db.prepare(`INSERT INTO attempts VALUES ($attempt_id, $job_id, $task_id,
       $stage_id, $partition, $attempt, $worker_id, $incarnation, $state, $started_ms, $finished_ms, $records_in, $records_out,
-      $shuffle_bytes_written, $shuffle_bytes_read, $spilled_bytes, $error, $counted, $committed, $result)`)
+      $shuffle_bytes_written, $shuffle_bytes_read, $spilled_bytes, $error, $counted, $committed, $result)
+      ON CONFLICT (attempt_id) DO UPDATE SET job_id = excluded.job_id, task_id = excluded.task_id, stage_id = excluded.stage_id,
+      partition = excluded.partition, attempt = excluded.attempt, worker_id = excluded.worker_id, incarnation = excluded.incarnation,
+      state = excluded.state, started_ms = excluded.started_ms, finished_ms = excluded.finished_ms, records_in = excluded.records_in,
+      records_out = excluded.records_out, shuffle_bytes_written = excluded.shuffle_bytes_written, shuffle_bytes_read = excluded.shuffle_bytes_read,
+      spilled_bytes = excluded.spilled_bytes, error = excluded.error, counted = excluded.counted, committed = excluded.committed, result = excluded.result`)
     this.upsertWorker = this.db.prepare(`INSERT OR REPLACE INTO workers VALUES ($worker_id, $address, $incarnation,
       $slots, $status, $last_seen_ms, $disk)`)
     this.setReplicas = this.db.prepare(`UPDATE attempts SET result = json_set(result, '$.replicas', json($replicas))

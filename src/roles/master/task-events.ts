@@ -8,6 +8,7 @@ import { countFetchFailureRound, retryLost, retryTask } from './retries'
 import { isLive, type AttemptRun, type JobRun, type MasterState, type StageRun, type TaskRun } from './state'
 import { loseWorker } from './worker-events'
 import { allSucceeded, setTaskState } from './task-index'
+import { noteRun } from './queue-ahead'
 
 const MAX_ERROR_CHARS = 4096
 
@@ -46,6 +47,7 @@ function onSucceeded(s: MasterState, job: JobRun, stage: StageRun, task: TaskRun
   // Kept with the attempt in the store, so a restarted master knows where map outputs are.
   a.result = { address: s.workers.get(a.worker)?.address ?? '', shuffle_outputs: r.shuffle_outputs, sinks: r.sinks }
   endAttempt(s, a.id, 'SUCCEEDED', null, nowMs, out)
+  noteRun(stage, nowMs - a.startedMs)
   setTaskState(stage, task, 'SUCCEEDED')
   task.current = null
   task.lostRuns = 0

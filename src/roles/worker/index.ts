@@ -22,6 +22,7 @@ import { pathName } from './layout'
 import { SPILL_FRACTION, pauseMarks } from './memory'
 import { WorkerMetrics } from './metrics'
 import { Reporter } from './reporter'
+import { takeTasks } from './taken-tasks'
 import { workerMetricsRoutes } from './routes/metrics'
 import { LANES_PER_SLOT } from './state'
 
@@ -83,7 +84,11 @@ export async function startWorker(o: WorkerOptions): Promise<{ url: string; id: 
   // Attempts whose report the master has not acknowledged yet: still listed in heartbeats, so the
   // master does not take them for lost.
   const unreported = new Set<string>()
-  const reporter = new Reporter({ masterUrl: o.masterUrl, peers, onSettled: a => unreported.delete(a), log })
+  const reporter: Reporter = new Reporter({
+    masterUrl: o.masterUrl, peers, onSettled: a => unreported.delete(a), log,
+    // The master hands over the next tasks with the answer to a report (taken-tasks.ts).
+    onTasks: tasks => takeTasks(tasks, { submit: spec => driver!.submit(spec), report: r => { unreported.add(r.attempt_id); reporter.add(r) }, workerId: () => id, log }),
+  })
   const processMetrics = new ProcessMetrics()
   const metrics = new WorkerMetrics({ workerId: () => id, slots: o.slots, active: () => driver?.active ?? 0, process: processMetrics,
     budgetBytes: () => reservedBytes(budget) - laneBytes(budget, cacheLane), cachedBytes: () => blocks.cachedBytes(), paused: () => driver?.paused ?? false })

@@ -1,5 +1,7 @@
 // Task reports to the master, one request at a time: what finishes while a report is on its way
 // goes in the next request (POST /tasks/reports), so a busy master gets fewer, larger requests.
+// The answer may carry the next tasks the master decided for this worker (with take_tasks): a
+// worker busy with short tasks then gets them without a launch request of their own.
 // Reports are retried for a while (the policy is the internal client's, api/peers.ts): losing one
 // would leave the master waiting for the lease.
 import type { PeerClient } from '../../api/peers'
@@ -15,6 +17,9 @@ export type ReporterDeps = {
   peers: PeerClient
   /** called once the master acknowledged (or refused) a report */
   onSettled: (attemptId: string) => void
+  /** given, reports ask the master for the tasks it launches here meanwhile, and these come here
+   *  (unchecked: as the master sent them) */
+  onTasks?: (tasks: unknown[]) => void
   log: (msg: Record<string, unknown>) => void
 }
 
@@ -58,12 +63,15 @@ export class Reporter {
   private async send(batch: TaskReport[]): Promise<void> {
     let answer: Awaited<ReturnType<PeerClient['reports']>>
     try {
-      answer = await this.deps.peers.reports(this.deps.masterUrl, batch)
+      answer = await this.deps.peers.reports(this.deps.masterUrl, batch, this.deps.onTasks !== undefined)
     } catch (e) {
       for (const r of batch) this.deps.log({ level: 'error', cause: 'report-lost', attempt: r.attempt_id, message: (e as Error).message })
       return
     }
-    if (answer.ok) return
+    if (answer.ok) {
+      if (answer.tasks !== undefined && answer.tasks.length > 0) this.deps.onTasks?.(answer.tasks)
+      return
+    }
     // A master without the batch route (an older version) takes them one by one; so does a
     // batch refused whole, so that one bad report does not take the others with it.
     if (batch.length > 1) { for (const r of batch) await this.send([r]); return }

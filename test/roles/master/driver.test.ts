@@ -76,4 +76,31 @@ describe('driver', () => {
     await turn()
     expect(log).toEqual(['commit', 'commit'])
   })
+
+  test('under load, events of consecutive turns share one commit, at most one per COMMIT_EVERY_MS; an idle driver commits in the next turn', async () => {
+    const log: string[] = []
+    const { store, commits } = fakeStore(log)
+    const commitTimes: number[] = []
+    const timed = { commit: (...a: Parameters<Store['commit']>) => { commitTimes.push(performance.now()); store.commit(...a) } } as unknown as Store
+    // A pacing far longer than a turn, so that a slow machine does not split the batch.
+    const COMMIT_EVERY_MS = 100
+    const d = startDriver({ clock: fakeClock(), store: timed, state: newState(10_000), leaseCheckMs: 250, send: async () => null, commitEveryMs: COMMIT_EVERY_MS })
+    d.post({ kind: 'heartbeat-received', hb: hb('w1') })
+    await d.persisted()
+    expect(commits).toHaveLength(1)
+    // Three more workers, one per turn, right after that commit: one commit for the three.
+    const stored: Promise<void>[] = []
+    for (const w of ['w2', 'w3', 'w4']) { d.post({ kind: 'heartbeat-received', hb: hb(w) }); stored.push(d.persisted()); await turn() }
+    await Promise.all(stored)
+    expect(commits.map(c => c.workers)).toEqual([['w1'], ['w2', 'w3', 'w4']])
+    expect(commitTimes[1]! - commitTimes[0]!).toBeGreaterThanOrEqual(COMMIT_EVERY_MS - 0.5)
+    // Idle for a while: the next event is written in the very next turn.
+    await Bun.sleep(3 * COMMIT_EVERY_MS)
+    const before = performance.now()
+    d.post({ kind: 'heartbeat-received', hb: hb('w5') })
+    await turn()
+    expect(commits).toHaveLength(3)
+    expect(commitTimes[2]! - before).toBeLessThan(COMMIT_EVERY_MS)
+    d.stop()
+  })
 })

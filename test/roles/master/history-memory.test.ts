@@ -12,7 +12,7 @@ import type { TaskReport } from '../../../src/api/tasks'
 import type { Clock } from '../../../src/roles/clock'
 import { validateJob } from '../../../src/engine/dag'
 import { SUPPORTED_OPS } from '../../../src/engine/plan'
-import { startDriver, type Driver, type PendingEvent } from '../../../src/roles/master/driver'
+import { COMMIT_EVERY_MS, startDriver, type Driver, type PendingEvent } from '../../../src/roles/master/driver'
 import { buildJobRun } from '../../../src/roles/master/planning'
 import type { MasterAction } from '../../../src/roles/master/scheduler'
 import { newState } from '../../../src/roles/master/state'
@@ -118,6 +118,8 @@ describe('ended jobs leave memory', () => {
       d.post({ kind: 'heartbeat-received', hb: { worker_id: 'w1', address: 'w1.test:1', status: 'IDLE', active_tasks: 0, mem_usage_mb: 1, last_heartbeat: 0, slots: 4 } })
       d.post({ kind: 'job-submitted', job: buildJobRun({ id: 'job-1' as JobId, seq: 1, request, valid, listing, defaultPartitions: 2, nowMs: 5_000 }) })
       await d.persisted()
+      // Past the group-commit pacing (driver.ts COMMIT_EVERY_MS): the next write goes in the next turn.
+      await Bun.sleep(COMMIT_EVERY_MS + 3)
       failing = true
       d.post({ kind: 'job-cancel-requested', job: 'job-1' as JobId })
       await turn()

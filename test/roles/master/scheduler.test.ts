@@ -19,6 +19,7 @@ import { join } from 'node:path'
 import { isLive, newState, zeroMetrics, type JobRun, type MasterState, type StageRun, type TaskRun, type WorkerRun } from '../../../src/roles/master/state'
 import { countsOf } from '../../../src/roles/master/task-index'
 import { LAUNCH_GRACE_MS, LAUNCH_TIMEOUT_MS } from '../../../src/roles/master/events'
+import { MAX_AHEAD_PER_SLOT } from '../../../src/roles/master/queue-ahead'
 
 // ---- ids and fixtures -------------------------------------------------------------------------
 
@@ -82,7 +83,7 @@ function assertAttemptsAndWorkers(s: MasterState): void {
     check(task?.current === a.id && task.state === 'RUNNING', `${a.id} is RUNNING but not its task's current attempt`)
   }
   for (const w of s.workers.values()) {
-    check(w.running.size <= w.slots, `${w.id} runs ${w.running.size} attempts on ${w.slots} slots`)
+    check(w.running.size <= (1 + MAX_AHEAD_PER_SLOT) * w.slots, `${w.id} holds ${w.running.size} attempts on ${w.slots} slots`)
     if (!isLive(w)) check(w.running.size === 0, `DEAD ${w.id} still runs ${[...w.running].join(', ')}`)
     for (const id of w.running) {
       const a = s.attempts.get(id)

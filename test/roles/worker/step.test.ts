@@ -149,6 +149,20 @@ describe('worker step', () => {
     expect(of(go({ kind: 'task-received', spec: t3 }), 'run').map(r => r.spec)).toEqual([t3])
   })
 
+  test('tasks queued ahead of a cancelled job never run; its later tasks are refused; another job\'s queued task runs', () => {
+    const { s, go } = worker(1)
+    const run = spec('j1', 1), q1 = spec('j1', 2), q2 = spec('j1', 3), other = spec('j2', 1)
+    for (const t of [run, q1, q2, other]) go({ kind: 'task-received', spec: t })
+    expect(s.queue.map(q => q.attempt_id)).toEqual([q1, q2, other].map(t => t.attempt_id))
+    // The slot's thread (it ran j1) goes; a fresh one runs j2's task at once, and nothing of j1.
+    const ran = of(go({ kind: 'job-dropped', job: 'j1' }), 'run').map(r => r.spec.attempt_id)
+    expect(of(go({ kind: 'task-received', spec: spec('j1', 4) }), 'refuse').map(r => r.code)).toEqual(['UNKNOWN_JOB'])
+    for (const e of [{ kind: 'thread-exited', thread: 1, code: 0 }, { kind: 'tick' }] as const) ran.push(...of(go(e), 'run').map(r => r.spec.attempt_id))
+    expect(ran).toEqual([other.attempt_id])
+    expect(s.queue).toEqual([])
+    expect(activeTasks(s)).toBe(1)
+  })
+
   test('a task of another job never runs on a thread that ran other code: that thread is parked for its job, and goes when the job ends', () => {
     const { s, go } = worker(1)
     const a1 = spec('A', 1), b1 = spec('B', 1), a2 = spec('A', 2), b2 = spec('B', 2)
