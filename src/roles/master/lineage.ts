@@ -244,8 +244,9 @@ export function planRecompute(o: {
 export const LINEAGE_LISTING = '~lineage~'
 
 /** The input files of the lineages of datasets `names` and of the datasets those were computed
- *  from, each once. A name with a glob character is listed by the task that reads it (which checks
- *  its size) rather than here, where it would be taken as a pattern. */
+ *  from, each once. A name with a glob character is checked too (listed as `listingPath` gives
+ *  it): the task that reads it checks only its size, and a file rewritten to the same size would
+ *  otherwise be recomputed from silently. */
 export function lineageFiles(names: Iterable<string>, datasets: ReadonlyMap<string, { owner: string; lineage?: Lineage }>): LineageFile[] {
   const files = new Map<string, LineageFile>()
   const seen = new Set<string>()
@@ -255,11 +256,16 @@ export function lineageFiles(names: Iterable<string>, datasets: ReadonlyMap<stri
     const d = datasets.get(name)
     if (d?.lineage === undefined || seen.has(d.owner)) continue
     seen.add(d.owner)
-    for (const f of d.lineage.files) if (!/[*?[{]/.test(f.path)) files.set(f.path, f)
+    for (const f of d.lineage.files) files.set(f.path, f)
     for (const up of d.lineage.datasets) stack.push(up.name)
   }
   return [...files.values()]
 }
+
+/** The path that lists exactly the file `path`: a worker takes a path with a glob character as a
+ *  pattern, so such a name is listed with every pattern character escaped (it then matches only
+ *  itself, and is answered under its own name). */
+export const listingPath = (path: string): string => /[*?[{]/.test(path) ? path.replace(/[*?[\]{}\\]/g, '\\$&') : path
 
 /** Each lineage file as the disks that listed it have it (node ids LINEAGE_LISTING + i). */
 export function listedFiles(files: readonly { path: string }[],
