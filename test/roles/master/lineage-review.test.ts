@@ -1,0 +1,46 @@
+// Recompute plans (lineage.ts planRecompute) checked against what they make workers keep: a task
+// that runs with the dataset's persist write keeps a block under the dataset's owner on its
+// worker. Only the lost partitions' blocks are registered again (recompute.ts keepRecomputed), so
+// a task that runs for another reason (its stage runs whole because a needed stage reads its map
+// output) must not keep a second, unregistered copy of a partition the catalog still holds: that
+// copy is never read, is never dropped while the dataset lives (its owner is known), and counts
+// against --max-mem on that worker, once per recompute.
+import { describe, expect, test } from 'bun:test'
+import type { JobId } from '../../../src/api/ids'
+import type { JobRequest } from '../../../src/api/jobs'
+import { validateJob } from '../../../src/engine/dag'
+import { SUPPORTED_OPS } from '../../../src/engine/plan'
+import { buildJobRun } from '../../../src/roles/master/planning'
+import { lineageOf, planRecompute } from '../../../src/roles/master/lineage'
+
+const FILES = [{ path: 'in/a', size: 100 }, { path: 'in/b', size: 200 }, { path: 'in/c', size: 300 }]
+
+function stagesOf(request: JobRequest) {
+  const job = buildJobRun({ id: 'j1' as JobId, seq: 1, request, valid: validateJob(request, SUPPORTED_OPS), defaultPartitions: 4, nowMs: 0,
+    listing: { inputs: [{ node_id: 'lines', files: FILES.map(f => ({ ...f, disks: [`d-${f.path}`] })) }] } })
+  return job.stages.map(st => ({ plan: st.plan, splits: st.splits, ...(st.holders === undefined ? {} : { holders: st.holders }) }))
+}
+
+describe('a recompute keeps only the lost partitions', () => {
+  test('a union of a source and a reduce, lost partitions 1 (a split) and 4 (a reduce partition): no task keeps a block of a held partition', () => {
+    const l = lineageOf(stagesOf({ partitions: 2, nodes: [
+      { id: 'lines', op: 'read_text', path: 'in' },
+      { id: 'pairs', op: 'map', input: 'lines', fn: 'l => [l, 1]' },
+      { id: 'counts', op: 'reduce_by_key', input: 'pairs', fn: '(a, b) => a + b' },
+      { id: 'both', op: 'union', inputs: ['pairs', 'counts'] },
+      { id: 'keep', op: 'persist', input: 'both', name: 'wc' },
+    ] }), 'wc', {})!
+    const p = planRecompute({ lineage: l, name: 'wc', owner: 'j1~wc', lost: [1, 4], base: 5, prefix: 'wc~5~', problems: new Map(), upstream: () => undefined })
+    if ('error' in p) throw new Error(p.error)
+    // Dataset partitions whose blocks the tasks that run would keep, per stage.
+    const kept: number[] = []
+    for (const st of p.stages) {
+      if (!st.plan.shuffle_writes.some(w => w.persist === 'wc')) continue
+      const base = st.writes?.base ?? 0
+      st.skip.forEach((skipped, task) => { if (!skipped) kept.push(base + task) })
+    }
+    // The catalog takes back 1 and 4; 0 and 2 are still held where they were.
+    expect(p.stages.flatMap(st => st.writes?.partitions ?? [])).toEqual([1, 4])
+    expect(kept.sort()).toEqual([1, 4])
+  })
+})
