@@ -44,3 +44,30 @@ describe('a recompute keeps only the lost partitions', () => {
     expect(kept.sort()).toEqual([1, 4])
   })
 })
+
+describe('a lineage holds only what the dataset was computed from', () => {
+  test('a dataset persisted beside a broadcast join it does not feed: the join\'s small file is no input of its lineage, and a change to it does not stop a recompute', () => {
+    const request: JobRequest = { broadcast_bytes: 1000, nodes: [
+      { id: 'lines', op: 'read_text', path: 'in' },
+      { id: 'small', op: 'read_text', path: 'lookup.txt' },
+      { id: 'x', op: 'key_by', input: 'lines', fn: 'l => l.slice(0, 1)' },
+      { id: 'keep', op: 'persist', input: 'x', name: 'wc' },
+      { id: 'k', op: 'key_by', input: 'small', fn: 'l => l.slice(0, 1)' },
+      { id: 'j', op: 'join', inputs: ['x', 'k'] },
+      { id: 'out', op: 'write_text', input: 'j', path: 'out' },
+    ] }
+    const job = buildJobRun({ id: 'j1' as JobId, seq: 1, request, valid: validateJob(request, SUPPORTED_OPS), defaultPartitions: 4, nowMs: 0,
+      listing: { inputs: [
+        { node_id: 'lines', files: FILES.map(f => ({ ...f, size: f.size * 1000, disks: ['d1'] })) },
+        { node_id: 'small', files: [{ path: 'lookup.txt', size: 10, disks: ['d1'] }] },
+      ] } })
+    // The join is a broadcast join in the stage that writes the dataset.
+    expect(job.stages.some(st => (st.plan.broadcasts ?? []).length > 0 && st.plan.shuffle_writes.some(w => w.persist === 'wc'))).toBe(true)
+    const l = lineageOf(job.stages.map(st => ({ plan: st.plan, splits: st.splits, ...(st.holders === undefined ? {} : { holders: st.holders }) })), 'wc', {})!
+    // Partition p of "wc" is split p of "lines", keyed: nothing of lookup.txt.
+    expect(l.files.map(f => f.path)).toEqual(['in/a', 'in/b', 'in/c'])
+    const problems = new Map([['lookup.txt', 'input file "lookup.txt" changed since it was persisted (11 bytes now, 10 then)']])
+    const p = planRecompute({ lineage: l, name: 'wc', owner: 'j1~wc', lost: [1], base: 5, prefix: 'wc~5~', problems, upstream: () => undefined })
+    expect('error' in p ? p.error : 'recomputed').toBe('recomputed')
+  })
+})
