@@ -1,17 +1,22 @@
-// Recompute plans (lineage.ts planRecompute) checked against what they make workers keep: a task
+// Lineages and recompute plans (lineage.ts) checked against what they make the cluster do. A task
 // that runs with the dataset's persist write keeps a block under the dataset's owner on its
-// worker. Only the lost partitions' blocks are registered again (recompute.ts keepRecomputed), so
+// worker, and only the lost partitions' blocks are registered again (recompute.ts keepRecomputed):
 // a task that runs for another reason (its stage runs whole because a needed stage reads its map
-// output) must not keep a second, unregistered copy of a partition the catalog still holds: that
-// copy is never read, is never dropped while the dataset lives (its owner is known), and counts
-// against --max-mem on that worker, once per recompute.
+// output) must not keep a second, unregistered copy of a partition the catalog still holds (that
+// copy is never read, never dropped while the dataset lives, and counts against --max-mem). A
+// lineage holds only what the dataset was computed from, and each of its files is listed by its
+// exact name, pattern characters and all.
 import { describe, expect, test } from 'bun:test'
 import type { JobId } from '../../../src/api/ids'
 import type { JobRequest } from '../../../src/api/jobs'
 import { validateJob } from '../../../src/engine/dag'
 import { SUPPORTED_OPS } from '../../../src/engine/plan'
 import { buildJobRun } from '../../../src/roles/master/planning'
-import { lineageOf, planRecompute } from '../../../src/roles/master/lineage'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { answerListing } from '../../../src/roles/worker/listing'
+import { LINEAGE_LISTING, lineageOf, listedFiles, listingPath, planRecompute } from '../../../src/roles/master/lineage'
 
 const FILES = [{ path: 'in/a', size: 100 }, { path: 'in/b', size: 200 }, { path: 'in/c', size: 300 }]
 
@@ -69,5 +74,26 @@ describe('a lineage holds only what the dataset was computed from', () => {
     const problems = new Map([['lookup.txt', 'input file "lookup.txt" changed since it was persisted (11 bytes now, 10 then)']])
     const p = planRecompute({ lineage: l, name: 'wc', owner: 'j1~wc', lost: [1], base: 5, prefix: 'wc~5~', problems, upstream: () => undefined })
     expect('error' in p ? p.error : 'recomputed').toBe('recomputed')
+  })
+})
+
+describe('a lineage file listed by its exact name', () => {
+  test('names with pattern characters (in the folder too) list only themselves, with their size; plain names are unchanged', () => {
+    const root = mkdtempSync(join(tmpdir(), 'ms-listing-path-'))
+    try {
+      mkdirSync(join(root, 'd[1]'))
+      mkdirSync(join(root, 'd1'))
+      writeFileSync(join(root, 'd[1]', 'a*b'), 'xyz')
+      writeFileSync(join(root, 'd1', 'ab'), 'other')
+      writeFileSync(join(root, 'd[1]', 'a{1,2}?'), '12')
+      writeFileSync(join(root, 'plain.txt'), 'p')
+      const files = [{ path: 'd[1]/a*b' }, { path: 'd[1]/a{1,2}?' }, { path: 'plain.txt' }, { path: 'd[1]/gone' }]
+      expect(listingPath('plain.txt')).toBe('plain.txt')
+      const answer = answerListing(root, { inputs: files.map((f, i) => ({ node_id: `${LINEAGE_LISTING}${i}`, path: listingPath(f.path), allow_empty: true })), outputs: [] })
+      expect(answer.errors).toEqual([])
+      const seen = listedFiles(files, [{ disk: 'd', answer }])
+      expect([...seen].map(([p, s]) => [p, s.map(x => x.size)])).toEqual([['d[1]/a*b', [3]], ['d[1]/a{1,2}?', [2]], ['plain.txt', [1]]])
+      expect(answer.inputs.flatMap(i => i.files.map(f => f.path)).sort()).toEqual(['d[1]/a*b', 'd[1]/a{1,2}?', 'plain.txt'])
+    } finally { rmSync(root, { recursive: true, force: true }) }
   })
 })
