@@ -15,7 +15,7 @@ import type { Driver } from './driver'
 import { buildJobRun, checkReplicas, listingRequest } from './planning'
 import { mergeListings, type DiskListing } from './inputs'
 import { persistNodes, trackedParts } from './catalog'
-import { inputProblems, LINEAGE_LISTING, lineageFiles, listedFiles } from './lineage'
+import { inputProblems, LINEAGE_LISTING, lineageFiles, listedFiles, listingPath } from './lineage'
 import { isLive, type MasterState, type WorkerRun } from './state'
 import { jobStatus, summaryOf } from './status'
 import type { Store } from './store'
@@ -45,7 +45,7 @@ export class MasterCore {
     // of the data dir, or an existing output, may be on one disk only).
     // (apart: they are not the job's inputs, and its outputs may be where they were)
     const [listings, lineageListings] = await Promise.all([this.listOnEveryDisk(request), lineage.length === 0 ? [] : this.listOnEveryDisk({
-      inputs: lineage.map((f, i) => ({ node_id: `${LINEAGE_LISTING}${i}`, path: f.path, allow_empty: true })), outputs: [], reserved: this.reserved,
+      inputs: lineage.map((f, i) => ({ node_id: `${LINEAGE_LISTING}${i}`, path: listingPath(f.path), allow_empty: true })), outputs: [], reserved: this.reserved,
     })])
     const problems = inputProblems(lineage, listedFiles(lineage, lineageListings))
     const inputs = mergeListings(listings, request.inputs, trackedParts(this.driver.state))

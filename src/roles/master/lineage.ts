@@ -63,28 +63,44 @@ const writesDataset = (w: ShuffleWrite, name: string): boolean => w.persist === 
  * a collect) must never run again. Undefined when no stage writes it.
  */
 export function lineageOf(stages: readonly RanStage[], name: string, params: Record<string, unknown>, mtimes?: ReadonlyMap<string, Record<string, number>>): Lineage | undefined {
-  const hosts = stages.filter(st => st.plan.shuffle_writes.some(w => writesDataset(w, name)))
+  const usable = (st: RanStage | undefined): st is RanStage => st !== undefined && st.plan.sample_of === undefined && st.recompute !== true
+  const hosts = stages.filter(st => usable(st) && st.plan.shuffle_writes.some(w => writesDataset(w, name)))
   if (hosts.length === 0) return undefined
-  const keep = new Set<number>()
+  // Walked from the writes of the dataset back through what each trimmed stage reads: a stage the
+  // job ran for something else (a broadcast join's small side feeding another sink of the stage)
+  // is no part of the lineage, nor are its input files.
+  const need = new Map<number, Set<string>>(hosts.map(h => [h.plan.stage_id, new Set<string>()]))
+  const trimmed = new Map<number, { writes: ShuffleWrite[]; nodes: NodeSpec[]; broadcasts: NonNullable<StagePlan['broadcasts']> }>()
   const stack = hosts.map(h => h.plan.stage_id)
   while (stack.length > 0) {
     const id = stack.pop()!
-    const st = stages[id]
-    if (st === undefined || keep.has(id) || st.plan.sample_of !== undefined || st.recompute === true) continue
-    keep.add(id)
-    stack.push(...st.plan.depends_on)
+    const st = stages[id]!
+    const wanted = need.get(id)!
+    const writes = st.plan.shuffle_writes.filter(w => writesDataset(w, name) || (w.persist === undefined && wanted.has(w.shuffle_id)))
+    const nodes = leadingTo(st.plan.nodes, writes.map(w => w.from))
+    const ids = new Set(nodes.map(n => n.id))
+    const broadcasts = (st.plan.broadcasts ?? []).filter(b => ids.has(b.node_id))
+    trimmed.set(id, { writes, nodes, broadcasts })
+    const root = st.plan.root
+    const reads = [...(root.kind === 'shuffle' ? root.shuffle_ids : root.kind === 'cached' && root.dataset === undefined ? [root.cache_id] : []), ...broadcasts.map(b => b.shuffle_id)]
+    for (const sid of reads) {
+      for (const w of stages) {
+        if (!usable(w) || !w.plan.shuffle_writes.some(x => x.persist === undefined && x.shuffle_id === sid)) continue
+        let n = need.get(w.plan.stage_id)
+        if (n === undefined) need.set(w.plan.stage_id, n = new Set())
+        if (n.has(sid)) continue
+        n.add(sid)
+        stack.push(w.plan.stage_id)
+      }
+    }
   }
-  const order = [...keep].sort((a, b) => a - b)
+  const order = [...need.keys()].sort((a, b) => a - b)
   const index = new Map(order.map((id, i) => [id, i]))
-  const read = new Set(order.flatMap(id => readsOf(stages[id]!.plan)))
   const files = new Map<string, number>()
   const datasets: Lineage['datasets'] = []
   const out = order.map((id): LineageStage => {
     const st = stages[id]!
-    const writes = st.plan.shuffle_writes.filter(w => writesDataset(w, name) || (w.persist === undefined && read.has(w.shuffle_id)))
-    const nodes = leadingTo(st.plan.nodes, writes.map(w => w.from))
-    const ids = new Set(nodes.map(n => n.id))
-    const broadcasts = (st.plan.broadcasts ?? []).filter(b => ids.has(b.node_id))
+    const { writes, nodes, broadcasts } = trimmed.get(id)!
     // A dataset's blocks are looked up again when it is recomputed: they may have moved since.
     const root = st.plan.root.kind === 'cached' && st.plan.root.dataset !== undefined ? { ...st.plan.root, dataset: { ...st.plan.root.dataset, blocks: [] } } : st.plan.root
     const plan: StagePlan = {
@@ -244,8 +260,9 @@ export function planRecompute(o: {
 export const LINEAGE_LISTING = '~lineage~'
 
 /** The input files of the lineages of datasets `names` and of the datasets those were computed
- *  from, each once. A name with a glob character is listed by the task that reads it (which checks
- *  its size) rather than here, where it would be taken as a pattern. */
+ *  from, each once. A name with a glob character is checked too (listed as `listingPath` gives
+ *  it): the task that reads it checks only its size, and a file rewritten to the same size would
+ *  otherwise be recomputed from silently. */
 export function lineageFiles(names: Iterable<string>, datasets: ReadonlyMap<string, { owner: string; lineage?: Lineage }>): LineageFile[] {
   const files = new Map<string, LineageFile>()
   const seen = new Set<string>()
@@ -255,11 +272,16 @@ export function lineageFiles(names: Iterable<string>, datasets: ReadonlyMap<stri
     const d = datasets.get(name)
     if (d?.lineage === undefined || seen.has(d.owner)) continue
     seen.add(d.owner)
-    for (const f of d.lineage.files) if (!/[*?[{]/.test(f.path)) files.set(f.path, f)
+    for (const f of d.lineage.files) files.set(f.path, f)
     for (const up of d.lineage.datasets) stack.push(up.name)
   }
   return [...files.values()]
 }
+
+/** The path that lists exactly the file `path`: a worker takes a path with a glob character as a
+ *  pattern, so such a name is listed with every pattern character escaped (it then matches only
+ *  itself, and is answered under its own name). */
+export const listingPath = (path: string): string => /[*?[{]/.test(path) ? path.replace(/[*?[\]{}\\]/g, '\\$&') : path
 
 /** Each lineage file as the disks that listed it have it (node ids LINEAGE_LISTING + i). */
 export function listedFiles(files: readonly { path: string }[],
