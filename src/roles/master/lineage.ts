@@ -163,6 +163,13 @@ export type RecomputeStage = LineageStage & {
 
 export type RecomputePlan = { stages: RecomputeStage[]; writers: number[] } | { error: string }
 
+/** Whether task `task` of a recompute stage keeps its block of the dataset: only a lost partition's
+ *  does. A task that runs for another reason (its stage runs whole because a lost reduce partition
+ *  needs every map output) must not keep a second copy of a partition the catalog still holds:
+ *  nothing would read it, and it would count against the worker's memory until the dataset goes. */
+export const keepsBlock = (writes: RecomputeStage['writes'], task: number): boolean =>
+  writes === undefined || writes.partitions.includes(writes.base + task)
+
 /** The message of a lost partition that cannot be recomputed. */
 export const cannotRecompute = (name: string, lost: readonly number[], why: string): string =>
   `DATASET_LOST: dataset "${name}" partition${lost.length === 1 ? '' : 's'} ${lost.slice(0, 20).join(', ')}${lost.length > 20 ? ` and ${lost.length - 20} more` : ''} ` +

@@ -22,6 +22,7 @@ import { ringOf, zeroMetrics, type AttemptRun, type JobRun, type MasterState, ty
 import { allSucceeded, peekPending, setTaskState, takePending } from './task-index'
 import { cachedBlockOf, cachedHolder, localityChoice } from './locality'
 import { checkDatasetRead, explainRecomputeFailure, keepRecomputed, recomputeFailure } from './recompute'
+import { keepsBlock } from './lineage'
 import { hasRoom } from './queue-ahead'
 import type { WorkerId } from '../../api/ids'
 
@@ -220,7 +221,7 @@ function launch(s: MasterState, job: JobRun, stage: StageRun, task: TaskRun, w: 
   out.changes.push({ kind: 'attempt', attempt: a })
   const spec: TaskSpec = {
     job_id: job.id, task_id: task.id, attempt_id: id, attempt: attemptNo, stage_id: stage.plan.stage_id,
-    partition: task.partition, params: stage.lineage?.params ?? job.params, stage: specPlan(stage.plan),
+    partition: task.partition, params: stage.lineage?.params ?? job.params, stage: specPlan(stage, task.partition),
     split: stage.plan.root.kind === 'source' ? stage.splits[task.partition] ?? null : null,
     shuffle_inputs: [
       ...(stage.plan.root.kind === 'shuffle' ? stage.plan.root.shuffle_ids.map(sid => ({ shuffle_id: sid, map_outputs: mapOutputs(job, sid, task.partition) })) : []),
@@ -258,7 +259,16 @@ function mapOutputs(job: JobRun, shuffleId: string, reduce: number): MapOutput[]
 /** A read_dataset stage's plan without its blocks (every task would carry all of them): a task
  *  is told of its own block in its shuffle inputs. Made once per stage plan. */
 const lightPlans = new WeakMap<StagePlan, StagePlan>()
-function specPlan(plan: StagePlan): StagePlan {
+const noKeepPlans = new WeakMap<StagePlan, StagePlan>()
+function specPlan(stage: StageRun, partition: number): StagePlan {
+  const plan = stage.plan
+  const lin = stage.lineage
+  // A recompute task that runs only for its map output writes no block of the dataset.
+  if (lin !== undefined && !keepsBlock(lin.writes, partition)) {
+    let bare = noKeepPlans.get(plan)
+    if (bare === undefined) noKeepPlans.set(plan, bare = { ...plan, shuffle_writes: plan.shuffle_writes.filter(w => !(w.persist !== undefined && w.owner === lin.owner)) })
+    return bare
+  }
   const root = plan.root
   if (root.kind !== 'cached' || root.dataset === undefined) return plan
   let light = lightPlans.get(plan)

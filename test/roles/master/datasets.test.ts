@@ -137,6 +137,45 @@ describe('persisted datasets in the catalog', () => {
     expect(next.map(l => [l.spec.partition, l.spec.stage.root.kind])).toEqual([[0, 'cached'], [1, 'cached']])
   })
 
+  test('lost partitions of a union (a split and a reduce partition): the map stage runs whole for its map output, but only lost partitions keep a block', () => {
+    s = newState(10_000)
+    hb('w1', 0)
+    hb('w2', 0)
+    const unionJob: JobRequest = { partitions: 2, nodes: [
+      { id: 'lines', op: 'read_text', path: 'in' },
+      { id: 'pairs', op: 'map', input: 'lines', fn: 'l => [l, 1]' },
+      { id: 'counts', op: 'reduce_by_key', input: 'pairs', fn: '(a, b) => a + b' },
+      { id: 'both', op: 'union', inputs: ['pairs', 'counts'] },
+      { id: 'keep', op: 'persist', input: 'both', name: 'ds' },
+    ] }
+    const reportAll = (ls: Launch[], nowMs: number): Launch[] => ls.flatMap(l => ofKind(step(s, { kind: 'task-reported', nowMs, report: {
+      worker_id: l.worker, incarnation: l.spec.incarnation, attempt_id: l.spec.attempt_id, state: 'SUCCEEDED',
+      metrics: { records_in: 1, records_out: 1, shuffle_bytes_written: 0, shuffle_bytes_read: 0, spilled_bytes: 0 },
+      shuffle_outputs: l.spec.stage.shuffle_writes.map(w => ({ shuffle_id: w.shuffle_id, sizes: Array.from({ length: w.partitions }, () => 10) })),
+      sinks: l.spec.stage.shuffle_writes.some(w => w.persist !== undefined) ? [{ node_id: 'keep', op: 'persist', records: 1, bytes: 10, kept: 'memory' }] : [],
+    } }), 'launch'))
+    let launched = ofKind(submit('j1', unionJob, 0), 'launch')
+    for (let t = 10; launched.length > 0; t += 10) launched = reportAll(launched, t)
+    expect(s.jobs.get('j1' as JobId)?.state).toBe('SUCCEEDED')
+    const d = s.datasets.get('ds')!
+    expect(d.blocks).toHaveLength(4)
+    // Partitions 1 (split 1) and 2 (reduce partition 0) are dropped by their holders.
+    const later = 100 + HELD_GRACE_MS + 10
+    for (const w of ['w1', 'w2']) hb(w, later, d.blocks.filter(b => b.worker === w && b.partition !== 1 && b.partition !== 2).map(b => ({ owner: d.owner, attempt: b.attempt, where: 'memory' as const })))
+    expect(s.datasets.get('ds')!.blocks.map(b => b.lost === true)).toEqual([false, true, true, false])
+    const seen: Launch[] = []
+    launched = ofKind(submit('j2', readJob, later + 1), 'launch')
+    for (let t = later + 10; launched.length > 0; t += 10) { seen.push(...launched); launched = reportAll(launched, t) }
+    expect(s.jobs.get('j2' as JobId)?.state).toBe('SUCCEEDED')
+    // Both map tasks ran (the lost reduce partition needs every map output); only split 1's kept a
+    // block (partition 0 is still held where it was); the reduce task of the lost partition did.
+    const recomputes = seen.filter(l => l.spec.stage.root.kind !== 'cached')
+    expect(recomputes.map(l => l.spec.stage.root.kind).sort()).toEqual(['shuffle', 'source', 'source'])
+    const keeps = (l: Launch) => l.spec.stage.shuffle_writes.some(w => w.persist !== undefined)
+    expect(recomputes.filter(l => l.spec.stage.root.kind === 'source').map(l => [l.spec.partition, keeps(l)]).sort()).toEqual([[0, false], [1, true]])
+    expect(recomputes.find(l => l.spec.stage.root.kind === 'shuffle')!.spec.stage.shuffle_writes.map(w => [w.persist, w.owner])).toEqual([['ds', d.owner]])
+  })
+
   test('a holder lost (lease expired): the reading job recomputes the partition it held on the live worker', () => {
     const maps = persisted()
     step(s, { kind: 'lease-check-due', nowMs: 100 })

@@ -16,7 +16,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { answerListing } from '../../../src/roles/worker/listing'
-import { LINEAGE_LISTING, lineageOf, listedFiles, listingPath, planRecompute } from '../../../src/roles/master/lineage'
+import { LINEAGE_LISTING, lineageOf, listedFiles, listingPath, planRecompute, keepsBlock } from '../../../src/roles/master/lineage'
 
 const FILES = [{ path: 'in/a', size: 100 }, { path: 'in/b', size: 200 }, { path: 'in/c', size: 300 }]
 
@@ -42,7 +42,7 @@ describe('a recompute keeps only the lost partitions', () => {
     for (const st of p.stages) {
       if (!st.plan.shuffle_writes.some(w => w.persist === 'wc')) continue
       const base = st.writes?.base ?? 0
-      st.skip.forEach((skipped, task) => { if (!skipped) kept.push(base + task) })
+      st.skip.forEach((skipped, task) => { if (!skipped && keepsBlock(st.writes, task)) kept.push(base + task) })
     }
     // The catalog takes back 1 and 4; 0 and 2 are still held where they were.
     expect(p.stages.flatMap(st => st.writes?.partitions ?? [])).toEqual([1, 4])
