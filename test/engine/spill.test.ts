@@ -242,6 +242,29 @@ describe('sorting strings as bytes', () => {
     }, 60_000)
   }
 
+  test('sortedLines: the sorted records as UTF-8 lines in blocks, with their counts, spilled or not; null once the sort holds JS values', () => {
+    for (const budget of [1 << 30, 16 * 1024]) {
+      const r = rng(31)
+      const s = new SpillingSorter<string>(ctx(smallBudget(budget)), budget < 1 << 20)
+      const lines: [string, string][] = []
+      for (let i = 0; i < 5000; i++) {
+        const line = text(r, 30) + (i % 7 === 0 ? '\n' : '') + `#${i}`   // a record may hold '\n'
+        lines.push([line.slice(0, 2), line])
+        s.add(line.slice(0, 2), line)
+      }
+      const blocks = [...s.sortedLines(4096)!]
+      expect(blocks.length).toBeGreaterThan(10)
+      expect(blocks.reduce((n, b) => n + b[1], 0)).toBe(5000)
+      const want = plain(lines, budget < 1 << 20)
+      expect(Buffer.concat(blocks.map(b => b[0])).toString('utf8')).toBe(want.map(l => l + '\n').join(''))
+    }
+    const v = new SpillingSorter<unknown>(null)
+    v.add('a', 'a')
+    v.add(1, 1)
+    expect(v.sortedLines()).toBe(null)
+    expect([...v.sortedBatches(10)].flat()).toEqual([1, 'a'])
+  }, 60_000)
+
   test('sorted() gives the keys back as they were, lone surrogates included', () => {
     const s = new SpillingSorter<string>(ctx(smallBudget(4096)))
     const keys = ['\ud83d', 'a\ude00', '', '\u0000', 'z', '\ud83d\ude00x', '\uffff']

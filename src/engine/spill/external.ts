@@ -267,13 +267,7 @@ export class SpillingSorter<T> {
 
   /** Everything held and spilled as bytes, merged, each record's text made once on the way out. */
   private *byteBatches(size: number): Generator<string[]> {
-    const ctx = this.spill
-    const arena = this.arena!
-    this.arena = new StringArena()
-    if (ctx !== null) this.compact(ctx)
-    const cursors: RecordCursor[] = this.runs.map(r => new RunCursor(ctx!.store, r.file))
-    cursors.push(arena.cursor(arena.order(this.descending)))
-    const c = cursors.length === 1 ? cursors[0]! : new MergedCursor(cursors, this.descending)
+    const c = this.byteMerge()
     let batch: string[] = []
     while (c.next()) {
       batch.push(textOf(c.buf, c.keyStart + c.keyLen, c.textLen))
@@ -282,6 +276,50 @@ export class SpillingSorter<T> {
     }
     if (batch.length > 0) yield batch
     this.removeRuns()
+  }
+
+  /**
+   * The records as lines of UTF-8 (each record's text, then '\n') in key order, in blocks of about
+   * `blockBytes` with the number of records in each: no string per record at all. Null when the
+   * sort is not held as bytes (a record or key was not a string): then sortedBatches.
+   */
+  sortedLines(blockBytes = 1 << 20): Generator<[Uint8Array, number]> | null {
+    if (this.arena === null || !this.runs.every(r => r.bytes)) return null
+    return this.lineBlocks(blockBytes)
+  }
+
+  private *lineBlocks(blockBytes: number): Generator<[Uint8Array, number]> {
+    const c = this.byteMerge()
+    let block = new Uint8Array(blockBytes)
+    let at = 0
+    let count = 0
+    while (c.next()) {
+      const len = c.textLen & 0x7fffffff
+      if (at + len + 1 > block.length) {
+        if (count > 0) yield [block.subarray(0, at), count]
+        block = new Uint8Array(Math.max(blockBytes, len + 1))
+        at = 0
+        count = 0
+      }
+      const s = c.keyStart + c.keyLen
+      block.set(c.buf.subarray(s, s + len), at)
+      block[at + len] = 0x0a
+      at += len + 1
+      count++
+    }
+    if (count > 0) yield [block.subarray(0, at), count]
+    this.removeRuns()
+  }
+
+  /** One cursor over the records held in bytes and the byte runs, in order. */
+  private byteMerge(): RecordCursor {
+    const ctx = this.spill
+    const arena = this.arena!
+    this.arena = new StringArena()
+    if (ctx !== null) this.compact(ctx)
+    const cursors: RecordCursor[] = this.runs.map(r => new RunCursor(ctx!.store, r.file))
+    cursors.push(arena.cursor(arena.order(this.descending)))
+    return cursors.length === 1 ? cursors[0]! : new MergedCursor(cursors, this.descending)
   }
 
   /**
