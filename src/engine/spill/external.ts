@@ -150,9 +150,9 @@ export class SpillingAggregator<V> {
  */
 /**
  * A sort held as bytes keeps almost nothing on the JS heap, so the collector, which paces itself by
- * the heap's growth, let the strings it took in (decoded batches) and made on the way out pile up
- * outside it: a reduce task of a 1 GiB sort grew by a megabyte a batch, to past its bound. It asks
- * for a collection after this many bytes of them.
+ * the heap's growth, let the strings it took in (decoded batches) and made on the way out (or the
+ * blocks of lines) pile up outside it: a reduce task of a 1 GiB sort grew by a megabyte a batch,
+ * to past its bound. It asks for a collection after this many bytes of them.
  */
 export const COLLECT_EVERY_BYTES = 32 << 20
 
@@ -302,10 +302,11 @@ export class SpillingSorter<T> {
         count = 0
       }
       const s = c.keyStart + c.keyLen
-      block.set(c.buf.subarray(s, s + len), at)
+      c.buf.copy(block, at, s, s + len)
       block[at + len] = 0x0a
       at += len + 1
       count++
+      if ((this.stringBytes += len) >= COLLECT_EVERY_BYTES) this.collect()
     }
     if (count > 0) yield [block.subarray(0, at), count]
     this.removeRuns()
