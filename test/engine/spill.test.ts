@@ -175,6 +175,20 @@ describe('aggregation at any size', () => {
     expect(c.spilled).toBeGreaterThan(0)
   })
 
+  test('the reservation goes back once the entries are handed on, spilled or not', () => {
+    for (const budget of [1 << 30, 16 * 1024]) {
+      const c = ctx(smallBudget(budget))
+      const agg = new SpillingAggregator<number>((a, b) => a + b, () => 0, c)
+      for (const w of words(20_000, 5000, 3)) agg.add(w, 1)
+      expect(agg.spilledRuns > 0).toBe(budget < 1 << 20)
+      const it = agg.entries()
+      it.next()
+      expect(c.budget.holding).toBeGreaterThan(0)             // held while the entries are
+      for (const _ of it) { /* drain */ }
+      expect(c.budget.holding).toBe(0)
+    }
+  })
+
   test('without a spill context nothing is written', () => {
     const agg = new SpillingAggregator<number>((a, b) => a + b, () => 0, null)
     for (let i = 0; i < 1000; i++) agg.add(i % 10, 1)

@@ -107,20 +107,14 @@ export class SpillingAggregator<V> {
     ctx.afterSpill?.()
   }
 
-  /** Every key once with its combined value, sorted by key. */
-  *sortedEntries(): Generator<Entry<V>> {
-    if (this.runs.length > 0) { yield* this.entries(); return }
-    const all = sortedEntriesOf(this.map)
-    this.map = new KeyMap<Entry<V>>()
-    this.reservation?.reset()
-    yield* all
-  }
-
   /** Every key once with its combined value; sorted by key when anything was spilled. */
   *entries(): Generator<Entry<V>> {
     if (this.runs.length === 0) {
       yield* this.map.values()
+      // The data is let go, and its reservation with it: held to the task's end, it made the
+      // task's later buffers (a shuffle write after the reduce) spill early.
       this.map.clear()
+      this.reservation?.reset()
       return
     }
     const ctx = this.spill!
