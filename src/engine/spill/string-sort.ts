@@ -19,9 +19,9 @@ import type { RunFile, RunStore } from './runs'
 
 /** Bytes of an arena chunk; a record longer than this gets a chunk of its own. */
 const CHUNK_BYTES = 4 << 20
-/** Bytes held per record beyond its key and text: its place (16), its prefix (4), the two
- *  orders of the sort (8), and room for the arrays' doubling. */
-export const RECORD_OVERHEAD = 48
+/** Bytes held per record beyond its key and text: its place (16) and prefix (4), twice that for
+ *  the arrays' doubling, and the sort's three orders (12). */
+export const RECORD_OVERHEAD = 52
 const ASCII = 0x80000000 | 0
 /** Groups this small are put in order by insertion. */
 const SMALL = 16
