@@ -22,6 +22,7 @@ import { MemoryRunStore, type RunFile } from './spill/runs'
 import { aggCombine, aggValue, type Agg } from './builtins/aggregate'
 import { ByteCountTable, entryBytes } from './builtins/byte-counts'
 import { tokenString } from './builtins/words'
+import { takesLines, type LinesConsumer } from './builtins/operators'
 
 /** One part of a map output: reduce partition p is bytes [offsets[p], offsets[p+1]) of the file. */
 export type BlockSegment = { path: string; offsets: number[] }
@@ -271,6 +272,12 @@ export function createReducer(node: NodeSpec, params: Readonly<Record<string, un
         },
         emit: next => {
           let n = 0
+          // Straight to a text file as bytes, when the sort holds its lines as bytes.
+          const lines = takesLines(next) ? sorter.sortedLines() : null
+          if (lines !== null) {
+            for (const [bytes, count] of lines) { (next as LinesConsumer).pushLines(bytes, count); n += count }
+            return n
+          }
           for (const batch of sorter.sortedBatches(FRAME_RECORDS)) { next.push(batch); n += batch.length }
           return n
         },

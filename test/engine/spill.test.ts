@@ -175,6 +175,20 @@ describe('aggregation at any size', () => {
     expect(c.spilled).toBeGreaterThan(0)
   })
 
+  test('the reservation goes back once the entries are handed on, spilled or not', () => {
+    for (const budget of [1 << 30, 16 * 1024]) {
+      const c = ctx(smallBudget(budget))
+      const agg = new SpillingAggregator<number>((a, b) => a + b, () => 0, c)
+      for (const w of words(20_000, 5000, 3)) agg.add(w, 1)
+      expect(agg.spilledRuns > 0).toBe(budget < 1 << 20)
+      const it = agg.entries()
+      it.next()
+      expect(c.budget.holding).toBeGreaterThan(0)             // held while the entries are
+      for (const _ of it) { /* drain */ }
+      expect(c.budget.holding).toBe(0)
+    }
+  })
+
   test('without a spill context nothing is written', () => {
     const agg = new SpillingAggregator<number>((a, b) => a + b, () => 0, null)
     for (let i = 0; i < 1000; i++) agg.add(i % 10, 1)
@@ -210,4 +224,91 @@ describe('sorting at any size', () => {
     for (let i = 0; i < 10_000; i++) s.add(10_000 - i, i)
     expect([...s.sorted()].length).toBe(10_000)
   })
+})
+
+describe('sorting strings as bytes', () => {
+  // Keys and lines of every kind of character: ASCII, Latin-1, other BMP, astral (a surrogate pair;
+  // a key cut inside one ends in a lone surrogate), U+0000, U+FFFF; many equal keys.
+  const CHARS = ['a', 'b', 'Z', ' ', '\u0000', '\u007f', 'é', 'ÿ', '\u0100', '\u4e00', '\ue000', '\uffff', '\ud83d\ude00', '\ud800\udc00']
+  const text = (r: () => number, max: number): string => Array.from({ length: Math.floor(r() * max) }, () => CHARS[Math.floor(r() * CHARS.length)]).join('')
+  const plain = (lines: [string, string][], descending: boolean): string[] =>
+    lines.map((e, i) => [e, i] as const).sort((a, b) => (a[0][0] < b[0][0] ? -1 : a[0][0] > b[0][0] ? 1 : 0) * (descending ? -1 : 1) || a[1] - b[1]).map(e => e[0][1])
+
+  for (const [name, budget] of [['in memory', 1 << 30], ['spilled into many runs', 16 * 1024]] as const) {
+    test(`random keys and lines, ascending and descending, ${name}: a plain stable sort by code unit`, () => {
+      for (let seed = 1; seed <= 6; seed++) {
+        const descending = seed % 2 === 0
+        const r = rng(100 + seed)
+        const c = ctx(smallBudget(budget))
+        const s = new SpillingSorter<string>(c, descending)
+        const lines: [string, string][] = []
+        for (let i = 0; i < 6000; i++) {
+          const line = text(r, 40) + `#${i}`
+          const key = line.slice(0, Math.floor(r() * (seed < 3 ? 3 : 12)))   // short keys: many equal
+          lines.push([key, line])
+          s.add(key, line)
+        }
+        if (budget < 1 << 20) expect(s.spilledRuns).toBeGreaterThan(16)    // compacted before the merge
+        expect([...s.sortedBatches(500)].flat()).toEqual(plain(lines, descending))
+        expect(c.store.files.size).toBe(0)
+        expect(c.budget.holding).toBe(0)
+      }
+    }, 60_000)
+  }
+
+  test('sortedLines: the sorted records as UTF-8 lines in blocks, with their counts, spilled or not; null once the sort holds JS values', () => {
+    for (const budget of [1 << 30, 16 * 1024]) {
+      const r = rng(31)
+      const s = new SpillingSorter<string>(ctx(smallBudget(budget)), budget < 1 << 20)
+      const lines: [string, string][] = []
+      for (let i = 0; i < 5000; i++) {
+        const line = text(r, 30) + (i % 7 === 0 ? '\n' : '') + `#${i}`   // a record may hold '\n'
+        lines.push([line.slice(0, 2), line])
+        s.add(line.slice(0, 2), line)
+      }
+      const blocks = [...s.sortedLines(4096)!]
+      expect(blocks.length).toBeGreaterThan(10)
+      expect(blocks.reduce((n, b) => n + b[1], 0)).toBe(5000)
+      const want = plain(lines, budget < 1 << 20)
+      expect(Buffer.concat(blocks.map(b => b[0])).toString('utf8')).toBe(want.map(l => l + '\n').join(''))
+    }
+    const v = new SpillingSorter<unknown>(null)
+    v.add('a', 'a')
+    v.add(1, 1)
+    expect(v.sortedLines()).toBe(null)
+    expect([...v.sortedBatches(10)].flat()).toEqual([1, 'a'])
+  }, 60_000)
+
+  test('sorted() gives the keys back as they were, lone surrogates included', () => {
+    const s = new SpillingSorter<string>(ctx(smallBudget(4096)))
+    const keys = ['\ud83d', 'a\ude00', '', '\u0000', 'z', '\ud83d\ude00x', '\uffff']
+    // The lines are whole (a key cut from '😀x' by a slice is '\ud83d'); keys spill as they are.
+    const line = (k: string, round: number): string => `${k.toWellFormed()}|${round}`
+    for (let round = 0; round < 50; round++) for (const k of keys) s.add(k, line(k, round))
+    const got = [...s.sorted()]
+    const sortedKeys = keys.slice().sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+    expect(got.map(e => e[0])).toEqual(sortedKeys.flatMap(k => Array(50).fill(k)))
+    expect(got.map(e => e[1])).toEqual(sortedKeys.flatMap(k => Array.from({ length: 50 }, (_, i) => line(k, i))))
+  })
+
+  test('a line UTF-8 cannot carry (a lone surrogate), or a record that is not a string, turns the sort to JS values; byte runs spilled before still merge in order', () => {
+    for (const odd of ['x\ud800y', 42, ['a', 1]] as unknown[]) {
+      for (const descending of [false, true]) {
+        const c = ctx(smallBudget(8 * 1024))
+        const s = new SpillingSorter<unknown>(c, descending)
+        const r = rng(77)
+        const all: [string, unknown][] = []
+        for (let i = 0; i < 4000; i++) {
+          const rec: unknown = i === 2500 ? odd : `${text(r, 8)}-${i}`
+          const key = typeof rec === 'string' ? rec.slice(0, 2) : 'm'
+          all.push([key, rec])
+          s.add(key, rec)
+        }
+        expect(s.spilledRuns).toBeGreaterThan(1)
+        const want = all.map((e, i) => [e, i] as const).sort((a, b) => (a[0][0] < b[0][0] ? -1 : a[0][0] > b[0][0] ? 1 : 0) * (descending ? -1 : 1) || a[1] - b[1]).map(e => e[0][1])
+        expect([...s.sortedBatches(300)].flat()).toEqual(want)
+        expect(c.store.files.size).toBe(0)
+      }
+    }
+  }, 60_000)
 })

@@ -5,7 +5,9 @@
 //  - push(batch): JS values, as every operator takes them (UDFs, sinks, shuffle writes);
 //  - pushRegion(bytes): whole lines of the input, undecoded (lines joined by '\n', each possibly
 //    ending in '\r'), from read_text to words and grep;
-//  - pushToken(buf, start, end): one word's bytes, from words to count_by_value's map side.
+//  - pushToken(buf, start, end): one word's bytes, from words to count_by_value's map side;
+//  - pushLines(bytes, count): `count` string records as UTF-8, each followed by '\n' (a record may
+//    hold '\n' itself: the count says how many there are), from a sort held as bytes to write_text.
 // A built-in whose consumers do not all take the cheaper form makes JS values for them there, at
 // the boundary: words makes a string per word, grep one per matching line. Fusing a chain this
 // way is what whole-stage code generation does for Spark: the loop over the input runs through
@@ -21,6 +23,8 @@ export interface TokenConsumer extends Consumer { pushToken(buf: Uint8Array, sta
 
 export const takesRegions = (c: Consumer): c is RegionConsumer => typeof (c as Partial<RegionConsumer>).pushRegion === 'function'
 export const takesTokens = (c: Consumer): c is TokenConsumer => typeof (c as Partial<TokenConsumer>).pushToken === 'function'
+export interface LinesConsumer extends Consumer { pushLines(bytes: Uint8Array, count: number): void }
+export const takesLines = (c: Consumer): c is LinesConsumer => typeof (c as Partial<LinesConsumer>).pushLines === 'function'
 
 /** The number of lines in a region. */
 export function linesIn(region: Uint8Array): number {

@@ -3,7 +3,8 @@
 //      sample of the sort keys of each task (KeySampler), reported to the master.
 //   2. The master cuts the key range at weighted quantiles of the samples (boundsFromSamples).
 //   3. The map side sends each record to the partition whose range holds its key (rangePartition).
-//   4. Each reduce partition sorts its records (SpillingSorter, spill/external.ts). Part 0 holds the smallest keys, or
+//   4. Each reduce partition sorts its records (SpillingSorter, spill/external.ts; string records
+//      by string keys as bytes, spill/string-sort.ts). Part 0 holds the smallest keys, or
 //      the largest with `descending`, so the parts' concatenation is sorted.
 // Pure: no I/O, and the sampler's randomness is seeded, so a re-run samples the same keys.
 import type { NodeSpec } from '../../api/jobs'

@@ -7,9 +7,11 @@ import { mergeSorted } from './merge'
 import { Reservation, estimateBytes, type MemoryBudget } from './budget'
 import { readRun, writePairsRun, writeRun, type RunFile, type RunStore } from './runs'
 import { sortedOrder } from '../sort-order'
+import { MergedCursor, RunCursor, StringArena, readKeyBytes, textOf, writeByteRun, type RecordCursor } from './string-sort'
 
 export type SpillContext = {
-  /** called after each spill: the worker collects garbage there, so freed buffers leave the heap */
+  /** called after each spill, and by a sort held as bytes after every COLLECT_EVERY_BYTES of
+   *  strings it took or made: the worker collects garbage there, so freed buffers leave the heap */
   afterSpill?: () => void
   store: RunStore
   budget: MemoryBudget
@@ -105,20 +107,14 @@ export class SpillingAggregator<V> {
     ctx.afterSpill?.()
   }
 
-  /** Every key once with its combined value, sorted by key. */
-  *sortedEntries(): Generator<Entry<V>> {
-    if (this.runs.length > 0) { yield* this.entries(); return }
-    const all = sortedEntriesOf(this.map)
-    this.map = new KeyMap<Entry<V>>()
-    this.reservation?.reset()
-    yield* all
-  }
-
   /** Every key once with its combined value; sorted by key when anything was spilled. */
   *entries(): Generator<Entry<V>> {
     if (this.runs.length === 0) {
       yield* this.map.values()
+      // The data is let go, and its reservation with it: held to the task's end, it made the
+      // task's later buffers (a shuffle write after the reduce) spill early.
       this.map.clear()
+      this.reservation?.reset()
       return
     }
     const ctx = this.spill!
@@ -141,13 +137,29 @@ export class SpillingAggregator<V> {
   }
 }
 
-/** Orders records by a key (sort, and the sides of a join once they spill); stable. */
+/**
+ * Orders records by a key (sort, and the sides of a join once they spill); stable. String records
+ * with string keys, the common sort, are held and spilled as bytes (string-sort.ts); a sort that
+ * meets any other record or key turns to JS values for the rest, its byte runs read back as pairs.
+ */
+/**
+ * A sort held as bytes keeps almost nothing on the JS heap, so the collector, which paces itself by
+ * the heap's growth, let the strings it took in (decoded batches) and made on the way out (or the
+ * blocks of lines) pile up outside it: a reduce task of a 1 GiB sort grew by a megabyte a batch,
+ * to past its bound. It asks for a collection after this many bytes of them.
+ */
+export const COLLECT_EVERY_BYTES = 32 << 20
+
 export class SpillingSorter<T> {
   private keys: unknown[] = []
   private records: T[] = []
-  private readonly runs: RunFile[] = []
+  /** the records held as bytes while every record and key so far was a string; null after */
+  private arena: StringArena | null = new StringArena()
+  private readonly runs: { file: RunFile; bytes: boolean }[] = []
   private readonly reservation: Reservation | null
   private readonly minRun: number
+  /** bytes of strings taken or made since the last collection (see COLLECT_EVERY_BYTES) */
+  private stringBytes = 0
   count = 0
 
   constructor(private readonly spill: SpillContext | null, private readonly descending = false) {
@@ -156,10 +168,30 @@ export class SpillingSorter<T> {
   }
 
   add(key: unknown, record: T): void {
-    this.keys.push(key)
-    this.records.push(record)
     this.count++
-    if (this.reservation !== null && !this.reservation.grow(32 + estimateBytes(key) + estimateBytes(record)) && this.reservation.bytes >= this.minRun) this.spillNow()
+    let bytes: number
+    if (this.arena !== null && typeof key === 'string' && typeof record === 'string' && (bytes = this.arena.add(key, record)) >= 0) {
+      // the real bytes held (string-sort.ts), not a JS value's estimate
+      if ((this.stringBytes += bytes) >= COLLECT_EVERY_BYTES) this.collect()
+    } else {
+      if (this.arena !== null) this.toValues()
+      this.keys.push(key)
+      this.records.push(record)
+      bytes = 32 + estimateBytes(key) + estimateBytes(record)
+    }
+    if (this.reservation !== null && !this.reservation.grow(bytes) && this.reservation.bytes >= this.minRun) this.spillNow()
+  }
+
+  private collect(): void {
+    this.stringBytes = 0
+    this.spill?.afterSpill?.()
+  }
+
+  /** From bytes to JS values: what is held in bytes becomes pairs again (runs stay as they are). */
+  private toValues(): void {
+    const arena = this.arena!
+    this.arena = null
+    for (const [k, r] of arena.entries()) { this.keys.push(k); this.records.push(r as T) }
   }
 
   get spilledRuns(): number { return this.runs.length }
@@ -169,6 +201,12 @@ export class SpillingSorter<T> {
   /** What is held, in order, as [key, record] made one at a time: a merge of millions of records
    *  must not hold a second copy of them all as pairs. The held arrays are let go at once. */
   private *sortedInMemory(): Generator<Entry<T>> {
+    if (this.arena !== null) {
+      const arena = this.arena
+      this.arena = new StringArena()
+      yield* cursorEntries(arena.cursor(arena.order(this.descending))) as Generator<Entry<T>>
+      return
+    }
     const keys = this.keys
     const records = this.records
     const order = sortedOrder(keys, this.descending)
@@ -179,10 +217,17 @@ export class SpillingSorter<T> {
 
   private spillNow(): void {
     const ctx = this.spill!
-    const run = writePairsRun(ctx.store, this.keys, this.records, sortedOrder(this.keys, this.descending))
-    this.keys = []
-    this.records = []
-    this.runs.push(run)
+    let run: RunFile
+    const bytes = this.arena !== null
+    if (bytes) {
+      run = writeByteRun(ctx.store, this.arena!.cursor(this.arena!.order(this.descending)))
+      this.arena = new StringArena()
+    } else {
+      run = writePairsRun(ctx.store, this.keys, this.records, sortedOrder(this.keys, this.descending))
+      this.keys = []
+      this.records = []
+    }
+    this.runs.push({ file: run, bytes })
     this.reservation!.reset()
     ctx.onSpill(run.size)
     ctx.afterSpill?.()
@@ -191,6 +236,7 @@ export class SpillingSorter<T> {
   /** The records alone in key order (stable), in batches of at most `size`: without a spill, no
    *  pair is made per record. */
   *sortedBatches(size: number): Generator<T[]> {
+    if (this.arena !== null && this.runs.every(r => r.bytes)) { yield* this.byteBatches(size) as Generator<T[]>; return }
     if (this.runs.length === 0) {
       const records = this.records
       const order = sortedOrder(this.keys, this.descending)
@@ -213,16 +259,104 @@ export class SpillingSorter<T> {
     if (batch.length > 0) yield batch
   }
 
-  /** [key, record] in key order; records with equal keys in the order they were added. */
-  *sorted(): Generator<Entry<T>> {
-    const inMemory = this.sortedInMemory()
-    if (this.runs.length === 0) { yield* inMemory; return }
-    const ctx = this.spill!
-    compactRuns<Entry<T>>(ctx, this.runs, this.compare)
-    const sources = [...this.runs.map(r => readRun(ctx.store, r) as Generator<Entry<T>>), inMemory]
-    yield* mergeSorted<Entry<T>>(sources, this.compare)
-    for (const r of this.runs) ctx.store.remove(r)
+  /** Everything held and spilled as bytes, merged, each record's text made once on the way out. */
+  private *byteBatches(size: number): Generator<string[]> {
+    const c = this.byteMerge()
+    let batch: string[] = []
+    while (c.next()) {
+      batch.push(textOf(c.buf, c.keyStart + c.keyLen, c.textLen))
+      if ((this.stringBytes += c.textLen & 0x7fffffff) >= COLLECT_EVERY_BYTES) this.collect()
+      if (batch.length >= size) { yield batch; batch = [] }
+    }
+    if (batch.length > 0) yield batch
+    this.removeRuns()
+  }
+
+  /**
+   * The records as lines of UTF-8 (each record's text, then '\n') in key order, in blocks of about
+   * `blockBytes` with the number of records in each: no string per record at all. Null when the
+   * sort is not held as bytes (a record or key was not a string): then sortedBatches.
+   */
+  sortedLines(blockBytes = 1 << 20): Generator<[Uint8Array, number]> | null {
+    if (this.arena === null || !this.runs.every(r => r.bytes)) return null
+    return this.lineBlocks(blockBytes)
+  }
+
+  private *lineBlocks(blockBytes: number): Generator<[Uint8Array, number]> {
+    const c = this.byteMerge()
+    let block = new Uint8Array(blockBytes)
+    let at = 0
+    let count = 0
+    while (c.next()) {
+      const len = c.textLen & 0x7fffffff
+      if (at + len + 1 > block.length) {
+        if (count > 0) yield [block.subarray(0, at), count]
+        block = new Uint8Array(Math.max(blockBytes, len + 1))
+        at = 0
+        count = 0
+      }
+      const s = c.keyStart + c.keyLen
+      c.buf.copy(block, at, s, s + len)
+      block[at + len] = 0x0a
+      at += len + 1
+      count++
+      if ((this.stringBytes += len) >= COLLECT_EVERY_BYTES) this.collect()
+    }
+    if (count > 0) yield [block.subarray(0, at), count]
+    this.removeRuns()
+  }
+
+  /** One cursor over the records held in bytes and the byte runs, in order. */
+  private byteMerge(): RecordCursor {
+    const ctx = this.spill
+    const arena = this.arena!
+    this.arena = new StringArena()
+    if (ctx !== null) this.compact(ctx)
+    const cursors: RecordCursor[] = this.runs.map(r => new RunCursor(ctx!.store, r.file))
+    cursors.push(arena.cursor(arena.order(this.descending)))
+    return cursors.length === 1 ? cursors[0]! : new MergedCursor(cursors, this.descending)
+  }
+
+  /**
+   * Merges the first runs into one until at most MAX_FAN_IN are left (see compactRuns): byte runs
+   * into a byte run, a mix of kinds into a run of pairs. The merged run comes first, as the runs
+   * it holds did, so ties keep their order.
+   */
+  private compact(ctx: SpillContext): void {
+    while (this.runs.length > MAX_FAN_IN) {
+      const first = this.runs.splice(0, MAX_FAN_IN)
+      let merged: { file: RunFile; bytes: boolean }
+      if (first.every(r => r.bytes)) merged = { file: writeByteRun(ctx.store, new MergedCursor(first.map(r => new RunCursor(ctx.store, r.file)), this.descending)), bytes: true }
+      else merged = { file: writeRun(ctx.store, mergeSorted<Entry<T>>(first.map(r => this.entriesOf(ctx, r)), this.compare)), bytes: false }
+      for (const r of first) ctx.store.remove(r.file)
+      this.runs.unshift(merged)
+      ctx.afterSpill?.()
+    }
+  }
+
+  private entriesOf(ctx: SpillContext, r: { file: RunFile; bytes: boolean }): Generator<Entry<T>> {
+    return (r.bytes ? cursorEntries(new RunCursor(ctx.store, r.file)) : readRun(ctx.store, r.file)) as Generator<Entry<T>>
+  }
+
+  private removeRuns(): void {
+    if (this.spill !== null) for (const r of this.runs) this.spill.store.remove(r.file)
     this.runs.length = 0
     this.reservation?.reset()
   }
+
+  /** [key, record] in key order; records with equal keys in the order they were added. */
+  *sorted(): Generator<Entry<T>> {
+    const inMemory = this.sortedInMemory()
+    if (this.runs.length === 0) { yield* inMemory; this.reservation?.reset(); return }
+    const ctx = this.spill!
+    this.compact(ctx)
+    const sources = [...this.runs.map(r => this.entriesOf(ctx, r)), inMemory]
+    yield* mergeSorted<Entry<T>>(sources, this.compare)
+    this.removeRuns()
+  }
+}
+
+/** A cursor's records as [key, text]. */
+function* cursorEntries(c: RecordCursor): Generator<[string, string]> {
+  while (c.next()) yield [readKeyBytes(c.buf, c.keyStart, c.keyStart + c.keyLen), textOf(c.buf, c.keyStart + c.keyLen, c.textLen)]
 }

@@ -53,7 +53,9 @@ function* pairFrames(keys: readonly unknown[], values: readonly unknown[], order
     const ks = new Array<unknown>(n)
     const vs = new Array<unknown>(n)
     for (let i = 0; i < n; i++) { const j = order[at + i]!; ks[i] = keys[j]; vs[i] = values[j] }
-    yield allStrings(ks) && allStrings(vs) ? encodePairsFrame(ks as string[], vs as string[]) : encodeFrame([RECORDS, ks.map((k, i) => [k, vs[i]])])
+    yield !allStrings(ks) ? encodeFrame([RECORDS, ks.map((k, i) => [k, vs[i]])])
+      : allStrings(vs) ? encodePairsFrame(ks as string[], vs as string[])
+      : encodeFrame([KEYED, lossless((ks as string[]).join('')), ks.map(k => (k as string).length), vs])
   }
 }
 
@@ -76,30 +78,60 @@ export function* readRunBatches(store: RunStore, run: RunFile, start = 0, end = 
 // and read back as slices; any other frame as [RECORDS, records].
 const RECORDS = 0
 const PAIRS = 1
+/** pairs with string keys and other values: [KEYED, keys joined, their lengths, values] */
+const KEYED = 2
 
 function encodeRunFrame(records: readonly unknown[]): Uint8Array {
   const n = records.length
   const ks = new Array<string>(n)
-  const vs = new Array<string>(n)
+  const vs = new Array<unknown>(n)
   for (let i = 0; i < n; i++) {
     const r = records[i]
-    if (!Array.isArray(r) || r.length !== 2 || typeof r[0] !== 'string' || typeof r[1] !== 'string') return encodeFrame([RECORDS, records])
+    if (!Array.isArray(r) || r.length !== 2 || typeof r[0] !== 'string') return encodeFrame([RECORDS, records])
     ks[i] = r[0]
     vs[i] = r[1]
   }
-  return encodePairsFrame(ks, vs)
+  return allStrings(vs) ? encodePairsFrame(ks, vs as string[]) : encodeFrame([KEYED, lossless(ks.join('')), ks.map(k => k.length), vs])
 }
 
 const allStrings = (xs: readonly unknown[]): boolean => xs.every(x => typeof x === 'string')
 
 function encodePairsFrame(ks: readonly string[], vs: readonly string[]): Uint8Array {
   // Lengths as plain numbers: msgpack gives typed arrays back as bytes.
-  return encodeFrame([PAIRS, ks.join(''), ks.map(k => k.length), vs.join(''), vs.map(v => v.length)])
+  return encodeFrame([PAIRS, lossless(ks.join('')), ks.map(k => k.length), lossless(vs.join('')), vs.map(v => v.length)])
+}
+
+// msgpack writes strings as UTF-8, which has no lone surrogates: it writes U+FFFD instead. A sort
+// key cut by a slice from the reduce side's lines can end inside a surrogate pair, and changed in
+// a run it sorted apart from the same key held in memory. Such a string goes as its UTF-16 code
+// units (bytes, in this machine's order: a run never leaves it).
+const lossless = (s: string): string | Uint8Array => {
+  if (s.isWellFormed()) return s
+  const units = new Uint16Array(s.length)
+  for (let i = 0; i < s.length; i++) units[i] = s.charCodeAt(i)
+  return new Uint8Array(units.buffer)
+}
+
+function fromLossless(x: string | Uint8Array): string {
+  if (typeof x === 'string') return x
+  const units = new Uint16Array(x.slice().buffer)
+  let s = ''
+  for (let i = 0; i < units.length; i += 4096) s += String.fromCharCode(...units.subarray(i, i + 4096))
+  return s
 }
 
 function unpackRunFrame(frame: unknown[]): unknown[] {
   if (frame[0] === RECORDS) return frame[1] as unknown[]
-  const [, k, kl, v, vl] = frame as [number, string, number[], string, number[]]
+  if (frame[0] === KEYED) {
+    const [, rk, kl, vs] = frame as [number, string | Uint8Array, number[], unknown[]]
+    const k = fromLossless(rk)
+    const out = new Array<unknown>(kl.length)
+    for (let i = 0, at = 0; i < kl.length; at += kl[i]!, i++) out[i] = [k.slice(at, at + kl[i]!), vs[i]]
+    return out
+  }
+  const [, rk, kl, rv, vl] = frame as [number, string | Uint8Array, number[], string | Uint8Array, number[]]
+  const k = fromLossless(rk)
+  const v = fromLossless(rv)
   const out = new Array<unknown>(kl.length)
   let at = 0
   let vat = 0

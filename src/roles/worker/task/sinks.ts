@@ -67,7 +67,7 @@ export function openSink(node: NodeSpec, spec: TaskSpec, dataDir: string, temps:
       const writer = Bun.file(temp).writer({ highWaterMark: WRITE_FLUSH_CHARS })
       const asJson = node.op === 'write_jsonl'
       let n = 0
-      return {
+      const sink: SinkRun & { pushLines?(bytes: Uint8Array, count: number): void } = {
         push(b) {
           let text = ''
           for (let i = 0; i < b.length; i++) {
@@ -79,6 +79,9 @@ export function openSink(node: NodeSpec, spec: TaskSpec, dataDir: string, temps:
         },
         finish: async () => { await writer.end(); return { node_id: node.id, op: node.op, records: n, part, bytes: statSync(temp).size } },
       }
+      // A sort held as bytes hands its lines on as bytes (builtins/operators.ts): written as they are.
+      if (!asJson) sink.pushLines = (bytes, count) => { n += count; writer.write(bytes) }
+      return sink
     }
     default:
       throw new Error(`op ${node.op} is not a sink`)
