@@ -595,6 +595,17 @@ describe('read_csv columns/types = read_csv + map', () => {
     }
   })
 
+  test('columns named like Object.prototype members are plain columns', async () => {
+    const text = 'constructor,toString,__proto__,n\nx,y,z,5\n"q",,w,\n'
+    for (const node of [{ columns: ['toString', 'constructor', 'n'] }, { types: { n: 'int' as const } }]) {
+      const job: JobRequest = { nodes: [{ id: 'rows', op: 'read_csv', path: 'f.csv', ...node }, { id: 'out', op: 'collect', input: 'rows' }] }
+      const got = (await runJob(job, { 'f.csv': new TextEncoder().encode(text) }, seeded(5), 1)).out as Record<string, unknown>[]
+      expect(got.map(r => Object.entries(r))).toEqual('columns' in node
+        ? [[['toString', 'y'], ['constructor', 'x'], ['n', '5']], [['toString', ''], ['constructor', 'q'], ['n', '']]]
+        : [[['constructor', 'x'], ['toString', 'y'], ['n', 5]], [['constructor', 'q'], ['toString', ''], ['n', null]]])
+    }
+  })
+
   test('submit checks: a selection needs a header; columns once each; types of named columns', () => {
     const bad = (n: Partial<NodeSpec>, re: RegExp): void => {
       expect(() => validateJob({ nodes: [{ id: 'rows', op: 'read_csv', path: 'f.csv', ...n }, { id: 'out', op: 'count', input: 'rows' }] })).toThrow(re)

@@ -176,7 +176,9 @@ export class CsvSelection {
     for (const c of Object.keys(node.types ?? {})) {
       if (!last.has(c)) return `the file has no column "${c}" named in "types"`
     }
-    const types = keys.map(k => (node.types?.[k] ?? 'string') as CsvType)
+    // Own properties only: a column named "constructor" or "toString" has no type unless given one.
+    const given = node.types ?? {}
+    const types = keys.map(k => (Object.hasOwn(given, k) ? given[k]! : 'string') as CsvType)
     return new CsvSelection(header, keys, fieldOf, types)
   }
 
