@@ -3,8 +3,8 @@
 //
 // A row is cut at the delimiter as bytes, and only the wanted fields become JS values: a string
 // decoded from the field's bytes, or a number parsed from them with no string in between. The other
-// fields are only stepped over, in one pass over the line's bytes. A line with a quote takes the general parser (CsvParser)
-// and goes through the same typing, so both paths give the same values by construction.
+// fields are only stepped over, in one pass over the line's bytes. A line with a quote takes the
+// general parser (CsvParser) and the same typing, so both paths give the same values by construction.
 //
 // Twin: read_csv without the two fields, then map "r => ({ a: T(r.a), b: T(r.b) })" where T is the
 // column's type: "string" the value as is; otherwise '' gives null, and a value gives Number(v)
