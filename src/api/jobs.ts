@@ -33,6 +33,8 @@ export const NodeSpec = t.Object({
   header: t.Optional(t.Boolean()),
   delimiter: t.Optional(t.String({ minLength: 1, maxLength: 1 })),
   multiline: t.Optional(t.Boolean()),
+  columns: t.Optional(t.Array(t.String({ minLength: 1, maxLength: 1024 }), { minItems: 1, maxItems: 1024 })),
+  types: t.Optional(t.Record(t.String({ minLength: 1, maxLength: 1024 }), t.Union([t.Literal('string'), t.Literal('number'), t.Literal('int'), t.Literal('cents')]), { maxProperties: 1024 })),
   allow_empty: t.Optional(t.Boolean()),
   overwrite: t.Optional(t.Boolean()),
   replicas: t.Optional(t.Integer({ minimum: 1, maximum: 16 })),
@@ -87,11 +89,19 @@ export const NODE_SCHEMAS = {
   read_jsonl: node('read_jsonl', 'each line parsed as JSON; blank lines skipped', {
     path: path('a file, a directory or a glob (*, **)'), allow_empty: allowEmpty, cache,
   }),
-  read_csv: node('read_csv', 'an object per row keyed by the header (arrays without one), values as strings', {
+  read_csv: node('read_csv', 'an object per row keyed by the header (arrays without one), values as strings; "columns" and "types" project and parse columns as a built-in', {
     path: path('a file, a directory or a glob (*, **)'),
     header: t.Optional(t.Boolean({ description: 'the first line names the columns (default true)' })),
     delimiter: t.Optional(t.String({ minLength: 1, maxLength: 1, description: 'one character (default ",")' })),
     multiline: t.Optional(t.Boolean({ description: 'quoted fields may hold line breaks; reads each file whole in one task' })),
+    columns: t.Optional(t.Array(t.String({ minLength: 1, maxLength: 1024 }), {
+      minItems: 1, maxItems: 1024, uniqueItems: true,
+      description: 'keep only these header columns, in this order: each row is an object with exactly these keys, read from the line\'s bytes without making strings of the other fields (needs a header; a file whose header lacks one fails its task naming the file and the column); twin: map "r => ({ a: r.a, b: r.b })"',
+    })),
+    types: t.Optional(t.Record(t.String({ minLength: 1, maxLength: 1024 }), t.Union([t.Literal('string'), t.Literal('number'), t.Literal('int'), t.Literal('cents')]), {
+      maxProperties: 1024,
+      description: 'parse these columns (of "columns" when given, else of the header) from the bytes: "string" (as is), "number" (a decimal like -1.5e3), "int" (digits with an optional sign, a safe integer), "cents" (a decimal with at most two fraction digits, as integer hundredths: "12.3" gives 1230); an empty field gives null, anything else fails the task naming the file, line, column and value. Twin: map "r => ({ ...r, a: r.a === \'\' ? null : Number(r.a) })" (cents: Math.round(Number(v) * 100), exact below 2^51 hundredths)',
+    })),
     allow_empty: allowEmpty, cache,
   }),
   map: node('map', 'one record out per record in', { input, fn: fn('record => record'), cache }),

@@ -116,6 +116,49 @@ describe('built-ins on a 2-worker cluster', () => {
     expect(want.size).toBeGreaterThan(1)
   }, 120_000)
 
+  test('read_csv with columns and types (cents) → key_by_field → join → sum equals a plain loop, to the cent', async () => {
+    const sinks = await run({ broadcast_bytes: 0, nodes: [
+      { id: 'customers', op: 'read_csv', path: 'join/customers.csv', columns: ['customer_id', 'country'] },
+      { id: 'orders', op: 'read_csv', path: 'join/orders.csv', columns: ['customer_id', 'amount'], types: { amount: 'cents' } },
+      { id: 'kc', op: 'key_by_field', input: 'customers', field: 'customer_id' },
+      { id: 'ko', op: 'key_by_field', input: 'orders', field: 'customer_id' },
+      { id: 'joined', op: 'join', inputs: ['kc', 'ko'] },
+      { id: 'cents', op: 'map', input: 'joined', fn: '([id, [c, o]]) => [c.country, o.amount]' },
+      { id: 'totals', op: 'agg_by_key', input: 'cents', agg: 'sum' },
+      { id: 'out', op: 'collect', input: 'totals' },
+      { id: 'some', op: 'collect', input: 'orders', limit: 3 },
+    ] }) as { out: { values: [string, number][] }; some: { values: object[] } }
+    const rows = (f: string): string[][] => readFileSync(join(data, 'join', f), 'utf8').trim().split('\n').slice(1).map(l => l.split(','))
+    const country = new Map(rows('customers.csv').map(r => [r[0]!, r.slice(2).join(',')]))
+    const want = new Map<string, number>()
+    for (const [, cust, amount] of rows('orders.csv')) {
+      const k = country.get(cust!)
+      const [whole, frac = ''] = amount!.split('.')
+      if (k !== undefined) want.set(k, (want.get(k) ?? 0) + Number(whole) * 100 + Number(frac.padEnd(2, '0')))
+    }
+    expect(new Map(sinks.out.values)).toEqual(want)
+    expect(want.size).toBeGreaterThan(1)
+    for (const r of sinks.some.values) {
+      expect(Object.keys(r)).toEqual(['customer_id', 'amount'])
+      expect(Number.isInteger((r as { amount: unknown }).amount)).toBe(true)
+    }
+  }, 120_000)
+
+  test('a typed column holding a bad value fails the job naming the node, file, line and value', async () => {
+    const { writeFileSync, mkdirSync } = await import('node:fs')
+    mkdirSync(join(data, 'bad'), { recursive: true })
+    writeFileSync(join(data, 'bad', 'o.csv'), 'id,amount\n1,2.50\n2,12.3.4\n')
+    const id = await cluster().client.submit({ max_task_attempts: 1, nodes: [
+      { id: 'orders', op: 'read_csv', path: 'bad/o.csv', types: { amount: 'cents' } },
+      { id: 'n', op: 'count', input: 'orders' },
+    ] })
+    const status = await cluster().client.waitDone(id, { timeoutMs: 60_000, pollMs: 100 })
+    expect(status.state).toBe('FAILED')
+    expect(status.error?.node_id).toBe('orders')
+    expect(status.error?.message).toContain('bad/o.csv:3')
+    expect(status.error?.message).toContain('"12.3.4"')
+  }, 90_000)
+
   test('sort by a byte range equals a plain sort of the lines', async () => {
     await run({ nodes: [
       { id: 'records', op: 'read_text', path: 'sort/*.dat' },

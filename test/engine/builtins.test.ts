@@ -469,3 +469,182 @@ describe('submit checks', () => {
     expect(members('[\\]\\\\]+')).toBe('\\]')
   })
 })
+
+// ---- read_csv with columns and types -------------------------------------------------------------
+
+const CSV_TEXT = ['plain', 'naïve', 'Ísland', '中文', '😀', 'a,b', 'say "hi"', '"', ',', ' x ', 'straße', '\u212A']
+
+function shuffled<T>(r: ReturnType<typeof seeded>, xs: readonly T[]): T[] {
+  const a = [...xs]
+  for (let i = a.length - 1; i > 0; i--) { const j = r.int(i + 1); [a[i], a[j]] = [a[j]!, a[i]!] }
+  return a
+}
+
+/** A random field of a type, as text: valid values, empty ones, and edge forms the parsers accept. */
+function typedText(r: ReturnType<typeof seeded>, type: string): string {
+  if (r.chance(0.08)) return ''
+  const sign = r.pick(['', '', '', '-', '+'])
+  switch (type) {
+    case 'int': return sign + r.pick([String(r.int(1000)), String(r.int(2 ** 31)), '0', '007', String(Number.MAX_SAFE_INTEGER)])
+    case 'cents': return sign + r.pick([`${r.int(100000)}.${String(r.int(100)).padStart(2, '0')}`, `${r.int(1000)}.${r.int(10)}`, `${r.int(100)}`, `.${r.int(100)}`, `${r.int(50)}.`, '0.29', '1.15', '0.00'])
+    case 'number': return sign + r.pick([`${r.int(1000)}.${r.int(1000)}`, `${r.int(100)}e${r.int(20)}`, `.${r.int(99)}E-${r.int(5)}`, `${r.int(9)}.`, '0.1', String(r.next())])
+    default: return r.pick(CSV_TEXT) + (r.chance(0.3) ? r.pick(CSV_TEXT) : '')
+  }
+}
+
+/** A field as CSV writes it: quoted when it holds a quote, the delimiter or a line break (sometimes anyway). */
+function csvField(r: ReturnType<typeof seeded>, text: string, delim: string): string {
+  return /["\r\n]/.test(text) || text.includes(delim) || r.chance(0.05) ? `"${text.replaceAll('"', '""')}"` : text
+}
+
+/** Random CSV bytes: a header (a repeated name, a non-ASCII one), rows of typed columns with quoted
+ *  fields, LF or CRLF, blank lines, invalid UTF-8, maybe a BOM, maybe no final newline; with
+ *  `multiline` quoted fields hold line breaks. */
+function randomCsv(r: ReturnType<typeof seeded>, multiline: boolean, delim: string): { bytes: Uint8Array; header: string[]; kinds: string[] } {
+  const header = ['id', 'name', 'amount', 'città', 'qty', 'ratio', 'name']
+  const kinds = ['int', 'string', 'cents', 'string', 'int', 'number', 'string']
+  const eol = r.chance(0.5) ? '\r\n' : '\n'
+  const lines = [header.join(delim)]
+  const rows = 30 + r.int(150)
+  for (let i = 0; i < rows; i++) {
+    if (r.chance(0.03)) { lines.push(''); continue }
+    lines.push(kinds.map(k => {
+      let text = typedText(r, k)
+      if (k === 'string' && multiline && r.chance(0.1)) text += r.pick(['\nnext', '\r\nline'])
+      if (k === 'string' && r.chance(0.05)) text += r.pick(['\u0001', '\u0002'])
+      return csvField(r, text, delim)
+    }).join(delim))
+  }
+  const text = (r.chance(0.3) ? '\uFEFF' : '') + lines.join(eol) + (r.chance(0.7) ? eol : '')
+  // \u0001 stands for a cut 3-byte sequence, \u0002 for a byte that never starts one: invalid UTF-8.
+  const out: number[] = []
+  for (const b of new TextEncoder().encode(text)) {
+    if (b === 1) out.push(0xe4, 0xb8)
+    else if (b === 2) out.push(0xff)
+    else out.push(b)
+  }
+  return { bytes: new Uint8Array(out), header, kinds }
+}
+
+/** The UDF twin of a selection: the map that read_csv's plain records go through. */
+function twinFn(columns: string[] | undefined, types: Record<string, string>): string {
+  const conv = (k: string): string => {
+    const v = `r[${JSON.stringify(k)}]`
+    switch (types[k] ?? 'string') {
+      case 'string': return v
+      case 'cents': return `(${v} === '' ? null : Math.round(Number(${v}) * 100))`
+      default: return `(${v} === '' ? null : Number(${v}))`
+    }
+  }
+  if (columns === undefined) return `r => ({ ...r, ${Object.keys(types).map(k => `${JSON.stringify(k)}: ${conv(k)}`).join(', ')} })`
+  return `r => ({ ${columns.map(k => `${JSON.stringify(k)}: ${conv(k)}`).join(', ')} })`
+}
+
+describe('read_csv columns/types = read_csv + map', () => {
+  for (const seed of SEEDS) {
+    test(`seed ${seed}`, async () => {
+      const r = seeded(seed)
+      const multiline = r.chance(0.25)
+      // a non-ASCII delimiter takes the line reader: both readers are compared with their twin
+      const delimiter = r.pick([',', ',', ';', '\t', '§'])
+      const { bytes, header, kinds } = randomCsv(r, multiline, delimiter)
+      const unique = [...new Set(header)]
+      const columns = r.chance(0.2) ? undefined : shuffled(r, unique).slice(0, 1 + r.int(unique.length))
+      const types: Record<string, string> = {}
+      for (const c of columns ?? unique) {
+        const kind = kinds[header.lastIndexOf(c)]!
+        if (r.chance(0.7)) types[c] = kind === 'cents' && r.chance(0.3) ? 'number' : kind
+      }
+      const src: NodeSpec = { id: 'rows', op: 'read_csv', path: 'f.csv', delimiter, ...(multiline ? { multiline: true } : {}) }
+      const a = await runJob({ nodes: [
+        { ...src, ...(columns ? { columns } : {}), types: types as NonNullable<NodeSpec['types']> },
+        { id: 'out', op: 'collect', input: 'rows' },
+      ] }, { 'f.csv': bytes }, seeded(seed), multiline ? 1 : 3)
+      const b = await runJob({ nodes: [
+        src, { id: 'm', op: 'map', input: 'rows', fn: twinFn(columns, types) }, { id: 'out', op: 'collect', input: 'm' },
+      ] }, { 'f.csv': bytes }, seeded(seed), multiline ? 1 : 3)
+      expect((a.out as unknown[]).length).toBeGreaterThan(0)
+      expect(a.out).toEqual(b.out)
+      // Only the named columns, in the order named.
+      if (columns) for (const rec of a.out as object[]) expect(Object.keys(rec)).toEqual(columns)
+    })
+  }
+
+  test('against a plain loop: the sum of cents per key after key_by_field, fused into the read stage', async () => {
+    const r = seeded(7)
+    const rows = Array.from({ length: 500 }, (_, i) => [`${i}`, r.pick(['a', 'b', 'ç']), `${r.int(10000)}.${String(r.int(100)).padStart(2, '0')}`, r.pick(['x', '"q,1"'])])
+    const text = ['id,k,amount,note', ...rows.map(x => x.join(','))].join('\r\n')
+    const job: JobRequest = { nodes: [
+      { id: 'rows', op: 'read_csv', path: 'f.csv', columns: ['k', 'amount'], types: { amount: 'cents' } },
+      { id: 'kb', op: 'key_by_field', input: 'rows', field: 'k' },
+      { id: 'v', op: 'map_values', input: 'kb', fn: 'r => r.amount' },
+      { id: 't', op: 'agg_by_key', input: 'v', agg: 'sum' },
+      { id: 'out', op: 'collect', input: 't' },
+    ] }
+    const stages = planStages(validateJob(job), 2)
+    const first = stages[0]!
+    expect(first.root.kind === 'source' ? first.root.node.id : first.root.kind).toBe('rows')
+    expect(first.nodes.map(n => n.id)).toEqual(expect.arrayContaining(['kb', 'v']))
+    const want = new Map<string, number>()
+    for (const [, k, amount] of rows) {
+      const [i, f] = amount!.split('.')
+      want.set(k!, (want.get(k!) ?? 0) + Number(i) * 100 + Number(f))
+    }
+    const got = await runJob(job, { 'f.csv': new TextEncoder().encode(text) }, r)
+    expect(sortPairs(got.out as unknown[])).toEqual(sortPairs([...want]))
+  })
+
+  test('a bad number fails the task naming the node, file, line, column and value', async () => {
+    const text = 'id,amount\n1,2.50\n2,3.5\n3,1.999\n'
+    const job: JobRequest = { nodes: [
+      { id: 'rows', op: 'read_csv', path: 'f.csv', types: { amount: 'cents' } }, { id: 'out', op: 'collect', input: 'rows' },
+    ] }
+    const err = await runJob(job, { 'f.csv': new TextEncoder().encode(text) }, seeded(1), 1).catch(e => e as Error & { nodeId?: string })
+    expect(err).toBeInstanceOf(Error)
+    expect(err.message).toContain('f.csv:4')
+    expect(err.message).toContain('"amount"')
+    expect(err.message).toContain('"1.999"')
+    expect((err as { nodeId?: string }).nodeId).toBe('rows')
+    for (const [type, bad] of [['int', '1.5'], ['int', '99999999999999999'], ['number', '1,5'], ['number', 'NaN'], ['cents', '1e3'], ['int', ' 1']]) {
+      const t = `a;b\nx;${bad}\n`
+      const j: JobRequest = { nodes: [{ id: 'rows', op: 'read_csv', path: 'f.csv', delimiter: ';', columns: ['b'], types: { b: type as 'int' } }, { id: 'out', op: 'collect', input: 'rows' }] }
+      await expect(runJob(j, { 'f.csv': new TextEncoder().encode(t) }, seeded(2), 1)).rejects.toThrow(`f.csv:2: column "b" is typed "${type}" but holds ${JSON.stringify(bad)}`)
+    }
+  })
+
+  test('a column missing from a file\'s header fails the task naming the file and the column, in every split', async () => {
+    const text = 'id,amount\n' + Array.from({ length: 200 }, (_, i) => `${i},${i}`).join('\n')
+    for (const node of [{ columns: ['id', 'price'] }, { types: { price: 'int' as const } }, { columns: ['price'], multiline: true }]) {
+      const job: JobRequest = { nodes: [{ id: 'rows', op: 'read_csv', path: 'f.csv', ...node }, { id: 'out', op: 'collect', input: 'rows' }] }
+      await expect(runJob(job, { 'f.csv': new TextEncoder().encode(text) }, seeded(3), node.multiline ? 1 : 4)).rejects.toThrow(/f\.csv:1: the file has no column "price"/)
+    }
+  })
+
+  test('a row with another number of fields fails as it does without a selection', async () => {
+    for (const line of ['1,2', '1,2,3,4', '1']) {
+      const job: JobRequest = { nodes: [{ id: 'rows', op: 'read_csv', path: 'f.csv', columns: ['a'] }, { id: 'out', op: 'collect', input: 'rows' }] }
+      await expect(runJob(job, { 'f.csv': new TextEncoder().encode(`a,b,c\n1,2,3\n${line}\n`) }, seeded(4), 1)).rejects.toThrow(/f\.csv:3: the row has \d field\(s\) but the header has 3/)
+    }
+  })
+
+  test('columns named like Object.prototype members are plain columns', async () => {
+    const text = 'constructor,toString,__proto__,n\nx,y,z,5\n"q",,w,\n'
+    for (const node of [{ columns: ['toString', 'constructor', 'n'] }, { types: { n: 'int' as const } }]) {
+      const job: JobRequest = { nodes: [{ id: 'rows', op: 'read_csv', path: 'f.csv', ...node }, { id: 'out', op: 'collect', input: 'rows' }] }
+      const got = (await runJob(job, { 'f.csv': new TextEncoder().encode(text) }, seeded(5), 1)).out as Record<string, unknown>[]
+      expect(got.map(r => Object.entries(r))).toEqual('columns' in node
+        ? [[['toString', 'y'], ['constructor', 'x'], ['n', '5']], [['toString', ''], ['constructor', 'q'], ['n', '']]]
+        : [[['constructor', 'x'], ['toString', 'y'], ['n', 5]], [['constructor', 'q'], ['toString', ''], ['n', null]]])
+    }
+  })
+
+  test('submit checks: a selection needs a header; columns once each; types of named columns', () => {
+    const bad = (n: Partial<NodeSpec>, re: RegExp): void => {
+      expect(() => validateJob({ nodes: [{ id: 'rows', op: 'read_csv', path: 'f.csv', ...n }, { id: 'out', op: 'count', input: 'rows' }] })).toThrow(re)
+    }
+    bad({ header: false, columns: ['a'] }, /need "header": true/)
+    bad({ columns: ['a', 'a'] }, /names a column twice: a/)
+    bad({ columns: ['a'], types: { b: 'int' } }, /"types" names "b", which is not in "columns"/)
+    bad({ columns: ['__proto__'] }, /__proto__/)
+  })
+})

@@ -1,12 +1,15 @@
 // What the master checks of a built-in node at submit, beyond its schema. Pure.
 import type { NodeSpec } from '../../api/jobs'
 import { AGGS } from './aggregate'
+import { checkCsvSelection } from './csv'
 import { checkGrep } from './grep'
 import { parseWordPattern } from './words'
 
 /** Why the node cannot run, or null. */
 export function checkBuiltin(n: NodeSpec): string | null {
   switch (n.op) {
+    case 'read_csv':
+      return checkCsvSelection(n)
     case 'words': {
       const cls = n.pattern === undefined ? null : parseWordPattern(n.pattern)
       return typeof cls === 'string' ? cls : null

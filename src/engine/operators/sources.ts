@@ -7,6 +7,7 @@
 // the split, which is worth doing on the error path only).
 import type { NodeSpec } from '../../api/jobs'
 import { CsvError, CsvParser, compileFastRow, type FastRow } from './csv'
+import { CsvSelection, selectsColumns } from '../builtins/csv'
 
 export class InputLineError extends Error {
   /** lineInSplit: 0-based index of the bad line among the split's lines */
@@ -91,13 +92,26 @@ class CsvRows implements SourceDecoder {
   /** the split line where the row being read began (a multiline row spans several) */
   private rowStart = 0
   private rowStartLine = ''
+  /** "columns" / "types": how a row of this file's header becomes the projected, typed record */
+  private selection: CsvSelection | null = null
 
-  constructor(node: NodeSpec, private readonly ctx: SourceContext) {
+  constructor(private readonly node: NodeSpec, private readonly ctx: SourceContext) {
     this.parser = new CsvParser(node.delimiter ?? ',', node.multiline === true)
     this.wantHeader = node.header !== false
     this.multiline = node.multiline === true
     this.header = ctx.atFileStart ? null : ctx.header ?? null
-    this.fastRow = this.wantHeader && this.header !== null ? compileFastRow(this.header, node.delimiter ?? ',') : null
+    if (this.header !== null) this.useHeader(this.header, -1, '')
+  }
+
+  private useHeader(header: readonly string[], at: number, line: string): void {
+    this.header = header
+    if (selectsColumns(this.node)) {
+      const sel = CsvSelection.resolve(this.node, header)
+      if (typeof sel === 'string') throw new InputLineError(at, sel, line)
+      this.selection = sel
+    } else if (this.wantHeader) {
+      this.fastRow = compileFastRow(header, this.parser.delimiter)
+    }
   }
 
   decode(lines: string[]): unknown[] {
@@ -123,10 +137,10 @@ class CsvRows implements SourceDecoder {
       if (fields === null) continue
       if (!this.wantHeader) { out.push(fields); continue }
       if (this.header === null) {
-        if (this.ctx.atFileStart) { this.header = fields; this.fastRow = compileFastRow(fields, this.parser.delimiter); continue }
+        if (this.ctx.atFileStart) { this.useHeader(fields, at, line); continue }
         throw new InputLineError(at, 'the file\'s header row is unknown to this split', line)
       }
-      out.push(this.row(fields, at, line))
+      out.push(this.selection !== null ? this.selection.fromFields(fields, this.rowStart, this.rowStartLine) : this.row(fields, at, line))
     }
     return out
   }

@@ -11,6 +11,7 @@ import type { Consumer } from '../../../engine/pipeline'
 import { describeRecord, UdfError } from '../../../engine/records'
 import { InputChanged } from './failures'
 import { linesIn, takesRegions } from '../../../engine/builtins/operators'
+import { CsvSelectReader, selectsColumns } from '../../../engine/builtins/csv'
 
 export const READ_CHUNK_BYTES = 4 * 1024 * 1024
 
@@ -45,6 +46,18 @@ export async function readSourceSplit(node: NodeSpec, split: SplitWire, dataDir:
     return records
   }
   try {
+    // read_csv with "columns"/"types": rows cut from the bytes, only the wanted fields made values.
+    if (selectsColumns(node) && node.multiline !== true && (node.delimiter ?? ',').charCodeAt(0) < 0x80) {
+      const header = split.start > 0 ? await readCsvHeader(node, path, split.file_size) : null
+      const reader = new CsvSelectReader(node, { atFileStart: split.start === 0, header })
+      const chunkBytes = Math.max(64 * 1024, Math.min(READ_CHUNK_BYTES, Math.floor(spillAtBytes / 32)))
+      const short = await readRegions(path, split, region => {
+        const recs = reader.decodeRegion(region)
+        if (recs.length > 0) { records += recs.length; root.push(recs) }
+      }, chunkBytes)
+      if (short !== null) throw sizeChanged(node, split, workerId, short)
+      return records
+    }
     const header = node.op === 'read_csv' && node.header !== false && split.start > 0 ? await readCsvHeader(node, path, split.file_size) : null
     const decoder = sourceDecoder(node, { path: split.path, atFileStart: split.start === 0, header })
     const take = (recs: unknown[]): void => { if (recs.length > 0) { records += recs.length; root.push(recs) } }
