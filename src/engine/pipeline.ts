@@ -133,7 +133,7 @@ function narrowOperator(node: NodeSpec, params: Readonly<Record<string, unknown>
   switch (node.op) {
     case 'map': return { push(batch) { next.push(mapBatch(node.id, fn, batch)) } }
     case 'filter': return { push(batch) { next.push(filterBatch(node.id, fn, batch)) } }
-    case 'flat_map': return { push(batch) { next.push(flatMapBatch(node.id, fn, batch)) } }
+    case 'flat_map': return { push(batch) { flatMapBatches(node.id, fn, batch, next) } }
     case 'map_values': return { push(batch) { next.push(mapValuesBatch(node.id, fn, batch)) } }
     case 'key_by': return { push(batch) { next.push(keyByBatch(node.id, fn, batch)) } }
     default: throw new Error(`op ${node.op} is not a narrow operator`)
@@ -175,11 +175,17 @@ function filterBatch(id: string, fn: Udf, batch: unknown[]): unknown[] {
   return out
 }
 
-function flatMapBatch(id: string, fn: Udf, batch: unknown[]): unknown[] {
-  const out: unknown[] = []
-  let i = 0
-  try {
-    for (; i < batch.length; i++) {
+/** The most records a flat_map hands on in one batch. Its output is otherwise as large as the UDF
+ *  makes it: a line made into 24 records, a batch of lines into a quarter-million strings held at
+ *  once, per task thread, and more once a consumer reads them (a concatenated string is flattened
+ *  into a copy of its own when encoded): a cache write of such records passed its memory bound. */
+export const FLAT_MAP_BATCH = 4096
+
+function flatMapBatches(id: string, fn: Udf, batch: unknown[], next: Consumer): void {
+  let out: unknown[] = []
+  for (let i = 0; i < batch.length; i++) {
+    // The UDF's errors (its call, or its iterable's) name its node and record; a consumer's do not.
+    try {
       const r = fn(batch[i])
       if (Array.isArray(r)) {
         for (let j = 0; j < r.length; j++) out.push(r[j])
@@ -188,9 +194,13 @@ function flatMapBatch(id: string, fn: Udf, batch: unknown[]): unknown[] {
       } else {
         throw new TypeError(`flat_map must return an array or another iterable, but returned ${r === null ? 'null' : typeof r}`)
       }
+    } catch (e) { throw udfError(id, e, batch[i]) }
+    if (out.length >= FLAT_MAP_BATCH) {
+      next.push(out)
+      out = []
     }
-  } catch (e) { throw udfError(id, e, batch[i]) }
-  return out
+  }
+  if (out.length > 0) next.push(out)
 }
 
 function mapValuesBatch(id: string, fn: Udf, batch: unknown[]): unknown[] {
