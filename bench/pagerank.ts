@@ -82,6 +82,7 @@ async function miniSpark(ctx: W5Context, cached: boolean, inputBytes: number): P
       row.seconds = r.seconds
       timings = existsSync(timingsFile) ? JSON.parse(readFileSync(timingsFile, 'utf8')) as Timings : null
       row.note = iterationNote(timings)
+      if (timings !== null) row.iterations = timings.iterations.map(x => x.seconds)
       row.fingerprint = ctx.fingerprint(ctx.parts(join(ctx.dataDir, out)))
     }
   } finally {
@@ -112,6 +113,7 @@ async function dask(ctx: W5Context, python: string, inputBytes: number): Promise
       note: `cluster start ${Number(info.cluster_start_s).toFixed(1)} s, work ${Number(info.work_s).toFixed(1)} s; ` +
         `iteration 1 ${its[0]?.toFixed(2) ?? '–'} s, 2..${its.length} median ${rest === null ? '–' : rest.toFixed(2)} s`,
     } : { error: `exit ${r.code}: ${tail(r.stderr)}` }),
+    ...(its.length > 0 ? { iterations: its } : {}),
   }
   if (r.code === 0) row.fingerprint = ctx.fingerprint(ctx.parts(dest, /\.txt$/))
   return { row, iterations: its }
