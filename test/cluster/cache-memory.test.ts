@@ -2,9 +2,9 @@
 // --max-mem 32MiB, about 3x the budget on each worker, moves to the work dir as it outgrows the
 // budget (the workers report cached bytes on disk), a later job reads it exact against a plain
 // loop, and every worker's peak resident size (VmHWM, reset before each job) stays under
-// --max-mem + 200 MiB while it is written and while it is read.
+// --max-mem + 200 MiB while it is written and while it is read; DELETE gives the memory back.
 import { afterAll, beforeAll, expect, test } from 'bun:test'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { MasterClient } from '../../src/api/client'
 import type { JobRequest } from '../../src/api/jobs'
@@ -95,4 +95,31 @@ test('a dataset 3x the budget on each worker spills to the work dir, is read bac
   expect(new Map((read.result.sinks.c as { values: [number, number][] }).values)).toEqual(want)
   const del = await fetch(`${client.base}/datasets/big`, { method: 'DELETE', signal: AbortSignal.timeout(10_000) })
   expect(del.status).toBe(200)
+  await waitUntil('no kept bytes reported', async () => {
+    const ws = await client.workers()
+    return ws.every(w => (w.cached_memory_bytes ?? 0) + (w.cached_disk_bytes ?? 0) === 0) ? true : undefined
+  }, { timeoutMs: 10_000 })
+
+  // DELETE gives back the memory too, not only the accounting: a dataset held in memory (within
+  // the budget), then deleted, and each worker's resident size drops by at least half of it.
+  await run({ name: 'keep small', partitions: 4, nodes: [
+    { id: 'lines', op: 'read_text', path: 'in' },
+    { id: 'copies', op: 'flat_map', input: 'lines', fn: 'l => [l + "#0", l + "#1"]' },
+    { id: 'keep', op: 'persist', input: 'copies', name: 'small', level: 'memory' },
+  ] })
+  const small = await waitUntil('the small dataset reported in memory', async () => {
+    const ws = await client.workers()
+    return ws.every(w => (w.cached_memory_bytes ?? 0) > 4 * 2 ** 20) ? ws : undefined
+  }, { timeoutMs: 10_000 })
+  const inMemory = workers.map((_, i) => (small.find(w => w.worker_id === ['a', 'b'][i])?.cached_memory_bytes ?? 0) / 2 ** 20)
+  const rss = workers.map(w => rssMiB(w.proc.pid))
+  expect((await fetch(`${client.base}/datasets/small`, { method: 'DELETE', signal: AbortSignal.timeout(10_000) })).status).toBe(200)
+  await waitUntil('the kept memory returned', async () =>
+    workers.every((w, i) => rssMiB(w.proc.pid) < rss[i]! - inMemory[i]! / 2) ? true : undefined, { timeoutMs: 20_000 })
 }, 300_000)
+
+/** The resident size now (VmRSS), in MiB. */
+function rssMiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+  return m === null ? Number.NaN : Number(m[1]) / 1024
+}
