@@ -226,10 +226,13 @@ function planSort(node: NodeSpec, input: string, partitions: number, job: ValidJ
 }
 
 /** The nodes of a stage that lead to `id` (itself included), in the stage's order. */
-function pathTo(stage: StagePlan, id: string): NodeSpec[] {
-  const byId = new Map(stage.nodes.map(n => [n.id, n]))
+const pathTo = (stage: StagePlan, id: string): NodeSpec[] => leadingTo(stage.nodes, [id])
+
+/** Of a stage's nodes, those that lead to `ids` (themselves included), in the stage's order. */
+export function leadingTo(nodes: readonly NodeSpec[], ids: readonly string[]): NodeSpec[] {
+  const byId = new Map(nodes.map(n => [n.id, n]))
   const need = new Set<string>()
-  const stack = [id]
+  const stack = [...ids]
   while (stack.length > 0) {
     const at = stack.pop()!
     const n = byId.get(at)
@@ -237,7 +240,7 @@ function pathTo(stage: StagePlan, id: string): NodeSpec[] {
     need.add(at)
     for (const i of n.inputs ?? (n.input === undefined ? [] : [n.input])) stack.push(i)
   }
-  return stage.nodes.filter(n => need.has(n.id))
+  return nodes.filter(n => need.has(n.id))
 }
 
 /** The stages whose shuffle writes a stage's root reads. */

@@ -13,6 +13,7 @@
 // the reading job naming the dataset and what is missing.
 import type { ShuffleWrite, SplitWire, StagePlan } from '../../api/tasks'
 import type { NodeSpec } from '../../api/jobs'
+import { leadingTo } from '../../engine/plan'
 
 export type LineageStage = {
   /** stage_id is this stage's index in `Lineage.stages`; depends_on refers to those indexes */
@@ -117,21 +118,6 @@ export function lineageOf(stages: readonly RanStage[], name: string, params: Rec
     }
   })
   return { params, stages: out, files: [...files].map(([path, size]) => ({ path, size, ...(mtimes?.get(path) === undefined ? {} : { mtimes: { ...mtimes.get(path)! } }) })), datasets }
-}
-
-/** The nodes of a stage that lead to `ids` (themselves included), in the stage's order. */
-function leadingTo(nodes: readonly NodeSpec[], ids: readonly string[]): NodeSpec[] {
-  const byId = new Map(nodes.map(n => [n.id, n]))
-  const need = new Set<string>()
-  const stack = [...ids]
-  while (stack.length > 0) {
-    const at = stack.pop()!
-    const n = byId.get(at)
-    if (n === undefined || need.has(at)) continue
-    need.add(at)
-    for (const i of n.inputs ?? (n.input === undefined ? [] : [n.input])) stack.push(i)
-  }
-  return nodes.filter(n => need.has(n.id))
 }
 
 /** A lineage file as a live worker's disk lists it now. */
