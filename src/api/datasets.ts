@@ -2,10 +2,7 @@
 // worker holds each partition a persist sink kept, in memory or in its work dir.
 import { t, type Static } from 'elysia'
 
-/** The key a dataset's blocks are held under on the workers, instead of their job's id (so that
- *  the job's end does not free them); no job id or dataset name has a "~", and it is one path
- *  component once escaped (worker/layout.ts). */
-export const datasetOwner = (job: string, name: string): string => `${job}~${name}`
+export { datasetOwner } from './dataset-owner'
 
 export const DatasetLocation = t.Object({
   partition: t.Integer(),

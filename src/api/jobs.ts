@@ -3,17 +3,8 @@ import { t, type Static } from 'elysia'
 import type { TLiteral, TObject, TProperties } from '@sinclair/typebox'
 import { JobIdT, NodeIdT, WorkerIdT } from './ids'
 
-export const OPS = [
-  'read_text', 'read_jsonl', 'read_csv',
-  'map', 'flat_map', 'filter', 'map_values', 'key_by', 'union',
-  'reduce_by_key', 'group_by_key', 'join', 'distinct', 'sort',
-  'write_text', 'write_jsonl', 'collect', 'count',
-  // datasets kept on the workers across jobs (CONTRACT section 8)
-  'persist', 'read_dataset',
-  // built-ins: the engine's own operators, run on bytes where they can (src/engine/builtins)
-  'words', 'grep', 'key_by_field', 'count_by_value', 'agg_by_key',
-] as const
-export type Op = (typeof OPS)[number]
+export { OPS, type Op } from './ops'
+import { OPS, type Op } from './ops'
 
 /** A dataset's name: it is a path component of GET /datasets/:name. */
 export const DATASET_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]*$'

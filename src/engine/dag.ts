@@ -1,8 +1,9 @@
 // Validates a JobRequest as a DAG and orders it (Kahn). Pure: no I/O, so every rule is unit-tested.
 // It does not look at files: input listing and output checks happen on a worker (listing.ts).
 import { posix } from 'node:path'
-import { ApiError } from '../api/errors'
-import { OPS, type JobRequest, type NodeSpec, type Op } from '../api/jobs'
+import { ApiError } from '../api/error-codes'
+import type { JobRequest, NodeSpec } from '../api/jobs'
+import { OPS, type Op } from '../api/ops'
 import { checkFunctionSource } from './udf'
 import { checkFunctionScope } from './udf-scope'
 import { checkBuiltin } from './builtins/check'

@@ -6,7 +6,7 @@
 // master's state db) is refused, and checked again right before each delete or write.
 import { lstatSync, mkdirSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { basename, dirname, join, relative, sep } from 'node:path'
-import { ApiError, type ErrorCode } from '../../api/errors'
+import { ApiError, type ErrorCode } from '../../api/error-codes'
 import type { ListAnswer, ListRequest } from '../../api/tasks'
 
 const GLOB_CHARS = /[*?[{]/

@@ -17,7 +17,7 @@ import { readSourceSplit } from './inputs'
 import { FileRunStore } from './run-store'
 import { commitOutputs, openSink, type SinkRun } from './sinks'
 import { pathName } from '../layout'
-import { datasetOwner } from '../../../api/datasets'
+import { datasetOwner } from '../../../api/dataset-owner'
 
 /** `lane`: this thread's counter in the worker's shared budget (see engine/spill/budget.ts). */
 export async function runTask(spec: TaskSpec, env: ThreadEnv, lane?: number): Promise<ThreadResult> {
