@@ -1,5 +1,5 @@
 // The TypeScript SDK: `import { connect, local } from 'minispark'`. Wiring and re-exports only.
-export { connect, local, Session, JobFailedError, type SessionOptions, type LocalOptions, type CsvOptions } from './session'
+export { connect, local, Session, JobFailedError, type SessionOptions, type LocalOptions, type CsvOptions, type CsvType, type CsvRow } from './session'
 export { FunctionSourceError, type Helpers } from './functions'
 export { PlanError } from './plan'
 export type {

@@ -25,6 +25,8 @@ const session = (): Session => {
 
 const LEFT = Array.from({ length: 60 }, (_, i) => `k${i % 20},left-${i}`)
 const RIGHT = Array.from({ length: 45 }, (_, i) => `k${(i * 7) % 30},${i}`)
+/** order_id, customer, amount (a decimal, empty for some), note (non-ASCII for some) */
+const ORDERS = Array.from({ length: 300 }, (_, i) => [String(i), `c${i % 17}`, i % 23 === 0 ? '' : `${(i * 37) % 1000}.${String(i % 100).padStart(2, '0')}`, i % 5 === 0 ? 'héllo' : 'x'])
 
 beforeAll(async () => {
   data = tempDir('ms-sdk-data-')
@@ -32,6 +34,8 @@ beforeAll(async () => {
   mkdirSync(join(data, 'join'))
   writeFileSync(join(data, 'join', 'left.txt'), LEFT.join('\n') + '\n')
   writeFileSync(join(data, 'join', 'right.txt'), RIGHT.join('\n') + '\n')
+  mkdirSync(join(data, 'csv'))
+  writeFileSync(join(data, 'csv', 'orders.csv'), ['order_id,customer,amount,note', ...ORDERS.map(o => o.join(','))].join('\n') + '\n')
   ms = await local({ workers: 2, slots: 1, dataDir: data })
 }, 30_000)
 
@@ -156,6 +160,21 @@ describe('the SDK on a local cluster', () => {
     const failed = await session().textFile('books/*.txt').map(l => { if (l.length >= 0) throw new Error('no'); return l }, { name: 'refuse' })
       .count({ maxTaskAttempts: 1 }).catch((e: unknown) => e)
     expect((failed as JobFailedError).error?.node_id).toBe('refuse')
+  }, 30_000)
+
+  test('csv with columns and types: the built-in projection and parsing, summed per customer, equal a plain loop', async () => {
+    const rows = await session().csv('csv/orders.csv', { columns: ['customer', 'amount'], types: { amount: 'cents' } }).collect()
+    expect(rows).toHaveLength(ORDERS.length)
+    expect(Object.keys(rows[0]!).sort()).toEqual(['amount', 'customer'])
+    const cents = (v: string): number | null => v === '' ? null : Math.round(Number(v) * 100)
+    const expected = new Map<string, number>()
+    for (const [, c, a] of ORDERS) expected.set(c!, (expected.get(c!) ?? 0) + (cents(a!) ?? 0))
+    const got = new Map<string, number>()
+    for (const r of rows) got.set(r.customer, (got.get(r.customer) ?? 0) + (r.amount ?? 0))
+    expect(got).toEqual(expected)
+    expect(rows.filter(r => r.amount === null)).toHaveLength(ORDERS.filter(o => o[2] === '').length)
+    // a column the header lacks fails the job, naming the column
+    await expect(session().csv('csv/orders.csv', { columns: ['customer', 'price'] }).count()).rejects.toThrow(/price/)
   }, 30_000)
 
   test('connect() reaches the same master; a bad URL fails with the reason', async () => {

@@ -100,6 +100,19 @@ export function typeTests(ms: Session): void {
   people.map(p => p.country.toUpperCase())
   // @ts-expect-error "age" is not a column of the header given
   people.map(p => p.age)
+  // columns and types: only those columns, typed ones parsed (null when empty)
+  const orders = ms.csv('orders.csv', { columns: ['customer_id', 'amount', 'qty'], types: { amount: 'cents', qty: 'int' } })
+  same<typeof orders, Dataset<{ customer_id: string; amount: number | null; qty: number | null }>>(true)
+  const named = ms.csv('orders.csv', { columns: ['id', 'note'], types: { note: 'string' } })
+  same<typeof named, Dataset<{ id: string; note: string }>>(true)
+  // @ts-expect-error "amount" is dropped by columns
+  orders.map(o => o.amount + o.total)
+  // @ts-expect-error a type names a column that columns does not keep
+  ms.csv('orders.csv', { columns: ['id'], types: { amount: 'cents' } })
+  // @ts-expect-error not a type of read_csv
+  ms.csv('orders.csv', { columns: ['id'], types: { id: 'date' } })
+  const typedOnly = ms.csv<'id' | 'amount'>('orders.csv', { types: { amount: 'number' } })
+  same<typeof typedOnly, Dataset<{ id: string | number | null; amount: string | number | null }>>(true)
 
   // a step takes its name; so do sources
   same<ReturnType<typeof lines.map<number>>, Dataset<number>>(true)
