@@ -24,6 +24,8 @@ export type WorkerEvent =
 
 export type WorkerAction =
   | { kind: 'spawn-thread'; thread: ThreadId; lane: number }
+  /** the new thread runs the engine's warm-up task (task/warm-up.ts) before anything else */
+  | { kind: 'warm-up'; thread: ThreadId; lane: number }
   | { kind: 'run'; thread: ThreadId; lane: number; spec: TaskSpec }
   | { kind: 'terminate-thread'; thread: ThreadId }
   /** the lane's thread is gone: give what it held back to the shared budget */
@@ -256,7 +258,11 @@ function newThread(s: WorkerState, out: WorkerAction[]): { thread: ThreadId; lan
   const lane = s.freeLanes.shift()
   if (lane === undefined) return null
   const thread = s.nextThread++
-  out.push({ kind: 'spawn-thread', thread, lane })
+  // Every new thread warms up at once, whether it fills a slot or waits as a spare: a job's first
+  // task then runs compiled code instead of paying some 10 ms of first calls. The warm-up runs no
+  // job's code, so the thread is still fresh for any job; a task sent meanwhile waits behind it in
+  // the thread, which costs it less than running cold would.
+  out.push({ kind: 'spawn-thread', thread, lane }, { kind: 'warm-up', thread, lane })
   return { thread, lane }
 }
 
