@@ -293,6 +293,47 @@ describe('worker step', () => {
     expect(s.spares[0]!.thread).not.toBe(spare.thread)
   })
 
+  test('every new thread warms up once, right after its spawn and before any task: slot threads, spares, replacements', () => {
+    const first = newWorkerState(2, 1024 * MiB)
+    expect(step(first, { kind: 'started', nowMs: 0 })).toEqual([
+      { kind: 'spawn-thread', thread: 1, lane: 0 }, { kind: 'warm-up', thread: 1, lane: 0 },
+      { kind: 'spawn-thread', thread: 2, lane: 1 }, { kind: 'warm-up', thread: 2, lane: 1 },
+    ])
+    const { s, go } = worker(2)
+    // A life with job switches (spares taken and made up), a crash, a kill and a spare that exits.
+    const life: WorkerAction[] = []
+    const t1 = spec('j1', 1), t2 = spec('j2', 1), t3 = spec('j3', 1), t4 = spec('j3', 2)
+    life.push(...go({ kind: 'task-received', spec: t1 }), ...go({ kind: 'thread-finished', thread: 1, result: ok(t1.attempt_id) }))
+    life.push(...go({ kind: 'job-dropped', job: 'j1' }), ...go({ kind: 'thread-exited', thread: 1, code: 0 }))
+    life.push(...go({ kind: 'task-received', spec: t2 }), ...go({ kind: 'thread-crashed', thread: of(life, 'run').at(-1)!.thread, message: 'boom' }))
+    life.push(...go({ kind: 'task-received', spec: t3 }), ...go({ kind: 'task-received', spec: t4 }), ...go({ kind: 'kill-requested', attempt: t4.attempt_id }))
+    life.push(...go({ kind: 'thread-exited', thread: s.spares[0]!.thread, code: 1 }))
+    const spawned = of(life, 'spawn-thread')
+    expect(spawned.length).toBeGreaterThanOrEqual(4)
+    for (const t of spawned) {
+      const at = life.indexOf(t)
+      expect(life[at + 1]).toEqual({ kind: 'warm-up', thread: t.thread, lane: t.lane })
+    }
+    // Once per thread, and only for threads spawned: a spare taken by a slot is not warmed again.
+    expect(of(life, 'warm-up').map(w => w.thread)).toEqual(spawned.map(t => t.thread))
+    // Every task ran on a thread that was started (and so warmed) before it: threads 1 and 2 at
+    // start, the rest in this life, each warm-up action before the thread's first run.
+    for (const r of of(life, 'run')) {
+      if (r.thread <= 2) continue
+      expect(life.findIndex(a => a.kind === 'warm-up' && a.thread === r.thread)).toBeLessThan(life.indexOf(r))
+    }
+  })
+
+  test('a task that comes while its thread is still warming up is sent at once: it waits in the thread, not in the queue', () => {
+    const s = newWorkerState(1, 1024 * MiB)
+    step(s, { kind: 'started', nowMs: 0 })
+    step(s, { kind: 'incarnation-given', nowMs: 0, incarnation: INC })
+    const t1 = spec('j1', 1)
+    // No event says the warm-up ended: step does not wait for one.
+    expect(step(s, { kind: 'task-received', nowMs: 1, spec: t1 })).toEqual([{ kind: 'run', thread: 1, lane: 0, spec: t1 }])
+    expect(s.queue).toEqual([])
+  })
+
   test('a new incarnation: every attempt stopped without a report, files dropped; the same incarnation again changes nothing', () => {
     const { s, go } = worker(2)
     go({ kind: 'task-received', spec: spec('j1', 1) })
