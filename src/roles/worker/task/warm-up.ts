@@ -1,45 +1,85 @@
-// A task thread's warm-up: before its first real task, a fresh thread runs a tiny task of the
-// engine's own (read_text of a small file in the worker's work dir, then count) through the same
-// runTask as every task. JSC parses and compiles each function on its first call, so a thread that
-// has run nothing spends some 10 ms more on its first task than on later ones; a one-task job pays
-// that in full, since every job starts on a fresh thread.
+// A task thread's warm-up: before its first real task, a fresh thread runs tiny tasks of the
+// engine's own through the same runTask as every task: read_text of a small file in the worker's
+// work dir into count (a one-task job's whole path), and into words with a shuffle write (a map
+// task's path: partitioning, combining, encoding), whose output it decodes again. JSC parses and
+// compiles each function on its first call, so a thread that has run nothing spends some 10 ms
+// more on its first task than on later ones; a one-task job pays that in full, since every job
+// starts on a fresh thread.
 //
-// No user code runs here (no job's function or params), nothing is written (count is not a write
-// sink), and its result goes to no job: the thread answers "warmed", never a task result.
+// No user code runs here (no job's function or params). What it writes stays in the work dir, in a
+// folder of its lane's own (no two live threads share a lane), removed before it answers. Its
+// results go to no job: the thread answers "warmed", never a task result.
+import { readFileSync, rmSync } from 'node:fs'
 import type { TaskSpec } from '../../../api/tasks'
+import { decodeFrames } from '../../../engine/codec'
+import { jobDir } from '../layout'
 import type { ThreadEnv } from '../thread-protocol'
 import { WARM_UP_FILE, WARM_UP_TEXT, warmUpDir } from '../warm-up-input'
 import { runTask } from './run'
 
-/** Not a valid job id (ids are [A-Za-z0-9_-]), so no job's folder or attempt can be this one's. */
-export const WARM_UP_JOB = '.warm-up'
+/** Not a valid job id (ids are [A-Za-z0-9_-]), so no job's folder or attempt can be a warm-up's. */
+export const warmUpJob = (lane: number): string => `.warm-up-${lane}`
 
-/** The plan of `read_text(WARM_UP_FILE) → count`, as the master plans it (checked in its test). */
-export function warmUpSpec(): TaskSpec {
+const LINES = WARM_UP_TEXT.split('\n').length - 1
+const WORDS = WARM_UP_TEXT.split(/\s+/).filter(w => w !== '').length
+
+/** The plans of `read_text(WARM_UP_FILE) → count` and of the map stage of
+ *  `read_text(WARM_UP_FILE) → words → count_by_value`, as the master plans them (checked in its test). */
+export function warmUpSpecs(lane: number): { count: TaskSpec; map: TaskSpec } {
+  const job = warmUpJob(lane)
   const size = Buffer.byteLength(WARM_UP_TEXT)
+  const line = { id: 'line', op: 'read_text', path: WARM_UP_FILE }
+  const base = {
+    job_id: job, attempt: 0, stage_id: 0, partition: 0, params: {}, shuffle_inputs: [], incarnation: '',
+    split: { path: WARM_UP_FILE, start: 0, end: size, file_size: size },
+  }
   return {
-    job_id: WARM_UP_JOB, task_id: `${WARM_UP_JOB}:0:0`, attempt_id: `${WARM_UP_JOB}:0:0:0`, attempt: 0, stage_id: 0, partition: 0, params: {},
-    stage: {
-      stage_id: 0, root: { kind: 'source', node: { id: 'line', op: 'read_text', path: WARM_UP_FILE } },
-      nodes: [{ id: 'n', op: 'count', input: 'line' }], shuffle_writes: [], sinks: ['n'], depends_on: [], partitions: 1,
+    count: {
+      ...base, task_id: `${job}:0:0`, attempt_id: `${job}:0:0:0`,
+      stage: { stage_id: 0, root: { kind: 'source', node: line }, nodes: [{ id: 'n', op: 'count', input: 'line' }], shuffle_writes: [], sinks: ['n'], depends_on: [], partitions: 1 },
     },
-    split: { path: WARM_UP_FILE, start: 0, end: size, file_size: size }, shuffle_inputs: [], incarnation: '',
+    map: {
+      ...base, task_id: `${job}:1:0`, attempt_id: `${job}:1:0:0`, stage_id: 1,
+      stage: {
+        stage_id: 1, root: { kind: 'source', node: line }, nodes: [{ id: 'w', op: 'words', input: 'line' }],
+        shuffle_writes: [{ shuffle_id: 'c', node: { id: 'c', op: 'count_by_value', input: 'w' }, from: 'w', partitions: 2 }],
+        sinks: [], depends_on: [], partitions: 1,
+      },
+    },
   }
 }
 
 export const WARM_UP_RUNS = 2
 
-/** Runs the warm-up task WARM_UP_RUNS times on the thread's own budget lane; undefined when the last
- *  counted the lines it should, else what went wrong (the thread is fit for tasks either way). */
+/** Runs the warm-up tasks WARM_UP_RUNS times on the thread's own budget lane; undefined when the
+ *  last run's results are what they should be, else what went wrong (the thread is fit for tasks
+ *  either way, only colder). */
 export async function warmUp(env: ThreadEnv, lane: number): Promise<string | undefined> {
   const warmEnv = { ...env, dataDir: warmUpDir(env.workDir) }
-  // Twice: after one run a job's first task still took 1.5 ms, after two 0.8 ms (later tasks
-  // 0.2-0.3 ms, the first on a thread that ran nothing 3-20 ms; measured from source). The second
-  // run costs under a millisecond.
-  for (let i = 1; i < WARM_UP_RUNS; i++) await runTask(warmUpSpec(), warmEnv, lane)
-  const r = await runTask(warmUpSpec(), warmEnv, lane)
-  if (r.state !== 'SUCCEEDED') return r.failure?.message ?? 'the warm-up task failed'
-  const lines = WARM_UP_TEXT.split('\n').length - 1
-  if (r.sinks[0]?.records !== lines) return `the warm-up task counted ${r.sinks[0]?.records} lines, not ${lines}`
-  return undefined
+  const specs = warmUpSpecs(lane)
+  try {
+    // Twice: after one run a job's first task still took 1.5 ms, after two 0.8 ms (later tasks
+    // 0.2-0.3 ms, the first on a thread that ran nothing 3-20 ms; measured from source). The
+    // second run costs under a millisecond.
+    let problem: string | undefined
+    for (let i = 0; i < WARM_UP_RUNS; i++) {
+      const count = await runTask(specs.count, warmEnv, lane)
+      const map = await runTask(specs.map, warmEnv, lane)
+      problem = count.state !== 'SUCCEEDED' ? count.failure?.message ?? 'the count task failed'
+        : count.sinks[0]?.records !== LINES ? `the count task counted ${count.sinks[0]?.records} lines, not ${LINES}`
+          : map.state !== 'SUCCEEDED' ? map.failure?.message ?? 'the map task failed'
+            : countedWords(map.blocks.flatMap(b => b.segments)) !== WORDS ? `the map task's output holds ${countedWords(map.blocks.flatMap(b => b.segments))} words, not ${WORDS}` : undefined
+      if (problem !== undefined) return problem
+    }
+    return problem
+  } finally {
+    rmSync(jobDir(env.workDir, specs.count.job_id), { recursive: true, force: true })
+  }
+}
+
+/** The words counted in a count_by_value map output: its [word, n] records, decoded, n summed. */
+function countedWords(segments: readonly { path: string }[]): number {
+  let n = 0
+  for (const s of segments) for (const batch of decodeFrames(readFileSync(s.path))) for (const r of batch) n += (r as [string, number])[1]
+  return n
 }
