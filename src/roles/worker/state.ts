@@ -17,7 +17,8 @@ export type SlotRun = {
   job: string | null
   /** the thread has run only the engine's own operators, over little data (REUSE_MAX_RECORDS,
    *  REUSE_MAX_BYTES): no job's code ran in it, so another job may take it when it is idle, as it
-   *  would a spare; it is not replaced at its job's end */
+   *  would a spare; it is not replaced at its job's end. (A source's bytes read are not counted:
+   *  task metrics do not carry them; records are.) */
   reusable: boolean
   /** records and bytes the thread's tasks went through, while it is reusable */
   workRecords: number
@@ -71,8 +72,8 @@ export const SPARES_FROM_BYTES = 256 * 1024 * 1024
 /** A thread that ran only built-in operators stays for other jobs while its tasks went through
  *  at most this many records and bytes in all (read, written, shuffled, spilled): past that it is
  *  replaced at its job's end as any thread, so that the heap a large job left goes with it. */
-export const REUSE_MAX_RECORDS = 1_000_000
-export const REUSE_MAX_BYTES = 64 * 1024 * 1024
+export const REUSE_MAX_RECORDS = 100_000
+export const REUSE_MAX_BYTES = 16 * 1024 * 1024
 
 /** Spare threads kept started: one per slot, so that every slot can switch jobs at once; none
  *  before the first job has ended, so that a worker starts as fast as it did with one thread a slot,
