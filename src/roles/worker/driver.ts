@@ -187,7 +187,7 @@ export class WorkerDriver {
       if (reply.kind === 'result') { this.post({ kind: 'thread-finished', thread: id, result: reply.result }); return }
       // A warm-up is the thread's own affair: no job hears of it, and one that failed only leaves
       // the thread colder.
-      if (reply.failure === undefined) this.d.log({ level: 'debug', cause: 'thread-warmed', message: `task thread ${id} warmed up in ${reply.ms.toFixed(1)} ms`, thread: id, ms: Math.round(reply.ms * 10) / 10 })
+      if (reply.failure === undefined) this.d.log({ level: 'debug', cause: 'thread-warmed', message: `task thread ${id} warmed up in ${reply.ms.toFixed(1)} ms (${reply.tasks} tasks)`, thread: id, ms: Math.round(reply.ms * 10) / 10, tasks: reply.tasks })
       else this.d.log({ level: 'warn', cause: 'warm-up-failed', message: `task thread ${id} could not warm up: ${reply.failure}`, thread: id })
     }
     thread.onerror = (e: ErrorEvent) => { this.post({ kind: 'thread-crashed', thread: id, message: e.message }) }

@@ -23,7 +23,8 @@ export type ThreadRequest =
  *  warm-up task did not succeed: the thread is still fit for tasks, only colder). */
 export type ThreadReply =
   | { kind: 'result'; result: ThreadResult }
-  | { kind: 'warmed'; ms: number; failure?: string }
+  /** `tasks`: warm-up tasks run, fewer than all when a task came meanwhile */
+  | { kind: 'warmed'; ms: number; tasks: number; failure?: string }
 
 /** A map task's output for one shuffle: one segment or more (one more per spill); in each,
  *  reduce partition p is bytes [offsets[p], offsets[p+1]). A cache write's block has one partition,

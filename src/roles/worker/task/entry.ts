@@ -12,10 +12,13 @@ declare const self: Worker
 // here (the two would share the thread's budget lane, and the warm-up's release would free the
 // task's reservations).
 let previous: Promise<void> = Promise.resolve()
+/** requests received and not yet done, the one running included */
+let pending = 0
 
 self.onmessage = (e: MessageEvent<ThreadRequest>) => {
   const req = e.data
-  previous = previous.then(() => handle(req)).catch((err: unknown) => {
+  pending++
+  previous = previous.then(() => handle(req)).finally(() => { pending-- }).catch((err: unknown) => {
     // Escaped the task's own failure handling: thrown again outside the chain, so the main thread
     // hears of it as the thread's error event (a crash), and requests after it still run.
     setTimeout(() => { throw err })
@@ -25,8 +28,9 @@ self.onmessage = (e: MessageEvent<ThreadRequest>) => {
 async function handle(req: ThreadRequest): Promise<void> {
   if (req.kind === 'warm-up') {
     const t0 = performance.now()
-    const failure = await warmUp(req.env, req.lane).catch((err: unknown) => (err as Error).message ?? String(err))
-    const reply: ThreadReply = { kind: 'warmed', ms: performance.now() - t0, ...(failure === undefined ? {} : { failure }) }
+    // A task sent meanwhile cuts the warm-up short: it came to run, not to wait.
+    const outcome = await warmUp(req.env, req.lane, () => pending > 1).catch((err: unknown) => ({ tasks: 0, failure: (err as Error).message ?? String(err) }))
+    const reply: ThreadReply = { kind: 'warmed', ms: performance.now() - t0, tasks: outcome.tasks, ...(outcome.failure === undefined ? {} : { failure: outcome.failure }) }
     self.postMessage(reply)
     return
   }

@@ -51,27 +51,34 @@ export function warmUpSpecs(lane: number): { count: TaskSpec; map: TaskSpec } {
 
 export const WARM_UP_RUNS = 2
 
-/** Runs the warm-up tasks WARM_UP_RUNS times on the thread's own budget lane; undefined when the
- *  last run's results are what they should be, else what went wrong (the thread is fit for tasks
- *  either way, only colder). */
-export async function warmUp(env: ThreadEnv, lane: number): Promise<string | undefined> {
+export type WarmUpOutcome = { tasks: number; failure?: string }
+
+/** Runs the warm-up tasks WARM_UP_RUNS times on the thread's own budget lane, checking each
+ *  task's result; `failure` says what went wrong (the thread is fit for tasks either way, only
+ *  colder). It stops before its next task once `taskWaiting()`: a real task sent meanwhile waits
+ *  for at most one warm-up task, never for all of them. */
+export async function warmUp(env: ThreadEnv, lane: number, taskWaiting: () => boolean = () => false): Promise<WarmUpOutcome> {
   const warmEnv = { ...env, dataDir: warmUpDir(env.workDir) }
   const specs = warmUpSpecs(lane)
+  let tasks = 0
   try {
     // Twice: after one run a job's first task still took 1.5 ms, after two 0.8 ms (later tasks
     // 0.2-0.3 ms, the first on a thread that ran nothing 3-20 ms; measured from source). The
     // second run costs under a millisecond.
-    let problem: string | undefined
     for (let i = 0; i < WARM_UP_RUNS; i++) {
+      if (taskWaiting()) return { tasks }
       const count = await runTask(specs.count, warmEnv, lane)
+      tasks++
+      if (count.state !== 'SUCCEEDED') return { tasks, failure: count.failure?.message ?? 'the count task failed' }
+      if (count.sinks[0]?.records !== LINES) return { tasks, failure: `the count task counted ${count.sinks[0]?.records} lines, not ${LINES}` }
+      if (taskWaiting()) return { tasks }
       const map = await runTask(specs.map, warmEnv, lane)
-      problem = count.state !== 'SUCCEEDED' ? count.failure?.message ?? 'the count task failed'
-        : count.sinks[0]?.records !== LINES ? `the count task counted ${count.sinks[0]?.records} lines, not ${LINES}`
-          : map.state !== 'SUCCEEDED' ? map.failure?.message ?? 'the map task failed'
-            : countedWords(map.blocks.flatMap(b => b.segments)) !== WORDS ? `the map task's output holds ${countedWords(map.blocks.flatMap(b => b.segments))} words, not ${WORDS}` : undefined
-      if (problem !== undefined) return problem
+      tasks++
+      if (map.state !== 'SUCCEEDED') return { tasks, failure: map.failure?.message ?? 'the map task failed' }
+      const words = countedWords(map.blocks.flatMap(b => b.segments))
+      if (words !== WORDS) return { tasks, failure: `the map task's output holds ${words} words, not ${WORDS}` }
     }
-    return problem
+    return { tasks }
   } finally {
     rmSync(jobDir(env.workDir, specs.count.job_id), { recursive: true, force: true })
   }
