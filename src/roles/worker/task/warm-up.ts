@@ -49,7 +49,8 @@ export function warmUpSpecs(lane: number): { count: TaskSpec; map: TaskSpec } {
   }
 }
 
-export const WARM_UP_RUNS = 2
+/** Runs of the warm-up tasks (more warms more, at more CPU per new thread). */
+export const WARM_UP_RUNS = 1
 
 export type WarmUpOutcome = { tasks: number; failure?: string }
 
@@ -62,9 +63,9 @@ export async function warmUp(env: ThreadEnv, lane: number, taskWaiting: () => bo
   const specs = warmUpSpecs(lane)
   let tasks = 0
   try {
-    // Twice: after one run a job's first task still took 1.5 ms, after two 0.8 ms (later tasks
-    // 0.2-0.3 ms, the first on a thread that ran nothing 3-20 ms; measured from source). The
-    // second run costs under a millisecond.
+    // Once: after one run a job's first task took 1.5 ms, after two 0.8 ms (later tasks 0.2-0.3
+    // ms, the first on a thread that ran nothing 3-20 ms; measured from source). A second run
+    // would be more CPU for every new thread, which on a loaded machine the jobs pay.
     for (let i = 0; i < WARM_UP_RUNS; i++) {
       if (taskWaiting()) return { tasks }
       const count = await runTask(specs.count, warmEnv, lane)
