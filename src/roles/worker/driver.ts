@@ -9,7 +9,7 @@ import type { FileWork } from './files/work'
 import { attemptDir, jobDir } from './layout'
 import { activeTasks, attemptsHere, hasAttempt, newWorkerState, type ThreadId, type WorkerState } from './state'
 import { step, type WorkerAction, type WorkerEvent } from './step'
-import { partitionSizes, type ThreadEnv, type ThreadRequest, type ThreadResult } from './thread-protocol'
+import { partitionSizes, type ThreadEnv, type ThreadReply, type ThreadRequest, type ThreadResult } from './thread-protocol'
 import { threadEntry } from './threads'
 import { oneLine } from '../log'
 
@@ -112,6 +112,11 @@ export class WorkerDriver {
   private perform(a: WorkerAction): void {
     switch (a.kind) {
       case 'spawn-thread': this.spawn(a.thread); break
+      case 'warm-up': {
+        const msg: ThreadRequest = { kind: 'warm-up', env: this.d.env, lane: a.lane }
+        this.threads.get(a.thread)?.postMessage(msg)
+        break
+      }
       case 'run': {
         this.d.log({ level: 'debug', cause: 'task-started', message: `attempt ${a.spec.attempt_id} started`, ...idsOf(a.spec) })
         const msg: ThreadRequest = { kind: 'run', spec: a.spec, env: this.d.env, lane: a.lane }
@@ -177,7 +182,14 @@ export class WorkerDriver {
     // the budget instead of the machine's memory.
     const thread = new Worker(TASK_ENTRY, { smol: this.d.env.spillAtBytes < SMALL_HEAP_BELOW_BYTES })
     this.threads.set(id, thread)
-    thread.onmessage = (e: MessageEvent<ThreadResult>) => { this.post({ kind: 'thread-finished', thread: id, result: e.data }) }
+    thread.onmessage = (e: MessageEvent<ThreadReply>) => {
+      const reply = e.data
+      if (reply.kind === 'result') { this.post({ kind: 'thread-finished', thread: id, result: reply.result }); return }
+      // A warm-up is the thread's own affair: no job hears of it, and one that failed only leaves
+      // the thread colder.
+      if (reply.failure === undefined) this.d.log({ level: 'debug', cause: 'thread-warmed', message: `task thread ${id} warmed up in ${reply.ms.toFixed(1)} ms (${reply.tasks} tasks)`, thread: id, ms: Math.round(reply.ms * 10) / 10, tasks: reply.tasks })
+      else this.d.log({ level: 'warn', cause: 'warm-up-failed', message: `task thread ${id} could not warm up: ${reply.failure}`, thread: id })
+    }
     thread.onerror = (e: ErrorEvent) => { this.post({ kind: 'thread-crashed', thread: id, message: e.message }) }
     thread.addEventListener('close', (e: Event) => {
       this.threads.delete(id)

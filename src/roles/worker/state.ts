@@ -13,8 +13,16 @@ export type SlotRun = {
   /** the slot's thread; null while it waits for a free budget lane */
   thread: ThreadId | null
   lane: number
-  /** the job whose code this thread has run: a thread never runs two jobs' code */
+  /** the job whose tasks this thread runs: a thread never runs two jobs' code */
   job: string | null
+  /** the thread has run only the engine's own operators, over little data (REUSE_MAX_RECORDS,
+   *  REUSE_MAX_BYTES): no job's code ran in it, so another job may take it when it is idle, as it
+   *  would a spare; it is not replaced at its job's end. (A source's bytes read are not counted:
+   *  task metrics do not carry them; records are.) */
+  reusable: boolean
+  /** records and bytes the thread's tasks went through, while it is reusable */
+  workRecords: number
+  workBytes: number
   running: TaskSpec | null
   startedMs: number
   /** task_timeout: when the running attempt is failed; null: no limit */
@@ -61,6 +69,12 @@ export const PARKED_PER_SLOT_SMALL = 1
  *  which a small budget needs more than a faster job switch. */
 export const SPARES_FROM_BYTES = 256 * 1024 * 1024
 
+/** A thread that ran only built-in operators stays for other jobs while its tasks went through
+ *  at most this many records and bytes in all (read, written, shuffled, spilled): past that it is
+ *  replaced at its job's end as any thread, so that the heap a large job left goes with it. */
+export const REUSE_MAX_RECORDS = 100_000
+export const REUSE_MAX_BYTES = 16 * 1024 * 1024
+
 /** Spare threads kept started: one per slot, so that every slot can switch jobs at once; none
  *  before the first job has ended, so that a worker starts as fast as it did with one thread a slot,
  *  and none under a small budget. */
@@ -68,7 +82,7 @@ export const sparesWanted = (s: WorkerState): number => s.ended.size > 0 && s.ma
 
 export function newWorkerState(slots: number, maxMemBytes: number): WorkerState {
   return {
-    slots: Array.from({ length: slots }, () => ({ thread: null, lane: -1, job: null, running: null, startedMs: 0, deadlineMs: null })),
+    slots: Array.from({ length: slots }, () => ({ thread: null, lane: -1, job: null, reusable: true, workRecords: 0, workBytes: 0, running: null, startedMs: 0, deadlineMs: null })),
     queue: [],
     freeLanes: Array.from({ length: slots * LANES_PER_SLOT }, (_, i) => i),
     spares: [],

@@ -3,8 +3,9 @@
 // No await, no clock, no I/O here. step() changes `s` in place; nothing else may.
 import type { TaskFailureWire, TaskSpec } from '../../api/tasks'
 import { RUNAWAY_GRACE_MS, RUNAWAY_MARGIN_BYTES, pauseDecision, pauseMarks } from './memory'
-import { ENDED_JOBS_KEPT, PARKED_PER_SLOT, PARKED_PER_SLOT_SMALL, SPARES_FROM_BYTES, sparesWanted, type SlotRun, type ThreadId, type WorkerState } from './state'
+import { ENDED_JOBS_KEPT, PARKED_PER_SLOT, PARKED_PER_SLOT_SMALL, REUSE_MAX_BYTES, REUSE_MAX_RECORDS, SPARES_FROM_BYTES, sparesWanted, type SlotRun, type ThreadId, type WorkerState } from './state'
 import type { ThreadResult } from './thread-protocol'
+import { runsUserCode } from './user-code'
 
 export type WorkerEvent =
   | { kind: 'started'; nowMs: number }
@@ -24,6 +25,8 @@ export type WorkerEvent =
 
 export type WorkerAction =
   | { kind: 'spawn-thread'; thread: ThreadId; lane: number }
+  /** the new thread runs the engine's warm-up task (task/warm-up.ts) before anything else */
+  | { kind: 'warm-up'; thread: ThreadId; lane: number }
   | { kind: 'run'; thread: ThreadId; lane: number; spec: TaskSpec }
   | { kind: 'terminate-thread'; thread: ThreadId }
   /** the lane's thread is gone: give what it held back to the shared budget */
@@ -77,6 +80,10 @@ function onFinished(s: WorkerState, thread: ThreadId, result: ThreadResult, out:
   out.push({ kind: 'report', spec: slot.running, result })
   slot.running = null
   slot.deadlineMs = null
+  const m = result.metrics
+  slot.workRecords += m.records_in + m.records_out
+  slot.workBytes += m.shuffle_bytes_read + m.shuffle_bytes_written + m.spilled_bytes
+  if (slot.workRecords > REUSE_MAX_RECORDS || slot.workBytes > REUSE_MAX_BYTES) slot.reusable = false
 }
 
 function onCrashed(s: WorkerState, thread: ThreadId, message: string, out: WorkerAction[]): void {
@@ -124,9 +131,14 @@ function onJobDropped(s: WorkerState, job: string, out: WorkerAction[]): void {
   if (s.ended.size > ENDED_JOBS_KEPT) s.ended.delete(s.ended.values().next().value!)
   s.queue = s.queue.filter(q => q.job_id !== job)
   for (const slot of s.slots) {
-    if (slot.running?.job_id === job) slot.running = null
+    const busy = slot.running?.job_id === job
+    if (busy) slot.running = null
+    if (slot.job !== job || slot.thread === null) continue
     // Its threads go too, idle or not: the next job starts on a thread no code of this one touched.
-    if (slot.job === job && slot.thread !== null) letGo(s, slot, out)
+    // An idle one that ran only the engine's own operators stays, for any job: no code of this one
+    // ran in it (a busy one is stopped, whatever it runs).
+    if (!busy && slot.reusable) slot.job = null
+    else letGo(s, slot, out)
   }
   endParked(s, p => p.job === job, out)
   out.push({ kind: 'drop-job-files', job })
@@ -244,6 +256,9 @@ function fillSlots(s: WorkerState, out: WorkerAction[]): void {
     slot.thread = t.thread
     slot.lane = t.lane
     slot.job = null
+    slot.reusable = true
+    slot.workRecords = 0
+    slot.workBytes = 0
   }
   while (s.spares.length < sparesWanted(s)) {
     const t = newThread(s, out)
@@ -256,7 +271,11 @@ function newThread(s: WorkerState, out: WorkerAction[]): { thread: ThreadId; lan
   const lane = s.freeLanes.shift()
   if (lane === undefined) return null
   const thread = s.nextThread++
-  out.push({ kind: 'spawn-thread', thread, lane })
+  // Every new thread warms up at once, whether it fills a slot or waits as a spare: a job's first
+  // task then runs compiled code instead of paying some 10 ms of first calls. The warm-up runs no
+  // job's code, so the thread is still fresh for any job; a task sent meanwhile waits behind it in
+  // the thread, which costs it less than running cold would.
+  out.push({ kind: 'spawn-thread', thread, lane }, { kind: 'warm-up', thread, lane })
   return { thread, lane }
 }
 
@@ -271,7 +290,8 @@ function pump(s: WorkerState, nowMs: number, out: WorkerAction[]): void {
   for (let i = 0; i < s.queue.length;) {
     const spec = s.queue[i]!
     const idle = s.slots.filter(x => x.thread !== null && x.running === null)
-    const slot = idle.find(x => x.job === spec.job_id) ?? idle.find(x => x.job === null)
+    // A reusable thread (only the engine's operators ran in it) is as good as a fresh one.
+    const slot = idle.find(x => x.job === spec.job_id) ?? idle.find(x => x.job === null) ?? idle.find(x => x.reusable)
     if (slot === undefined) {
       const other = idle.find(x => x.job !== null)
       if (other === undefined) return
@@ -282,6 +302,7 @@ function pump(s: WorkerState, nowMs: number, out: WorkerAction[]): void {
         other.thread = p.thread
         other.lane = p.lane
         other.job = p.job
+        other.reusable = false   // only threads that ran a job's code are parked
         continue
       }
       fillSlots(s, out)
@@ -291,6 +312,7 @@ function pump(s: WorkerState, nowMs: number, out: WorkerAction[]): void {
     s.queue.splice(i, 1)
     slot.running = spec
     slot.job = spec.job_id
+    if (runsUserCode(spec)) slot.reusable = false
     slot.startedMs = nowMs
     slot.deadlineMs = spec.task_timeout_ms !== undefined ? nowMs + spec.task_timeout_ms : null
     out.push({ kind: 'run', thread: slot.thread!, lane: slot.lane, spec })

@@ -14,7 +14,17 @@ export type ThreadEnv = {
 
 /** `lane`: the thread's own counter in the shared budget, reclaimed by the main thread when the
  *  thread is gone, however it ended. */
-export type ThreadRequest = { kind: 'run'; spec: TaskSpec; env: ThreadEnv; lane: number }
+export type ThreadRequest =
+  | { kind: 'run'; spec: TaskSpec; env: ThreadEnv; lane: number }
+  /** runs the engine's own warm-up task (task/warm-up.ts) before the thread's first real task */
+  | { kind: 'warm-up'; env: ThreadEnv; lane: number }
+
+/** What a task thread answers: a task's result, or the end of its warm-up (`failure` when the
+ *  warm-up task did not succeed: the thread is still fit for tasks, only colder). */
+export type ThreadReply =
+  | { kind: 'result'; result: ThreadResult }
+  /** `tasks`: warm-up tasks run, fewer than all when a task came meanwhile */
+  | { kind: 'warmed'; ms: number; tasks: number; failure?: string }
 
 /** A map task's output for one shuffle: one segment or more (one more per spill); in each,
  *  reduce partition p is bytes [offsets[p], offsets[p+1]). A cache write's block has one partition,

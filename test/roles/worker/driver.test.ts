@@ -2,7 +2,7 @@
 // master: a task over its task_timeout_ms, and one whose function calls process.exit, are each
 // reported failed, and their threads are replaced and run the next task.
 import { afterAll, describe, expect, test } from 'bun:test'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { NodeSpec } from '../../../src/api/jobs'
@@ -12,6 +12,7 @@ import { BlockStore } from '../../../src/roles/worker/block-store'
 import { WorkerDriver } from '../../../src/roles/worker/driver'
 import { FileWork } from '../../../src/roles/worker/files/work'
 import { LANES_PER_SLOT } from '../../../src/roles/worker/state'
+import { WARM_UP_TEXT, writeWarmUpInput } from '../../../src/roles/worker/warm-up-input'
 
 const dir = mkdtempSync(join(tmpdir(), 'ms-driver-'))
 writeFileSync(join(dir, 'a.txt'), 'x\ny\n')
@@ -27,16 +28,17 @@ function spec(n: number, fn: string, extra: Partial<TaskSpec> = {}): TaskSpec {
   }
 }
 
-function driver(): { d: WorkerDriver; reports: TaskReport[]; stop(): void } {
+function driver(log: (m: Record<string, unknown>) => void = () => {}): { d: WorkerDriver; reports: TaskReport[]; ended: number[]; stop(): void } {
   const reports: TaskReport[] = []
+  const ended: number[] = []
   const d = new WorkerDriver({
-    slots: 1, maxMemBytes: 1 << 30, blocks: new BlockStore(), files, log: () => {}, now: Date.now, workerId: () => 'w1',
+    slots: 1, maxMemBytes: 1 << 30, blocks: new BlockStore(), files, log, now: Date.now, workerId: () => 'w1',
     env: { dataDir: dir, workDir: join(dir, 'work'), masterUrl: 'http://127.0.0.1:9', workerId: 'w1', token: undefined, budget: newBudgetBuffer(LANES_PER_SLOT), spillAtBytes: 1 << 28, floorBytes: 1 << 20 },
-    taskEnded: () => {}, report: r => reports.push(r),
+    taskEnded: r => ended.push(r.metrics.records_in), report: r => reports.push(r),
   })
   d.post({ kind: 'incarnation-given', incarnation: 'i1' })
   const timer = setInterval(() => d.sampleMemory(), 50)
-  return { d, reports, stop: () => { clearInterval(timer); d.stop() } }
+  return { d, reports, ended, stop: () => { clearInterval(timer); d.stop() } }
 }
 
 async function until(what: string, ok: () => boolean, ms = 15_000): Promise<void> {
@@ -70,6 +72,29 @@ describe('worker driver with real threads', () => {
       expect(reports[0]!.state).toBe('FAILED')
       expect(reports[0]!.failure?.message).toContain('process.exit(4)')
       expect(reports[1]!.state).toBe('SUCCEEDED')
+    } finally { stop() }
+  }, 30_000)
+
+  test('a new thread warms up on the work dir\'s file and reports nothing; a task sent meanwhile runs after it, and only it is reported', async () => {
+    writeWarmUpInput(join(dir, 'work'))
+    const dataBefore = readdirSync(dir).sort()
+    const logs: Record<string, unknown>[] = []
+    const { d, reports, ended, stop } = driver(m => logs.push(m))
+    try {
+      // Sent before the new thread can have warmed up: it waits behind the warm-up in the thread.
+      d.submit(spec(5, 'x => x'))
+      await until('the report', () => reports.length === 1)
+      const warmed = logs.findIndex(m => m.cause === 'thread-warmed' && m.thread === 1)
+      expect(warmed).toBeGreaterThanOrEqual(0)
+      expect(logs.filter(m => m.cause === 'warm-up-failed')).toEqual([])
+      expect(warmed).toBeLessThan(logs.findIndex(m => m.cause === 'task-ended'))
+      // The warm-up counts the lines of its own file (3), the task those of a.txt (2): the one
+      // report, and the one task counted in the metrics, are the task's.
+      expect(WARM_UP_TEXT.split('\n').length - 1).toBe(3)
+      expect(reports.map(r => [r.attempt_id, r.state, r.metrics.records_in])).toEqual([['j1:0:5:0', 'SUCCEEDED', 2]])
+      expect(ended).toEqual([2])
+      expect(readdirSync(dir).sort()).toEqual(dataBefore)
+      expect(readdirSync(join(dir, 'work'))).toEqual(['.warm-up'])
     } finally { stop() }
   }, 30_000)
 })

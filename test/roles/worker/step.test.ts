@@ -5,7 +5,8 @@
 import { describe, expect, test } from 'bun:test'
 import type { TaskSpec } from '../../../src/api/tasks'
 import { RUNAWAY_GRACE_MS, RUNAWAY_MARGIN_BYTES, SPILL_FRACTION, pauseMarks } from '../../../src/roles/worker/memory'
-import { LANES_PER_SLOT, activeTasks, newWorkerState, type WorkerState } from '../../../src/roles/worker/state'
+import { LANES_PER_SLOT, REUSE_MAX_RECORDS, activeTasks, newWorkerState, type WorkerState } from '../../../src/roles/worker/state'
+import { runsUserCode } from '../../../src/roles/worker/user-code'
 import type { PendingEvent } from '../../../src/roles/worker/driver'
 import { step, type WorkerAction, type WorkerEvent } from '../../../src/roles/worker/step'
 import type { ThreadResult } from '../../../src/roles/worker/thread-protocol'
@@ -16,9 +17,15 @@ const INC = 'inc-1'
 function spec(job: string, n: number, extra: Partial<TaskSpec> = {}): TaskSpec {
   return {
     job_id: job, task_id: `${job}:0:${n}`, attempt_id: `${job}:0:${n}:0`, attempt: 0, stage_id: 0, partition: n, params: {},
-    stage: { stage_id: 0, root: { kind: 'source', node: { id: 'in', op: 'read_text', path: 'x' } }, nodes: [], shuffle_writes: [], sinks: [], depends_on: [], partitions: 1 },
+    // A function of the job's own: its thread is the job's alone (see builtin() for one without).
+    stage: { stage_id: 0, root: { kind: 'source', node: { id: 'in', op: 'read_text', path: 'x' } }, nodes: [{ id: 'm', op: 'map', input: 'in', fn: 'x => x' }], shuffle_writes: [], sinks: [], depends_on: [], partitions: 1 },
     split: null, shuffle_inputs: [], incarnation: INC, ...extra,
   }
+}
+
+/** A task of built-in operators only (read_text → count): no code of the job's own. */
+function builtin(job: string, n: number): TaskSpec {
+  return spec(job, n, { stage: { stage_id: 0, root: { kind: 'source', node: { id: 'in', op: 'read_text', path: 'x' } }, nodes: [{ id: 'n', op: 'count', input: 'in' }], shuffle_writes: [], sinks: ['n'], depends_on: [], partitions: 1 } })
 }
 
 const ok = (attempt: string): ThreadResult => ({
@@ -291,6 +298,126 @@ describe('worker step', () => {
     expect(of(a, 'report')).toEqual([])
     expect(s.spares).toHaveLength(1)
     expect(s.spares[0]!.thread).not.toBe(spare.thread)
+  })
+
+  test('every new thread warms up once, right after its spawn and before any task: slot threads, spares, replacements', () => {
+    const first = newWorkerState(2, 1024 * MiB)
+    expect(step(first, { kind: 'started', nowMs: 0 })).toEqual([
+      { kind: 'spawn-thread', thread: 1, lane: 0 }, { kind: 'warm-up', thread: 1, lane: 0 },
+      { kind: 'spawn-thread', thread: 2, lane: 1 }, { kind: 'warm-up', thread: 2, lane: 1 },
+    ])
+    const { s, go } = worker(2)
+    // A life with job switches (spares taken and made up), a crash, a kill and a spare that exits.
+    const life: WorkerAction[] = []
+    const t1 = spec('j1', 1), t2 = spec('j2', 1), t3 = spec('j3', 1), t4 = spec('j3', 2)
+    life.push(...go({ kind: 'task-received', spec: t1 }), ...go({ kind: 'thread-finished', thread: 1, result: ok(t1.attempt_id) }))
+    life.push(...go({ kind: 'job-dropped', job: 'j1' }), ...go({ kind: 'thread-exited', thread: 1, code: 0 }))
+    life.push(...go({ kind: 'task-received', spec: t2 }), ...go({ kind: 'thread-crashed', thread: of(life, 'run').at(-1)!.thread, message: 'boom' }))
+    life.push(...go({ kind: 'task-received', spec: t3 }), ...go({ kind: 'task-received', spec: t4 }), ...go({ kind: 'kill-requested', attempt: t4.attempt_id }))
+    life.push(...go({ kind: 'thread-exited', thread: s.spares[0]!.thread, code: 1 }))
+    const spawned = of(life, 'spawn-thread')
+    expect(spawned.length).toBeGreaterThanOrEqual(4)
+    for (const t of spawned) {
+      const at = life.indexOf(t)
+      expect(life[at + 1]).toEqual({ kind: 'warm-up', thread: t.thread, lane: t.lane })
+    }
+    // Once per thread, and only for threads spawned: a spare taken by a slot is not warmed again.
+    expect(of(life, 'warm-up').map(w => w.thread)).toEqual(spawned.map(t => t.thread))
+    // Every task ran on a thread that was started (and so warmed) before it: threads 1 and 2 at
+    // start, the rest in this life, each warm-up action before the thread's first run.
+    for (const r of of(life, 'run')) {
+      if (r.thread <= 2) continue
+      expect(life.findIndex(a => a.kind === 'warm-up' && a.thread === r.thread)).toBeLessThan(life.indexOf(r))
+    }
+  })
+
+  test('a task that comes while its thread is still warming up is sent at once: it waits in the thread, not in the queue', () => {
+    const s = newWorkerState(1, 1024 * MiB)
+    step(s, { kind: 'started', nowMs: 0 })
+    step(s, { kind: 'incarnation-given', nowMs: 0, incarnation: INC })
+    const t1 = spec('j1', 1)
+    // No event says the warm-up ended: step does not wait for one.
+    expect(step(s, { kind: 'task-received', nowMs: 1, spec: t1 })).toEqual([{ kind: 'run', thread: 1, lane: 0, spec: t1 }])
+    expect(s.queue).toEqual([])
+  })
+
+  test('a thread that ran only built-in operators stays at its job\'s end and runs the next job\'s task, no thread started or ended', () => {
+    const { s, go } = worker(1)
+    const a1 = builtin('j1', 1)
+    go({ kind: 'task-received', spec: a1 })
+    go({ kind: 'thread-finished', thread: 1, result: ok(a1.attempt_id) })
+    const end = go({ kind: 'job-dropped', job: 'j1' })
+    expect(of(end, 'terminate-thread')).toEqual([])
+    expect(s.slots[0]!.thread).toBe(1)
+    expect(s.slots[0]!.job).toBeNull()
+    // The spare is made up all the same (a job has ended): the next user-code job needs one.
+    expect(s.spares).toHaveLength(1)
+    const b1 = builtin('j2', 1)
+    const next = go({ kind: 'task-received', spec: b1 })
+    expect(of(next, 'run')).toEqual([{ kind: 'run', thread: 1, lane: 0, spec: b1 }])
+    expect(of(next, 'spawn-thread')).toEqual([])
+    // A job with a function of its own runs on it too (nothing of j1's ran there), and after that
+    // the thread is that job's alone: it goes at the job's end.
+    go({ kind: 'thread-finished', thread: 1, result: ok(b1.attempt_id) })
+    go({ kind: 'job-dropped', job: 'j2' })
+    const c1 = spec('j3', 1)
+    expect(of(go({ kind: 'task-received', spec: c1 }), 'run')).toEqual([{ kind: 'run', thread: 1, lane: 0, spec: c1 }])
+    go({ kind: 'thread-finished', thread: 1, result: ok(c1.attempt_id) })
+    expect(of(go({ kind: 'job-dropped', job: 'j3' }), 'terminate-thread')).toEqual([{ kind: 'terminate-thread', thread: 1 }])
+    expect(s.slots[0]!.thread).not.toBe(1)
+    expect(s.slots[0]!.reusable).toBe(true)
+  })
+
+  test('a built-in job\'s thread still goes at the job\'s end when it was busy (cancelled mid-task), or ran a job\'s function, or much data', () => {
+    const busy = worker(1)
+    busy.go({ kind: 'task-received', spec: builtin('j1', 1) })
+    expect(of(busy.go({ kind: 'job-dropped', job: 'j1' }), 'terminate-thread')).toEqual([{ kind: 'terminate-thread', thread: 1 }])
+
+    const mixed = worker(1)
+    const m1 = builtin('j1', 1), m2 = spec('j1', 2)
+    mixed.go({ kind: 'task-received', spec: m1 })
+    mixed.go({ kind: 'task-received', spec: m2 })
+    mixed.go({ kind: 'thread-finished', thread: 1, result: ok(m1.attempt_id) })
+    mixed.go({ kind: 'thread-finished', thread: 1, result: ok(m2.attempt_id) })
+    expect(of(mixed.go({ kind: 'job-dropped', job: 'j1' }), 'terminate-thread')).toEqual([{ kind: 'terminate-thread', thread: 1 }])
+
+    const large = worker(1)
+    const l1 = builtin('j1', 1)
+    large.go({ kind: 'task-received', spec: l1 })
+    const r = ok(l1.attempt_id)
+    r.metrics.records_in = REUSE_MAX_RECORDS + 1
+    large.go({ kind: 'thread-finished', thread: 1, result: r })
+    expect(of(large.go({ kind: 'job-dropped', job: 'j1' }), 'terminate-thread')).toEqual([{ kind: 'terminate-thread', thread: 1 }])
+  })
+
+  test('an idle built-in thread of a job still running is taken by another job\'s task at once, without parking it', () => {
+    const { s, go } = worker(1)
+    const a1 = builtin('j1', 1)
+    go({ kind: 'task-received', spec: a1 })
+    go({ kind: 'thread-finished', thread: 1, result: ok(a1.attempt_id) })
+    const b1 = spec('j2', 1)
+    const a = go({ kind: 'task-received', spec: b1 })
+    expect(of(a, 'run')).toEqual([{ kind: 'run', thread: 1, lane: 0, spec: b1 }])
+    expect(s.parked).toEqual([])
+    expect(of(a, 'spawn-thread')).toEqual([])
+    // j1's late end does not touch the thread now running j2's task.
+    expect(of(go({ kind: 'job-dropped', job: 'j1' }), 'terminate-thread')).toEqual([])
+    expect(s.slots[0]!.running).toEqual(b1)
+  })
+
+  test('code of the job\'s own is found wherever the stage holds it', () => {
+    expect(runsUserCode(builtin('j', 1))).toBe(false)
+    expect(runsUserCode(spec('j', 1))).toBe(true)
+    const stage = builtin('j', 1).stage
+    const words = { ...stage, nodes: [{ id: 'w', op: 'words', input: 'in' }], shuffle_writes: [{ shuffle_id: 'c', node: { id: 'c', op: 'count_by_value', input: 'w' }, from: 'w', partitions: 2 }] }
+    expect(runsUserCode(spec('j', 1, { stage: words }))).toBe(false)
+    const combine = { ...words, shuffle_writes: [{ shuffle_id: 'r', node: { id: 'r', op: 'reduce_by_key', input: 'w', fn: '(a, b) => a + b' }, from: 'w', partitions: 2 }] }
+    expect(runsUserCode(spec('j', 1, { stage: combine }))).toBe(true)
+    const reduce = { ...stage, root: { kind: 'shuffle' as const, node: { id: 'r', op: 'reduce_by_key', input: 'w', fn: '(a, b) => a + b' }, shuffle_ids: ['r'] }, nodes: [] }
+    expect(runsUserCode(spec('j', 1, { stage: reduce }))).toBe(true)
+    const sorted = { ...stage, nodes: [{ id: 's', op: 'sort', input: 'in', key: 'r => r.k' }] }
+    expect(runsUserCode(spec('j', 1, { stage: sorted }))).toBe(true)
+    expect(runsUserCode(spec('j', 1, { stage: { ...stage, sample_of: 's' } }))).toBe(true)
   })
 
   test('a new incarnation: every attempt stopped without a report, files dropped; the same incarnation again changes nothing', () => {
