@@ -24,6 +24,7 @@ import { ByteCountTable, entryBytes } from './builtins/byte-counts'
 import { tokenString } from './builtins/words'
 import { takesLines, type LinesConsumer } from './builtins/operators'
 import { StringSpans } from './string-frames'
+import { asciiText, isAscii } from './spill/string-sort'
 
 /** One part of a map output: reduce partition p is bytes [offsets[p], offsets[p+1]) of the file. */
 export type BlockSegment = { path: string; offsets: number[] }
@@ -275,7 +276,7 @@ export function createReducer(node: NodeSpec, params: Readonly<Record<string, un
           const keys = keysOf(node.id, keyOf, batch)
           for (let i = 0; i < batch.length; i++) sorter.add(keys[i], batch[i])
         },
-        ...(node.by !== undefined && 'slice' in node.by ? { pushFrame: sliceFrameTaker(sorter, node.by.slice) } : {}),
+        pushFrame: node.by !== undefined && 'slice' in node.by ? sliceFrameTaker(sorter, node.by.slice) : keyedFrameTaker(node.id, sorter, keyOf),
         emit: next => {
           let n = 0
           // Straight to a text file as bytes, when the sort holds its lines as bytes.
@@ -315,6 +316,33 @@ function sliceFrameTaker(sorter: SpillingSorter<unknown>, [from, to]: readonly [
       const ks = from < len ? from : len
       const ke = to < len ? to : len
       if (!sorter.addAscii(buf, s, len, s + ks, ke > ks ? ke - ks : 0)) return i
+    }
+    return n
+  }
+}
+
+/**
+ * A sort by a key function makes a string of each ASCII line of a frame for the function (one
+ * byte a character: cheaper than decoding msgpack's UTF-8) and keeps the line's bytes as they
+ * came, with no encoding again. A line with other characters, or a record that is not a string,
+ * stops it: the caller decodes that record and the rest.
+ */
+function keyedFrameTaker(nodeId: string, sorter: SpillingSorter<unknown>, keyOf: SortKeyOf): NonNullable<Reducer['pushFrame']> {
+  const spans = new StringSpans()
+  return (_side, buf, start, end) => {
+    spans.read(buf, start, end)
+    const n = spans.strings
+    const starts = spans.starts
+    const lengths = spans.lengths
+    const view = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength)
+    for (let i = 0; i < n; i++) {
+      const s = starts[i]!
+      const len = lengths[i]!
+      if (!isAscii(buf, s, len)) return i
+      const text = asciiText(view, s, len)
+      let key: unknown
+      try { key = keyOf(text) } catch (e) { throw udfError(nodeId, e, text) }
+      sorter.addAsciiKeyed(key, text, buf, s, len)
     }
     return n
   }

@@ -199,6 +199,19 @@ export class SpillingSorter<T> {
     return true
   }
 
+  /**
+   * Adds a record that came as ASCII bytes, src[textStart, textStart + textLen), and was made a
+   * string for its key function: held from its bytes (not encoded again) when the key is a string
+   * and the sort is held as bytes, else as add() holds it.
+   */
+  addAsciiKeyed(key: unknown, record: string, src: Uint8Array, textStart: number, textLen: number): void {
+    if (this.arena === null || typeof key !== 'string') { this.add(key, record as T); return }
+    const bytes = this.arena.addAsciiKeyed(key, src, textStart, textLen)
+    this.count++
+    if ((this.stringBytes += bytes) >= COLLECT_EVERY_BYTES) this.collect()
+    if (this.reservation !== null && !this.reservation.grow(bytes) && this.reservation.bytes >= this.minRun) this.spillNow()
+  }
+
   private collect(): void {
     this.stringBytes = 0
     this.spill?.afterSpill?.()

@@ -78,6 +78,19 @@ export class StringArena {
     return this.chunk
   }
 
+  /**
+   * Adds a record given as ASCII bytes, src[textStart, textStart + textLen) (the caller checked
+   * them), with a key of its own (from a key function). Returns the bytes it holds now.
+   */
+  addAsciiKeyed(key: string, src: Uint8Array, textStart: number, textLen: number): number {
+    const c = this.room(3 * key.length + textLen)
+    const start = this.at
+    const kl = writeKeyBytes(key, c, start)
+    const t = start + kl
+    for (let i = 0; i < textLen; i++) c[t + i] = src[textStart + i]!
+    return this.commit(start, kl, textLen, true)
+  }
+
   /** Records the record just written at `start` of the current chunk. */
   private commit(start: number, kl: number, rl: number, ascii: boolean): number {
     const c = this.chunk!
@@ -265,6 +278,16 @@ export function compareBytes(a: Uint8Array, as: number, al: number, b: Uint8Arra
 /** A record's text from its bytes; `len` carries the ASCII flag. */
 export const textOf = (b: Buffer, start: number, len: number): string =>
   len < 0 ? (b as Slicing).latin1Slice(start, start + (len & 0x7fffffff)) : (b as Slicing).utf8Slice(start, start + len)
+
+/** True when buf[start, start + len) is all ASCII. */
+export function isAscii(buf: Uint8Array, start: number, len: number): boolean {
+  let high = 0
+  for (let i = start, end = start + len; i < end; i++) high |= buf[i]!
+  return high < 0x80
+}
+
+/** The string of ASCII bytes b[start, start + len). */
+export const asciiText = (b: Buffer, start: number, len: number): string => (b as Slicing).latin1Slice(start, start + len)
 
 /** Node's and Bun's Buffer coders without toString's and write's argument checks, several times
  *  faster per call on short strings (not in the typings). */

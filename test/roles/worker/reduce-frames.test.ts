@@ -1,6 +1,7 @@
 // A sort's reduce task over fetched shuffle frames (src/roles/worker/task/fetch.ts reduceShuffle):
-// a sort by a slice takes ASCII lines from the frames as bytes and decodes only the rest, so what
-// it gives must be, whatever the mix, the plain stable sort of the records in the order fetched.
+// a sort takes ASCII lines from the frames as bytes (by a slice: no string at all; by a key function:
+// a string for the function only) and decodes only the rest, so what it gives must be, whatever the
+// mix, the plain stable sort of the records in the order fetched.
 // Frames come in random chunks (frames and records straddle them), from several map outputs; lines
 // are ASCII, non-ASCII, astral, lone surrogates (UTF-8 cannot carry them), shorter than the slice,
 // with many equal keys; the reduce holds everything or spills runs; the output goes on as lines of
@@ -17,7 +18,7 @@ import { MemoryRunStore } from '../../../src/engine/spill/runs'
 import { UdfError } from '../../../src/engine/records'
 import { FetchFailed } from '../../../src/roles/worker/task/failures'
 import { reduceShuffle } from '../../../src/roles/worker/task/fetch'
-import { seeded } from '../../support/oracle'
+import { plainCompare, seeded } from '../../support/oracle'
 
 type Rng = ReturnType<typeof seeded>
 
@@ -84,23 +85,32 @@ function collector(takesLines: boolean): Consumer & { records(): string[]; pushL
   return c
 }
 
-function plainSort(records: readonly string[], from: number, to: number, descending: boolean): string[] {
-  const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
-  return records.slice().sort((a, b) => descending ? cmp(b.slice(from, to), a.slice(from, to)) : cmp(a.slice(from, to), b.slice(from, to)))
+/** The records sorted by key, stable, in the contract's key order (plainCompare). */
+function plainSort(records: readonly string[], keyOf: (r: string) => unknown, descending: boolean): string[] {
+  return records.slice().sort((a, b) => descending ? plainCompare(keyOf(b), keyOf(a)) : plainCompare(keyOf(a), keyOf(b)))
 }
 
-describe('a sort by a slice over fetched frames = the plain stable sort of the records fetched', () => {
-  for (let seed = 1; seed <= 24; seed++) {
+/** The three ways a sort gets its key, with the plain twin of each. */
+const SORTS: { name: string; sort(from: number, to: number): Partial<NodeSpec>; key(from: number, to: number): (r: string) => unknown }[] = [
+  { name: 'by a slice', sort: (from, to) => ({ by: { slice: [from, to] } }), key: (from, to) => r => r.slice(from, to) },
+  { name: 'by a key function', sort: (from, to) => ({ key: `r => r.slice(${from}, ${to})` }), key: (from, to) => r => r.slice(from, to) },
+  // A key that is sometimes a number: the sort turns to JS values in the middle of a frame.
+  { name: 'by a key function of mixed types', sort: () => ({ key: 'r => r.length % 97 === 5 ? r.length : r' }), key: () => r => r.length % 97 === 5 ? r.length : r },
+]
+
+describe('a sort over fetched frames = the plain stable sort of the records fetched', () => {
+  for (let seed = 1; seed <= 36; seed++) {
     const other = [0, 0, 0.002, 0.05, 0.4][seed % 5]!
     const spilling = seed % 2 === 0
     const lines = seed % 3 !== 0
-    test(`seed ${seed}: non-ASCII ${other}, ${spilling ? 'spilled' : 'in memory'}, output as ${lines ? 'lines of bytes' : 'strings'}`, async () => {
+    const how = SORTS[seed % SORTS.length]!
+    test(`seed ${seed}: ${how.name}, non-ASCII ${other}, ${spilling ? 'spilled' : 'in memory'}, output as ${lines ? 'lines of bytes' : 'strings'}`, async () => {
       const r = seeded(seed)
       const records = Array.from({ length: 2000 + r.int(4000) }, () => line(r, other))
       const from = r.int(3)
       const to = from + r.int(5)
       const descending = r.chance(0.5)
-      const node: NodeSpec = { id: 's', op: 'sort', input: 'x', by: { slice: [from, to] }, ...(descending ? { descending } : {}) }
+      const node = { id: 's', op: 'sort', input: 'x', ...how.sort(from, to), ...(descending ? { descending } : {}) } as NodeSpec
       const outputs = mapOutputs(r, records)
       let spills = 0
       const ctx: SpillContext = spilling
@@ -115,17 +125,23 @@ describe('a sort by a slice over fetched frames = the plain stable sort of the r
       // in a short string, as U+FFFD in a long one), in the order fetched.
       const fetched = outputs.flatMap(o => decodeFrames(o).flat()) as string[]
       expect(fetched.length).toBe(records.length)
-      expect(out.records()).toEqual(plainSort(fetched, from, to, descending))
+      expect(out.records()).toEqual(plainSort(fetched, how.key(from, to), descending))
     })
   }
 
-  test('a record that is not a string fails the task naming the sort, not the peer; a corrupt frame fails the fetch', async () => {
+  test('a record that is not a string fails the task naming the sort, not the peer; so does a key function that throws; a corrupt frame fails the fetch', async () => {
     const node: NodeSpec = { id: 's', op: 'sort', input: 'x', by: { slice: [0, 2] } }
     const ctx = (): SpillContext => ({ budget: new UnlimitedBudget(), store: new MemoryRunStore(), onSpill() {} })
     const mixed = [Buffer.from(encodeFrame(['ab', 'cd', 7, 'ef']))]
     const e1 = await reduceShuffle(spec(node, mixed), { peers: peers(seeded(1), mixed), spillAtBytes: 1 << 28 }, collector(true), ctx()).catch((e: unknown) => e)
     expect(e1).toBeInstanceOf(UdfError)
     expect((e1 as Error).message).toMatch(/sort by slice needs strings/)
+    const throwing: NodeSpec = { id: 't', op: 'sort', input: 'x', key: 'r => { if (r === "cd") throw new Error("no cd"); return r }' }
+    const plain = [Buffer.from(encodeFrame(['ab', 'cd', 'ef']))]
+    const e3 = await reduceShuffle(spec(throwing, plain), { peers: peers(seeded(3), plain), spillAtBytes: 1 << 28 }, collector(true), ctx()).catch((e: unknown) => e)
+    expect(e3).toBeInstanceOf(UdfError)
+    expect((e3 as UdfError).message).toMatch(/no cd/)
+    expect((e3 as UdfError).record).toMatch(/cd/)
     // A frame whose strings run past its end: taken up to the damage, then the decoder judges it.
     const good = encodeFrame(['abc', 'def', 'ghi'])
     const bad = Buffer.from(good)
