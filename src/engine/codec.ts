@@ -60,22 +60,31 @@ export class FrameDecoder {
 
   push(chunk: Uint8Array): unknown[][] {
     const out: unknown[][] = []
+    this.pushFrames(chunk, (buf, start, end) => { out.push(decodeBatch(buf, start, end)) })
+    return out
+  }
+
+  /**
+   * Like push, but hands on each complete frame's payload undecoded: `onFrame(buf, start, end)`,
+   * the bytes valid only during the call (they may sit in a buffer the decoder reuses). For a
+   * reader that takes records as bytes (a sort of lines) and decodes only what it cannot take.
+   */
+  pushFrames(chunk: Uint8Array, onFrame: (buf: Uint8Array, start: number, end: number) => void): void {
     let data: Uint8Array
     if (this.pending.length === 0) {
-      data = chunk            // common case: decode straight from the chunk, no copy
+      data = chunk            // common case: read straight from the chunk, no copy
     } else {
       this.pending.append(chunk)
-      if (this.pending.length < this.needBytes) return out
+      if (this.pending.length < this.needBytes) return
       data = this.pending.bytes()
     }
-    const end = readFrames(data, out)
+    const end = eachFrame(data, onFrame)
     // Copy the tail before reset(): when data is the sink's own buffer, append would read
     // the bytes it is overwriting.
     const rest = data.subarray(end).slice()
     this.pending.reset()
     this.pending.append(rest)
     this.needBytes = rest.length >= HEADER_BYTES ? HEADER_BYTES + readU32LE(rest, 0) : HEADER_BYTES
-    return out
   }
 
   finish(): void {
@@ -124,18 +133,25 @@ export class ByteSink {
 
 /** Decodes whole frames from the start of buf into out; returns where the first incomplete frame begins. */
 function readFrames(buf: Uint8Array, out: unknown[][]): number {
+  return eachFrame(buf, (b, start, end) => { out.push(decodeBatch(b, start, end)) })
+}
+
+/** Calls onFrame with each whole frame's payload from the start of buf; returns where the first
+ *  incomplete frame begins. */
+function eachFrame(buf: Uint8Array, onFrame: (buf: Uint8Array, start: number, end: number) => void): number {
   let pos = 0
   while (buf.length - pos >= HEADER_BYTES) {
     const len = readU32LE(buf, pos)
     const start = pos + HEADER_BYTES
     if (buf.length - start < len) break
-    out.push(decodeBatch(buf, start, start + len))
+    onFrame(buf, start, start + len)
     pos = start + len
   }
   return pos
 }
 
-function decodeBatch(buf: Uint8Array, start: number, end: number): unknown[] {
+/** The batch (array of records) of one frame's payload, bytes [start, end) of buf. */
+export function decodeBatch(buf: Uint8Array, start: number, end: number): unknown[] {
   // msgpackr treats end 0 as "to the end of the source", so an empty payload never reaches
   // it; encodeFrame never writes one (an empty array is one byte), so it is corrupt input.
   if (end === start) throw new Error(`empty frame at byte ${start - HEADER_BYTES}: the data is corrupt or not Mini-Spark frames`)

@@ -23,6 +23,8 @@ import { aggCombine, aggValue, type Agg } from './builtins/aggregate'
 import { ByteCountTable, entryBytes } from './builtins/byte-counts'
 import { tokenString } from './builtins/words'
 import { takesLines, type LinesConsumer } from './builtins/operators'
+import { StringSpans } from './string-frames'
+import { asciiText, isAscii } from './spill/string-sort'
 
 /** One part of a map output: reduce partition p is bytes [offsets[p], offsets[p+1]) of the file. */
 export type BlockSegment = { path: string; offsets: number[] }
@@ -252,6 +254,10 @@ export class ShuffleWriter implements Consumer {
  *  (0, or 0 and 1 for a join), then emits the result. */
 export interface Reducer {
   push(side: number, batch: unknown[]): void
+  /** Takes a frame's records straight from its payload buf[start, end) where it can (the bytes are
+   *  valid only during the call); returns how many of the batch's leading records it took. The
+   *  caller decodes the frame and pushes the rest. Only reducers that keep records as bytes have it. */
+  pushFrame?(side: number, buf: Uint8Array, start: number, end: number): number
   /** Emits the result in batches and forgets it; returns the number of records emitted. */
   emit(next: Consumer): number
 }
@@ -270,6 +276,7 @@ export function createReducer(node: NodeSpec, params: Readonly<Record<string, un
           const keys = keysOf(node.id, keyOf, batch)
           for (let i = 0; i < batch.length; i++) sorter.add(keys[i], batch[i])
         },
+        pushFrame: node.by !== undefined && 'slice' in node.by ? sliceFrameTaker(sorter, node.by.slice) : keyedFrameTaker(node.id, sorter, keyOf),
         emit: next => {
           let n = 0
           // Straight to a text file as bytes, when the sort holds its lines as bytes.
@@ -287,6 +294,57 @@ export function createReducer(node: NodeSpec, params: Readonly<Record<string, un
       const r = new ShuffleReducer(node, params, spill)
       return { push: (_side, batch) => r.push(batch), emit: next => r.emit(next) }
     }
+  }
+}
+
+/**
+ * A sort by a slice of its lines takes each ASCII line of a frame as bytes, its key the slice's
+ * bytes, with no string made (the common sort's whole input). A line with other characters, or
+ * a record that is not a string, stops it: the caller decodes that record and the rest.
+ */
+function sliceFrameTaker(sorter: SpillingSorter<unknown>, [from, to]: readonly [number, number]): NonNullable<Reducer['pushFrame']> {
+  const spans = new StringSpans()
+  return (_side, buf, start, end) => {
+    spans.read(buf, start, end)
+    const n = spans.strings
+    const starts = spans.starts
+    const lengths = spans.lengths
+    for (let i = 0; i < n; i++) {
+      const s = starts[i]!
+      const len = lengths[i]!
+      // String.prototype.slice on ASCII text: the bounds cut to its length, empty when crossed.
+      const ks = from < len ? from : len
+      const ke = to < len ? to : len
+      if (!sorter.addAscii(buf, s, len, s + ks, ke > ks ? ke - ks : 0)) return i
+    }
+    return n
+  }
+}
+
+/**
+ * A sort by a key function makes a string of each ASCII line of a frame for the function (one
+ * byte a character: cheaper than decoding msgpack's UTF-8) and keeps the line's bytes as they
+ * came, with no encoding again. A line with other characters, or a record that is not a string,
+ * stops it: the caller decodes that record and the rest.
+ */
+function keyedFrameTaker(nodeId: string, sorter: SpillingSorter<unknown>, keyOf: SortKeyOf): NonNullable<Reducer['pushFrame']> {
+  const spans = new StringSpans()
+  return (_side, buf, start, end) => {
+    spans.read(buf, start, end)
+    const n = spans.strings
+    const starts = spans.starts
+    const lengths = spans.lengths
+    const view = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength)
+    for (let i = 0; i < n; i++) {
+      const s = starts[i]!
+      const len = lengths[i]!
+      if (!isAscii(buf, s, len)) return i
+      const text = asciiText(view, s, len)
+      let key: unknown
+      try { key = keyOf(text) } catch (e) { throw udfError(nodeId, e, text) }
+      sorter.addAsciiKeyed(key, text, buf, s, len)
+    }
+    return n
   }
 }
 

@@ -266,7 +266,9 @@ describe('sorting strings as bytes', () => {
         lines.push([line.slice(0, 2), line])
         s.add(line.slice(0, 2), line)
       }
-      const blocks = [...s.sortedLines(4096)!]
+      // A block is valid until the generator resumes (its memory is reused): kept as copies.
+      const blocks: [Uint8Array, number][] = []
+      for (const [bytes, count] of s.sortedLines(4096)!) blocks.push([bytes.slice(), count])
       expect(blocks.length).toBeGreaterThan(10)
       expect(blocks.reduce((n, b) => n + b[1], 0)).toBe(5000)
       const want = plain(lines, budget < 1 << 20)

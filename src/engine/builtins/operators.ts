@@ -7,7 +7,8 @@
 //    ending in '\r'), from read_text to words and grep;
 //  - pushToken(buf, start, end): one word's bytes, from words to count_by_value's map side;
 //  - pushLines(bytes, count): `count` string records as UTF-8, each followed by '\n' (a record may
-//    hold '\n' itself: the count says how many there are), from a sort held as bytes to write_text.
+//    hold '\n' itself: the count says how many there are), from a sort held as bytes to write_text;
+//    the bytes are the producer's to reuse once the call returns (copy what must be kept).
 // A built-in whose consumers do not all take the cheaper form makes JS values for them there, at
 // the boundary: words makes a string per word, grep one per matching line. Fusing a chain this
 // way is what whole-stage code generation does for Spark: the loop over the input runs through

@@ -144,9 +144,9 @@ export class SpillingAggregator<V> {
  */
 /**
  * A sort held as bytes keeps almost nothing on the JS heap, so the collector, which paces itself by
- * the heap's growth, let the strings it took in (decoded batches) and made on the way out (or the
- * blocks of lines) pile up outside it: a reduce task of a 1 GiB sort grew by a megabyte a batch,
- * to past its bound. It asks for a collection after this many bytes of them.
+ * the heap's growth, let the strings it took in (decoded batches) and made on the way out, and the
+ * fetched buffers it copied records from, pile up outside it: a reduce task of a 1 GiB sort grew
+ * by a megabyte a batch, to past its bound. It asks for a collection after this many bytes of them.
  */
 export const COLLECT_EVERY_BYTES = 32 << 20
 
@@ -179,6 +179,36 @@ export class SpillingSorter<T> {
       this.records.push(record)
       bytes = 32 + estimateBytes(key) + estimateBytes(record)
     }
+    if (this.reservation !== null && !this.reservation.grow(bytes) && this.reservation.bytes >= this.minRun) this.spillNow()
+  }
+
+  /**
+   * Adds a record given as ASCII bytes, its key a range of them (StringArena.addAscii): no string
+   * is made for it. False, with nothing added, when the sort is not held as bytes any more or the
+   * text is not ASCII; the caller then adds the record as a string.
+   */
+  addAscii(src: Uint8Array, textStart: number, textLen: number, keyStart: number, keyLen: number): boolean {
+    if (this.arena === null) return false
+    const bytes = this.arena.addAscii(src, textStart, textLen, keyStart, keyLen)
+    if (bytes < 0) return false
+    this.count++
+    // No string is made here, but the buffers the records came in are garbage outside the heap all
+    // the same (see COLLECT_EVERY_BYTES).
+    if ((this.stringBytes += textLen) >= COLLECT_EVERY_BYTES) this.collect()
+    if (this.reservation !== null && !this.reservation.grow(bytes) && this.reservation.bytes >= this.minRun) this.spillNow()
+    return true
+  }
+
+  /**
+   * Adds a record that came as ASCII bytes, src[textStart, textStart + textLen), and was made a
+   * string for its key function: held from its bytes (not encoded again) when the key is a string
+   * and the sort is held as bytes, else as add() holds it.
+   */
+  addAsciiKeyed(key: unknown, record: string, src: Uint8Array, textStart: number, textLen: number): void {
+    if (this.arena === null || typeof key !== 'string') { this.add(key, record as T); return }
+    const bytes = this.arena.addAsciiKeyed(key, src, textStart, textLen)
+    this.count++
+    if ((this.stringBytes += bytes) >= COLLECT_EVERY_BYTES) this.collect()
     if (this.reservation !== null && !this.reservation.grow(bytes) && this.reservation.bytes >= this.minRun) this.spillNow()
   }
 
@@ -274,14 +304,18 @@ export class SpillingSorter<T> {
 
   /**
    * The records as lines of UTF-8 (each record's text, then '\n') in key order, in blocks of about
-   * `blockBytes` with the number of records in each: no string per record at all. Null when the
-   * sort is not held as bytes (a record or key was not a string): then sortedBatches.
+   * `blockBytes` with the number of records in each: no string per record at all. A block is valid
+   * until the generator resumes (its memory is reused). Null when the sort is not held as bytes (a
+   * record or key was not a string): then sortedBatches.
    */
   sortedLines(blockBytes = 1 << 20): Generator<[Uint8Array, number]> | null {
     if (this.arena === null || !this.runs.every(r => r.bytes)) return null
     return this.lineBlocks(blockBytes)
   }
 
+  // One block, filled again once its lines are handed on: pushLines must not keep them (the sink
+  // writes them out, or copies them into its own buffer). A new block per megabyte cost the
+  // allocation and its pages every time, about a third of the output path.
   private *lineBlocks(blockBytes: number): Generator<[Uint8Array, number]> {
     const c = this.byteMerge()
     let block = new Uint8Array(blockBytes)
@@ -291,7 +325,7 @@ export class SpillingSorter<T> {
       const len = c.textLen & 0x7fffffff
       if (at + len + 1 > block.length) {
         if (count > 0) yield [block.subarray(0, at), count]
-        block = new Uint8Array(Math.max(blockBytes, len + 1))
+        if (len + 1 > block.length) block = new Uint8Array(len + 1)
         at = 0
         count = 0
       }
@@ -300,7 +334,6 @@ export class SpillingSorter<T> {
       block[at + len] = 0x0a
       at += len + 1
       count++
-      if ((this.stringBytes += len) >= COLLECT_EVERY_BYTES) this.collect()
     }
     if (count > 0) yield [block.subarray(0, at), count]
     this.removeRuns()

@@ -40,18 +40,60 @@ export class StringArena {
   /** Adds a record; returns the bytes it holds now, or -1 when its text is not well-formed UTF-16
    *  (a lone surrogate UTF-8 cannot carry): such a sort is held as JS values instead. */
   add(key: string, record: string): number {
-    const need = 3 * (key.length + record.length)
-    if (this.chunk === null || this.at + need > this.chunk.length) {
-      this.chunk = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, need))
-      this.chunks.push(this.chunk)
-      this.at = 0
-    }
-    const c = this.chunk
+    const c = this.room(3 * (key.length + record.length))
     const start = this.at
     const kl = writeKeyBytes(key, c, start)
     const rl = (c as Slicing).utf8Write(record, start + kl)
     const ascii = rl === record.length
     if (!ascii && !record.isWellFormed()) return -1
+    return this.commit(start, kl, rl, ascii)
+  }
+
+  /**
+   * Adds a record given as bytes: its text src[textStart, textStart + textLen), its key the bytes
+   * src[keyStart, keyStart + keyLen), a range of the text. Returns the bytes it holds now, or -1,
+   * with nothing added, when the text is not all ASCII: only there is each byte one character, so
+   * that a slice of the characters is the same slice of the bytes, and the caller takes such a
+   * record as a string instead.
+   */
+  addAscii(src: Uint8Array, textStart: number, textLen: number, keyStart: number, keyLen: number): number {
+    const c = this.room(keyLen + textLen)
+    const start = this.at
+    const t = start + keyLen
+    // One pass copies the text and finds a byte past ASCII; the key is copied only for an ASCII text.
+    let high = 0
+    for (let i = 0; i < textLen; i++) { const x = src[textStart + i]!; c[t + i] = x; high |= x }
+    if (high >= 0x80) return -1
+    for (let i = 0; i < keyLen; i++) c[start + i] = src[keyStart + i]!
+    return this.commit(start, keyLen, textLen, true)
+  }
+
+  /** The current chunk, with `need` bytes free from `at` (a new chunk when it has not). */
+  private room(need: number): Buffer {
+    if (this.chunk === null || this.at + need > this.chunk.length) {
+      this.chunk = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, need))
+      this.chunks.push(this.chunk)
+      this.at = 0
+    }
+    return this.chunk
+  }
+
+  /**
+   * Adds a record given as ASCII bytes, src[textStart, textStart + textLen) (the caller checked
+   * them), with a key of its own (from a key function). Returns the bytes it holds now.
+   */
+  addAsciiKeyed(key: string, src: Uint8Array, textStart: number, textLen: number): number {
+    const c = this.room(3 * key.length + textLen)
+    const start = this.at
+    const kl = writeKeyBytes(key, c, start)
+    const t = start + kl
+    for (let i = 0; i < textLen; i++) c[t + i] = src[textStart + i]!
+    return this.commit(start, kl, textLen, true)
+  }
+
+  /** Records the record just written at `start` of the current chunk. */
+  private commit(start: number, kl: number, rl: number, ascii: boolean): number {
+    const c = this.chunk!
     this.at = start + kl + rl
     const n = this.count
     if (4 * n + 4 > this.meta.length) this.grow()
@@ -236,6 +278,16 @@ export function compareBytes(a: Uint8Array, as: number, al: number, b: Uint8Arra
 /** A record's text from its bytes; `len` carries the ASCII flag. */
 export const textOf = (b: Buffer, start: number, len: number): string =>
   len < 0 ? (b as Slicing).latin1Slice(start, start + (len & 0x7fffffff)) : (b as Slicing).utf8Slice(start, start + len)
+
+/** True when buf[start, start + len) is all ASCII. */
+export function isAscii(buf: Uint8Array, start: number, len: number): boolean {
+  let high = 0
+  for (let i = start, end = start + len; i < end; i++) high |= buf[i]!
+  return high < 0x80
+}
+
+/** The string of ASCII bytes b[start, start + len). */
+export const asciiText = (b: Buffer, start: number, len: number): string => (b as Slicing).latin1Slice(start, start + len)
 
 /** Node's and Bun's Buffer coders without toString's and write's argument checks, several times
  *  faster per call on short strings (not in the typings). */

@@ -3,7 +3,8 @@
 // broadcast join's table. A peer that cannot serve fails the task with fetch-failed naming it.
 import type { TaskSpec } from '../../../api/tasks'
 import { PeerError, type PeerClient } from '../../../api/peers'
-import { FrameDecoder } from '../../../engine/codec'
+import { decodeBatch, FrameDecoder } from '../../../engine/codec'
+import { batchLength } from '../../../engine/string-frames'
 import type { Consumer } from '../../../engine/pipeline'
 import { UdfError } from '../../../engine/records'
 import { createReducer } from '../../../engine/shuffle'
@@ -55,7 +56,7 @@ export async function reduceShuffle(spec: TaskSpec, f: Fetcher, root: Consumer, 
   const reducer = createReducer(node, spec.params, spill)
   const ids = spec.stage.root.shuffle_ids   // not the stage's broadcast inputs
   const own = spec.shuffle_inputs.filter(i => ids.includes(i.shuffle_id))
-  await fetchAll(spec, f, fetchRequests(spec, f, own), (side, batch) => reducer.push(side, batch), counts)
+  await fetchAll(spec, f, fetchRequests(spec, f, own), (side, batch) => reducer.push(side, batch), counts, reducer.pushFrame)
   reducer.emit(root)
   return counts
 }
@@ -119,17 +120,20 @@ function fetchRequests(spec: TaskSpec, f: Fetcher, inputs: TaskSpec['shuffle_inp
 }
 
 type OnBatch = (side: number, batch: unknown[]) => void
+/** takes a frame's leading records from its bytes; returns how many (see Reducer.pushFrame) */
+type OnFrame = (side: number, buf: Uint8Array, start: number, end: number) => number
 
-/** Runs the requests two at a time, handing each decoded batch to `onBatch` as it arrives. */
-async function fetchAll(spec: TaskSpec, f: Fetcher, requests: FetchRequest[], onBatch: OnBatch, counts: Counts): Promise<void> {
+/** Runs the requests two at a time, handing each decoded batch to `onBatch` as it arrives; with
+ *  `onFrame`, each frame goes there first, and only the records it did not take are decoded. */
+async function fetchAll(spec: TaskSpec, f: Fetcher, requests: FetchRequest[], onBatch: OnBatch, counts: Counts, onFrame?: OnFrame): Promise<void> {
   let next = 0
   const lane = async (): Promise<void> => {
-    while (next < requests.length) await fetchBlocks(spec, f, requests[next++]!, onBatch, counts)
+    while (next < requests.length) await fetchBlocks(spec, f, requests[next++]!, onBatch, counts, onFrame)
   }
   await Promise.all([lane(), lane()])
 }
 
-async function fetchBlocks(spec: TaskSpec, f: Fetcher, r: FetchRequest, onBatch: OnBatch, counts: Counts): Promise<void> {
+async function fetchBlocks(spec: TaskSpec, f: Fetcher, r: FetchRequest, onBatch: OnBatch, counts: Counts, onFrame?: OnFrame): Promise<void> {
   const body = { job_id: spec.job_id, shuffle_id: r.shuffle, reduce_partition: r.partition, attempts: r.attempts }
   const decoder = new FrameDecoder()
   // What the records meet downstream (a join streams them through the rest of the stage: its
@@ -137,8 +141,20 @@ async function fetchBlocks(spec: TaskSpec, f: Fetcher, r: FetchRequest, onBatch:
   // peer's fault, to be answered by recomputing its outputs.
   let downstream: unknown
   try {
+    // A frame whose records were not all taken as bytes is decoded here, where a corrupt one is
+    // the peer's fault like any other.
+    const take = onFrame === undefined ? null : (buf: Uint8Array, start: number, end: number): void => {
+      let taken: number
+      try { taken = onFrame(r.side, buf, start, end) } catch (e) { downstream = e; throw e }
+      const n = batchLength(buf, start, end)
+      if (taken === n) { counts.records += n; return }
+      const batch = decodeBatch(buf, start, end)
+      counts.records += batch.length
+      try { onBatch(r.side, taken === 0 ? batch : batch.slice(taken)) } catch (e) { downstream = e; throw e }
+    }
     for await (const chunk of f.peers.shuffle(r.address, `worker ${r.worker} at ${r.address}`, body)) {
       counts.bytes += chunk.length
+      if (take !== null) { decoder.pushFrames(chunk, take); continue }
       for (const batch of decoder.push(chunk)) {
         counts.records += batch.length
         try { onBatch(r.side, batch) } catch (e) { downstream = e; throw e }

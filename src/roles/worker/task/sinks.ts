@@ -80,6 +80,8 @@ export function openSink(node: NodeSpec, spec: TaskSpec, dataDir: string, temps:
         finish: async () => { await writer.end(); return { node_id: node.id, op: node.op, records: n, part, bytes: statSync(temp).size } },
       }
       // A sort held as bytes hands its lines on as bytes (builtins/operators.ts): written as they are.
+      // The writer writes them or copies them into its buffer before returning, so the sort may
+      // reuse their memory.
       if (!asJson) sink.pushLines = (bytes, count) => { n += count; writer.write(bytes) }
       return sink
     }
