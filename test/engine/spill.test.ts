@@ -98,6 +98,18 @@ describe('budget', () => {
     expect(c.tryReserve(1 << 20)).toBe(true)
   })
 
+  test('a holder that cannot spill (a broadcast table) asks again after a pressure refusal and gets its step', () => {
+    const pressure = newPressureBuffer()
+    const r = new Reservation(new SharedBudget(newBudgetBuffer(), 8 << 20, 0, undefined, pressure), 1 << 20)
+    expect(r.grow(1 << 20)).toBe(true)
+    raisePressure(pressure)
+    expect(r.grow(1)).toBe(false)
+    expect(r.grow(0)).toBe(true)
+    // A budget really out still refuses the second time.
+    expect(r.grow(8 << 20)).toBe(false)
+    expect(r.grow(0)).toBe(false)
+  })
+
   test('under pressure a task below its floor keeps its working set', () => {
     const pressure = newPressureBuffer()
     const small = new SharedBudget(newBudgetBuffer(), 1 << 30, 4 << 20, undefined, pressure)
