@@ -55,9 +55,12 @@ export function pauseDecision(rssBytes: number, marks: PauseMarks, paused: boole
   return rssBytes > marks.pauseAtBytes
 }
 
-/** Past the pause mark, the tasks running are also told to spill what they hold (Dask spills on
- *  process memory as well as on what it counts): their estimates leave out what they cannot see
- *  (keys' hidden parts, garbage, buffers in flight), and the resident size is what is bounded. */
+// Past the pause mark, the tasks running are also told to spill what they hold (Dask spills on
+// process memory as well as on what it counts): their estimates leave out what they cannot see
+// (keys' hidden parts, garbage, buffers in flight), and the resident size is what is bounded.
+
+/** A raise needs the running tasks to hold at least this share of the spill threshold by their
+ *  estimates: less, and spilling it could not bring the resident size down by much. */
 export const PRESSURE_MIN_HELD_FRACTION = 1 / 8
 /** Between two raises, at least this long: a spill and its collection take some hundreds of ms to
  *  bring the resident size down. */

@@ -135,7 +135,8 @@ function onJobDropped(s: WorkerState, job: string, out: WorkerAction[]): void {
 }
 
 /**
- * Backpressure from the measured resident size (see memory.ts), and the last resort against a task that
+ * Backpressure from the measured resident size (see memory.ts), spilling told to the running tasks
+ * past the same mark (a raise of the shared pressure counter), and the last resort against a task that
  * allocates without bound: past --max-mem plus a margin, one task is stopped (the one holding the
  * most of the budget; among equals the one running longest), then the heap is given time to come
  * back before judging again. Other tasks, other jobs' included, go on.
