@@ -25,7 +25,7 @@ import { planStages, SUPPORTED_OPS } from '../src/engine/plan'
 import { planSplits } from '../src/engine/splits'
 import { boundsFromSamples, keysOf, sortKeyFunction } from '../src/engine/operators/sort'
 import { buildStagePipeline } from '../src/engine/pipeline'
-import { newBudgetBuffer, SharedBudget } from '../src/engine/spill/budget'
+import { newBudgetBuffer, newPressureBuffer, SharedBudget } from '../src/engine/spill/budget'
 import { answerListing } from '../src/roles/worker/listing'
 import { runTask } from '../src/roles/worker/task/run'
 import { reduceShuffle } from '../src/roles/worker/task/fetch'
@@ -89,7 +89,7 @@ async function mapSide(jobPath: string, dataDirArg: string, workDirArg: string):
       params, stage: writer, split: { path: split.path, start: split.start, end: split.end, file_size: split.fileSize }, shuffle_inputs: [], incarnation: 'profile',
     }
     if (bounds !== undefined) spec.range_bounds = { [shuffleId]: bounds }
-    const r = await runTask(spec, { dataDir, workDir, masterUrl: 'http://127.0.0.1:9', workerId: 'profile', token: undefined, budget: newBudgetBuffer(), spillAtBytes: Math.floor(0.6 * maxMem), floorBytes: 4 * MiB })
+    const r = await runTask(spec, { dataDir, workDir, masterUrl: 'http://127.0.0.1:9', workerId: 'profile', token: undefined, budget: newBudgetBuffer(), pressure: newPressureBuffer(), spillAtBytes: Math.floor(0.6 * maxMem), floorBytes: 4 * MiB })
     if (r.state !== 'SUCCEEDED') throw new Error(`map task ${i} failed: ${JSON.stringify(r.failure)}`)
     manifest.maps.push({ attempt, blocks: r.blocks })
   }

@@ -16,7 +16,7 @@ import type { TaskSpec } from '../src/api/tasks'
 import { validateJob } from '../src/engine/dag'
 import { planStages, SUPPORTED_OPS } from '../src/engine/plan'
 import { planSplits } from '../src/engine/splits'
-import { newBudgetBuffer } from '../src/engine/spill/budget'
+import { newBudgetBuffer, newPressureBuffer } from '../src/engine/spill/budget'
 import { answerListing } from '../src/roles/worker/listing'
 import { runTask } from '../src/roles/worker/task/run'
 
@@ -47,7 +47,7 @@ const maxMem = 1024 ** 3
 const t0 = performance.now()
 const r = await runTask(spec, {
   dataDir, workDir, masterUrl: 'http://127.0.0.1:9', workerId: 'profile', token: undefined,
-  budget: newBudgetBuffer(), spillAtBytes: Math.floor(0.6 * maxMem), floorBytes: 4 << 20,
+  budget: newBudgetBuffer(), pressure: newPressureBuffer(), spillAtBytes: Math.floor(0.6 * maxMem), floorBytes: 4 << 20,
 })
 const s = (performance.now() - t0) / 1000
 console.log(JSON.stringify({ state: r.state, seconds: s, mb_per_s: (split.end - split.start) / 1e6 / s, metrics: r.metrics, failure: r.failure }))

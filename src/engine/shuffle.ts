@@ -14,7 +14,7 @@ import type { Consumer } from './pipeline'
 import { compileUdf, type Udf } from './udf'
 import { UdfError, isPair, notAPair, udfError } from './records'
 import { keysOf, rangePartitionsOf, sortKeyFunction, type SortKeyOf } from './operators/sort'
-import { Reservation, UnlimitedBudget, estimateBytes } from './spill/budget'
+import { Reservation, UnlimitedBudget, estimateBytes, keyBytes } from './spill/budget'
 import { minRunBytes, SpillingAggregator, SpillingSorter, type SpillContext } from './spill/external'
 import { SpillingGrouper } from './spill/group'
 import { SpillingJoin } from './spill/join'
@@ -109,7 +109,7 @@ export class ShuffleWriter implements Consumer {
       if (e !== undefined) (e.value as number)++
       else {
         table.insert(r, 1)
-        if (!this.reservation.grow(ENTRY_OVERHEAD + estimateBytes(r)) && this.reservation.bytes >= this.minRun) this.spillSegment()
+        if (!this.reservation.grow(ENTRY_OVERHEAD + keyBytes(r)) && this.reservation.bytes >= this.minRun) this.spillSegment()
       }
     }
   }
@@ -127,7 +127,7 @@ export class ShuffleWriter implements Consumer {
       if (e !== undefined) e.value = fn(e.value, v)
       else {
         table.insert(r[0], v)
-        if (!this.reservation.grow(ENTRY_OVERHEAD + estimateBytes(r[0])) && this.reservation.bytes >= this.minRun) this.spillSegment()
+        if (!this.reservation.grow(ENTRY_OVERHEAD + keyBytes(r[0])) && this.reservation.bytes >= this.minRun) this.spillSegment()
       }
     }
   }
@@ -145,7 +145,7 @@ export class ShuffleWriter implements Consumer {
         if (e !== undefined) e.value = fn(e.value, r[1])
         else {
           table.insert(r[0], r[1])
-          if (!this.reservation.grow(ENTRY_OVERHEAD + estimateBytes(r[0]) + estimateBytes(r[1])) && this.reservation.bytes >= this.minRun) this.spillSegment()
+          if (!this.reservation.grow(ENTRY_OVERHEAD + keyBytes(r[0]) + estimateBytes(r[1])) && this.reservation.bytes >= this.minRun) this.spillSegment()
         }
       }
     } catch (e) { throw udfError(id, e, batch[i]) }
@@ -156,7 +156,7 @@ export class ShuffleWriter implements Consumer {
     for (let i = 0; i < batch.length; i++) {
       if (table.find(batch[i]) !== undefined) continue
       table.insert(batch[i], true)
-      if (!this.reservation.grow(ENTRY_OVERHEAD + estimateBytes(batch[i])) && this.reservation.bytes >= this.minRun) this.spillSegment()
+      if (!this.reservation.grow(ENTRY_OVERHEAD + keyBytes(batch[i])) && this.reservation.bytes >= this.minRun) this.spillSegment()
     }
   }
 

@@ -2,7 +2,7 @@
 // against plain in-memory loops. Runs live in a memory-backed RunStore here; the worker's store
 // writes files (tested through the cluster).
 import { describe, expect, test } from 'bun:test'
-import { SharedBudget, UnlimitedBudget, newBudgetBuffer, reservedBytes, Reservation, estimateBytes } from '../../src/engine/spill/budget'
+import { SharedBudget, UnlimitedBudget, keyBytes, newBudgetBuffer, newPressureBuffer, raisePressure, reservedBytes, Reservation, estimateBytes } from '../../src/engine/spill/budget'
 import { SpillingAggregator, SpillingSorter, type SpillContext } from '../../src/engine/spill/external'
 import { mergeSorted } from '../../src/engine/spill/merge'
 import { readRun, writeRun, type RunFile, type RunStore } from '../../src/engine/spill/runs'
@@ -75,6 +75,53 @@ describe('budget', () => {
     r.reset()
     expect(r.bytes).toBe(0)
     expect(r.grow(1 << 20)).toBe(true)
+  })
+
+  test('a raise of memory pressure refuses each task\'s next reservation once, however often it then reserves', () => {
+    const sab = newBudgetBuffer()
+    const pressure = newPressureBuffer()
+    const a = new SharedBudget(sab, 1 << 30, 0, undefined, pressure)
+    const b = new SharedBudget(sab, 1 << 30, 0, undefined, pressure)
+    expect(a.tryReserve(1 << 20)).toBe(true)
+    expect(b.tryReserve(1 << 20)).toBe(true)
+    raisePressure(pressure)
+    expect(a.tryReserve(1 << 20)).toBe(false)               // far under the limit: refused for the pressure
+    expect(a.tryReserve(1 << 20)).toBe(true)                // answered: no second spill for one raise
+    expect(a.tryReserve(1 << 20)).toBe(true)
+    expect(b.tryReserve(1 << 20)).toBe(false)               // every task answers once
+    expect(b.tryReserve(1 << 20)).toBe(true)
+    expect(reservedBytes(sab)).toBe(5 << 20)                 // a refusal takes nothing
+    raisePressure(pressure)
+    expect(a.tryReserve(1 << 20)).toBe(false)
+    // A task begun after a raise does not answer it: what was held then was not its own.
+    const c = new SharedBudget(sab, 1 << 30, 0, undefined, pressure)
+    expect(c.tryReserve(1 << 20)).toBe(true)
+  })
+
+  test('a holder that cannot spill (a broadcast table) asks again after a pressure refusal and gets its step', () => {
+    const pressure = newPressureBuffer()
+    const r = new Reservation(new SharedBudget(newBudgetBuffer(), 8 << 20, 0, undefined, pressure), 1 << 20)
+    expect(r.grow(1 << 20)).toBe(true)
+    raisePressure(pressure)
+    expect(r.grow(1)).toBe(false)
+    expect(r.grow(0)).toBe(true)
+    // A budget really out still refuses the second time.
+    expect(r.grow(8 << 20)).toBe(false)
+    expect(r.grow(0)).toBe(false)
+  })
+
+  test('under pressure a task below its floor keeps its working set', () => {
+    const pressure = newPressureBuffer()
+    const small = new SharedBudget(newBudgetBuffer(), 1 << 30, 4 << 20, undefined, pressure)
+    expect(small.tryReserve(1 << 20)).toBe(true)
+    raisePressure(pressure)
+    expect(small.tryReserve(1 << 20)).toBe(true)
+  })
+
+  test('a composite key is counted with the canonical string and entry its map keeps; a plain key as itself', () => {
+    expect(keyBytes('word')).toBe(estimateBytes('word'))
+    expect(keyBytes(17)).toBe(estimateBytes(17))
+    expect(keyBytes([123456, 234567])).toBeGreaterThan(2 * estimateBytes([123456, 234567]))
   })
 
   test('estimates err on the high side of the encoded size', () => {
@@ -187,6 +234,32 @@ describe('aggregation at any size', () => {
       for (const _ of it) { /* drain */ }
       expect(c.budget.holding).toBe(0)
     }
+  })
+
+  test('under a budget far above the data, a task told of memory pressure spills what it holds and still equals a plain distinct', () => {
+    const pressure = newPressureBuffer()
+    const c = ctx(new SharedBudget(newBudgetBuffer(), 1 << 30, 0, undefined, pressure))
+    const agg = new SpillingAggregator<boolean>(a => a, () => 0, c)
+    const r = rng(21)
+    // [src, dst] pairs with repeats, as a distinct of graph edges sees them.
+    const edges = Array.from({ length: 60_000 }, () => [Math.floor(r() * 300), Math.floor(r() * 300)] as [number, number])
+    for (let i = 0; i < edges.length; i++) {
+      agg.add(edges[i], true)
+      if (i === 20_000 || i === 40_000) raisePressure(pressure)
+    }
+    expect(c.spilled).toBeGreaterThan(0)
+    const got = [...agg.entries()].map(([k]) => (k as number[]).join(' ')).sort()
+    const ref = [...new Set(edges.map(e => e.join(' ')))].sort()
+    expect(got).toEqual(ref)
+    expect(c.budget.holding).toBe(0)
+  })
+
+  test('without pressure the same data under the same budget is not spilled', () => {
+    const c = ctx(new SharedBudget(newBudgetBuffer(), 1 << 30, 0, undefined, newPressureBuffer()))
+    const agg = new SpillingAggregator<boolean>(a => a, () => 0, c)
+    for (let i = 0; i < 60_000; i++) agg.add([i % 300, i % 7], true)
+    expect(agg.spilledRuns).toBe(0)
+    expect(c.spilled).toBe(0)
   })
 
   test('without a spill context nothing is written', () => {

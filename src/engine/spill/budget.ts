@@ -51,9 +51,27 @@ export function reclaimLane(sab: SharedArrayBuffer, lane: number): number {
 }
 
 /**
+ * Memory pressure, told by the worker's main thread to its task threads: one Int32, a generation
+ * that the main thread raises when the process's resident size is past its mark. Estimates are
+ * only estimates (keys, garbage, buffers in flight are not all counted): the resident size is
+ * what bounds the process, and a raise is how it reaches a running task.
+ */
+export function newPressureBuffer(): SharedArrayBuffer {
+  return new SharedArrayBuffer(4)
+}
+
+/** Tells every task sharing `sab` to spill what it holds, once, at its next reservation. */
+export function raisePressure(sab: SharedArrayBuffer): number {
+  return Atomics.add(new Int32Array(sab), 0, 1) + 1
+}
+
+/**
  * A task's view of the shared counter. A reservation fails once the worker's tasks together would
  * pass `spillAtBytes`, unless this task holds less than `floorBytes`: every task keeps a small
  * working set, so that one task's spilling cannot starve another into spilling record by record.
+ * With a pressure buffer, a reservation also fails once for each raise of its generation seen
+ * after this budget was made (the same floor applies): a task spills once per raise, however often
+ * it reserves, so that a resident size the allocator keeps high cannot make it spill again and again.
  */
 export class SharedBudget implements MemoryBudget {
   private readonly counter: Int32Array
@@ -61,18 +79,34 @@ export class SharedBudget implements MemoryBudget {
   private heldKiB = 0
   /** index of this thread's own counter in `counter`; -1: the buffer has no lanes */
   private readonly lane: number
+  private readonly pressure: Int32Array | null
+  /** the last pressure generation this task has answered */
+  private seenPressure: number
 
-  constructor(sab: SharedArrayBuffer, spillAtBytes: number, private readonly floorBytes: number, lane?: number) {
+  constructor(sab: SharedArrayBuffer, spillAtBytes: number, private readonly floorBytes: number, lane?: number, pressure?: SharedArrayBuffer) {
     this.counter = new Int32Array(sab)
     this.limitKiB = Math.floor(spillAtBytes / 1024)
     if (lane !== undefined && (lane < 0 || lane >= budgetLanes(sab))) throw new RangeError(`budget lane ${lane} is not in the buffer`)
     this.lane = lane === undefined ? -1 : 1 + lane
+    this.pressure = pressure === undefined ? null : new Int32Array(pressure)
+    // A raise before this task began is not this task's to answer: what it held then was not its own.
+    this.seenPressure = this.pressure === null ? 0 : Atomics.load(this.pressure, 0)
   }
 
   get holding(): number { return this.heldKiB * 1024 }
 
+  /** Answers a pressure raise not seen yet: true when this task must spill now. */
+  private pressed(): boolean {
+    if (this.pressure === null) return false
+    const gen = Atomics.load(this.pressure, 0)
+    if (gen === this.seenPressure) return false
+    this.seenPressure = gen
+    return this.holding >= this.floorBytes
+  }
+
   tryReserve(bytes: number): boolean {
     const kib = Math.ceil(bytes / 1024)
+    if (this.pressed()) return false
     // The lane is raised before the total and lowered after it, so that a thread stopped between
     // the two leaves the lane high, never the total: reclaimLane then gives back all of it.
     if (this.lane > 0) Atomics.add(this.counter, this.lane, kib)
@@ -129,6 +163,20 @@ export function estimateBytes(v: unknown): number {
     }
     default: return 32
   }
+}
+
+/** A composite key's entry in a KeyMap's Map (keys.ts): the [key, value] array and its slot. */
+const COMPOSITE_ENTRY_BYTES = 32 + 2 * 8 + 24
+
+/**
+ * Rough heap size of a key held in a KeyMap (keys.ts), the key included. A string or number is
+ * the key alone; a composite key (an array or object) also keeps a canonical string, about the
+ * key's own size again, and an entry beside the value: counted as the key alone, [src, dst] pairs
+ * made a distinct's table over twice its estimate.
+ */
+export function keyBytes(k: unknown): number {
+  const e = estimateBytes(k)
+  return typeof k === 'object' && k !== null ? 2 * e + COMPOSITE_ENTRY_BYTES : e
 }
 
 /**

@@ -7,7 +7,7 @@
 // run as it is walked (spilledList), so the key is never held whole.
 import { KeyMap, compareKeys } from '../keys'
 import { sortedOrder } from '../sort-order'
-import { Reservation, estimateBytes } from './budget'
+import { Reservation, estimateBytes, keyBytes } from './budget'
 import { compactRuns, minRunBytes, type SpillContext } from './external'
 import { mergeSorted } from './merge'
 import { readRun, readRunBatches, writeRun, type RunFile, type RunStore } from './runs'
@@ -40,7 +40,7 @@ export class SpillingGrouper {
     let bytes = VALUE_OVERHEAD + estimateBytes(v)
     if (held === undefined) {
       this.map.set(k, [k, [v]])
-      bytes += GROUP_OVERHEAD + estimateBytes(k)
+      bytes += GROUP_OVERHEAD + keyBytes(k)
     } else held[1].push(v)
     if (this.reservation !== null && !this.reservation.grow(bytes) && this.reservation.bytes >= this.minRun) this.spillNow()
   }
@@ -52,7 +52,7 @@ export class SpillingGrouper {
     if (this.reservation !== null) for (let i = 0; i < values.length; i++) bytes += VALUE_OVERHEAD + estimateBytes(values[i])
     if (held === undefined) {
       this.map.set(k, [k, values])
-      bytes += GROUP_OVERHEAD + estimateBytes(k)
+      bytes += GROUP_OVERHEAD + keyBytes(k)
     } else for (let i = 0; i < values.length; i++) held[1].push(values[i])
     if (this.reservation !== null && !this.reservation.grow(bytes) && this.reservation.bytes >= this.minRun) this.spillNow()
   }

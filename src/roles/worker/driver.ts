@@ -3,7 +3,7 @@
 // file thread, the reporter. Threads' messages, errors and close events come back as events.
 // JS runs one callback at a time and step() never awaits, so no lock is needed.
 import type { TaskReport, TaskSpec } from '../../api/tasks'
-import { budgetLanes, laneBytes, reclaimLane, reservedBytes } from '../../engine/spill/budget'
+import { budgetLanes, laneBytes, raisePressure, reclaimLane, reservedBytes } from '../../engine/spill/budget'
 import type { BlockStore } from './block-store'
 import type { FileWork } from './files/work'
 import { attemptDir, jobDir } from './layout'
@@ -127,6 +127,11 @@ export class WorkerDriver {
       case 'reclaim-lane': {
         const bytes = reclaimLane(this.d.env.budget, a.lane)
         if (bytes > 0) this.d.log({ level: 'info', cause: 'budget-reclaimed', lane: a.lane, bytes })
+        break
+      }
+      case 'raise-pressure': {
+        const generation = raisePressure(this.d.env.pressure)
+        this.d.log({ level: 'debug', cause: 'memory-pressure', message: `running tasks told to spill (pressure ${generation})`, generation })
         break
       }
       case 'report': this.report(a.spec, a.result); break

@@ -7,7 +7,7 @@ import { diskIdOf } from './disk-id'
 import { join, resolve } from 'node:path'
 import type { Elysia } from 'elysia'
 import { PeerClient } from '../../api/peers'
-import { SharedBudget, laneBytes, newBudgetBuffer, reservedBytes } from '../../engine/spill/budget'
+import { SharedBudget, laneBytes, newBudgetBuffer, newPressureBuffer, reservedBytes } from '../../engine/spill/budget'
 import { CacheKeeper } from './cache/keeper'
 import { listen } from '../http'
 import { silentLogger, type Logger } from '../log'
@@ -121,7 +121,7 @@ export async function startWorker(o: WorkerOptions): Promise<{ url: string; id: 
   const floorBytes = Math.min(4 << 20, Math.floor(spillAtBytes / (2 * o.slots)))
   driver = new WorkerDriver({
     slots: o.slots, maxMemBytes: o.maxMemBytes, blocks, files, log, now: Date.now, workerId: () => id,
-    env: { dataDir, workDir, masterUrl: o.masterUrl, workerId: id, token: o.token, budget, spillAtBytes, floorBytes },
+    env: { dataDir, workDir, masterUrl: o.masterUrl, workerId: id, token: o.token, budget, pressure: newPressureBuffer(), spillAtBytes, floorBytes },
     taskEnded: r => metrics.taskEnded(r),
     report: r => { unreported.add(r.attempt_id); reporter.add(r) },
   })

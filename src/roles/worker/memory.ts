@@ -54,3 +54,27 @@ export function pauseDecision(rssBytes: number, marks: PauseMarks, paused: boole
   if (paused) return rssBytes > marks.resumeAtBytes
   return rssBytes > marks.pauseAtBytes
 }
+
+// Past the pause mark, the tasks running are also told to spill what they hold (Dask spills on
+// process memory as well as on what it counts): their estimates leave out what they cannot see
+// (keys' hidden parts, garbage, buffers in flight), and the resident size is what is bounded.
+
+/** A raise needs the running tasks to hold at least this share of the spill threshold by their
+ *  estimates: less, and spilling it could not bring the resident size down by much. */
+export const PRESSURE_MIN_HELD_FRACTION = 1 / 8
+/** Between two raises, at least this long: a spill and its collection take some hundreds of ms to
+ *  bring the resident size down. */
+export const PRESSURE_GRACE_MS = 1_000
+
+/**
+ * Whether to raise memory pressure now (tasks spill once per raise, at their next reservation:
+ * engine/spill/budget.ts). Only past `markBytes` of resident memory, only while the tasks hold at
+ * least PRESSURE_MIN_HELD_FRACTION of `spillAtBytes` by their estimates, and not again within
+ * PRESSURE_GRACE_MS: a resident size the allocator keeps high after a spill, or one made of
+ * garbage and runtime rather than held data, then raises nothing, since spilling could not help.
+ */
+export function pressureDecision(rssBytes: number, markBytes: number, heldBytes: number, spillAtBytes: number, nowMs: number, lastRaiseMs: number): boolean {
+  if (rssBytes <= markBytes) return false
+  if (heldBytes < PRESSURE_MIN_HELD_FRACTION * spillAtBytes) return false
+  return nowMs - lastRaiseMs >= PRESSURE_GRACE_MS
+}

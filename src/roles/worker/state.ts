@@ -49,6 +49,8 @@ export type WorkerState = {
   paused: boolean
   /** when the memory watchdog last stopped a task */
   lastStopMs: number
+  /** when running tasks were last told to spill for the resident size (memory.ts pressureDecision) */
+  lastPressureMs: number
   maxMemBytes: number
 }
 
@@ -93,6 +95,7 @@ export function newWorkerState(slots: number, maxMemBytes: number): WorkerState 
     incarnation: undefined,
     paused: false,
     lastStopMs: -Infinity,
+    lastPressureMs: -Infinity,
     maxMemBytes,
   }
 }

@@ -2,7 +2,7 @@
 // with the time; actions are what the driver (driver.ts) must do with threads, files and sockets.
 // No await, no clock, no I/O here. step() changes `s` in place; nothing else may.
 import type { TaskFailureWire, TaskSpec } from '../../api/tasks'
-import { RUNAWAY_GRACE_MS, RUNAWAY_MARGIN_BYTES, pauseDecision, pauseMarks } from './memory'
+import { RUNAWAY_GRACE_MS, RUNAWAY_MARGIN_BYTES, SPILL_FRACTION, pauseDecision, pauseMarks, pressureDecision } from './memory'
 import { ENDED_JOBS_KEPT, PARKED_PER_SLOT, PARKED_PER_SLOT_SMALL, REUSE_MAX_BYTES, REUSE_MAX_RECORDS, SPARES_FROM_BYTES, sparesWanted, type SlotRun, type ThreadId, type WorkerState } from './state'
 import type { ThreadResult } from './thread-protocol'
 import { runsUserCode } from './user-code'
@@ -31,6 +31,8 @@ export type WorkerAction =
   | { kind: 'terminate-thread'; thread: ThreadId }
   /** the lane's thread is gone: give what it held back to the shared budget */
   | { kind: 'reclaim-lane'; lane: number }
+  /** the resident size is past its mark: running tasks spill what they hold, once each */
+  | { kind: 'raise-pressure' }
   | { kind: 'report'; spec: TaskSpec; result: ThreadResult }
   | { kind: 'refuse'; attempt: string; code: 'STALE_INCARNATION' | 'UNKNOWN_JOB'; message: string }
   /** an attempt that ended without cleaning up: remove its scratch folder */
@@ -145,14 +147,22 @@ function onJobDropped(s: WorkerState, job: string, out: WorkerAction[]): void {
 }
 
 /**
- * Backpressure from the measured resident size (see memory.ts), and the last resort against a task that
+ * Backpressure from the measured resident size (see memory.ts), spilling told to the running tasks
+ * past the same mark (a raise of the shared pressure counter), and the last resort against a task that
  * allocates without bound: past --max-mem plus a margin, one task is stopped (the one holding the
  * most of the budget; among equals the one running longest), then the heap is given time to come
  * back before judging again. Other tasks, other jobs' included, go on.
  */
 function onMemory(s: WorkerState, e: Extract<WorkerEvent, { kind: 'memory-sampled' }>, out: WorkerAction[]): void {
   const relievable = s.slots.some(x => x.running !== null) || (e.cachedBytes ?? 0) > 0
-  s.paused = pauseDecision(e.rssBytes, pauseMarks(s.maxMemBytes, s.slots.length), s.paused, relievable)
+  const marks = pauseMarks(s.maxMemBytes, s.slots.length)
+  s.paused = pauseDecision(e.rssBytes, marks, s.paused, relievable)
+  let held = 0
+  for (const slot of s.slots) if (slot.running !== null) held += e.laneBytes[slot.lane] ?? 0
+  if (pressureDecision(e.rssBytes, marks.pauseAtBytes, held, SPILL_FRACTION * s.maxMemBytes, e.nowMs, s.lastPressureMs)) {
+    s.lastPressureMs = e.nowMs
+    out.push({ kind: 'raise-pressure' })
+  }
   if (e.nowMs - s.lastStopMs < RUNAWAY_GRACE_MS || e.rssBytes <= s.maxMemBytes + RUNAWAY_MARGIN_BYTES) return
   let victim: SlotRun | undefined
   for (const slot of s.slots) {

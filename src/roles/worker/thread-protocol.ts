@@ -6,6 +6,9 @@ export type ThreadEnv = {
   dataDir: string; workDir: string; masterUrl: string; workerId: string; token: string | undefined
   /** the worker's memory counter, shared by its task threads (engine/spill/budget.ts) */
   budget: SharedArrayBuffer
+  /** the worker's memory pressure generation (engine/spill/budget.ts raisePressure): a task spills
+   *  once at each raise */
+  pressure: SharedArrayBuffer
   /** past this many bytes held by all tasks together, a task spills */
   spillAtBytes: number
   /** a task may always hold this much, whatever the others hold */

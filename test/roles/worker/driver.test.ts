@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { NodeSpec } from '../../../src/api/jobs'
 import type { TaskReport, TaskSpec } from '../../../src/api/tasks'
-import { newBudgetBuffer } from '../../../src/engine/spill/budget'
+import { newBudgetBuffer, newPressureBuffer } from '../../../src/engine/spill/budget'
 import { BlockStore } from '../../../src/roles/worker/block-store'
 import { WorkerDriver } from '../../../src/roles/worker/driver'
 import { FileWork } from '../../../src/roles/worker/files/work'
@@ -33,7 +33,7 @@ function driver(log: (m: Record<string, unknown>) => void = () => {}): { d: Work
   const ended: number[] = []
   const d = new WorkerDriver({
     slots: 1, maxMemBytes: 1 << 30, blocks: new BlockStore(), files, log, now: Date.now, workerId: () => 'w1',
-    env: { dataDir: dir, workDir: join(dir, 'work'), masterUrl: 'http://127.0.0.1:9', workerId: 'w1', token: undefined, budget: newBudgetBuffer(LANES_PER_SLOT), spillAtBytes: 1 << 28, floorBytes: 1 << 20 },
+    env: { dataDir: dir, workDir: join(dir, 'work'), masterUrl: 'http://127.0.0.1:9', workerId: 'w1', token: undefined, budget: newBudgetBuffer(LANES_PER_SLOT), pressure: newPressureBuffer(), spillAtBytes: 1 << 28, floorBytes: 1 << 20 },
     taskEnded: r => ended.push(r.metrics.records_in), report: r => reports.push(r),
   })
   d.post({ kind: 'incarnation-given', incarnation: 'i1' })

@@ -4,7 +4,7 @@
 // thread's budget lane comes back once the thread is gone, and the slot gets a new thread.
 import { describe, expect, test } from 'bun:test'
 import type { TaskSpec } from '../../../src/api/tasks'
-import { RUNAWAY_GRACE_MS, RUNAWAY_MARGIN_BYTES, SPILL_FRACTION, pauseMarks } from '../../../src/roles/worker/memory'
+import { PRESSURE_GRACE_MS, RUNAWAY_GRACE_MS, RUNAWAY_MARGIN_BYTES, SPILL_FRACTION, pauseMarks } from '../../../src/roles/worker/memory'
 import { LANES_PER_SLOT, REUSE_MAX_RECORDS, activeTasks, newWorkerState, type WorkerState } from '../../../src/roles/worker/state'
 import { runsUserCode } from '../../../src/roles/worker/user-code'
 import type { PendingEvent } from '../../../src/roles/worker/driver'
@@ -277,7 +277,7 @@ describe('worker step', () => {
     go({ kind: 'task-received', spec: c }, 20)
     const over = max + RUNAWAY_MARGIN_BYTES + 1
     const lanes = [1 * MiB, 300 * MiB, 2 * MiB]
-    expect(go({ kind: 'memory-sampled', rssBytes: max + RUNAWAY_MARGIN_BYTES, reservedBytes: 303 * MiB, laneBytes: lanes }, 1_000)).toEqual([])
+    expect(go({ kind: 'memory-sampled', rssBytes: max + RUNAWAY_MARGIN_BYTES, reservedBytes: 303 * MiB, laneBytes: lanes }, 1_000).filter(x => x.kind !== 'raise-pressure')).toEqual([])
     const first = go({ kind: 'memory-sampled', rssBytes: over, reservedBytes: 303 * MiB, laneBytes: lanes }, 1_100)
     expect(of(first, 'report').map(r => r.spec.job_id)).toEqual(['B'])
     expect(of(first, 'report')[0]?.result.failure?.message).toContain('held the most')
@@ -475,5 +475,41 @@ describe('worker step: pause from the measured resident size', () => {
     // Evicted, memory still high: it resumes and runs the task rather than wait for ever.
     expect(of(go({ kind: 'memory-sampled', rssBytes: marks.pauseAtBytes * 2, reservedBytes: 0, laneBytes: [0], cachedBytes: 0 }), 'run').map(r => r.spec)).toEqual([t])
     expect(s.paused).toBe(false)
+  })
+})
+
+describe('worker step: running tasks told to spill from the measured resident size', () => {
+  const maxMem = 1024 * MiB
+
+  test('past the pause mark with data held, one raise; none within the grace period, none once the tasks hold little, none under the mark', () => {
+    const { s, go } = worker(2, maxMem)
+    const marks = pauseMarks(maxMem, 2)
+    go({ kind: 'task-received', spec: spec('j1', 1) }, 0)
+    go({ kind: 'task-received', spec: spec('j1', 2) }, 0)
+    const lanes = (a: number, b: number): number[] => {
+      const l = new Array<number>(2 * LANES_PER_SLOT + 1).fill(0)
+      l[s.slots[0]!.lane] = a
+      l[s.slots[1]!.lane] = b
+      return l
+    }
+    // Under the mark: the estimates alone decide.
+    expect(of(go({ kind: 'memory-sampled', rssBytes: marks.pauseAtBytes, reservedBytes: 400 * MiB, laneBytes: lanes(200 * MiB, 200 * MiB) }, 100), 'raise-pressure')).toEqual([])
+    // Past it: the two tasks' held bytes count together (60 + 60 MiB is past an eighth of the spill threshold).
+    expect(of(go({ kind: 'memory-sampled', rssBytes: marks.pauseAtBytes + MiB, reservedBytes: 120 * MiB, laneBytes: lanes(60 * MiB, 60 * MiB) }, 200), 'raise-pressure')).toHaveLength(1)
+    expect(s.lastPressureMs).toBe(200)
+    // Still high right after: the spill and its collection need time.
+    expect(of(go({ kind: 'memory-sampled', rssBytes: marks.pauseAtBytes + MiB, reservedBytes: 120 * MiB, laneBytes: lanes(60 * MiB, 60 * MiB) }, 200 + PRESSURE_GRACE_MS - 1), 'raise-pressure')).toEqual([])
+    // After it, but the tasks spilled and hold little: the resident size is not theirs to give back.
+    expect(of(go({ kind: 'memory-sampled', rssBytes: marks.pauseAtBytes + MiB, reservedBytes: 8 * MiB, laneBytes: lanes(4 * MiB, 4 * MiB) }, 200 + PRESSURE_GRACE_MS), 'raise-pressure')).toEqual([])
+    // Held data again: the next raise.
+    expect(of(go({ kind: 'memory-sampled', rssBytes: marks.pauseAtBytes + MiB, reservedBytes: 300 * MiB, laneBytes: lanes(300 * MiB, 0) }, 300 + PRESSURE_GRACE_MS), 'raise-pressure')).toHaveLength(1)
+  })
+
+  test('what an idle lane or the cache lane holds does not count as tasks\' data', () => {
+    const { go } = worker(1, maxMem)
+    const marks = pauseMarks(maxMem, 1)
+    const l = new Array<number>(LANES_PER_SLOT + 1).fill(0)
+    l[LANES_PER_SLOT] = 500 * MiB   // cached blocks: evicted by the keeper, not spilled by tasks
+    expect(of(go({ kind: 'memory-sampled', rssBytes: marks.pauseAtBytes * 2, reservedBytes: 500 * MiB, laneBytes: l, cachedBytes: 500 * MiB }, 100), 'raise-pressure')).toEqual([])
   })
 })

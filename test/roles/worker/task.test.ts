@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { NodeSpec } from '../../../src/api/jobs'
 import type { TaskSpec } from '../../../src/api/tasks'
-import { newBudgetBuffer, reservedBytes } from '../../../src/engine/spill/budget'
+import { newBudgetBuffer, newPressureBuffer, reservedBytes } from '../../../src/engine/spill/budget'
 import { attemptDir } from '../../../src/roles/worker/layout'
 import { COLLECT_TASK_LIMIT_BYTES } from '../../../src/roles/worker/task/sinks'
 import { runTask } from '../../../src/roles/worker/task/run'
@@ -16,7 +16,7 @@ import type { ThreadEnv } from '../../../src/roles/worker/thread-protocol'
 const dir = mkdtempSync(join(tmpdir(), 'ms-task-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
-const env = (): ThreadEnv => ({ dataDir: dir, workDir: join(dir, 'work'), masterUrl: 'http://127.0.0.1:9', workerId: 'w7', token: undefined, budget: newBudgetBuffer(2), spillAtBytes: 1 << 28, floorBytes: 1 << 20 })
+const env = (): ThreadEnv => ({ dataDir: dir, workDir: join(dir, 'work'), masterUrl: 'http://127.0.0.1:9', workerId: 'w7', token: undefined, budget: newBudgetBuffer(2), pressure: newPressureBuffer(), spillAtBytes: 1 << 28, floorBytes: 1 << 20 })
 
 function collectSpec(file: string, size: number, n = 0): TaskSpec {
   const source: NodeSpec = { id: 'in', op: 'read_text', path: file }

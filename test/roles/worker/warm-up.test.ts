@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import type { JobRequest } from '../../../src/api/jobs'
 import { validateJob } from '../../../src/engine/dag'
 import { planStages } from '../../../src/engine/plan'
-import { newBudgetBuffer, reservedBytes } from '../../../src/engine/spill/budget'
+import { newBudgetBuffer, newPressureBuffer, reservedBytes } from '../../../src/engine/spill/budget'
 import { WARM_UP_RUNS, warmUp, warmUpSpecs } from '../../../src/roles/worker/task/warm-up'
 import type { ThreadEnv } from '../../../src/roles/worker/thread-protocol'
 import { WARM_UP_FILE, writeWarmUpInput } from '../../../src/roles/worker/warm-up-input'
@@ -17,7 +17,7 @@ import { WARM_UP_FILE, writeWarmUpInput } from '../../../src/roles/worker/warm-u
 const dir = mkdtempSync(join(tmpdir(), 'ms-warm-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
-const env = (workDir: string): ThreadEnv => ({ dataDir: join(dir, 'data'), workDir, masterUrl: 'http://127.0.0.1:9', workerId: 'w1', token: undefined, budget: newBudgetBuffer(4), spillAtBytes: 1 << 28, floorBytes: 1 << 20 })
+const env = (workDir: string): ThreadEnv => ({ dataDir: join(dir, 'data'), workDir, masterUrl: 'http://127.0.0.1:9', workerId: 'w1', token: undefined, budget: newBudgetBuffer(4), pressure: newPressureBuffer(), spillAtBytes: 1 << 28, floorBytes: 1 << 20 })
 
 test('the warm-up tasks are the stages the master plans for the same jobs', () => {
   const plan = (nodes: JobRequest['nodes']) => planStages(validateJob({ name: 'w', nodes }), 2)

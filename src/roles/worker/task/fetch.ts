@@ -36,7 +36,9 @@ export async function fetchBroadcasts(spec: TaskSpec, f: Fetcher, budget: Shared
       join.build(batch)
       let bytes = 0
       for (const r of batch) bytes += 48 + estimateBytes(r)
-      if (!held.grow(bytes)) {
+      // A refusal for memory pressure comes once per raise (budget.ts): a broadcast table cannot
+      // spill, so it asks again, and only a budget really out fails the task.
+      if (!held.grow(bytes) && !held.grow(0)) {
         throw new Error(`the small side of join "${b.node_id}" (over ${Math.ceil(held.bytes / 2 ** 20)} MiB in memory) does not fit this worker's memory budget: give workers more --max-mem, or set "broadcast_bytes" lower on the job (0: never broadcast)`)
       }
     }, counts)

@@ -30,9 +30,10 @@ export async function runTask(spec: TaskSpec, env: ThreadEnv, lane?: number): Pr
   // No output may reach the work dir: judged again right before each write and rename.
   const own = [{ path: env.workDir, what: "the worker's work dir (--work-dir)" }]
   // Every buffer of this task reserves from the worker's shared budget; past it, data goes to
-  // the work dir. Map outputs are segment files of the shuffle, kept until the job ends; what a
+  // the work dir, and so does a task told of memory pressure (the worker's resident size past its
+  // mark). Map outputs are segment files of the shuffle, kept until the job ends; what a
   // reduce spills is this attempt's alone, in its own folder, removed when it ends.
-  const budget = new SharedBudget(env.budget, env.spillAtBytes, env.floorBytes, lane)
+  const budget = new SharedBudget(env.budget, env.spillAtBytes, env.floorBytes, lane, env.pressure)
   const onSpill = (bytes: number): void => { metrics.spilled_bytes += bytes }
   const scratch = attemptDir(env.workDir, spec.job_id, spec.attempt_id)
   // A full collection after a spill returns the spilled buffers' memory at once; JSC on a large
