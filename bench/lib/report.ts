@@ -286,6 +286,12 @@ export function writeBenchmarksMd(root: string): void {
     const r = readResults(join(benchDir, 'latest', `${sz}.json`))
     return r === null ? [] : [renderSection(sz === 'standard' ? 'Standard size (1 GiB text, 5 M orders, 1 GiB sort; fleet of 1 000)' : 'Small size (128 MiB text, 500 k orders, 128 MiB sort; fleet of 200)', r)]
   })
+  // The scaling curve (bench/scaling.ts) writes its own table and plot; the page shows the latest.
+  const scaling = join(benchDir, 'latest', 'scaling.md')
+  if (existsSync(scaling)) {
+    const md = readFileSync(scaling, 'utf8')
+    sections.push(`## Scaling curve (W1 and W4 by input size, 2 workers, \`npm run bench -- --scaling\`)\n\n${md.trim()}\n`)
+  }
   const head = readFileSync(join(benchDir, 'BENCHMARKS.head.md'), 'utf8')
   writeFileSync(join(root, 'BENCHMARKS.md'), `${head.trim()}\n\n${sections.join('\n')}`)
 }
