@@ -25,7 +25,6 @@ import { Reporter } from './reporter'
 import { takeTasks } from './taken-tasks'
 import { workerMetricsRoutes } from './routes/metrics'
 import { LANES_PER_SLOT } from './state'
-import { writeWarmUpInput } from './warm-up-input'
 
 export type WorkerOptions = {
   masterUrl: string
@@ -111,7 +110,6 @@ export async function startWorker(o: WorkerOptions): Promise<{ url: string; id: 
   if (existsSync(workDir)) renameSync(workDir, `${workDir}.stale-${process.pid}-${Date.now()}`)
   mkdirSync(workDir, { recursive: true })
   // Before the first thread starts: each one warms up on this file (task/warm-up.ts).
-  writeWarmUpInput(workDir)
   // Also those an earlier run renamed and did not live to remove (the root holds a folder a worker).
   for (const f of readdirSync(workRoot)) {
     if (!f.startsWith(`${pathName(id)}.stale-`)) continue

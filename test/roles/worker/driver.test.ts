@@ -12,7 +12,7 @@ import { BlockStore } from '../../../src/roles/worker/block-store'
 import { WorkerDriver } from '../../../src/roles/worker/driver'
 import { FileWork } from '../../../src/roles/worker/files/work'
 import { LANES_PER_SLOT } from '../../../src/roles/worker/state'
-import { WARM_UP_TEXT, writeWarmUpInput } from '../../../src/roles/worker/warm-up-input'
+import { WARM_UP_TEXT } from '../../../src/roles/worker/warm-up-input'
 
 const dir = mkdtempSync(join(tmpdir(), 'ms-driver-'))
 writeFileSync(join(dir, 'a.txt'), 'x\ny\n')
@@ -75,8 +75,7 @@ describe('worker driver with real threads', () => {
     } finally { stop() }
   }, 30_000)
 
-  test('a new thread warms up on the work dir\'s file and reports nothing; a task sent meanwhile runs after it, and only it is reported', async () => {
-    writeWarmUpInput(join(dir, 'work'))
+  test('a new thread warms up on a file of its own and reports nothing; a task sent meanwhile runs after it, and only it is reported', async () => {
     const dataBefore = readdirSync(dir).sort()
     const logs: Record<string, unknown>[] = []
     const { d, reports, ended, stop } = driver(m => logs.push(m))
@@ -94,7 +93,7 @@ describe('worker driver with real threads', () => {
       expect(reports.map(r => [r.attempt_id, r.state, r.metrics.records_in])).toEqual([['j1:0:5:0', 'SUCCEEDED', 2]])
       expect(ended).toEqual([2])
       expect(readdirSync(dir).sort()).toEqual(dataBefore)
-      expect(readdirSync(join(dir, 'work'))).toEqual(['.warm-up'])
+      expect(readdirSync(join(dir, 'work'))).toEqual([])
     } finally { stop() }
   }, 30_000)
 })

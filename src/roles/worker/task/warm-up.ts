@@ -9,12 +9,13 @@
 // No user code runs here (no job's function or params). What it writes stays in the work dir, in a
 // folder of its lane's own (no two live threads share a lane), removed before it answers. Its
 // results go to no job: the thread answers "warmed", never a task result.
-import { readFileSync, rmSync } from 'node:fs'
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import type { TaskSpec } from '../../../api/tasks'
 import { decodeFrames } from '../../../engine/codec'
 import { jobDir } from '../layout'
 import type { ThreadEnv } from '../thread-protocol'
-import { WARM_UP_FILE, WARM_UP_TEXT, warmUpDir } from '../warm-up-input'
+import { WARM_UP_FILE, WARM_UP_TEXT } from '../warm-up-input'
 import { runTask } from './run'
 
 /** Not a valid job id (ids are [A-Za-z0-9_-]), so no job's folder or attempt can be a warm-up's. */
@@ -59,10 +60,19 @@ export type WarmUpOutcome = { tasks: number; failure?: string }
  *  colder). It stops before its next task once `taskWaiting()`: a real task sent meanwhile waits
  *  for at most one warm-up task, never for all of them. */
 export async function warmUp(env: ThreadEnv, lane: number, taskWaiting: () => boolean = () => false): Promise<WarmUpOutcome> {
-  const warmEnv = { ...env, dataDir: warmUpDir(env.workDir) }
   const specs = warmUpSpecs(lane)
+  // The input too lives in the lane's folder, removed with it: the work dir holds nothing of a
+  // warm-up once it is over, as it holds nothing of a job once the job ended.
+  const dir = jobDir(env.workDir, specs.count.job_id)
+  const warmEnv = { ...env, dataDir: dir }
   let tasks = 0
   try {
+    try {
+      mkdirSync(dir, { recursive: true })
+      writeFileSync(join(dir, WARM_UP_FILE), WARM_UP_TEXT)
+    } catch (e) {
+      return { tasks, failure: `cannot write the warm-up's input: ${(e as Error).message}` }
+    }
     // Once: after one run a job's first task took 1.5 ms, after two 0.8 ms (later tasks 0.2-0.3
     // ms, the first on a thread that ran nothing 3-20 ms; measured from source). A second run
     // would be more CPU for every new thread, which on a loaded machine the jobs pay.
@@ -81,7 +91,9 @@ export async function warmUp(env: ThreadEnv, lane: number, taskWaiting: () => bo
     }
     return { tasks }
   } finally {
-    rmSync(jobDir(env.workDir, specs.count.job_id), { recursive: true, force: true })
+    // A warm-up never throws: a folder it could not make (the work dir gone, or not a folder)
+    // has nothing to remove either.
+    try { rmSync(dir, { recursive: true, force: true }) } catch { /* nothing of it there */ }
   }
 }
 
