@@ -11,6 +11,7 @@ import { activeTasks, attemptsHere, hasAttempt, newWorkerState, type ThreadId, t
 import { step, type WorkerAction, type WorkerEvent } from './step'
 import { partitionSizes, type ThreadEnv, type ThreadReply, type ThreadRequest, type ThreadResult } from './thread-protocol'
 import { threadEntry } from './threads'
+import { warmUpJob } from './warm-up-input'
 import { oneLine } from '../log'
 
 const SMALL_HEAP_BELOW_BYTES = 256 * 1024 * 1024
@@ -127,6 +128,9 @@ export class WorkerDriver {
       case 'reclaim-lane': {
         const bytes = reclaimLane(this.d.env.budget, a.lane)
         if (bytes > 0) this.d.log({ level: 'info', cause: 'budget-reclaimed', lane: a.lane, bytes })
+        // A thread stopped while it warmed up left its warm-up folder behind: the lane's, so gone
+        // once the lane is free (a later thread's warm-up on the lane makes it anew).
+        this.fileWork(this.d.files.remove(jobDir(this.d.env.workDir, warmUpJob(a.lane))), 'remove-warm-up')
         break
       }
       case 'raise-pressure': {

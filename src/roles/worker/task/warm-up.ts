@@ -15,11 +15,10 @@ import type { TaskSpec } from '../../../api/tasks'
 import { decodeFrames } from '../../../engine/codec'
 import { jobDir } from '../layout'
 import type { ThreadEnv } from '../thread-protocol'
-import { WARM_UP_FILE, WARM_UP_TEXT } from '../warm-up-input'
+import { WARM_UP_FILE, WARM_UP_TEXT, warmUpJob } from '../warm-up-input'
+export { warmUpJob }
 import { runTask } from './run'
 
-/** Not a valid job id (ids are [A-Za-z0-9_-]), so no job's folder or attempt can be a warm-up's. */
-export const warmUpJob = (lane: number): string => `.warm-up-${lane}`
 
 const LINES = WARM_UP_TEXT.split('\n').length - 1
 const WORDS = WARM_UP_TEXT.split(/\s+/).filter(w => w !== '').length
