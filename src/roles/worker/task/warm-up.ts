@@ -16,7 +16,6 @@ import { decodeFrames } from '../../../engine/codec'
 import { jobDir } from '../layout'
 import type { ThreadEnv } from '../thread-protocol'
 import { WARM_UP_FILE, WARM_UP_TEXT, warmUpJob } from '../warm-up-input'
-export { warmUpJob }
 import { runTask } from './run'
 
 
