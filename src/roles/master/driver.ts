@@ -95,7 +95,14 @@ export function startDriver(deps: {
     due = true
     const waitMs = lastFlushMs + commitEveryMs - performance.now()
     if (waitMs <= 0) setImmediate(flush)
-    else setTimeout(flush, waitMs)
+    else setTimeout(paced, Math.ceil(waitMs))
+  }
+  // Timers count whole milliseconds on a clock of their own and may fire a fraction early: wait out
+  // the rest rather than commit twice within COMMIT_EVERY_MS.
+  const paced = (): void => {
+    const waitMs = lastFlushMs + commitEveryMs - performance.now()
+    if (waitMs > 0 && !stopped) setTimeout(paced, Math.ceil(waitMs))
+    else flush()
   }
   const post = (e: PendingEvent): void => {
     const event = { ...e, nowMs: deps.clock.now() } as MasterEvent
