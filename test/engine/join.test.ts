@@ -8,6 +8,7 @@ import type { Consumer } from '../../src/engine/pipeline'
 import { createReducer, inMemory } from '../../src/engine/shuffle'
 import { SharedBudget, newBudgetBuffer, reservedBytes } from '../../src/engine/spill/budget'
 import { SpillingJoin, StreamingJoin } from '../../src/engine/spill/join'
+import { HashJoin } from '../../src/engine/operators/join'
 import type { SpillContext } from '../../src/engine/spill/external'
 import type { MemoryRunStore } from '../../src/engine/spill/runs'
 
@@ -93,6 +94,15 @@ describe('StreamingJoin in memory (hash join)', () => {
     j.finish()
     expect(out.all.length).toBe(30000)
     expect(out.batches).toBeGreaterThanOrEqual(4)
+  })
+
+  test('the table counts a composite key\'s hidden canonical string once per key: a string key, or a key seen before, adds nothing', () => {
+    const h = new HashJoin(node(), 0, 8)
+    expect(h.build([['a', 1], ['b', 2], [7, 3]])).toBe(0)
+    const first = h.build([[['src', 'dst'], 1]])
+    expect(first).toBeGreaterThan(JSON.stringify(['src', 'dst']).length)
+    expect(h.build([[['src', 'dst'], 2], [['src', 'dst'], 3]])).toBe(0)
+    expect(h.build([[{ id: 1 }, 1], [['src', 'other'], 2]])).toBeGreaterThan(first)
   })
 
   test('a record that is not a pair names the join, on either side', () => {

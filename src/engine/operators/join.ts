@@ -9,6 +9,7 @@ import type { NodeSpec } from '../../api/jobs'
 import { KeyMap } from '../keys'
 import type { Consumer } from '../pipeline'
 import { isPair, notAPair } from '../records'
+import { estimateBytes, keyBytes } from '../spill/budget'
 
 export type JoinHow = 'inner' | 'left' | 'right' | 'full'
 
@@ -31,16 +32,23 @@ export class HashJoin {
     this.keepUnmatchedBuild = buildSide === 1 ? keepRight : keepLeft
   }
 
-  /** Holds a batch of the build side. */
-  build(batch: unknown[]): void {
+  /** Holds a batch of the build side. Returns what the table holds beyond the records for the
+   *  keys new in it: a composite key's canonical string and entry (keys.ts), once per key, which
+   *  an estimate of the records alone does not see. */
+  build(batch: unknown[]): number {
     const table = this.table
+    let keyExtra = 0
     for (let i = 0; i < batch.length; i++) {
       const r = batch[i]
       if (!isPair(r)) throw notAPair(this.node.id, 'join', r)
-      const g = table.get(r[0])
-      if (g === undefined) table.set(r[0], { values: [r[1]], matched: false })
-      else g.values.push(r[1])
+      const k = r[0]
+      const g = table.get(k)
+      if (g === undefined) {
+        table.set(k, { values: [r[1]], matched: false })
+        if (typeof k === 'object' && k !== null) keyExtra += keyBytes(k) - estimateBytes(k)
+      } else g.values.push(r[1])
     }
+    return keyExtra
   }
 
   /** Joins a batch of the probe side with everything built, and pushes the result downstream. */

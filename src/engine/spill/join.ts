@@ -41,9 +41,9 @@ export class StreamingJoin {
 
   build(batch: unknown[]): void {
     if (this.fallback !== null) return this.fallback.push(this.buildSide, batch)
-    this.hash!.build(batch)
+    const keyExtra = this.hash!.build(batch)
     if (this.reservation === null) return
-    let bytes = 0
+    let bytes = keyExtra
     for (let i = 0; i < batch.length; i++) bytes += BUILD_OVERHEAD + estimateBytes(batch[i])
     if (!this.reservation.grow(bytes)) this.fallBack()
   }

@@ -33,8 +33,7 @@ export async function fetchBroadcasts(spec: TaskSpec, f: Fetcher, budget: Shared
     const inputs = spec.shuffle_inputs.filter(i => i.shuffle_id === b.shuffle_id)
     const held = new Reservation(budget)   // given back with the rest of the task's budget
     await fetchAll(spec, f, fetchRequests(spec, f, inputs, 0), (_side, batch) => {
-      join.build(batch)
-      let bytes = 0
+      let bytes = join.build(batch)
       for (const r of batch) bytes += 48 + estimateBytes(r)
       // A refusal for memory pressure comes once per raise (budget.ts): a broadcast table cannot
       // spill, so it asks again, and only a budget really out fails the task.
