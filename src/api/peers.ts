@@ -34,9 +34,13 @@ export const POLICIES = {
   /** the commit question is idempotent (the master stores its answer before giving it), so it is
    *  retried like a report; an attempt that still cannot ask is interrupted, not at fault */
   commit: { connectMs: 10_000, idleMs: 10_000, retry: { attempts: 30, totalMs: 60_000, firstDelayMs: 100, maxDelayMs: 4_000 } },
-  /** a shuffle fetch is not retried here: a peer that fails is the master's to judge (it re-runs
-   *  the map outputs), and the reduce task fails with fetch-failed naming the peer */
-  shuffle: { connectMs: 10_000, idleMs: 30_000, retry: null } satisfies CallPolicy,
+  /** a shuffle fetch that failed before its first byte (no answer within the limit, a 5xx) is asked
+   *  again twice, as Spark's shuffle client does: a peer that is alive but starved of CPU for a
+   *  moment would otherwise cost every map output it holds, recomputed. A peer where nothing listens
+   *  (its process is gone) and a fetch that broke off mid-answer are not asked again: those are the
+   *  master's to judge (it re-runs the map outputs), and the reduce task fails with fetch-failed
+   *  naming the peer. */
+  shuffle: { connectMs: 10_000, idleMs: 30_000, retry: { attempts: 3, totalMs: 40_000, firstDelayMs: 1_000, maxDelayMs: 4_000 } } satisfies CallPolicy,
 } as const
 
 export type Policies = { report: CallPolicy; commit: CallPolicy; shuffle: CallPolicy }
@@ -87,14 +91,14 @@ export class PeerClient {
 
   /** Streams one shuffle fetch's body; the idle limit holds between chunks. Throws PeerError. */
   async *shuffle(address: string, peer: string, req: ShuffleFetch): AsyncGenerator<Uint8Array> {
-    const res = await this.call(peer, `http://${address}/shuffle_data/fetch`, req, this.p.shuffle)
+    const res = await this.retried(this.p.shuffle, () => this.call(peer, `http://${address}/shuffle_data/fetch`, req, this.p.shuffle), e => e.kind !== 'unreachable')
     yield* body(res, peer, this.p.shuffle)
   }
 
   /** Streams a committed output part from the peer's data service (a replica, or a remote read). */
   async *outputPart(address: string, file: string): AsyncGenerator<Uint8Array> {
     const url = `http://${address}/shuffle_data/output/${file.split('/').map(encodeURIComponent).join('/')}`
-    const res = await this.call(address, url, undefined, this.p.shuffle)
+    const res = await this.retried(this.p.shuffle, () => this.call(address, url, undefined, this.p.shuffle), e => e.kind !== 'unreachable')
     yield* body(res, address, this.p.shuffle)
   }
 
@@ -123,14 +127,15 @@ export class PeerClient {
     return Object.assign(res, { abort: () => ctl.abort() })
   }
 
-  private async retried<T>(policy: CallPolicy, once: () => Promise<T>): Promise<T> {
+  /** `once` asked again while it fails transiently (and `worthIt` agrees), within the policy. */
+  private async retried<T>(policy: CallPolicy, once: () => Promise<T>, worthIt: (e: PeerError) => boolean = () => true): Promise<T> {
     const r = policy.retry
     const start = performance.now()
     for (let attempt = 0; ; attempt++) {
       try {
         return await once()
       } catch (e) {
-        if (!(e instanceof PeerError) || !e.transient || r === null) throw e
+        if (!(e instanceof PeerError) || !e.transient || !worthIt(e) || r === null) throw e
         const delay = Math.min(r.maxDelayMs, r.firstDelayMs * 2 ** attempt)
         if (attempt + 1 >= r.attempts || performance.now() - start + delay > r.totalMs) throw e
         await Bun.sleep(delay)

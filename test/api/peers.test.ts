@@ -55,6 +55,47 @@ describe('peer client', () => {
     expect(e.kind).toBe('unreachable')
   })
 
+  test('a shuffle fetch that had no answer, or a 5xx, is asked again within the bound; the body of the answer that came is delivered whole', async () => {
+    let asked = 0
+    const server = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: async () => {
+      asked++
+      if (asked === 1) return new Response('busy', { status: 503 })
+      if (asked === 2) { await Bun.sleep(400); return new Response('late') }   // past the connect limit
+      return new Response(new Uint8Array([4, 5, 6]))
+    } })
+    cleanups.push(() => server.stop(true))
+    const retrying: CallPolicy = { connectMs: 200, idleMs: 300, retry: { attempts: 3, totalMs: 5_000, firstDelayMs: 20, maxDelayMs: 50 } }
+    const peers = new PeerClient(undefined, { shuffle: retrying })
+    const got: number[] = []
+    for await (const c of peers.shuffle(`127.0.0.1:${server.port}`, 'worker w6', { job_id: 'j', shuffle_id: 's', reduce_partition: 0, attempts: ['a'] })) got.push(...c)
+    expect(got).toEqual([4, 5, 6])
+    expect(asked).toBe(3)
+    // A fourth time would be past the attempts: a peer that never answers fails, asked 3 times.
+    let connections = 0
+    const silent = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {}, open() { connections++ } } })
+    cleanups.push(() => silent.stop(true))
+    const e = await failure((async () => { for await (const _ of peers.shuffle(`127.0.0.1:${silent.port}`, 'worker w5', { job_id: 'j', shuffle_id: 's', reduce_partition: 0, attempts: ['a'] })) { /* none */ } })())
+    expect(e.kind).toBe('timeout')
+    expect(connections).toBe(3)
+  })
+
+  test('a shuffle fetch where nothing listens, or that was refused, is not asked again', async () => {
+    const retrying: CallPolicy = { connectMs: 200, idleMs: 300, retry: { attempts: 3, totalMs: 60_000, firstDelayMs: 10_000, maxDelayMs: 10_000 } }
+    const peers = new PeerClient(undefined, { shuffle: retrying })
+    const port = silentPeer()
+    cleanups.splice(0).forEach(c => c())
+    const t0 = performance.now()
+    const e = await failure((async () => { for await (const _ of peers.shuffle(`127.0.0.1:${port}`, 'worker w4', { job_id: 'j', shuffle_id: 's', reduce_partition: 0, attempts: ['a'] })) { /* none */ } })())
+    expect(e.kind).toBe('unreachable')
+    expect(performance.now() - t0).toBeLessThan(10_000)   // no wait of firstDelayMs before a second try
+    let asked = 0
+    const server = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: () => { asked++; return new Response('lost', { status: 404 }) } })
+    cleanups.push(() => server.stop(true))
+    const r = await failure((async () => { for await (const _ of peers.shuffle(`127.0.0.1:${server.port}`, 'worker w3', { job_id: 'j', shuffle_id: 's', reduce_partition: 0, attempts: ['a'] })) { /* none */ } })())
+    expect(r.status).toBe(404)
+    expect(asked).toBe(1)
+  })
+
   test('the commit question is asked again while the master is down, and answered once it is back', async () => {
     // Take a free port, leave it closed for a while, then answer on it.
     const probe = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: () => new Response('') })
