@@ -30,7 +30,9 @@ export type W5Context = {
 
 type Timings = { cached: boolean; iterations: { i: number; seconds: number }[]; total_s: number; write_s?: number }
 
-const procNamer: Namer = (_pid, argv, isRoot) => isRoot ? 'program' : (argv[0]?.split('/').at(-1) ?? '?')
+// The cluster's roles are watched beside the program (their CPU is the run's): named by role.
+const procNamer: Namer = (_pid, argv, isRoot) => argv.includes('worker') ? 'worker' : argv.includes('master') ? 'master'
+  : isRoot ? 'program' : (argv[0]?.split('/').at(-1) ?? '?')
 const tail = (s: string, n = 300): string => s.trim().split('\n').slice(-3).join(' ').slice(-n)
 const median = (xs: number[]): number | null => xs.length === 0 ? null : [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!
 const graphFiles = (dataDir: string): string[] => {
@@ -68,7 +70,8 @@ async function miniSpark(ctx: W5Context, cached: boolean, inputBytes: number): P
   try {
     const r = await measure([[process.execPath, join(ctx.root, 'examples', 'pagerank.ts'), '--master', cluster.url, '--input', 'graph/*.txt', '--out', out,
       '--iterations', String(ctx.iterations), '--timings', timingsFile, ...(cached ? [] : ['--no-cache'])]],
-    { cwd: ctx.root, namer: procNamer, timeoutMs: ctx.timeoutMs, env: { MINISPARK_TOKEN: undefined } })
+    { cwd: ctx.root, namer: procNamer, timeoutMs: ctx.timeoutMs, env: { MINISPARK_TOKEN: undefined },
+      also: [cluster.master.proc.pid, ...cluster.workers.map(w => w.proc.pid)] })
     row.other_cpus = r.otherCpus
     // VmHWM of each role: its peak over this mode's run (the cluster is this mode's own).
     // Workers named as `local` names them, which the report's RSS target looks for.

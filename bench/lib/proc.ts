@@ -149,6 +149,9 @@ export type RunOptions = {
   /** the run is over when stderr matches this, though the processes live on (`local --keep`
    *  stays in the foreground, holding its cluster, until it is signalled) */
   doneWhen?: (stdout: string, stderr: string) => boolean
+  /** processes started before the run that work for it (the cluster a program submits to): their
+   *  CPU meanwhile is the run's own, not other processes' */
+  also?: number[]
 }
 
 /** Runs several commands at once (e.g. the two halves of a baseline) and waits for all of them. */
@@ -157,7 +160,9 @@ export async function measure(cmds: string[][], o: RunOptions): Promise<Run> {
   const procs = cmds.map(cmd => Bun.spawn(cmd, {
     cwd: o.cwd, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', env: { ...process.env, ...o.env },
   }))
-  const watch = new TreeWatch(() => procs.filter(p => p.exitCode === null).map(p => p.pid), o.namer ?? minisparkNamer)
+  const also = o.also ?? []
+  const since = new Map(also.map(pid => [pid, cpuTicks(pid) ?? 0]))
+  const watch = new TreeWatch(() => [...procs.filter(p => p.exitCode === null).map(p => p.pid), ...also.filter(alive)], o.namer ?? minisparkNamer, 50, since)
   watch.poll()
   let timedOut = false
   const timer = o.timeoutMs === undefined ? undefined : setTimeout(() => {
