@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { startCluster } from './lib/cluster'
-import { hwmBytes, measure, type Namer } from './lib/proc'
+import { hwmBytes, measure, minisparkNamer, type Namer } from './lib/proc'
 import type { Row } from './lib/report'
 
 export type W5Context = {
@@ -31,7 +31,7 @@ export type W5Context = {
 type Timings = { cached: boolean; iterations: { i: number; seconds: number }[]; total_s: number; write_s?: number }
 
 // The cluster's roles are watched beside the program (their CPU is the run's): named by role.
-const procNamer: Namer = (_pid, argv, isRoot) => argv.includes('worker') ? 'worker' : argv.includes('master') ? 'master'
+const procNamer: Namer = (pid, argv, isRoot) => argv.includes('worker') || argv.includes('master') ? minisparkNamer(pid, argv, isRoot)
   : isRoot ? 'program' : (argv[0]?.split('/').at(-1) ?? '?')
 const tail = (s: string, n = 300): string => s.trim().split('\n').slice(-3).join(' ').slice(-n)
 const median = (xs: number[]): number | null => xs.length === 0 ? null : [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!

@@ -43,6 +43,10 @@ export const POLICIES = {
   shuffle: { connectMs: 10_000, idleMs: 30_000, retry: { attempts: 3, totalMs: 40_000, firstDelayMs: 1_000, maxDelayMs: 4_000 } } satisfies CallPolicy,
 } as const
 
+/** A shuffle call is asked again unless nothing listens at the peer: its process is gone, and the
+ *  master, not a wait, recovers its outputs. */
+const notGone = (e: PeerError): boolean => e.kind !== 'unreachable'
+
 export type Policies = { report: CallPolicy; commit: CallPolicy; shuffle: CallPolicy }
 
 export class PeerClient {
@@ -91,14 +95,14 @@ export class PeerClient {
 
   /** Streams one shuffle fetch's body; the idle limit holds between chunks. Throws PeerError. */
   async *shuffle(address: string, peer: string, req: ShuffleFetch): AsyncGenerator<Uint8Array> {
-    const res = await this.retried(this.p.shuffle, () => this.call(peer, `http://${address}/shuffle_data/fetch`, req, this.p.shuffle), e => e.kind !== 'unreachable')
+    const res = await this.retried(this.p.shuffle, () => this.call(peer, `http://${address}/shuffle_data/fetch`, req, this.p.shuffle), notGone)
     yield* body(res, peer, this.p.shuffle)
   }
 
   /** Streams a committed output part from the peer's data service (a replica, or a remote read). */
   async *outputPart(address: string, file: string): AsyncGenerator<Uint8Array> {
     const url = `http://${address}/shuffle_data/output/${file.split('/').map(encodeURIComponent).join('/')}`
-    const res = await this.retried(this.p.shuffle, () => this.call(address, url, undefined, this.p.shuffle), e => e.kind !== 'unreachable')
+    const res = await this.retried(this.p.shuffle, () => this.call(address, url, undefined, this.p.shuffle), notGone)
     yield* body(res, address, this.p.shuffle)
   }
 

@@ -93,14 +93,15 @@ export function startDriver(deps: {
   const later = (): void => {
     if (due || stopped) return
     due = true
-    const waitMs = lastFlushMs + commitEveryMs - performance.now()
+    const waitMs = untilNextCommit()
     if (waitMs <= 0) setImmediate(flush)
     else setTimeout(paced, Math.ceil(waitMs))
   }
+  const untilNextCommit = (): number => lastFlushMs + commitEveryMs - performance.now()
   // Timers count whole milliseconds on a clock of their own and may fire a fraction early: wait out
   // the rest rather than commit twice within COMMIT_EVERY_MS.
   const paced = (): void => {
-    const waitMs = lastFlushMs + commitEveryMs - performance.now()
+    const waitMs = untilNextCommit()
     if (waitMs > 0 && !stopped) setTimeout(paced, Math.ceil(waitMs))
     else flush()
   }

@@ -109,7 +109,6 @@ export async function startWorker(o: WorkerOptions): Promise<{ url: string; id: 
   const workDir = join(workRoot, pathName(id))
   if (existsSync(workDir)) renameSync(workDir, `${workDir}.stale-${process.pid}-${Date.now()}`)
   mkdirSync(workDir, { recursive: true })
-  // Before the first thread starts: each one warms up on this file (task/warm-up.ts).
   // Also those an earlier run renamed and did not live to remove (the root holds a folder a worker).
   for (const f of readdirSync(workRoot)) {
     if (!f.startsWith(`${pathName(id)}.stale-`)) continue

@@ -18,7 +18,6 @@ import type { ThreadEnv } from '../thread-protocol'
 import { WARM_UP_FILE, WARM_UP_TEXT, warmUpJob } from '../warm-up-input'
 import { runTask } from './run'
 
-
 const LINES = WARM_UP_TEXT.split('\n').length - 1
 const WORDS = WARM_UP_TEXT.split(/\s+/).filter(w => w !== '').length
 
