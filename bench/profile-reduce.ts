@@ -29,6 +29,7 @@ import { newBudgetBuffer, newPressureBuffer, SharedBudget } from '../src/engine/
 import { answerListing } from '../src/roles/worker/listing'
 import { runTask } from '../src/roles/worker/task/run'
 import { reduceShuffle } from '../src/roles/worker/task/fetch'
+import { mergeCollectBytes } from '../src/engine/spill/external'
 import { FileRunStore } from '../src/roles/worker/task/run-store'
 import { openSink, type SinkRun } from '../src/roles/worker/task/sinks'
 import type { BlockFile } from '../src/roles/worker/thread-protocol'
@@ -134,7 +135,7 @@ async function reduceSide(workDirArg: string): Promise<void> {
   let spilled = 0
   const scratch = join(workDir, 'scratch')
   rmSync(scratch, { recursive: true, force: true })
-  const spill = { store: new FileRunStore(scratch, 'profile'), budget, onSpill: (b: number) => { spilled += b }, afterSpill: () => Bun.gc(true) }
+  const spill = { store: new FileRunStore(scratch, 'profile'), budget, onSpill: (b: number) => { spilled += b }, afterSpill: () => Bun.gc(true), collectEveryBytes: mergeCollectBytes(spillAtBytes) }
   const temps: string[] = []
   const sinks: SinkRun[] = []
   const root = buildStagePipeline(reduce, spec.params, {

@@ -222,7 +222,7 @@ describe('aggregation at any size', () => {
     expect(c.spilled).toBeGreaterThan(0)
   })
 
-  test('the reservation goes back once the entries are handed on, spilled or not', () => {
+  test('the reservation goes back once the entries are handed on, and a spilled aggregation holds none through its merge', () => {
     for (const budget of [1 << 30, 16 * 1024]) {
       const c = ctx(smallBudget(budget))
       const agg = new SpillingAggregator<number>((a, b) => a + b, () => 0, c)
@@ -230,10 +230,33 @@ describe('aggregation at any size', () => {
       expect(agg.spilledRuns > 0).toBe(budget < 1 << 20)
       const it = agg.entries()
       it.next()
-      expect(c.budget.holding).toBeGreaterThan(0)             // held while the entries are
+      // Not spilled: held while the entries are handed on. Spilled: what was held went to disk as
+      // one more run before the merge, so the merge holds none of it.
+      expect(c.budget.holding > 0).toBe(budget >= 1 << 20)
       for (const _ of it) { /* drain */ }
       expect(c.budget.holding).toBe(0)
     }
+  })
+
+  test('a merge of spilled runs collects after every collectEveryBytes of runs read', () => {
+    const run = (every: number | undefined): { merge: number; runBytes: number } => {
+      const c = ctx(smallBudget(16 * 1024))
+      let collections = 0
+      const agg = new SpillingAggregator<number>((a, b) => a + b, () => 0, { ...c, afterSpill: () => { collections++ }, collectEveryBytes: every })
+      const ref = new Map<string, number>()
+      for (const w of words(20_000, 5000, 4)) { agg.add(w, 1); ref.set(w, (ref.get(w) ?? 0) + 1) }
+      const spills = collections
+      expect(spills).toBeGreaterThan(0)
+      const runBytes = [...c.store.files.values()].reduce((n, b) => n + b.length, 0)
+      expect(new Map([...agg.entries()] as [string, number][])).toEqual(ref)
+      return { merge: collections - spills, runBytes }
+    }
+    const without = run(undefined)   // the spill of what was held, and one per compaction
+    const every = 4096
+    const withEvery = run(every)
+    // The merge reads every run at least once (compaction reads some twice).
+    expect(withEvery.merge - without.merge).toBeGreaterThanOrEqual(Math.floor(withEvery.runBytes / every) - 1)
+    expect(withEvery.runBytes).toBeGreaterThan(10 * every)
   })
 
   test('under a budget far above the data, a task told of memory pressure spills what it holds and still equals a plain distinct', () => {

@@ -8,7 +8,7 @@
 import { KeyMap, compareKeys } from '../keys'
 import { sortedOrder } from '../sort-order'
 import { Reservation, estimateBytes, keyBytes } from './budget'
-import { compactRuns, minRunBytes, type SpillContext } from './external'
+import { compactRuns, mergeStore, minRunBytes, type SpillContext } from './external'
 import { mergeSorted } from './merge'
 import { readRun, readRunBatches, writeRun, type RunFile, type RunStore } from './runs'
 
@@ -82,12 +82,20 @@ export class SpillingGrouper {
 
   /** Every [key, value] held or spilled, sorted by key; what is held is let go. */
   *sortedPairs(): Generator<Pair> {
-    const inMemory = flatten(sortedGroups(this.map))
-    this.map = new KeyMap<Group>()
-    if (this.runs.length === 0) { yield* inMemory; this.reservation?.reset(); return }
+    if (this.runs.length === 0) {
+      const inMemory = flatten(sortedGroups(this.map))
+      this.map = new KeyMap<Group>()
+      yield* inMemory
+      this.reservation?.reset()
+      return
+    }
     const ctx = this.spill!
+    // What is held goes to disk first, as SpillingAggregator does: not held through the merge,
+    // and its reservation is free for the groups gathered from it.
+    if (this.map.size > 0) this.spillNow()
     compactRuns<Pair>(ctx, this.runs, byKey)
-    const sources = [...this.runs.map(r => readRun(ctx.store, r) as Generator<Pair>), inMemory]
+    const store = mergeStore(ctx)
+    const sources = this.runs.map(r => readRun(store, r) as Generator<Pair>)
     yield* mergeSorted<Pair>(sources, byKey)
     for (const r of this.runs) ctx.store.remove(r)
     this.runs.length = 0

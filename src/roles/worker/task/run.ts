@@ -7,7 +7,7 @@ import type { SinkOutput, TaskSpec } from '../../../api/tasks'
 import { buildStagePipeline } from '../../../engine/pipeline'
 import { ShuffleWriter } from '../../../engine/shuffle'
 import { SharedBudget } from '../../../engine/spill/budget'
-import type { SpillContext } from '../../../engine/spill/external'
+import { mergeCollectBytes, type SpillContext } from '../../../engine/spill/external'
 import { attemptDir, shuffleDir } from '../layout'
 import { partitionSizes, type BlockFile, type ThreadEnv, type ThreadResult } from '../thread-protocol'
 import { toFailure } from './failures'
@@ -39,7 +39,8 @@ export async function runTask(spec: TaskSpec, env: ThreadEnv, lane?: number): Pr
   // A full collection after a spill returns the spilled buffers' memory at once; JSC on a large
   // machine would otherwise let the heap grow far past the budget before collecting.
   const afterSpill = (): void => Bun.gc(true)
-  const spillIn = (dir: string): SpillContext => ({ store: new FileRunStore(dir, pathName(spec.attempt_id)), budget, onSpill, afterSpill })
+  const collectEveryBytes = mergeCollectBytes(env.spillAtBytes)
+  const spillIn = (dir: string): SpillContext => ({ store: new FileRunStore(dir, pathName(spec.attempt_id)), budget, onSpill, afterSpill, collectEveryBytes })
   const fetcher = { peers, spillAtBytes: env.spillAtBytes }
   try {
     const read = { records: 0, bytes: 0 }
