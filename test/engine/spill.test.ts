@@ -2,7 +2,7 @@
 // against plain in-memory loops. Runs live in a memory-backed RunStore here; the worker's store
 // writes files (tested through the cluster).
 import { describe, expect, test } from 'bun:test'
-import { SharedBudget, UnlimitedBudget, keyBytes, newBudgetBuffer, newPressureBuffer, raisePressure, reservedBytes, Reservation, estimateBytes } from '../../src/engine/spill/budget'
+import { SharedBudget, UnlimitedBudget, keyBytes, newBudgetBuffer, newPressureBuffer, raisePressure, reservedBytes, Reservation, estimateBytes, setSqueeze } from '../../src/engine/spill/budget'
 import { SpillingAggregator, SpillingSorter, type SpillContext } from '../../src/engine/spill/external'
 import { mergeSorted } from '../../src/engine/spill/merge'
 import { readRun, writeRun, type RunFile, type RunStore } from '../../src/engine/spill/runs'
@@ -96,6 +96,22 @@ describe('budget', () => {
     // A task begun after a raise does not answer it: what was held then was not its own.
     const c = new SharedBudget(sab, 1 << 30, 0, undefined, pressure)
     expect(c.tryReserve(1 << 20)).toBe(true)
+  })
+
+  test('while squeezed, the tasks together reserve only SQUEEZED_SHARE of the limit; the floor still holds', () => {
+    const sab = newBudgetBuffer()
+    const pressure = newPressureBuffer()
+    const a = new SharedBudget(sab, 8 << 20, 1 << 20, undefined, pressure)
+    const b = new SharedBudget(sab, 8 << 20, 1 << 20, undefined, pressure)
+    expect(a.tryReserve(3 << 20)).toBe(true)
+    setSqueeze(pressure, true)
+    expect(a.tryReserve(1 << 20)).toBe(true)                 // 4 of 8 MiB: at the squeezed limit
+    expect(a.tryReserve(1024)).toBe(false)                   // past it: spill
+    expect(b.tryReserve(1 << 20)).toBe(true)                 // under its floor, a task still gets its working set
+    expect(b.tryReserve(1 << 20)).toBe(false)                // at its floor, past the squeezed limit
+    setSqueeze(pressure, false)
+    expect(b.tryReserve(1 << 20)).toBe(true)                 // the whole limit again
+    expect(reservedBytes(sab)).toBe(6 << 20)
   })
 
   test('a holder that cannot spill (a broadcast table) asks again after a pressure refusal and gets its step', () => {
@@ -242,7 +258,7 @@ describe('aggregation at any size', () => {
     const run = (every: number | undefined): { merge: number; runBytes: number } => {
       const c = ctx(smallBudget(16 * 1024))
       let collections = 0
-      const agg = new SpillingAggregator<number>((a, b) => a + b, () => 0, { ...c, afterSpill: () => { collections++ }, collectEveryBytes: every })
+      const agg = new SpillingAggregator<number>((a, b) => a + b, () => 0, { ...c, afterSpill: () => { collections++ }, ...(every === undefined ? {} : { collectEveryBytes: every }) })
       const ref = new Map<string, number>()
       for (const w of words(20_000, 5000, 4)) { agg.add(w, 1); ref.set(w, (ref.get(w) ?? 0) + 1) }
       const spills = collections

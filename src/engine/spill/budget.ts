@@ -51,13 +51,25 @@ export function reclaimLane(sab: SharedArrayBuffer, lane: number): number {
 }
 
 /**
- * Memory pressure, told by the worker's main thread to its task threads: one Int32, a generation
- * that the main thread raises when the process's resident size is past its mark. Estimates are
+ * Memory pressure, told by the worker's main thread to its task threads: an Int32 generation
+ * that the main thread raises when the process's resident size is past its mark, and an Int32 set
+ * while the worker is paused for it (the squeeze). Estimates are
  * only estimates (keys, garbage, buffers in flight are not all counted): the resident size is
  * what bounds the process, and a raise is how it reaches a running task.
  */
 export function newPressureBuffer(): SharedArrayBuffer {
-  return new SharedArrayBuffer(4)
+  return new SharedArrayBuffer(8)
+}
+
+/** While the worker is paused for its resident size, its tasks together hold at most this share
+ *  of the spill threshold. A raise makes each task spill once, and then its table fills up again
+ *  to the same size within a second; what bounds the resident size while it stays high is how
+ *  much the tasks may hold meanwhile. */
+export const SQUEEZED_SHARE = 0.5
+
+/** Sets or clears the squeeze (SQUEEZED_SHARE) for every task sharing `sab`. */
+export function setSqueeze(sab: SharedArrayBuffer, on: boolean): void {
+  Atomics.store(new Int32Array(sab), 1, on ? 1 : 0)
 }
 
 /** Tells every task sharing `sab` to spill what it holds, once, at its next reservation. */
@@ -76,6 +88,7 @@ export function raisePressure(sab: SharedArrayBuffer): number {
 export class SharedBudget implements MemoryBudget {
   private readonly counter: Int32Array
   private readonly limitKiB: number
+  private readonly squeezedKiB: number
   private heldKiB = 0
   /** index of this thread's own counter in `counter`; -1: the buffer has no lanes */
   private readonly lane: number
@@ -86,6 +99,7 @@ export class SharedBudget implements MemoryBudget {
   constructor(sab: SharedArrayBuffer, spillAtBytes: number, private readonly floorBytes: number, lane?: number, pressure?: SharedArrayBuffer) {
     this.counter = new Int32Array(sab)
     this.limitKiB = Math.floor(spillAtBytes / 1024)
+    this.squeezedKiB = Math.floor(SQUEEZED_SHARE * this.limitKiB)
     if (lane !== undefined && (lane < 0 || lane >= budgetLanes(sab))) throw new RangeError(`budget lane ${lane} is not in the buffer`)
     this.lane = lane === undefined ? -1 : 1 + lane
     this.pressure = pressure === undefined ? null : new Int32Array(pressure)
@@ -110,9 +124,10 @@ export class SharedBudget implements MemoryBudget {
     // The lane is raised before the total and lowered after it, so that a thread stopped between
     // the two leaves the lane high, never the total: reclaimLane then gives back all of it.
     if (this.lane > 0) Atomics.add(this.counter, this.lane, kib)
+    const limit = this.pressure !== null && Atomics.load(this.pressure, 1) === 1 ? this.squeezedKiB : this.limitKiB
     for (;;) {
       const now = Atomics.load(this.counter, 0)
-      if (now + kib > this.limitKiB && this.holding >= this.floorBytes) {
+      if (now + kib > limit && this.holding >= this.floorBytes) {
         if (this.lane > 0) Atomics.sub(this.counter, this.lane, kib)
         return false
       }

@@ -393,19 +393,20 @@ export class SpillingSorter<T> {
    * it holds did, so ties keep their order.
    */
   private compact(ctx: SpillContext): void {
+    const store = mergeStore(ctx)
     while (this.runs.length > MAX_FAN_IN) {
       const first = this.runs.splice(0, MAX_FAN_IN)
       let merged: { file: RunFile; bytes: boolean }
       if (first.every(r => r.bytes)) merged = { file: writeByteRun(ctx.store, new MergedCursor(first.map(r => new RunCursor(ctx.store, r.file)), this.descending)), bytes: true }
-      else merged = { file: writeRun(ctx.store, mergeSorted<Entry<T>>(first.map(r => this.entriesOf(ctx, r)), this.compare)), bytes: false }
+      else merged = { file: writeRun(ctx.store, mergeSorted<Entry<T>>(first.map(r => this.entriesOf(store, r)), this.compare)), bytes: false }
       for (const r of first) ctx.store.remove(r.file)
       this.runs.unshift(merged)
       ctx.afterSpill?.()
     }
   }
 
-  private entriesOf(ctx: SpillContext, r: { file: RunFile; bytes: boolean }): Generator<Entry<T>> {
-    return (r.bytes ? cursorEntries(new RunCursor(ctx.store, r.file)) : readRun(ctx.store, r.file)) as Generator<Entry<T>>
+  private entriesOf(store: RunStore, r: { file: RunFile; bytes: boolean }): Generator<Entry<T>> {
+    return (r.bytes ? cursorEntries(new RunCursor(store, r.file)) : readRun(store, r.file)) as Generator<Entry<T>>
   }
 
   private removeRuns(): void {
@@ -416,11 +417,14 @@ export class SpillingSorter<T> {
 
   /** [key, record] in key order; records with equal keys in the order they were added. */
   *sorted(): Generator<Entry<T>> {
-    const inMemory = this.sortedInMemory()
-    if (this.runs.length === 0) { yield* inMemory; this.reservation?.reset(); return }
+    if (this.runs.length === 0) { yield* this.sortedInMemory(); this.reservation?.reset(); return }
     const ctx = this.spill!
+    // What is held goes to disk first, as SpillingAggregator.entries does: a sort of [-count, word]
+    // keys at --max-mem 32MiB peaked at its merge, with the held pairs beside it.
+    if (this.reservation!.bytes > 0) this.spillNow()
     this.compact(ctx)
-    const sources = [...this.runs.map(r => this.entriesOf(ctx, r)), inMemory]
+    const store = mergeStore(ctx)
+    const sources = this.runs.map(r => this.entriesOf(store, r))
     yield* mergeSorted<Entry<T>>(sources, this.compare)
     this.removeRuns()
   }

@@ -3,7 +3,7 @@
 // file thread, the reporter. Threads' messages, errors and close events come back as events.
 // JS runs one callback at a time and step() never awaits, so no lock is needed.
 import type { TaskReport, TaskSpec } from '../../api/tasks'
-import { budgetLanes, laneBytes, raisePressure, reclaimLane, reservedBytes } from '../../engine/spill/budget'
+import { budgetLanes, laneBytes, raisePressure, reclaimLane, reservedBytes, setSqueeze } from '../../engine/spill/budget'
 import type { BlockStore } from './block-store'
 import type { FileWork } from './files/work'
 import { attemptDir, jobDir } from './layout'
@@ -138,6 +138,10 @@ export class WorkerDriver {
         this.d.log({ level: 'debug', cause: 'memory-pressure', message: `running tasks told to spill (pressure ${generation})`, generation })
         break
       }
+      case 'squeeze':
+        setSqueeze(this.d.env.pressure, a.on)
+        this.d.log({ level: 'debug', cause: 'memory-squeeze', message: a.on ? 'paused for memory: running tasks hold half the budget' : 'resumed: running tasks hold the whole budget again', on: a.on })
+        break
       case 'report': this.report(a.spec, a.result); break
       case 'refuse': break
       case 'remove-attempt-files': this.fileWork(this.d.files.remove(attemptDir(this.d.env.workDir, a.job, a.attempt)), 'remove-attempt-files'); break

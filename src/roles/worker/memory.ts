@@ -1,7 +1,7 @@
 // The worker's memory policy, pure: what to do at a given resident size. The shell reads RSS
 // (one function, replaceable in tests) and acts. Bun Workers have no heap limit of their own,
 // so this is the only guard against a task that allocates without bound.
-import { PER_SLOT_MIB, RUNTIME_BASE_MIB } from '../memory-floor'
+import { MARGIN_MIB, PER_SLOT_MIB, RUNTIME_BASE_MIB } from '../memory-floor'
 
 /** Above --max-mem plus this margin, running tasks are stopped: a healthy task stays far below. */
 export const RUNAWAY_MARGIN_BYTES = 512 * 1024 * 1024
@@ -32,11 +32,20 @@ export type PauseMarks = { pauseAtBytes: number; resumeAtBytes: number }
  */
 export function pauseMarks(maxMemBytes: number, slots: number): PauseMarks {
   const runtime = (RUNTIME_BASE_MIB + PER_SLOT_MIB * slots) * 1024 * 1024
-  const pauseAtBytes = runtime + PAUSE_FRACTION * maxMemBytes
+  // Under a small budget the runtime's share dwarfs the budget, and its mark sat within a swing of
+  // the bound (--max-mem + MARGIN_MIB): the worker pauses early enough that the swing stays under
+  // the bound. Under a large budget the first is the lower, and nothing changes.
+  const pauseAtBytes = Math.min(runtime + PAUSE_FRACTION * maxMemBytes, maxMemBytes + MARGIN_MIB * 1024 * 1024 - PAUSE_HEADROOM_BYTES)
   // The resident size moves by a few MiB at rest (collections, the allocator): under a small budget
   // a gap of 10 % of it would let the worker flap.
   return { pauseAtBytes, resumeAtBytes: Math.min(runtime + RESUME_FRACTION * maxMemBytes, pauseAtBytes - MIN_RESUME_GAP_BYTES) }
 }
+
+/** Room kept between the pause mark and the bound: what the resident size still grows by after a
+ *  sample past the mark, until the tasks' spills and collections take effect. The reduce side of an
+ *  aggregation over millions of keys at --max-mem 32MiB swung by ~25 MiB within half a second, and
+ *  a sample comes up to SAMPLE_MS late. */
+export const PAUSE_HEADROOM_BYTES = 40 * 1024 * 1024
 
 /** The least distance between the pause and resume marks. */
 export const MIN_RESUME_GAP_BYTES = 16 * 1024 * 1024

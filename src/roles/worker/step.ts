@@ -33,6 +33,8 @@ export type WorkerAction =
   | { kind: 'reclaim-lane'; lane: number }
   /** the resident size is past its mark: running tasks spill what they hold, once each */
   | { kind: 'raise-pressure' }
+  /** paused for the resident size, or resumed: running tasks hold less of the budget meanwhile */
+  | { kind: 'squeeze'; on: boolean }
   | { kind: 'report'; spec: TaskSpec; result: ThreadResult }
   | { kind: 'refuse'; attempt: string; code: 'STALE_INCARNATION' | 'UNKNOWN_JOB'; message: string }
   /** an attempt that ended without cleaning up: remove its scratch folder */
@@ -156,7 +158,9 @@ function onJobDropped(s: WorkerState, job: string, out: WorkerAction[]): void {
 function onMemory(s: WorkerState, e: Extract<WorkerEvent, { kind: 'memory-sampled' }>, out: WorkerAction[]): void {
   const relievable = s.slots.some(x => x.running !== null) || (e.cachedBytes ?? 0) > 0
   const marks = pauseMarks(s.maxMemBytes, s.slots.length)
+  const wasPaused = s.paused
   s.paused = pauseDecision(e.rssBytes, marks, s.paused, relievable)
+  if (s.paused !== wasPaused) out.push({ kind: 'squeeze', on: s.paused })
   let held = 0
   for (const slot of s.slots) if (slot.running !== null) held += e.laneBytes[slot.lane] ?? 0
   if (pressureDecision(e.rssBytes, marks.pauseAtBytes, held, SPILL_FRACTION * s.maxMemBytes, e.nowMs, s.lastPressureMs)) {

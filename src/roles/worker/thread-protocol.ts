@@ -6,8 +6,8 @@ export type ThreadEnv = {
   dataDir: string; workDir: string; masterUrl: string; workerId: string; token: string | undefined
   /** the worker's memory counter, shared by its task threads (engine/spill/budget.ts) */
   budget: SharedArrayBuffer
-  /** the worker's memory pressure generation (engine/spill/budget.ts raisePressure): a task spills
-   *  once at each raise */
+  /** the worker's memory pressure (engine/spill/budget.ts): a generation, at each raise of which a
+   *  task spills once, and the squeeze, set while the worker is paused for its resident size */
   pressure: SharedArrayBuffer
   /** past this many bytes held by all tasks together, a task spills */
   spillAtBytes: number

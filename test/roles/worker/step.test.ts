@@ -277,7 +277,7 @@ describe('worker step', () => {
     go({ kind: 'task-received', spec: c }, 20)
     const over = max + RUNAWAY_MARGIN_BYTES + 1
     const lanes = [1 * MiB, 300 * MiB, 2 * MiB]
-    expect(go({ kind: 'memory-sampled', rssBytes: max + RUNAWAY_MARGIN_BYTES, reservedBytes: 303 * MiB, laneBytes: lanes }, 1_000).filter(x => x.kind !== 'raise-pressure')).toEqual([])
+    expect(go({ kind: 'memory-sampled', rssBytes: max + RUNAWAY_MARGIN_BYTES, reservedBytes: 303 * MiB, laneBytes: lanes }, 1_000).filter(x => x.kind !== 'raise-pressure' && x.kind !== 'squeeze')).toEqual([])
     const first = go({ kind: 'memory-sampled', rssBytes: over, reservedBytes: 303 * MiB, laneBytes: lanes }, 1_100)
     expect(of(first, 'report').map(r => r.spec.job_id)).toEqual(['B'])
     expect(of(first, 'report')[0]?.result.failure?.message).toContain('held the most')
@@ -503,6 +503,23 @@ describe('worker step: running tasks told to spill from the measured resident si
     expect(of(go({ kind: 'memory-sampled', rssBytes: marks.pauseAtBytes + MiB, reservedBytes: 8 * MiB, laneBytes: lanes(4 * MiB, 4 * MiB) }, 200 + PRESSURE_GRACE_MS), 'raise-pressure')).toEqual([])
     // Held data again: the next raise.
     expect(of(go({ kind: 'memory-sampled', rssBytes: marks.pauseAtBytes + MiB, reservedBytes: 300 * MiB, laneBytes: lanes(300 * MiB, 0) }, 300 + PRESSURE_GRACE_MS), 'raise-pressure')).toHaveLength(1)
+  })
+
+  test('paused for the resident size, the running tasks are squeezed; resumed, they are not; once each way', () => {
+    const small = 32 * MiB
+    const { s, go } = worker(2, small)
+    const marks = pauseMarks(small, 2)
+    go({ kind: 'task-received', spec: spec('j1', 1) }, 0)
+    const l = new Array<number>(2 * LANES_PER_SLOT + 1).fill(0)
+    l[s.slots[0]!.lane] = 10 * MiB
+    const sample = (rssBytes: number, at: number): boolean[] =>
+      go({ kind: 'memory-sampled', rssBytes, reservedBytes: 10 * MiB, laneBytes: l }, at).flatMap(a => a.kind === 'squeeze' ? [a.on] : [])
+    expect(sample(marks.pauseAtBytes, 100)).toEqual([])
+    expect(sample(marks.pauseAtBytes + MiB, 200)).toEqual([true])
+    expect(sample(marks.pauseAtBytes + 2 * MiB, 300)).toEqual([])          // still paused: said once
+    expect(sample(marks.resumeAtBytes + MiB, 400)).toEqual([])             // between the marks: no change
+    expect(sample(marks.resumeAtBytes, 500)).toEqual([false])
+    expect(sample(marks.resumeAtBytes, 600)).toEqual([])
   })
 
   test('what an idle lane or the cache lane holds does not count as tasks\' data', () => {
