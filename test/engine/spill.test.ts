@@ -339,6 +339,24 @@ describe('sorting at any size', () => {
 })
 
 describe('sorting strings as bytes', () => {
+  test('a sort held as bytes collects after every collectEveryBytes of strings, when that is less than COLLECT_EVERY_BYTES', () => {
+    const collections = (every: number | undefined): number => {
+      let n = 0
+      const c = ctx(smallBudget(1 << 30))
+      const sorter = new SpillingSorter<string>({ ...c, afterSpill: () => { n++ }, ...(every === undefined ? {} : { collectEveryBytes: every }) })
+      const r = rng(31)
+      const lines: string[] = []
+      for (let i = 0; i < 4000; i++) { const l = `${Math.floor(r() * 1e9).toString(36)}|${'x'.repeat(500)}`; lines.push(l); sorter.add(l.slice(0, 6), l) }
+      const got: string[] = []
+      for (const b of sorter.sortedBatches(1000)) got.push(...b)
+      expect(got).toEqual(lines.slice().sort((a, b) => (a.slice(0, 6) < b.slice(0, 6) ? -1 : a.slice(0, 6) > b.slice(0, 6) ? 1 : 0)))
+      return n
+    }
+    // About 2 MiB of strings in and 2 MiB out: none at 32 MiB, one per 64 KiB.
+    expect(collections(undefined)).toBe(0)
+    expect(collections(64 * 1024)).toBeGreaterThanOrEqual(40)
+  })
+
   // Keys and lines of every kind of character: ASCII, Latin-1, other BMP, astral (a surrogate pair;
   // a key cut inside one ends in a lone surrogate), U+0000, U+FFFF; many equal keys.
   const CHARS = ['a', 'b', 'Z', ' ', '\u0000', '\u007f', 'é', 'ÿ', '\u0100', '\u4e00', '\ue000', '\uffff', '\ud83d\ude00', '\ud800\udc00']

@@ -197,11 +197,16 @@ export class SpillingSorter<T> {
   private readonly minRun: number
   /** bytes of strings taken or made since the last collection (see COLLECT_EVERY_BYTES) */
   private stringBytes = 0
+  /** COLLECT_EVERY_BYTES, or the context's collectEveryBytes when that is less: 32 MiB of garbage
+   *  is nothing beside a 1 GiB budget, but two tasks' worth passed the bound at --max-mem 32MiB
+   *  (a sort of 1-3 KB lines handing its records to a count: 265 MiB resident, bound 232) */
+  private readonly collectEvery: number
   count = 0
 
   constructor(private readonly spill: SpillContext | null, private readonly descending = false) {
     this.reservation = spill === null ? null : new Reservation(spill.budget, spill.stepBytes)
     this.minRun = minRunBytes(spill)
+    this.collectEvery = Math.min(COLLECT_EVERY_BYTES, spill?.collectEveryBytes ?? COLLECT_EVERY_BYTES)
   }
 
   add(key: unknown, record: T): void {
@@ -209,7 +214,7 @@ export class SpillingSorter<T> {
     let bytes: number
     if (this.arena !== null && typeof key === 'string' && typeof record === 'string' && (bytes = this.arena.add(key, record)) >= 0) {
       // the real bytes held (string-sort.ts), not a JS value's estimate
-      if ((this.stringBytes += bytes) >= COLLECT_EVERY_BYTES) this.collect()
+      if ((this.stringBytes += bytes) >= this.collectEvery) this.collect()
     } else {
       if (this.arena !== null) this.toValues()
       this.keys.push(key)
@@ -231,7 +236,7 @@ export class SpillingSorter<T> {
     this.count++
     // No string is made here, but the buffers the records came in are garbage outside the heap all
     // the same (see COLLECT_EVERY_BYTES).
-    if ((this.stringBytes += textLen) >= COLLECT_EVERY_BYTES) this.collect()
+    if ((this.stringBytes += textLen) >= this.collectEvery) this.collect()
     if (this.reservation !== null && !this.reservation.grow(bytes) && this.reservation.bytes >= this.minRun) this.spillNow()
     return true
   }
@@ -245,7 +250,7 @@ export class SpillingSorter<T> {
     if (this.arena === null || typeof key !== 'string') { this.add(key, record as T); return }
     const bytes = this.arena.addAsciiKeyed(key, src, textStart, textLen)
     this.count++
-    if ((this.stringBytes += bytes) >= COLLECT_EVERY_BYTES) this.collect()
+    if ((this.stringBytes += bytes) >= this.collectEvery) this.collect()
     if (this.reservation !== null && !this.reservation.grow(bytes) && this.reservation.bytes >= this.minRun) this.spillNow()
   }
 
@@ -332,7 +337,7 @@ export class SpillingSorter<T> {
     let batch: string[] = []
     while (c.next()) {
       batch.push(textOf(c.buf, c.keyStart + c.keyLen, c.textLen))
-      if ((this.stringBytes += c.textLen & 0x7fffffff) >= COLLECT_EVERY_BYTES) this.collect()
+      if ((this.stringBytes += c.textLen & 0x7fffffff) >= this.collectEvery) this.collect()
       if (batch.length >= size) { yield batch; batch = [] }
     }
     if (batch.length > 0) yield batch
