@@ -22,6 +22,10 @@ export type SpillContext = {
   collectEveryBytes?: number
 }
 
+/** The collectEveryBytes for a spill threshold: in step with the budget, since a merge's garbage
+ *  matters under a small one, and a collection of a merge's small heap costs a few ms. */
+export const mergeCollectBytes = (spillAtBytes: number): number => Math.max(1 << 20, Math.floor(spillAtBytes / 16))
+
 /**
  * The store a merge reads its runs through: with `collectEveryBytes`, it asks for a collection
  * after every that many bytes read. A merge keeps little alive, but makes a few objects for each
@@ -30,10 +34,6 @@ export type SpillContext = {
  * 20x word count under a 19 MiB budget rose from ~95 MiB resident while fetching to 130 in its
  * merge, 105 with a collection every 65 536 records (~0.8 MiB of runs).
  */
-/** The collectEveryBytes for a spill threshold: in step with the budget, since a merge's garbage
- *  matters under a small one, and a collection of a merge's small heap costs a few ms. */
-export const mergeCollectBytes = (spillAtBytes: number): number => Math.max(1 << 20, Math.floor(spillAtBytes / 16))
-
 export function mergeStore(ctx: SpillContext): RunStore {
   const every = ctx.collectEveryBytes
   const collect = ctx.afterSpill
@@ -67,11 +67,12 @@ export const minRunBytes = (ctx: SpillContext | null): number => (ctx?.stepBytes
 export const MAX_FAN_IN = 16
 
 /**
- * Merges the first runs into one until at most MAX_FAN_IN are left. The merged run takes the place
- * of the runs it holds, which come first, so ties keep their order and a stable sort stays stable.
- * Equal keys of an aggregation may now sit side by side in one run: its merge combines neighbours.
+ * The records of all the runs in order: the first runs merged into one until at most MAX_FAN_IN are
+ * left, then the rest merged as they are read, all through one mergeStore. A merged run takes the
+ * place of the runs it holds, which come first, so ties keep their order and a stable sort stays
+ * stable. Equal keys of an aggregation may sit side by side in one run: its merge combines them.
  */
-export function compactRuns<T>(ctx: SpillContext, runs: RunFile[], compare: (a: T, b: T) => number): void {
+export function mergeRuns<T>(ctx: SpillContext, runs: RunFile[], compare: (a: T, b: T) => number): Generator<T> {
   const store = mergeStore(ctx)
   while (runs.length > MAX_FAN_IN) {
     const first = runs.splice(0, MAX_FAN_IN)
@@ -80,6 +81,7 @@ export function compactRuns<T>(ctx: SpillContext, runs: RunFile[], compare: (a: 
     runs.unshift(merged)
     ctx.afterSpill?.()
   }
+  return mergeSorted<T>(runs.map(r => readRun(store, r) as Generator<T>), compare)
 }
 
 type Entry<V> = [unknown, V]
@@ -156,11 +158,8 @@ export class SpillingAggregator<V> {
     // two tasks ending together peaked there (a 20x word count at --max-mem 48MiB: 250 MiB
     // resident in the merge, 225 before it).
     if (this.map.size > 0) this.spillNow()
-    compactRuns<Entry<V>>(ctx, this.runs, byKey)
-    const store = mergeStore(ctx)
-    const sources = this.runs.map(r => readRun(store, r) as Generator<Entry<V>>)
     let current: Entry<V> | undefined
-    for (const e of mergeSorted<Entry<V>>(sources, byKey)) {
+    for (const e of mergeRuns<Entry<V>>(ctx, this.runs, byKey)) {
       if (current !== undefined && compareKeys(current[0], e[0]) === 0) current = [current[0], this.combine(current[1], e[1])]
       else {
         if (current !== undefined) yield current
@@ -393,12 +392,11 @@ export class SpillingSorter<T> {
   }
 
   /**
-   * Merges the first runs into one until at most MAX_FAN_IN are left (see compactRuns): byte runs
+   * Merges the first runs into one until at most MAX_FAN_IN are left (see mergeRuns): byte runs
    * into a byte run, a mix of kinds into a run of pairs. The merged run comes first, as the runs
    * it holds did, so ties keep their order.
    */
-  private compact(ctx: SpillContext): void {
-    const store = mergeStore(ctx)
+  private compact(ctx: SpillContext, store = mergeStore(ctx)): void {
     while (this.runs.length > MAX_FAN_IN) {
       const first = this.runs.splice(0, MAX_FAN_IN)
       let merged: { file: RunFile; bytes: boolean }
@@ -427,8 +425,8 @@ export class SpillingSorter<T> {
     // What is held goes to disk first, as SpillingAggregator.entries does: a sort of [-count, word]
     // keys at --max-mem 32MiB peaked at its merge, with the held pairs beside it.
     if (this.reservation!.bytes > 0) this.spillNow()
-    this.compact(ctx)
     const store = mergeStore(ctx)
+    this.compact(ctx, store)
     const sources = this.runs.map(r => this.entriesOf(store, r))
     yield* mergeSorted<Entry<T>>(sources, this.compare)
     this.removeRuns()

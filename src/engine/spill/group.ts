@@ -8,9 +8,8 @@
 import { KeyMap, compareKeys } from '../keys'
 import { sortedOrder } from '../sort-order'
 import { Reservation, estimateBytes, keyBytes } from './budget'
-import { compactRuns, mergeStore, minRunBytes, type SpillContext } from './external'
-import { mergeSorted } from './merge'
-import { readRun, readRunBatches, writeRun, type RunFile, type RunStore } from './runs'
+import { mergeRuns, minRunBytes, type SpillContext } from './external'
+import { readRunBatches, writeRun, type RunFile, type RunStore } from './runs'
 
 type Pair = [unknown, unknown]
 type Group = [unknown, unknown[]]
@@ -93,10 +92,7 @@ export class SpillingGrouper {
     // What is held goes to disk first, as SpillingAggregator does: not held through the merge,
     // and its reservation is free for the groups gathered from it.
     if (this.map.size > 0) this.spillNow()
-    compactRuns<Pair>(ctx, this.runs, byKey)
-    const store = mergeStore(ctx)
-    const sources = this.runs.map(r => readRun(store, r) as Generator<Pair>)
-    yield* mergeSorted<Pair>(sources, byKey)
+    yield* mergeRuns<Pair>(ctx, this.runs, byKey)
     for (const r of this.runs) ctx.store.remove(r)
     this.runs.length = 0
     this.reservation?.reset()
