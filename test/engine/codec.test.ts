@@ -225,6 +225,21 @@ describe('FrameDecoder', () => {
     d.finish()
     expect(got).toEqual([big])
   })
+  test('batches(): the same batches as push, cut anywhere, each decoded only when asked for', () => {
+    for (let cut = 0; cut <= stream.length; cut += 5) {
+      const d = new FrameDecoder()
+      const got = [...d.batches(stream.subarray(0, cut)), ...d.batches(stream.subarray(cut))]
+      d.finish()
+      expect(got).toEqual(batches)
+    }
+    // A corrupt third frame (an empty payload) throws only when its batch is asked for: the first
+    // two came out before, one at a time.
+    const bad = concat([encodeFrame(['a']), encodeFrame(['b']), new Uint8Array([0, 0, 0, 0])])
+    const it = new FrameDecoder().batches(bad)
+    expect(it.next().value).toEqual(['a'])
+    expect(it.next().value).toEqual(['b'])
+    expect(() => it.next()).toThrow('empty frame')
+  })
 })
 
 describe('ByteSink', () => {

@@ -5,7 +5,7 @@ import { describe, expect, test } from 'bun:test'
 import { SharedBudget, UnlimitedBudget, keyBytes, newBudgetBuffer, newPressureBuffer, raisePressure, reservedBytes, Reservation, estimateBytes, setSqueeze } from '../../src/engine/spill/budget'
 import { SpillingAggregator, SpillingSorter, type SpillContext } from '../../src/engine/spill/external'
 import { mergeSorted } from '../../src/engine/spill/merge'
-import { readRun, writeRun, type RunFile, type RunStore } from '../../src/engine/spill/runs'
+import { MemoryRunStore as OneChunkRunStore, readRun, writeRun, WRITE_CHUNK_BYTES, type RunFile, type RunStore } from '../../src/engine/spill/runs'
 import { compareKeys } from '../../src/engine/keys'
 
 class MemoryRunStore implements RunStore {
@@ -154,6 +154,32 @@ describe('runs and merge', () => {
     const records = Array.from({ length: 60_000 }, (_, i) => [`k${i}`, i, { x: [i, 'é'.repeat(40)] }])
     const run = writeRun(store, records)
     expect([...readRun(store, run)]).toEqual(records)
+  })
+
+  test('a run is written in chunks of at most WRITE_CHUNK_BYTES, a frame larger than that alone', () => {
+    const sizes: number[] = []
+    const store = new MemoryRunStore()
+    const sizing: RunStore = { write: chunks => store.write((function* () { for (const c of chunks) { sizes.push(c.length); yield c } })()), read: (r, s, e) => store.read(r, s, e), remove: r => store.remove(r) }
+    // 512 records a frame: the huge one makes its frame over a chunk alone.
+    const records: unknown[] = Array.from({ length: 20_000 }, (_, i) => [`k${i}`, 'x'.repeat(100)])
+    records[10_000] = ['huge', 'y'.repeat(WRITE_CHUNK_BYTES + 10)]
+    const run = writeRun(sizing, records)
+    expect([...readRun(store, run)]).toEqual(records)
+    expect(sizes.length).toBeGreaterThan(2)
+    expect(sizes.filter(n => n > WRITE_CHUNK_BYTES)).toHaveLength(1)
+    expect(sizes.reduce((a, n) => a + n, 0)).toBe(run.size)
+  })
+
+  test('a run is read a frame at a time: a merge of many runs holds one decoded frame of each, not a chunk', () => {
+    // A store that reads a run as one chunk, a corrupt frame (an empty payload) after two good ones.
+    const store = new OneChunkRunStore()
+    const records = Array.from({ length: 1024 }, (_, i) => [[-1 - i, `w${i}`], [`w${i}`, i + 1]])
+    const run = writeRun(store, records)
+    const bytes = store.files.get(run.path)!
+    store.files.set(run.path, new Uint8Array([...bytes, 0, 0, 0, 0]))
+    const it = readRun(store, { path: run.path, size: bytes.length + 4 })
+    for (let i = 0; i < records.length; i++) expect(it.next().value).toEqual(records[i])
+    expect(() => it.next()).toThrow('empty frame')
   })
 
   test('runs of string pairs (a sort\'s [key, line]) read back exactly, mixed with frames of other records', () => {

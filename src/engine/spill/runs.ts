@@ -28,12 +28,18 @@ export function writePairsRun(store: RunStore, keys: readonly unknown[], values:
   return store.write(inChunks(pairFrames(keys, values, order)))
 }
 
-/** Frames gathered into chunks of about 4 MiB, each handed on (a view, reused) before the next is made. */
+/** Bytes a run is written in at a time. The buffer is memory beside the budget at the moment a
+ *  structure spills or a merge writes: at 4 MiB it grew to 8, half of a task's share of a 32 MiB
+ *  budget (a compaction of sixteen runs held 12.5 MiB of buffers). */
+export const WRITE_CHUNK_BYTES = 1 << 20
+
+/** Frames gathered into chunks of at most WRITE_CHUNK_BYTES (or one frame, when a frame is
+ *  larger), each handed on (a view, reused) before the next is made. */
 function* inChunks(frames: Iterable<Uint8Array>): Generator<Uint8Array> {
-  const sink = new ByteSink()
+  const sink = new ByteSink(WRITE_CHUNK_BYTES)
   for (const f of frames) {
+    if (sink.length > 0 && sink.length + f.length > WRITE_CHUNK_BYTES) { yield sink.bytes(); sink.reset() }
     sink.append(f)
-    if (sink.length >= 4 << 20) { yield sink.bytes(); sink.reset() }
   }
   if (sink.length > 0) yield sink.bytes()
 }
@@ -67,7 +73,7 @@ export function* readRun(store: RunStore, run: RunFile, start = 0, end = run.siz
 /** Reads a run back a batch at a time. */
 export function* readRunBatches(store: RunStore, run: RunFile, start = 0, end = run.size): Generator<unknown[]> {
   const decoder = new FrameDecoder()
-  for (const chunk of store.read(run, start, end)) for (const frame of decoder.push(chunk)) yield unpackRunFrame(frame)
+  for (const chunk of store.read(run, start, end)) for (const frame of decoder.batches(chunk)) yield unpackRunFrame(frame)
   decoder.finish()
 }
 

@@ -15,7 +15,7 @@
 // is added), then an MSD radix sort on the following bytes within each group of equal prefixes,
 // insertion sort for small groups. No comparator call per comparison, no object per record.
 import { ByteSink } from '../codec'
-import type { RunFile, RunStore } from './runs'
+import { WRITE_CHUNK_BYTES, type RunFile, type RunStore } from './runs'
 
 /** Bytes of an arena chunk; a record longer than this gets a chunk of its own. */
 const CHUNK_BYTES = 4 << 20
@@ -328,18 +328,19 @@ class ArenaCursor implements RecordCursor {
 // little-endian. Runs never leave the worker that wrote them.
 const HEADER = 8
 
-/** Writes the cursor's records as one run, in chunks of about 4 MiB. */
+/** Writes the cursor's records as one run, in chunks of about WRITE_CHUNK_BYTES. */
 export function writeByteRun(store: RunStore, cursor: RecordCursor): RunFile {
   return store.write((function* () {
-    const sink = new ByteSink(4 << 20)
+    const sink = new ByteSink(WRITE_CHUNK_BYTES)
     const head = new Uint8Array(HEADER)
     const view = new DataView(head.buffer)
     while (cursor.next()) {
       view.setUint32(0, cursor.keyLen, true)
       view.setInt32(4, cursor.textLen, true)
+      const len = cursor.keyLen + (cursor.textLen & 0x7fffffff)
+      if (sink.length > 0 && sink.length + HEADER + len > WRITE_CHUNK_BYTES) { yield sink.bytes(); sink.reset() }
       sink.append(head)
-      sink.append(cursor.buf.subarray(cursor.keyStart, cursor.keyStart + cursor.keyLen + (cursor.textLen & 0x7fffffff)))
-      if (sink.length >= 4 << 20) { yield sink.bytes(); sink.reset() }
+      sink.append(cursor.buf.subarray(cursor.keyStart, cursor.keyStart + len))
     }
     if (sink.length > 0) yield sink.bytes()
   })())

@@ -156,7 +156,7 @@ async function fetchBlocks(spec: TaskSpec, f: Fetcher, r: FetchRequest, onBatch:
     for await (const chunk of f.peers.shuffle(r.address, `worker ${r.worker} at ${r.address}`, body)) {
       counts.bytes += chunk.length
       if (take !== null) { decoder.pushFrames(chunk, take); continue }
-      for (const batch of decoder.push(chunk)) {
+      for (const batch of decoder.batches(chunk)) {
         counts.records += batch.length
         try { onBatch(r.side, batch) } catch (e) { downstream = e; throw e }
       }
