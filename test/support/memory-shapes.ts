@@ -7,7 +7,7 @@
 //   long:  lines of 1 to 3 KB with a unique 14-character prefix (sort of long records)
 // Run as a script to measure the peak RSS of each shape on a real cluster:
 //   npx bun test/support/memory-shapes.ts --mb 640 --max-mem 32MiB [--binary dist/minispark] [--shapes a,b]
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, writeFileSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import type { JobRequest } from '../../src/api/jobs'
 
@@ -24,21 +24,36 @@ function rng(seed: number): () => number {
 
 const FILES = 4
 
+// Written and read in pieces, so that inputs of many GiB (20x a 1 GiB budget) fit in neither one
+// string nor this process's memory.
+const PIECE_CHARS = 16 << 20
+
 function writeFiles(dir: string, mb: number, seed: number, line: (r: () => number, i: number) => string): void {
   mkdirSync(dir, { recursive: true })
   const per = Math.ceil((mb * 1024 * 1024) / FILES)
   let i = 0
   for (let f = 0; f < FILES; f++) {
     const r = rng(seed + f)
-    const parts: string[] = []
-    let bytes = 0
-    while (bytes < per) {
-      const l = line(r, i++)
-      parts.push(l)
-      bytes += l.length + 1
+    const fd = openSync(join(dir, `part-${f}.txt`), 'w')
+    try {
+      let piece = ''
+      let bytes = 0
+      while (bytes < per) {
+        const l = line(r, i++)
+        piece += l + '\n'
+        bytes += l.length + 1
+        if (piece.length >= PIECE_CHARS) { writeAll(fd, piece); piece = '' }
+      }
+      writeAll(fd, piece)
+    } finally {
+      closeSync(fd)
     }
-    writeFileSync(join(dir, `part-${f}.txt`), parts.join('\n') + '\n')
   }
+}
+
+function writeAll(fd: number, text: string): void {
+  const b = Buffer.from(text)
+  for (let at = 0; at < b.length;) at += writeSync(fd, b, at)
 }
 
 /** Distinct words in the word files: millions, fewer for small inputs. */
@@ -194,7 +209,7 @@ export const SHAPES: Shape[] = [
     ] }),
     check: (dataDir, out) => {
       const got = readLines(join(dataDir, out, 'sort'))
-      const want = inputLines(join(dataDir, 'long'))
+      const want = [...inputLines(join(dataDir, 'long'))]
       want.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
       expectEqual('sorted records', got.length, want.length)
       for (let i = 0; i < want.length; i++) if (got[i] !== want[i]) throw new Error(`sort: record ${i} differs`)
@@ -226,17 +241,37 @@ export const SHAPES: Shape[] = [
       const sizes = new Map<string, number>()
       for (const l of inputLines(join(dataDir, 'hot'))) { const k = l.slice(0, l.indexOf('\t')); sizes.set(k, (sizes.get(k) ?? 0) + 1) }
       expectSameMap(readJsonl(join(dataDir, out, 'sizes')), sizes)
-      expectEqual('sorted long records', result('n')[0], inputLines(join(dataDir, 'long')).length)
+      expectEqual('sorted long records', result('n')[0], countLines(join(dataDir, 'long')))
     },
   },
 ]
 
 // ---- plain references ----
 
-function inputLines(dir: string): string[] {
-  const out: string[] = []
-  for (const f of readdirSync(dir).sort()) for (const l of readFileSync(join(dir, f), 'utf8').split('\n')) if (l !== '') out.push(l)
-  return out
+/** The lines of every file of an input folder, read a piece at a time. */
+function* inputLines(dir: string): Generator<string> {
+  for (const f of readdirSync(dir).sort()) {
+    const fd = openSync(join(dir, f), 'r')
+    try {
+      const buf = Buffer.alloc(PIECE_CHARS)
+      const text = new TextDecoder()
+      let rest = ''
+      for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0;) {
+        const lines = (rest + text.decode(buf.subarray(0, n), { stream: true })).split('\n')
+        rest = lines.pop()!
+        for (const l of lines) if (l !== '') yield l
+      }
+      if (rest !== '') yield rest
+    } finally {
+      closeSync(fd)
+    }
+  }
+}
+
+function countLines(dir: string): number {
+  let n = 0
+  for (const _ of inputLines(dir)) n++
+  return n
 }
 
 function readLines(dir: string): string[] {
