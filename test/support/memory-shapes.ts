@@ -7,6 +7,7 @@
 //   long:  lines of 1 to 3 KB with a unique 14-character prefix (sort of long records)
 // Run as a script to measure the peak RSS of each shape on a real cluster:
 //   npx bun test/support/memory-shapes.ts --mb 640 --max-mem 32MiB [--binary dist/minispark] [--shapes a,b]
+//     [--inputs words,hot,right,orders,long]   (the inputs to write; the shapes' by default all)
 import { closeSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, writeFileSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import type { JobRequest } from '../../src/api/jobs'
@@ -56,28 +57,33 @@ function writeAll(fd: number, text: string): void {
   for (let at = 0; at < b.length;) at += writeSync(fd, b, at)
 }
 
+export const INPUTS: readonly string[] = ['words', 'hot', 'right', 'orders', 'long']
+
 /** Distinct words in the word files: millions, fewer for small inputs. */
 export const distinctWords = (mb: number): number => Math.min(4_000_000, Math.max(1000, Math.floor(mb * 1024 * 1024 / 9 / 3)))
 const PAD = 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ'
 
-export function generate(dataDir: string, mb: number): void {
+/** The inputs of the shapes; `only` names the ones to write (all by default): at 20 GiB an input,
+ *  a run of one shape makes only what it reads. */
+export function generate(dataDir: string, mb: number, only: readonly string[] = INPUTS): void {
+  const want = (name: string): boolean => only.includes(name)
   const d = distinctWords(mb)
-  writeFiles(join(dataDir, 'words'), mb, 1, r => {
+  if (want('words')) writeFiles(join(dataDir, 'words'), mb, 1, r => {
     const ws: string[] = []
     for (let k = 0; k < 10; k++) ws.push(`w${Math.floor(r() * d).toString(36)}`)
     return ws.join(' ')
   })
-  writeFiles(join(dataDir, 'hot'), mb, 2, (r, i) =>
+  if (want('hot')) writeFiles(join(dataDir, 'hot'), mb, 2, (r, i) =>
     `${r() < 0.8 ? 'hot' : `k${Math.floor(r() * 200_000)}`}\tr${i}|${PAD.slice(0, 20 + Math.floor(r() * 40))}`)
   // The right side of the hot join: as large as the left, so that neither is broadcast and the
   // smaller one is still too large for a hash table; "hot" three times.
-  writeFiles(join(dataDir, 'right'), mb, 3, (r, i) =>
+  if (want('right')) writeFiles(join(dataDir, 'right'), mb, 3, (r, i) =>
     i < 3 ? `hot\t${i + 1}` : i % 10 === 0 ? `k${Math.floor(r() * 200_000)}\t${i % 1000}` : `x${i}\t${i % 1000}|${PAD.slice(0, 30 + Math.floor(r() * 30))}`)
   // Self-join: about 500 000 orders at the 640 MB scale, 5 per customer on average.
   const orders = Math.max(5000, Math.floor(mb * 800))
-  writeFiles(join(dataDir, 'orders'), Math.max(1, Math.floor(orders * 30 / 1024 / 1024)), 4, (r, i) =>
+  if (want('orders')) writeFiles(join(dataDir, 'orders'), Math.max(1, Math.floor(orders * 30 / 1024 / 1024)), 4, (r, i) =>
     `o${i},c${Math.floor(r() * orders / 5)},${1 + Math.floor(r() * 100)}`)
-  writeFiles(join(dataDir, 'long'), mb, 5, (r, i) => {
+  if (want('long')) writeFiles(join(dataDir, 'long'), mb, 5, (r, i) => {
     const len = 1000 + Math.floor(r() * 2000)
     let s = Math.floor(r() * 36 ** 6).toString(36).padStart(6, '0') + String(i).padStart(8, '0')
     while (s.length < len) s += PAD
@@ -325,7 +331,8 @@ if (import.meta.main) {
   const only = arg('shapes', '').split(',').filter(Boolean)
   const dataDir = arg('data', join(tmpdir(), `ms-shapes-${mb}`))
   const check = process.argv.includes('--check')
-  if (!process.argv.includes('--reuse')) { const t = Date.now(); generate(dataDir, mb); console.log(`generated ${mb} MB a shape in ${dataDir} in ${Date.now() - t} ms`) }
+  const inputs = arg('inputs', INPUTS.join(',')).split(',').filter(Boolean)
+  if (!process.argv.includes('--reuse')) { const t = Date.now(); generate(dataDir, mb, inputs); console.log(`generated ${mb} MB a shape in ${dataDir} in ${Date.now() - t} ms`) }
   const dir = mkdtempSync(join(tmpdir(), 'ms-shapes-run-'))
   const master = await spawnRole([binary, 'master', '--port', '0', '--state-db', join(dir, 'm.db')])
   const workers = await Promise.all(['a', 'b'].map(id => spawnRole([binary, 'worker', '--master', master.url, '--port', '0', '--id', id,
@@ -337,7 +344,7 @@ if (import.meta.main) {
       for (const w of workers) resetPeak(w.proc.pid)
       const t = Date.now()
       const id = await client.submit(s.job('out'))
-      const st = await client.waitDone(id, { timeoutMs: 1_800_000 })
+      const st = await client.waitDone(id, { timeoutMs: 4 * 3_600_000 })
       const spilled = (await client.tasks(id)).reduce((n, x) => n + x.spilled_bytes, 0)
       const peaks = workers.map(w => peakRssMiB(w.proc.pid).toFixed(0))
       let verdict = ''
