@@ -13,7 +13,8 @@
 // The reduce fetches its blocks through a stand-in for the peer client that streams the block
 // files in 256 KiB chunks, as a peer's response arrives (frames straddle chunks); everything after
 // the fetch is the worker's code (src/roles/worker/task/fetch.ts reduceShuffle, run.ts's wiring).
-// A sort's range bounds come from the keys of each input file's first 4 MiB. Prints the reduce's
+// A sort's range bounds come from the keys of the records the map stage makes of each input file's
+// first 4 MiB. Prints the reduce's
 // seconds (wall and CPU), the output's size, records and sha256 (equal before and after a change).
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
@@ -51,7 +52,7 @@ function plan(jobPath: string, partitions: number): { req: JobRequest; stages: S
   return { req, stages, reduce, writer }
 }
 
-/** Bounds of a sort's reduce partitions from the first 4 MiB of each input file. */
+/** Bounds of a sort's reduce partitions from the records the stage makes of each input file's first 4 MiB. */
 function sampledBounds(writer: StagePlan, files: readonly string[], params: Record<string, unknown>, partitions: number): unknown[] {
   const w = writer.shuffle_writes[0]!
   const keyOf = sortKeyFunction(w.node, params)
@@ -61,7 +62,14 @@ function sampledBounds(writer: StagePlan, files: readonly string[], params: Reco
     const n = readSync(fd, buf, 0, buf.length, 0)
     closeSync(fd)
     const lines = buf.subarray(0, n).toString('utf8').split('\n').slice(0, -1)
-    return { keys: keysOf(w.node.id, keyOf, lines), count: lines.length }
+    // The sort sees what the stage makes of the lines (a map before it), not the lines.
+    const records: unknown[] = []
+    const root = buildStagePipeline(writer, params, {
+      shuffle: () => ({ push: b => { for (const r of b) records.push(r) } }),
+      sink: node => { throw new Error(`profile-reduce samples sort keys of a stage that writes a shuffle, not sink ${node.id}`) },
+    })
+    root.push(lines)
+    return { keys: keysOf(w.node.id, keyOf, records), count: records.length }
   })
   return boundsFromSamples(samples, partitions)
 }
