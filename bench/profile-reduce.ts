@@ -14,8 +14,8 @@
 // files in 256 KiB chunks, as a peer's response arrives (frames straddle chunks); everything after
 // the fetch is the worker's code (src/roles/worker/task/fetch.ts reduceShuffle, run.ts's wiring).
 // A sort's range bounds come from the keys of the records the map stage makes of each input file's
-// first 4 MiB. Prints the reduce's
-// seconds (wall and CPU), the output's size, records and sha256 (equal before and after a change).
+// first 4 MiB. Prints the reduce's seconds (wall and CPU), the output's size, records and sha256
+// (equal before and after a change).
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { JobRequest } from '../src/api/jobs'
