@@ -10,13 +10,18 @@ import { KeyMap, partitionOf } from './keys'
 export type CombineEntry = { readonly key: unknown; value: unknown; readonly part: number }
 
 export class CombineTable {
-  // Entries by key value (KeyMap), and in insertion order for encoding them by partition.
+  // Entries by key value (KeyMap), and each reduce partition's in insertion order: a spill encodes
+  // them a partition at a time, straight from these lists, and lets each go once it is written
+  // (a copy of the whole table, by partition, was a third of the table again at the moment it spilled).
   private byKey = new KeyMap<CombineEntry>()
-  private all: CombineEntry[] = []
+  private lists: CombineEntry[][]
+  private count = 0
 
-  constructor(private readonly parts: number) {}
+  constructor(private readonly parts: number) {
+    this.lists = emptyLists(parts)
+  }
 
-  get size(): number { return this.all.length }
+  get size(): number { return this.count }
 
   find(k: unknown): CombineEntry | undefined { return this.byKey.get(k) }
 
@@ -24,19 +29,21 @@ export class CombineTable {
   insert(k: unknown, value: unknown): CombineEntry {
     const e: CombineEntry = { key: k, value, part: partitionOf(k, this.parts) }
     this.byKey.set(k, e)
-    this.all.push(e)
+    this.lists[e.part]!.push(e)
+    this.count++
     return e
   }
 
-  /** The entries of each reduce partition, in insertion order. */
-  byPartition(): CombineEntry[][] {
-    const out: CombineEntry[][] = Array.from({ length: this.parts }, () => [])
-    for (const e of this.all) out[e.part]!.push(e)
+  /** The entries of each reduce partition, in insertion order; the table is empty after. */
+  drain(): CombineEntry[][] {
+    const out = this.lists
+    this.byKey = new KeyMap()
+    this.lists = emptyLists(this.parts)
+    this.count = 0
     return out
   }
+}
 
-  clear(): void {
-    this.byKey = new KeyMap()
-    this.all = []
-  }
+function emptyLists(parts: number): CombineEntry[][] {
+  return Array.from({ length: parts }, () => [])
 }

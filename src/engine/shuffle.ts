@@ -9,16 +9,16 @@ import type { NodeSpec } from '../api/jobs'
 import type { ShuffleWrite } from '../api/tasks'
 import { ByteSink, encodeFrame } from './codec'
 import { partitionOf } from './keys'
-import { CombineTable } from './combine-table'
+import { CombineTable, type CombineEntry } from './combine-table'
 import type { Consumer } from './pipeline'
 import { compileUdf, type Udf } from './udf'
 import { UdfError, isPair, notAPair, udfError } from './records'
 import { keysOf, rangePartitionsOf, sortKeyFunction, type SortKeyOf } from './operators/sort'
-import { Reservation, UnlimitedBudget, estimateBytes, keyBytes } from './spill/budget'
+import { Reservation, UnlimitedBudget, estimateBytes, tableEntryBytes } from './spill/budget'
 import { minRunBytes, SpillingAggregator, SpillingSorter, type SpillContext } from './spill/external'
 import { SpillingGrouper } from './spill/group'
 import { SpillingJoin } from './spill/join'
-import { MemoryRunStore, type RunFile } from './spill/runs'
+import { inChunks, MemoryRunStore, type RunFile } from './spill/runs'
 import { aggCombine, aggValue, type Agg } from './builtins/aggregate'
 import { ByteCountTable, entryBytes } from './builtins/byte-counts'
 import { tokenString } from './builtins/words'
@@ -29,7 +29,6 @@ import { asciiText, isAscii } from './spill/string-sort'
 /** One part of a map output: reduce partition p is bytes [offsets[p], offsets[p+1]) of the file. */
 export type BlockSegment = { path: string; offsets: number[] }
 
-const ENTRY_OVERHEAD = 64
 /** Records held before encoding, over all partitions. */
 const PENDING_BYTES = 1 << 20
 
@@ -109,7 +108,7 @@ export class ShuffleWriter implements Consumer {
       if (e !== undefined) (e.value as number)++
       else {
         table.insert(r, 1)
-        if (!this.reservation.grow(ENTRY_OVERHEAD + keyBytes(r)) && this.reservation.bytes >= this.minRun) this.spillSegment()
+        if (!this.reservation.grow(tableEntryBytes(r)) && this.reservation.bytes >= this.minRun) this.spillSegment()
       }
     }
   }
@@ -127,7 +126,7 @@ export class ShuffleWriter implements Consumer {
       if (e !== undefined) e.value = fn(e.value, v)
       else {
         table.insert(r[0], v)
-        if (!this.reservation.grow(ENTRY_OVERHEAD + keyBytes(r[0])) && this.reservation.bytes >= this.minRun) this.spillSegment()
+        if (!this.reservation.grow(tableEntryBytes(r[0])) && this.reservation.bytes >= this.minRun) this.spillSegment()
       }
     }
   }
@@ -145,7 +144,7 @@ export class ShuffleWriter implements Consumer {
         if (e !== undefined) e.value = fn(e.value, r[1])
         else {
           table.insert(r[0], r[1])
-          if (!this.reservation.grow(ENTRY_OVERHEAD + keyBytes(r[0]) + estimateBytes(r[1])) && this.reservation.bytes >= this.minRun) this.spillSegment()
+          if (!this.reservation.grow(tableEntryBytes(r[0]) + estimateBytes(r[1])) && this.reservation.bytes >= this.minRun) this.spillSegment()
         }
       }
     } catch (e) { throw udfError(id, e, batch[i]) }
@@ -156,7 +155,7 @@ export class ShuffleWriter implements Consumer {
     for (let i = 0; i < batch.length; i++) {
       if (table.find(batch[i]) !== undefined) continue
       table.insert(batch[i], true)
-      if (!this.reservation.grow(ENTRY_OVERHEAD + keyBytes(batch[i])) && this.reservation.bytes >= this.minRun) this.spillSegment()
+      if (!this.reservation.grow(tableEntryBytes(batch[i])) && this.reservation.bytes >= this.minRun) this.spillSegment()
     }
   }
 
@@ -190,13 +189,19 @@ export class ShuffleWriter implements Consumer {
   }
 
   private encodePending(p: number): void {
+    const bytes = this.appendPending(p)
+    if (bytes > 0 && !this.reservation.grow(bytes) && this.reservation.bytes >= this.minRun) this.spillSegment()
+  }
+
+  /** Encodes partition p's waiting records into its sink; returns the frame's bytes (0: none waited). */
+  private appendPending(p: number): number {
     const list = this.pending[p]!
-    if (list.length === 0) return
+    if (list.length === 0) return 0
     this.pendingRecords -= list.length
     const frame = encodeFrame(list)
     this.sinks[p]!.append(frame)
     this.pending[p] = []
-    if (!this.reservation.grow(frame.length) && this.reservation.bytes >= this.minRun) this.spillSegment()
+    return frame.length
   }
 
   /** Writes everything held as one more segment of the output and gives its memory back. */
@@ -208,13 +213,9 @@ export class ShuffleWriter implements Consumer {
   }
 
   private writeSegment(): RunFile {
-    const parts = this.encodeHeld()
     const offsets = [0]
-    let total = 0
-    for (const b of parts) { total += b.length; offsets.push(total) }
-    const run = this.spill.store.write(parts)
+    const run = this.spill.store.write(inChunks(this.heldFrames(offsets)))
     this.segments.push({ path: run.path, offsets })
-    for (const s of this.sinks) s.reset()
     return run
   }
 
@@ -225,28 +226,50 @@ export class ShuffleWriter implements Consumer {
     return this.segments
   }
 
-  /** Encodes what is held in memory: one byte block per reduce partition (possibly empty). */
-  private encodeHeld(): Uint8Array[] {
-    const combined = this.table?.byPartition()
-    this.table?.clear()
-    const counted = this.byteCounts !== null && this.byteCounts.size > 0 ? this.byteCounts.drain(this.parts, tokenString) : undefined
+  /**
+   * What is held, encoded a frame at a time for one reduce partition after another, as the store
+   * asks for it; `offsets` gets the end of each partition's bytes. Nothing is encoded ahead of the
+   * write: encoding a large table whole first (its pairs, its frames, a buffer per partition) added
+   * ~60 % of the table's own memory at the moment it spilled, with every task spilling at once.
+   */
+  private *heldFrames(offsets: number[]): Generator<Uint8Array> {
+    const combined = this.table !== null && this.table.size > 0 ? this.table.drain() : undefined
+    const counted = this.byteCounts !== null && this.byteCounts.size > 0 ? this.byteCounts.drain(this.parts) : undefined
     const distinct = this.write.node.op === 'distinct'
+    let total = 0
     for (let p = 0; p < this.parts; p++) {
-      const sink = this.sinks[p]!
-      const words = counted?.[p]
-      if (words !== undefined) for (let at = 0; at < words.length; at += FRAME_RECORDS) sink.append(encodeFrame(words.slice(at, at + FRAME_RECORDS)))
+      if (counted !== undefined) for (const words of counted.batches(p, tokenString, FRAME_RECORDS)) { const f = encodeFrame(words); total += f.length; yield f }
       if (combined !== undefined) {
-        const entries = combined[p]!
-        for (let at = 0; at < entries.length; at += FRAME_RECORDS) {
-          const frame = entries.slice(at, at + FRAME_RECORDS).map(e => distinct ? e.key : [e.key, e.value])
-          sink.append(encodeFrame(frame))
-        }
-      } else if (this.pending[p]!.length > 0) {
-        sink.append(encodeFrame(this.pending[p]!))
-        this.pending[p] = []
+        for (const f of entryFrames(combined[p]!, distinct)) { total += f.length; yield f }
+        combined[p] = [] // written: its entries may go
+      } else {
+        const sink = this.sinks[p]!
+        this.appendPending(p)
+        if (sink.length > 0) { total += sink.length; yield sink.bytes() }
+        sink.reset()
       }
+      offsets.push(total)
     }
-    return this.sinks.map(s => s.bytes())
+  }
+}
+
+/** A table partition's entries as shuffle frames ([key, value] records, or keys for distinct). The
+ *  pairs are made into one scratch frame reused from frame to frame: a pair array per entry made
+ *  all at once was garbage the size of the table. */
+function* entryFrames(entries: readonly CombineEntry[], distinct: boolean): Generator<Uint8Array> {
+  const n = Math.min(FRAME_RECORDS, entries.length)
+  const frame: unknown[] = new Array(n)
+  const pairs: [unknown, unknown][] = []
+  if (!distinct) for (let i = 0; i < n; i++) pairs.push([undefined, undefined])
+  for (let at = 0; at < entries.length; at += FRAME_RECORDS) {
+    const m = Math.min(FRAME_RECORDS, entries.length - at)
+    frame.length = m
+    for (let i = 0; i < m; i++) {
+      const e = entries[at + i]!
+      if (distinct) frame[i] = e.key
+      else { const pair = pairs[i]!; pair[0] = e.key; pair[1] = e.value; frame[i] = pair }
+    }
+    yield encodeFrame(frame)
   }
 }
 
@@ -448,3 +471,4 @@ function combinerOf(node: NodeSpec, params: Readonly<Record<string, unknown>>): 
     throw new UdfError(node.id, `fn of node "${node.id}" cannot be compiled: ${(e as Error).message}`, '')
   }
 }
+

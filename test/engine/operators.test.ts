@@ -10,10 +10,13 @@ import { InputLineError, csvHeader, sourceDecoder } from '../../src/engine/opera
 import {
   KeySampler, boundsFromSamples, rangePartition, rangePartitionsOf, sampleSizePerTask, sortKeyFunction,
 } from '../../src/engine/operators/sort'
-import { compareKeys } from '../../src/engine/keys'
+import { compareKeys, partitionOf } from '../../src/engine/keys'
 import { buildStagePipeline, type Consumer } from '../../src/engine/pipeline'
 import { createReducer, inMemory, partitionOfOutput, ShuffleWriter } from '../../src/engine/shuffle'
 import { decodeFrames } from '../../src/engine/codec'
+import { newBudgetBuffer, SharedBudget } from '../../src/engine/spill/budget'
+import type { SpillContext } from '../../src/engine/spill/external'
+import { MemoryRunStore } from '../../src/engine/spill/runs'
 import { UdfError } from '../../src/engine/records'
 
 const collector = (): Consumer & { all: unknown[] } => {
@@ -213,6 +216,60 @@ describe('sort', () => {
     for (const k of parts[1]!) { expect(k).toBeGreaterThan(100); expect(k).toBeLessThanOrEqual(200) }
     for (const k of parts[2]!) expect(k).toBeGreaterThan(200)
     expect(() => new ShuffleWriter({ shuffle_id: 's', node, from: 'x', partitions: 3 }, {}, inMemory())).toThrow(/range bounds/)
+  })
+})
+
+describe('ShuffleWriter under a budget: segments spilled mid-task', () => {
+  const budgeted = (bytes: number): SpillContext & { store: MemoryRunStore; spills: number } => {
+    const c = { store: new MemoryRunStore(), budget: new SharedBudget(newBudgetBuffer(), bytes, 0), stepBytes: 8 * 1024, spills: 0, onSpill() { c.spills++ } }
+    return c
+  }
+  const write = (node: NodeSpec, ctx: ReturnType<typeof budgeted>, records: unknown[]): unknown[][][] => {
+    const w = new ShuffleWriter({ shuffle_id: 's', node, from: 'x', partitions: 3 }, {}, ctx)
+    for (let at = 0; at < records.length; at += 1000) w.push(records.slice(at, at + 1000))
+    const segments = w.finish()
+    return [0, 1, 2].map(p => decodeFrames(partitionOfOutput(ctx.store, segments, p)))
+  }
+  const random = rng(11)
+  const words = Array.from({ length: 60_000 }, () => `w${Math.floor(random() * 20_000)}`)
+
+  test('reduce_by_key: every partition\'s pairs, over all segments, sum to a plain count', () => {
+    const ctx = budgeted(256 * 1024)
+    const parts = write({ id: 'c', op: 'reduce_by_key', fn: '(a, b) => a + b' }, ctx, words.map(w => [w, 1]))
+    expect(ctx.spills).toBeGreaterThan(2)
+    const want = new Map<string, number>()
+    for (const w of words) want.set(w, (want.get(w) ?? 0) + 1)
+    const got = new Map<string, number>()
+    parts.forEach((frames, p) => {
+      for (const [k, n] of frames.flat() as [string, number][]) {
+        expect(partitionOf(k, 3)).toBe(p)
+        got.set(k, (got.get(k) ?? 0) + n)
+      }
+    })
+    expect(got).toEqual(want)
+  })
+
+  test('distinct: every key in its partition, once a segment', () => {
+    const ctx = budgeted(256 * 1024)
+    const parts = write({ id: 'd', op: 'distinct' }, ctx, words)
+    expect(ctx.spills).toBeGreaterThan(2)
+    const all = parts.flat(2) as string[]
+    expect(new Set(all)).toEqual(new Set(words))
+    parts.forEach((frames, p) => { for (const k of frames.flat() as string[]) expect(partitionOf(k, 3)).toBe(p) })
+  })
+
+  test('group_by_key: every record once, and records after a spill still go out in frames of many', () => {
+    // A budget smaller than one partition's frame: spills come while other partitions' records wait.
+    const ctx = budgeted(16 * 1024)
+    const records = Array.from({ length: 100_000 }, (_, i) => [words[i % words.length]!, i])
+    const parts = write({ id: 'g', op: 'group_by_key' }, ctx, records)
+    expect(ctx.spills).toBeGreaterThan(5)
+    const all = parts.flat(2) as [string, number][]
+    expect(all.map(r => r[1]).sort((a, b) => a - b)).toEqual(records.map(r => r[1]))
+    parts.forEach((frames, p) => { for (const [k] of frames.flat() as [string, number][]) expect(partitionOf(k, 3)).toBe(p) })
+    // Records waiting at a spill are written with it and counted as gone: later ones still gather into frames.
+    const frames = parts.reduce((n, f) => n + f.length, 0)
+    expect(frames).toBeLessThan(records.length / 100)
   })
 })
 

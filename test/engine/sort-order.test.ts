@@ -62,14 +62,16 @@ describe('CombineTable', () => {
     const counts = new Map<string, number>()
     for (const k of keys) counts.set(id(k), (counts.get(id(k)) ?? 0) + 1)
     expect(t.size).toBe(counts.size)
-    const parts = t.byPartition()
+    const parts = t.drain()
     expect(parts.flat().map(e => [id(e.key), e.value]).sort()).toEqual([...counts.entries()].sort())
     parts.forEach((entries, p) => {
       for (const e of entries) expect(partitionOf(e.key, 3)).toBe(p)
       expect(entries.map(e => id(e.key))).toEqual(seen.filter(k => partitionOf(k, 3) === p).map(id))
     })
-    t.clear()
+    // Drained, the table is empty and takes keys again.
     expect(t.size).toBe(0)
     expect(t.find('a')).toBeUndefined()
+    t.insert('a', 5)
+    expect(t.drain().flat().map(e => [e.key, e.value])).toEqual([['a', 5]])
   })
 })

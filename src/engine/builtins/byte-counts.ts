@@ -68,15 +68,11 @@ export class ByteCountTable {
     return true
   }
 
-  /** Each key as [string, count], grouped by reduce partition, in insertion order; then forgets them. */
-  drain(parts: number, toString: (buf: Uint8Array, start: number, end: number) => string): [string, number][][] {
-    const out: [string, number][][] = Array.from({ length: parts }, () => [])
-    for (let e = 0; e < this.size; e++) {
-      const o = this.offsets[e]!
-      out[this.hashes[e]! % parts]!.push([toString(this.arena, o, o + this.lengths[e]!), this.counts[e]!])
-    }
+  /** Takes every key out, grouped by reduce partition (see ByteCountDrain); the table is empty after. */
+  drain(parts: number): ByteCountDrain {
+    const d = new ByteCountDrain(parts, this.size, this.hashes, this.offsets, this.lengths, this.counts, this.arena)
     this.clear()
-    return out
+    return d
   }
 
   clear(): void {
@@ -124,5 +120,44 @@ export class ByteCountTable {
     }
     this.slots = slots
     this.mask = mask
+  }
+}
+
+/**
+ * A drained table's keys by reduce partition, each partition's in insertion order. The pairs
+ * [string, count] are made a batch at a time, as a writer asks for them: made all at once, the
+ * strings and pairs took about twice the table's own memory at the moment it spilled.
+ */
+export class ByteCountDrain {
+  /** entries by partition: partition p's are order[starts[p], starts[p + 1]) */
+  private readonly order: Uint32Array
+  private readonly starts: Uint32Array
+
+  constructor(parts: number, size: number, private readonly hashes: Uint32Array, private readonly offsets: Uint32Array,
+    private readonly lengths: Uint32Array, private readonly counts: Float64Array, private readonly arena: Uint8Array) {
+    // A counting sort by partition: two passes, 4 bytes an entry.
+    const starts = new Uint32Array(parts + 1)
+    for (let e = 0; e < size; e++) { const i = (hashes[e]! % parts) + 1; starts[i] = starts[i]! + 1 }
+    for (let p = 0; p < parts; p++) starts[p + 1]! += starts[p]!
+    const next = starts.slice(0, parts)
+    const order = new Uint32Array(size)
+    for (let e = 0; e < size; e++) { const p = hashes[e]! % parts; order[next[p]!] = e; next[p]!++ }
+    this.order = order
+    this.starts = starts
+  }
+
+  /** Partition p's keys as [string, count], at most `batch` a time. */
+  *batches(p: number, toString: (buf: Uint8Array, start: number, end: number) => string, batch: number): Generator<[string, number][]> {
+    const end = this.starts[p + 1]!
+    for (let at = this.starts[p]!; at < end; at += batch) {
+      const n = Math.min(batch, end - at)
+      const out = new Array<[string, number]>(n)
+      for (let i = 0; i < n; i++) {
+        const e = this.order[at + i]!
+        const o = this.offsets[e]!
+        out[i] = [toString(this.arena, o, o + this.lengths[e]!), this.counts[e]!]
+      }
+      yield out
+    }
   }
 }

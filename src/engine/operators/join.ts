@@ -9,7 +9,7 @@ import type { NodeSpec } from '../../api/jobs'
 import { KeyMap } from '../keys'
 import type { Consumer } from '../pipeline'
 import { isPair, notAPair } from '../records'
-import { estimateBytes, keyBytes } from '../spill/budget'
+import { estimateBytes, tableEntryBytes } from '../spill/budget'
 
 export type JoinHow = 'inner' | 'left' | 'right' | 'full'
 
@@ -33,8 +33,9 @@ export class HashJoin {
   }
 
   /** Holds a batch of the build side. Returns what the table holds beyond the records for the
-   *  keys new in it: a composite key's canonical string and entry (keys.ts), once per key, which
-   *  an estimate of the records alone does not see. */
+   *  keys new in it: each key's entry in the table (tableEntryBytes: a string key's atom and
+   *  property, a composite key's canonical string), once per key, which an estimate of the records
+   *  alone does not see. */
   build(batch: unknown[]): number {
     const table = this.table
     let keyExtra = 0
@@ -45,7 +46,7 @@ export class HashJoin {
       const g = table.get(k)
       if (g === undefined) {
         table.set(k, { values: [r[1]], matched: false })
-        if (typeof k === 'object' && k !== null) keyExtra += keyBytes(k) - estimateBytes(k)
+        keyExtra += tableEntryBytes(k) - estimateBytes(k)
       } else g.values.push(r[1])
     }
     return keyExtra

@@ -4,7 +4,7 @@
 // equal keys meet in the merge whichever run they were in.
 import { KeyMap, compareKeys } from '../keys'
 import { mergeSorted } from './merge'
-import { Reservation, estimateBytes, keyBytes, type MemoryBudget } from './budget'
+import { Reservation, estimateBytes, tableEntryBytes, type MemoryBudget } from './budget'
 import { readRun, writePairsRun, writeRun, type RunFile, type RunStore } from './runs'
 import { sortedOrder } from '../sort-order'
 import { MergedCursor, RunCursor, StringArena, readKeyBytes, textOf, writeByteRun, type RecordCursor } from './string-sort'
@@ -51,8 +51,6 @@ export function mergeStore(ctx: SpillContext): RunStore {
     },
   }
 }
-
-const ENTRY_OVERHEAD = 64
 
 /**
  * Past the budget, a structure spills only once it holds a quarter of a reservation step (256 KiB). The budget may be held by the
@@ -120,7 +118,7 @@ export class SpillingAggregator<V> {
     const held = m.get(k)
     if (held === undefined) {
       m.set(k, [k, v])
-      if (this.reservation !== null && !this.reservation.grow(ENTRY_OVERHEAD + keyBytes(k) + estimateBytes(v)) && this.reservation.bytes >= this.minRun) this.spillNow()
+      if (this.reservation !== null && !this.reservation.grow(tableEntryBytes(k) + estimateBytes(v)) && this.reservation.bytes >= this.minRun) this.spillNow()
     } else {
       held[1] = this.combine(held[1], v)
       if (this.reservation !== null) {

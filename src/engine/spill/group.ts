@@ -7,15 +7,16 @@
 // run as it is walked (spilledList), so the key is never held whole.
 import { KeyMap, compareKeys } from '../keys'
 import { sortedOrder } from '../sort-order'
-import { Reservation, estimateBytes, keyBytes } from './budget'
+import { Reservation, estimateBytes, tableEntryBytes } from './budget'
 import { mergeRuns, minRunBytes, type SpillContext } from './external'
 import { readRunBatches, writeRun, type RunFile, type RunStore } from './runs'
 
 type Pair = [unknown, unknown]
 type Group = [unknown, unknown[]]
 
-/** Held per key beyond its key and values: the table entry and its list. */
-const GROUP_OVERHEAD = 64
+/** Held per key beyond its entry in the table (tableEntryBytes) and its values: the list. A new
+ *  string key with one value measured 224 bytes resident (2 M keys, after a full collection). */
+const LIST_BYTES = 32
 /** Held per value beyond the value: its slot in the list. */
 const VALUE_OVERHEAD = 8
 
@@ -39,7 +40,7 @@ export class SpillingGrouper {
     let bytes = VALUE_OVERHEAD + estimateBytes(v)
     if (held === undefined) {
       this.map.set(k, [k, [v]])
-      bytes += GROUP_OVERHEAD + keyBytes(k)
+      bytes += LIST_BYTES + tableEntryBytes(k)
     } else held[1].push(v)
     if (this.reservation !== null && !this.reservation.grow(bytes) && this.reservation.bytes >= this.minRun) this.spillNow()
   }
@@ -51,7 +52,7 @@ export class SpillingGrouper {
     if (this.reservation !== null) for (let i = 0; i < values.length; i++) bytes += VALUE_OVERHEAD + estimateBytes(values[i])
     if (held === undefined) {
       this.map.set(k, [k, values])
-      bytes += GROUP_OVERHEAD + keyBytes(k)
+      bytes += LIST_BYTES + tableEntryBytes(k)
     } else for (let i = 0; i < values.length; i++) held[1].push(values[i])
     if (this.reservation !== null && !this.reservation.grow(bytes) && this.reservation.bytes >= this.minRun) this.spillNow()
   }

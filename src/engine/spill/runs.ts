@@ -33,13 +33,15 @@ export function writePairsRun(store: RunStore, keys: readonly unknown[], values:
  *  budget (a compaction of sixteen runs held 12.5 MiB of buffers). */
 export const WRITE_CHUNK_BYTES = 1 << 20
 
-/** Frames gathered into chunks of at most WRITE_CHUNK_BYTES (or one frame, when a frame is
- *  larger), each handed on (a view, reused) before the next is made. */
-function* inChunks(frames: Iterable<Uint8Array>): Generator<Uint8Array> {
+/** Frames gathered into chunks of at most WRITE_CHUNK_BYTES, each handed on (a view, reused)
+ *  before the next is made. A frame of WRITE_CHUNK_BYTES or more is handed on alone, as it is:
+ *  copied, it would grow the gathering buffer to its own size. */
+export function* inChunks(frames: Iterable<Uint8Array>): Generator<Uint8Array> {
   const sink = new ByteSink(WRITE_CHUNK_BYTES)
   for (const f of frames) {
     if (sink.length > 0 && sink.length + f.length > WRITE_CHUNK_BYTES) { yield sink.bytes(); sink.reset() }
-    sink.append(f)
+    if (f.length >= WRITE_CHUNK_BYTES) yield f
+    else sink.append(f)
   }
   if (sink.length > 0) yield sink.bytes()
 }
