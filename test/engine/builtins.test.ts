@@ -24,7 +24,7 @@ import { parseWordPattern } from '../../src/engine/builtins/words'
 import { ApiError } from '../../src/api/errors'
 import { readSourceSplit } from '../../src/roles/worker/task/inputs'
 import { bag, seeded } from '../support/oracle'
-import { hashAsciiBytes } from '../../src/engine/builtins/byte-counts'
+import { ByteCountTable, hashAsciiBytes } from '../../src/engine/builtins/byte-counts'
 import { hashKey } from '../../src/engine/keys'
 import { LineCutter } from '../../src/engine/lines'
 
@@ -246,6 +246,27 @@ describe('words + count_by_value = flat_map + map + reduce_by_key', () => {
     const a = await runJob(job([{ id: 'counts', op: 'count_by_value', input: 'vals' }]), { 't.txt': text }, seeded(1))
     const b = await runJob(job([{ id: 'p', op: 'map', input: 'vals', fn: 'v => [v, 1]' }, { id: 'counts', op: 'reduce_by_key', input: 'p', fn: '(a, b) => a + b' }]), { 't.txt': text }, seeded(1))
     expect(sortPairs(a.out as unknown[])).toEqual(sortPairs(b.out as unknown[]))
+  })
+})
+
+describe('ByteCountTable.drain', () => {
+  test('each partition\'s words in insertion order, in batches of at most the size asked for; the table empty after', () => {
+    const t = new ByteCountTable()
+    const enc = new TextEncoder()
+    const words = Array.from({ length: 500 }, (_, i) => `w${(i * 7919) % 1000}`)
+    const want = new Map<string, number>()
+    for (const w of words) { const b = enc.encode(w); t.add(b, 0, b.length, 2); want.set(w, (want.get(w) ?? 0) + 2) }
+    const d = t.drain(5)
+    expect(t.size).toBe(0)
+    const got = new Map<string, number>()
+    for (let p = 0; p < 5; p++) {
+      const batches = [...d.batches(p, (b, s, e) => String.fromCharCode(...b.subarray(s, e)), 7)]
+      for (const b of batches) expect(b.length).toBeLessThanOrEqual(7)
+      const keys = batches.flat().map(([w, n]) => { got.set(w, n); return w })
+      for (const w of keys) expect(hashKey(w) % 5).toBe(p)
+      expect(keys).toEqual([...want.keys()].filter(w => hashKey(w) % 5 === p))
+    }
+    expect(got).toEqual(want)
   })
 })
 

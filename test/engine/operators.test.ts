@@ -261,7 +261,7 @@ describe('ShuffleWriter under a budget: segments spilled mid-task', () => {
   test('group_by_key: every record once, and records after a spill still go out in frames of many', () => {
     // A budget smaller than one partition's frame: spills come while other partitions' records wait.
     const ctx = budgeted(16 * 1024)
-    const records = Array.from({ length: 100_000 }, (_, i) => [words[i % words.length]!, i])
+    const records: [string, number][] = Array.from({ length: 100_000 }, (_, i) => [words[i % words.length]!, i])
     const parts = write({ id: 'g', op: 'group_by_key' }, ctx, records)
     expect(ctx.spills).toBeGreaterThan(5)
     const all = parts.flat(2) as [string, number][]
