@@ -37,6 +37,7 @@ export class CombineTable {
   /** The entries of each reduce partition, in insertion order; the table is empty after. */
   drain(): CombineEntry[][] {
     const out = this.lists
+    this.byKey.clear() // emptied, not only dropped: see SpillingAggregator.spillNow
     this.byKey = new KeyMap()
     this.lists = emptyLists(this.parts)
     this.count = 0

@@ -7,7 +7,7 @@
 // reduce side aggregates, joins and sorts through spilling structures (spill/).
 import type { NodeSpec } from '../api/jobs'
 import type { ShuffleWrite } from '../api/tasks'
-import { ByteSink, encodeFrame } from './codec'
+import { encodeFrame } from './codec'
 import { partitionOf } from './keys'
 import { CombineTable, type CombineEntry } from './combine-table'
 import type { Consumer } from './pipeline'
@@ -45,7 +45,10 @@ export class ShuffleWriter implements Consumer {
   /** count_by_value fed words as bytes (builtins/): their counts, keyed by the bytes */
   private readonly byteCounts: ByteCountTable | null
   private readonly pending: unknown[][] = []
-  private readonly sinks: ByteSink[] = []
+  /** each reduce partition's encoded frames, waiting for the segment: a list, not one growing
+   *  buffer, so that what is held is what the budget counts (a buffer doubling to a hot partition's
+   *  size held up to twice it, and kept that capacity after every spill) */
+  private readonly held: Uint8Array[][] = []
   private readonly sortKey: SortKeyOf | null = null
   private readonly segments: BlockSegment[] = []
   private readonly reservation: Reservation
@@ -72,7 +75,7 @@ export class ShuffleWriter implements Consumer {
     this.byteCounts = op === 'count_by_value' ? new ByteCountTable() : null
     if (op === 'count_by_value') this.pushToken = (buf, start, end) => this.countToken(buf, start, end)
     for (let p = 0; p < this.parts; p++) {
-      this.sinks.push(new ByteSink())
+      this.held.push([])
       this.pending.push([])
     }
   }
@@ -193,13 +196,13 @@ export class ShuffleWriter implements Consumer {
     if (bytes > 0 && !this.reservation.grow(bytes) && this.reservation.bytes >= this.minRun) this.spillSegment()
   }
 
-  /** Encodes partition p's waiting records into its sink; returns the frame's bytes (0: none waited). */
+  /** Encodes partition p's waiting records as a frame held for the segment; returns the frame's bytes (0: none waited). */
   private appendPending(p: number): number {
     const list = this.pending[p]!
     if (list.length === 0) return 0
     this.pendingRecords -= list.length
     const frame = encodeFrame(list)
-    this.sinks[p]!.append(frame)
+    this.held[p]!.push(frame)
     this.pending[p] = []
     return frame.length
   }
@@ -243,10 +246,11 @@ export class ShuffleWriter implements Consumer {
         for (const f of entryFrames(combined[p]!, distinct)) { total += f.length; yield f }
         combined[p] = [] // written: its entries may go
       } else {
-        const sink = this.sinks[p]!
         this.appendPending(p)
-        if (sink.length > 0) { total += sink.length; yield sink.bytes() }
-        sink.reset()
+        const frames = this.held[p]!
+        this.held[p] = []
+        for (const f of frames) { total += f.length; yield f }
+        frames.length = 0
       }
       offsets.push(total)
     }

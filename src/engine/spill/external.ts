@@ -132,7 +132,12 @@ export class SpillingAggregator<V> {
 
   private spillNow(): void {
     const ctx = this.spill!
-    const run = writeRun(ctx.store, sortedEntriesOf(this.map))
+    const entries = sortedEntriesOf(this.map)
+    const run = writeRun(ctx.store, entries)
+    // Emptied, not only dropped: a stale pointer on the stack (JavaScriptCore scans it
+    // conservatively) must not keep what was written alive through the collection below.
+    entries.length = 0
+    this.map.clear()
     this.runs.push(run)
     this.map = new KeyMap<Entry<V>>()
     this.reservation!.reset()
@@ -288,11 +293,15 @@ export class SpillingSorter<T> {
     const ctx = this.spill!
     let run: RunFile
     const bytes = this.arena !== null
+    // What was written is emptied, not only dropped (see SpillingAggregator.spillNow).
     if (bytes) {
       run = writeByteRun(ctx.store, this.arena!.cursor(this.arena!.order(this.descending)))
+      this.arena!.release()
       this.arena = new StringArena()
     } else {
       run = writePairsRun(ctx.store, this.keys, this.records, sortedOrder(this.keys, this.descending))
+      this.keys.length = 0
+      this.records.length = 0
       this.keys = []
       this.records = []
     }

@@ -59,7 +59,14 @@ export class SpillingGrouper {
 
   private spillNow(): void {
     const ctx = this.spill!
-    const run = writeRun(ctx.store, flatten(sortedGroups(this.map)))
+    const groups = sortedGroups(this.map)
+    const run = writeRun(ctx.store, flatten(groups))
+    // Emptied, not only dropped: JavaScriptCore scans the stack conservatively, and a stale pointer
+    // to the map or the sorted list kept a budget's worth of values alive through the collection
+    // below and beside the next budget's worth (one hot group's reduce at --max-mem 1GiB: 1296 MB
+    // peak, 427 MB of heap still live after the spill's collection; emptied: 1029 MB, 10 MB).
+    groups.length = 0
+    this.map.clear()
     this.runs.push(run)
     this.map = new KeyMap<Group>()
     this.reservation!.reset()

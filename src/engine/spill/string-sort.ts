@@ -37,6 +37,16 @@ export class StringArena {
   private prefix = new Uint32Array(1024)
   count = 0
 
+  /** Lets go of every record's bytes (after they were written): the arena holds nothing after. */
+  release(): void {
+    this.chunks.length = 0
+    this.chunk = null
+    this.at = 0
+    this.meta = new Int32Array(0)
+    this.prefix = new Uint32Array(0)
+    this.count = 0
+  }
+
   /** Adds a record; returns the bytes it holds now, or -1 when its text is not well-formed UTF-16
    *  (a lone surrogate UTF-8 cannot carry): such a sort is held as JS values instead. */
   add(key: string, record: string): number {
