@@ -111,6 +111,9 @@ test('jobs, a failing function, a cancel, a killed worker and a restarted master
   await waitUntil('the job to run', async () => (await client.status(across)).state === 'RUNNING' ? true : undefined, { timeoutMs: 10_000 })
   master.proc.kill('SIGKILL')
   await master.proc.exited
+  // The outage lasts until a worker has seen it: a master back within one heartbeat interval
+  // would leave nothing for the worker to log.
+  await waitUntil('w1 to miss a heartbeat', async () => events(parseLog(w1), 'heartbeat-failed').length > 0 ? true : undefined, { timeoutMs: 10_000 })
   const master2 = await startMaster(port)
   procs.push(master2)
   expect((await client.waitDone(across, { timeoutMs: 30_000, pollMs: 50 })).state).toBe('SUCCEEDED')
