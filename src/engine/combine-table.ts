@@ -13,7 +13,7 @@ export class CombineTable {
   // Entries by key value (KeyMap), and each reduce partition's in insertion order: a spill encodes
   // them a partition at a time, straight from these lists, and lets each go once it is written
   // (a copy of the whole table, by partition, was a third of the table again at the moment it spilled).
-  private byKey = new KeyMap<CombineEntry>()
+  private readonly byKey = new KeyMap<CombineEntry>()
   private lists: CombineEntry[][]
   private count = 0
 
@@ -38,7 +38,6 @@ export class CombineTable {
   drain(): CombineEntry[][] {
     const out = this.lists
     this.byKey.clear() // emptied, not only dropped: see SpillingAggregator.spillNow
-    this.byKey = new KeyMap()
     this.lists = emptyLists(this.parts)
     this.count = 0
     return out

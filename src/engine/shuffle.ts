@@ -475,4 +475,3 @@ function combinerOf(node: NodeSpec, params: Readonly<Record<string, unknown>>): 
     throw new UdfError(node.id, `fn of node "${node.id}" cannot be compiled: ${(e as Error).message}`, '')
   }
 }
-

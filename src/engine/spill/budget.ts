@@ -196,7 +196,8 @@ export function keyBytes(k: unknown): number {
 
 /**
  * What a new key costs in a keyed table (the map side's CombineTable, the reduce side's
- * SpillingAggregator), its value aside: keyBytes and the entry around it. Measured, as resident bytes
+ * SpillingAggregator and SpillingGrouper, a hash join's build side), its value aside: keyBytes and
+ * the entry around it. Measured, as resident bytes
  * after a full collection over 2 M keys of each kind, less keyBytes and a number value's estimate:
  * a string key 103-129 (it is also an atom and a property of a dictionary object: keys.ts), a
  * number 76-90, a pair [string, number] 186-240. At a flat 64 a table of short words held about

@@ -98,7 +98,7 @@ function sortedEntriesOf<V>(map: KeyMap<Entry<V>>): Entry<V>[] {
 export class SpillingAggregator<V> {
   // Each key's entry [key, value] is the map's value, updated in place: combining a record costs
   // one lookup, not a get and a set.
-  private map = new KeyMap<Entry<V>>()
+  private readonly map = new KeyMap<Entry<V>>()
   private readonly runs: RunFile[] = []
   private readonly reservation: Reservation | null
   private readonly minRun: number
@@ -139,7 +139,6 @@ export class SpillingAggregator<V> {
     entries.length = 0
     this.map.clear()
     this.runs.push(run)
-    this.map = new KeyMap<Entry<V>>()
     this.reservation!.reset()
     ctx.onSpill(run.size)
     ctx.afterSpill?.()
@@ -302,8 +301,6 @@ export class SpillingSorter<T> {
       run = writePairsRun(ctx.store, this.keys, this.records, sortedOrder(this.keys, this.descending))
       this.keys.length = 0
       this.records.length = 0
-      this.keys = []
-      this.records = []
     }
     this.runs.push({ file: run, bytes })
     this.reservation!.reset()

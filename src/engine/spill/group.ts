@@ -68,7 +68,6 @@ export class SpillingGrouper {
     groups.length = 0
     this.map.clear()
     this.runs.push(run)
-    this.map = new KeyMap<Group>()
     this.reservation!.reset()
     ctx.onSpill(run.size)
     ctx.afterSpill?.()
