@@ -140,9 +140,7 @@ export const SHAPES: Shape[] = [
       const want = new Map<string, [number, number]>()
       for (const l of inputLines(join(dataDir, 'hot'))) {
         const t = l.indexOf('\t')
-        const k = l.slice(0, t)
-        let e = want.get(k)
-        if (e === undefined) want.set(own(k), e = [0, 0])
+        const e = sumsOf(want, l.slice(0, t))
         e[0]++
         e[1] += Number(l.slice(t + 2, l.indexOf('|')))
       }
@@ -166,10 +164,8 @@ export const SHAPES: Shape[] = [
         const m = new Map<string, [number, number]>()
         for (const l of inputLines(join(dataDir, dir))) {
           const t = l.indexOf('\t')
-          const k = l.slice(0, t)
           const v = l.slice(t + 1)
-          let e = m.get(k)
-          if (e === undefined) m.set(own(k), e = [0, 0])
+          const e = sumsOf(m, l.slice(0, t))
           e[0]++
           e[1] += Number(v.slice(v[0] === 'r' ? 1 : 0, v.indexOf('|') < 0 ? v.length : v.indexOf('|')))
         }
@@ -196,8 +192,7 @@ export const SHAPES: Shape[] = [
       const m = new Map<string, [number, number]>()
       for (const l of inputLines(join(dataDir, 'orders'))) {
         const f = l.split(',')
-        let e = m.get(f[1]!)
-        if (e === undefined) m.set(own(f[1]!), e = [0, 0])
+        const e = sumsOf(m, f[1]!)
         e[0]++
         e[1] += Number(f[2])
       }
@@ -245,7 +240,7 @@ export const SHAPES: Shape[] = [
       expectEqual('ranked words', got.length, want.length)
       for (let i = 0; i < want.length; i++) if (got[i]![0] !== want[i]![0] || got[i]![1] !== want[i]![1]) throw new Error(`mix: rank ${i} is ${JSON.stringify(got[i])}, not ${JSON.stringify(want[i])}`)
       const sizes = new Map<string, number>()
-      for (const l of inputLines(join(dataDir, 'hot'))) { const k = l.slice(0, l.indexOf('\t')); const n = sizes.get(k); sizes.set(n === undefined ? own(k) : k, (n ?? 0) + 1) }
+      for (const l of inputLines(join(dataDir, 'hot'))) countKey(sizes, l.slice(0, l.indexOf('\t')))
       expectSameMap(readJsonl(join(dataDir, out, 'sizes')), sizes)
       expectEqual('sorted long records', result('n')[0], countLines(join(dataDir, 'long')))
     },
@@ -289,18 +284,29 @@ function readLines(dir: string): string[] {
 const readJsonl = (dir: string): [string, unknown][] => readLines(dir).map(l => JSON.parse(l) as [string, unknown])
 
 const wordCounts = new Map<string, Map<string, number>>()
-/** A flat copy of a string kept in a map: a key split or sliced out of a line keeps the line's whole
- *  16 MiB piece of input alive (a JavaScriptCore substring), and a count over 4 GiB of words then
- *  held ~4 GB and took 18 min. */
-function own(s: string): string {
-  return Buffer.from(s).toString()
+// A key is kept in a map as a flat copy: split or sliced out of a line, it keeps the line's whole
+// 16 MiB piece of input alive (a JavaScriptCore substring), and a count over 4 GiB of words then
+// held ~4 GB and took 18 min. A Map keeps the first key it was given, so only a new key is copied.
+const own = (s: string): string => Buffer.from(s).toString()
+
+/** Key k's [count, sum] entry, made when k is new. */
+function sumsOf(m: Map<string, [number, number]>, k: string): [number, number] {
+  let e = m.get(k)
+  if (e === undefined) m.set(own(k), e = [0, 0])
+  return e
+}
+
+/** Adds one to key k's count. */
+function countKey(m: Map<string, number>, k: string): void {
+  const n = m.get(k)
+  m.set(n === undefined ? own(k) : k, (n ?? 0) + 1)
 }
 
 function plainWordCount(dataDir: string): Map<string, number> {
   const cached = wordCounts.get(dataDir)
   if (cached !== undefined) return cached
   const m = new Map<string, number>()
-  for (const l of inputLines(join(dataDir, 'words'))) for (const w of l.split(' ')) { const n = m.get(w); m.set(n === undefined ? own(w) : w, (n ?? 0) + 1) }
+  for (const l of inputLines(join(dataDir, 'words'))) for (const w of l.split(' ')) countKey(m, w)
   wordCounts.set(dataDir, m)
   return m
 }
