@@ -32,6 +32,8 @@ import { runTask } from '../src/roles/worker/task/run'
 import { reduceShuffle } from '../src/roles/worker/task/fetch'
 import { mergeCollectBytes } from '../src/engine/spill/external'
 import { FileRunStore } from '../src/roles/worker/task/run-store'
+import { youngCollector } from '../src/roles/worker/task/young-gc'
+import { SPILL_FRACTION } from '../src/roles/worker/memory'
 import { openSink, type SinkRun } from '../src/roles/worker/task/sinks'
 import type { BlockFile } from '../src/roles/worker/thread-protocol'
 
@@ -98,7 +100,7 @@ async function mapSide(jobPath: string, dataDirArg: string, workDirArg: string):
       params, stage: writer, split: { path: split.path, start: split.start, end: split.end, file_size: split.fileSize }, shuffle_inputs: [], incarnation: 'profile',
     }
     if (bounds !== undefined) spec.range_bounds = { [shuffleId]: bounds }
-    const r = await runTask(spec, { dataDir, workDir, masterUrl: 'http://127.0.0.1:9', workerId: 'profile', token: undefined, budget: newBudgetBuffer(), pressure: newPressureBuffer(), spillAtBytes: Math.floor(0.6 * maxMem), floorBytes: 4 * MiB })
+    const r = await runTask(spec, { dataDir, workDir, masterUrl: 'http://127.0.0.1:9', workerId: 'profile', token: undefined, budget: newBudgetBuffer(), pressure: newPressureBuffer(), spillAtBytes: Math.floor(SPILL_FRACTION * maxMem), floorBytes: 4 * MiB })
     if (r.state !== 'SUCCEEDED') throw new Error(`map task ${i} failed: ${JSON.stringify(r.failure)}`)
     manifest.maps.push({ attempt, blocks: r.blocks })
   }
@@ -137,8 +139,8 @@ async function reduceSide(workDirArg: string): Promise<void> {
       return { map_partition: i, attempt_id: x.attempt, worker_id: 'local', address: 'local', bytes: seg.reduce((n, s) => n + s.offsets[part + 1]! - s.offsets[part]!, 0) }
     }) }],
   }
-  // As run.ts wires a reduce task, with a worker's budget at --max-mem (run.ts's SPILL_FRACTION 0.6).
-  const spillAtBytes = Math.floor(0.6 * maxMem)
+  // As run.ts wires a reduce task, with a worker's budget at --max-mem.
+  const spillAtBytes = Math.floor(SPILL_FRACTION * maxMem)
   const budget = new SharedBudget(newBudgetBuffer(), spillAtBytes, 4 * MiB)
   let spilled = 0
   const scratch = join(workDir, 'scratch')
@@ -152,7 +154,7 @@ async function reduceSide(workDirArg: string): Promise<void> {
   })
   const t0 = performance.now()
   const cpu0 = process.cpuUsage()
-  const counts = await reduceShuffle(spec, { peers: localPeers(m), spillAtBytes }, root, spill)
+  const counts = await reduceShuffle(spec, { peers: localPeers(m), spillAtBytes, fetched: youngCollector() }, root, spill)
   for (const s of sinks) await s.finish()
   const seconds = (performance.now() - t0) / 1000
   // On a shared machine the wall time says little: the CPU seconds are the measure.

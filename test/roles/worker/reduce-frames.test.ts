@@ -117,7 +117,7 @@ describe('a sort over fetched frames = the plain stable sort of the records fetc
         ? { budget: new SharedBudget(newBudgetBuffer(), 16 * 1024, 0), stepBytes: 4096, store: new MemoryRunStore(), onSpill() { spills++ } }
         : { budget: new UnlimitedBudget(), store: new MemoryRunStore(), onSpill() { spills++ } }
       const out = collector(lines)
-      const counts = await reduceShuffle(spec(node, outputs), { peers: peers(r, outputs), spillAtBytes: 1 << 28 }, out, ctx)
+      const counts = await reduceShuffle(spec(node, outputs), { peers: peers(r, outputs), spillAtBytes: 1 << 28, fetched: () => {} }, out, ctx)
       expect(counts.records).toBe(records.length)
       expect(counts.bytes).toBe(outputs.reduce((n, o) => n + o.length, 0))
       expect(spills > 0).toBe(spilling)
@@ -133,12 +133,12 @@ describe('a sort over fetched frames = the plain stable sort of the records fetc
     const node: NodeSpec = { id: 's', op: 'sort', input: 'x', by: { slice: [0, 2] } }
     const ctx = (): SpillContext => ({ budget: new UnlimitedBudget(), store: new MemoryRunStore(), onSpill() {} })
     const mixed = [Buffer.from(encodeFrame(['ab', 'cd', 7, 'ef']))]
-    const e1 = await reduceShuffle(spec(node, mixed), { peers: peers(seeded(1), mixed), spillAtBytes: 1 << 28 }, collector(true), ctx()).catch((e: unknown) => e)
+    const e1 = await reduceShuffle(spec(node, mixed), { peers: peers(seeded(1), mixed), spillAtBytes: 1 << 28, fetched: () => {} }, collector(true), ctx()).catch((e: unknown) => e)
     expect(e1).toBeInstanceOf(UdfError)
     expect((e1 as Error).message).toMatch(/sort by slice needs strings/)
     const throwing: NodeSpec = { id: 't', op: 'sort', input: 'x', key: 'r => { if (r === "cd") throw new Error("no cd"); return r }' }
     const plain = [Buffer.from(encodeFrame(['ab', 'cd', 'ef']))]
-    const e3 = await reduceShuffle(spec(throwing, plain), { peers: peers(seeded(3), plain), spillAtBytes: 1 << 28 }, collector(true), ctx()).catch((e: unknown) => e)
+    const e3 = await reduceShuffle(spec(throwing, plain), { peers: peers(seeded(3), plain), spillAtBytes: 1 << 28, fetched: () => {} }, collector(true), ctx()).catch((e: unknown) => e)
     expect(e3).toBeInstanceOf(UdfError)
     expect((e3 as UdfError).message).toMatch(/no cd/)
     expect((e3 as UdfError).record).toMatch(/cd/)
@@ -146,7 +146,7 @@ describe('a sort over fetched frames = the plain stable sort of the records fetc
     const good = encodeFrame(['abc', 'def', 'ghi'])
     const bad = Buffer.from(good)
     bad[bad.length - 4] = 0xd9   // a str8 header claiming more bytes than the frame holds
-    const e2 = await reduceShuffle(spec(node, [bad]), { peers: peers(seeded(2), [bad]), spillAtBytes: 1 << 28 }, collector(true), ctx()).catch((e: unknown) => e)
+    const e2 = await reduceShuffle(spec(node, [bad]), { peers: peers(seeded(2), [bad]), spillAtBytes: 1 << 28, fetched: () => {} }, collector(true), ctx()).catch((e: unknown) => e)
     expect(e2).toBeInstanceOf(FetchFailed)
   })
 })

@@ -4,6 +4,7 @@
 import { closeSync, mkdirSync, openSync, readSync, rmSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import type { RunFile, RunStore } from '../../../engine/spill/runs'
+import { youngCollector } from './young-gc'
 
 // A merge reads every run at once: a small chunk per run keeps it within the budget.
 const READ_CHUNK_BYTES = 128 * 1024
@@ -13,8 +14,12 @@ export class DiskFullError extends Error {}
 
 export class FileRunStore implements RunStore {
   private n = 0
+  /** Counts the bytes written: a spill makes garbage as it writes, while all it spills is alive. */
+  private readonly written: (bytes: number) => void
 
-  constructor(private readonly dir: string, private readonly prefix: string) {}
+  constructor(private readonly dir: string, private readonly prefix: string, collectYoung?: () => void) {
+    this.written = youngCollector(collectYoung)
+  }
 
   write(chunks: Iterable<Uint8Array>): RunFile {
     mkdirSync(this.dir, { recursive: true })
@@ -26,6 +31,7 @@ export class FileRunStore implements RunStore {
         let off = 0
         while (off < c.length) off += writeSync(fd, c, off, c.length - off)
         size += c.length
+        this.written(c.length)
       }
     } catch (e) {
       closeSync(fd)

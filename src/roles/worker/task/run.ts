@@ -16,6 +16,7 @@ import { CacheWriter } from '../cache/writer'
 import { readSourceSplit } from './inputs'
 import { FileRunStore } from './run-store'
 import { commitOutputs, openSink, type SinkRun } from './sinks'
+import { youngCollector } from './young-gc'
 import { pathName } from '../layout'
 import { datasetOwner } from '../../../api/dataset-owner'
 
@@ -41,7 +42,7 @@ export async function runTask(spec: TaskSpec, env: ThreadEnv, lane?: number): Pr
   const afterSpill = (): void => Bun.gc(true)
   const collectEveryBytes = mergeCollectBytes(env.spillAtBytes)
   const spillIn = (dir: string): SpillContext => ({ store: new FileRunStore(dir, pathName(spec.attempt_id)), budget, onSpill, afterSpill, collectEveryBytes })
-  const fetcher = { peers, spillAtBytes: env.spillAtBytes }
+  const fetcher = { peers, spillAtBytes: env.spillAtBytes, fetched: youngCollector() }
   try {
     const read = { records: 0, bytes: 0 }
     const broadcasts = await fetchBroadcasts(spec, fetcher, budget, read)
