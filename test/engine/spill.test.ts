@@ -437,6 +437,30 @@ describe('sorting strings as bytes', () => {
     expect([...v.sortedBatches(10)].flat()).toEqual([1, 'a'])
   }, 60_000)
 
+  test('a sort held as bytes that spilled writes what it holds before its merge: nothing held while the lines flow', () => {
+    const r = rng(41)
+    const c = ctx(smallBudget(16 * 1024))
+    const s = new SpillingSorter<string>(c)
+    const lines: [string, string][] = []
+    for (let i = 0; i < 3000; i++) {
+      const line = text(r, 30) + `#${i}`
+      lines.push([line.slice(0, 3), line])
+      s.add(line.slice(0, 3), line)
+    }
+    const spilled = s.spilledRuns
+    expect(spilled).toBeGreaterThan(0)
+    expect(c.budget.holding).toBeGreaterThan(0)
+    const out: string[] = []
+    let heldWhileMerging = -1
+    for (const [bytes] of s.sortedLines(4096)!) {
+      if (heldWhileMerging < 0) heldWhileMerging = c.budget.holding
+      out.push(Buffer.from(bytes).toString('utf8'))
+    }
+    expect(heldWhileMerging).toBe(0)
+    expect(out.join('')).toBe(plain(lines, false).map(l => l + '\n').join(''))
+    expect(c.store.files.size).toBe(0)
+  })
+
   test('sorted() gives the keys back as they were, lone surrogates included', () => {
     const s = new SpillingSorter<string>(ctx(smallBudget(4096)))
     const keys = ['\ud83d', 'a\ude00', '', '\u0000', 'z', '\ud83d\ude00x', '\uffff']
