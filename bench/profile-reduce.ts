@@ -145,7 +145,8 @@ async function reduceSide(workDirArg: string): Promise<void> {
   let spilled = 0
   const scratch = join(workDir, 'scratch')
   rmSync(scratch, { recursive: true, force: true })
-  const spill = { store: new FileRunStore(scratch, 'profile'), budget, onSpill: (b: number) => { spilled += b }, afterSpill: () => Bun.gc(true), collectEveryBytes: mergeCollectBytes(spillAtBytes) }
+  const moved = youngCollector()
+  const spill = { store: new FileRunStore(scratch, 'profile', moved), budget, onSpill: (b: number) => { spilled += b }, afterSpill: () => Bun.gc(true), collectEveryBytes: mergeCollectBytes(spillAtBytes) }
   const temps: string[] = []
   const sinks: SinkRun[] = []
   const root = buildStagePipeline(reduce, spec.params, {
@@ -154,7 +155,7 @@ async function reduceSide(workDirArg: string): Promise<void> {
   })
   const t0 = performance.now()
   const cpu0 = process.cpuUsage()
-  const counts = await reduceShuffle(spec, { peers: localPeers(m), spillAtBytes, fetched: youngCollector() }, root, spill)
+  const counts = await reduceShuffle(spec, { peers: localPeers(m), spillAtBytes, fetched: moved }, root, spill)
   for (const s of sinks) await s.finish()
   const seconds = (performance.now() - t0) / 1000
   // On a shared machine the wall time says little: the CPU seconds are the measure.

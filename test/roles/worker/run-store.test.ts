@@ -5,7 +5,7 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { existsSync, readdirSync } from 'node:fs'
 import { FileRunStore } from '../../../src/roles/worker/task/run-store'
-import { YOUNG_COLLECT_BYTES } from '../../../src/roles/worker/task/young-gc'
+import { YOUNG_COLLECT_BYTES, youngCollector } from '../../../src/roles/worker/task/young-gc'
 import { killAll, tempDir } from '../../support/cluster'
 
 afterAll(killAll)
@@ -35,10 +35,11 @@ describe('FileRunStore', () => {
     expect(existsSync(run.path)).toBe(false)
   })
 
-  test('writing collects the young generation once every YOUNG_COLLECT_BYTES, counted across runs', () => {
+  test('writing collects the young generation once every YOUNG_COLLECT_BYTES, counted across runs and stores', () => {
     const dir = tempDir('ms-run-store-')
     let collections = 0
-    const store = new FileRunStore(dir, 't', () => { collections++ })
+    const moved = youngCollector(() => { collections++ })
+    const store = new FileRunStore(dir, 't', moved)
     store.write(chunksOf(YOUNG_COLLECT_BYTES - 1, 1 << 20))
     expect(collections).toBe(0)
     // Many small spills make garbage too: the count goes on from the last run.
@@ -46,6 +47,10 @@ describe('FileRunStore', () => {
     expect(collections).toBe(1)
     store.write(chunksOf(2.5 * YOUNG_COLLECT_BYTES, 1 << 20))
     expect(collections).toBe(3)
+    // A task's other stores (and its fetches) make garbage in the same heap: one count for all.
+    const other = new FileRunStore(dir, 'u', moved)
+    other.write(chunksOf(0.5 * YOUNG_COLLECT_BYTES, 1 << 20))
+    expect(collections).toBe(4)
   })
 
   test('a write that fails midway removes its file and says why', () => {

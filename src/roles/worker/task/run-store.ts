@@ -14,12 +14,12 @@ export class DiskFullError extends Error {}
 
 export class FileRunStore implements RunStore {
   private n = 0
-  /** Counts the bytes written: a spill makes garbage as it writes, while all it spills is alive. */
-  private readonly written: (bytes: number) => void
-
-  constructor(private readonly dir: string, private readonly prefix: string, collectYoung?: () => void) {
-    this.written = youngCollector(collectYoung)
-  }
+  /**
+   * @param written told the size of every chunk written (young-gc.ts): a spill makes garbage as it
+   *   writes, while all it spills is alive. A task passes its one counter to all its stores and its
+   *   fetches: they make garbage in the same heap.
+   */
+  constructor(private readonly dir: string, private readonly prefix: string, private readonly written: (bytes: number) => void = youngCollector()) {}
 
   write(chunks: Iterable<Uint8Array>): RunFile {
     mkdirSync(this.dir, { recursive: true })

@@ -41,8 +41,10 @@ export async function runTask(spec: TaskSpec, env: ThreadEnv, lane?: number): Pr
   // machine would otherwise let the heap grow far past the budget before collecting.
   const afterSpill = (): void => Bun.gc(true)
   const collectEveryBytes = mergeCollectBytes(env.spillAtBytes)
-  const spillIn = (dir: string): SpillContext => ({ store: new FileRunStore(dir, pathName(spec.attempt_id)), budget, onSpill, afterSpill, collectEveryBytes })
-  const fetcher = { peers, spillAtBytes: env.spillAtBytes, fetched: youngCollector() }
+  // One count of the bytes this task writes to runs and fetches, paced young collections of its heap.
+  const moved = youngCollector()
+  const spillIn = (dir: string): SpillContext => ({ store: new FileRunStore(dir, pathName(spec.attempt_id), moved), budget, onSpill, afterSpill, collectEveryBytes })
+  const fetcher = { peers, spillAtBytes: env.spillAtBytes, fetched: moved }
   try {
     const read = { records: 0, bytes: 0 }
     const broadcasts = await fetchBroadcasts(spec, fetcher, budget, read)
@@ -52,7 +54,7 @@ export async function runTask(spec: TaskSpec, env: ThreadEnv, lane?: number): Pr
         if (w.cache !== undefined) {
           // A persisted block lives in its dataset's folder, which the job's end does not remove.
           const owner = w.persist === undefined ? spec.job_id : w.owner ?? datasetOwner(spec.job_id, w.persist)
-          const c = new CacheWriter(w, new FileRunStore(shuffleDir(env.workDir, owner, w.shuffle_id), pathName(spec.attempt_id)), budget)
+          const c = new CacheWriter(w, new FileRunStore(shuffleDir(env.workDir, owner, w.shuffle_id), pathName(spec.attempt_id), moved), budget)
           caches.push(c)
           return c
         }
