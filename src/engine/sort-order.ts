@@ -1,59 +1,71 @@
 // The order of a batch of keys, stable, in the total order of keys.ts (compareKeys). Pure.
 //
 // Why not `order.sort((a, b) => compareKeys(keys[a], keys[b]) || a - b)`: a comparator is a call
-// per comparison, and on millions of keys that costs about ten times JSC's native sort (4.3 s
-// against 0.35 s for 1.34 M ten-character keys, one core). Without a comparator, sort() orders
-// elements by their string forms, by code unit (what `<` does on strings), and is stable; so each
-// key goes in a small box whose toString() is the key itself (strings) or a four-character string
-// that sorts as the number does (numbers), and the boxes carry the indices through the native
-// sort. Mixed or composite keys take the comparator.
+// per comparison, and on millions of keys that costs about ten times a native sort (4.3 s against
+// 0.35 s for 1.34 M ten-character keys, one core). Nor the native sort of a box per key (the
+// previous way): a spill sorts a full table's keys while the table is still held, and the boxes
+// and the runtime's sort buffers came to ~130 bytes a key on top (+255 MiB for 2 M keys), the
+// largest spike left when two tasks spilled at once. Strings go through the byte sort of
+// string-sort.ts (their bytes and ~36 bytes a key in typed arrays); numbers through a radix sort
+// of their IEEE-754 bits (16 bytes a key). Mixed or composite keys take the comparator.
 import { compareKeys } from './keys'
+import { CHUNK_BYTES, StringArena, reverseRuns } from './spill/string-sort'
 
 /** The indices of `keys` in sorted order; equal keys keep their order in `keys`. */
 export function sortedOrder(keys: readonly unknown[], descending = false): Uint32Array {
   const kind = homogeneousKind(keys)
-  if (kind === null) return comparatorOrder(keys, descending)
-  const n = keys.length
-  const boxes = new Array<Box>(n)
-  if (kind === 'string') for (let i = 0; i < n; i++) boxes[i] = new Box(keys[i] as string, i)
-  else for (let i = 0; i < n; i++) boxes[i] = new Box(sortableNumber(keys[i] as number), i)
-  boxes.sort()
-  const out = new Uint32Array(n)
-  if (!descending) {
-    for (let j = 0; j < n; j++) out[j] = boxes[j]!.index
-    return out
-  }
-  // Descending: runs of equal keys in reverse order, each run still in input order (stable).
-  let at = 0
-  for (let end = n; end > 0;) {
-    let start = end - 1
-    while (start > 0 && boxes[start - 1]!.text === boxes[end - 1]!.text) start--
-    for (let j = start; j < end; j++) out[at++] = boxes[j]!.index
-    end = start
-  }
-  return out
+  if (kind === 'string') return stringOrder(keys as readonly string[], descending)
+  if (kind === 'number') return numberOrder(keys as readonly number[], descending)
+  return comparatorOrder(keys, descending)
 }
 
-class Box {
-  constructor(readonly text: string, readonly index: number) {}
-  toString(): string { return this.text }
+function stringOrder(keys: readonly string[], descending: boolean): Uint32Array {
+  let units = 0
+  for (let i = 0; i < keys.length; i++) units += keys[i]!.length
+  // Sized to the keys: a few keys do not take a whole chunk, millions take no doubled arrays.
+  const arena = new StringArena(keys.length, Math.min(CHUNK_BYTES, 3 * units + 1))
+  for (let i = 0; i < keys.length; i++) arena.add(keys[i]!, '')
+  const order = arena.order(descending)
+  arena.release()
+  return order
 }
 
 const f64 = new Float64Array(1)
-const u16 = new Uint16Array(f64.buffer)
+const u32 = new Uint32Array(f64.buffer)
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1
-const NAN_TEXT = String.fromCharCode(0xffff, 0xffff, 0xffff, 0xffff)
+const HI = LITTLE_ENDIAN ? 1 : 0
+const LO = LITTLE_ENDIAN ? 0 : 1
 
-/** Four UTF-16 code units whose code-unit order is the numbers' order: the IEEE-754 bits with the
- *  sign bit flipped for positives and every bit flipped for negatives. -0 is 0; NaN sorts last, as
+/** A stable LSD radix sort, 16 bits a pass, of each number's IEEE-754 bits made unsigned-ordered:
+ *  the sign bit flipped for positives, every bit for negatives. -0 is 0; NaN sorts last, as
  *  compareKeys has it. */
-function sortableNumber(x: number): string {
-  if (x !== x) return NAN_TEXT
-  f64[0] = x === 0 ? 0 : x
-  // Most significant unit first, whatever the host's byte order.
-  let a = u16[LITTLE_ENDIAN ? 3 : 0]!, b = u16[LITTLE_ENDIAN ? 2 : 1]!, c = u16[LITTLE_ENDIAN ? 1 : 2]!, d = u16[LITTLE_ENDIAN ? 0 : 3]!
-  if (a & 0x8000) { a ^= 0xffff; b ^= 0xffff; c ^= 0xffff; d ^= 0xffff } else a |= 0x8000
-  return String.fromCharCode(a, b, c, d)
+function numberOrder(keys: readonly number[], descending: boolean): Uint32Array {
+  const n = keys.length
+  const hi = new Uint32Array(n)
+  const lo = new Uint32Array(n)
+  for (let i = 0; i < n; i++) {
+    const x = keys[i]!
+    if (x !== x) { hi[i] = 0xffffffff; lo[i] = 0xffffffff; continue }
+    f64[0] = x === 0 ? 0 : x
+    const h = u32[HI]!, l = u32[LO]!
+    if (h & 0x80000000) { hi[i] = ~h >>> 0; lo[i] = ~l >>> 0 } else { hi[i] = (h | 0x80000000) >>> 0; lo[i] = l }
+  }
+  let order = new Uint32Array(n)
+  for (let i = 0; i < n; i++) order[i] = i
+  let tmp = new Uint32Array(n)
+  const counts = new Int32Array(0x10001)
+  for (const [words, shift] of [[lo, 0], [lo, 16], [hi, 0], [hi, 16]] as const) {
+    counts.fill(0)
+    for (let i = 0; i < n; i++) counts[((words[i]! >>> shift) & 0xffff) + 1]!++
+    // Every key has this digit: the pass would move nothing.
+    if (counts.includes(n, 1)) continue
+    for (let d = 1; d <= 0xffff; d++) counts[d]! += counts[d - 1]!
+    for (let i = 0; i < n; i++) { const r = order[i]!; tmp[counts[(words[r]! >>> shift) & 0xffff]!++] = r }
+    const t = order
+    order = tmp
+    tmp = t
+  }
+  return descending ? reverseRuns(order, (a, b) => hi[a] === hi[b] && lo[a] === lo[b]) : order
 }
 
 function homogeneousKind(keys: readonly unknown[]): 'string' | 'number' | null {

@@ -18,6 +18,10 @@ function referenceOrder(keys: readonly unknown[], descending: boolean): number[]
     if (Array.isArray(a) && Array.isArray(b)) { const c = cmp(a[0], b[0]); return c !== 0 ? c : a.length - b.length }
     return String(a) < String(b) ? -1 : String(a) > String(b) ? 1 : 0
   }
+  if (keys.length > 1000) {
+    // Too many for the insertion sort: the same comparison through a stable sort.
+    return Array.from({ length: keys.length }, (_, i) => i).sort((a, b) => (descending ? -cmp(keys[a], keys[b]) : cmp(keys[a], keys[b])) || a - b)
+  }
   const out: number[] = []
   for (let i = 0; i < keys.length; i++) {
     let j = out.length
@@ -36,6 +40,10 @@ describe('sortedOrder', () => {
     'numbers of every magnitude and sign': Array.from({ length: 500 }, () => (rand() - 0.5) * 10 ** Math.floor(rand() * 600 - 300)).concat([Number.MIN_VALUE, -Number.MIN_VALUE, Number.MAX_VALUE, -Number.MAX_VALUE, 1e-320, -1e-320]),
     'mixed strings and numbers': Array.from({ length: 300 }, () => rand() < 0.5 ? word() : Math.floor(rand() * 20)),
     'arrays': Array.from({ length: 200 }, () => [Math.floor(rand() * 10), 'x'].slice(0, 1 + Math.floor(rand() * 2))),
+    // Enough keys for every step of the radix sorts: groups past the insertion sort's size, a
+    // byte all keys share, keys that end inside a group, every 16-bit digit of a number.
+    'many strings sharing long prefixes': Array.from({ length: 30000 }, () => ['', 'prefix-', 'prefix-shared-'][Math.floor(rand() * 3)] + word() + (rand() < 0.5 ? '' : word())),
+    'many numbers, close and far': Array.from({ length: 30000 }, () => rand() < 0.5 ? Math.floor(rand() * 70000) - 35000 : (rand() - 0.5) * 2 ** Math.floor(rand() * 80 - 40)),
     'one key': ['only'],
     'no key': [],
   }

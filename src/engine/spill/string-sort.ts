@@ -18,7 +18,7 @@ import { ByteSink } from '../codec'
 import { WRITE_CHUNK_BYTES, type RunFile, type RunStore } from './runs'
 
 /** Bytes of an arena chunk; a record longer than this gets a chunk of its own. */
-const CHUNK_BYTES = 4 << 20
+export const CHUNK_BYTES = 4 << 20
 /** Bytes held per record beyond its key and text: its place (16) and prefix (4), twice that for
  *  the arrays' doubling, and the sort's three orders (12). */
 export const RECORD_OVERHEAD = 52
@@ -32,10 +32,17 @@ export class StringArena {
   private chunk: Buffer | null = null
   private at = 0
   /** per record: chunk, key start, key length, text length (| ASCII when every character is) */
-  private meta = new Int32Array(4 * 1024)
+  private meta: Int32Array
   /** per record: the key's first three bytes as base-257 digits (byte + 1; 0 past the key's end) */
-  private prefix = new Uint32Array(1024)
+  private prefix: Uint32Array
   count = 0
+
+  /** `capacity`: the records expected, when known (the arrays grow by doubling past it);
+   *  `chunkBytes`: the size of a chunk of bytes. */
+  constructor(capacity = 1024, private readonly chunkBytes = CHUNK_BYTES) {
+    this.meta = new Int32Array(4 * Math.max(1, capacity))
+    this.prefix = new Uint32Array(Math.max(1, capacity))
+  }
 
   /** Lets go of every record's bytes (after they were written): the arena holds nothing after. */
   release(): void {
@@ -81,7 +88,7 @@ export class StringArena {
   /** The current chunk, with `need` bytes free from `at` (a new chunk when it has not). */
   private room(need: number): Buffer {
     if (this.chunk === null || this.at + need > this.chunk.length) {
-      this.chunk = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, need))
+      this.chunk = Buffer.allocUnsafe(Math.max(this.chunkBytes, need))
       this.chunks.push(this.chunk)
       this.at = 0
     }
@@ -194,16 +201,7 @@ export class StringArena {
   }
 
   private reversed(order: Uint32Array): Uint32Array {
-    const n = order.length
-    const out = new Uint32Array(n)
-    let at = 0
-    for (let end = n; end > 0;) {
-      let start = end - 1
-      while (start > 0 && this.compare(order[start - 1]!, order[end - 1]!) === 0) start--
-      for (let j = start; j < end; j++) out[at++] = order[j]!
-      end = start
-    }
-    return out
+    return reverseRuns(order, (a, b) => this.compare(a, b) === 0)
   }
 
   /** A cursor over the records in `order`. */
@@ -220,6 +218,20 @@ export class StringArena {
       yield [readKeyBytes(c, s, s + kl), textOf(c, s + kl, r)]
     }
   }
+}
+
+/** The order reversed, each run of equal keys still in input order (stable). */
+export function reverseRuns(order: Uint32Array, same: (a: number, b: number) => boolean): Uint32Array {
+  const n = order.length
+  const out = new Uint32Array(n)
+  let at = 0
+  for (let end = n; end > 0;) {
+    let start = end - 1
+    while (start > 0 && same(order[start - 1]!, order[end - 1]!)) start--
+    for (let j = start; j < end; j++) out[at++] = order[j]!
+    end = start
+  }
+  return out
 }
 
 const digitAt = (chunks: Buffer[], meta: Int32Array, r: number, d: number): number => {
