@@ -248,17 +248,31 @@ function prefixOf(c: Uint8Array, s: number, kl: number): number {
 
 /** The indices 0..n-1 ordered by prefix, stable: two LSD passes of 14 and 13 bits. */
 function prefixOrder(prefix: Uint32Array, n: number): Uint32Array {
-  const tmp = new Uint32Array(n)
-  const lowCounts = new Int32Array((1 << 14) + 1)
-  for (let i = 0; i < n; i++) lowCounts[(prefix[i]! & 0x3fff) + 1]!++
-  for (let b = 1; b < lowCounts.length; b++) lowCounts[b]! += lowCounts[b - 1]!
-  for (let i = 0; i < n; i++) tmp[lowCounts[prefix[i]! & 0x3fff]!++] = i
-  const highCounts = new Int32Array((1 << 13) + 1)
-  for (let i = 0; i < n; i++) highCounts[(prefix[tmp[i]!]! >>> 14) + 1]!++
-  for (let b = 1; b < highCounts.length; b++) highCounts[b]! += highCounts[b - 1]!
-  const out = new Uint32Array(n)
-  for (let i = 0; i < n; i++) { const r = tmp[i]!; out[highCounts[prefix[r]! >>> 14]!++] = r }
-  return out
+  let order = new Uint32Array(n)
+  for (let i = 0; i < n; i++) order[i] = i
+  let tmp = new Uint32Array(n)
+  const counts = new Int32Array((1 << 14) + 1)
+  for (const [shift, mask] of [[0, 0x3fff], [14, 0x1fff]] as const) {
+    if (radixPass(prefix, shift, mask, order, tmp, counts)) [order, tmp] = [tmp, order]
+  }
+  return order
+}
+
+/**
+ * One stable pass of an LSD radix sort: `from`, an order of the indices 0..from.length - 1 into
+ * `words`, reordered into `to` by each index's digit (words[r] >>> shift) & mask. Returns false,
+ * having moved nothing, when every index has the same digit. `counts` is scratch of at least
+ * mask + 2 entries.
+ */
+export function radixPass(words: Uint32Array, shift: number, mask: number, from: Uint32Array, to: Uint32Array, counts: Int32Array): boolean {
+  const n = from.length
+  counts.fill(0, 0, mask + 2)
+  // The digits' counts do not depend on the order: read in place.
+  for (let i = 0; i < n; i++) counts[((words[i]! >>> shift) & mask) + 1]!++
+  if (counts.subarray(1, mask + 2).includes(n)) return false
+  for (let d = 1; d <= mask; d++) counts[d]! += counts[d - 1]!
+  for (let i = 0; i < n; i++) { const r = from[i]!; to[counts[(words[r]! >>> shift) & mask]!++] = r }
+  return true
 }
 
 /** Writes the key's order-preserving bytes at `at` (room for 3 bytes a code unit); returns their count. */
