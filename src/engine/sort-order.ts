@@ -8,7 +8,7 @@
 // through the byte sort of string-sort.ts (a key's bytes and a few integers in typed arrays),
 // numbers through a radix sort of their IEEE-754 bits (16 bytes a key). Peak resident size added
 // by sorting 2 M keys, one process: ten-character strings 217 -> 125 MiB (same time), numbers
-// 260 -> 32 MiB (1.5 -> 0.4 s). Mixed or composite keys take the comparator.
+// 260 -> 32 MiB (0.56 -> 0.12 s). Mixed or composite keys take the comparator.
 import { compareKeys } from './keys'
 import { CHUNK_BYTES, StringArena, radixPass, reverseRuns } from './spill/string-sort'
 
